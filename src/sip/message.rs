@@ -1,0 +1,466 @@
+//! A parsed SIP message: the original bytes plus spans of the start line, every header field
+//! and the body (RFC 3261 §7). Parsing never copies or normalises the input.
+
+use crate::sip::error::{ParseError, ParseErrorKind};
+use crate::sip::header::{Header, HeaderName};
+use crate::sip::method::Method;
+use crate::sip::params::ParamList;
+use crate::sip::span::Span;
+use crate::sip::uri::NameAddr;
+
+/// The first line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    /// `Method SP Request-URI SP SIP-Version`
+    Request {
+        /// The method.
+        method: Method,
+        /// The Request-URI span.
+        uri: Span,
+    },
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`
+    Response {
+        /// The status code (100..=699).
+        code: u16,
+        /// The reason phrase span (may be empty).
+        reason: Span,
+    },
+}
+
+/// A SIP message as original bytes plus spans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    bytes: Vec<u8>,
+    start: StartLine,
+    start_line: Span,
+    headers: Vec<Header>,
+    /// Where the empty line that ends the header section starts (an insertion point for new
+    /// header fields).
+    headers_end: Span,
+    body: Span,
+    crlf: bool,
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Find the end of the line starting at `from`: returns (content end, line end incl. EOL).
+fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let nl = memchr::memchr(b'\n', buf.get(from..)?)? + from;
+    let content_end = if nl > from && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+    Some((content_end, nl + 1))
+}
+
+impl Message {
+    /// Parse exactly one message: the body runs to the end of `bytes`. Leading CR/LF bytes are
+    /// skipped (RFC 3261 §7.5). A Content-Length that disagrees with the body is *not* an error
+    /// here (framing enforces it; the oracle reports it): see [`crate::sip::framing`].
+    pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Message, ParseError> {
+        let bytes = bytes.into();
+        let mut pos = 0;
+        while pos < bytes.len() && (bytes[pos] == b'\r' || bytes[pos] == b'\n') {
+            pos += 1;
+        }
+        if pos >= bytes.len() {
+            return Err(ParseError::at(ParseErrorKind::Empty, &bytes, pos));
+        }
+        let (sl_end, mut next) = line_end(&bytes, pos)
+            .ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, &bytes, bytes.len()))?;
+        let crlf = sl_end < next - 1;
+        let start_line = Span::new(pos, sl_end);
+        let start = parse_start_line(&bytes, start_line)?;
+
+        let mut headers: Vec<Header> = Vec::new();
+        let mut line_no = 1 + bytes[..pos].iter().filter(|&&b| b == b'\n').count();
+        loop {
+            line_no += 1;
+            let (content_end, eol) = line_end(&bytes, next)
+                .ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, &bytes, bytes.len()))?;
+            if content_end == next {
+                // The empty line: the body follows.
+                let headers_end = Span::new(next, eol);
+                let body = Span::new(eol, bytes.len());
+                return Ok(Message { bytes, start, start_line, headers, headers_end, body, crlf });
+            }
+            let first = bytes[next];
+            if first == b' ' || first == b'\t' {
+                // Folded continuation (RFC 3261 §7.3.1): extend the previous field.
+                let Some(h) = headers.last_mut() else {
+                    return Err(ParseError::at(ParseErrorKind::LeadingContinuation, &bytes, next));
+                };
+                h.line.end = eol;
+                if content_end > h.value.end || h.value.is_empty() {
+                    let trimmed = trim_end_ws(&bytes, next, content_end);
+                    if trimmed > next {
+                        if h.value.is_empty() {
+                            let s = skip_ws(&bytes, next, content_end);
+                            h.value = Span::new(s, trimmed);
+                        } else {
+                            h.value.end = trimmed;
+                        }
+                    }
+                }
+                next = eol;
+                continue;
+            }
+            let line = &bytes[next..content_end];
+            let Some(colon) = memchr::memchr(b':', line) else {
+                return Err(ParseError::at(ParseErrorKind::HeaderLine("no colon"), &bytes, next));
+            };
+            let mut name_end = colon;
+            while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
+                name_end -= 1;
+            }
+            if name_end == 0 || !line[..name_end].iter().all(|&b| is_token_byte(b)) {
+                return Err(ParseError::at(
+                    ParseErrorKind::HeaderLine("invalid header name"),
+                    &bytes,
+                    next,
+                ));
+            }
+            let name_span = Span::new(next, next + name_end);
+            // Header names are tokens, so ASCII: the conversion cannot fail.
+            let name = HeaderName::parse(std::str::from_utf8(&line[..name_end]).unwrap_or(""));
+            let vstart = skip_ws(&bytes, next + colon + 1, content_end);
+            let vend = trim_end_ws(&bytes, vstart, content_end);
+            headers.push(Header {
+                name,
+                name_span,
+                value: Span::new(vstart, vend),
+                line: Span::new(next, eol),
+                line_no,
+            });
+            next = eol;
+        }
+    }
+
+    /// The whole message as received.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// Consume the message, returning its bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+    /// The parsed start line.
+    pub fn start(&self) -> &StartLine {
+        &self.start
+    }
+    /// The start line's span (without its line end).
+    pub fn start_line_span(&self) -> Span {
+        self.start_line
+    }
+    /// Every header field in order.
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+    /// The body span.
+    pub fn body_span(&self) -> Span {
+        self.body
+    }
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        self.body.of(&self.bytes)
+    }
+    /// The empty line that ends the header section (an insertion point for new fields).
+    pub fn headers_end(&self) -> Span {
+        self.headers_end
+    }
+    /// The line end this message uses (`\r\n`, or `\n` for LF-only input).
+    pub fn eol(&self) -> &'static [u8] {
+        if self.crlf { b"\r\n" } else { b"\n" }
+    }
+    /// Bytes of a span of this message.
+    pub fn slice(&self, span: Span) -> &[u8] {
+        span.of(&self.bytes)
+    }
+    /// A span's bytes as text (lossy for non-UTF-8 bytes).
+    pub fn text(&self, span: Span) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.slice(span))
+    }
+    /// The value of a header field as text.
+    pub fn value(&self, h: &Header) -> std::borrow::Cow<'_, str> {
+        self.text(h.value)
+    }
+
+    /// True for a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+    /// The method of a request.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+    /// The status code of a response.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+    /// The Request-URI of a request.
+    pub fn request_uri(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(self.text(*uri)),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// Every field with this name, in order.
+    pub fn all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a Header> + 'a {
+        self.headers.iter().filter(move |h| &h.name == name)
+    }
+    /// The first field with this name.
+    pub fn first(&self, name: &HeaderName) -> Option<&Header> {
+        self.headers.iter().find(|h| &h.name == name)
+    }
+    /// The first field's value as text.
+    pub fn first_value(&self, name: &HeaderName) -> Option<std::borrow::Cow<'_, str>> {
+        self.first(name).map(|h| self.value(h))
+    }
+    /// Every list element of every field with this name, in order (for list headers:
+    /// comma-separated values split outside quotes and `<>`).
+    pub fn list_values(&self, name: &HeaderName) -> Vec<Span> {
+        let mut out = Vec::new();
+        for h in self.all(name) {
+            out.extend(crate::sip::params::split_list(&self.bytes, h.value));
+        }
+        out
+    }
+
+    /// The Call-ID value.
+    pub fn call_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.first_value(&HeaderName::CallId)
+    }
+    /// CSeq number and method.
+    pub fn cseq(&self) -> Result<(u32, Method), ParseError> {
+        let h = self.required(&HeaderName::CSeq, "CSeq")?;
+        let v = self.value(h);
+        let mut it = v.split_ascii_whitespace();
+        let bad = |why| ParseError::at(ParseErrorKind::BadValue { name: "CSeq", why }, &self.bytes, h.value.start);
+        let num = it.next().ok_or_else(|| bad("empty"))?;
+        let num: u32 = num.parse().map_err(|_| bad("sequence number is not a 32-bit number"))?;
+        let m = it.next().ok_or_else(|| bad("no method"))?;
+        if it.next().is_some() {
+            return Err(bad("trailing text"));
+        }
+        Ok((num, Method::from_token(m)))
+    }
+    /// Max-Forwards, when present.
+    pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
+        let Some(h) = self.single(&HeaderName::MaxForwards, "Max-Forwards")? else {
+            return Ok(None);
+        };
+        let v = self.value(h);
+        if v.is_empty() || v.len() > 3 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::at(
+                ParseErrorKind::BadValue { name: "Max-Forwards", why: "not a number 0..=255" },
+                &self.bytes,
+                h.value.start,
+            ));
+        }
+        let n: u32 = v.parse().unwrap_or(u32::MAX);
+        if n > 255 {
+            return Err(ParseError::at(
+                ParseErrorKind::BadValue { name: "Max-Forwards", why: "not a number 0..=255" },
+                &self.bytes,
+                h.value.start,
+            ));
+        }
+        Ok(Some(n))
+    }
+    /// Content-Length, when present (exactly one field allowed).
+    pub fn content_length(&self) -> Result<Option<usize>, ParseError> {
+        let Some(h) = self.single(&HeaderName::ContentLength, "Content-Length")? else {
+            return Ok(None);
+        };
+        let v = self.value(h);
+        if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::at(
+                ParseErrorKind::BadValue { name: "Content-Length", why: "not a non-negative number" },
+                &self.bytes,
+                h.value.start,
+            ));
+        }
+        Ok(v.parse().ok())
+    }
+    /// The From header as a name-addr.
+    pub fn from_addr(&self) -> Result<NameAddr, ParseError> {
+        self.name_addr(&HeaderName::From, "From")
+    }
+    /// The To header as a name-addr.
+    pub fn to_addr(&self) -> Result<NameAddr, ParseError> {
+        self.name_addr(&HeaderName::To, "To")
+    }
+    /// The `tag` parameter of From.
+    pub fn from_tag(&self) -> Option<String> {
+        self.from_addr().ok().and_then(|a| a.param(&self.bytes, "tag"))
+    }
+    /// The `tag` parameter of To.
+    pub fn to_tag(&self) -> Option<String> {
+        self.to_addr().ok().and_then(|a| a.param(&self.bytes, "tag"))
+    }
+    /// The topmost Via value.
+    pub fn top_via(&self) -> Option<Span> {
+        self.list_values(&HeaderName::Via).into_iter().next()
+    }
+    /// The `branch` parameter of the topmost Via.
+    pub fn top_via_branch(&self) -> Option<String> {
+        let v = self.top_via()?;
+        let pl = ParamList::parse(&self.bytes, v);
+        pl.get(&self.bytes, "branch").map(|p| p.value_text(&self.bytes).into_owned())
+    }
+
+    /// The single field with this name; error when it appears twice.
+    pub fn single(&self, name: &HeaderName, label: &'static str) -> Result<Option<&Header>, ParseError> {
+        let mut it = self.headers.iter().filter(|h| &h.name == name);
+        let first = it.next();
+        if let Some(second) = it.next() {
+            return Err(ParseError::at(ParseErrorKind::Duplicate(label), &self.bytes, second.line.start));
+        }
+        Ok(first)
+    }
+    fn required(&self, name: &HeaderName, label: &'static str) -> Result<&Header, ParseError> {
+        self.single(name, label)?.ok_or_else(|| {
+            ParseError::at(ParseErrorKind::Missing(label), &self.bytes, self.headers_end.start)
+        })
+    }
+    fn name_addr(&self, name: &HeaderName, label: &'static str) -> Result<NameAddr, ParseError> {
+        let h = self.required(name, label)?;
+        NameAddr::parse(&self.bytes, h.value).ok_or_else(|| {
+            ParseError::at(ParseErrorKind::BadValue { name: label, why: "not a name-addr or addr-spec" }, &self.bytes, h.value.start)
+        })
+    }
+
+    /// Check what a proxy must be able to parse to do its job (RFC 3261 §16.3 and SPEC D15):
+    /// Via, CSeq, Call-ID, From, To, Max-Forwards, Route, Content-Length.
+    pub fn validate_for_proxy(&self) -> Result<(), ParseError> {
+        let at = |kind, off| ParseError::at(kind, &self.bytes, off);
+        let vias = self.list_values(&HeaderName::Via);
+        if vias.is_empty() {
+            return Err(at(ParseErrorKind::Missing("Via"), self.headers_end.start));
+        }
+        for v in &vias {
+            crate::sip::uri::Via::parse(&self.bytes, *v).ok_or_else(|| {
+                at(ParseErrorKind::BadValue { name: "Via", why: "not SIP/2.0/<transport> host[:port]" }, v.start)
+            })?;
+        }
+        let (_, cseq_method) = self.cseq()?;
+        if let Some(m) = self.method() {
+            if cseq_method != *m {
+                let h = self.first(&HeaderName::CSeq).map(|h| h.value.start).unwrap_or(0);
+                return Err(at(ParseErrorKind::BadValue { name: "CSeq", why: "method does not match the request line" }, h));
+            }
+        }
+        let cid = self.required(&HeaderName::CallId, "Call-ID")?;
+        if cid.value.is_empty() || self.slice(cid.value).iter().any(|b| b.is_ascii_whitespace()) {
+            return Err(at(ParseErrorKind::BadValue { name: "Call-ID", why: "empty or contains whitespace" }, cid.value.start));
+        }
+        self.from_addr()?;
+        self.to_addr()?;
+        self.max_forwards()?;
+        self.content_length()?;
+        for r in self.list_values(&HeaderName::Route) {
+            NameAddr::parse(&self.bytes, r).ok_or_else(|| {
+                at(ParseErrorKind::BadValue { name: "Route", why: "not a name-addr" }, r.start)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn skip_ws(buf: &[u8], mut i: usize, end: usize) -> usize {
+    while i < end && matches!(buf[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+fn trim_end_ws(buf: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && matches!(buf[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    end
+}
+
+fn parse_start_line(buf: &[u8], sl: Span) -> Result<StartLine, ParseError> {
+    let line = sl.of(buf);
+    let err = |why, off: usize| ParseError::at(ParseErrorKind::StartLine(why), buf, sl.start + off);
+    if line.starts_with(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let sp1 = memchr::memchr(b' ', line).ok_or_else(|| err("status line without a space", 0))?;
+        if &line[..sp1] != b"SIP/2.0" {
+            return Err(ParseError::at(ParseErrorKind::Version, buf, sl.start));
+        }
+        let rest = &line[sp1 + 1..];
+        if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+            return Err(err("status code is not three digits", sp1 + 1));
+        }
+        let code = (rest[0] - b'0') as u16 * 100 + (rest[1] - b'0') as u16 * 10 + (rest[2] - b'0') as u16;
+        if !(100..=699).contains(&code) {
+            return Err(err("status code out of range 100..=699", sp1 + 1));
+        }
+        let reason_start = (sp1 + 5).min(line.len());
+        return Ok(StartLine::Response { code, reason: sl.sub(reason_start, line.len()) });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF (single spaces, RFC 4475 lwsstart)
+    let sp1 = memchr::memchr(b' ', line).ok_or_else(|| err("request line without a space", 0))?;
+    let method = &line[..sp1];
+    if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
+        return Err(err("method is not a token", 0));
+    }
+    let rest = &line[sp1 + 1..];
+    let sp2 = memchr::memrchr(b' ', rest).ok_or_else(|| err("request line has no SIP version", sp1 + 1))?;
+    let uri = &rest[..sp2];
+    let version = &rest[sp2 + 1..];
+    if !version.starts_with(b"SIP/") {
+        return Err(err("request line has no SIP version", sp1 + 2 + sp2));
+    }
+    if version != b"SIP/2.0" {
+        return Err(ParseError::at(ParseErrorKind::Version, buf, sl.start + sp1 + 2 + sp2));
+    }
+    if uri.is_empty() || uri.iter().any(|&b| b == b' ' || b == b'\t' || b == b'<' || b == b'>') {
+        return Err(err("Request-URI is empty or holds whitespace or <>", sp1 + 1));
+    }
+    if !uri.contains(&b':') {
+        return Err(err("Request-URI has no scheme", sp1 + 1));
+    }
+    let method = Method::from_token(std::str::from_utf8(method).unwrap_or(""));
+    Ok(StartLine::Request { method, uri: sl.sub(sp1 + 1, sp1 + 1 + sp2) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP a.example;branch=z9hG4bK1\r\na: *;+g.oma.sip-im,\r\n *;explicit\r\nCall-ID: x@y\r\nCSeq: 1 MESSAGE\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:bob@im.example.net>\r\nl: 2\r\n\r\nhi";
+
+    #[test]
+    fn parses_spans_and_folds() {
+        let m = Message::parse(MSG).unwrap();
+        assert_eq!(m.method(), Some(&Method::Message));
+        assert_eq!(m.request_uri().unwrap(), "sip:bob@im.example.net");
+        let ac = m.first(&HeaderName::AcceptContact).unwrap();
+        assert_eq!(m.slice(ac.name_span), b"a");
+        assert_eq!(m.value(ac), "*;+g.oma.sip-im,\r\n *;explicit");
+        assert_eq!(m.list_values(&HeaderName::AcceptContact).len(), 2);
+        assert_eq!(m.content_length().unwrap(), Some(2));
+        assert_eq!(m.body(), b"hi");
+        assert_eq!(m.top_via_branch().as_deref(), Some("z9hG4bK1"));
+        assert_eq!(m.from_tag().as_deref(), Some("1"));
+        m.validate_for_proxy().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Message::parse(&b"MESSAGE sip:a@b SIP/2.0\r\nVia x\r\n\r\n"[..]).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("line 2"));
+        let e = Message::parse(&b"INVITE sip:a@b SIP/7.0\r\n\r\n"[..]).unwrap_err();
+        assert_eq!(e.status(), 505);
+    }
+}

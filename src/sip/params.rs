@@ -1,0 +1,280 @@
+//! Header-value tools: comma lists and `;`-parameters with the byte range of every parameter
+//! (RFC 3261 §7.3.1 and §25.1, RFC 3840 feature params, RFC 3841 ac-values), plus comparison
+//! helpers that percent-decode and case-fold without touching the original bytes.
+
+use crate::sip::span::Span;
+use std::borrow::Cow;
+
+/// Split a list header value into its elements at commas outside double quotes and `<>`.
+/// Each element is trimmed of surrounding whitespace (including folded line breaks).
+pub fn split_list(buf: &[u8], value: Span) -> Vec<Span> {
+    let mut out = Vec::new();
+    let v = value.of(buf);
+    let mut start = 0;
+    let mut in_q = false;
+    let mut in_a = false;
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'\\' if in_q => i += 1,
+            b'"' => in_q = !in_q,
+            b'<' if !in_q => in_a = true,
+            b'>' if !in_q => in_a = false,
+            b',' if !in_q && !in_a => {
+                push_trimmed(&mut out, v, value.start, start, i);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    push_trimmed(&mut out, v, value.start, start, v.len());
+    out
+}
+
+fn push_trimmed(out: &mut Vec<Span>, v: &[u8], base: usize, mut s: usize, mut e: usize) {
+    while s < e && v[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    while e > s && v[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    if e > s {
+        out.push(Span::new(base + s, base + e));
+    }
+}
+
+/// One `;`-parameter: `name` or `name=value` (value raw, quotes included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// The whole parameter without the leading `;` and surrounding whitespace.
+    pub span: Span,
+    /// The name as written.
+    pub name: Span,
+    /// The value as written (quotes included), when there is an `=`.
+    pub value: Option<Span>,
+}
+
+impl Param {
+    /// The name as text.
+    pub fn name_text<'a>(&self, buf: &'a [u8]) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.name.of(buf))
+    }
+    /// True when the name equals `name` ignoring ASCII case.
+    pub fn is(&self, buf: &[u8], name: &str) -> bool {
+        self.name.of(buf).eq_ignore_ascii_case(name.as_bytes())
+    }
+    /// The value without surrounding double quotes (empty when there is no value).
+    pub fn value_text<'a>(&self, buf: &'a [u8]) -> Cow<'a, str> {
+        match self.value {
+            Some(v) => String::from_utf8_lossy(unquote(v.of(buf))),
+            None => Cow::Borrowed(""),
+        }
+    }
+    /// True when the value is double-quoted.
+    pub fn is_quoted(&self, buf: &[u8]) -> bool {
+        self.value.is_some_and(|v| {
+            let b = v.of(buf);
+            b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"'
+        })
+    }
+    /// The value's elements for a quoted token list (`"a,b"`), each as a span of the original
+    /// bytes, trimmed. An unquoted value is one element.
+    pub fn value_items(&self, buf: &[u8]) -> Vec<Span> {
+        let Some(v) = self.value else { return Vec::new() };
+        let inner = if self.is_quoted(buf) { Span::new(v.start + 1, v.end - 1) } else { v };
+        let b = inner.of(buf);
+        let mut out = Vec::new();
+        let mut s = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if c == b',' {
+                push_trimmed(&mut out, b, inner.start, s, i);
+                s = i + 1;
+            }
+        }
+        push_trimmed(&mut out, b, inner.start, s, b.len());
+        out
+    }
+    /// For a boolean feature tag: Some(true) when bare or `"TRUE"`, Some(false) when
+    /// `"FALSE"` or `"!TRUE"`, None for any other value.
+    pub fn boolean(&self, buf: &[u8]) -> Option<bool> {
+        match self.value {
+            None => Some(true),
+            Some(_) => {
+                let v = self.value_text(buf);
+                if v.eq_ignore_ascii_case("TRUE") || v.eq_ignore_ascii_case("!FALSE") {
+                    Some(true)
+                } else if v.eq_ignore_ascii_case("FALSE") || v.eq_ignore_ascii_case("!TRUE") {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// A value with `;`-parameters: a head (`*`, a URI, a name-addr, a token) then parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamList {
+    /// The whole value.
+    pub whole: Span,
+    /// The part before the first `;` outside quotes and `<>`, trimmed.
+    pub head: Span,
+    /// Every parameter in order.
+    pub params: Vec<Param>,
+}
+
+impl ParamList {
+    /// Parse one list element (e.g. one ac-value or one Contact value).
+    pub fn parse(buf: &[u8], value: Span) -> ParamList {
+        let v = value.of(buf);
+        let mut parts: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        let mut in_q = false;
+        let mut in_a = false;
+        let mut i = 0;
+        while i < v.len() {
+            match v[i] {
+                b'\\' if in_q => i += 1,
+                b'"' => in_q = !in_q,
+                b'<' if !in_q => in_a = true,
+                b'>' if !in_q => in_a = false,
+                b';' if !in_q && !in_a => {
+                    parts.push((start, i));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        parts.push((start, v.len().max(start)));
+        let trim = |(mut s, mut e): (usize, usize)| {
+            while s < e && v[s].is_ascii_whitespace() {
+                s += 1;
+            }
+            while e > s && v[e - 1].is_ascii_whitespace() {
+                e -= 1;
+            }
+            (s, e)
+        };
+        let (hs, he) = trim(parts[0]);
+        let head = Span::new(value.start + hs, value.start + he);
+        let mut params = Vec::new();
+        for &p in &parts[1..] {
+            let (s, e) = trim(p);
+            if s == e {
+                continue;
+            }
+            let raw = &v[s..e];
+            let (name, val) = match memchr::memchr(b'=', raw) {
+                Some(eq) => {
+                    let mut ne = eq;
+                    while ne > 0 && raw[ne - 1].is_ascii_whitespace() {
+                        ne -= 1;
+                    }
+                    let mut vs = eq + 1;
+                    while vs < raw.len() && raw[vs].is_ascii_whitespace() {
+                        vs += 1;
+                    }
+                    (
+                        Span::new(value.start + s, value.start + s + ne),
+                        Some(Span::new(value.start + s + vs, value.start + e)),
+                    )
+                }
+                None => (Span::new(value.start + s, value.start + e), None),
+            };
+            params.push(Param { span: Span::new(value.start + s, value.start + e), name, value: val });
+        }
+        ParamList { whole: value, head, params }
+    }
+
+    /// The first parameter with this name (case-insensitive).
+    pub fn get(&self, buf: &[u8], name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.is(buf, name))
+    }
+    /// Every parameter with this name (case-insensitive).
+    pub fn get_all<'a>(&'a self, buf: &'a [u8], name: &'a str) -> impl Iterator<Item = &'a Param> + 'a {
+        self.params.iter().filter(move |p| p.is(buf, name))
+    }
+    /// True when a parameter with this name exists.
+    pub fn has(&self, buf: &[u8], name: &str) -> bool {
+        self.get(buf, name).is_some()
+    }
+}
+
+/// Strip one pair of surrounding double quotes, if present.
+pub fn unquote(b: &[u8]) -> &[u8] {
+    if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' { &b[1..b.len() - 1] } else { b }
+}
+
+/// Percent-decode and ASCII-lowercase, for comparison only (RFC 3986 §2.1: hex digits are
+/// case-insensitive; RFC 3261 §7.3.1: tokens are). Invalid escapes are kept as written.
+pub fn norm(b: &[u8]) -> String {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let h = |c: u8| (c as char).to_digit(16);
+            if let (Some(a), Some(c)) = (h(b[i + 1]), h(b[i + 2])) {
+                out.push((a * 16 + c) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+/// Check a Conversation-ID / Contribution-ID value (SPEC D10): 1 to 256 RFC 3261 `word`
+/// characters.
+pub fn is_valid_conv_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= 256
+        && v.iter().all(|&b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~()<>:\\\"/[]?{}".contains(&b))
+}
+
+/// Check an RFC 6050 Service-ID: `urn:urn-7:` followed by dot-separated `let-dig` labels.
+pub fn is_valid_service_id(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix("urn:urn-7:") else { return false };
+    !rest.is_empty()
+        && rest.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_quotes_and_angles() {
+        let b = br#"*;+g.3gpp.icsi-ref="a,b", <sip:x,y@h>;q=1 ,*"#;
+        let parts = split_list(b, Span::new(0, b.len()));
+        let texts: Vec<_> = parts.iter().map(|s| String::from_utf8_lossy(s.of(b)).into_owned()).collect();
+        assert_eq!(texts, vec![r#"*;+g.3gpp.icsi-ref="a,b""#, "<sip:x,y@h>;q=1", "*"]);
+    }
+
+    #[test]
+    fn params_with_spans() {
+        let b = br#"<sip:a@h;transport=tcp>;+sip.instance="<urn:x;y>";+g.oma.sip-im ; q = 0.5"#;
+        let pl = ParamList::parse(b, Span::new(0, b.len()));
+        assert_eq!(pl.head.of(b), b"<sip:a@h;transport=tcp>");
+        assert_eq!(pl.params.len(), 3);
+        assert_eq!(pl.params[0].value_text(b), "<urn:x;y>");
+        assert_eq!(pl.params[1].span.of(b), b"+g.oma.sip-im");
+        assert_eq!(pl.params[2].name.of(b), b"q");
+        assert_eq!(pl.params[2].value_text(b), "0.5");
+    }
+
+    #[test]
+    fn norm_and_ids() {
+        assert_eq!(norm(b"urn%3aURN-7%3A3gpp"), "urn:urn-7:3gpp");
+        assert_eq!(norm(b"100%"), "100%");
+        assert!(is_valid_conv_id(b"0f8fad5b-d9cb-469f-a165-70867728950e"));
+        assert!(!is_valid_conv_id(b"a b"));
+        assert!(!is_valid_conv_id(b""));
+        assert!(is_valid_service_id("urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg"));
+        assert!(!is_valid_service_id("urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"));
+    }
+}

@@ -1,0 +1,226 @@
+//! Addresses: name-addr / addr-spec (From, To, Route, Contact, P-Served-User), a small SIP/tel
+//! URI reader, and the Via value (RFC 3261 §20.42). Spans point into the message buffer.
+
+use crate::sip::params::ParamList;
+use crate::sip::span::Span;
+
+/// A name-addr (`"Display" <uri>;params`) or addr-spec (`uri;params`) with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddr {
+    /// The URI, without angle brackets.
+    pub uri: Span,
+    /// The header parameters after the address (`;tag=...`, feature tags, ...).
+    pub params: ParamList,
+}
+
+impl NameAddr {
+    /// Parse one list element as a name-addr or addr-spec. None when malformed (an unbalanced
+    /// quote or `<`, an empty URI, or a URI without a scheme).
+    pub fn parse(buf: &[u8], value: Span) -> Option<NameAddr> {
+        let params = ParamList::parse(buf, value);
+        let head = params.head.of(buf);
+        if head.is_empty() {
+            return None;
+        }
+        // Balanced quotes in the display name.
+        let mut in_q = false;
+        let mut i = 0;
+        let mut lt = None;
+        while i < head.len() {
+            match head[i] {
+                b'\\' if in_q => i += 1,
+                b'"' => in_q = !in_q,
+                b'<' if !in_q => {
+                    lt = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        if in_q {
+            return None;
+        }
+        let uri = match lt {
+            Some(l) => {
+                let gt = head.iter().rposition(|&b| b == b'>')?;
+                if gt <= l + 1 || gt != head.len() - 1 {
+                    return None;
+                }
+                Span::new(params.head.start + l + 1, params.head.start + gt)
+            }
+            None => {
+                if head.iter().any(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'"') {
+                    return None;
+                }
+                params.head
+            }
+        };
+        let u = uri.of(buf);
+        let colon = u.iter().position(|&b| b == b':')?;
+        if colon == 0 || !u[..colon].iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)) {
+            return None;
+        }
+        if u.iter().any(|b| b.is_ascii_whitespace()) {
+            return None;
+        }
+        Some(NameAddr { uri, params })
+    }
+
+    /// A header parameter's value (unquoted), if present.
+    pub fn param(&self, buf: &[u8], name: &str) -> Option<String> {
+        self.params.get(buf, name).map(|p| p.value_text(buf).into_owned())
+    }
+    /// The URI as text.
+    pub fn uri_text(&self, buf: &[u8]) -> String {
+        String::from_utf8_lossy(self.uri.of(buf)).into_owned()
+    }
+}
+
+/// A minimal reading of a SIP, SIPS or tel URI: enough to route and compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipUri {
+    /// Scheme, lowercased (`sip`, `sips`, `tel`, ...).
+    pub scheme: String,
+    /// User part (SIP) or the number (tel), as written.
+    pub user: Option<String>,
+    /// Host, lowercased (empty for tel).
+    pub host: String,
+    /// Port, when written.
+    pub port: Option<u16>,
+    /// URI parameters (`;lr`, `;transport=tcp`, ...) as (lowercased name, value).
+    pub params: Vec<(String, Option<String>)>,
+}
+
+impl SipUri {
+    /// Parse a URI's text. None when it has no scheme or an invalid port.
+    pub fn parse(s: &str) -> Option<SipUri> {
+        let (scheme, rest) = s.split_once(':')?;
+        let scheme = scheme.to_ascii_lowercase();
+        // Strip URI headers (`?...`).
+        let rest = rest.split('?').next().unwrap_or("");
+        let mut parts = rest.split(';');
+        let hostpart = parts.next().unwrap_or("");
+        let params = parts
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((n, v)) => (n.to_ascii_lowercase(), Some(v.to_string())),
+                None => (p.to_ascii_lowercase(), None),
+            })
+            .collect();
+        if scheme == "tel" {
+            return Some(SipUri { scheme, user: Some(hostpart.to_string()), host: String::new(), port: None, params });
+        }
+        let (user, hostport) = match hostpart.rsplit_once('@') {
+            Some((u, h)) => (Some(u.split(':').next().unwrap_or("").to_string()), h),
+            None => (None, hostpart),
+        };
+        let (host, port) = split_host_port(hostport)?;
+        if host.is_empty() {
+            return None;
+        }
+        Some(SipUri { scheme, user, host: host.to_ascii_lowercase(), port, params })
+    }
+    /// True when the URI carries this parameter (e.g. `lr`, `orig`).
+    pub fn has_param(&self, name: &str) -> bool {
+        self.params.iter().any(|(n, _)| n == name)
+    }
+    /// A URI parameter's value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+    }
+    /// The address-of-record form `scheme:user@host` (or `tel:number`) for comparisons.
+    pub fn aor(&self) -> String {
+        match (&self.user, self.scheme.as_str()) {
+            (Some(u), "tel") => format!("tel:{u}"),
+            (Some(u), _) => format!("sip:{u}@{}", self.host),
+            (None, _) => format!("sip:{}", self.host),
+        }
+    }
+}
+
+fn split_host_port(hp: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = hp.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((h, port));
+    }
+    match hp.rsplit_once(':') {
+        Some((h, p)) => Some((h, Some(p.parse().ok()?))),
+        None => Some((hp, None)),
+    }
+}
+
+/// A Via value: `SIP/2.0/<transport> host[:port];params`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    /// Transport, uppercased (UDP, TCP, ...).
+    pub transport: String,
+    /// sent-by host.
+    pub host: String,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// Parameters (branch, received, rport, ...).
+    pub params: ParamList,
+}
+
+impl Via {
+    /// Parse one Via list element. None when malformed.
+    pub fn parse(buf: &[u8], value: Span) -> Option<Via> {
+        let params = ParamList::parse(buf, value);
+        let head = std::str::from_utf8(params.head.of(buf)).ok()?;
+        let mut it = head.split_ascii_whitespace();
+        let proto = it.next()?;
+        let sent_by = it.next()?;
+        if it.next().is_some() {
+            return None;
+        }
+        let mut pp = proto.split('/').map(str::trim);
+        let (name, ver, transport) = (pp.next()?, pp.next()?, pp.next()?);
+        if !name.eq_ignore_ascii_case("SIP") || ver != "2.0" || transport.is_empty() || pp.next().is_some() {
+            return None;
+        }
+        let (host, port) = split_host_port(sent_by)?;
+        if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b)) {
+            return None;
+        }
+        Some(Via { transport: transport.to_ascii_uppercase(), host: host.to_string(), port, params })
+    }
+    /// The branch parameter.
+    pub fn branch(&self, buf: &[u8]) -> Option<String> {
+        self.params.get(buf, "branch").map(|p| p.value_text(buf).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_addr_forms() {
+        let b = br#""Bob \"B\"" <sip:bob@h;transport=tcp>;tag=9"#;
+        let na = NameAddr::parse(b, Span::new(0, b.len())).unwrap();
+        assert_eq!(na.uri.of(b), b"sip:bob@h;transport=tcp");
+        assert_eq!(na.param(b, "tag").as_deref(), Some("9"));
+        let b = b"tel:+15551230001;tag=x";
+        let na = NameAddr::parse(b, Span::new(0, b.len())).unwrap();
+        assert_eq!(na.uri.of(b), b"tel:+15551230001");
+        assert!(NameAddr::parse(b"\"unterminated <sip:a@b>", Span::new(0, 22)).is_none());
+    }
+
+    #[test]
+    fn uris_and_via() {
+        let u = SipUri::parse("sip:imserver.im.example.net;lr;orig").unwrap();
+        assert!(u.has_param("lr") && u.has_param("orig"));
+        assert_eq!(SipUri::parse("sip:[::1]:5070").unwrap().port, Some(5070));
+        let b = b"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx;rport";
+        let v = Via::parse(b, Span::new(0, b.len())).unwrap();
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.branch(b).as_deref(), Some("z9hG4bKx"));
+        assert!(Via::parse(b"SIP/2.0/UDP", Span::new(0, 11)).is_none());
+    }
+}
