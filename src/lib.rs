@@ -12,4 +12,5 @@
 //!   classifier, the reference rewrite (`interwork`) and the oracle (`verify`).
 
 pub mod interop;
+pub mod node;
 pub mod sip;

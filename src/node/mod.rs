@@ -1,0 +1,54 @@
+//! Sans-IO protocol parts: the RFC 3261 transaction layer and the nodes built on it. Nothing
+//! here touches sockets, tasks or the clock: time and bytes are inputs; packets to send, events
+//! and the next deadline are outputs (`handle_input` / `poll_output`, drained until
+//! `Output::Timeout`).
+
+pub mod time;
+pub mod transaction;
+
+pub use time::Instant;
+
+use std::net::SocketAddr;
+
+/// A transport protocol for SIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// UDP: one message per datagram, unreliable (timers A, E, G retransmit).
+    Udp,
+    /// TCP: a reliable byte stream (no retransmissions; timers D, I, J, K are zero).
+    Tcp,
+}
+
+impl Transport {
+    /// True for reliable transports.
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+    /// The Via transport token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One SIP message on the wire: who sent it to whom over what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// Transport used.
+    pub transport: Transport,
+    /// Sender address.
+    pub from: SocketAddr,
+    /// Receiver address.
+    pub to: SocketAddr,
+    /// The message bytes (one whole SIP message).
+    pub bytes: Vec<u8>,
+}

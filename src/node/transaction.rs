@@ -1,0 +1,1 @@
+//! RFC 3261 transactions (placeholder until the transaction layer lands).
