@@ -1,1 +1,16 @@
-//! Appendix T.
+//! Appendix T as data and functions: Table 1 ([`table`]), the requirement catalogue
+//! ([`rules`]), the service classifier ([`classify`]), the reference rewrite ([`interwork`]) and
+//! the oracle ([`verify`]). Knows nothing of sockets.
+
+pub mod classify;
+pub mod finding;
+pub mod interwork;
+pub mod rules;
+pub mod table;
+pub mod verify;
+
+pub use classify::{Form, classify, form_of};
+pub use finding::{Finding, Location, Verdict};
+pub use interwork::{Direction, Ids, RewriteOptions, rewrite};
+pub use rules::{Grade, Rule, catalogue, rule};
+pub use table::{Service, TABLE_1};

@@ -1,0 +1,275 @@
+//! Service recognition (SPEC B §5.1), for both the CPM and the IM form of a request: ordered
+//! tests, the first match wins. Precedence for the CPM form: P-Asserted-Service, then the
+//! Accept-Contact ICSI, then Contact, then body heuristics (CPIM/IMDN, SDP, resource-lists).
+
+use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
+use crate::sip::params::{ParamList, norm};
+use crate::sip::{HeaderName, Message, Method};
+
+/// Which identifier family a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Form {
+    /// At least one mapped CPM ICSI (Accept-Contact, Contact of INVITE, P-Asserted-Service or
+    /// P-Preferred-Service).
+    Cpm,
+    /// `+g.oma.sip-im` (TRUE) in Accept-Contact or Contact, and no CPM ICSI.
+    Im,
+    /// Neither.
+    Neither,
+}
+
+/// Every mapped CPM ICSI a request names, in precedence order: P-Asserted-Service,
+/// P-Preferred-Service, Accept-Contact, Contact.
+pub fn cpm_icsis(msg: &Message) -> Vec<CpmIcsi> {
+    let mut out = Vec::new();
+    for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
+        for v in msg.list_values(&name) {
+            if let Some(i) = CpmIcsi::from_norm(&norm(msg.slice(v))) {
+                out.push(i);
+            }
+        }
+    }
+    for name in [HeaderName::AcceptContact, HeaderName::Contact] {
+        for v in msg.list_values(&name) {
+            let pl = ParamList::parse(msg.bytes(), v);
+            for p in pl.get_all(msg.bytes(), ICSI_REF) {
+                for item in p.value_items(msg.bytes()) {
+                    if let Some(i) = CpmIcsi::from_norm(&norm(item.of(msg.bytes()))) {
+                        out.push(i);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// True when any Accept-Contact or Contact value carries `tag` with a TRUE value.
+pub fn has_true_tag(msg: &Message, tag: &str) -> bool {
+    [HeaderName::AcceptContact, HeaderName::Contact].iter().any(|name| {
+        msg.list_values(name).into_iter().any(|v| {
+            let pl = ParamList::parse(msg.bytes(), v);
+            pl.get_all(msg.bytes(), tag).any(|p| p.boolean(msg.bytes()) == Some(true))
+        })
+    })
+}
+
+/// The identifier family of a request.
+pub fn form_of(msg: &Message) -> Form {
+    if !cpm_icsis(msg).is_empty() {
+        Form::Cpm
+    } else if has_true_tag(msg, IM_TAG) || has_true_tag(msg, LMM_TAG) {
+        Form::Im
+    } else {
+        Form::Neither
+    }
+}
+
+/// Classify a MESSAGE or INVITE into its Appendix T service (SPEC B §5.1). None for other
+/// methods and for INVITEs that match no rule.
+pub fn classify(msg: &Message) -> Option<Service> {
+    match msg.method()? {
+        Method::Message => Some(if is_imdn(msg) { Service::Imdn } else { Service::Pager }),
+        Method::Invite => classify_invite(msg),
+        _ => None,
+    }
+}
+
+fn classify_invite(msg: &Message) -> Option<Service> {
+    let icsis = cpm_icsis(msg);
+    let deferred = mentions_deferred(msg);
+    let body = msg.body();
+    // Rule 3: Large Message Mode.
+    if icsis.first() == Some(&CpmIcsi::LargeMsg) || deferred || has_true_tag_in(msg, HeaderName::AcceptContact, LMM_TAG) {
+        return Some(Service::Lmm);
+    }
+    // Rule 4: file transfer.
+    if icsis.first() == Some(&CpmIcsi::FileTransfer) || contains_line(body, b"a=file-selector") {
+        return Some(Service::Ft);
+    }
+    // Rule 5: group chat.
+    let rl_invite = header_has_token(msg, HeaderName::Require, "recipient-list-invite")
+        && find_ci(body, b"application/resource-lists+xml").is_some();
+    let focus = msg.list_values(&HeaderName::Contact).into_iter().any(|v| {
+        ParamList::parse(msg.bytes(), v).has(msg.bytes(), "isfocus")
+    });
+    if rl_invite || focus || icsis.contains(&CpmIcsi::SessionGroup) {
+        return Some(Service::Group);
+    }
+    // Rule 6: 1-1 session.
+    if icsis.contains(&CpmIcsi::Session) || has_true_tag(msg, IM_TAG) || contains_line(body, b"m=message") {
+        return Some(Service::Session);
+    }
+    // A CPM ICSI of the pager family on an INVITE: not a service of Table 1.
+    None
+}
+
+fn mentions_deferred(msg: &Message) -> bool {
+    let needle = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.deferred";
+    msg.list_values(&HeaderName::PAssertedService).into_iter().any(|v| norm(msg.slice(v)) == needle)
+        || msg.list_values(&HeaderName::AcceptContact).into_iter().any(|v| {
+            let pl = ParamList::parse(msg.bytes(), v);
+            pl.get_all(msg.bytes(), ICSI_REF).any(|p| {
+                p.value_items(msg.bytes()).iter().any(|i| norm(i.of(msg.bytes())) == needle)
+            })
+        })
+}
+
+fn has_true_tag_in(msg: &Message, name: HeaderName, tag: &str) -> bool {
+    msg.list_values(&name).into_iter().any(|v| {
+        ParamList::parse(msg.bytes(), v).get_all(msg.bytes(), tag).any(|p| p.boolean(msg.bytes()) == Some(true))
+    })
+}
+
+fn header_has_token(msg: &Message, name: HeaderName, token: &str) -> bool {
+    msg.list_values(&name).into_iter().any(|v| msg.slice(v).eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// True when a disposition notification is inside: a `message/cpim` body wrapping a part with
+/// `Content-Type: message/imdn+xml` and `Content-Disposition: notification` (RFC 5438), directly
+/// or inside a `multipart/mixed` body.
+pub fn is_imdn(msg: &Message) -> bool {
+    let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
+    body_is_imdn(&ct, msg.body(), 0)
+}
+
+fn body_is_imdn(content_type: &str, body: &[u8], depth: usize) -> bool {
+    if depth > 4 {
+        return false;
+    }
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if mime == "message/cpim" {
+        // CPIM: message headers, blank line, inner MIME headers, blank line, content.
+        let Some((_, after_cpim)) = split_block(body) else { return false };
+        let Some((inner, _)) = split_block(after_cpim) else { return false };
+        let ict = block_header(inner, "content-type").unwrap_or_default().to_ascii_lowercase();
+        let disp = block_header(inner, "content-disposition").unwrap_or_default().to_ascii_lowercase();
+        return ict.starts_with("message/imdn+xml") && disp.split(';').next().unwrap_or("").trim() == "notification";
+    }
+    if mime.starts_with("multipart/") {
+        let Some(boundary) = mime_param(content_type, "boundary") else { return false };
+        return multipart_parts(body, &boundary).into_iter().any(|part| {
+            split_block(part).is_some_and(|(hdrs, content)| {
+                let pct = block_header(hdrs, "content-type").unwrap_or_default().to_ascii_lowercase();
+                body_is_imdn(&pct, content, depth + 1)
+            })
+        });
+    }
+    false
+}
+
+/// Split at the first empty line: (header block, rest).
+fn split_block(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut i = 0;
+    // An empty block (the text starts with an empty line).
+    if b.starts_with(b"\r\n") {
+        return Some((&b[..0], &b[2..]));
+    }
+    if b.starts_with(b"\n") {
+        return Some((&b[..0], &b[1..]));
+    }
+    while let Some(nl) = memchr::memchr(b'\n', &b[i..]) {
+        let at = i + nl + 1;
+        if b[at..].starts_with(b"\r\n") {
+            return Some((&b[..at], &b[at + 2..]));
+        }
+        if b[at..].starts_with(b"\n") {
+            return Some((&b[..at], &b[at + 1..]));
+        }
+        i = at;
+    }
+    None
+}
+
+/// A header's value in a MIME/CPIM header block (case-insensitive name).
+fn block_header(block: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(block);
+    text.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+fn mime_param(ct: &str, name: &str) -> Option<String> {
+    ct.split(';').skip(1).find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
+    let delim = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    let Some(first) = find(rest, delim.as_bytes()) else { return parts };
+    rest = &rest[first + delim.len()..];
+    while !rest.starts_with(b"--") {
+        let start = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |p| p + 1);
+        let rest2 = &rest[start..];
+        let Some(end) = find(rest2, delim.as_bytes()) else { break };
+        let mut part = &rest2[..end];
+        if part.ends_with(b"\r\n") {
+            part = &part[..part.len() - 2];
+        } else if part.ends_with(b"\n") {
+            part = &part[..part.len() - 1];
+        }
+        parts.push(part);
+        rest = &rest2[end + delim.len()..];
+    }
+    parts
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// True when some line of `body` starts with `prefix`.
+fn contains_line(body: &[u8], prefix: &[u8]) -> bool {
+    body.starts_with(prefix) || memchr::memmem::find_iter(body, prefix).any(|i| i > 0 && body[i - 1] == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(head: &str, ct: &str, body: &str) -> Message {
+        let s = format!(
+            "{head}\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        Message::parse(s.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn imdn_and_pager() {
+        let imdn = "From: <sip:a@b>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n<imdn/>";
+        let m = msg("MESSAGE sip:b@h SIP/2.0", "message/cpim", imdn);
+        assert_eq!(classify(&m), Some(Service::Imdn));
+        let p = msg("MESSAGE sip:b@h SIP/2.0", "message/cpim", "From: <sip:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\nhi");
+        assert_eq!(classify(&p), Some(Service::Pager));
+        let mp = format!("--b1\r\nContent-Type: message/cpim\r\n\r\n{imdn}\r\n--b1--\r\n");
+        let m = msg("MESSAGE sip:b@h SIP/2.0", "multipart/mixed;boundary=b1", &mp);
+        assert_eq!(classify(&m), Some(Service::Imdn));
+    }
+
+    #[test]
+    fn invites_by_sdp_and_tags() {
+        let ft = msg("INVITE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\na=file-selector:name:\"x\"\r\n");
+        assert_eq!(classify(&ft), Some(Service::Ft));
+        assert_eq!(form_of(&ft), Form::Im);
+        let lmm = msg("INVITE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\n");
+        assert_eq!(classify(&lmm), Some(Service::Lmm));
+        let s = msg("INVITE sip:b@h SIP/2.0\r\na: *;+g.3gpp.icsi-ref=\"urn%3aurn-7%3a3gpp-service.ims.icsi.oma.cpm.session\"", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\n");
+        assert_eq!(classify(&s), Some(Service::Session));
+        assert_eq!(form_of(&s), Form::Cpm);
+        let g = msg("INVITE sip:b@h SIP/2.0\r\nContact: <sip:conf@h>;+g.oma.sip-im;isfocus", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\n");
+        assert_eq!(classify(&g), Some(Service::Group));
+        let neg = msg("MESSAGE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im=\"FALSE\"", "text/plain", "x");
+        assert_eq!(form_of(&neg), Form::Neither);
+    }
+}

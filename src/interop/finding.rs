@@ -1,0 +1,156 @@
+//! Verdicts and findings (SPEC D11, A.3). A finding is a judgement of the server under test,
+//! never an error of ours: it names exactly one requirement ID, says what was expected and what
+//! was observed, and points at the message and header line like a compiler diagnostic.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A verdict (SPEC D11). Ordered from best to worst for aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Not applicable to this case.
+    #[serde(rename = "NOT-APPLICABLE")]
+    NotApplicable,
+    /// Conforms.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// Deviates from recommended practice, not from a SHALL.
+    #[serde(rename = "NON-STRICT")]
+    NonStrict,
+    /// A listed known deviation that failed as expected.
+    #[serde(rename = "XFAIL")]
+    Xfail,
+    /// What must be judged was not observed.
+    #[serde(rename = "INCONCLUSIVE")]
+    Inconclusive,
+    /// A listed known deviation that now passes (a stale entry).
+    #[serde(rename = "XPASS")]
+    Xpass,
+    /// Violates a SHALL, an RFC 3261 invariant, or a FAIL decision.
+    #[serde(rename = "FAIL")]
+    Fail,
+    /// The harness itself could not run the case.
+    #[serde(rename = "ERROR")]
+    Error,
+}
+
+impl Verdict {
+    /// Every verdict, best first.
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Pass,
+        Verdict::NonStrict,
+        Verdict::Fail,
+        Verdict::Inconclusive,
+        Verdict::NotApplicable,
+        Verdict::Error,
+        Verdict::Xfail,
+        Verdict::Xpass,
+    ];
+    /// The D11 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::NonStrict => "NON-STRICT",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::NotApplicable => "NOT-APPLICABLE",
+            Verdict::Error => "ERROR",
+            Verdict::Xfail => "XFAIL",
+            Verdict::Xpass => "XPASS",
+        }
+    }
+    /// True for the verdicts that make the exit status 1 (FAIL, ERROR, XPASS).
+    pub fn is_failing(self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::Error | Verdict::Xpass)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a finding points.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Location {
+    /// Index of the message in the trace (0-based), when judged on a trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<usize>,
+    /// Which message of the pair: `ingress`, `egress` or `response`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
+    /// 1-based line in that message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The header name (canonical spelling), when the finding is about a header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(m) = self.message {
+            parts.push(format!("message #{m}"));
+        }
+        if let Some(s) = &self.side {
+            parts.push(s.clone());
+        }
+        if let Some(l) = self.line {
+            parts.push(format!("line {l}"));
+        }
+        if let Some(h) = &self.header {
+            parts.push(h.clone());
+        }
+        if parts.is_empty() { f.write_str("-") } else { f.write_str(&parts.join(", ")) }
+    }
+}
+
+/// One judgement against one requirement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The requirement ID (SPEC A.2).
+    pub requirement: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What the requirement expects here.
+    pub expected: String,
+    /// What was observed.
+    pub observed: String,
+    /// Where.
+    pub location: Location,
+}
+
+impl Finding {
+    /// A new finding.
+    pub fn new(requirement: &str, verdict: Verdict, expected: impl Into<String>, observed: impl Into<String>) -> Finding {
+        Finding {
+            requirement: requirement.to_string(),
+            verdict,
+            expected: expected.into(),
+            observed: observed.into(),
+            location: Location::default(),
+        }
+    }
+    /// The same finding pointing at `loc`.
+    pub fn at(mut self, loc: Location) -> Finding {
+        self.location = loc;
+        self
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} at {}\n  expected: {}\n  observed: {}",
+            self.verdict, self.requirement, self.location, self.expected, self.observed
+        )
+    }
+}
+
+/// The worst verdict of a set of findings (PASS when empty).
+pub fn worst<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Verdict {
+    findings.into_iter().map(|f| f.verdict).max().unwrap_or(Verdict::Pass)
+}

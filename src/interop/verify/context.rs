@@ -1,0 +1,87 @@
+//! What the oracle needs to know about a pair beyond its bytes (SPEC D13, D14).
+
+use crate::node::Transport;
+use crate::sip::Message;
+use serde::{Deserialize, Serialize};
+
+/// Whether the IM server acts for the originating or the terminating user (SPEC D13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionCase {
+    /// Originating side (`sescase=orig`).
+    Orig,
+    /// Terminating side (`sescase=term`).
+    Term,
+}
+
+/// An IM or a CPM client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// OMA SIMPLE IM client.
+    Im,
+    /// OMA CPM client.
+    Cpm,
+}
+
+/// The server's declared role (SPEC D6: only proxy is judged for now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A proxy AS on the ISC interface.
+    #[default]
+    Proxy,
+}
+
+/// The context of one pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairContext {
+    /// Interop level, 1 or 2.
+    pub level: u8,
+    /// The session case.
+    pub case: SessionCase,
+    /// The recipient's kind (terminating) or the sender's (originating); `None` when unknown.
+    pub client: Option<ClientKind>,
+    /// The declared role.
+    pub role: Role,
+    /// Whether the terminating local user has a registered contact (`None`: unknown, assumed
+    /// online).
+    pub online: Option<bool>,
+    /// Transport the egress request went out on, when known.
+    pub egress_transport: Option<Transport>,
+    /// True when the trace is complete (simulation, live run): a request that produced nothing
+    /// is a failure. False for captures (it may simply be missing): INCONCLUSIVE.
+    pub complete: bool,
+    /// Trace index of the ingress message.
+    pub ingress_index: Option<usize>,
+    /// Trace index of the egress message.
+    pub egress_index: Option<usize>,
+}
+
+impl PairContext {
+    /// A context with the given level, case and client kind; online, proxy role, complete.
+    pub fn new(level: u8, case: SessionCase, client: Option<ClientKind>) -> PairContext {
+        PairContext {
+            level,
+            case,
+            client,
+            role: Role::Proxy,
+            online: None,
+            egress_transport: None,
+            complete: true,
+            ingress_index: None,
+            egress_index: None,
+        }
+    }
+}
+
+/// What the server did with an ingress request.
+#[derive(Debug, Clone, Copy)]
+pub enum Egress<'a> {
+    /// It forwarded this request.
+    Forwarded(&'a Message),
+    /// It answered with this final response (and forwarded nothing).
+    Responded(&'a Message),
+    /// Nothing observed.
+    Nothing,
+}

@@ -1,0 +1,449 @@
+//! Pair rules: one request entering the IM server, and what left it. Each violation is reported
+//! under exactly one requirement ID, the most specific (SPEC D11): a forgotten large-message tag
+//! is `T1.TERM.LMM`, not also `T3.MAP`. Comparison is semantic where RFC 3840 says order does
+//! not matter, byte-exact for bodies and untouched headers.
+
+use super::context::{ClientKind, Egress, PairContext, SessionCase};
+use super::judge::Judge;
+use super::robust;
+use super::values::{self, ValueView};
+use crate::interop::classify::{Form, classify, cpm_icsis, form_of};
+use crate::interop::finding::{Finding, Location, Verdict};
+use crate::interop::interwork::Direction;
+use crate::interop::rules::{Family, service_rule};
+use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
+use crate::node::Transport;
+use crate::sip::params::{is_valid_conv_id, norm};
+use crate::sip::{HeaderName, Message, Method, Span, StartLine};
+
+/// What the server should do with an ingress request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expectation {
+    /// Forward it, rewritten in `dir`, judged under the family's per-service ID.
+    Map {
+        /// Direction.
+        dir: Direction,
+        /// The requirement family.
+        family: Family,
+        /// The service.
+        service: Service,
+    },
+    /// Forward it without an Appendix T mapping (IM to IM, CPM to a CPM client, other methods).
+    PassThrough,
+    /// Answer 403 (level 1, a local CPM client originating: D7).
+    Reject403,
+    /// Answer 480 (offline local CPM client: D3).
+    Offline,
+    /// Level 2 and the client kind is unknown: the Appendix T rules are INCONCLUSIVE.
+    Unknown,
+}
+
+/// Decide what the server should do (SPEC D3, D7, D8, D13, D14).
+pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
+    let Some(service) = classify(ingress) else { return Expectation::PassThrough };
+    let form = form_of(ingress);
+    match ctx.case {
+        SessionCase::Term => {
+            // D8: at level 1 every local user is treated as an IM user for delivery.
+            let kind = if ctx.level == 1 { Some(ClientKind::Im) } else { ctx.client };
+            match (kind, form) {
+                (None, _) => Expectation::Unknown,
+                (Some(ClientKind::Im), Form::Cpm) => {
+                    Expectation::Map { dir: Direction::CpmToIm, family: Family::T1Term, service }
+                }
+                (Some(ClientKind::Im), _) => Expectation::PassThrough,
+                (Some(ClientKind::Cpm), _) if ctx.online == Some(false) => Expectation::Offline,
+                (Some(ClientKind::Cpm), Form::Cpm) => Expectation::PassThrough,
+                (Some(ClientKind::Cpm), _) => {
+                    Expectation::Map { dir: Direction::ImToCpm, family: Family::T2Term, service }
+                }
+            }
+        }
+        SessionCase::Orig => {
+            // A CPM-form request on the originating side comes from a CPM client.
+            let kind = ctx.client.or(if form == Form::Cpm { Some(ClientKind::Cpm) } else { None });
+            match (kind, form) {
+                (Some(ClientKind::Cpm), Form::Cpm) if ctx.level == 1 => Expectation::Reject403,
+                (Some(ClientKind::Cpm), Form::Cpm) => {
+                    Expectation::Map { dir: Direction::CpmToIm, family: Family::T2Orig, service }
+                }
+                _ => Expectation::PassThrough,
+            }
+        }
+    }
+}
+
+/// True when the request is delivered to a local CPM client (level 2, terminating).
+fn to_local_cpm(ctx: &PairContext) -> bool {
+    ctx.level == 2 && ctx.case == SessionCase::Term && ctx.client == Some(ClientKind::Cpm)
+}
+
+/// Judge one pair.
+pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> Vec<Finding> {
+    let mut j = Judge::default();
+    let p = Pos { ctx, ingress };
+    let pass_loc = p.loc_egress(None, None);
+
+    // D15 first: malformed must-parse input is rejected, never repaired and forwarded.
+    if let Err(e) = robust::validate(ingress) {
+        let exp = format!("400 (or dropped) for malformed input: {e}");
+        match egress {
+            Egress::Forwarded(_) => j.violation("SIP.ROBUST", exp, "forwarded", p.loc_egress(None, None)),
+            Egress::Responded(r) if r.status() == Some(e.status()) => j.checked("SIP.ROBUST", exp),
+            Egress::Responded(r) => j.violation("SIP.ROBUST", exp, format!("answered {}", status(r)), p.loc_resp()),
+            Egress::Nothing => j.checked("SIP.ROBUST", exp),
+        }
+        return j.finish(pass_loc);
+    }
+    // Max-Forwards 0: 483 (RFC 3261 §16.3 step 3).
+    if ingress.max_forwards().ok().flatten() == Some(0) && ingress.method() != Some(&Method::Options) {
+        let exp = "483 Too Many Hops for Max-Forwards 0";
+        match egress {
+            Egress::Responded(r) if r.status() == Some(483) => j.checked("SIP.PROXY", exp),
+            Egress::Responded(r) => j.violation("SIP.PROXY", exp, format!("answered {}", status(r)), p.loc_resp()),
+            Egress::Forwarded(_) => j.violation("SIP.PROXY", exp, "forwarded", p.loc_egress(None, None)),
+            Egress::Nothing => nothing(&mut j, ctx, "SIP.PROXY", exp),
+        }
+        return j.finish(pass_loc);
+    }
+
+    let exp = expectation(ctx, ingress);
+    match (exp, egress) {
+        (Expectation::Reject403, e) => judge_reject(&mut j, &p, e, "T1.NO-LOCAL-CPM", 403, "403 Forbidden: a level-1 server serves no local CPM client"),
+        (Expectation::Offline, e) => judge_reject(&mut j, &p, e, "T2.ONLINE-ONLY", 480, "480 Temporarily Unavailable: no deferred delivery to an offline CPM client"),
+        (exp, Egress::Forwarded(eg)) => {
+            if ctx.role == super::context::Role::Proxy {
+                judge_proxy(&mut j, &p, eg);
+            }
+            judge_preserve(&mut j, &p, eg, exp);
+            judge_framing(&mut j, &p, eg);
+            judge_invented(&mut j, &p, eg, exp);
+            match exp {
+                Expectation::Map { dir: Direction::CpmToIm, family, service } => {
+                    judge_cpm_to_im(&mut j, &p, eg, service_rule(family, service), service);
+                }
+                Expectation::Map { dir: Direction::ImToCpm, family, service } => {
+                    judge_im_to_cpm(&mut j, &p, eg, service_rule(family, service), service);
+                }
+                Expectation::Unknown => j.push(
+                    "T2.CONVID.ADDED",
+                    Verdict::Inconclusive,
+                    "the recipient's client kind (IM or CPM), from a third-party REGISTER or --users",
+                    "unknown at level 2",
+                    p.loc_ingress(None, None),
+                ),
+                _ => {}
+            }
+            if to_local_cpm(ctx) {
+                judge_conv_ids(&mut j, &p, eg);
+            }
+        }
+        (Expectation::Map { family, service, .. }, Egress::Responded(r)) => {
+            let id = service_rule(family, service);
+            j.violation(id, "the request forwarded in the mapped form", format!("answered {}", status(r)), p.loc_resp());
+        }
+        (Expectation::Map { family, service, .. }, Egress::Nothing) => {
+            nothing(&mut j, ctx, service_rule(family, service), "the request forwarded in the mapped form");
+        }
+        (_, Egress::Responded(r)) if r.status() == Some(400) => {
+            j.violation("SIP.ROBUST", "forwarded: every header the server must parse is well-formed (D15)", "answered 400", p.loc_resp());
+        }
+        _ => {}
+    }
+    j.finish(pass_loc)
+}
+
+fn status(r: &Message) -> String {
+    match r.start() {
+        StartLine::Response { code, reason } => format!("{code} {}", r.text(*reason)),
+        StartLine::Request { .. } => "a request".into(),
+    }
+}
+
+fn nothing(j: &mut Judge, ctx: &PairContext, id: &'static str, exp: &str) {
+    let verdict = if ctx.complete { Verdict::Fail } else { Verdict::Inconclusive };
+    j.push(id, verdict, exp, "nothing left the server", Location { message: ctx.ingress_index, ..Location::default() });
+}
+
+fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: &'static str, code: u16, exp: &str) {
+    match e {
+        Egress::Responded(r) if r.status() == Some(code) => j.checked(id, exp),
+        Egress::Responded(r) if r.status().is_some_and(|c| c >= 400) => {
+            j.push(id, Verdict::NonStrict, exp, format!("answered {}", status(r)), p.loc_resp());
+        }
+        Egress::Responded(r) => j.violation(id, exp, format!("answered {}", status(r)), p.loc_resp()),
+        Egress::Forwarded(_) => j.violation(id, exp, "forwarded", p.loc_egress(None, None)),
+        Egress::Nothing => nothing(j, p.ctx, id, exp),
+    }
+}
+
+/// Positions for locations.
+struct Pos<'a> {
+    ctx: &'a PairContext,
+    ingress: &'a Message,
+}
+
+impl Pos<'_> {
+    fn loc(&self, msg: Option<&Message>, index: Option<usize>, side: &str, span: Option<Span>) -> Location {
+        let mut l = Location { message: index, side: Some(side.to_string()), ..Location::default() };
+        if let (Some(m), Some(s)) = (msg, span) {
+            if let Some(h) = m.headers().iter().find(|h| h.line.contains(s) || h.line.start == s.start) {
+                l.line = Some(h.line_no);
+                l.header = Some(h.name.canonical().to_string());
+            } else if s.start >= m.body_span().start {
+                l.header = Some("body".into());
+            } else {
+                l.line = Some(1);
+            }
+        }
+        l
+    }
+    fn loc_ingress(&self, _m: Option<&Message>, span: Option<Span>) -> Location {
+        self.loc(Some(self.ingress), self.ctx.ingress_index, "ingress", span)
+    }
+    fn loc_egress(&self, eg: Option<&Message>, span: Option<Span>) -> Location {
+        self.loc(eg, self.ctx.egress_index, "egress", span)
+    }
+    fn loc_resp(&self) -> Location {
+        Location { message: self.ctx.egress_index, side: Some("response".into()), line: Some(1), header: None }
+    }
+    fn header_loc(&self, eg: &Message, name: &HeaderName) -> Location {
+        match eg.first(name) {
+            Some(h) => self.loc_egress(Some(eg), Some(h.line)),
+            None => Location { header: Some(name.canonical().to_string()), ..self.loc_egress(None, None) },
+        }
+    }
+}
+
+fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
+    let ing = p.ingress;
+    j.checked("SIP.PROXY", "own Via on top, Max-Forwards - 1, own Route entry removed");
+    let vi: Vec<Vec<u8>> = ing.list_values(&HeaderName::Via).iter().map(|s| s.of(ing.bytes()).to_vec()).collect();
+    let ve: Vec<Vec<u8>> = eg.list_values(&HeaderName::Via).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
+    let via_loc = p.header_loc(eg, &HeaderName::Via);
+    if ve.len() != vi.len() + 1 || ve[1..] != vi[..] {
+        j.violation("SIP.PROXY", format!("{} Via values: its own on top, then the {} received unchanged", vi.len() + 1, vi.len()), format!("{} Via values{}", ve.len(), if ve.len() == vi.len() + 1 { ", received ones altered" } else { "" }), via_loc.clone());
+    }
+    let bi = ing.top_via_branch().unwrap_or_default();
+    match eg.top_via_branch() {
+        Some(b) if b.starts_with("z9hG4bK") && b != bi => {}
+        other => j.violation("SIP.PROXY", "a fresh branch starting with z9hG4bK on its own Via", format!("branch {:?}", other.unwrap_or_default()), via_loc),
+    }
+    let mi = ing.max_forwards().ok().flatten();
+    let me = eg.max_forwards().ok().flatten();
+    let want = mi.map_or(70, |m| m.saturating_sub(1));
+    if me != Some(want) {
+        j.violation("SIP.PROXY", format!("Max-Forwards: {want}"), format!("Max-Forwards: {}", me.map_or("absent".into(), |m| m.to_string())), p.header_loc(eg, &HeaderName::MaxForwards));
+    }
+    let ri: Vec<Vec<u8>> = ing.list_values(&HeaderName::Route).iter().map(|s| s.of(ing.bytes()).to_vec()).collect();
+    let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
+    if ri.len() >= 2 {
+        j.checked("ROUTE.VIA-IMS", "sent on toward the next hop of the ISC Route set");
+        if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
+            j.violation("ROUTE.VIA-IMS", format!("top Route {}", String::from_utf8_lossy(&ri[1])), if re.is_empty() { "no Route: sent straight to the UE".to_string() } else { format!("top Route {}", String::from_utf8_lossy(&re[0])) }, p.header_loc(eg, &HeaderName::Route));
+            return;
+        }
+    }
+    if !ri.is_empty() && re[..] != ri[1..] {
+        let obs = if re == ri { "its own Route entry still on top".to_string() } else { format!("Route set {}", re.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect::<Vec<_>>().join(", ")) };
+        j.violation("SIP.PROXY", "the received Route set minus its own entry", obs, p.header_loc(eg, &HeaderName::Route));
+    }
+}
+
+/// Headers whose change the preserve rule does not judge (other rules do).
+fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm: bool) -> bool {
+    let always = matches!(name, HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute | HeaderName::MaxForwards | HeaderName::ContentLength);
+    let mapped = matches!(exp, Expectation::Map { .. })
+        && (matches!(name, HeaderName::AcceptContact | HeaderName::PAssertedService | HeaderName::PPreferredService)
+            || (*name == HeaderName::Contact && method == Some(&Method::Invite)));
+    let ids = to_cpm && matches!(name, HeaderName::ConversationId | HeaderName::ContributionId | HeaderName::PAssertedService);
+    always || mapped || ids
+}
+
+fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
+    let ing = p.ingress;
+    j.checked("SIP.PRESERVE", "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
+    if let (StartLine::Request { method: mi, uri: ui }, StartLine::Request { method: me, uri: ue }) = (ing.start(), eg.start()) {
+        if mi != me || ing.slice(*ui) != eg.slice(*ue) {
+            j.violation("SIP.PRESERVE", format!("request line {} {}", mi, ing.text(*ui)), format!("{} {}", me, eg.text(*ue)), p.loc_egress(Some(eg), Some(eg.start_line_span())));
+        }
+    }
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+        let a = ing.first(&name).map(|h| ing.slice(h.value));
+        let b = eg.first(&name).map(|h| eg.slice(h.value));
+        if a != b {
+            j.violation("SIP.PRESERVE", format!("{}: {}", name.canonical(), String::from_utf8_lossy(a.unwrap_or(b"(absent)"))), String::from_utf8_lossy(b.unwrap_or(b"(absent)")).into_owned(), p.header_loc(eg, &name));
+        }
+    }
+    if ing.body() != eg.body() {
+        let at = ing.body().iter().zip(eg.body()).position(|(a, b)| a != b).unwrap_or(ing.body().len().min(eg.body().len()));
+        j.violation("SIP.PRESERVE", format!("the body unchanged ({} bytes)", ing.body().len()), format!("{} bytes, first difference at body byte {at}", eg.body().len()), Location { header: Some("body".into()), ..p.loc_egress(None, None) });
+    }
+    let to_cpm = to_local_cpm(p.ctx);
+    let mut used = vec![false; eg.headers().len()];
+    for h in ing.headers() {
+        if managed(&h.name, exp, ing.method(), to_cpm) {
+            continue;
+        }
+        let v = ing.slice(h.value);
+        let hit = eg.headers().iter().enumerate().find(|(i, e)| !used[*i] && e.name == h.name && eg.slice(e.value) == v);
+        match hit {
+            Some((i, _)) => used[i] = true,
+            None => j.violation("SIP.PRESERVE", format!("{}: {}", h.name.canonical(), String::from_utf8_lossy(v)), "missing or changed", p.loc_ingress(None, Some(h.line))),
+        }
+    }
+    // Feature params of values the mapping does not own are judged by the value rules below.
+    if !matches!(exp, Expectation::Map { .. }) {
+        return;
+    }
+}
+
+fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
+    j.checked("SIP.FRAMING", "Content-Length equals the body length; over 1300 bytes not on UDP");
+    match eg.content_length() {
+        Ok(Some(n)) if n == eg.body().len() => {}
+        Ok(None) if p.ctx.egress_transport != Some(Transport::Tcp) => {}
+        Ok(v) => j.violation("SIP.FRAMING", format!("Content-Length: {}", eg.body().len()), format!("Content-Length: {}", v.map_or("absent".into(), |n| n.to_string())), p.header_loc(eg, &HeaderName::ContentLength)),
+        Err(e) => j.violation("SIP.FRAMING", format!("Content-Length: {}", eg.body().len()), e.to_string(), p.header_loc(eg, &HeaderName::ContentLength)),
+    }
+    if p.ctx.egress_transport == Some(Transport::Udp) && eg.bytes().len() > 1300 {
+        j.violation("SIP.FRAMING", "a request over 1300 bytes sent over TCP (RFC 3261 §18.1.1)", format!("{} bytes over UDP", eg.bytes().len()), p.loc_egress(None, None));
+    }
+}
+
+/// T3.MAP: no CPM ICSI invented (one the ingress did not carry, other than the one IM -> CPM adds).
+fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
+    let before = cpm_icsis(p.ingress);
+    let allowed = match exp {
+        Expectation::Map { dir: Direction::ImToCpm, service, .. } => CpmIcsi::from_norm(service.row().icsi),
+        _ => None,
+    };
+    j.checked("T3.MAP", "identifiers spelled as Table 1; no CPM ICSI invented");
+    for i in cpm_icsis(eg) {
+        if !before.contains(&i) && Some(i) != allowed && !matches!(exp, Expectation::Map { dir: Direction::ImToCpm, .. }) {
+            j.violation("T3.MAP", "no CPM ICSI the request did not carry", format!("{i:?} added"), p.header_loc(eg, &HeaderName::AcceptContact));
+            return;
+        }
+    }
+}
+
+/// The values a rewrite judges: every Accept-Contact value, and Contact values of an INVITE.
+fn targets(m: &Message) -> Vec<(HeaderName, Vec<Span>)> {
+    let mut v = vec![(HeaderName::AcceptContact, m.list_values(&HeaderName::AcceptContact))];
+    if m.method() == Some(&Method::Invite) {
+        v.push((HeaderName::Contact, m.list_values(&HeaderName::Contact)));
+    }
+    v
+}
+
+fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
+    let ing = p.ingress;
+    let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
+    j.checked(id, format!("{tags} in place of the CPM ICSI"));
+    j.checked("X.PAS-REMOVED", "no CPM P-Asserted-Service / P-Preferred-Service");
+    let mut any_mapped = false;
+    for ((name, vi), (_, ve)) in targets(ing).into_iter().zip(targets(eg)) {
+        for (k, si) in vi.iter().enumerate() {
+            let a = ValueView::new(ing.bytes(), *si);
+            let Some(se) = ve.get(k) else {
+                j.violation(id, format!("{} value #{} kept", name.canonical(), k + 1), "missing", p.header_loc(eg, &name));
+                continue;
+            };
+            let b = ValueView::new(eg.bytes(), *se);
+            let loc = p.loc_egress(Some(eg), Some(*se));
+            if a.cpm.is_empty() {
+                values::judge_untouched(j, &a, &b, name.canonical(), loc);
+                continue;
+            }
+            any_mapped = true;
+            let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
+            values::judge_cpm_to_im_value(j, id, &a, &b, lmm, loc);
+        }
+    }
+    if !any_mapped {
+        // D16: the ICSI was only in P-Asserted-Service: an IM Accept-Contact must be added.
+        let found = eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| ValueView::new(eg.bytes(), s).im_true == 1);
+        if !found {
+            j.violation(id, format!("Accept-Contact: *;{tags} added (D16)"), "no Accept-Contact value with +g.oma.sip-im", p.header_loc(eg, &HeaderName::AcceptContact));
+        }
+    }
+    for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
+        for v in eg.list_values(&name) {
+            if CpmIcsi::from_norm(&norm(v.of(eg.bytes()))).is_some() {
+                j.violation("X.PAS-REMOVED", format!("no CPM {} on an IM-bound request (D1)", name.canonical()), eg.text(v).into_owned(), p.loc_egress(Some(eg), Some(v)));
+            }
+        }
+    }
+}
+
+fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
+    let ing = p.ingress;
+    let row = service.row();
+    j.checked(id, format!("{ICSI_REF}=\"{}\" in place of the IM tags, and P-Asserted-Service: {}", row.icsi_encoded, row.icsi));
+    let mut any_mapped = false;
+    for ((name, vi), (_, ve)) in targets(ing).into_iter().zip(targets(eg)) {
+        for (k, si) in vi.iter().enumerate() {
+            let a = ValueView::new(ing.bytes(), *si);
+            let Some(se) = ve.get(k) else {
+                j.violation(id, format!("{} value #{} kept", name.canonical(), k + 1), "missing", p.header_loc(eg, &name));
+                continue;
+            };
+            let b = ValueView::new(eg.bytes(), *se);
+            let loc = p.loc_egress(Some(eg), Some(*se));
+            if a.im_true == 0 && a.lmm_true == 0 {
+                values::judge_untouched(j, &a, &b, name.canonical(), loc);
+                continue;
+            }
+            any_mapped = true;
+            values::judge_im_to_cpm_value(j, id, &a, &b, service, loc);
+        }
+    }
+    if !any_mapped {
+        let want = norm(row.icsi.as_bytes());
+        let found = eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| ValueView::new(eg.bytes(), s).icsi_norm.contains(&want));
+        if !found {
+            j.violation(id, format!("an Accept-Contact value with {ICSI_REF}=\"{}\"", row.icsi_encoded), "none", p.header_loc(eg, &HeaderName::AcceptContact));
+        }
+    }
+    // P-Asserted-Service with the plain ICSI (D2).
+    let pas = eg.list_values(&HeaderName::PAssertedService);
+    let loc = p.header_loc(eg, &HeaderName::PAssertedService);
+    if pas.is_empty() {
+        j.violation(id, format!("P-Asserted-Service: {}", row.icsi), "absent", loc);
+    } else if !pas.iter().any(|v| v.of(eg.bytes()) == row.icsi.as_bytes()) {
+        let got: Vec<String> = pas.iter().map(|v| eg.text(*v).into_owned()).collect();
+        let id2 = if pas.iter().any(|v| norm(v.of(eg.bytes())).contains("3gpp-service.ims.icsi.oma.cpm.")) { "T3.MAP" } else { id };
+        j.violation(id2, format!("P-Asserted-Service: {} (plain URN, Table 1)", row.icsi), format!("P-Asserted-Service: {}", got.join(", ")), loc);
+    }
+}
+
+fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
+    let ing = p.ingress;
+    j.checked("T2.CONVID.ADDED", "exactly one well-formed Conversation-ID");
+    let conv: Vec<_> = eg.all(&HeaderName::ConversationId).collect();
+    match conv.as_slice() {
+        [] => j.violation("T2.CONVID.ADDED", "Conversation-ID: <1-256 word characters>", "absent", p.header_loc(eg, &HeaderName::ConversationId)),
+        [h] if !is_valid_conv_id(eg.slice(h.value)) => j.violation("T2.CONVID.ADDED", "Conversation-ID: <1-256 word characters>", format!("Conversation-ID: {}", eg.value(h)), p.loc_egress(Some(eg), Some(h.line))),
+        [_] => {}
+        many => j.violation("T2.CONVID.ADDED", "exactly one Conversation-ID", format!("{} Conversation-ID fields", many.len()), p.loc_egress(Some(eg), Some(many[1].line))),
+    }
+    if let Some(hi) = ing.first(&HeaderName::ConversationId) {
+        j.checked("T2.CONVID.KEPT", "the incoming Conversation-ID forwarded unchanged");
+        let v = ing.slice(hi.value);
+        if !conv.iter().any(|h| eg.slice(h.value) == v) {
+            j.violation("T2.CONVID.KEPT", format!("Conversation-ID: {}", String::from_utf8_lossy(v)), conv.first().map_or("absent".into(), |h| format!("Conversation-ID: {}", eg.value(h))), p.header_loc(eg, &HeaderName::ConversationId));
+        }
+    }
+    j.checked("T2.CONTRIB.ADDED", "a well-formed Contribution-ID");
+    match eg.first(&HeaderName::ContributionId) {
+        None => j.violation("T2.CONTRIB.ADDED", "Contribution-ID: <1-256 word characters>", "absent", p.header_loc(eg, &HeaderName::ContributionId)),
+        Some(h) if !is_valid_conv_id(eg.slice(h.value)) => j.violation("T2.CONTRIB.ADDED", "Contribution-ID: <1-256 word characters>", format!("Contribution-ID: {}", eg.value(h)), p.loc_egress(Some(eg), Some(h.line))),
+        Some(h) => {
+            if let Some(hi) = ing.first(&HeaderName::ContributionId) {
+                if ing.slice(hi.value) != eg.slice(h.value) {
+                    j.violation("T2.CONTRIB.ADDED", format!("Contribution-ID: {} (kept)", ing.value(hi)), format!("Contribution-ID: {}", eg.value(h)), p.loc_egress(Some(eg), Some(h.line)));
+                }
+            }
+        }
+    }
+}

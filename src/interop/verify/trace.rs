@@ -1,0 +1,418 @@
+//! Trace rules: pair every request that entered the IM server with what left it, judge each
+//! pair ([`super::pair`]), then judge what needs the whole trace: a retransmission forwarded
+//! once, responses relayed with the server's Via removed, Conversation-ID stable / distinct /
+//! reused, IMDNs following their message, and no delivery after an offline 480 (SPEC D3, D10,
+//! D14). The same code judges a simulated run, a live run and a capture.
+
+use super::context::{ClientKind, Egress, PairContext, Role, SessionCase};
+use super::judge::Judge;
+use super::pair::{Expectation, check_pair, expectation};
+use crate::interop::classify::{classify, cpm_icsis, has_true_tag};
+use crate::interop::finding::{Finding, Location, Verdict};
+use crate::interop::table::{IM_TAG, Service};
+use crate::node::{Instant, Transport};
+use crate::sip::params::ParamList;
+use crate::sip::{HeaderName, Message, Method, NameAddr, SipUri};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+/// One message seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observation {
+    /// When.
+    pub time: Instant,
+    /// Sender.
+    pub from: SocketAddr,
+    /// Receiver.
+    pub to: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// The message bytes.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+/// A sequence of observations in the order they happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The observations.
+    pub events: Vec<Observation>,
+}
+
+impl Trace {
+    /// Record one message.
+    pub fn push(&mut self, time: Instant, from: SocketAddr, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
+        self.events.push(Observation { time, from, to, transport, bytes });
+    }
+}
+
+/// What the oracle knows about the run besides the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// Interop level, 1 or 2.
+    pub level: u8,
+    /// The IM server's addresses.
+    pub sut: Vec<SocketAddr>,
+    /// Its declared role.
+    pub role: Role,
+    /// Domains the IM server serves (Request-URI in one of them = terminating, D13 fallback).
+    pub domains: Vec<String>,
+    /// Client kinds of local users by address of record (`sip:user@host`, lowercased), from a
+    /// users file or the scenario. Third-party REGISTERs in the trace add to it.
+    pub users: BTreeMap<String, ClientKind>,
+    /// True when the trace is complete (simulation, live): missing output is a failure.
+    pub complete: bool,
+}
+
+/// One judged pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PairRecord {
+    /// Trace index of the request entering the server.
+    pub ingress: usize,
+    /// Trace index of the request the server forwarded, if any.
+    pub egress: Option<usize>,
+    /// Trace index of the final response the server gave instead, if any.
+    pub response: Option<usize>,
+    /// Session case used.
+    pub case: SessionCase,
+    /// Client kind used.
+    pub client: Option<ClientKind>,
+    /// Service, when the request is one of Table 1.
+    pub service: Option<Service>,
+}
+
+/// The oracle's result over a trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TraceReport {
+    /// Every pair judged.
+    pub pairs: Vec<PairRecord>,
+    /// Every finding, pair rules first (in pair order), then trace rules.
+    pub findings: Vec<Finding>,
+}
+
+fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
+    SipUri::parse(&na.uri_text(buf)).map(|u| u.aor().to_ascii_lowercase())
+}
+
+fn aor_uri(s: &str) -> Option<String> {
+    SipUri::parse(s).map(|u| u.aor().to_ascii_lowercase())
+}
+
+/// The session case from P-Served-User, then the `orig` Route parameter, then the
+/// Request-URI's domain (SPEC D13).
+pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
+    if let Some(h) = msg.first(&HeaderName::PServedUser) {
+        let pl = ParamList::parse(msg.bytes(), h.value);
+        if let Some(p) = pl.get(msg.bytes(), "sescase") {
+            let v = p.value_text(msg.bytes()).to_ascii_lowercase();
+            if v == "orig" {
+                return SessionCase::Orig;
+            }
+            if v == "term" {
+                return SessionCase::Term;
+            }
+        }
+    }
+    if let Some(r) = msg.list_values(&HeaderName::Route).first() {
+        if let Some(na) = NameAddr::parse(msg.bytes(), *r) {
+            if SipUri::parse(&na.uri_text(msg.bytes())).is_some_and(|u| u.has_param("orig")) {
+                return SessionCase::Orig;
+            }
+        }
+    }
+    let host = msg.request_uri().and_then(|u| SipUri::parse(&u)).map(|u| u.host).unwrap_or_default();
+    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) { SessionCase::Term } else { SessionCase::Orig }
+}
+
+/// The served user: P-Served-User, else the Request-URI (terminating) or From (originating).
+fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
+    if let Some(h) = msg.first(&HeaderName::PServedUser) {
+        if let Some(na) = NameAddr::parse(msg.bytes(), h.value) {
+            return aor_of(msg.bytes(), &na);
+        }
+    }
+    match case {
+        SessionCase::Term => msg.request_uri().and_then(|u| aor_uri(&u)),
+        SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg.bytes(), &na)),
+    }
+}
+
+/// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered).
+#[derive(Debug, Default)]
+struct Registrations {
+    state: HashMap<String, (Option<ClientKind>, bool)>,
+}
+
+impl Registrations {
+    fn learn(&mut self, msg: &Message, level: u8) {
+        let Some(user) = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na)) else { return };
+        let mut expires = msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse::<u64>().ok());
+        let mut kind = None;
+        let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
+        if ct.starts_with("message/sip") {
+            if let Ok(inner) = Message::parse(msg.body().to_vec()) {
+                let cpm = !cpm_icsis(&inner).is_empty();
+                let im = has_true_tag(&inner, IM_TAG);
+                kind = match (cpm, im) {
+                    (true, true) if level == 2 => Some(ClientKind::Cpm),
+                    (true, true) => Some(ClientKind::Im),
+                    (true, false) => Some(ClientKind::Cpm),
+                    (false, true) => Some(ClientKind::Im),
+                    _ => None,
+                };
+                if expires.is_none() {
+                    expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
+                }
+                for v in inner.list_values(&HeaderName::Contact) {
+                    if let Some(e) = ParamList::parse(inner.bytes(), v).get(inner.bytes(), "expires") {
+                        expires = e.value_text(inner.bytes()).trim().parse().ok().or(expires);
+                    }
+                }
+            }
+        }
+        let entry = self.state.entry(user).or_insert((None, false));
+        if kind.is_some() {
+            entry.0 = kind;
+        }
+        entry.1 = expires != Some(0);
+    }
+}
+
+struct Parsed {
+    msg: Option<Message>,
+}
+
+/// Judge a whole trace.
+pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
+    let parsed: Vec<Parsed> = trace.events.iter().map(|o| Parsed { msg: Message::parse(o.bytes.clone()).ok() }).collect();
+    let is_sut = |a: &SocketAddr| ctx.sut.contains(a);
+    let mut report = TraceReport::default();
+    let mut regs = Registrations::default();
+    let mut seen_tx: HashMap<(Vec<u8>, String), usize> = HashMap::new();
+    let mut used_egress = vec![false; parsed.len()];
+    let mut delivered: Vec<Delivery> = Vec::new();
+    let mut offline_480: Vec<(String, String, usize)> = Vec::new();
+    let mut j = Judge::default();
+
+    for (i, (obs, p)) in trace.events.iter().zip(&parsed).enumerate() {
+        let Some(m) = &p.msg else { continue };
+        if !is_sut(&obs.to) || !m.is_request() {
+            continue;
+        }
+        let method = m.method().cloned().unwrap_or(Method::Other(String::new()));
+        if method == Method::Register {
+            regs.learn(m, ctx.level);
+            continue;
+        }
+        if matches!(method, Method::Ack | Method::Cancel) {
+            continue;
+        }
+        let Some(top) = m.top_via() else { continue };
+        let top_bytes = top.of(m.bytes()).to_vec();
+        let key = (top_bytes.clone(), method.to_string());
+        if seen_tx.contains_key(&key) {
+            continue; // a retransmission: judged with its first copy
+        }
+        seen_tx.insert(key, i);
+
+        // Egress requests of this transaction: the server's Via on top of ours.
+        let egress: Vec<usize> = (i + 1..parsed.len())
+            .filter(|&k| {
+                let o = &trace.events[k];
+                let Some(e) = &parsed[k].msg else { return false };
+                is_sut(&o.from) && e.method() == Some(&method) && {
+                    let vias = e.list_values(&HeaderName::Via);
+                    vias.len() >= 2 && vias[1].of(e.bytes()) == &top_bytes[..]
+                }
+            })
+            .collect();
+        let response = (i + 1..parsed.len()).find(|&k| {
+            let o = &trace.events[k];
+            parsed[k].msg.as_ref().is_some_and(|r| {
+                is_sut(&o.from) && r.status().is_some_and(|c| c >= 200) && r.top_via().is_some_and(|v| v.of(r.bytes()) == &top_bytes[..])
+            })
+        });
+        let case = session_case(m, &ctx.domains);
+        let user = served_user(m, case);
+        let (reg_kind, registered) = user.as_ref().and_then(|u| regs.state.get(u).copied()).map_or((None, None), |(k, r)| (k, Some(r)));
+        let client = user.as_ref().and_then(|u| ctx.users.get(u).copied()).or(reg_kind);
+        let mut pctx = PairContext::new(ctx.level, case, client);
+        pctx.role = ctx.role;
+        pctx.complete = ctx.complete;
+        pctx.ingress_index = Some(i);
+        pctx.online = registered;
+        let first_egress = egress.first().copied();
+        pctx.egress_index = first_egress.or(response);
+        pctx.egress_transport = first_egress.map(|k| trace.events[k].transport);
+        let eg = match (first_egress, response) {
+            (Some(k), _) => Egress::Forwarded(parsed[k].msg.as_ref().expect("egress indices hold parsed requests")),
+            (None, Some(k)) => Egress::Responded(parsed[k].msg.as_ref().expect("response indices hold parsed responses")),
+            (None, None) => Egress::Nothing,
+        };
+        let exp = expectation(&pctx, m);
+        report.findings.extend(check_pair(&pctx, m, eg));
+        for &k in &egress {
+            used_egress[k] = true;
+        }
+
+        // Forwarded twice: distinct egress branches for one ingress transaction.
+        let mut branches: Vec<String> = egress.iter().filter_map(|&k| parsed[k].msg.as_ref()?.top_via_branch()).collect();
+        branches.dedup();
+        branches.sort();
+        branches.dedup();
+        if branches.len() > 1 {
+            j.violation("SIP.PROXY", "a request forwarded once (retransmissions absorbed by the transaction)", format!("forwarded {} times with distinct branches", branches.len()), Location { message: egress.get(1).copied(), side: Some("egress".into()), ..Location::default() });
+        }
+        if let (Expectation::Offline, Some(u)) = (exp, &user) {
+            if let Some(cid) = m.call_id() {
+                offline_480.push((u.clone(), cid.into_owned(), i));
+            }
+        }
+        let service = classify(m);
+        if let (Some(k), Some(svc)) = (first_egress, service) {
+            let to_cpm = ctx.level == 2 && case == SessionCase::Term && client == Some(ClientKind::Cpm);
+            let from_cpm = ctx.level == 2 && case == SessionCase::Orig && client == Some(ClientKind::Cpm);
+            if to_cpm || from_cpm {
+                if let Some(d) = Delivery::new(m, parsed[k].msg.as_ref().expect("parsed egress"), svc, to_cpm, i, k) {
+                    delivered.push(d);
+                }
+            }
+        }
+        report.pairs.push(PairRecord { ingress: i, egress: first_egress, response, case, client, service });
+    }
+
+    judge_relayed_responses(&mut j, trace, &parsed, &is_sut);
+    judge_deferred(&mut j, trace, &parsed, &offline_480, &used_egress, &is_sut);
+    super::convid::judge_conversations(&mut j, &delivered);
+    report.findings.extend(j.finish_trace());
+    report
+}
+
+/// A contribution delivered to or sent by a local CPM client, for the Conversation-ID rules.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// True: toward the local CPM client (terminating); false: from it (originating).
+    pub to_cpm: bool,
+    /// The conversation key: a sorted pair of AoRs, or a group focus.
+    pub key: String,
+    /// The local CPM user.
+    pub local: String,
+    /// The peer (or focus).
+    pub peer: String,
+    /// The service.
+    pub service: Service,
+    /// Conversation-ID on the ingress request.
+    pub conv_in: Option<String>,
+    /// Conversation-ID the server forwarded.
+    pub conv_out: Option<String>,
+    /// Contribution-ID on the ingress.
+    pub contrib_in: Option<String>,
+    /// Contribution-ID forwarded.
+    pub contrib_out: Option<String>,
+    /// CPIM `imdn.Message-ID` of the message (pager / LMM).
+    pub message_id: Option<String>,
+    /// For an IMDN: the `<message-id>` it reports on.
+    pub reports_on: Option<String>,
+    /// Trace indices.
+    pub ingress: usize,
+    /// Trace index of the egress.
+    pub egress: usize,
+}
+
+impl Delivery {
+    fn new(ing: &Message, eg: &Message, service: Service, to_cpm: bool, ingress: usize, egress: usize) -> Option<Delivery> {
+        let from = ing.from_addr().ok().and_then(|na| aor_of(ing.bytes(), &na))?;
+        let to = ing.to_addr().ok().and_then(|na| aor_of(ing.bytes(), &na))?;
+        let (local, peer) = if to_cpm { (to, from) } else { (from, to) };
+        let focus = ing.list_values(&HeaderName::Contact).into_iter().any(|v| ParamList::parse(ing.bytes(), v).has(ing.bytes(), "isfocus"));
+        let key = if service == Service::Group && focus {
+            format!("group {peer}")
+        } else if service == Service::Group && !to_cpm {
+            format!("group {peer}")
+        } else {
+            let (a, b) = if local <= peer { (&local, &peer) } else { (&peer, &local) };
+            format!("{a} {b}")
+        };
+        let get = |m: &Message, n: HeaderName| m.first_value(&n).map(|v| v.into_owned());
+        Some(Delivery {
+            to_cpm,
+            key,
+            local,
+            peer,
+            service,
+            conv_in: get(ing, HeaderName::ConversationId),
+            conv_out: get(eg, HeaderName::ConversationId),
+            contrib_in: get(ing, HeaderName::ContributionId),
+            contrib_out: get(eg, HeaderName::ContributionId),
+            message_id: super::convid::cpim_message_id(ing.body()),
+            reports_on: super::convid::imdn_reports_on(ing.body()),
+            ingress,
+            egress,
+        })
+    }
+}
+
+fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
+    // A response received by the server whose top Via is the server's must go upstream with that
+    // Via removed (RFC 3261 §16.7 step 3).
+    for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
+        let Some(r) = &p.msg else { continue };
+        if !is_sut(&o.to) || r.is_request() || r.status() == Some(100) {
+            continue;
+        }
+        let vias: Vec<&[u8]> = r.list_values(&HeaderName::Via).iter().map(|s| s.of(r.bytes())).collect();
+        if vias.len() < 2 {
+            continue;
+        }
+        j.checked("SIP.PROXY", "responses relayed upstream with the server's Via removed");
+        let relayed = (k + 1..parsed.len()).find(|&n| {
+            is_sut(&trace.events[n].from)
+                && parsed[n].msg.as_ref().is_some_and(|x| {
+                    x.status() == r.status() && x.call_id() == r.call_id() && {
+                        let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
+                        xv.first() == vias.get(1) || xv.first() == vias.first()
+                    }
+                })
+        });
+        if let Some(n) = relayed {
+            let x = parsed[n].msg.as_ref().expect("found above");
+            let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
+            if xv[..] != vias[1..] {
+                j.violation("SIP.PROXY", "the response relayed upstream without the server's own Via", format!("{} Via values (received {})", xv.len(), vias.len()), Location { message: Some(n), side: Some("response".into()), header: Some("Via".into()), ..Location::default() });
+            }
+        }
+    }
+}
+
+fn judge_deferred(j: &mut Judge, trace: &Trace, parsed: &[Parsed], offline: &[(String, String, usize)], used: &[bool], is_sut: &dyn Fn(&SocketAddr) -> bool) {
+    for (user, call_id, at) in offline {
+        j.checked("T2.ONLINE-ONLY", "nothing delivered later to a CPM client that was offline");
+        for n in at + 1..parsed.len() {
+            let Some(m) = &parsed[n].msg else { continue };
+            if !is_sut(&trace.events[n].from) || !m.is_request() || used[n] {
+                continue;
+            }
+            if !matches!(m.method(), Some(Method::Message | Method::Invite)) {
+                continue;
+            }
+            let target = m.request_uri().and_then(|u| aor_uri(&u));
+            if m.call_id().as_deref() == Some(call_id.as_str()) || target.as_deref() == Some(user.as_str()) {
+                j.violation("T2.ONLINE-ONLY", format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"), format!("{} sent by the server later", m.method().map(|x| x.to_string()).unwrap_or_default()), Location { message: Some(n), side: Some("egress".into()), ..Location::default() });
+                break;
+            }
+        }
+    }
+}
+
+impl Judge {
+    /// Trace-level findings: like [`Judge::finish`] with no particular location for passes.
+    pub fn finish_trace(self) -> Vec<Finding> {
+        self.finish(Location::default())
+    }
+}
+
+#[allow(dead_code)]
+fn verdict_is_pass(v: Verdict) -> bool {
+    v == Verdict::Pass
+}

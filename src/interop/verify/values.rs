@@ -1,0 +1,206 @@
+//! Semantic views of one Accept-Contact / Contact value, and the value-level rules. RFC 3840
+//! gives parameter order no meaning, so values compare as sets of feature parameters; the
+//! mapped tags are judged under the per-service ID, their spelling under `T3.MAP`, everything
+//! else under `SIP.PRESERVE`.
+
+use super::judge::Judge;
+use crate::interop::finding::Location;
+use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
+use crate::sip::params::{Param, ParamList, norm};
+use crate::sip::Span;
+
+/// One value seen semantically.
+#[derive(Debug)]
+pub struct ValueView<'a> {
+    buf: &'a [u8],
+    /// The value's text.
+    pub text: String,
+    /// `*`, or the address.
+    pub head: &'a [u8],
+    /// `+g.oma.sip-im` parameters (any value).
+    pub im: Vec<Param>,
+    /// `+g.oma.sip-im.large-message` parameters (any value).
+    pub lmm: Vec<Param>,
+    /// TRUE-valued `+g.oma.sip-im` count.
+    pub im_true: usize,
+    /// TRUE-valued `+g.oma.sip-im.large-message` count.
+    pub lmm_true: usize,
+    /// `+g.3gpp.icsi-ref` parameters.
+    pub icsi: Vec<Param>,
+    /// Every icsi-ref item, raw.
+    pub icsi_raw: Vec<Span>,
+    /// Every icsi-ref item, normalised.
+    pub icsi_norm: Vec<String>,
+    /// Mapped CPM ICSIs among them.
+    pub cpm: Vec<CpmIcsi>,
+    /// Normalised icsi-ref items that are not mapped CPM ICSIs.
+    pub other_icsi: Vec<String>,
+    /// Every other parameter: (lowercased name, raw value).
+    pub others: Vec<(String, Vec<u8>)>,
+}
+
+impl<'a> ValueView<'a> {
+    /// View the value at `span` of `buf`.
+    pub fn new(buf: &'a [u8], span: Span) -> ValueView<'a> {
+        let pl = ParamList::parse(buf, span);
+        let mut v = ValueView {
+            buf,
+            text: String::from_utf8_lossy(span.of(buf)).into_owned(),
+            head: pl.head.of(buf),
+            im: Vec::new(),
+            lmm: Vec::new(),
+            im_true: 0,
+            lmm_true: 0,
+            icsi: Vec::new(),
+            icsi_raw: Vec::new(),
+            icsi_norm: Vec::new(),
+            cpm: Vec::new(),
+            other_icsi: Vec::new(),
+            others: Vec::new(),
+        };
+        for p in &pl.params {
+            if p.is(buf, IM_TAG) {
+                v.im_true += usize::from(p.boolean(buf) == Some(true));
+                v.im.push(*p);
+            } else if p.is(buf, LMM_TAG) {
+                v.lmm_true += usize::from(p.boolean(buf) == Some(true));
+                v.lmm.push(*p);
+            } else if p.is(buf, ICSI_REF) {
+                v.icsi.push(*p);
+                for item in p.value_items(buf) {
+                    let n = norm(item.of(buf));
+                    match CpmIcsi::from_norm(&n) {
+                        Some(c) => v.cpm.push(c),
+                        None => v.other_icsi.push(n.clone()),
+                    }
+                    v.icsi_raw.push(item);
+                    v.icsi_norm.push(n);
+                }
+            } else {
+                v.others.push((p.name_text(buf).to_ascii_lowercase(), p.value.map(|s| s.of(buf).to_vec()).unwrap_or_default()));
+            }
+        }
+        v.others.sort();
+        v.other_icsi.sort();
+        v
+    }
+
+    fn all_params(&self) -> Vec<(String, Vec<u8>)> {
+        let mut all = self.others.clone();
+        for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
+            all.push((p.name_text(self.buf).to_ascii_lowercase(), p.value.map(|s| s.of(self.buf).to_vec()).unwrap_or_default()));
+        }
+        all.sort();
+        all
+    }
+}
+
+fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
+    let show = |v: &[(String, Vec<u8>)]| {
+        v.iter()
+            .map(|(n, val)| if val.is_empty() { n.clone() } else { format!("{n}={}", String::from_utf8_lossy(val)) })
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let missing: Vec<_> = a.others.iter().filter(|x| !b.others.contains(x)).cloned().collect();
+    let added: Vec<_> = b.others.iter().filter(|x| !a.others.contains(x)).cloned().collect();
+    if missing.is_empty() && added.is_empty() && a.head == b.head && a.other_icsi == b.other_icsi {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if a.head != b.head {
+        parts.push(format!("address {} became {}", String::from_utf8_lossy(a.head), String::from_utf8_lossy(b.head)));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("lost {}", show(&missing)));
+    }
+    if !added.is_empty() {
+        parts.push(format!("gained {}", show(&added)));
+    }
+    if a.other_icsi != b.other_icsi {
+        parts.push(format!("non-CPM icsi-ref items {:?} became {:?}", a.other_icsi, b.other_icsi));
+    }
+    Some(parts.join("; "))
+}
+
+/// A value the mapping does not own must arrive unchanged (semantically).
+pub fn judge_untouched(j: &mut Judge, a: &ValueView<'_>, b: &ValueView<'_>, header: &str, loc: Location) {
+    if a.head != b.head || a.all_params() != b.all_params() {
+        j.violation("SIP.PRESERVE", format!("{header}: {} (unchanged)", a.text), format!("{header}: {}", b.text), loc);
+    }
+}
+
+/// CPM -> IM, a value that carried a mapped CPM ICSI.
+pub fn judge_cpm_to_im_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>, b: &ValueView<'_>, lmm: bool, loc: Location) {
+    let want = if lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
+    if b.im_true == 0 {
+        j.violation(id, format!("{want} in place of the CPM ICSI"), &b.text, loc.clone());
+    }
+    if lmm && b.lmm_true == 0 {
+        j.violation(id, format!("{want} (large message mode: both IM tags)"), &b.text, loc.clone());
+    }
+    if !b.cpm.is_empty() {
+        j.violation(id, format!("no CPM ICSI left next to {IM_TAG}"), &b.text, loc.clone());
+    }
+    if b.im.len() > 1 || b.lmm.len() > 1 || b.icsi.len() > 1 {
+        j.violation(id, "no feature tag twice in one value (RFC 3841)", &b.text, loc.clone());
+    }
+    if !lmm && !b.lmm.is_empty() && a.lmm.is_empty() {
+        j.violation("T3.MAP", format!("{IM_TAG} only (not a large-message request)"), &b.text, loc.clone());
+    }
+    for p in b.im.iter().chain(&b.lmm) {
+        let name = p.name.of(b.buf);
+        if (name != IM_TAG.as_bytes() && name != LMM_TAG.as_bytes()) || p.value.is_some() {
+            j.violation("T3.MAP", format!("{want} spelled exactly as Table 1"), String::from_utf8_lossy(p.span.of(b.buf)).into_owned(), loc.clone());
+            break;
+        }
+    }
+    if let Some(d) = diff_others(a, b) {
+        j.violation("SIP.PRESERVE", format!("every other parameter of {} kept", a.text), d, loc);
+    }
+}
+
+/// IM -> CPM, a value that carried a TRUE IM tag.
+pub fn judge_im_to_cpm_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>, b: &ValueView<'_>, service: Service, loc: Location) {
+    let row = service.row();
+    let want_norm = norm(row.icsi.as_bytes());
+    let want_text = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
+    if b.im_true > 0 || b.lmm_true > 0 {
+        j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone());
+    }
+    match b.icsi_norm.iter().position(|n| *n == want_norm) {
+        None if !b.cpm.is_empty() => j.violation("T3.MAP", format!("{want_text} (the ICSI of {service})"), &b.text, loc.clone()),
+        None => j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone()),
+        Some(i) => {
+            let raw = b.icsi_raw[i].of(b.buf);
+            let quoted = b.icsi.iter().all(|p| p.is_quoted(b.buf));
+            let exact_name = b.icsi.iter().all(|p| p.name.of(b.buf) == ICSI_REF.as_bytes());
+            if raw != row.icsi_encoded.as_bytes() || !quoted || !exact_name {
+                j.violation("T3.MAP", format!("{want_text} (percent-encoded, quoted, as Table 1)"), &b.text, loc.clone());
+            } else if b.cpm.iter().any(|c| Some(*c) != crate::interop::table::CpmIcsi::from_norm(&want_norm)) {
+                j.violation("T3.MAP", format!("only the ICSI of {service}"), &b.text, loc.clone());
+            }
+        }
+    }
+    if b.icsi.len() > 1 {
+        j.violation(id, "one +g.3gpp.icsi-ref parameter (merged list, RFC 3841)", &b.text, loc.clone());
+    }
+    let mut a2 = ValueView { other_icsi: a.other_icsi.clone(), ..ValueView::new(a.buf, Span::new(0, 0)) };
+    a2.head = a.head;
+    a2.others = a.others.clone();
+    a2.text = a.text.clone();
+    // Negated IM tags are not mapped: they count among the other parameters on both sides.
+    let neg = |v: &ValueView<'_>| -> Vec<(String, Vec<u8>)> {
+        v.im.iter().chain(&v.lmm).filter(|p| p.boolean(v.buf) != Some(true)).map(|p| (p.name_text(v.buf).to_ascii_lowercase(), p.value.map(|s| s.of(v.buf).to_vec()).unwrap_or_default())).collect()
+    };
+    a2.others.extend(neg(a));
+    a2.others.sort();
+    let mut b2 = ValueView { other_icsi: b.other_icsi.clone(), ..ValueView::new(b.buf, Span::new(0, 0)) };
+    b2.head = b.head;
+    b2.others = b.others.clone();
+    b2.others.extend(neg(b));
+    b2.others.sort();
+    if let Some(d) = diff_others(&a2, &b2) {
+        j.violation("SIP.PRESERVE", format!("every other parameter of {} kept", a.text), d, loc);
+    }
+}
