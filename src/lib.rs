@@ -14,3 +14,5 @@
 pub mod interop;
 pub mod node;
 pub mod sip;
+pub mod cli;
+pub mod report;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `imcpm` binary: see `imcpm --help`.
+
+fn main() -> std::process::ExitCode {
+    imcpm::cli::main()
+}

@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod finding;
+pub mod ids;
 pub mod interwork;
 pub mod rules;
 pub mod table;

@@ -1,0 +1,125 @@
+//! `imcpm check`: run the pair rules on one ingress request and what left the server.
+
+use super::Format;
+use super::input::read_message;
+use crate::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
+use crate::node::Transport;
+use crate::report::{self, ResultItem};
+use clap::ValueEnum;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Session case on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Case {
+    /// Originating side.
+    Orig,
+    /// Terminating side.
+    Term,
+}
+
+/// Client kind on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Client {
+    /// SIMPLE IM client.
+    Im,
+    /// CPM client.
+    Cpm,
+}
+
+/// Transport on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Tp {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// Arguments of `imcpm check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Interop level of the server.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub level: u8,
+    /// Session case (SPEC D13).
+    #[arg(long, value_enum)]
+    pub case: Case,
+    /// The recipient's kind (terminating) or the sender's (originating).
+    #[arg(long, value_enum)]
+    pub client: Client,
+    /// The request as it entered the IM server.
+    #[arg(long)]
+    pub ingress: PathBuf,
+    /// What left it: the forwarded request, or the final response it gave.
+    #[arg(long)]
+    pub egress: PathBuf,
+    /// The transport the egress request went out on (judges the 1300-byte rule).
+    #[arg(long, value_enum)]
+    pub egress_transport: Option<Tp>,
+    /// The terminating CPM client is offline (not registered).
+    #[arg(long)]
+    pub offline: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Run `imcpm check`.
+pub fn run(a: Args) -> miette::Result<ExitCode> {
+    let ingress = read_message(&a.ingress)?;
+    let egress = read_message(&a.egress)?;
+    if !ingress.is_request() {
+        return Err(miette::miette!("{}: the ingress must be a request", a.ingress.display()));
+    }
+    let mut ctx = PairContext::new(
+        a.level,
+        match a.case {
+            Case::Orig => SessionCase::Orig,
+            Case::Term => SessionCase::Term,
+        },
+        Some(match a.client {
+            Client::Im => ClientKind::Im,
+            Client::Cpm => ClientKind::Cpm,
+        }),
+    );
+    ctx.online = a.offline.then_some(false);
+    ctx.egress_transport = a.egress_transport.map(|t| match t {
+        Tp::Udp => Transport::Udp,
+        Tp::Tcp => Transport::Tcp,
+    });
+    let eg = if egress.is_request() { Egress::Forwarded(&egress) } else { Egress::Responded(&egress) };
+    let findings = check_pair(&ctx, &ingress, eg);
+    let results = report::group("", a.level, &findings);
+    print!("{}", render(a.format, &results, &ingress, &egress));
+    Ok(if report::failing(&results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn render(format: Format, results: &[ResultItem], ingress: &crate::sip::Message, egress: &crate::sip::Message) -> String {
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "schema_version": report::SCHEMA_VERSION,
+                "summary": report::summary(results),
+                "results": results,
+            });
+            // Serialising plain data cannot fail.
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+        }
+        Format::Text | Format::Markdown => {
+            let source = |loc: &crate::interop::Location| {
+                let m = match loc.side.as_deref()? {
+                    "ingress" => ingress,
+                    _ => egress,
+                };
+                let n = loc.line?;
+                let text = String::from_utf8_lossy(m.bytes()).into_owned();
+                text.lines().nth(n - 1).map(|l| l.trim_end().to_string())
+            };
+            let mut out = report::text::results_table(results);
+            out.push('\n');
+            out.push_str(&report::text::details(results, &source));
+            out
+        }
+    }
+}

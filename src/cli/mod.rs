@@ -1,0 +1,64 @@
+//! The command line: clap subcommands, each a thin adapter (pick a driver, judge, render).
+//! Exit status per SPEC D11: 0 when no FAIL, ERROR or XPASS; 1 when there is; 2 for bad usage
+//! or input.
+
+pub mod check;
+pub mod input;
+pub mod rewrite;
+pub mod rules;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+/// imcpm: a conformance harness for OMA SIMPLE IM Appendix T (interoperability with OMA CPM
+/// clients).
+#[derive(Debug, Parser)]
+#[command(name = "imcpm", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v, -vv).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a request rewritten by the reference behaviour (byte-faithful).
+    Rewrite(rewrite::Args),
+    /// Judge one pair: a request entering the IM server and what left it.
+    Check(check::Args),
+    /// List the requirement catalogue (SPEC A.2).
+    Rules(rules::Args),
+}
+
+/// What goes to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// A table for people.
+    #[default]
+    Text,
+    /// JSON with the finding keys of report.json.
+    Json,
+    /// A Markdown table.
+    Markdown,
+}
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Rewrite(a) => rewrite::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Rules(a) => rules::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The report model shared by every command that judges (`check`, `run`, `check-pcap`,
+//! `replay`): results keyed by scenario, level and requirement, each with its findings, and a
+//! summary of counts keyed by verdict name. Renderers turn it into text, JSON and more.
+
+pub mod text;
+
+use crate::interop::finding::{Finding, Verdict, worst};
+use crate::interop::rules::rule;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Version of the JSON schema (docs/report-format.md).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One result: a requirement judged in one scenario at one level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResultItem {
+    /// Scenario name (empty for a single `check`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scenario: String,
+    /// Interop level.
+    pub level: u8,
+    /// Requirement ID (SPEC A.2).
+    pub requirement: String,
+    /// Its clause.
+    pub clause: String,
+    /// The worst verdict of its findings.
+    pub verdict: Verdict,
+    /// The findings.
+    pub findings: Vec<Finding>,
+}
+
+/// Group findings into results by requirement (catalogue order), for one scenario and level.
+pub fn group(scenario: &str, level: u8, findings: &[Finding]) -> Vec<ResultItem> {
+    let mut by: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
+    let order = |id: &str| crate::interop::rules::catalogue().iter().position(|r| r.id == id).unwrap_or(usize::MAX);
+    for f in findings {
+        by.entry(order(&f.requirement)).or_default().push(f.clone());
+    }
+    by.into_values()
+        .map(|fs| {
+            let id = fs[0].requirement.clone();
+            ResultItem {
+                scenario: scenario.to_string(),
+                level,
+                clause: rule(&id).map(|r| r.clause.to_string()).unwrap_or_default(),
+                verdict: worst(&fs),
+                requirement: id,
+                findings: fs,
+            }
+        })
+        .collect()
+}
+
+/// Counts of results keyed by verdict name (every verdict present, zero included).
+pub fn summary(results: &[ResultItem]) -> BTreeMap<&'static str, usize> {
+    let mut m: BTreeMap<&'static str, usize> = Verdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
+    for r in results {
+        *m.entry(r.verdict.as_str()).or_default() += 1;
+    }
+    m
+}
+
+/// True when the results make the exit status 1 (a FAIL, ERROR or XPASS).
+pub fn failing(results: &[ResultItem]) -> bool {
+    results.iter().any(|r| r.verdict.is_failing())
+}
