@@ -52,3 +52,36 @@ pub struct Packet {
     /// The message bytes (one whole SIP message).
     pub bytes: Vec<u8>,
 }
+
+/// An input to a sans-IO node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A message arrived (`packet.to` is the node's own address it arrived on).
+    Receive {
+        /// When it arrived.
+        now: Instant,
+        /// The message.
+        packet: Packet,
+    },
+    /// Time has advanced to `now` (a deadline the node asked for was reached, or later).
+    Timeout(Instant),
+}
+
+/// An output of a sans-IO node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this message (`packet.from` is the node's own address to send from).
+    Transmit(Packet),
+    /// Nothing more to do now: call again with [`Input::Timeout`] at this time at the latest.
+    /// [`Instant::NEVER`] when the node has no timer running.
+    Timeout(Instant),
+}
+
+/// The one dialect every stateful part speaks (STYLE.md): feed inputs, then drain
+/// `poll_output` until it returns [`Output::Timeout`].
+pub trait SansIo {
+    /// Feed one input.
+    fn handle_input(&mut self, input: Input);
+    /// The next output.
+    fn poll_output(&mut self) -> Output;
+}

@@ -10,6 +10,8 @@ pub struct Instant(pub u64);
 impl Instant {
     /// The epoch.
     pub const ZERO: Instant = Instant(0);
+    /// No deadline.
+    pub const NEVER: Instant = Instant(u64::MAX);
     /// `self + d`, saturating.
     pub fn add(self, d: Duration) -> Instant {
         Instant(self.0.saturating_add(d.as_micros().min(u64::MAX as u128) as u64))
