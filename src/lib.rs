@@ -11,8 +11,8 @@
 //! - [`interop`]: Appendix T as data (Table 1, the requirement catalogue), the service
 //!   classifier, the reference rewrite (`interwork`) and the oracle (`verify`).
 
+pub mod cli;
 pub mod interop;
 pub mod node;
-pub mod sip;
-pub mod cli;
 pub mod report;
+pub mod sip;

@@ -17,10 +17,12 @@ fn text(name: &str) -> String {
 /// Fix Content-Length after an edit (a faulty server may change headers but still frame right).
 fn reframe(s: &str) -> String {
     let (head, body) = s.split_once("\r\n\r\n").unwrap();
-    let head: Vec<String> = head
-        .split("\r\n")
-        .map(|l| if l.starts_with("Content-Length:") { format!("Content-Length: {}", body.len()) } else { l.to_string() })
-        .collect();
+    let head: Vec<String> =
+        head.split("\r\n")
+            .map(|l| {
+                if l.starts_with("Content-Length:") { format!("Content-Length: {}", body.len()) } else { l.to_string() }
+            })
+            .collect();
     format!("{}\r\n\r\n{body}", head.join("\r\n"))
 }
 
@@ -29,7 +31,14 @@ fn edit(s: &str, from: &str, to: &str) -> String {
     reframe(&s.replacen(from, to, 1))
 }
 
-fn judge(level: u8, case: SessionCase, client: ClientKind, ingress: &str, egress: &str, tweak: impl Fn(&mut PairContext)) -> Vec<Finding> {
+fn judge(
+    level: u8,
+    case: SessionCase,
+    client: ClientKind,
+    ingress: &str,
+    egress: &str,
+    tweak: impl Fn(&mut PairContext),
+) -> Vec<Finding> {
     let i = Message::parse(ingress.as_bytes().to_vec()).unwrap();
     let e = Message::parse(egress.as_bytes().to_vec()).unwrap();
     let mut ctx = PairContext::new(level, case, Some(client));
@@ -84,7 +93,13 @@ Accept"#.replace('\n', "\r\n")), "T1.TERM.SESSION", Verdict::Fail)]
 #[case::cpm_pas_left("1a_pager_cpm_rx.sip", "1b_pager_im_tx.sip", |s: &str| edit(s, "Accept-Contact:", "P-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg\r\nAccept-Contact:"), "X.PAS-REMOVED", Verdict::NonStrict)]
 #[case::lmm_tag_on_pager("1a_pager_cpm_rx.sip", "1b_pager_im_tx.sip", |s: &str| edit(s, "Accept-Contact: *;+g.oma.sip-im", "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message"), "T3.MAP", Verdict::Fail)]
 #[case::im_tag_misspelt("1a_pager_cpm_rx.sip", "1b_pager_im_tx.sip", |s: &str| edit(s, "Accept-Contact: *;+g.oma.sip-im", "Accept-Contact: *;+G.OMA.SIP-IM"), "T3.MAP", Verdict::Fail)]
-fn broken_l1_egress_fails(#[case] rx: &str, #[case] tx: &str, #[case] break_it: Mutate, #[case] id: &str, #[case] verdict: Verdict) {
+fn broken_l1_egress_fails(
+    #[case] rx: &str,
+    #[case] tx: &str,
+    #[case] break_it: Mutate,
+    #[case] id: &str,
+    #[case] verdict: Verdict,
+) {
     let egress = break_it(&text(tx));
     let f = judge(1, SessionCase::Term, ClientKind::Im, &text(rx), &egress, |_| {});
     let bad = non_pass(&f);
@@ -97,8 +112,16 @@ fn broken_l1_egress_fails(#[case] rx: &str, #[case] tx: &str, #[case] break_it: 
 
 #[test]
 fn require_dropped_is_a_preserve_failure() {
-    let rx = edit(&text("2a_lmm_cpm_rx.sip"), "Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\"", "Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\";require;explicit");
-    let good = edit(&text("2b_lmm_im_tx.sip"), "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message", "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message;require;explicit");
+    let rx = edit(
+        &text("2a_lmm_cpm_rx.sip"),
+        "Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\"",
+        "Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg\";require;explicit",
+    );
+    let good = edit(
+        &text("2b_lmm_im_tx.sip"),
+        "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message",
+        "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message;require;explicit",
+    );
     assert!(non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &good, |_| {})).is_empty());
     let bad = edit(&good, ";require;explicit", ";explicit");
     let f = non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &bad, |_| {}));
@@ -127,8 +150,13 @@ fn broken_l2_term_egress_fails(#[case] break_it: Mutate, #[case] id: &str, #[cas
 
 #[test]
 fn conversation_id_replaced_fails_kept() {
-    let rx = edit(&text("4a_ft_im_rx.sip"), "Supported: timer\r\n", "Supported: timer\r\nConversation-ID: keep-me-1\r\n");
-    let ok = edit(&text("4b_ft_cpm_tx.sip"), "Conversation-ID: 3b241101-e2bb-4255-8caf-4136c566a962", "Conversation-ID: keep-me-1");
+    let rx =
+        edit(&text("4a_ft_im_rx.sip"), "Supported: timer\r\n", "Supported: timer\r\nConversation-ID: keep-me-1\r\n");
+    let ok = edit(
+        &text("4b_ft_cpm_tx.sip"),
+        "Conversation-ID: 3b241101-e2bb-4255-8caf-4136c566a962",
+        "Conversation-ID: keep-me-1",
+    );
     assert!(non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
     let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &text("4b_ft_cpm_tx.sip"), |_| {}));
     assert!(f.contains(&("T2.CONVID.KEPT".to_string(), Verdict::Fail)), "{f:?}");
@@ -136,9 +164,18 @@ fn conversation_id_replaced_fails_kept() {
 
 fn response(code: u16, reason: &str, req: &str) -> String {
     let m = Message::parse(req.as_bytes().to_vec()).unwrap();
-    let keep = |n: &imcpm::sip::HeaderName| m.all(n).map(|h| String::from_utf8_lossy(m.slice(h.line)).into_owned()).collect::<String>();
+    let keep = |n: &imcpm::sip::HeaderName| {
+        m.all(n).map(|h| String::from_utf8_lossy(m.slice(h.line)).into_owned()).collect::<String>()
+    };
     use imcpm::sip::HeaderName as H;
-    format!("SIP/2.0 {code} {reason}\r\n{}{}{}{}{}Content-Length: 0\r\n\r\n", keep(&H::Via), keep(&H::From), keep(&H::To), keep(&H::CallId), keep(&H::CSeq))
+    format!(
+        "SIP/2.0 {code} {reason}\r\n{}{}{}{}{}Content-Length: 0\r\n\r\n",
+        keep(&H::Via),
+        keep(&H::From),
+        keep(&H::To),
+        keep(&H::CallId),
+        keep(&H::CSeq)
+    )
 }
 
 #[test]
@@ -148,7 +185,14 @@ fn level1_local_cpm_must_be_refused() {
     assert!(non_pass(&judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
     let f = non_pass(&judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &rx, |_| {}));
     assert!(f.contains(&("T1.NO-LOCAL-CPM".to_string(), Verdict::Fail)), "{f:?}");
-    let f = non_pass(&judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &response(488, "Not Acceptable Here", &rx), |_| {}));
+    let f = non_pass(&judge(
+        1,
+        SessionCase::Orig,
+        ClientKind::Cpm,
+        &rx,
+        &response(488, "Not Acceptable Here", &rx),
+        |_| {},
+    ));
     assert_eq!(f, vec![("T1.NO-LOCAL-CPM".to_string(), Verdict::NonStrict)]);
 }
 
@@ -156,7 +200,17 @@ fn level1_local_cpm_must_be_refused() {
 fn offline_cpm_client_gets_480_not_202() {
     let rx = text("4a_ft_im_rx.sip");
     let offline = |c: &mut PairContext| c.online = Some(false);
-    assert!(non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &response(480, "Temporarily Unavailable", &rx), offline)).is_empty());
+    assert!(
+        non_pass(&judge(
+            2,
+            SessionCase::Term,
+            ClientKind::Cpm,
+            &rx,
+            &response(480, "Temporarily Unavailable", &rx),
+            offline
+        ))
+        .is_empty()
+    );
     for bad in [response(202, "Accepted", &rx), response(200, "OK", &rx), text("4b_ft_cpm_tx.sip")] {
         let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &bad, offline));
         assert!(f.contains(&("T2.ONLINE-ONLY".to_string(), Verdict::Fail)), "{f:?}");
@@ -168,17 +222,33 @@ fn over_1300_bytes_on_udp_fails_framing() {
     let rx = text("4a_ft_im_rx.sip");
     let tx = text("4b_ft_cpm_tx.sip");
     assert!(tx.len() > 1300);
-    let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| c.egress_transport = Some(Transport::Udp)));
+    let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| {
+        c.egress_transport = Some(Transport::Udp)
+    }));
     assert_eq!(f, vec![("SIP.FRAMING".to_string(), Verdict::Fail)]);
     assert!(non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| c.egress_transport = Some(Transport::Tcp))).is_empty());
 }
 
 #[test]
 fn malformed_via_must_not_be_repaired_and_forwarded() {
-    let rx = edit(&text("1a_pager_cpm_rx.sip"), "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term", "Via: SIP/2.0/TCP scscf.im.example.net:5060 extra;branch=z9hG4bK77e1.term");
+    let rx = edit(
+        &text("1a_pager_cpm_rx.sip"),
+        "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
+        "Via: SIP/2.0/TCP scscf.im.example.net:5060 extra;branch=z9hG4bK77e1.term",
+    );
     let f = non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &text("1b_pager_im_tx.sip"), |_| {}));
     assert_eq!(f, vec![("SIP.ROBUST".to_string(), Verdict::Fail)]);
-    assert!(non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &response(400, "Bad Request", &text("1a_pager_cpm_rx.sip")), |_| {})).is_empty());
+    assert!(
+        non_pass(&judge(
+            1,
+            SessionCase::Term,
+            ClientKind::Im,
+            &rx,
+            &response(400, "Bad Request", &text("1a_pager_cpm_rx.sip")),
+            |_| {}
+        ))
+        .is_empty()
+    );
 }
 
 #[test]
@@ -186,5 +256,8 @@ fn max_forwards_zero_needs_483() {
     let rx = edit(&text("1a_pager_cpm_rx.sip"), "Max-Forwards: 67", "Max-Forwards: 0");
     let f = non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &text("1b_pager_im_tx.sip"), |_| {}));
     assert_eq!(f, vec![("SIP.PROXY".to_string(), Verdict::Fail)]);
-    assert!(non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &response(483, "Too Many Hops", &rx), |_| {})).is_empty());
+    assert!(
+        non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &response(483, "Too Many Hops", &rx), |_| {}))
+            .is_empty()
+    );
 }

@@ -95,7 +95,12 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     Ok(if report::failing(&results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn render(format: Format, results: &[ResultItem], ingress: &crate::sip::Message, egress: &crate::sip::Message) -> String {
+fn render(
+    format: Format,
+    results: &[ResultItem],
+    ingress: &crate::sip::Message,
+    egress: &crate::sip::Message,
+) -> String {
     match format {
         Format::Json => {
             let doc = serde_json::json!({

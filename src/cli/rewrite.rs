@@ -95,7 +95,9 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     };
     let ids = Ids {
         conversation_id: Some(a.conversation_id.unwrap_or_else(|| derived_uuid(&format!("conversation {call_id}")))),
-        contribution_id: Some(a.contribution_id.unwrap_or_else(|| derived_uuid(&format!("contribution {call_id} {cseq}")))),
+        contribution_id: Some(
+            a.contribution_id.unwrap_or_else(|| derived_uuid(&format!("contribution {call_id} {cseq}"))),
+        ),
     };
     let out = rewrite(&msg, &RewriteOptions { direction, service: a.service.service(), ids })
         .map_err(|e| miette::miette!("{}: {e}", a.file.display()))?;

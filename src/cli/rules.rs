@@ -38,8 +38,10 @@ pub fn render(format: Format) -> String {
             s
         }
         Format::Text => {
-            let rows: Vec<Row> =
-                catalogue().iter().map(|r| Row { id: r.id, clause: r.clause, grade: r.grade.as_str(), text: r.text }).collect();
+            let rows: Vec<Row> = catalogue()
+                .iter()
+                .map(|r| Row { id: r.id, clause: r.clause, grade: r.grade.as_str(), text: r.text })
+                .collect();
             Table::new(rows)
                 .with(Style::sharp())
                 .modify(Columns::new(3..4), Width::wrap(60).keep_words(true))

@@ -81,7 +81,8 @@ fn classify_invite(msg: &Message) -> Option<Service> {
     let deferred = mentions_deferred(msg);
     let body = msg.body();
     // Rule 3: Large Message Mode.
-    if icsis.first() == Some(&CpmIcsi::LargeMsg) || deferred || has_true_tag_in(msg, HeaderName::AcceptContact, LMM_TAG) {
+    if icsis.first() == Some(&CpmIcsi::LargeMsg) || deferred || has_true_tag_in(msg, HeaderName::AcceptContact, LMM_TAG)
+    {
         return Some(Service::Lmm);
     }
     // Rule 4: file transfer.
@@ -91,9 +92,10 @@ fn classify_invite(msg: &Message) -> Option<Service> {
     // Rule 5: group chat.
     let rl_invite = header_has_token(msg, HeaderName::Require, "recipient-list-invite")
         && find_ci(body, b"application/resource-lists+xml").is_some();
-    let focus = msg.list_values(&HeaderName::Contact).into_iter().any(|v| {
-        ParamList::parse(msg.bytes(), v).has(msg.bytes(), "isfocus")
-    });
+    let focus = msg
+        .list_values(&HeaderName::Contact)
+        .into_iter()
+        .any(|v| ParamList::parse(msg.bytes(), v).has(msg.bytes(), "isfocus"));
     if rl_invite || focus || icsis.contains(&CpmIcsi::SessionGroup) {
         return Some(Service::Group);
     }
@@ -110,9 +112,8 @@ fn mentions_deferred(msg: &Message) -> bool {
     msg.list_values(&HeaderName::PAssertedService).into_iter().any(|v| norm(msg.slice(v)) == needle)
         || msg.list_values(&HeaderName::AcceptContact).into_iter().any(|v| {
             let pl = ParamList::parse(msg.bytes(), v);
-            pl.get_all(msg.bytes(), ICSI_REF).any(|p| {
-                p.value_items(msg.bytes()).iter().any(|i| norm(i.of(msg.bytes())) == needle)
-            })
+            pl.get_all(msg.bytes(), ICSI_REF)
+                .any(|p| p.value_items(msg.bytes()).iter().any(|i| norm(i.of(msg.bytes())) == needle))
         })
 }
 
@@ -250,7 +251,8 @@ mod tests {
         let imdn = "From: <sip:a@b>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n<imdn/>";
         let m = msg("MESSAGE sip:b@h SIP/2.0", "message/cpim", imdn);
         assert_eq!(classify(&m), Some(Service::Imdn));
-        let p = msg("MESSAGE sip:b@h SIP/2.0", "message/cpim", "From: <sip:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\nhi");
+        let p =
+            msg("MESSAGE sip:b@h SIP/2.0", "message/cpim", "From: <sip:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\nhi");
         assert_eq!(classify(&p), Some(Service::Pager));
         let mp = format!("--b1\r\nContent-Type: message/cpim\r\n\r\n{imdn}\r\n--b1--\r\n");
         let m = msg("MESSAGE sip:b@h SIP/2.0", "multipart/mixed;boundary=b1", &mp);
@@ -259,15 +261,31 @@ mod tests {
 
     #[test]
     fn invites_by_sdp_and_tags() {
-        let ft = msg("INVITE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\na=file-selector:name:\"x\"\r\n");
+        let ft = msg(
+            "INVITE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im",
+            "application/sdp",
+            "v=0\r\nm=message 9 TCP/MSRP *\r\na=file-selector:name:\"x\"\r\n",
+        );
         assert_eq!(classify(&ft), Some(Service::Ft));
         assert_eq!(form_of(&ft), Form::Im);
-        let lmm = msg("INVITE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\n");
+        let lmm = msg(
+            "INVITE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message",
+            "application/sdp",
+            "v=0\r\nm=message 9 TCP/MSRP *\r\n",
+        );
         assert_eq!(classify(&lmm), Some(Service::Lmm));
-        let s = msg("INVITE sip:b@h SIP/2.0\r\na: *;+g.3gpp.icsi-ref=\"urn%3aurn-7%3a3gpp-service.ims.icsi.oma.cpm.session\"", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\n");
+        let s = msg(
+            "INVITE sip:b@h SIP/2.0\r\na: *;+g.3gpp.icsi-ref=\"urn%3aurn-7%3a3gpp-service.ims.icsi.oma.cpm.session\"",
+            "application/sdp",
+            "v=0\r\nm=message 9 TCP/MSRP *\r\n",
+        );
         assert_eq!(classify(&s), Some(Service::Session));
         assert_eq!(form_of(&s), Form::Cpm);
-        let g = msg("INVITE sip:b@h SIP/2.0\r\nContact: <sip:conf@h>;+g.oma.sip-im;isfocus", "application/sdp", "v=0\r\nm=message 9 TCP/MSRP *\r\n");
+        let g = msg(
+            "INVITE sip:b@h SIP/2.0\r\nContact: <sip:conf@h>;+g.oma.sip-im;isfocus",
+            "application/sdp",
+            "v=0\r\nm=message 9 TCP/MSRP *\r\n",
+        );
         assert_eq!(classify(&g), Some(Service::Group));
         let neg = msg("MESSAGE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im=\"FALSE\"", "text/plain", "x");
         assert_eq!(form_of(&neg), Form::Neither);

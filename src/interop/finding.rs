@@ -124,7 +124,12 @@ pub struct Finding {
 
 impl Finding {
     /// A new finding.
-    pub fn new(requirement: &str, verdict: Verdict, expected: impl Into<String>, observed: impl Into<String>) -> Finding {
+    pub fn new(
+        requirement: &str,
+        verdict: Verdict,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Finding {
         Finding {
             requirement: requirement.to_string(),
             verdict,

@@ -40,12 +40,42 @@ pub struct Rule {
 macro_rules! per_service {
     ($prefix:literal, $clause:literal, $text:literal) => {
         [
-            Rule { id: concat!($prefix, ".PAGER"), clause: $clause, grade: Grade::Fail, text: concat!($text, " (pager-mode standalone message).") },
-            Rule { id: concat!($prefix, ".IMDN"), clause: $clause, grade: Grade::Fail, text: concat!($text, " (standalone-message disposition notification).") },
-            Rule { id: concat!($prefix, ".FT"), clause: $clause, grade: Grade::Fail, text: concat!($text, " (file transfer INVITE: Contact and Accept-Contact).") },
-            Rule { id: concat!($prefix, ".SESSION"), clause: $clause, grade: Grade::Fail, text: concat!($text, " (1-1 session INVITE).") },
-            Rule { id: concat!($prefix, ".GROUP"), clause: concat!($clause, ", D17"), grade: Grade::Fail, text: concat!($text, " (group chat INVITE).") },
-            Rule { id: concat!($prefix, ".LMM"), clause: $clause, grade: Grade::Fail, text: concat!($text, " (large-message-mode INVITE: both IM tags <-> cpm.largemsg).") },
+            Rule {
+                id: concat!($prefix, ".PAGER"),
+                clause: $clause,
+                grade: Grade::Fail,
+                text: concat!($text, " (pager-mode standalone message)."),
+            },
+            Rule {
+                id: concat!($prefix, ".IMDN"),
+                clause: $clause,
+                grade: Grade::Fail,
+                text: concat!($text, " (standalone-message disposition notification)."),
+            },
+            Rule {
+                id: concat!($prefix, ".FT"),
+                clause: $clause,
+                grade: Grade::Fail,
+                text: concat!($text, " (file transfer INVITE: Contact and Accept-Contact)."),
+            },
+            Rule {
+                id: concat!($prefix, ".SESSION"),
+                clause: $clause,
+                grade: Grade::Fail,
+                text: concat!($text, " (1-1 session INVITE)."),
+            },
+            Rule {
+                id: concat!($prefix, ".GROUP"),
+                clause: concat!($clause, ", D17"),
+                grade: Grade::Fail,
+                text: concat!($text, " (group chat INVITE)."),
+            },
+            Rule {
+                id: concat!($prefix, ".LMM"),
+                clause: $clause,
+                grade: Grade::Fail,
+                text: concat!($text, " (large-message-mode INVITE: both IM tags <-> cpm.largemsg)."),
+            },
         ]
     };
 }
@@ -67,20 +97,90 @@ const T2_TERM: [Rule; 6] = per_service!(
 );
 
 const OTHERS: [Rule; 14] = [
-    Rule { id: "T2.CONVID.ADDED", clause: "T.2 bullet 3", grade: Grade::Fail, text: "Every request delivered to a local CPM client carries exactly one well-formed Conversation-ID." },
-    Rule { id: "T2.CONVID.STABLE", clause: "T.2, CPM Conv. Functions", grade: Grade::NonStrict, text: "The Conversation-ID is the same for every contribution between the same pair (any service) or of the same group, and the one a local CPM client sent first is reused toward it." },
-    Rule { id: "T2.CONVID.DISTINCT", clause: "T.2, CPM Conv. Functions", grade: Grade::NonStrict, text: "Different pairs (or groups) get different Conversation-IDs." },
-    Rule { id: "T2.CONVID.KEPT", clause: "T.2, CPM Conv. Functions", grade: Grade::Fail, text: "A Conversation-ID already present on the incoming request is forwarded unchanged." },
-    Rule { id: "T2.CONTRIB.ADDED", clause: "CPM Conv. Functions, D10", grade: Grade::NonStrict, text: "Requests delivered to a local CPM client carry a Contribution-ID, fresh per contribution (IMDN: that of its message)." },
-    Rule { id: "T2.ONLINE-ONLY", clause: "T.2 NOTE 3, D3", grade: Grade::Fail, text: "No deferred delivery to an offline local CPM client: 480, never 2xx/202, nothing delivered later." },
-    Rule { id: "T1.NO-LOCAL-CPM", clause: "T.1, D7", grade: Grade::Fail, text: "A level-1 server does not serve local CPM clients (403)." },
-    Rule { id: "T3.MAP", clause: "T.3, D12", grade: Grade::Fail, text: "Identifiers are spelled exactly as Table 1: ICSI percent-encoded inside the feature tag, plain in P-Asserted-Service, the ICSI that matches the service, no CPM ICSI invented." },
-    Rule { id: "X.PAS-REMOVED", clause: "D1", grade: Grade::NonStrict, text: "No CPM P-Asserted-Service / P-Preferred-Service left on an IM-bound request." },
-    Rule { id: "SIP.PRESERVE", clause: "RFC 3261 §16.6", grade: Grade::Fail, text: "Request-URI, From, To, Call-ID, CSeq, the body (byte for byte), unrelated headers and all other feature params (require, explicit, +sip.instance, iari-ref, +g.gsma.*, isfocus, q, expires) survive." },
-    Rule { id: "SIP.PROXY", clause: "RFC 3261 §16", grade: Grade::Fail, text: "Own Via with a z9hG4bK branch on top, Max-Forwards decremented by one (483 at zero), own Route entry removed; responses relayed upstream with its Via removed; 100 Trying not forwarded upstream; a retransmitted request not forwarded twice." },
-    Rule { id: "SIP.FRAMING", clause: "RFC 3261 §7.5, §18", grade: Grade::Fail, text: "Content-Length matches the body; a request over 1300 bytes is not sent over UDP." },
-    Rule { id: "SIP.ROBUST", clause: "RFC 3261 §16.3, D15", grade: Grade::Fail, text: "Malformed input as D15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving." },
-    Rule { id: "ROUTE.VIA-IMS", clause: "T.1 NOTE 1, T.2 NOTE 2", grade: Grade::Fail, text: "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client." },
+    Rule {
+        id: "T2.CONVID.ADDED",
+        clause: "T.2 bullet 3",
+        grade: Grade::Fail,
+        text: "Every request delivered to a local CPM client carries exactly one well-formed Conversation-ID.",
+    },
+    Rule {
+        id: "T2.CONVID.STABLE",
+        clause: "T.2, CPM Conv. Functions",
+        grade: Grade::NonStrict,
+        text: "The Conversation-ID is the same for every contribution between the same pair (any service) or of the same group, and the one a local CPM client sent first is reused toward it.",
+    },
+    Rule {
+        id: "T2.CONVID.DISTINCT",
+        clause: "T.2, CPM Conv. Functions",
+        grade: Grade::NonStrict,
+        text: "Different pairs (or groups) get different Conversation-IDs.",
+    },
+    Rule {
+        id: "T2.CONVID.KEPT",
+        clause: "T.2, CPM Conv. Functions",
+        grade: Grade::Fail,
+        text: "A Conversation-ID already present on the incoming request is forwarded unchanged.",
+    },
+    Rule {
+        id: "T2.CONTRIB.ADDED",
+        clause: "CPM Conv. Functions, D10",
+        grade: Grade::NonStrict,
+        text: "Requests delivered to a local CPM client carry a Contribution-ID, fresh per contribution (IMDN: that of its message).",
+    },
+    Rule {
+        id: "T2.ONLINE-ONLY",
+        clause: "T.2 NOTE 3, D3",
+        grade: Grade::Fail,
+        text: "No deferred delivery to an offline local CPM client: 480, never 2xx/202, nothing delivered later.",
+    },
+    Rule {
+        id: "T1.NO-LOCAL-CPM",
+        clause: "T.1, D7",
+        grade: Grade::Fail,
+        text: "A level-1 server does not serve local CPM clients (403).",
+    },
+    Rule {
+        id: "T3.MAP",
+        clause: "T.3, D12",
+        grade: Grade::Fail,
+        text: "Identifiers are spelled exactly as Table 1: ICSI percent-encoded inside the feature tag, plain in P-Asserted-Service, the ICSI that matches the service, no CPM ICSI invented.",
+    },
+    Rule {
+        id: "X.PAS-REMOVED",
+        clause: "D1",
+        grade: Grade::NonStrict,
+        text: "No CPM P-Asserted-Service / P-Preferred-Service left on an IM-bound request.",
+    },
+    Rule {
+        id: "SIP.PRESERVE",
+        clause: "RFC 3261 §16.6",
+        grade: Grade::Fail,
+        text: "Request-URI, From, To, Call-ID, CSeq, the body (byte for byte), unrelated headers and all other feature params (require, explicit, +sip.instance, iari-ref, +g.gsma.*, isfocus, q, expires) survive.",
+    },
+    Rule {
+        id: "SIP.PROXY",
+        clause: "RFC 3261 §16",
+        grade: Grade::Fail,
+        text: "Own Via with a z9hG4bK branch on top, Max-Forwards decremented by one (483 at zero), own Route entry removed; responses relayed upstream with its Via removed; 100 Trying not forwarded upstream; a retransmitted request not forwarded twice.",
+    },
+    Rule {
+        id: "SIP.FRAMING",
+        clause: "RFC 3261 §7.5, §18",
+        grade: Grade::Fail,
+        text: "Content-Length matches the body; a request over 1300 bytes is not sent over UDP.",
+    },
+    Rule {
+        id: "SIP.ROBUST",
+        clause: "RFC 3261 §16.3, D15",
+        grade: Grade::Fail,
+        text: "Malformed input as D15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving.",
+    },
+    Rule {
+        id: "ROUTE.VIA-IMS",
+        clause: "T.1 NOTE 1, T.2 NOTE 2",
+        grade: Grade::Fail,
+        text: "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client.",
+    },
 ];
 
 /// The whole catalogue, in SPEC A.2 order.

@@ -3,6 +3,7 @@
 //! and the next deadline are outputs (`handle_input` / `poll_output`, drained until
 //! `Output::Timeout`).
 
+pub mod im_server;
 pub mod time;
 pub mod transaction;
 

@@ -13,7 +13,7 @@ impl Instant {
     /// No deadline.
     pub const NEVER: Instant = Instant(u64::MAX);
     /// `self + d`, saturating.
-    pub fn add(self, d: Duration) -> Instant {
+    pub fn plus(self, d: Duration) -> Instant {
         Instant(self.0.saturating_add(d.as_micros().min(u64::MAX as u128) as u64))
     }
     /// Time from `earlier` to `self` (zero when `earlier` is later).
@@ -29,6 +29,6 @@ impl Instant {
 impl std::ops::Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant::add(self, d)
+        self.plus(d)
     }
 }

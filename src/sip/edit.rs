@@ -97,11 +97,9 @@ mod tests {
     #[test]
     fn one_pass_copy() {
         let b = b"0123456789";
-        let out = apply_edits(
-            b,
-            &[Edit::replace(Span::new(7, 9), "x"), Edit::insert(0, "<"), Edit::remove(Span::new(2, 4))],
-        )
-        .unwrap();
+        let out =
+            apply_edits(b, &[Edit::replace(Span::new(7, 9), "x"), Edit::insert(0, "<"), Edit::remove(Span::new(2, 4))])
+                .unwrap();
         assert_eq!(out, b"<01456x9");
         assert_eq!(apply_edits(b, &[]).unwrap(), b);
         assert!(apply_edits(b, &[Edit::remove(Span::new(2, 5)), Edit::remove(Span::new(4, 6))]).is_err());

@@ -51,10 +51,15 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Find the end of the header section: index one past the empty line, and where the
 /// Content-Length value(s) sit. Accepts CRLF and bare LF line ends.
-fn scan_headers(buf: &[u8], from: usize) -> Option<(usize, Vec<(usize, usize, usize)>)> {
+/// (line number, value start, value end) of a Content-Length field.
+type ClField = (usize, usize, usize);
+
+fn scan_headers(buf: &[u8], from: usize) -> Option<(usize, Vec<ClField>)> {
     let mut cls = Vec::new();
     let mut line_start = from;
     let mut line_no = 1;
+    // The field above is a Content-Length field (a folded continuation line extends it).
+    let mut in_cl = false;
     loop {
         let nl = memchr::memchr(b'\n', &buf[line_start..])? + line_start;
         let content_end = if nl > line_start && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
@@ -62,18 +67,26 @@ fn scan_headers(buf: &[u8], from: usize) -> Option<(usize, Vec<(usize, usize, us
             return Some((nl + 1, cls));
         }
         let line = &buf[line_start..content_end];
-        if let Some(colon) = memchr::memchr(b':', line) {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            // RFC 3261 §7.3.1 folding: `Content-Length:\r\n 42` is one field.
+            if let (true, Some(last)) = (in_cl, cls.last_mut()) {
+                last.2 = content_end;
+            }
+        } else if let Some(colon) = memchr::memchr(b':', line) {
             let name = line[..colon].trim_ascii_end();
-            if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            in_cl = name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l");
+            if in_cl {
                 cls.push((line_no, line_start + colon + 1, content_end));
             }
+        } else {
+            in_cl = false;
         }
         line_start = nl + 1;
         line_no += 1;
     }
 }
 
-fn content_length(buf: &[u8], cls: &[(usize, usize, usize)]) -> Result<Option<usize>, FramingError> {
+fn content_length(buf: &[u8], cls: &[ClField]) -> Result<Option<usize>, FramingError> {
     match cls {
         [] => Ok(None),
         [(line, s, e)] => {
@@ -117,11 +130,17 @@ pub fn check_stream(buf: &[u8]) -> Result<StreamFrame, FramingError> {
 /// Content-Length the body runs to the end of the datagram. Leading CR/LF are skipped.
 pub fn frame_datagram(buf: &[u8]) -> Result<&[u8], FramingError> {
     let lead = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    // Line numbers count from the start of the datagram, as the parser's do.
+    let lead_lines = buf[..lead].iter().filter(|&&b| b == b'\n').count();
     let buf = &buf[lead..];
     let Some((body_start, cls)) = scan_headers(buf, 0) else {
         return Err(FramingError::Incomplete);
     };
-    match content_length(buf, &cls)? {
+    let declared = content_length(buf, &cls).map_err(|e| match e {
+        FramingError::BadContentLength { line } => FramingError::BadContentLength { line: line + lead_lines },
+        e => e,
+    })?;
+    match declared {
         None => Ok(buf),
         Some(len) => {
             let available = buf.len() - body_start;
@@ -158,7 +177,10 @@ mod tests {
         let mut d = A.to_vec();
         d.extend_from_slice(b"garbage");
         assert_eq!(frame_datagram(&d).unwrap(), A);
-        assert!(matches!(frame_datagram(&A[..A.len() - 1]), Err(FramingError::BodyTooShort { declared: 2, available: 1 })));
+        assert!(matches!(
+            frame_datagram(&A[..A.len() - 1]),
+            Err(FramingError::BodyTooShort { declared: 2, available: 1 })
+        ));
         let ncl = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n";
         assert!(matches!(frame_datagram(ncl), Err(FramingError::BadContentLength { line: 2 })));
         let no_cl = b"MESSAGE sip:a@b SIP/2.0\r\nVia: x\r\n\r\nbody";

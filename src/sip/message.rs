@@ -65,8 +65,8 @@ impl Message {
         if pos >= bytes.len() {
             return Err(ParseError::at(ParseErrorKind::Empty, &bytes, pos));
         }
-        let (sl_end, mut next) = line_end(&bytes, pos)
-            .ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, &bytes, bytes.len()))?;
+        let (sl_end, mut next) =
+            line_end(&bytes, pos).ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, &bytes, bytes.len()))?;
         let crlf = sl_end < next - 1;
         let start_line = Span::new(pos, sl_end);
         let start = parse_start_line(&bytes, start_line)?;
@@ -113,11 +113,7 @@ impl Message {
                 name_end -= 1;
             }
             if name_end == 0 || !line[..name_end].iter().all(|&b| is_token_byte(b)) {
-                return Err(ParseError::at(
-                    ParseErrorKind::HeaderLine("invalid header name"),
-                    &bytes,
-                    next,
-                ));
+                return Err(ParseError::at(ParseErrorKind::HeaderLine("invalid header name"), &bytes, next));
             }
             let name_span = Span::new(next, next + name_end);
             // Header names are tokens, so ASCII: the conversion cannot fail.
@@ -256,7 +252,8 @@ impl Message {
             return Ok(None);
         };
         let v = self.value(h);
-        if v.is_empty() || v.len() > 3 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        // 1*DIGIT: leading zeros are valid (RFC 4475 `wsinv` sends `0068`).
+        if v.is_empty() || v.trim_start_matches('0').len() > 3 || !v.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseError::at(
                 ParseErrorKind::BadValue { name: "Max-Forwards", why: "not a number 0..=255" },
                 &self.bytes,
@@ -325,14 +322,17 @@ impl Message {
         Ok(first)
     }
     fn required(&self, name: &HeaderName, label: &'static str) -> Result<&Header, ParseError> {
-        self.single(name, label)?.ok_or_else(|| {
-            ParseError::at(ParseErrorKind::Missing(label), &self.bytes, self.headers_end.start)
-        })
+        self.single(name, label)?
+            .ok_or_else(|| ParseError::at(ParseErrorKind::Missing(label), &self.bytes, self.headers_end.start))
     }
     fn name_addr(&self, name: &HeaderName, label: &'static str) -> Result<NameAddr, ParseError> {
         let h = self.required(name, label)?;
         NameAddr::parse(&self.bytes, h.value).ok_or_else(|| {
-            ParseError::at(ParseErrorKind::BadValue { name: label, why: "not a name-addr or addr-spec" }, &self.bytes, h.value.start)
+            ParseError::at(
+                ParseErrorKind::BadValue { name: label, why: "not a name-addr or addr-spec" },
+                &self.bytes,
+                h.value.start,
+            )
         })
     }
 
@@ -353,21 +353,26 @@ impl Message {
         if let Some(m) = self.method() {
             if cseq_method != *m {
                 let h = self.first(&HeaderName::CSeq).map(|h| h.value.start).unwrap_or(0);
-                return Err(at(ParseErrorKind::BadValue { name: "CSeq", why: "method does not match the request line" }, h));
+                return Err(at(
+                    ParseErrorKind::BadValue { name: "CSeq", why: "method does not match the request line" },
+                    h,
+                ));
             }
         }
         let cid = self.required(&HeaderName::CallId, "Call-ID")?;
         if cid.value.is_empty() || self.slice(cid.value).iter().any(|b| b.is_ascii_whitespace()) {
-            return Err(at(ParseErrorKind::BadValue { name: "Call-ID", why: "empty or contains whitespace" }, cid.value.start));
+            return Err(at(
+                ParseErrorKind::BadValue { name: "Call-ID", why: "empty or contains whitespace" },
+                cid.value.start,
+            ));
         }
         self.from_addr()?;
         self.to_addr()?;
         self.max_forwards()?;
         self.content_length()?;
         for r in self.list_values(&HeaderName::Route) {
-            NameAddr::parse(&self.bytes, r).ok_or_else(|| {
-                at(ParseErrorKind::BadValue { name: "Route", why: "not a name-addr" }, r.start)
-            })?;
+            NameAddr::parse(&self.bytes, r)
+                .ok_or_else(|| at(ParseErrorKind::BadValue { name: "Route", why: "not a name-addr" }, r.start))?;
         }
         Ok(())
     }

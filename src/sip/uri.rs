@@ -173,15 +173,16 @@ impl Via {
     pub fn parse(buf: &[u8], value: Span) -> Option<Via> {
         let params = ParamList::parse(buf, value);
         let head = std::str::from_utf8(params.head.of(buf)).ok()?;
-        let mut it = head.split_ascii_whitespace();
-        let proto = it.next()?;
+        // SLASH = SWS "/" SWS: LWS may surround the slashes (RFC 4475 `wsinv`).
+        let mut pp = head.splitn(3, '/');
+        let (name, ver) = (pp.next()?.trim(), pp.next()?.trim());
+        let mut it = pp.next()?.split_ascii_whitespace();
+        let transport = it.next()?;
         let sent_by = it.next()?;
         if it.next().is_some() {
             return None;
         }
-        let mut pp = proto.split('/').map(str::trim);
-        let (name, ver, transport) = (pp.next()?, pp.next()?, pp.next()?);
-        if !name.eq_ignore_ascii_case("SIP") || ver != "2.0" || transport.is_empty() || pp.next().is_some() {
+        if !name.eq_ignore_ascii_case("SIP") || ver != "2.0" || transport.contains('/') {
             return None;
         }
         let (host, port) = split_host_port(sent_by)?;

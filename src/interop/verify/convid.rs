@@ -27,7 +27,12 @@ pub fn imdn_reports_on(body: &[u8]) -> Option<String> {
 }
 
 fn loc(d: &Delivery) -> Location {
-    Location { message: Some(d.egress), side: Some("egress".into()), header: Some("Conversation-ID".into()), ..Location::default() }
+    Location {
+        message: Some(d.egress),
+        side: Some("egress".into()),
+        header: Some("Conversation-ID".into()),
+        ..Location::default()
+    }
 }
 
 /// Judge every delivery of a trace together.
@@ -82,22 +87,41 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
         if let Some(c) = &d.contrib_out {
             j.checked("T2.CONTRIB.ADDED", "a fresh Contribution-ID per contribution");
             if let Some(at) = contribs.insert(c, d.egress) {
-                j.violation("T2.CONTRIB.ADDED", "a fresh Contribution-ID per contribution", format!("Contribution-ID: {c}, already used at message #{at}"), Location { header: Some("Contribution-ID".into()), ..loc(d) });
+                j.violation(
+                    "T2.CONTRIB.ADDED",
+                    "a fresh Contribution-ID per contribution",
+                    format!("Contribution-ID: {c}, already used at message #{at}"),
+                    Location { header: Some("Contribution-ID".into()), ..loc(d) },
+                );
             }
         }
     }
     // IMDNs toward a CPM client carry the IDs of the message they report on.
     for d in all.iter().filter(|d| d.to_cpm && d.service == Service::Imdn) {
         let Some(mid) = &d.reports_on else { continue };
-        let Some(orig) = all.iter().find(|m| m.message_id.as_deref() == Some(mid.as_str()) && m.ingress < d.ingress) else { continue };
-        let (conv, contrib) = if orig.to_cpm { (&orig.conv_out, &orig.contrib_out) } else { (&orig.conv_in, &orig.contrib_in) };
+        let Some(orig) = all.iter().find(|m| m.message_id.as_deref() == Some(mid.as_str()) && m.ingress < d.ingress)
+        else {
+            continue;
+        };
+        let (conv, contrib) =
+            if orig.to_cpm { (&orig.conv_out, &orig.contrib_out) } else { (&orig.conv_in, &orig.contrib_in) };
         j.checked("T2.CONVID.STABLE", "an IMDN carries the Conversation-ID of its message");
         if d.conv_in.is_none() && conv.is_some() && &d.conv_out != conv {
-            j.violation("T2.CONVID.STABLE", format!("Conversation-ID: {} (that of message {mid})", conv.as_deref().unwrap_or("")), format!("Conversation-ID: {}", d.conv_out.as_deref().unwrap_or("absent")), loc(d));
+            j.violation(
+                "T2.CONVID.STABLE",
+                format!("Conversation-ID: {} (that of message {mid})", conv.as_deref().unwrap_or("")),
+                format!("Conversation-ID: {}", d.conv_out.as_deref().unwrap_or("absent")),
+                loc(d),
+            );
         }
         if d.contrib_in.is_none() && contrib.is_some() && &d.contrib_out != contrib {
             j.checked("T2.CONTRIB.ADDED", "an IMDN carries the Contribution-ID of its message");
-            j.violation("T2.CONTRIB.ADDED", format!("Contribution-ID: {} (that of message {mid})", contrib.as_deref().unwrap_or("")), format!("Contribution-ID: {}", d.contrib_out.as_deref().unwrap_or("absent")), Location { header: Some("Contribution-ID".into()), ..loc(d) });
+            j.violation(
+                "T2.CONTRIB.ADDED",
+                format!("Contribution-ID: {} (that of message {mid})", contrib.as_deref().unwrap_or("")),
+                format!("Contribution-ID: {}", d.contrib_out.as_deref().unwrap_or("absent")),
+                Location { header: Some("Contribution-ID".into()), ..loc(d) },
+            );
         }
     }
 }

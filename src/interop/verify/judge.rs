@@ -19,7 +19,13 @@ impl Judge {
         }
     }
     /// A violation of `id`, graded by the catalogue (FAIL or NON-STRICT).
-    pub fn violation(&mut self, id: &'static str, expected: impl Into<String>, observed: impl Into<String>, loc: Location) {
+    pub fn violation(
+        &mut self,
+        id: &'static str,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+        loc: Location,
+    ) {
         let verdict = match rule(id).map(|r| r.grade) {
             Some(crate::interop::rules::Grade::NonStrict) => Verdict::NonStrict,
             _ => Verdict::Fail,
@@ -27,7 +33,14 @@ impl Judge {
         self.push(id, verdict, expected, observed, loc);
     }
     /// A finding with an explicit verdict (e.g. a NON-STRICT finding of a FAIL-grade ID, D3).
-    pub fn push(&mut self, id: &'static str, verdict: Verdict, expected: impl Into<String>, observed: impl Into<String>, loc: Location) {
+    pub fn push(
+        &mut self,
+        id: &'static str,
+        verdict: Verdict,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+        loc: Location,
+    ) {
         self.checked(id, "");
         self.findings.push(Finding::new(id, verdict, expected, observed).at(loc));
     }
@@ -35,7 +48,8 @@ impl Judge {
     pub fn finish(mut self, pass_loc: Location) -> Vec<Finding> {
         for (id, expected) in &self.checked {
             if !self.findings.iter().any(|f| f.requirement == *id) {
-                self.findings.push(Finding::new(id, Verdict::Pass, expected.clone(), "as expected").at(pass_loc.clone()));
+                self.findings
+                    .push(Finding::new(id, Verdict::Pass, expected.clone(), "as expected").at(pass_loc.clone()));
             }
         }
         self.findings

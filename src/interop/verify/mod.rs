@@ -9,8 +9,8 @@ pub mod convid;
 pub mod judge;
 pub mod pair;
 pub mod robust;
-pub mod values;
 pub mod trace;
+pub mod values;
 
 pub use context::{ClientKind, Egress, PairContext, Role, SessionCase};
 pub use pair::check_pair;

@@ -109,8 +109,22 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
 
     let exp = expectation(ctx, ingress);
     match (exp, egress) {
-        (Expectation::Reject403, e) => judge_reject(&mut j, &p, e, "T1.NO-LOCAL-CPM", 403, "403 Forbidden: a level-1 server serves no local CPM client"),
-        (Expectation::Offline, e) => judge_reject(&mut j, &p, e, "T2.ONLINE-ONLY", 480, "480 Temporarily Unavailable: no deferred delivery to an offline CPM client"),
+        (Expectation::Reject403, e) => judge_reject(
+            &mut j,
+            &p,
+            e,
+            "T1.NO-LOCAL-CPM",
+            403,
+            "403 Forbidden: a level-1 server serves no local CPM client",
+        ),
+        (Expectation::Offline, e) => judge_reject(
+            &mut j,
+            &p,
+            e,
+            "T2.ONLINE-ONLY",
+            480,
+            "480 Temporarily Unavailable: no deferred delivery to an offline CPM client",
+        ),
         (exp, Egress::Forwarded(eg)) => {
             if ctx.role == super::context::Role::Proxy {
                 judge_proxy(&mut j, &p, eg);
@@ -140,13 +154,23 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         }
         (Expectation::Map { family, service, .. }, Egress::Responded(r)) => {
             let id = service_rule(family, service);
-            j.violation(id, "the request forwarded in the mapped form", format!("answered {}", status(r)), p.loc_resp());
+            j.violation(
+                id,
+                "the request forwarded in the mapped form",
+                format!("answered {}", status(r)),
+                p.loc_resp(),
+            );
         }
         (Expectation::Map { family, service, .. }, Egress::Nothing) => {
             nothing(&mut j, ctx, service_rule(family, service), "the request forwarded in the mapped form");
         }
         (_, Egress::Responded(r)) if r.status() == Some(400) => {
-            j.violation("SIP.ROBUST", "forwarded: every header the server must parse is well-formed (D15)", "answered 400", p.loc_resp());
+            j.violation(
+                "SIP.ROBUST",
+                "forwarded: every header the server must parse is well-formed (D15)",
+                "answered 400",
+                p.loc_resp(),
+            );
         }
         _ => {}
     }
@@ -222,62 +246,124 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let ve: Vec<Vec<u8>> = eg.list_values(&HeaderName::Via).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
     let via_loc = p.header_loc(eg, &HeaderName::Via);
     if ve.len() != vi.len() + 1 || ve[1..] != vi[..] {
-        j.violation("SIP.PROXY", format!("{} Via values: its own on top, then the {} received unchanged", vi.len() + 1, vi.len()), format!("{} Via values{}", ve.len(), if ve.len() == vi.len() + 1 { ", received ones altered" } else { "" }), via_loc.clone());
+        j.violation(
+            "SIP.PROXY",
+            format!("{} Via values: its own on top, then the {} received unchanged", vi.len() + 1, vi.len()),
+            format!("{} Via values{}", ve.len(), if ve.len() == vi.len() + 1 { ", received ones altered" } else { "" }),
+            via_loc.clone(),
+        );
     }
     let bi = ing.top_via_branch().unwrap_or_default();
     match eg.top_via_branch() {
         Some(b) if b.starts_with("z9hG4bK") && b != bi => {}
-        other => j.violation("SIP.PROXY", "a fresh branch starting with z9hG4bK on its own Via", format!("branch {:?}", other.unwrap_or_default()), via_loc),
+        other => j.violation(
+            "SIP.PROXY",
+            "a fresh branch starting with z9hG4bK on its own Via",
+            format!("branch {:?}", other.unwrap_or_default()),
+            via_loc,
+        ),
     }
     let mi = ing.max_forwards().ok().flatten();
     let me = eg.max_forwards().ok().flatten();
     let want = mi.map_or(70, |m| m.saturating_sub(1));
     if me != Some(want) {
-        j.violation("SIP.PROXY", format!("Max-Forwards: {want}"), format!("Max-Forwards: {}", me.map_or("absent".into(), |m| m.to_string())), p.header_loc(eg, &HeaderName::MaxForwards));
+        j.violation(
+            "SIP.PROXY",
+            format!("Max-Forwards: {want}"),
+            format!("Max-Forwards: {}", me.map_or("absent".into(), |m| m.to_string())),
+            p.header_loc(eg, &HeaderName::MaxForwards),
+        );
     }
     let ri: Vec<Vec<u8>> = ing.list_values(&HeaderName::Route).iter().map(|s| s.of(ing.bytes()).to_vec()).collect();
     let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
     if ri.len() >= 2 {
         j.checked("ROUTE.VIA-IMS", "sent on toward the next hop of the ISC Route set");
         if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
-            j.violation("ROUTE.VIA-IMS", format!("top Route {}", String::from_utf8_lossy(&ri[1])), if re.is_empty() { "no Route: sent straight to the UE".to_string() } else { format!("top Route {}", String::from_utf8_lossy(&re[0])) }, p.header_loc(eg, &HeaderName::Route));
+            j.violation(
+                "ROUTE.VIA-IMS",
+                format!("top Route {}", String::from_utf8_lossy(&ri[1])),
+                if re.is_empty() {
+                    "no Route: sent straight to the UE".to_string()
+                } else {
+                    format!("top Route {}", String::from_utf8_lossy(&re[0]))
+                },
+                p.header_loc(eg, &HeaderName::Route),
+            );
             return;
         }
     }
     if !ri.is_empty() && re[..] != ri[1..] {
-        let obs = if re == ri { "its own Route entry still on top".to_string() } else { format!("Route set {}", re.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect::<Vec<_>>().join(", ")) };
-        j.violation("SIP.PROXY", "the received Route set minus its own entry", obs, p.header_loc(eg, &HeaderName::Route));
+        let obs = if re == ri {
+            "its own Route entry still on top".to_string()
+        } else {
+            format!(
+                "Route set {}",
+                re.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        j.violation(
+            "SIP.PROXY",
+            "the received Route set minus its own entry",
+            obs,
+            p.header_loc(eg, &HeaderName::Route),
+        );
     }
 }
 
 /// Headers whose change the preserve rule does not judge (other rules do).
 fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm: bool) -> bool {
-    let always = matches!(name, HeaderName::Via | HeaderName::Route | HeaderName::RecordRoute | HeaderName::MaxForwards | HeaderName::ContentLength);
+    let always = matches!(
+        name,
+        HeaderName::Via
+            | HeaderName::Route
+            | HeaderName::RecordRoute
+            | HeaderName::MaxForwards
+            | HeaderName::ContentLength
+    );
     let mapped = matches!(exp, Expectation::Map { .. })
         && (matches!(name, HeaderName::AcceptContact | HeaderName::PAssertedService | HeaderName::PPreferredService)
             || (*name == HeaderName::Contact && method == Some(&Method::Invite)));
-    let ids = to_cpm && matches!(name, HeaderName::ConversationId | HeaderName::ContributionId | HeaderName::PAssertedService);
+    let ids = to_cpm
+        && matches!(name, HeaderName::ConversationId | HeaderName::ContributionId | HeaderName::PAssertedService);
     always || mapped || ids
 }
 
 fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     let ing = p.ingress;
     j.checked("SIP.PRESERVE", "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
-    if let (StartLine::Request { method: mi, uri: ui }, StartLine::Request { method: me, uri: ue }) = (ing.start(), eg.start()) {
+    if let (StartLine::Request { method: mi, uri: ui }, StartLine::Request { method: me, uri: ue }) =
+        (ing.start(), eg.start())
+    {
         if mi != me || ing.slice(*ui) != eg.slice(*ue) {
-            j.violation("SIP.PRESERVE", format!("request line {} {}", mi, ing.text(*ui)), format!("{} {}", me, eg.text(*ue)), p.loc_egress(Some(eg), Some(eg.start_line_span())));
+            j.violation(
+                "SIP.PRESERVE",
+                format!("request line {} {}", mi, ing.text(*ui)),
+                format!("{} {}", me, eg.text(*ue)),
+                p.loc_egress(Some(eg), Some(eg.start_line_span())),
+            );
         }
     }
     for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
         let a = ing.first(&name).map(|h| ing.slice(h.value));
         let b = eg.first(&name).map(|h| eg.slice(h.value));
         if a != b {
-            j.violation("SIP.PRESERVE", format!("{}: {}", name.canonical(), String::from_utf8_lossy(a.unwrap_or(b"(absent)"))), String::from_utf8_lossy(b.unwrap_or(b"(absent)")).into_owned(), p.header_loc(eg, &name));
+            j.violation(
+                "SIP.PRESERVE",
+                format!("{}: {}", name.canonical(), String::from_utf8_lossy(a.unwrap_or(b"(absent)"))),
+                String::from_utf8_lossy(b.unwrap_or(b"(absent)")).into_owned(),
+                p.header_loc(eg, &name),
+            );
         }
     }
     if ing.body() != eg.body() {
-        let at = ing.body().iter().zip(eg.body()).position(|(a, b)| a != b).unwrap_or(ing.body().len().min(eg.body().len()));
-        j.violation("SIP.PRESERVE", format!("the body unchanged ({} bytes)", ing.body().len()), format!("{} bytes, first difference at body byte {at}", eg.body().len()), Location { header: Some("body".into()), ..p.loc_egress(None, None) });
+        let at =
+            ing.body().iter().zip(eg.body()).position(|(a, b)| a != b).unwrap_or(ing.body().len().min(eg.body().len()));
+        j.violation(
+            "SIP.PRESERVE",
+            format!("the body unchanged ({} bytes)", ing.body().len()),
+            format!("{} bytes, first difference at body byte {at}", eg.body().len()),
+            Location { header: Some("body".into()), ..p.loc_egress(None, None) },
+        );
     }
     let to_cpm = to_local_cpm(p.ctx);
     let mut used = vec![false; eg.headers().len()];
@@ -286,15 +372,17 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             continue;
         }
         let v = ing.slice(h.value);
-        let hit = eg.headers().iter().enumerate().find(|(i, e)| !used[*i] && e.name == h.name && eg.slice(e.value) == v);
+        let hit =
+            eg.headers().iter().enumerate().find(|(i, e)| !used[*i] && e.name == h.name && eg.slice(e.value) == v);
         match hit {
             Some((i, _)) => used[i] = true,
-            None => j.violation("SIP.PRESERVE", format!("{}: {}", h.name.canonical(), String::from_utf8_lossy(v)), "missing or changed", p.loc_ingress(None, Some(h.line))),
+            None => j.violation(
+                "SIP.PRESERVE",
+                format!("{}: {}", h.name.canonical(), String::from_utf8_lossy(v)),
+                "missing or changed",
+                p.loc_ingress(None, Some(h.line)),
+            ),
         }
-    }
-    // Feature params of values the mapping does not own are judged by the value rules below.
-    if !matches!(exp, Expectation::Map { .. }) {
-        return;
     }
 }
 
@@ -303,11 +391,26 @@ fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     match eg.content_length() {
         Ok(Some(n)) if n == eg.body().len() => {}
         Ok(None) if p.ctx.egress_transport != Some(Transport::Tcp) => {}
-        Ok(v) => j.violation("SIP.FRAMING", format!("Content-Length: {}", eg.body().len()), format!("Content-Length: {}", v.map_or("absent".into(), |n| n.to_string())), p.header_loc(eg, &HeaderName::ContentLength)),
-        Err(e) => j.violation("SIP.FRAMING", format!("Content-Length: {}", eg.body().len()), e.to_string(), p.header_loc(eg, &HeaderName::ContentLength)),
+        Ok(v) => j.violation(
+            "SIP.FRAMING",
+            format!("Content-Length: {}", eg.body().len()),
+            format!("Content-Length: {}", v.map_or("absent".into(), |n| n.to_string())),
+            p.header_loc(eg, &HeaderName::ContentLength),
+        ),
+        Err(e) => j.violation(
+            "SIP.FRAMING",
+            format!("Content-Length: {}", eg.body().len()),
+            e.to_string(),
+            p.header_loc(eg, &HeaderName::ContentLength),
+        ),
     }
     if p.ctx.egress_transport == Some(Transport::Udp) && eg.bytes().len() > 1300 {
-        j.violation("SIP.FRAMING", "a request over 1300 bytes sent over TCP (RFC 3261 §18.1.1)", format!("{} bytes over UDP", eg.bytes().len()), p.loc_egress(None, None));
+        j.violation(
+            "SIP.FRAMING",
+            "a request over 1300 bytes sent over TCP (RFC 3261 §18.1.1)",
+            format!("{} bytes over UDP", eg.bytes().len()),
+            p.loc_egress(None, None),
+        );
     }
 }
 
@@ -320,8 +423,16 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     };
     j.checked("T3.MAP", "identifiers spelled as Table 1; no CPM ICSI invented");
     for i in cpm_icsis(eg) {
-        if !before.contains(&i) && Some(i) != allowed && !matches!(exp, Expectation::Map { dir: Direction::ImToCpm, .. }) {
-            j.violation("T3.MAP", "no CPM ICSI the request did not carry", format!("{i:?} added"), p.header_loc(eg, &HeaderName::AcceptContact));
+        if !before.contains(&i)
+            && Some(i) != allowed
+            && !matches!(exp, Expectation::Map { dir: Direction::ImToCpm, .. })
+        {
+            j.violation(
+                "T3.MAP",
+                "no CPM ICSI the request did not carry",
+                format!("{i:?} added"),
+                p.header_loc(eg, &HeaderName::AcceptContact),
+            );
             return;
         }
     }
@@ -346,7 +457,12 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
         for (k, si) in vi.iter().enumerate() {
             let a = ValueView::new(ing.bytes(), *si);
             let Some(se) = ve.get(k) else {
-                j.violation(id, format!("{} value #{} kept", name.canonical(), k + 1), "missing", p.header_loc(eg, &name));
+                j.violation(
+                    id,
+                    format!("{} value #{} kept", name.canonical(), k + 1),
+                    "missing",
+                    p.header_loc(eg, &name),
+                );
                 continue;
             };
             let b = ValueView::new(eg.bytes(), *se);
@@ -362,15 +478,26 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
     }
     if !any_mapped {
         // D16: the ICSI was only in P-Asserted-Service: an IM Accept-Contact must be added.
-        let found = eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| ValueView::new(eg.bytes(), s).im_true == 1);
+        let found =
+            eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| ValueView::new(eg.bytes(), s).im_true == 1);
         if !found {
-            j.violation(id, format!("Accept-Contact: *;{tags} added (D16)"), "no Accept-Contact value with +g.oma.sip-im", p.header_loc(eg, &HeaderName::AcceptContact));
+            j.violation(
+                id,
+                format!("Accept-Contact: *;{tags} added (D16)"),
+                "no Accept-Contact value with +g.oma.sip-im",
+                p.header_loc(eg, &HeaderName::AcceptContact),
+            );
         }
     }
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
         for v in eg.list_values(&name) {
             if CpmIcsi::from_norm(&norm(v.of(eg.bytes()))).is_some() {
-                j.violation("X.PAS-REMOVED", format!("no CPM {} on an IM-bound request (D1)", name.canonical()), eg.text(v).into_owned(), p.loc_egress(Some(eg), Some(v)));
+                j.violation(
+                    "X.PAS-REMOVED",
+                    format!("no CPM {} on an IM-bound request (D1)", name.canonical()),
+                    eg.text(v).into_owned(),
+                    p.loc_egress(Some(eg), Some(v)),
+                );
             }
         }
     }
@@ -379,13 +506,21 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
 fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
     let ing = p.ingress;
     let row = service.row();
-    j.checked(id, format!("{ICSI_REF}=\"{}\" in place of the IM tags, and P-Asserted-Service: {}", row.icsi_encoded, row.icsi));
+    j.checked(
+        id,
+        format!("{ICSI_REF}=\"{}\" in place of the IM tags, and P-Asserted-Service: {}", row.icsi_encoded, row.icsi),
+    );
     let mut any_mapped = false;
     for ((name, vi), (_, ve)) in targets(ing).into_iter().zip(targets(eg)) {
         for (k, si) in vi.iter().enumerate() {
             let a = ValueView::new(ing.bytes(), *si);
             let Some(se) = ve.get(k) else {
-                j.violation(id, format!("{} value #{} kept", name.canonical(), k + 1), "missing", p.header_loc(eg, &name));
+                j.violation(
+                    id,
+                    format!("{} value #{} kept", name.canonical(), k + 1),
+                    "missing",
+                    p.header_loc(eg, &name),
+                );
                 continue;
             };
             let b = ValueView::new(eg.bytes(), *se);
@@ -400,9 +535,17 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
     }
     if !any_mapped {
         let want = norm(row.icsi.as_bytes());
-        let found = eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| ValueView::new(eg.bytes(), s).icsi_norm.contains(&want));
+        let found = eg
+            .list_values(&HeaderName::AcceptContact)
+            .into_iter()
+            .any(|s| ValueView::new(eg.bytes(), s).icsi_norm.contains(&want));
         if !found {
-            j.violation(id, format!("an Accept-Contact value with {ICSI_REF}=\"{}\"", row.icsi_encoded), "none", p.header_loc(eg, &HeaderName::AcceptContact));
+            j.violation(
+                id,
+                format!("an Accept-Contact value with {ICSI_REF}=\"{}\"", row.icsi_encoded),
+                "none",
+                p.header_loc(eg, &HeaderName::AcceptContact),
+            );
         }
     }
     // P-Asserted-Service with the plain ICSI (D2).
@@ -412,8 +555,17 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
         j.violation(id, format!("P-Asserted-Service: {}", row.icsi), "absent", loc);
     } else if !pas.iter().any(|v| v.of(eg.bytes()) == row.icsi.as_bytes()) {
         let got: Vec<String> = pas.iter().map(|v| eg.text(*v).into_owned()).collect();
-        let id2 = if pas.iter().any(|v| norm(v.of(eg.bytes())).contains("3gpp-service.ims.icsi.oma.cpm.")) { "T3.MAP" } else { id };
-        j.violation(id2, format!("P-Asserted-Service: {} (plain URN, Table 1)", row.icsi), format!("P-Asserted-Service: {}", got.join(", ")), loc);
+        let id2 = if pas.iter().any(|v| norm(v.of(eg.bytes())).contains("3gpp-service.ims.icsi.oma.cpm.")) {
+            "T3.MAP"
+        } else {
+            id
+        };
+        j.violation(
+            id2,
+            format!("P-Asserted-Service: {} (plain URN, Table 1)", row.icsi),
+            format!("P-Asserted-Service: {}", got.join(", ")),
+            loc,
+        );
     }
 }
 
@@ -422,26 +574,61 @@ fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     j.checked("T2.CONVID.ADDED", "exactly one well-formed Conversation-ID");
     let conv: Vec<_> = eg.all(&HeaderName::ConversationId).collect();
     match conv.as_slice() {
-        [] => j.violation("T2.CONVID.ADDED", "Conversation-ID: <1-256 word characters>", "absent", p.header_loc(eg, &HeaderName::ConversationId)),
-        [h] if !is_valid_conv_id(eg.slice(h.value)) => j.violation("T2.CONVID.ADDED", "Conversation-ID: <1-256 word characters>", format!("Conversation-ID: {}", eg.value(h)), p.loc_egress(Some(eg), Some(h.line))),
+        [] => j.violation(
+            "T2.CONVID.ADDED",
+            "Conversation-ID: <1-256 word characters>",
+            "absent",
+            p.header_loc(eg, &HeaderName::ConversationId),
+        ),
+        [h] if !is_valid_conv_id(eg.slice(h.value)) => j.violation(
+            "T2.CONVID.ADDED",
+            "Conversation-ID: <1-256 word characters>",
+            format!("Conversation-ID: {}", eg.value(h)),
+            p.loc_egress(Some(eg), Some(h.line)),
+        ),
         [_] => {}
-        many => j.violation("T2.CONVID.ADDED", "exactly one Conversation-ID", format!("{} Conversation-ID fields", many.len()), p.loc_egress(Some(eg), Some(many[1].line))),
+        many => j.violation(
+            "T2.CONVID.ADDED",
+            "exactly one Conversation-ID",
+            format!("{} Conversation-ID fields", many.len()),
+            p.loc_egress(Some(eg), Some(many[1].line)),
+        ),
     }
     if let Some(hi) = ing.first(&HeaderName::ConversationId) {
         j.checked("T2.CONVID.KEPT", "the incoming Conversation-ID forwarded unchanged");
         let v = ing.slice(hi.value);
         if !conv.iter().any(|h| eg.slice(h.value) == v) {
-            j.violation("T2.CONVID.KEPT", format!("Conversation-ID: {}", String::from_utf8_lossy(v)), conv.first().map_or("absent".into(), |h| format!("Conversation-ID: {}", eg.value(h))), p.header_loc(eg, &HeaderName::ConversationId));
+            j.violation(
+                "T2.CONVID.KEPT",
+                format!("Conversation-ID: {}", String::from_utf8_lossy(v)),
+                conv.first().map_or("absent".into(), |h| format!("Conversation-ID: {}", eg.value(h))),
+                p.header_loc(eg, &HeaderName::ConversationId),
+            );
         }
     }
     j.checked("T2.CONTRIB.ADDED", "a well-formed Contribution-ID");
     match eg.first(&HeaderName::ContributionId) {
-        None => j.violation("T2.CONTRIB.ADDED", "Contribution-ID: <1-256 word characters>", "absent", p.header_loc(eg, &HeaderName::ContributionId)),
-        Some(h) if !is_valid_conv_id(eg.slice(h.value)) => j.violation("T2.CONTRIB.ADDED", "Contribution-ID: <1-256 word characters>", format!("Contribution-ID: {}", eg.value(h)), p.loc_egress(Some(eg), Some(h.line))),
+        None => j.violation(
+            "T2.CONTRIB.ADDED",
+            "Contribution-ID: <1-256 word characters>",
+            "absent",
+            p.header_loc(eg, &HeaderName::ContributionId),
+        ),
+        Some(h) if !is_valid_conv_id(eg.slice(h.value)) => j.violation(
+            "T2.CONTRIB.ADDED",
+            "Contribution-ID: <1-256 word characters>",
+            format!("Contribution-ID: {}", eg.value(h)),
+            p.loc_egress(Some(eg), Some(h.line)),
+        ),
         Some(h) => {
             if let Some(hi) = ing.first(&HeaderName::ContributionId) {
                 if ing.slice(hi.value) != eg.slice(h.value) {
-                    j.violation("T2.CONTRIB.ADDED", format!("Contribution-ID: {} (kept)", ing.value(hi)), format!("Contribution-ID: {}", eg.value(h)), p.loc_egress(Some(eg), Some(h.line)));
+                    j.violation(
+                        "T2.CONTRIB.ADDED",
+                        format!("Contribution-ID: {} (kept)", ing.value(hi)),
+                        format!("Contribution-ID: {}", eg.value(h)),
+                        p.loc_egress(Some(eg), Some(h.line)),
+                    );
                 }
             }
         }

@@ -122,7 +122,11 @@ pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
         }
     }
     let host = msg.request_uri().and_then(|u| SipUri::parse(&u)).map(|u| u.host).unwrap_or_default();
-    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) { SessionCase::Term } else { SessionCase::Orig }
+    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
+        SessionCase::Term
+    } else {
+        SessionCase::Orig
+    }
 }
 
 /// The served user: P-Served-User, else the Request-URI (terminating) or From (originating).
@@ -185,7 +189,8 @@ struct Parsed {
 
 /// Judge a whole trace.
 pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
-    let parsed: Vec<Parsed> = trace.events.iter().map(|o| Parsed { msg: Message::parse(o.bytes.clone()).ok() }).collect();
+    let parsed: Vec<Parsed> =
+        trace.events.iter().map(|o| Parsed { msg: Message::parse(o.bytes.clone()).ok() }).collect();
     let is_sut = |a: &SocketAddr| ctx.sut.contains(a);
     let mut report = TraceReport::default();
     let mut regs = Registrations::default();
@@ -230,12 +235,15 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         let response = (i + 1..parsed.len()).find(|&k| {
             let o = &trace.events[k];
             parsed[k].msg.as_ref().is_some_and(|r| {
-                is_sut(&o.from) && r.status().is_some_and(|c| c >= 200) && r.top_via().is_some_and(|v| v.of(r.bytes()) == &top_bytes[..])
+                is_sut(&o.from)
+                    && r.status().is_some_and(|c| c >= 200)
+                    && r.top_via().is_some_and(|v| v.of(r.bytes()) == &top_bytes[..])
             })
         });
         let case = session_case(m, &ctx.domains);
         let user = served_user(m, case);
-        let (reg_kind, registered) = user.as_ref().and_then(|u| regs.state.get(u).copied()).map_or((None, None), |(k, r)| (k, Some(r)));
+        let (reg_kind, registered) =
+            user.as_ref().and_then(|u| regs.state.get(u).copied()).map_or((None, None), |(k, r)| (k, Some(r)));
         let client = user.as_ref().and_then(|u| ctx.users.get(u).copied()).or(reg_kind);
         let mut pctx = PairContext::new(ctx.level, case, client);
         pctx.role = ctx.role;
@@ -247,7 +255,9 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         pctx.egress_transport = first_egress.map(|k| trace.events[k].transport);
         let eg = match (first_egress, response) {
             (Some(k), _) => Egress::Forwarded(parsed[k].msg.as_ref().expect("egress indices hold parsed requests")),
-            (None, Some(k)) => Egress::Responded(parsed[k].msg.as_ref().expect("response indices hold parsed responses")),
+            (None, Some(k)) => {
+                Egress::Responded(parsed[k].msg.as_ref().expect("response indices hold parsed responses"))
+            }
             (None, None) => Egress::Nothing,
         };
         let exp = expectation(&pctx, m);
@@ -257,12 +267,18 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         }
 
         // Forwarded twice: distinct egress branches for one ingress transaction.
-        let mut branches: Vec<String> = egress.iter().filter_map(|&k| parsed[k].msg.as_ref()?.top_via_branch()).collect();
+        let mut branches: Vec<String> =
+            egress.iter().filter_map(|&k| parsed[k].msg.as_ref()?.top_via_branch()).collect();
         branches.dedup();
         branches.sort();
         branches.dedup();
         if branches.len() > 1 {
-            j.violation("SIP.PROXY", "a request forwarded once (retransmissions absorbed by the transaction)", format!("forwarded {} times with distinct branches", branches.len()), Location { message: egress.get(1).copied(), side: Some("egress".into()), ..Location::default() });
+            j.violation(
+                "SIP.PROXY",
+                "a request forwarded once (retransmissions absorbed by the transaction)",
+                format!("forwarded {} times with distinct branches", branches.len()),
+                Location { message: egress.get(1).copied(), side: Some("egress".into()), ..Location::default() },
+            );
         }
         if let (Expectation::Offline, Some(u)) = (exp, &user) {
             if let Some(cid) = m.call_id() {
@@ -321,14 +337,22 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn new(ing: &Message, eg: &Message, service: Service, to_cpm: bool, ingress: usize, egress: usize) -> Option<Delivery> {
+    fn new(
+        ing: &Message,
+        eg: &Message,
+        service: Service,
+        to_cpm: bool,
+        ingress: usize,
+        egress: usize,
+    ) -> Option<Delivery> {
         let from = ing.from_addr().ok().and_then(|na| aor_of(ing.bytes(), &na))?;
         let to = ing.to_addr().ok().and_then(|na| aor_of(ing.bytes(), &na))?;
         let (local, peer) = if to_cpm { (to, from) } else { (from, to) };
-        let focus = ing.list_values(&HeaderName::Contact).into_iter().any(|v| ParamList::parse(ing.bytes(), v).has(ing.bytes(), "isfocus"));
-        let key = if service == Service::Group && focus {
-            format!("group {peer}")
-        } else if service == Service::Group && !to_cpm {
+        let focus = ing
+            .list_values(&HeaderName::Contact)
+            .into_iter()
+            .any(|v| ParamList::parse(ing.bytes(), v).has(ing.bytes(), "isfocus"));
+        let key = if service == Service::Group && (focus || !to_cpm) {
             format!("group {peer}")
         } else {
             let (a, b) = if local <= peer { (&local, &peer) } else { (&peer, &local) };
@@ -379,13 +403,30 @@ fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_s
             let x = parsed[n].msg.as_ref().expect("found above");
             let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
             if xv[..] != vias[1..] {
-                j.violation("SIP.PROXY", "the response relayed upstream without the server's own Via", format!("{} Via values (received {})", xv.len(), vias.len()), Location { message: Some(n), side: Some("response".into()), header: Some("Via".into()), ..Location::default() });
+                j.violation(
+                    "SIP.PROXY",
+                    "the response relayed upstream without the server's own Via",
+                    format!("{} Via values (received {})", xv.len(), vias.len()),
+                    Location {
+                        message: Some(n),
+                        side: Some("response".into()),
+                        header: Some("Via".into()),
+                        ..Location::default()
+                    },
+                );
             }
         }
     }
 }
 
-fn judge_deferred(j: &mut Judge, trace: &Trace, parsed: &[Parsed], offline: &[(String, String, usize)], used: &[bool], is_sut: &dyn Fn(&SocketAddr) -> bool) {
+fn judge_deferred(
+    j: &mut Judge,
+    trace: &Trace,
+    parsed: &[Parsed],
+    offline: &[(String, String, usize)],
+    used: &[bool],
+    is_sut: &dyn Fn(&SocketAddr) -> bool,
+) {
     for (user, call_id, at) in offline {
         j.checked("T2.ONLINE-ONLY", "nothing delivered later to a CPM client that was offline");
         for n in at + 1..parsed.len() {
@@ -398,7 +439,12 @@ fn judge_deferred(j: &mut Judge, trace: &Trace, parsed: &[Parsed], offline: &[(S
             }
             let target = m.request_uri().and_then(|u| aor_uri(&u));
             if m.call_id().as_deref() == Some(call_id.as_str()) || target.as_deref() == Some(user.as_str()) {
-                j.violation("T2.ONLINE-ONLY", format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"), format!("{} sent by the server later", m.method().map(|x| x.to_string()).unwrap_or_default()), Location { message: Some(n), side: Some("egress".into()), ..Location::default() });
+                j.violation(
+                    "T2.ONLINE-ONLY",
+                    format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"),
+                    format!("{} sent by the server later", m.method().map(|x| x.to_string()).unwrap_or_default()),
+                    Location { message: Some(n), side: Some("egress".into()), ..Location::default() },
+                );
                 break;
             }
         }

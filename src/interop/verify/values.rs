@@ -6,8 +6,8 @@
 use super::judge::Judge;
 use crate::interop::finding::Location;
 use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
-use crate::sip::params::{Param, ParamList, norm};
 use crate::sip::Span;
+use crate::sip::params::{Param, ParamList, norm};
 
 /// One value seen semantically.
 #[derive(Debug)]
@@ -77,7 +77,10 @@ impl<'a> ValueView<'a> {
                     v.icsi_norm.push(n);
                 }
             } else {
-                v.others.push((p.name_text(buf).to_ascii_lowercase(), p.value.map(|s| s.of(buf).to_vec()).unwrap_or_default()));
+                v.others.push((
+                    p.name_text(buf).to_ascii_lowercase(),
+                    p.value.map(|s| s.of(buf).to_vec()).unwrap_or_default(),
+                ));
             }
         }
         v.others.sort();
@@ -88,7 +91,10 @@ impl<'a> ValueView<'a> {
     fn all_params(&self) -> Vec<(String, Vec<u8>)> {
         let mut all = self.others.clone();
         for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
-            all.push((p.name_text(self.buf).to_ascii_lowercase(), p.value.map(|s| s.of(self.buf).to_vec()).unwrap_or_default()));
+            all.push((
+                p.name_text(self.buf).to_ascii_lowercase(),
+                p.value.map(|s| s.of(self.buf).to_vec()).unwrap_or_default(),
+            ));
         }
         all.sort();
         all
@@ -131,7 +137,14 @@ pub fn judge_untouched(j: &mut Judge, a: &ValueView<'_>, b: &ValueView<'_>, head
 }
 
 /// CPM -> IM, a value that carried a mapped CPM ICSI.
-pub fn judge_cpm_to_im_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>, b: &ValueView<'_>, lmm: bool, loc: Location) {
+pub fn judge_cpm_to_im_value(
+    j: &mut Judge,
+    id: &'static str,
+    a: &ValueView<'_>,
+    b: &ValueView<'_>,
+    lmm: bool,
+    loc: Location,
+) {
     let want = if lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     if b.im_true == 0 {
         j.violation(id, format!("{want} in place of the CPM ICSI"), &b.text, loc.clone());
@@ -151,7 +164,12 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>,
     for p in b.im.iter().chain(&b.lmm) {
         let name = p.name.of(b.buf);
         if (name != IM_TAG.as_bytes() && name != LMM_TAG.as_bytes()) || p.value.is_some() {
-            j.violation("T3.MAP", format!("{want} spelled exactly as Table 1"), String::from_utf8_lossy(p.span.of(b.buf)).into_owned(), loc.clone());
+            j.violation(
+                "T3.MAP",
+                format!("{want} spelled exactly as Table 1"),
+                String::from_utf8_lossy(p.span.of(b.buf)).into_owned(),
+                loc.clone(),
+            );
             break;
         }
     }
@@ -161,7 +179,14 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>,
 }
 
 /// IM -> CPM, a value that carried a TRUE IM tag.
-pub fn judge_im_to_cpm_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>, b: &ValueView<'_>, service: Service, loc: Location) {
+pub fn judge_im_to_cpm_value(
+    j: &mut Judge,
+    id: &'static str,
+    a: &ValueView<'_>,
+    b: &ValueView<'_>,
+    service: Service,
+    loc: Location,
+) {
     let row = service.row();
     let want_norm = norm(row.icsi.as_bytes());
     let want_text = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
@@ -169,14 +194,21 @@ pub fn judge_im_to_cpm_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>,
         j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone());
     }
     match b.icsi_norm.iter().position(|n| *n == want_norm) {
-        None if !b.cpm.is_empty() => j.violation("T3.MAP", format!("{want_text} (the ICSI of {service})"), &b.text, loc.clone()),
+        None if !b.cpm.is_empty() => {
+            j.violation("T3.MAP", format!("{want_text} (the ICSI of {service})"), &b.text, loc.clone())
+        }
         None => j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone()),
         Some(i) => {
             let raw = b.icsi_raw[i].of(b.buf);
             let quoted = b.icsi.iter().all(|p| p.is_quoted(b.buf));
             let exact_name = b.icsi.iter().all(|p| p.name.of(b.buf) == ICSI_REF.as_bytes());
             if raw != row.icsi_encoded.as_bytes() || !quoted || !exact_name {
-                j.violation("T3.MAP", format!("{want_text} (percent-encoded, quoted, as Table 1)"), &b.text, loc.clone());
+                j.violation(
+                    "T3.MAP",
+                    format!("{want_text} (percent-encoded, quoted, as Table 1)"),
+                    &b.text,
+                    loc.clone(),
+                );
             } else if b.cpm.iter().any(|c| Some(*c) != crate::interop::table::CpmIcsi::from_norm(&want_norm)) {
                 j.violation("T3.MAP", format!("only the ICSI of {service}"), &b.text, loc.clone());
             }
@@ -191,7 +223,13 @@ pub fn judge_im_to_cpm_value(j: &mut Judge, id: &'static str, a: &ValueView<'_>,
     a2.text = a.text.clone();
     // Negated IM tags are not mapped: they count among the other parameters on both sides.
     let neg = |v: &ValueView<'_>| -> Vec<(String, Vec<u8>)> {
-        v.im.iter().chain(&v.lmm).filter(|p| p.boolean(v.buf) != Some(true)).map(|p| (p.name_text(v.buf).to_ascii_lowercase(), p.value.map(|s| s.of(v.buf).to_vec()).unwrap_or_default())).collect()
+        v.im.iter()
+            .chain(&v.lmm)
+            .filter(|p| p.boolean(v.buf) != Some(true))
+            .map(|p| {
+                (p.name_text(v.buf).to_ascii_lowercase(), p.value.map(|s| s.of(v.buf).to_vec()).unwrap_or_default())
+            })
+            .collect()
     };
     a2.others.extend(neg(a));
     a2.others.sort();

@@ -1,0 +1,194 @@
+//! The Appendix T decision of the reference server: which rewrite (or refusal) a request gets,
+//! given the level, the session case and who the served user is (SPEC D3, D7, D8, D10, D13).
+//! The rewrite itself is [`crate::interop::interwork`], shared with `imcpm rewrite`.
+
+use super::ImServer;
+use super::faults::Fault;
+use super::state::{aor, aor_of, conversation_key};
+use crate::interop::classify::{Form, classify, form_of};
+use crate::interop::interwork::{Direction, Ids, RewriteOptions, plan};
+use crate::interop::table::Service;
+use crate::interop::verify::convid::{cpim_message_id, imdn_reports_on};
+use crate::interop::verify::{ClientKind, SessionCase};
+use crate::node::Instant;
+use crate::sip::params::ParamList;
+use crate::sip::{Edit, HeaderName, Message};
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward it with these Appendix T edits (possibly none).
+    Forward {
+        /// Edits against the received bytes.
+        edits: Vec<Edit>,
+        /// The mapping applied, if any.
+        mapped: Option<(Direction, Service)>,
+    },
+    /// Answer with this final response.
+    Reject(u16, &'static str),
+    /// Fault `defer-offline`: answer 202 and keep it for a later registration.
+    Defer,
+}
+
+impl ImServer {
+    /// Decide for a request in session case `case` served for `user`.
+    pub(super) fn decide(&mut self, msg: &Message, case: SessionCase, user: Option<&str>, now: Instant) -> Decision {
+        let none = Decision::Forward { edits: Vec::new(), mapped: None };
+        let Some(service) = classify(msg) else { return none };
+        let form = form_of(msg);
+        let level = self.config.level;
+        let faults = self.config.faults.clone();
+        match case {
+            SessionCase::Term => {
+                let kind = match (level, user) {
+                    (1, _) | (_, None) => ClientKind::Im,
+                    (_, Some(u)) => self.registry.kind(u).unwrap_or(ClientKind::Im),
+                };
+                if kind == ClientKind::Cpm {
+                    let user = user.unwrap_or_default().to_string();
+                    if !self.registry.online(&user, now) {
+                        return if faults.has(Fault::DeferOffline) {
+                            Decision::Defer
+                        } else {
+                            Decision::Reject(480, "Temporarily Unavailable")
+                        };
+                    }
+                    let ids = self.ids_toward_cpm(msg, service, &user);
+                    if form == Form::Cpm {
+                        // Already in the CPM form: only the identity headers are added.
+                        return Decision::Forward { edits: id_edits(msg, &ids), mapped: None };
+                    }
+                    let svc =
+                        if service == Service::Ft && faults.has(Fault::FtAsMsg) { Service::Pager } else { service };
+                    return self.mapped(msg, Direction::ImToCpm, svc, ids, service);
+                }
+                if form == Form::Cpm {
+                    self.mapped(msg, Direction::CpmToIm, service, Ids::default(), service)
+                } else {
+                    none
+                }
+            }
+            SessionCase::Orig => {
+                let kind = user.and_then(|u| self.registry.kind(u));
+                let cpm = form == Form::Cpm && kind != Some(ClientKind::Im);
+                if !cpm {
+                    return none;
+                }
+                if level == 1 && !faults.has(Fault::ServeLocalCpm) {
+                    return Decision::Reject(403, "Forbidden");
+                }
+                self.learn_from_local_cpm(msg, service);
+                self.mapped(msg, Direction::CpmToIm, service, Ids::default(), service)
+            }
+        }
+    }
+
+    fn mapped(&mut self, msg: &Message, dir: Direction, svc: Service, ids: Ids, real: Service) -> Decision {
+        match plan(msg, &RewriteOptions { direction: dir, service: Some(svc), ids }) {
+            Ok(mut p) => {
+                if dir == Direction::CpmToIm && self.config.faults.has(Fault::KeepCpmPas) {
+                    let pas: Vec<_> = msg
+                        .headers()
+                        .iter()
+                        .filter(|h| matches!(h.name, HeaderName::PAssertedService | HeaderName::PPreferredService))
+                        .flat_map(|h| [h.line, h.value])
+                        .collect();
+                    p.edits.retain(|e| !pas.contains(&e.span));
+                }
+                Decision::Forward { edits: p.edits, mapped: Some((dir, real)) }
+            }
+            // The only planning error left with a service given is a missing Conversation-ID,
+            // which ids_toward_cpm always supplies; forward unmapped rather than drop.
+            Err(_) => Decision::Forward { edits: Vec::new(), mapped: None },
+        }
+    }
+
+    /// D10: remember what a local CPM client sends (Conversation-ID per peer or group, and
+    /// the IDs of its messages for their IMDNs).
+    fn learn_from_local_cpm(&mut self, msg: &Message, service: Service) {
+        let conv = msg.first_value(&HeaderName::ConversationId).map(|v| v.into_owned());
+        let contrib = msg.first_value(&HeaderName::ContributionId).map(|v| v.into_owned());
+        let from = msg.from_addr().ok().and_then(|na| aor_of(msg, &na));
+        let to = msg.to_addr().ok().and_then(|na| aor_of(msg, &na));
+        if let (Some(c), Some(f), Some(t)) = (&conv, &from, &to) {
+            let group = (service == Service::Group).then_some(t.as_str());
+            self.convs.by_key.put(conversation_key(f, t, group), c.clone());
+        }
+        if let (Some(mid), Some(c)) = (cpim_message_id(msg.body()), &conv) {
+            self.convs.by_message.put(mid, (c.clone(), contrib.unwrap_or_default()));
+        }
+    }
+
+    /// D10: the Conversation-ID and Contribution-ID toward a local CPM client.
+    fn ids_toward_cpm(&mut self, msg: &Message, service: Service, user: &str) -> Ids {
+        let faults = self.config.faults.clone();
+        let from = msg.from_addr().ok().and_then(|na| aor_of(msg, &na)).unwrap_or_default();
+        let focus = msg
+            .list_values(&HeaderName::Contact)
+            .into_iter()
+            .any(|v| ParamList::parse(msg.bytes(), v).has(msg.bytes(), "isfocus"));
+        let key = conversation_key(user, &from, (service == Service::Group && focus).then_some(from.as_str()));
+        let incoming = msg.first_value(&HeaderName::ConversationId).map(|v| v.into_owned());
+        let reported = (service == Service::Imdn)
+            .then(|| imdn_reports_on(msg.body()))
+            .flatten()
+            .and_then(|mid| self.convs.by_message.get(&mid).cloned());
+        let conv = if faults.has(Fault::OneConversationId) {
+            "00000000-0000-4000-8000-000000000000".to_string()
+        } else if faults.has(Fault::NewConversationIdPerMessage) {
+            self.ids.uuid()
+        } else if let Some((c, _)) = &reported {
+            c.clone()
+        } else if let Some(c) = incoming.clone().or_else(|| self.convs.by_key.get(&key).cloned()) {
+            c
+        } else {
+            self.ids.uuid()
+        };
+        if incoming.is_none() {
+            self.convs.by_key.put(key, conv.clone());
+        }
+        let contrib = match (&reported, msg.first_value(&HeaderName::ContributionId)) {
+            (_, Some(c)) => c.into_owned(),
+            (Some((_, c)), None) if !c.is_empty() => c.clone(),
+            _ => self.ids.uuid(),
+        };
+        if let Some(mid) = cpim_message_id(msg.body()) {
+            let c = incoming.clone().unwrap_or_else(|| conv.clone());
+            self.convs.by_message.put(mid, (c, contrib.clone()));
+        }
+        Ids {
+            conversation_id: Some(conv),
+            contribution_id: (!faults.has(Fault::OmitContributionId)).then_some(contrib),
+        }
+    }
+}
+
+/// Conversation-ID / Contribution-ID insertions for a request already in the CPM form.
+fn id_edits(msg: &Message, ids: &Ids) -> Vec<Edit> {
+    let at = msg.first(&HeaderName::ContentType).map_or(msg.headers_end().start, |h| h.line.start);
+    let mut v = Vec::new();
+    if msg.first(&HeaderName::ConversationId).is_none() {
+        if let Some(c) = &ids.conversation_id {
+            v.push(Edit::header_before(msg, at, "Conversation-ID", c));
+        }
+    }
+    if msg.first(&HeaderName::ContributionId).is_none() {
+        if let Some(c) = &ids.contribution_id {
+            v.push(Edit::header_before(msg, at, "Contribution-ID", c));
+        }
+    }
+    v
+}
+
+/// The served user's AoR: P-Served-User, else the Request-URI (terminating) or From.
+pub fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
+    if let Some(h) = msg.first(&HeaderName::PServedUser) {
+        if let Some(na) = crate::sip::NameAddr::parse(msg.bytes(), h.value) {
+            return aor_of(msg, &na);
+        }
+    }
+    match case {
+        SessionCase::Term => msg.request_uri().and_then(|u| aor(&u)),
+        SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg, &na)),
+    }
+}

@@ -1,0 +1,403 @@
+//! The reference IM server: a sans-IO proxy AS on the ISC interface that implements Appendix T
+//! at level 1 or 2 (SPEC A.1). It is the embedded default server under test, so it must be right
+//! on every point of SPEC A; the fault switch ([`faults`]) breaks it on purpose for the ratchet.
+//!
+//! Inputs are packets and time; outputs are packets and the next deadline ([`SansIo`]). RFC 3261
+//! transactions absorb retransmissions; the proxy core relays responses; the Appendix T decision
+//! lives in [`appendix`].
+
+pub mod appendix;
+pub mod faults;
+pub mod mangle;
+pub mod proxy;
+pub mod state;
+
+use crate::interop::ids::IdGen;
+use crate::interop::verify::robust;
+use crate::interop::verify::trace::session_case;
+use crate::interop::verify::{ClientKind, SessionCase};
+use crate::node::transaction::{
+    ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_target,
+    response_to, trying_for,
+};
+use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use crate::sip::{HeaderName, Message, Method};
+use appendix::{Decision, served_user};
+use faults::{Fault, FaultSet};
+use state::{Conversations, Lru, Registry};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Interop level, 1 or 2.
+    pub level: u8,
+    /// Our host name, used in Via and Record-Route and to recognise our Route entry.
+    pub host: String,
+    /// Domains we serve (Request-URI in one of them = terminating, when nothing else says).
+    pub domains: Vec<String>,
+    /// Our listen addresses.
+    pub addrs: Vec<(Transport, SocketAddr)>,
+    /// Names of other nodes (the S-CSCF) to addresses.
+    pub hosts: HashMap<String, SocketAddr>,
+    /// Static users (always online), in addition to third-party REGISTERs.
+    pub users: Vec<(String, ClientKind)>,
+    /// Deliberate faults (none by default).
+    pub faults: FaultSet,
+    /// RFC 3261 timer values.
+    pub timers: TimerConfig,
+    /// Seed of the id generator (branches, Conversation-IDs, tags).
+    pub seed: u64,
+    /// Bound of each conversation map (D10).
+    pub conversation_capacity: usize,
+}
+
+impl ServerConfig {
+    /// A level-`level` server named `host`, serving `domain`, at `addrs`.
+    pub fn new(level: u8, host: &str, domain: &str, addrs: Vec<(Transport, SocketAddr)>) -> ServerConfig {
+        ServerConfig {
+            level,
+            host: host.to_string(),
+            domains: vec![domain.to_string()],
+            addrs,
+            hosts: HashMap::new(),
+            users: Vec::new(),
+            faults: FaultSet::none(),
+            timers: TimerConfig::default(),
+            seed: 0x1c9_0001,
+            conversation_capacity: 10_000,
+        }
+    }
+}
+
+struct Proxied {
+    server: ServerTx,
+    forwarded: Vec<u8>,
+    flow: Flow,
+}
+
+struct Deferred {
+    user: String,
+    forward: proxy::Forward,
+}
+
+/// Counters for logs and benches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests received (new transactions).
+    pub requests: u64,
+    /// Requests forwarded.
+    pub forwarded: u64,
+    /// Requests answered locally with a final response.
+    pub answered: u64,
+    /// Messages that could not be parsed or matched.
+    pub malformed: u64,
+}
+
+/// The reference IM server.
+pub struct ImServer {
+    config: ServerConfig,
+    layer: TransactionLayer,
+    registry: Registry,
+    convs: Conversations,
+    ids: IdGen,
+    now: Instant,
+    proxied: HashMap<ClientTx, Proxied>,
+    by_server: HashMap<ServerTx, ClientTx>,
+    deferred: Vec<Deferred>,
+    last_forward: Lru<(Vec<u8>, Flow)>,
+    stats: Stats,
+}
+
+impl ImServer {
+    /// A server with this configuration.
+    pub fn new(config: ServerConfig) -> ImServer {
+        ImServer {
+            layer: TransactionLayer::new(config.timers),
+            registry: Registry::with_static(config.users.clone()),
+            convs: Conversations::new(config.conversation_capacity),
+            ids: IdGen::new(config.seed),
+            now: Instant::ZERO,
+            proxied: HashMap::new(),
+            by_server: HashMap::new(),
+            deferred: Vec::new(),
+            last_forward: Lru::new(1024),
+            stats: Stats::default(),
+            config,
+        }
+    }
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+    /// Transactions alive (bounded memory check).
+    pub fn transactions(&self) -> usize {
+        self.layer.len()
+    }
+
+    fn on_packet(&mut self, packet: Packet) {
+        if self.config.faults.has(Fault::ForwardRetransmissions) {
+            self.refire_retransmission(&packet);
+        }
+        let flow = Flow::of_received(&packet);
+        let bytes = packet.bytes.clone();
+        if let Err(e) = self.layer.handle_packet(packet, self.now) {
+            self.stats.malformed += 1;
+            tracing::debug!(error = %e, "message not taken by the transaction layer");
+            self.reject_unmatchable(bytes, flow);
+        }
+    }
+
+    /// A request the transaction layer could not take (e.g. a malformed Via): 400 to its
+    /// source when a response can be formed (D15), else dropped.
+    fn reject_unmatchable(&mut self, bytes: Vec<u8>, flow: Flow) {
+        let Ok(msg) = Message::parse(bytes) else { return };
+        if !msg.is_request() || msg.method() == Some(&Method::Ack) {
+            return;
+        }
+        if self.config.faults.has(Fault::RepairMalformedVia) {
+            let tr = flow.transport;
+            if let Ok(f) = self.build_forward(&msg, Vec::new(), tr, None) {
+                let local = self.local_addr(f.transport).1;
+                self.layer.send_stateless(Packet { transport: f.transport, from: local, to: f.to, bytes: f.bytes });
+            }
+            return;
+        }
+        if msg.first(&HeaderName::Via).is_some() && msg.first(&HeaderName::CallId).is_some() {
+            let r = response_to(&msg, 400, "Bad Request", Some(&self.ids.token(8)));
+            self.layer.send_stateless(flow.packet(r));
+            self.stats.answered += 1;
+        }
+    }
+
+    fn refire_retransmission(&mut self, packet: &Packet) {
+        let Ok(m) = Message::parse(packet.bytes.clone()) else { return };
+        if !m.is_request() || matches!(m.method(), Some(Method::Ack | Method::Cancel)) {
+            return;
+        }
+        let Some(b) = m.top_via_branch() else { return };
+        if let Some((bytes, flow)) = self.last_forward.get(&b).cloned() {
+            let Ok(fm) = Message::parse(bytes.clone()) else { return };
+            let old = fm.top_via_branch().unwrap_or_default();
+            let new = format!("z9hG4bK{}", self.ids.token(16));
+            let text = String::from_utf8_lossy(&bytes).replacen(&old, &new, 1);
+            self.layer.send_stateless(flow.packet(text.into_bytes()));
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(ev) = self.layer.poll_event() {
+            match ev {
+                TxEvent::Request { tx, msg, flow } => self.on_request(tx, msg, flow),
+                TxEvent::Cancel { tx, target, msg, .. } => self.on_cancel(tx, target, &msg),
+                TxEvent::Ack { msg, flow } => self.on_ack(&msg, flow),
+                TxEvent::Response { tx, msg, .. } => self.on_response(tx, &msg),
+                TxEvent::StrayResponse { msg, .. } => tracing::debug!(status = ?msg.status(), "stray response dropped"),
+                TxEvent::Timeout { tx, timer } => self.on_client_timeout(tx, timer),
+                TxEvent::AckTimeout { .. } => {}
+                TxEvent::Terminated(TxHandle::Client(c)) => {
+                    if let Some(p) = self.proxied.remove(&c) {
+                        self.by_server.remove(&p.server);
+                    }
+                }
+                TxEvent::Terminated(TxHandle::Server(s)) => {
+                    if let Some(c) = self.by_server.remove(&s) {
+                        self.proxied.remove(&c);
+                    }
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, tx: ServerTx, msg: &Message, code: u16, reason: &str, extra: &[(&str, String)]) {
+        let tag = self.ids.token(10);
+        let mut r = response_to(msg, code, reason, (code > 100).then_some(tag.as_str()));
+        if !extra.is_empty() {
+            if let Ok(m) = Message::parse(r.clone()) {
+                let edits: Vec<_> = extra.iter().map(|(n, v)| crate::sip::Edit::append_header(&m, n, v)).collect();
+                r = crate::sip::apply_edits(&r, &edits).unwrap_or(r);
+            }
+        }
+        if code >= 200 {
+            self.stats.answered += 1;
+        }
+        if let Err(e) = self.layer.respond(tx, r, self.now) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn on_request(&mut self, tx: ServerTx, msg: Message, flow: Flow) {
+        self.stats.requests += 1;
+        let method = msg.method().cloned().unwrap_or(Method::Other(String::new()));
+        if method == Method::Register {
+            return self.on_register(tx, &msg);
+        }
+        if let Err(e) = robust::validate(&msg) {
+            if !self.config.faults.has(Fault::RepairMalformedVia) {
+                let reason = format!("Bad Request ({})", e.kind);
+                return self.answer(tx, &msg, e.status(), &reason, &[]);
+            }
+        }
+        if msg.max_forwards().ok().flatten() == Some(0) && method != Method::Options {
+            return self.answer(tx, &msg, 483, "Too Many Hops", &[]);
+        }
+        if method == Method::Invite {
+            let t = trying_for(&msg);
+            let _ = self.layer.respond(tx, t, self.now);
+        }
+        let case = session_case(&msg, &self.config.domains);
+        let user = served_user(&msg, case);
+        let decision = self.decide(&msg, case, user.as_deref(), self.now);
+        let edits = match decision {
+            Decision::Reject(code, reason) => return self.answer(tx, &msg, code, reason, &[]),
+            Decision::Defer => return self.defer(tx, &msg, flow, user.unwrap_or_default()),
+            Decision::Forward { edits, .. } => edits,
+        };
+        let bypass = match (&user, case) {
+            (Some(u), SessionCase::Term) if self.config.faults.has(Fault::BypassCore) => self
+                .registry
+                .contact(u)
+                .and_then(crate::sip::SipUri::parse)
+                .and_then(|u| self.resolve(&u))
+                .map(|x| x.0),
+            _ => None,
+        };
+        match self.build_forward(&msg, edits, flow.transport, bypass) {
+            Ok(f) => self.send_forward(tx, &msg, f),
+            Err(proxy::NoRoute::Unresolvable(h)) => {
+                tracing::warn!(host = %h, "next hop unresolvable");
+                self.answer(tx, &msg, 503, "Service Unavailable", &[])
+            }
+        }
+    }
+
+    fn send_forward(&mut self, tx: ServerTx, msg: &Message, f: proxy::Forward) {
+        let local = self.local_addr(f.transport).1;
+        let out_flow = Flow { transport: f.transport, local, remote: f.to };
+        match self.layer.send_request(out_flow, f.bytes.clone(), self.now) {
+            Ok(c) => {
+                self.stats.forwarded += 1;
+                if let Some(b) = msg.top_via_branch() {
+                    self.last_forward.put(b, (f.bytes.clone(), out_flow));
+                }
+                self.proxied.insert(c, Proxied { server: tx, forwarded: f.bytes, flow: out_flow });
+                self.by_server.insert(tx, c);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "forward failed");
+                self.answer(tx, msg, 500, "Server Internal Error", &[]);
+            }
+        }
+    }
+
+    fn defer(&mut self, tx: ServerTx, msg: &Message, flow: Flow, user: String) {
+        // The faulty behaviour D3 forbids: accept now, deliver when the client registers.
+        if let Ok(forward) = self.build_forward(msg, Vec::new(), flow.transport, None) {
+            self.deferred.push(Deferred { user, forward });
+        }
+        self.answer(tx, msg, 202, "Accepted", &[]);
+    }
+
+    fn on_register(&mut self, tx: ServerTx, msg: &Message) {
+        let learned = self.registry.learn(msg, self.now, self.config.level);
+        let expires = learned.as_ref().map_or(0, |l| l.expires);
+        if let Some(l) = learned.filter(|l| l.registered) {
+            let (ready, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.deferred).into_iter().partition(|d| d.user == l.user);
+            self.deferred = keep;
+            for d in ready {
+                let local = self.local_addr(d.forward.transport).1;
+                let flow = Flow { transport: d.forward.transport, local, remote: d.forward.to };
+                let _ = self.layer.send_request(flow, d.forward.bytes, self.now);
+            }
+        }
+        self.answer(tx, msg, 200, "OK", &[("Expires", expires.to_string())]);
+    }
+
+    fn on_cancel(&mut self, tx: ServerTx, target: Option<ServerTx>, msg: &Message) {
+        let Some(target) = target else { return self.answer(tx, msg, 481, "Call/Transaction Does Not Exist", &[]) };
+        self.answer(tx, msg, 200, "OK", &[]);
+        if let Some(c) = self.by_server.get(&target).copied() {
+            if let Some(p) = self.proxied.get(&c) {
+                if let Ok(fm) = Message::parse(p.forwarded.clone()) {
+                    let cancel = cancel_for(&fm);
+                    let flow = p.flow;
+                    let _ = self.layer.send_request(flow, cancel, self.now);
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, msg: &Message, flow: Flow) {
+        // The ACK for a 2xx: end to end, routed by its Route set (we Record-Routed).
+        if let Ok(f) = self.build_forward(msg, Vec::new(), flow.transport, None) {
+            let local = self.local_addr(f.transport).1;
+            self.layer.send_stateless(Packet { transport: f.transport, from: local, to: f.to, bytes: f.bytes });
+        }
+    }
+
+    fn on_response(&mut self, c: ClientTx, msg: &Message) {
+        if msg.status() == Some(100) {
+            return; // hop by hop: never relayed
+        }
+        let Some(p) = self.proxied.get(&c) else { return };
+        let server = p.server;
+        let out = proxy::strip_top_via(msg);
+        if let Err(e) = self.layer.respond(server, out.clone(), self.now) {
+            // A 2xx retransmission after the server transaction accepted: relay statelessly.
+            if msg.status().is_some_and(|s| (200..300).contains(&s)) {
+                if let (Some(req), Some(flow)) =
+                    (self.layer.server_request(server), self.layer.server_reply_flow(server))
+                {
+                    let to = response_target(req, &flow);
+                    self.layer.send_stateless(Packet { transport: flow.transport, from: flow.local, to, bytes: out });
+                }
+            } else {
+                tracing::debug!(error = %e, "response not relayed");
+            }
+        }
+    }
+
+    fn on_client_timeout(&mut self, c: ClientTx, timer: Timer) {
+        let Some(p) = self.proxied.remove(&c) else { return };
+        self.by_server.remove(&p.server);
+        // RFC 4320: no 408 upstream for a non-INVITE (Timer F); Timer B: 408.
+        if timer == Timer::B {
+            if let Some(req) = self.layer.server_request(p.server).cloned() {
+                self.answer(p.server, &req, 408, "Request Timeout", &[]);
+            }
+        } else {
+            self.layer.abandon(p.server);
+        }
+    }
+}
+
+impl SansIo for ImServer {
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Receive { now, packet } => {
+                self.now = self.now.max(now);
+                self.layer.handle_timeout(self.now);
+                self.on_packet(packet);
+            }
+            Input::Timeout(now) => {
+                self.now = self.now.max(now);
+                self.layer.handle_timeout(self.now);
+            }
+        }
+        self.drain_events();
+    }
+
+    fn poll_output(&mut self) -> Output {
+        self.drain_events();
+        match self.layer.poll_transmit() {
+            Some(p) => Output::Transmit(p),
+            None => Output::Timeout(self.layer.next_timeout().unwrap_or(Instant::NEVER)),
+        }
+    }
+}

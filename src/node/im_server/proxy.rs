@@ -1,0 +1,170 @@
+//! Proxy mechanics on the ISC interface (RFC 3261 §16.6, SPEC D6, B §7.2): pop our own Route
+//! entry, add our Via with a fresh branch, decrement Max-Forwards, Record-Route INVITEs, choose
+//! the transport (D9: over 1300 bytes on UDP goes TCP), and strip our Via from responses. All of
+//! it as span edits on the received bytes.
+
+use super::ImServer;
+use super::faults::Fault;
+use crate::node::Transport;
+use crate::sip::{Edit, HeaderName, Message, NameAddr, SipUri, Span, apply_edits, split_list};
+use std::net::{IpAddr, SocketAddr};
+
+/// RFC 3261 §18.1.1: requests larger than this go over a congestion-controlled transport.
+pub const UDP_LIMIT: usize = 1300;
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Transport.
+    pub transport: Transport,
+    /// Destination.
+    pub to: SocketAddr,
+    /// Our branch.
+    pub branch: String,
+}
+
+/// Why a request cannot be forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRoute {
+    /// The next hop's host is unknown.
+    Unresolvable(String),
+}
+
+impl ImServer {
+    /// Is this URI ours (a Route entry naming this server)?
+    pub(super) fn is_own(&self, uri: &SipUri) -> bool {
+        if uri.host.eq_ignore_ascii_case(&self.config.host) {
+            return true;
+        }
+        let Ok(ip) = uri.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return false };
+        self.config.addrs.iter().any(|(_, a)| a.ip() == ip && uri.port.is_none_or(|p| p == a.port()))
+    }
+
+    /// Resolve a URI to an address (IP literal, or the configured host table) and its
+    /// transport parameter.
+    pub(super) fn resolve(&self, uri: &SipUri) -> Option<(SocketAddr, Option<Transport>)> {
+        let t = uri.param("transport").and_then(|t| match t.to_ascii_lowercase().as_str() {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            _ => None,
+        });
+        let host = uri.host.trim_matches(|c| c == '[' || c == ']');
+        let addr = match host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, uri.port.unwrap_or(5060)),
+            Err(_) => {
+                let a = *self.config.hosts.get(&host.to_ascii_lowercase())?;
+                SocketAddr::new(a.ip(), uri.port.unwrap_or(a.port()))
+            }
+        };
+        Some((addr, t))
+    }
+
+    /// Our own address for a transport (the first listen of it, else any).
+    pub(super) fn local_addr(&self, t: Transport) -> (Transport, SocketAddr) {
+        self.config
+            .addrs
+            .iter()
+            .find(|(x, _)| *x == t)
+            .or_else(|| self.config.addrs.first())
+            .copied()
+            .unwrap_or((t, SocketAddr::from(([127, 0, 0, 1], 5060))))
+    }
+
+    /// Build the forwarded request: Appendix T edits plus the proxy's own.
+    pub(super) fn build_forward(
+        &mut self,
+        msg: &Message,
+        mut edits: Vec<Edit>,
+        in_transport: Transport,
+        bypass_to: Option<SocketAddr>,
+    ) -> Result<Forward, NoRoute> {
+        let buf = msg.bytes();
+        // Route: pop our own entry (loose routing), the next one is the next hop.
+        let mut next: Option<SipUri> = None;
+        let mut popped = false;
+        for h in msg.all(&HeaderName::Route) {
+            let els = split_list(buf, h.value);
+            for (i, el) in els.iter().enumerate() {
+                let uri = NameAddr::parse(buf, *el).and_then(|na| SipUri::parse(&na.uri_text(buf)));
+                if !popped && next.is_none() && uri.as_ref().is_some_and(|u| self.is_own(u)) {
+                    popped = true;
+                    edits.push(match els.get(i + 1) {
+                        Some(n) => Edit::remove(Span::new(el.start, n.start)),
+                        None if els.len() == 1 => Edit::remove(h.line),
+                        None => Edit::remove(Span::new(els[i - 1].end, el.end)),
+                    });
+                    continue;
+                }
+                if next.is_none() {
+                    next = uri;
+                }
+            }
+        }
+        if bypass_to.is_some() {
+            for h in msg.all(&HeaderName::Route) {
+                if !edits.iter().any(|e| e.span == h.line) {
+                    edits.retain(|e| !h.line.contains(e.span) || e.span.is_empty());
+                    edits.push(Edit::remove(h.line));
+                }
+            }
+        }
+        let target = match (bypass_to, &next) {
+            (Some(a), _) => (a, None),
+            (None, Some(u)) => self.resolve(u).ok_or_else(|| NoRoute::Unresolvable(u.host.clone()))?,
+            (None, None) => {
+                let ru = msg.request_uri().and_then(|u| SipUri::parse(&u));
+                let u = ru.ok_or_else(|| NoRoute::Unresolvable("Request-URI".into()))?;
+                self.resolve(&u).ok_or_else(|| NoRoute::Unresolvable(u.host.clone()))?
+            }
+        };
+        // Max-Forwards.
+        match msg.first(&HeaderName::MaxForwards) {
+            Some(h) if !self.config.faults.has(Fault::KeepMaxForwards) => {
+                let n: u32 = msg.value(h).trim().parse().unwrap_or(70);
+                edits.push(Edit::replace(h.value, n.saturating_sub(1).to_string()));
+            }
+            Some(_) => {}
+            None => edits.push(Edit::append_header(msg, "Max-Forwards", "70")),
+        }
+        // Record-Route on dialog-creating INVITEs, so the server stays on the dialog.
+        let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
+        if msg.method() == Some(&crate::sip::Method::Invite) && msg.to_tag().is_none() {
+            let (_, a) = self.local_addr(Transport::Tcp);
+            let rr = format!("<sip:{}:{};transport=tcp;lr>", self.config.host, a.port());
+            let at = msg.first(&HeaderName::RecordRoute).map_or(msg.headers_end().start, |h| h.line.start);
+            edits.push(Edit::header_before(msg, at, "Record-Route", &rr));
+        }
+        let branch = format!("z9hG4bK{}", self.ids.token(16));
+        let mut transport = target.1.unwrap_or(in_transport);
+        let mut bytes = Vec::new();
+        for _ in 0..2 {
+            let (_, local) = self.local_addr(transport);
+            let via = format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.config.host, local.port());
+            let mut all = edits.clone();
+            all.push(Edit::header_before(msg, via_at, "Via", &via));
+            bytes = apply_edits(buf, &all).unwrap_or_else(|_| buf.to_vec());
+            bytes = self.apply_output_faults(msg, bytes);
+            if transport == Transport::Udp && bytes.len() > UDP_LIMIT && !self.config.faults.has(Fault::UdpOver1300) {
+                transport = Transport::Tcp;
+                continue;
+            }
+            break;
+        }
+        let (transport, _) = self.local_addr(transport);
+        Ok(Forward { bytes, transport, to: target.0, branch })
+    }
+}
+
+/// A response with our top Via removed (RFC 3261 §16.7 step 3).
+pub fn strip_top_via(resp: &Message) -> Vec<u8> {
+    let buf = resp.bytes();
+    let Some(h) = resp.first(&HeaderName::Via) else { return buf.to_vec() };
+    let els = split_list(buf, h.value);
+    let edit = match els.as_slice() {
+        [_] | [] => Edit::remove(h.line),
+        [first, second, ..] => Edit::remove(Span::new(first.start, second.start)),
+    };
+    apply_edits(buf, &[edit]).unwrap_or_else(|_| buf.to_vec())
+}

@@ -1,0 +1,205 @@
+//! What the IM server remembers: who is an IM or a CPM client and whether they are registered
+//! (third-party REGISTER, SPEC D8, or a static users file), and conversation identity per D10
+//! (bounded LRU maps).
+
+use crate::interop::classify::{cpm_icsis, has_true_tag};
+use crate::interop::table::IM_TAG;
+use crate::interop::verify::ClientKind;
+use crate::node::Instant;
+use crate::sip::params::ParamList;
+use crate::sip::{HeaderName, Message, NameAddr, SipUri};
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+/// The address-of-record of a URI text, lowercased (`sip:user@host`, `tel:number`).
+pub fn aor(uri: &str) -> Option<String> {
+    SipUri::parse(uri).map(|u| u.aor().to_ascii_lowercase())
+}
+
+/// The AoR of a name-addr header value.
+pub fn aor_of(msg: &Message, na: &NameAddr) -> Option<String> {
+    aor(&na.uri_text(msg.bytes()))
+}
+
+/// One local user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// IM or CPM (None when a registration showed neither).
+    pub kind: Option<ClientKind>,
+    /// Registered until this time (None: static entry, always online).
+    pub until: Option<Instant>,
+    /// The UE's contact URI, from the embedded REGISTER.
+    pub contact: Option<String>,
+}
+
+/// Local users by AoR.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    users: HashMap<String, User>,
+    statics: HashMap<String, ClientKind>,
+}
+
+/// What a third-party REGISTER taught.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    /// The served user.
+    pub user: String,
+    /// Registered (expires > 0) or not.
+    pub registered: bool,
+    /// The expiry granted.
+    pub expires: u64,
+}
+
+impl Registry {
+    /// A registry with static users (always online).
+    pub fn with_static(users: impl IntoIterator<Item = (String, ClientKind)>) -> Registry {
+        Registry {
+            users: HashMap::new(),
+            statics: users.into_iter().map(|(a, k)| (a.to_ascii_lowercase(), k)).collect(),
+        }
+    }
+
+    /// Learn from a third-party REGISTER (TS 24.229 §5.7.1.1; the UE's REGISTER as a
+    /// `message/sip` body, D8). At level 2 a contact with both IM and CPM tags is CPM.
+    pub fn learn(&mut self, msg: &Message, now: Instant, level: u8) -> Option<Learned> {
+        let user = msg.to_addr().ok().and_then(|na| aor_of(msg, &na))?;
+        let mut expires: Option<u64> = msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
+        let mut kind = None;
+        let mut contact = None;
+        let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
+        if ct.starts_with("message/sip") {
+            if let Ok(inner) = Message::parse(msg.body().to_vec()) {
+                let cpm = !cpm_icsis(&inner).is_empty();
+                let im = has_true_tag(&inner, IM_TAG);
+                kind = match (cpm, im) {
+                    (true, true) if level == 2 => Some(ClientKind::Cpm),
+                    (true, true) | (false, true) => Some(ClientKind::Im),
+                    (true, false) => Some(ClientKind::Cpm),
+                    (false, false) => None,
+                };
+                if expires.is_none() {
+                    expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
+                }
+                if let Some(v) = inner.list_values(&HeaderName::Contact).first() {
+                    if let Some(na) = NameAddr::parse(inner.bytes(), *v) {
+                        contact = Some(na.uri_text(inner.bytes()));
+                    }
+                    if let Some(p) = ParamList::parse(inner.bytes(), *v).get(inner.bytes(), "expires") {
+                        expires = p.value_text(inner.bytes()).trim().parse().ok().or(expires);
+                    }
+                }
+            }
+        }
+        let expires = expires.unwrap_or(3600);
+        let e = self.users.entry(user.clone()).or_insert(User { kind: None, until: None, contact: None });
+        if kind.is_some() {
+            e.kind = kind;
+        }
+        if contact.is_some() {
+            e.contact = contact;
+        }
+        e.until = Some(now + Duration::from_secs(expires));
+        Some(Learned { user, registered: expires > 0, expires })
+    }
+
+    /// The kind of a local user, if known.
+    pub fn kind(&self, aor: &str) -> Option<ClientKind> {
+        self.users.get(aor).and_then(|u| u.kind).or_else(|| self.statics.get(aor).copied())
+    }
+    /// True when the user has a live registration (or is a static user).
+    pub fn online(&self, aor: &str, now: Instant) -> bool {
+        if self.statics.contains_key(aor) && !self.users.contains_key(aor) {
+            return true;
+        }
+        self.users.get(aor).is_some_and(|u| u.until.is_some_and(|t| t > now))
+    }
+    /// True when the user is known here (registered once, or static).
+    pub fn is_local(&self, aor: &str) -> bool {
+        self.users.contains_key(aor) || self.statics.contains_key(aor)
+    }
+    /// The UE's contact URI from its registration.
+    pub fn contact(&self, aor: &str) -> Option<&str> {
+        self.users.get(aor).and_then(|u| u.contact.as_deref())
+    }
+}
+
+/// A bounded map that forgets its oldest insertion first.
+#[derive(Debug, Clone)]
+pub struct Lru<V> {
+    cap: usize,
+    map: HashMap<String, V>,
+    order: VecDeque<String>,
+}
+
+impl<V: Clone> Lru<V> {
+    /// A map holding at most `cap` entries.
+    pub fn new(cap: usize) -> Lru<V> {
+        Lru { cap: cap.max(1), map: HashMap::new(), order: VecDeque::new() }
+    }
+    /// The value for `k`.
+    pub fn get(&self, k: &str) -> Option<&V> {
+        self.map.get(k)
+    }
+    /// Insert or replace.
+    pub fn put(&mut self, k: String, v: V) {
+        if self.map.insert(k.clone(), v).is_none() {
+            self.order.push_back(k);
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Conversation identity (SPEC D10): Conversation-ID per pair or group focus, and the IDs of
+/// delivered messages by CPIM `imdn.Message-ID` for their disposition notifications.
+#[derive(Debug, Clone)]
+pub struct Conversations {
+    /// Key -> Conversation-ID.
+    pub by_key: Lru<String>,
+    /// imdn.Message-ID -> (Conversation-ID, Contribution-ID).
+    pub by_message: Lru<(String, String)>,
+}
+
+impl Conversations {
+    /// Maps of `cap` entries each.
+    pub fn new(cap: usize) -> Conversations {
+        Conversations { by_key: Lru::new(cap), by_message: Lru::new(cap) }
+    }
+}
+
+/// The conversation key of a 1-1 pair (unordered) or of a group focus.
+pub fn conversation_key(a: &str, b: &str, group_focus: Option<&str>) -> String {
+    match group_focus {
+        Some(f) => format!("group {f}"),
+        None if a <= b => format!("{a} {b}"),
+        None => format!("{b} {a}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_is_bounded() {
+        let mut l = Lru::new(2);
+        l.put("a".into(), 1);
+        l.put("b".into(), 2);
+        l.put("c".into(), 3);
+        assert_eq!(l.len(), 2);
+        assert!(l.get("a").is_none());
+        assert_eq!(l.get("c"), Some(&3));
+        assert_eq!(conversation_key("b", "a", None), conversation_key("a", "b", None));
+    }
+}

@@ -1,0 +1,308 @@
+//! The transaction layer: classifies incoming messages (RFC 3261 §17.1.3, §17.2.3), owns the
+//! transactions, fires their timers, and queues packets and events for the driver and the TU.
+//! Terminated transactions are removed at once, so memory is bounded by the transactions
+//! alive within 64·T1 (or Timer D) of now.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::client::ClientTransaction;
+use super::key::{ClientKey, ServerKey};
+use super::outbox::{Deadline, Outbox};
+use super::server::ServerTransaction;
+use super::timer::TimerConfig;
+use super::{ClientTx, Flow, ServerTx, TxError, TxEvent, TxHandle, TxState};
+use crate::node::Packet;
+use crate::node::time::Instant;
+use crate::sip::{Message, Method};
+
+/// A sans-IO RFC 3261 transaction layer for one SIP element (proxy, UA or core).
+///
+/// Inputs: [`handle_packet`](Self::handle_packet) / [`handle_message`](Self::handle_message)
+/// for received messages, [`send_request`](Self::send_request) and
+/// [`respond`](Self::respond) from the TU, [`handle_timeout`](Self::handle_timeout) for time.
+/// Outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event) and
+/// [`next_timeout`](Self::next_timeout).
+#[derive(Debug, Default)]
+pub struct TransactionLayer {
+    config: TimerConfig,
+    next_id: u64,
+    servers: BTreeMap<u64, ServerTransaction>,
+    server_index: HashMap<ServerKey, u64>,
+    clients: BTreeMap<u64, ClientTransaction>,
+    client_index: HashMap<ClientKey, u64>,
+    out: Outbox,
+}
+
+impl TransactionLayer {
+    /// An empty layer with these timer values.
+    pub fn new(config: TimerConfig) -> Self {
+        TransactionLayer { config, ..Default::default() }
+    }
+
+    /// The timer values in use.
+    pub fn config(&self) -> &TimerConfig {
+        &self.config
+    }
+
+    /// A received packet: parse it and [`handle_message`](Self::handle_message). The bytes
+    /// must hold one framed message (see [`crate::sip::framing`]).
+    pub fn handle_packet(&mut self, packet: Packet, now: Instant) -> Result<(), TxError> {
+        let flow = Flow::of_received(&packet);
+        let msg = Message::parse(packet.bytes)?;
+        self.handle_message(msg, flow, now)
+    }
+
+    /// A received message, already parsed. Requests are new (event), retransmissions
+    /// (absorbed, last response re-sent), ACKs (absorbed by their INVITE transaction, or
+    /// passed up) or CANCELs (event naming the target); responses go to their client
+    /// transaction or are reported as stray.
+    pub fn handle_message(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
+        let r =
+            if msg.is_request() { self.handle_request(msg, flow, now) } else { self.handle_response(msg, flow, now) };
+        self.prune();
+        r
+    }
+
+    fn handle_request(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
+        let key = ServerKey::of_request(&msg)?;
+        let method = msg.method().cloned().ok_or(TxError::NotARequest)?;
+        if method == Method::Ack {
+            if let Some(id) = self.ack_target(&key, &msg) {
+                let absorbed = match self.servers.get_mut(&id) {
+                    Some(tx) => tx.on_ack(now, &self.config, &mut self.out),
+                    None => false,
+                };
+                self.reap_server(id);
+                if absorbed {
+                    return Ok(());
+                }
+            }
+            self.out.event(TxEvent::Ack { msg, flow });
+            return Ok(());
+        }
+        if let Some(&id) = self.server_index.get(&key) {
+            if let Some(tx) = self.servers.get_mut(&id) {
+                tx.on_retransmission(&mut self.out);
+            }
+            return Ok(());
+        }
+        let id = self.alloc_id();
+        let target = (method == Method::Cancel)
+            .then(|| self.server_index.get(&key.with_method(Method::Invite)))
+            .flatten()
+            .map(|&t| ServerTx(t));
+        let tx = ServerTransaction::new(id, key.clone(), msg.clone(), flow);
+        self.server_index.insert(key, id);
+        self.servers.insert(id, tx);
+        let tx = ServerTx(id);
+        self.out.event(match method {
+            Method::Cancel => TxEvent::Cancel { tx, target, msg, flow },
+            _ => TxEvent::Request { tx, msg, flow },
+        });
+        Ok(())
+    }
+
+    /// The INVITE server transaction an ACK (keyed as INVITE) belongs to. RFC 2543 keys also
+    /// need the ACK's To tag to equal the tag of the response the transaction sent.
+    fn ack_target(&self, key: &ServerKey, ack: &Message) -> Option<u64> {
+        if let Some(&id) = self.server_index.get(key) {
+            return Some(id);
+        }
+        if !key.is_legacy() {
+            return None;
+        }
+        let tag = ack.to_tag();
+        let id = *self.server_index.get(&key.with_to_tag(None))?;
+        let tx = self.servers.get(&id)?;
+        (tag.is_some() && tx.response_to_tag == tag).then_some(id)
+    }
+
+    fn handle_response(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
+        let key = ClientKey::of_response(&msg)?;
+        match self.client_index.get(&key).copied() {
+            Some(id) => {
+                if let Some(tx) = self.clients.get_mut(&id) {
+                    tx.on_response(msg, flow, now, &self.config, &mut self.out);
+                }
+                self.reap_client(id);
+            }
+            None => self.out.event(TxEvent::StrayResponse { msg, flow }),
+        }
+        Ok(())
+    }
+
+    /// Start a client transaction: `request` (one whole request, not ACK, whose top Via
+    /// carries the branch the TU chose, RFC 3261 §8.1.1.7) is sent along `flow` now and
+    /// retransmitted over UDP until a response or a timeout.
+    pub fn send_request(&mut self, flow: Flow, request: Vec<u8>, now: Instant) -> Result<ClientTx, TxError> {
+        let msg = Message::parse(request)?;
+        let method = msg.method().cloned().ok_or(TxError::NotARequest)?;
+        if method == Method::Ack {
+            return Err(TxError::AckIsNotATransaction);
+        }
+        let branch = msg.top_via_branch().filter(|b| !b.is_empty());
+        let branch = branch.ok_or(TxError::Unmatchable("no branch in the top Via"))?;
+        let (_, cseq_method) = msg.cseq()?;
+        if cseq_method != method {
+            return Err(TxError::Unmatchable("the CSeq method differs from the request method"));
+        }
+        let key = ClientKey { branch, method };
+        if self.client_index.contains_key(&key) {
+            return Err(TxError::Duplicate);
+        }
+        let id = self.alloc_id();
+        let tx = ClientTransaction::start(id, key.clone(), msg, flow, now, &self.config, &mut self.out);
+        self.client_index.insert(key, id);
+        self.clients.insert(id, tx);
+        self.prune();
+        Ok(ClientTx(id))
+    }
+
+    /// The TU answers server transaction `tx` with `response` (one whole response). It is
+    /// sent now, stored for request retransmissions, and drives the state machine: a non-2xx
+    /// final to INVITE is retransmitted over UDP until the ACK (Timer G). Errors when the
+    /// transaction is gone or the state forbids the response (e.g. a second final).
+    pub fn respond(&mut self, tx: ServerTx, response: Vec<u8>, now: Instant) -> Result<(), TxError> {
+        let msg = Message::parse(response)?;
+        let code = msg.status().ok_or(TxError::NotAResponse)?;
+        let to_tag = msg.to_tag();
+        let t = self.servers.get_mut(&tx.0);
+        let t = t.ok_or(TxError::UnknownTransaction(TxHandle::Server(tx)))?;
+        let r = t.respond(code, to_tag, msg.into_bytes(), now, &self.config, &mut self.out);
+        self.reap_server(tx.0);
+        self.prune();
+        r
+    }
+
+    /// Queue a packet outside any transaction: an ACK for a 2xx, a response forwarded
+    /// statelessly, a deliberately faulty message. It keeps its place among the layer's
+    /// other packets.
+    pub fn send_stateless(&mut self, packet: Packet) {
+        self.out.transmit.push_back(packet);
+    }
+
+    /// Fire every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, id, timer)) = self.out.pop_due(now) {
+            if let Some(tx) = self.servers.get_mut(&id) {
+                if tx.timers.get(timer) == Some(at) {
+                    tx.timers.clear(timer);
+                    tx.on_timer(timer, now, &self.config, &mut self.out);
+                    self.reap_server(id);
+                }
+            } else if let Some(tx) = self.clients.get_mut(&id) {
+                if tx.timers.get(timer) == Some(at) {
+                    tx.timers.clear(timer);
+                    tx.on_timer(timer, now, &self.config, &mut self.out);
+                    self.reap_client(id);
+                }
+            }
+        }
+        self.prune();
+    }
+
+    /// The next packet to send.
+    pub fn poll_transmit(&mut self) -> Option<Packet> {
+        self.out.transmit.pop_front()
+    }
+
+    /// The next event for the TU.
+    pub fn poll_event(&mut self) -> Option<TxEvent> {
+        self.out.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` when no
+    /// timer is armed.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.out.next_deadline()
+    }
+
+    /// The state of a live server transaction.
+    pub fn server_state(&self, tx: ServerTx) -> Option<TxState> {
+        self.servers.get(&tx.0).map(|t| t.state)
+    }
+
+    /// The state of a live client transaction.
+    pub fn client_state(&self, tx: ClientTx) -> Option<TxState> {
+        self.clients.get(&tx.0).map(|t| t.state)
+    }
+
+    /// The request that created a live server transaction.
+    pub fn server_request(&self, tx: ServerTx) -> Option<&Message> {
+        self.servers.get(&tx.0).map(|t| &t.request)
+    }
+
+    /// Where a live server transaction sends its responses (RFC 3261 §18.2.2).
+    pub fn server_reply_flow(&self, tx: ServerTx) -> Option<Flow> {
+        self.servers.get(&tx.0).map(|t| t.reply)
+    }
+
+    /// The request a live client transaction sent.
+    pub fn client_request(&self, tx: ClientTx) -> Option<&Message> {
+        self.clients.get(&tx.0).map(|t| &t.request)
+    }
+
+    /// Number of live transactions (server and client).
+    pub fn len(&self) -> usize {
+        self.servers.len() + self.clients.len()
+    }
+
+    /// True when no transaction is alive.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of scheduled deadlines, stale ones included (for memory-bound tests).
+    #[cfg(test)]
+    pub(super) fn deadline_entries(&self) -> usize {
+        self.out.deadlines.len()
+    }
+
+    /// Drop a server transaction without a final response (RFC 4320 §4.2: an element that
+    /// cannot answer a non-INVITE request before it expires sends nothing at all).
+    pub fn abandon(&mut self, tx: ServerTx) {
+        if let Some(t) = self.servers.get_mut(&tx.0) {
+            t.state = TxState::Terminated;
+        }
+        self.reap_server(tx.0);
+        self.prune();
+    }
+
+    fn alloc_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn reap_server(&mut self, id: u64) {
+        if self.servers.get(&id).is_some_and(|t| t.state == TxState::Terminated) {
+            if let Some(t) = self.servers.remove(&id) {
+                if self.server_index.get(&t.key) == Some(&id) {
+                    self.server_index.remove(&t.key);
+                }
+            }
+            self.out.event(TxEvent::Terminated(TxHandle::Server(ServerTx(id))));
+        }
+    }
+
+    fn reap_client(&mut self, id: u64) {
+        if self.clients.get(&id).is_some_and(|t| t.state == TxState::Terminated) {
+            if let Some(t) = self.clients.remove(&id) {
+                if self.client_index.get(&t.key) == Some(&id) {
+                    self.client_index.remove(&t.key);
+                }
+            }
+            self.out.event(TxEvent::Terminated(TxHandle::Client(ClientTx(id))));
+        }
+    }
+
+    /// Drop stale deadlines from the top of the heap so `next_timeout` is exact.
+    fn prune(&mut self) {
+        let (servers, clients) = (&self.servers, &self.clients);
+        let live = |&(at, id, timer): &Deadline| {
+            let held = servers.get(&id).map(|t| t.timers.get(timer));
+            let held = held.or_else(|| clients.get(&id).map(|t| t.timers.get(timer)));
+            held.flatten() == Some(at)
+        };
+        self.out.prune(live);
+    }
+}

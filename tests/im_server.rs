@@ -1,0 +1,333 @@
+//! The reference IM server driven with scripted packets in virtual time (no sockets), its output
+//! judged by the same oracle the harness uses.
+
+mod common;
+
+use common::*;
+use imcpm::interop::finding::Verdict;
+use imcpm::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
+use imcpm::node::im_server::faults::{Fault, FaultSet};
+use imcpm::node::{Packet, Transport};
+use imcpm::sip::Message;
+use rstest::rstest;
+use std::time::Duration;
+
+fn judge(level: u8, case: SessionCase, client: ClientKind, ingress: &str, out: &[Packet]) -> Vec<(String, Verdict)> {
+    let i = Message::parse(ingress.as_bytes().to_vec()).unwrap();
+    let fwd = requests(out).into_iter().find(|p| p.to == addr(CORE));
+    let resp = responses(out).into_iter().find(|p| !first_line(p).contains(" 100 "));
+    let mut ctx = PairContext::new(level, case, Some(client));
+    ctx.egress_transport = fwd.map(|p| p.transport);
+    let fm = fwd.map(|p| Message::parse(p.bytes.clone()).unwrap());
+    let rm = resp.map(|p| Message::parse(p.bytes.clone()).unwrap());
+    let eg = match (&fm, &rm) {
+        (Some(f), _) => Egress::Forwarded(f),
+        (None, Some(r)) => Egress::Responded(r),
+        _ => Egress::Nothing,
+    };
+    check_pair(&ctx, &i, eg)
+        .into_iter()
+        .filter(|f| f.verdict != Verdict::Pass)
+        .map(|f| (f.requirement, f.verdict))
+        .collect()
+}
+
+/// An IM-form request to local user carol, as the core hands it to the server (terminating).
+fn im_rx_to_carol(tx: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let (head, body) = tx.split_once("\r\n\r\n").unwrap();
+    let mut skipped_via = false;
+    for l in head.split("\r\n") {
+        if l.starts_with("Via: SIP/2.0/TCP imserver") && l.contains("branch=z9hG4bKfoc") {
+            // The group focus is a node of its own (D17), not the server under test.
+            lines.push(l.replace("imserver.im.example.net", "focus.im.example.net").replace(".bob@i", ".bob"));
+            continue;
+        }
+        if l.starts_with("Via: SIP/2.0/TCP imserver") && !skipped_via {
+            skipped_via = true;
+            continue;
+        }
+        if l.starts_with("Conversation-ID") || l.starts_with("Contribution-ID") || l.starts_with("P-Asserted-Service") {
+            continue;
+        }
+        let l = l.replace("Record-Route: <sip:imserver.im.example.net;lr>, ", "Record-Route: ");
+        let l = if l.starts_with("Route: ") {
+            "Route: <sip:imserver.im.example.net;lr>, <sip:scscf.im.example.net;lr;odi=Ax7t>".to_string()
+        } else {
+            l
+        };
+        let l = if l.starts_with("Max-Forwards") { "Max-Forwards: 67".to_string() } else { l };
+        lines.push(l.replace("sip:bob@im.example.net", "sip:carol@im.example.net"));
+    }
+    if !lines.iter().any(|l| l.starts_with("Route:")) {
+        lines.insert(1, "Route: <sip:imserver.im.example.net;lr>, <sip:scscf.im.example.net;lr;odi=Ax7t>".into());
+    }
+    reframe(&format!("{}\r\n\r\n{body}", lines.join("\r\n")))
+}
+
+/// A CPM-form request from local CPM user carol, as the core hands it to the server (originating).
+fn cpm_orig_from_carol(rx: &str) -> String {
+    let s = rx
+        .replace("Route: <sip:imserver.im.example.net;lr>,", "Route: <sip:imserver.im.example.net;lr;orig>,")
+        .replace(
+            "Route: <sip:pcscf.im.example.net;lr>",
+            "Route: <sip:imserver.im.example.net;lr;orig>, <sip:scscf.im.example.net;lr>",
+        )
+        .replace("P-Preferred-Service:", "P-Asserted-Service:")
+        .replace("<sip:+15551230001@cpm.example.com>;tag", "<sip:carol@im.example.net>;tag")
+        .replace("To: <sip:bob@im.example.net>", "To: <sip:+15551230001@cpm.example.com>")
+        .replace(" sip:bob@im.example.net SIP/2.0", " sip:+15551230001@cpm.example.com SIP/2.0")
+        .replacen("CSeq:", "P-Served-User: <sip:carol@im.example.net>;sescase=orig;regstate=reg\r\nCSeq:", 1);
+    reframe(&s)
+}
+
+fn register_carol(d: &mut Driver, tags: &str, expires: u32, n: u32) -> Vec<Packet> {
+    d.send(Transport::Tcp, CORE, &third_party_register("sip:carol@im.example.net", tags, expires, n))
+}
+
+#[rstest]
+#[case::pager("1a_pager_cpm_rx.sip")]
+#[case::lmm("2a_lmm_cpm_rx.sip")]
+#[case::imdn("3a_imdn_cpm_rx.sip")]
+#[case::session("5a_session_cpm_rx.sip")]
+#[case::group_focus("6d_focus_to_cpm.sip")]
+fn t1_terminating_cpm_to_im(#[case] rx: &str, #[values(1, 2)] level: u8) {
+    let mut rx = fixture(rx);
+    if !rx.contains("Route: <sip:imserver") {
+        rx = rx
+            .replace(
+                "Route: <sip:scscf.im.example.net;lr>",
+                "Route: <sip:imserver.im.example.net;lr>, <sip:scscf.im.example.net;lr>",
+            )
+            .replace("sip:carol@", "sip:bob@");
+    }
+    let mut d = Driver::new(server(level, FaultSet::none()));
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    assert_eq!(requests(&out).len(), 1, "{out:?}");
+    let bad = judge(level, SessionCase::Term, ClientKind::Im, &rx, &out);
+    assert!(bad.is_empty(), "{bad:?}\n{}", text(requests(&out)[0]));
+}
+
+#[rstest]
+#[case::pager("1b_pager_im_tx.sip")]
+#[case::lmm("2b_lmm_im_tx.sip")]
+#[case::imdn("3b_imdn_im_tx.sip")]
+#[case::ft("4a_ft_im_rx.sip")]
+#[case::session("5b_session_im_tx.sip")]
+#[case::group_focus("6c_focus_to_im.sip")]
+fn t2_terminating_im_to_cpm(#[case] tx: &str) {
+    let rx = im_rx_to_carol(&fixture(tx));
+    let mut d = Driver::new(server(2, FaultSet::none()));
+    let reg = register_carol(&mut d, CPM_TAGS, 3600, 1);
+    assert!(first_line(reg[0].clone().as_ref_packet()).starts_with("SIP/2.0 200"));
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    let bad = judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &out);
+    assert!(bad.is_empty(), "{bad:?}\n{}", requests(&out).first().map(|p| text(p)).unwrap_or_default());
+    assert!(text(requests(&out)[0]).contains("Conversation-ID: "));
+}
+
+trait AsRefPacket {
+    fn as_ref_packet(&self) -> &Packet;
+}
+impl AsRefPacket for Packet {
+    fn as_ref_packet(&self) -> &Packet {
+        self
+    }
+}
+
+#[rstest]
+#[case::pager("1a_pager_cpm_rx.sip")]
+#[case::lmm("2a_lmm_cpm_rx.sip")]
+#[case::imdn("3a_imdn_cpm_rx.sip")]
+#[case::session("5a_session_cpm_rx.sip")]
+#[case::group("6b_group_cpm_ue.sip")]
+fn t2_originating_cpm_to_im_and_level1_refusal(#[case] rx: &str) {
+    let rx = cpm_orig_from_carol(&fixture(rx));
+    let mut d = Driver::new(server(2, FaultSet::none()));
+    register_carol(&mut d, CPM_TAGS, 3600, 1);
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    let bad = judge(2, SessionCase::Orig, ClientKind::Cpm, &rx, &out);
+    assert!(bad.is_empty(), "{bad:?}\n{}", requests(&out).first().map(|p| text(p)).unwrap_or_default());
+    // Level 1: a local CPM client is refused with 403 (D7).
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    assert!(requests(&out).is_empty());
+    assert!(responses(&out).iter().any(|p| first_line(p).starts_with("SIP/2.0 403")), "{out:?}");
+    assert!(judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &out).is_empty());
+}
+
+#[test]
+fn retransmissions_are_absorbed_and_answered_from_the_transaction() {
+    let rx = fixture("1a_pager_cpm_rx.sip").replace(
+        "SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
+        "SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
+    );
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut fwd = 0;
+    for _ in 0..3 {
+        fwd += requests(&d.send(Transport::Udp, CORE, &rx)).iter().filter(|p| p.to == addr(CORE)).count();
+    }
+    assert_eq!(fwd, 1);
+    // The downstream 200 is relayed once, with the server's Via removed; a later retransmission
+    // is answered from the transaction.
+    let f = d.out.iter().find(|(_, p)| !p.bytes.starts_with(b"SIP/2.0")).unwrap().1.clone();
+    let fm = Message::parse(f.bytes.clone()).unwrap();
+    let ok = imcpm::node::transaction::response_to(&fm, 200, "OK", Some("b1"));
+    let up = d.send(f.transport, CORE, std::str::from_utf8(&ok).unwrap());
+    assert_eq!(up.len(), 1);
+    assert!(
+        !text(&up[0]).contains("imserver.im.example.net:5060;branch=z9hG4bK")
+            || text(&up[0]).matches("Via:").count() == 2
+    );
+    assert_eq!(text(&up[0]).matches("Via:").count(), 2);
+    let again = d.send(Transport::Udp, CORE, &rx);
+    assert_eq!(again.len(), 1);
+    assert!(first_line(&again[0]).starts_with("SIP/2.0 200"));
+    // With the fault on, each retransmission is forwarded again.
+    let mut d = Driver::new(server(1, FaultSet::one(Fault::ForwardRetransmissions)));
+    let n: usize = (0..3).map(|_| requests(&d.send(Transport::Udp, CORE, &rx)).len()).sum();
+    assert_eq!(n, 3);
+}
+
+fn udp(rx: &str) -> String {
+    rx.replace(
+        "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
+        "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
+    )
+}
+
+#[test]
+fn timer_b_expiry_sends_408_upstream() {
+    let rx = udp(&fixture("5a_session_cpm_rx.sip"));
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    let out = d.send(Transport::Udp, CORE, &rx);
+    assert!(first_line(responses(&out)[0]).starts_with("SIP/2.0 100"));
+    let later = d.advance(Duration::from_secs(40));
+    assert!(requests(&later).len() >= 5, "Timer A retransmissions: {}", requests(&later).len());
+    assert!(responses(&later).iter().any(|p| first_line(p).starts_with("SIP/2.0 408")));
+}
+
+#[test]
+fn timer_f_expiry_ends_without_408() {
+    let rx = udp(&fixture("1a_pager_cpm_rx.sip"));
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    d.send(Transport::Udp, CORE, &rx);
+    let later = d.advance(Duration::from_secs(40));
+    assert!(requests(&later).len() >= 5, "Timer E retransmissions");
+    assert!(
+        responses(&later).is_empty(),
+        "RFC 4320: no 408 for a non-INVITE: {:?}",
+        responses(&later).iter().map(|p| first_line(p)).collect::<Vec<_>>()
+    );
+    d.advance(Duration::from_secs(40));
+    assert_eq!(d.server.transactions(), 0, "transactions are removed");
+}
+
+#[test]
+fn cancel_is_answered_and_forwarded() {
+    let rx = fixture("5a_session_cpm_rx.sip");
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    let fwd = Message::parse(requests(&out)[0].bytes.clone()).unwrap();
+    let im = Message::parse(rx.as_bytes().to_vec()).unwrap();
+    let cancel = imcpm::node::transaction::cancel_for(&im);
+    let out = d.send(Transport::Tcp, CORE, std::str::from_utf8(&cancel).unwrap());
+    assert!(responses(&out).iter().any(|p| first_line(p).starts_with("SIP/2.0 200") && text(p).contains("CANCEL")));
+    assert!(requests(&out).iter().any(|p| first_line(p).starts_with("CANCEL ")));
+    let r487 = imcpm::node::transaction::response_to(&fwd, 487, "Request Terminated", Some("t9"));
+    let up = d.send(Transport::Tcp, CORE, std::str::from_utf8(&r487).unwrap());
+    assert!(up.iter().any(|p| first_line(p).starts_with("SIP/2.0 487")), "{up:?}");
+}
+
+#[test]
+fn max_forwards_zero_gets_483() {
+    let rx = reframe(&fixture("1a_pager_cpm_rx.sip").replace("Max-Forwards: 67", "Max-Forwards: 0"));
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    assert_eq!(out.len(), 1);
+    assert!(first_line(&out[0]).starts_with("SIP/2.0 483"));
+}
+
+#[test]
+fn offline_cpm_client_gets_480_and_nothing_later() {
+    let rx = im_rx_to_carol(&fixture("1b_pager_im_tx.sip"));
+    let mut d = Driver::new(server(2, FaultSet::none()));
+    register_carol(&mut d, CPM_TAGS, 3600, 1);
+    register_carol(&mut d, CPM_TAGS, 0, 2);
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    assert!(first_line(&out[0]).starts_with("SIP/2.0 480"), "{out:?}");
+    let again = register_carol(&mut d, CPM_TAGS, 3600, 3);
+    assert!(requests(&again).is_empty());
+    // The fault defers: 202 now, delivery on registration.
+    let mut d = Driver::new(server(2, FaultSet::one(Fault::DeferOffline)));
+    register_carol(&mut d, CPM_TAGS, 0, 1);
+    let mut d2 = d;
+    assert!(first_line(&d2.send(Transport::Tcp, CORE, &rx)[0]).starts_with("SIP/2.0 202"));
+    assert_eq!(requests(&register_carol(&mut d2, CPM_TAGS, 3600, 2)).len(), 1);
+}
+
+#[test]
+fn registration_expiry_makes_the_client_offline() {
+    let rx = im_rx_to_carol(&fixture("1b_pager_im_tx.sip"));
+    let mut d = Driver::new(server(2, FaultSet::none()));
+    let r = register_carol(&mut d, CPM_TAGS, 60, 1);
+    assert!(text(&r[0]).contains("Expires: 60"));
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    assert!(text(requests(&out)[0]).contains("oma.cpm.msg"));
+    d.advance(Duration::from_secs(61));
+    let out = d.send(
+        Transport::Tcp,
+        CORE,
+        &rx.replace("CSeq: 1 MESSAGE", "CSeq: 2 MESSAGE").replace("branch=z9hG4bK77e1.term", "branch=z9hG4bK77e2.term"),
+    );
+    assert!(first_line(&out[0]).starts_with("SIP/2.0 480"), "{out:?}");
+    // An IM client registration makes the same user an IM user: no mapping.
+    let mut d = Driver::new(server(2, FaultSet::none()));
+    register_carol(&mut d, IM_TAGS, 3600, 1);
+    let out = d.send(Transport::Tcp, CORE, &rx);
+    assert!(text(requests(&out)[0]).contains("Accept-Contact: *;+g.oma.sip-im"));
+}
+
+#[test]
+fn over_1300_bytes_switches_from_udp_to_tcp() {
+    let rx = udp(&im_rx_to_carol(&fixture("4a_ft_im_rx.sip")).replace(
+        "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
+        "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
+    ));
+    assert!(rx.len() < 1300);
+    let mut d = Driver::new(server(2, FaultSet::none()));
+    register_carol(&mut d, CPM_TAGS, 3600, 1);
+    let out = d.send(Transport::Udp, CORE, &rx);
+    let f = requests(&out)[0];
+    assert!(f.bytes.len() > 1300);
+    assert_eq!(f.transport, Transport::Tcp);
+    assert!(text(f).starts_with("INVITE sip:carol@im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP "));
+    let mut d = Driver::new(server(2, FaultSet::one(Fault::UdpOver1300)));
+    register_carol(&mut d, CPM_TAGS, 3600, 1);
+    assert_eq!(requests(&d.send(Transport::Udp, CORE, &rx))[0].transport, Transport::Udp);
+}
+
+#[test]
+fn malformed_input_gets_400_and_the_server_keeps_serving() {
+    let good = fixture("1a_pager_cpm_rx.sip");
+    let bad_via = good.replace(
+        "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
+        "Via: SIP/2.0/TCP scscf.im.example.net:5060 junk;branch=z9hG4bK77e1.term",
+    );
+    let bad_cseq = good.replace("CSeq: 1 MESSAGE", "CSeq: 1 INVITE");
+    let bad_ac =
+        good.replace(r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3A"#, r#"Accept-Contact: *;+g.3gpp.icsi-ref=urn%3A"#);
+    let mut d = Driver::new(server(1, FaultSet::none()));
+    for (i, bad) in [&bad_via, &bad_cseq, &bad_ac].into_iter().enumerate() {
+        let out = d.send(Transport::Tcp, CORE, bad);
+        assert!(requests(&out).is_empty(), "case {i}: never repaired and forwarded");
+        assert!(out.iter().any(|p| first_line(p).starts_with("SIP/2.0 400")), "{out:?}");
+    }
+    d.send(Transport::Tcp, CORE, "garbage\r\n\r\n");
+    // A malformed header the server does not need is forwarded untouched.
+    let bad_date = reframe(&good.replace("CSeq: 1 MESSAGE\r\n", "CSeq: 1 MESSAGE\r\nDate: not a date\r\n"));
+    let out = d.send(Transport::Tcp, CORE, &bad_date);
+    assert!(text(requests(&out)[0]).contains("Date: not a date\r\n"));
+    let out = d.send(Transport::Tcp, CORE, &good.replace("z9hG4bK77e1.term", "z9hG4bK77e9.term"));
+    assert_eq!(requests(&out).len(), 1);
+}
