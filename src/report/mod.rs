@@ -2,6 +2,7 @@
 //! `replay`): results keyed by scenario, level and requirement, each with its findings, and a
 //! summary of counts keyed by verdict name. Renderers turn it into text, JSON and more.
 
+pub mod model;
 pub mod text;
 
 use crate::interop::finding::{Finding, Verdict, worst};
