@@ -107,12 +107,8 @@ impl GenMsg {
     pub fn bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024 + self.body.len());
         match &self.start {
-            GenStart::Request { method, uri } => {
-                out.extend_from_slice(format!("{method} {uri} SIP/2.0").as_bytes())
-            }
-            GenStart::Response { code, reason } => {
-                out.extend_from_slice(format!("SIP/2.0 {code} {reason}").as_bytes())
-            }
+            GenStart::Request { method, uri } => out.extend_from_slice(format!("{method} {uri} SIP/2.0").as_bytes()),
+            GenStart::Response { code, reason } => out.extend_from_slice(format!("SIP/2.0 {code} {reason}").as_bytes()),
         }
         out.extend_from_slice(b"\r\n");
         for h in &self.headers {
@@ -217,11 +213,7 @@ fn port() -> impl Strategy<Value = String> {
 
 /// A SIP URI; `params` allows URI parameters (only inside `<>` or on the Request-URI).
 fn sip_uri(params: bool) -> impl Strategy<Value = String> {
-    let user = prop_oneof![
-        Just(String::new()),
-        "[a-z][a-z0-9-]{0,8}@",
-        "\\+1555[0-9]{7}@",
-    ];
+    let user = prop_oneof![Just(String::new()), "[a-z][a-z0-9-]{0,8}@", "\\+1555[0-9]{7}@",];
     let p: BoxedStrategy<&'static str> =
         if params { select(vec!["", "", ";transport=tcp", ";lr", ";user=phone"]).boxed() } else { Just("").boxed() };
     (user, host(), port(), p).prop_map(|(u, h, po, pa)| format!("sip:{u}{h}{po}{pa}"))
@@ -236,11 +228,24 @@ fn uri(k: Knobs, params: bool) -> BoxedStrategy<String> {
 }
 
 const METHODS: &[&str] = &[
-    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "MESSAGE", "REFER", "SUBSCRIBE", "NOTIFY", "UPDATE",
-    "PRACK", "INFO", "PUBLISH",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "REGISTER",
+    "OPTIONS",
+    "MESSAGE",
+    "REFER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "UPDATE",
+    "PRACK",
+    "INFO",
+    "PUBLISH",
 ];
 
-const REASONS: &[&str] = &["OK", "Trying", "Ringing", "Not Found", "Temporarily Unavailable", "Busy Here", "Custom reason, odd"];
+const REASONS: &[&str] =
+    &["OK", "Trying", "Ringing", "Not Found", "Temporarily Unavailable", "Busy Here", "Custom reason, odd"];
 
 fn arb_start(k: Knobs) -> BoxedStrategy<GenStart> {
     prop_oneof![
@@ -279,12 +284,7 @@ fn list(
     element: BoxedStrategy<String>,
     max: usize,
 ) -> BoxedStrategy<GenHeader> {
-    (
-        arb_name(long, compact, k),
-        before_colon(k),
-        after_colon(k),
-        prop::collection::vec((element, comma(k)), 1..=max),
-    )
+    (arb_name(long, compact, k), before_colon(k), after_colon(k), prop::collection::vec((element, comma(k)), 1..=max))
         .prop_map(move |(name, before_colon, after_colon, els)| {
             let mut value = Vec::new();
             let n = els.len();
@@ -307,7 +307,12 @@ fn list(
 }
 
 /// `head` followed by parameters joined with generated SEMI separators.
-fn with_params(k: Knobs, head: BoxedStrategy<String>, param: BoxedStrategy<String>, max: usize) -> BoxedStrategy<String> {
+fn with_params(
+    k: Knobs,
+    head: BoxedStrategy<String>,
+    param: BoxedStrategy<String>,
+    max: usize,
+) -> BoxedStrategy<String> {
     (head, prop::collection::vec((semi(k), param), 0..=max))
         .prop_map(|(h, ps)| {
             let mut s = h;
@@ -330,10 +335,12 @@ const ICSIS: &[&str] = &[
 ];
 
 fn icsi_param(k: Knobs) -> BoxedStrategy<String> {
-    let name = if k.casing { select(vec!["+g.3gpp.icsi-ref", "+G.3GPP.ICSI-REF"]).boxed() } else { Just("+g.3gpp.icsi-ref").boxed() };
-    (name, prop::collection::vec(select(ICSIS), 1..=3))
-        .prop_map(|(n, l)| format!("{n}=\"{}\"", l.join(",")))
-        .boxed()
+    let name = if k.casing {
+        select(vec!["+g.3gpp.icsi-ref", "+G.3GPP.ICSI-REF"]).boxed()
+    } else {
+        Just("+g.3gpp.icsi-ref").boxed()
+    };
+    (name, prop::collection::vec(select(ICSIS), 1..=3)).prop_map(|(n, l)| format!("{n}=\"{}\"", l.join(","))).boxed()
 }
 
 fn ac_value(k: Knobs) -> BoxedStrategy<String> {
@@ -353,7 +360,9 @@ fn ac_value(k: Knobs) -> BoxedStrategy<String> {
 }
 
 fn display_name() -> BoxedStrategy<String> {
-    select(vec!["", "", "Alice ", "\"Alice, CPM\" ", "\"Q \\\"x, y\\\"\" ", "\"Grüße\" "]).prop_map(str::to_string).boxed()
+    select(vec!["", "", "Alice ", "\"Alice, CPM\" ", "\"Q \\\"x, y\\\"\" ", "\"Grüße\" "])
+        .prop_map(str::to_string)
+        .boxed()
 }
 
 fn contact_value(k: Knobs) -> BoxedStrategy<String> {
@@ -425,7 +434,13 @@ fn via_field(k: Knobs) -> BoxedStrategy<(GenHeader, String)> {
 }
 
 /// From or To: a name-addr or addr-spec with an optional tag.
-fn addr_header(expect: HeaderName, long: &'static str, c: char, k: Knobs, tag: Option<String>) -> BoxedStrategy<GenHeader> {
+fn addr_header(
+    expect: HeaderName,
+    long: &'static str,
+    c: char,
+    k: Knobs,
+    tag: Option<String>,
+) -> BoxedStrategy<GenHeader> {
     let tagp = tag.map(|t| format!("tag={t}"));
     let name_addr = (display_name(), uri(k, true), semi(k), select(vec!["", ";x=1", ";+g.oma.sip-im"]))
         .prop_map(move |(d, u, s, extra)| (format!("{d}<{u}>"), s, extra.to_string()))
@@ -441,11 +456,8 @@ fn addr_header(expect: HeaderName, long: &'static str, c: char, k: Knobs, tag: O
 }
 
 fn text_words(k: Knobs) -> BoxedStrategy<String> {
-    let word = prop_oneof![
-        "[A-Za-z0-9,.!?;:'()=<>@-]{1,8}",
-        Just("\"quoted, text\"".to_string()),
-        Just("Grüße".to_string()),
-    ];
+    let word =
+        prop_oneof!["[A-Za-z0-9,.!?;:'()=<>@-]{1,8}", Just("\"quoted, text\"".to_string()), Just("Grüße".to_string()),];
     prop::collection::vec((word, lws(k)), 1..=5)
         .prop_map(|ws| {
             let n = ws.len();
@@ -517,9 +529,18 @@ fn optional_header(k: Knobs) -> BoxedStrategy<GenHeader> {
             ])
         ),
         single(HeaderName::ConversationId, "Conversation-ID", None, k, "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{12}".boxed()),
-        ("X-[A-Z][a-z]{0,6}", before_colon(k), after_colon(k), text_words(k)).prop_map(|(n, before_colon, after_colon, v)| {
-            GenHeader { expect: HeaderName::parse(&n), name: n, before_colon, after_colon, value: v.into_bytes(), elements: None }
-        }),
+        ("X-[A-Z][a-z]{0,6}", before_colon(k), after_colon(k), text_words(k)).prop_map(
+            |(n, before_colon, after_colon, v)| {
+                GenHeader {
+                    expect: HeaderName::parse(&n),
+                    name: n,
+                    before_colon,
+                    after_colon,
+                    value: v.into_bytes(),
+                    elements: None,
+                }
+            }
+        ),
     ]
     .boxed()
 }
@@ -561,14 +582,18 @@ pub fn arb_message() -> impl Strategy<Value = GenMsg> {
             let to = addr_header(HeaderName::To, "To", 't', k, ttag.clone());
             let call_id = format!("{}{}", cid.0, cid.1);
             let cid_h = single(HeaderName::CallId, "Call-ID", Some('i'), k, Just(call_id.clone()).boxed());
-            let cseq_h = single(HeaderName::CSeq, "CSeq", None, k, Just(format!("{}{}{}", cseq.0, cseq.2, cseq.1)).boxed());
+            let cseq_h =
+                single(HeaderName::CSeq, "CSeq", None, k, Just(format!("{}{}{}", cseq.0, cseq.2, cseq.1)).boxed());
             let mf_h: BoxedStrategy<Option<GenHeader>> = match mf {
-                Some((n, z)) => single(HeaderName::MaxForwards, "Max-Forwards", None, k, Just(format!("{z}{n}")).boxed())
-                    .prop_map(Some)
-                    .boxed(),
+                Some((n, z)) => {
+                    single(HeaderName::MaxForwards, "Max-Forwards", None, k, Just(format!("{z}{n}")).boxed())
+                        .prop_map(Some)
+                        .boxed()
+                }
                 None => Just(None).boxed(),
             };
-            let cl_h = single(HeaderName::ContentLength, "Content-Length", Some('l'), k, Just(body.len().to_string()).boxed());
+            let cl_h =
+                single(HeaderName::ContentLength, "Content-Length", Some('l'), k, Just(body.len().to_string()).boxed());
             let branches: Vec<String> = vias.iter().map(|(_, b)| b.clone()).collect();
             let fixed: Vec<GenHeader> = vias.into_iter().map(|(h, _)| h).chain(extra).collect();
             // Every field tagged with its generation index, then shuffled; the Via fields get
