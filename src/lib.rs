@@ -13,6 +13,9 @@
 
 pub mod cli;
 pub mod interop;
+pub mod net;
 pub mod node;
 pub mod report;
+pub mod scenario;
+pub mod sim;
 pub mod sip;

@@ -1,0 +1,351 @@
+//! The run loop: binds the listens, then owns the node and feeds it. Socket tasks report
+//! [`Event`]s; the loop turns them into [`Input`]s, drains [`Output`]s after every input and
+//! routes each `Transmit` (the rules are in the module docs of `net`).
+
+use super::clock::Clock;
+use super::route::{Conn, ConnState};
+use super::stream::{CloseReason, StreamLimits};
+use super::tasks::{self, ConnId, Event, Stop};
+use super::{Direction, Listen, NetConfig, NetStats, Served, Tap, TapEvent};
+use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use crate::sip::framing::frame_datagram;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Socket events waiting for the run loop; a full queue slows the readers down.
+const EVENT_QUEUE: usize = 1024;
+/// How long shutdown waits for connections to flush before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Sockets bound and ready to run a node.
+pub struct Bound {
+    cfg: NetConfig,
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    tcp: Vec<(SocketAddr, TcpListener)>,
+    local: Vec<Listen>,
+    clock: Clock,
+    tap: Option<Tap>,
+}
+
+impl Bound {
+    /// Bind every address of `cfg.listens` (all or nothing). The clock starts here.
+    pub async fn bind(cfg: NetConfig) -> io::Result<Bound> {
+        let (mut udp, mut tcp, mut local) = (Vec::new(), Vec::new(), Vec::new());
+        for l in &cfg.listens {
+            let context = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {l}: {e}"));
+            let addr = match l.transport {
+                Transport::Udp => {
+                    let s = UdpSocket::bind(l.addr).await.map_err(context)?;
+                    let addr = s.local_addr()?;
+                    udp.push((addr, Arc::new(s)));
+                    addr
+                }
+                Transport::Tcp => {
+                    let s = TcpListener::bind(l.addr).await.map_err(context)?;
+                    let addr = s.local_addr()?;
+                    tcp.push((addr, s));
+                    addr
+                }
+            };
+            local.push(Listen { transport: l.transport, addr });
+        }
+        Ok(Bound { cfg, udp, tcp, local, clock: Clock::start(), tap: None })
+    }
+
+    /// The bound addresses, in the order of `cfg.listens`, with the ports the OS chose.
+    pub fn local_addrs(&self) -> &[Listen] {
+        &self.local
+    }
+
+    /// The first bound address of `transport`.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.local.iter().find(|l| l.transport == transport).map(|l| l.addr)
+    }
+
+    /// The driver's clock (its epoch is `Instant::ZERO` for the node and the tap).
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Call `tap` with every message received and sent (see [`TapEvent`]).
+    pub fn with_tap(mut self, tap: impl FnMut(&TapEvent<'_>) + Send + 'static) -> Bound {
+        self.tap = Some(Box::new(tap));
+        self
+    }
+
+    /// Run `node` until `shutdown` resolves; then stop accepting, let connections flush what
+    /// is queued (briefly), close every socket and hand the node back.
+    pub async fn run<N: SansIo>(self, node: N, shutdown: impl Future<Output = ()>) -> Served<N> {
+        let Bound { cfg, udp, tcp, local, clock, tap } = self;
+        let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut d = Driver {
+            node,
+            clock,
+            tap,
+            udp,
+            tcp_addrs: tcp.iter().map(|(a, _)| *a).collect(),
+            conns: HashMap::new(),
+            next_id: 0,
+            events,
+            stop: Stop(stop_rx),
+            permits: Arc::new(Semaphore::new(cfg.max_connections.min(Semaphore::MAX_PERMITS))),
+            tasks: JoinSet::new(),
+            limits: StreamLimits { max_message: cfg.max_message, idle: cfg.tcp_idle },
+            connect_timeout: cfg.connect_timeout,
+            stats: NetStats::default(),
+            deadline: Instant::NEVER,
+        };
+        for (i, (_, socket)) in d.udp.iter().enumerate() {
+            let task = tasks::udp_recv(i, socket.clone(), cfg.max_message, d.events.clone(), d.stop.clone());
+            d.tasks.spawn(task);
+        }
+        for (i, (_, listener)) in tcp.into_iter().enumerate() {
+            let task = tasks::accept_loop(i, listener, d.permits.clone(), d.events.clone(), d.stop.clone());
+            d.tasks.spawn(task);
+        }
+        let listens: Vec<String> = local.iter().map(Listen::to_string).collect();
+        tracing::info!(listen = ?listens, "net driver started");
+
+        d.drain().await;
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let wake = d.clock.deadline(d.deadline);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = sleep_until(wake) => {
+                    let now = d.clock.now();
+                    d.node.handle_input(Input::Timeout(now));
+                    d.drain().await;
+                }
+                Some(event) = inbox.recv() => d.on_event(event).await,
+                Some(Err(e)) = d.tasks.join_next(), if !d.tasks.is_empty() => {
+                    if e.is_panic() {
+                        tracing::error!(error = %e, "a socket task panicked");
+                    }
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+        drop(inbox); // tasks blocked on a full queue give up
+        d.finish().await
+    }
+}
+
+/// Sleep until `t`, or forever for no deadline.
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) struct Driver<N> {
+    pub(super) node: N,
+    pub(super) clock: Clock,
+    pub(super) tap: Option<Tap>,
+    pub(super) udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    pub(super) tcp_addrs: Vec<SocketAddr>,
+    pub(super) conns: HashMap<ConnId, Conn>,
+    pub(super) next_id: ConnId,
+    pub(super) events: mpsc::Sender<Event>,
+    pub(super) stop: Stop,
+    pub(super) permits: Arc<Semaphore>,
+    pub(super) tasks: JoinSet<()>,
+    pub(super) limits: StreamLimits,
+    pub(super) connect_timeout: Duration,
+    pub(super) stats: NetStats,
+    /// The node's next deadline.
+    pub(super) deadline: Instant,
+}
+
+impl<N: SansIo> Driver<N> {
+    /// After every input: drain `poll_output` until the next deadline.
+    async fn drain(&mut self) {
+        loop {
+            match self.node.poll_output() {
+                Output::Transmit(p) => self.transmit(p).await,
+                Output::Timeout(t) => {
+                    self.deadline = t;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Datagram { sock, peer, bytes } => {
+                let local = self.udp[sock].0;
+                if let Some(bytes) = datagram_message(bytes, peer) {
+                    self.receive(Packet { transport: Transport::Udp, from: peer, to: local, bytes }, local).await;
+                }
+            }
+            Event::Accepted { listen, stream, peer, permit } => {
+                let node_local = self.tcp_addrs[listen];
+                let wire_local = stream.local_addr().ok();
+                tracing::debug!(transport = "TCP", %peer, local = %node_local, "connection accepted");
+                self.stats.accepted += 1;
+                let id = self.new_id();
+                let tx = self.spawn_conn(id, stream, permit);
+                self.conns.insert(id, Conn { node_local, wire_local, peer, state: ConnState::Open(tx) });
+            }
+            Event::Refused { listen, peer } => {
+                self.stats.refused += 1;
+                let local = self.tcp_addrs[listen];
+                tracing::warn!(transport = "TCP", %peer, %local, "connection refused: max_connections reached");
+            }
+            Event::Connected { id, result } => self.on_connected(id, result),
+            Event::Message { id, bytes } => {
+                let Some(c) = self.conns.get(&id) else { return };
+                let packet = Packet { transport: Transport::Tcp, from: c.peer, to: c.node_local, bytes };
+                let wire_to = c.wire_local.unwrap_or(c.node_local);
+                self.receive(packet, wire_to).await;
+            }
+            Event::Closed { id, reason, unsent } => self.on_closed(id, reason, unsent).await,
+        }
+    }
+
+    fn on_connected(&mut self, id: ConnId, result: io::Result<(TcpStream, OwnedSemaphorePermit)>) {
+        match result {
+            Ok((stream, permit)) => {
+                if !self.conns.contains_key(&id) {
+                    return; // cannot happen: only `Closed` removes an entry, and this one has no task yet
+                }
+                let wire_local = stream.local_addr().ok();
+                let tx = self.spawn_conn(id, stream, permit);
+                self.stats.connected += 1;
+                let Some(conn) = self.conns.get_mut(&id) else { return };
+                conn.wire_local = wire_local;
+                tracing::debug!(transport = "TCP", peer = %conn.peer, local = ?wire_local, "connected");
+                let queued = std::mem::replace(&mut conn.state, ConnState::Open(tx)).into_queue();
+                for bytes in queued {
+                    self.send_on(id, bytes);
+                }
+            }
+            Err(e) => {
+                let Some(conn) = self.conns.remove(&id) else { return };
+                let dropped = conn.state.into_queue().len();
+                tracing::warn!(transport = "TCP", peer = %conn.peer, error = %e, dropped, "connect failed; packets dropped");
+                self.stats.connect_failures += 1;
+                self.stats.dropped += dropped as u64;
+            }
+        }
+    }
+
+    async fn on_closed(&mut self, id: ConnId, reason: CloseReason, unsent: Vec<Vec<u8>>) {
+        let Some(conn) = self.conns.remove(&id) else { return };
+        if reason.is_error() {
+            self.stats.closed_on_error += 1;
+            tracing::warn!(transport = "TCP", peer = %conn.peer, %reason, "connection closed");
+        } else {
+            tracing::debug!(transport = "TCP", peer = %conn.peer, %reason, "connection closed");
+        }
+        let later = conn.state.into_queue();
+        // Queued but never written: send again by the usual rules (another connection, or a
+        // new one to the same peer).
+        for bytes in unsent.into_iter().chain(later) {
+            let p = Packet { transport: Transport::Tcp, from: conn.node_local, to: conn.peer, bytes };
+            self.transmit(p).await;
+        }
+    }
+
+    /// Feed one received message to the node, then drain.
+    async fn receive(&mut self, packet: Packet, wire_to: SocketAddr) {
+        let now = self.clock.now();
+        log_message(Direction::In, packet.transport, packet.from, &packet.bytes);
+        self.tap(now, Direction::In, packet.transport, packet.from, wire_to, &packet.bytes);
+        self.stats.received += 1;
+        self.node.handle_input(Input::Receive { now, packet });
+        self.drain().await;
+    }
+
+    pub(super) fn new_id(&mut self) -> ConnId {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(super) fn tap(
+        &mut self,
+        at: Instant,
+        direction: Direction,
+        transport: Transport,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap(&TapEvent { at, direction, transport, from, to, bytes });
+        }
+    }
+
+    /// Shutdown has been signalled: wait briefly for the tasks, abort the rest.
+    async fn finish(mut self) -> Served<N> {
+        let queued: usize = self.conns.drain().map(|(_, c)| c.state.into_queue().len()).sum();
+        let drained =
+            tokio::time::timeout(SHUTDOWN_GRACE, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(left = self.tasks.len(), "connections still flushing after {SHUTDOWN_GRACE:?}; aborted");
+            self.tasks.shutdown().await;
+        }
+        self.stats.dropped += queued as u64;
+        tracing::info!(stats = ?self.stats, "net driver stopped");
+        Served { node: self.node, stats: self.stats }
+    }
+}
+
+/// The message in one datagram; `None` for a whitespace-only keep-alive. A datagram that
+/// fails framing is passed on as received, so the node can answer 400 (RFC 4475 `clerr`).
+fn datagram_message(bytes: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        tracing::trace!(transport = "UDP", %peer, "keep-alive datagram ignored");
+        return None;
+    }
+    match frame_datagram(&bytes) {
+        Ok(msg) if msg.len() == bytes.len() => Some(bytes),
+        Ok(msg) => Some(msg.to_vec()),
+        Err(e) => {
+            tracing::warn!(transport = "UDP", %peer, error = %e, "framing error; datagram passed on as received");
+            Some(bytes)
+        }
+    }
+}
+
+/// One debug line per message: direction, transport, peer and the start line.
+pub(super) fn log_message(direction: Direction, transport: Transport, peer: SocketAddr, bytes: &[u8]) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let end = memchr::memchr2(b'\r', b'\n', bytes).unwrap_or(bytes.len()).min(200);
+        let first_line = String::from_utf8_lossy(&bytes[..end]);
+        let dir = match direction {
+            Direction::In => "in",
+            Direction::Out => "out",
+        };
+        tracing::debug!(dir, %transport, %peer, len = bytes.len(), %first_line, "sip message");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datagram_cutting() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(datagram_message(b"\r\n\r\n".to_vec(), peer), None);
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+        let mut d = b"\r\n".to_vec();
+        d.extend_from_slice(msg);
+        d.extend_from_slice(b"trailing");
+        assert_eq!(datagram_message(d, peer).unwrap(), msg);
+        let clerr = b"OPTIONS sip:a@b SIP/2.0\r\nl: 9\r\n\r\nab".to_vec();
+        assert_eq!(datagram_message(clerr.clone(), peer).unwrap(), clerr);
+    }
+}
