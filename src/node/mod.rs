@@ -3,9 +3,12 @@
 //! and the next deadline are outputs (`handle_input` / `poll_output`, drained until
 //! `Output::Timeout`).
 
+pub mod core;
+pub mod focus;
 pub mod im_server;
 pub mod time;
 pub mod transaction;
+pub mod ue;
 
 pub use time::Instant;
 

@@ -1,0 +1,467 @@
+//! The simulated SIP/IP core: an S-CSCF-like stateful proxy and registrar for one domain
+//! (SPEC B §6). It keeps registrations and sends third-party REGISTERs with the UE's REGISTER as
+//! a `message/sip` body to the IM server (D8); routes initial MESSAGE/INVITE requests of local
+//! users through the IM server on the ISC interface, originating and terminating, with the Route
+//! set `<sip:AS;lr[;orig]>, <sip:core;lr;odi=N>` and `P-Served-User` (D13), and takes them back;
+//! then selects the terminating contact by RFC 3841, or hands the request to another domain's
+//! core or to a conference focus. A core with no IM server configured is a remote network.
+
+pub mod select;
+
+use crate::interop::classify::{classify, cpm_icsis, has_true_tag};
+use crate::interop::ids::IdGen;
+use crate::interop::table::IM_TAG;
+use crate::node::im_server::proxy::strip_top_via;
+use crate::node::transaction::{ClientTx, Flow, ServerTx, TimerConfig, TransactionLayer, TxEvent, TxHandle, Timer, cancel_for, response_to};
+use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, Span, apply_edits, split_list};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How a core is set up.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Host name (`scscf.im.example.net`).
+    pub host: String,
+    /// Address.
+    pub addr: SocketAddr,
+    /// The domain it serves.
+    pub domain: String,
+    /// The IM server's host name, when this network has one (iFC target).
+    pub im_server: Option<String>,
+    /// Other domains: domain -> that domain's core host name.
+    pub peers: HashMap<String, String>,
+    /// Conference factory user (`conf-factory`) and the focus's host name.
+    pub factory: Option<(String, String)>,
+    /// Host names to addresses.
+    pub hosts: HashMap<String, SocketAddr>,
+    /// Transport toward the IM server.
+    pub as_transport: Transport,
+    /// Seed for branches and odi tokens.
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    aor: String,
+    contact: Vec<u8>,
+    uri: String,
+    addr: SocketAddr,
+    transport: Transport,
+    until: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    OrigDone,
+    TermDone,
+}
+
+struct Proxied {
+    server: ServerTx,
+    forwarded: Vec<u8>,
+    flow: Flow,
+}
+
+/// The core node.
+pub struct Core {
+    cfg: CoreConfig,
+    layer: TransactionLayer,
+    ids: IdGen,
+    now: Instant,
+    bindings: Vec<Binding>,
+    odi: HashMap<String, (Phase, String)>,
+    proxied: HashMap<ClientTx, Proxied>,
+    by_server: HashMap<ServerTx, ClientTx>,
+    /// Requests that found no route (for diagnostics).
+    pub unroutable: Vec<String>,
+}
+
+fn text_uri(buf: &[u8], s: Span) -> Option<SipUri> {
+    NameAddr::parse(buf, s).and_then(|na| SipUri::parse(&na.uri_text(buf)))
+}
+
+impl Core {
+    /// A core.
+    pub fn new(cfg: CoreConfig) -> Core {
+        Core {
+            layer: TransactionLayer::new(TimerConfig::default()),
+            ids: IdGen::new(cfg.seed),
+            now: Instant::ZERO,
+            bindings: Vec::new(),
+            odi: HashMap::new(),
+            proxied: HashMap::new(),
+            by_server: HashMap::new(),
+            unroutable: Vec::new(),
+            cfg,
+        }
+    }
+
+    fn resolve(&self, u: &SipUri) -> Option<SocketAddr> {
+        match u.host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(SocketAddr::new(ip, u.port.unwrap_or(5060))),
+            Err(_) => self.cfg.hosts.get(&u.host).map(|a| SocketAddr::new(a.ip(), u.port.unwrap_or(a.port()))),
+        }
+    }
+
+    fn is_own(&self, u: &SipUri) -> bool {
+        u.host.eq_ignore_ascii_case(&self.cfg.host) || (u.host == self.cfg.addr.ip().to_string() && u.port.is_none_or(|p| p == self.cfg.addr.port()))
+    }
+
+    fn aor(uri: &str) -> Option<String> {
+        SipUri::parse(uri).map(|u| u.aor().to_ascii_lowercase())
+    }
+
+    fn alive(&self, aor: &str) -> Vec<&Binding> {
+        self.bindings.iter().filter(|b| b.aor == aor && b.until > self.now).collect()
+    }
+
+    fn on_register(&mut self, tx: ServerTx, msg: &Message, flow: Flow) {
+        let Some(aor) = msg.to_addr().ok().and_then(|na| Self::aor(&na.uri_text(msg.bytes()))) else {
+            let _ = self.layer.respond(tx, response_to(msg, 400, "Bad Request", Some("r")), self.now);
+            return;
+        };
+        let expires: u64 = msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok()).unwrap_or(3600);
+        self.bindings.retain(|b| b.aor != aor);
+        if expires > 0 {
+            for v in msg.list_values(&HeaderName::Contact) {
+                let Some(na) = NameAddr::parse(msg.bytes(), v) else { continue };
+                let uri = na.uri_text(msg.bytes());
+                let Some(u) = SipUri::parse(&uri) else { continue };
+                let addr = self.resolve(&u).unwrap_or(flow.remote);
+                let transport = match u.param("transport") {
+                    Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+                    Some(_) => Transport::Udp,
+                    None => flow.transport,
+                };
+                self.bindings.push(Binding { aor: aor.clone(), contact: msg.slice(v).to_vec(), uri, addr, transport, until: self.now + Duration::from_secs(expires) });
+            }
+        }
+        let tag = self.ids.token(8);
+        let mut ok = response_to(msg, 200, "OK", Some(&tag));
+        if let Ok(r) = Message::parse(ok.clone()) {
+            ok = apply_edits(&ok, &[Edit::append_header(&r, "Expires", &expires.to_string())]).unwrap_or(ok);
+        }
+        let _ = self.layer.respond(tx, ok, self.now);
+        if let Some(asn) = self.cfg.im_server.clone() {
+            self.third_party_register(&asn, &aor, expires, msg);
+        }
+    }
+
+    fn third_party_register(&mut self, asn: &str, aor: &str, expires: u64, ue_register: &Message) {
+        let Some(to) = self.cfg.hosts.get(asn).copied() else { return };
+        let body = ue_register.bytes();
+        let req = format!(
+            "REGISTER sip:{asn} SIP/2.0\r\nVia: SIP/2.0/{t} {host}:{port};branch=z9hG4bK{b}\r\nMax-Forwards: 70\r\nFrom: <sip:{host}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: 3pr-{c}@{host}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{host}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n",
+            t = self.cfg.as_transport.as_str(),
+            host = self.cfg.host,
+            port = self.cfg.addr.port(),
+            b = self.ids.token(12),
+            tag = self.ids.token(8),
+            c = self.ids.token(10),
+            len = body.len(),
+        );
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        let flow = Flow { transport: self.cfg.as_transport, local: self.cfg.addr, remote: to };
+        let _ = self.layer.send_request(flow, bytes, self.now);
+    }
+
+    /// Route the request: pop our own Route entry and work out what to do next.
+    fn on_request(&mut self, tx: ServerTx, msg: Message, flow: Flow) {
+        let method = msg.method().cloned().unwrap_or(Method::Other(String::new()));
+        let ruri_local = msg.request_uri().and_then(|u| SipUri::parse(&u)).is_some_and(|u| u.host.eq_ignore_ascii_case(&self.cfg.domain));
+        let has_route = msg.first(&HeaderName::Route).is_some();
+        if method == Method::Register && ruri_local && !has_route {
+            return self.on_register(tx, &msg, flow);
+        }
+        let buf = msg.bytes().to_vec();
+        let mut edits = Vec::new();
+        let mut phase: Option<(Phase, String)> = None;
+        let mut next_route: Option<SipUri> = None;
+        let mut popped = false;
+        for h in msg.all(&HeaderName::Route) {
+            let els = split_list(&buf, h.value);
+            for (i, el) in els.iter().enumerate() {
+                let u = text_uri(&buf, *el);
+                if !popped && next_route.is_none() && u.as_ref().is_some_and(|u| self.is_own(u)) {
+                    popped = true;
+                    if let Some(t) = u.as_ref().and_then(|u| u.param("odi").map(str::to_string)) {
+                        phase = self.odi.get(&t).cloned();
+                    }
+                    edits.push(match els.get(i + 1) {
+                        Some(n) => Edit::remove(Span::new(el.start, n.start)),
+                        None if els.len() == 1 => Edit::remove(h.line),
+                        None => Edit::remove(Span::new(els[i - 1].end, el.end)),
+                    });
+                } else if next_route.is_none() {
+                    next_route = u;
+                }
+            }
+        }
+        let in_dialog = msg.to_tag().is_some();
+        if let Some(u) = next_route.filter(|_| in_dialog || phase.is_none()) {
+            // Loose routing along a Route set (in-dialog requests, or someone else's route).
+            let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, 404, "Not Found") };
+            return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
+        }
+        if in_dialog {
+            let Some(u) = msg.request_uri().and_then(|u| SipUri::parse(&u)) else { return };
+            let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, 404, "Not Found") };
+            return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
+        }
+        let from = msg.from_addr().ok().and_then(|na| Self::aor(&na.uri_text(&buf))).unwrap_or_default();
+        let ruri = msg.request_uri().map(|u| u.into_owned()).unwrap_or_default();
+        let target = Self::aor(&ruri).unwrap_or_default();
+        let service = matches!(method, Method::Message | Method::Invite) && classify(&msg).is_some();
+        let tagged = !cpm_icsis(&msg).is_empty() || has_true_tag(&msg, IM_TAG);
+        let first_pass = phase.is_none();
+        // P-Preferred-Service becomes P-Asserted-Service at the originating S-CSCF (TS 24.229).
+        if first_pass {
+            for h in msg.all(&HeaderName::PPreferredService) {
+                edits.push(Edit::replace(h.name_span, "P-Asserted-Service"));
+            }
+        }
+        let from_local = from.ends_with(&format!("@{}", self.cfg.domain)) && !self.alive(&from).is_empty();
+        match phase {
+            None if from_local && service && tagged && self.cfg.im_server.is_some() => {
+                self.via_im_server(tx, &msg, edits, "orig", Phase::OrigDone, &from, flow, true);
+            }
+            Some((Phase::TermDone, user)) => self.deliver(tx, &msg, edits, &user, flow),
+            _ => {
+                // Originating part done (or none): route by the Request-URI.
+                strip_served_user(&msg, &mut edits);
+                if self.is_factory(&target) {
+                    let Some((_, focus)) = self.cfg.factory.clone() else { return self.reject(tx, &msg, 404, "Not Found") };
+                    let Some(to) = self.cfg.hosts.get(&focus).copied() else { return self.reject(tx, &msg, 404, "Not Found") };
+                    return self.forward(tx, &msg, edits, to, flow.transport, first_pass);
+                }
+                let domain = SipUri::parse(&ruri).map(|u| u.host).unwrap_or_default();
+                if domain.eq_ignore_ascii_case(&self.cfg.domain) {
+                    if service && self.cfg.im_server.is_some() {
+                        return self.via_im_server(tx, &msg, edits, "term", Phase::TermDone, &target, flow, first_pass);
+                    }
+                    return self.deliver(tx, &msg, edits, &target, flow);
+                }
+                match self.cfg.peers.get(&domain.to_ascii_lowercase()).and_then(|h| self.cfg.hosts.get(h)).copied() {
+                    Some(to) => self.forward(tx, &msg, edits, to, flow.transport, first_pass),
+                    None => {
+                        self.unroutable.push(ruri.clone());
+                        self.reject(tx, &msg, 404, "Not Found")
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_factory(&self, target: &str) -> bool {
+        self.cfg.factory.as_ref().is_some_and(|(u, _)| target == format!("sip:{u}@{}", self.cfg.domain))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn via_im_server(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, sescase: &str, phase: Phase, user: &str, flow: Flow, record_route: bool) {
+        let Some(asn) = self.cfg.im_server.clone() else { return };
+        let Some(to) = self.cfg.hosts.get(&asn).copied() else { return self.reject(tx, msg, 500, "No IM Server") };
+        let token = self.ids.token(6);
+        self.odi.insert(token.clone(), (phase, user.to_string()));
+        let orig = if sescase == "orig" { ";orig" } else { "" };
+        let regstate = if self.alive(user).is_empty() { "unreg" } else { "reg" };
+        let at = msg.first(&HeaderName::Route).map_or_else(|| msg.first(&HeaderName::Via).map_or(0, |h| h.line.start), |h| h.line.start);
+        // The ISC Route set goes before any remaining Route entries.
+        edits.push(Edit::header_before(msg, at, "Route", &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.cfg.host)));
+        strip_served_user(msg, &mut edits);
+        let cseq_at = msg.first(&HeaderName::CSeq).map_or(msg.headers_end().start, |h| h.line.start + h.line.len());
+        edits.push(Edit::insert(cseq_at, format!("P-Served-User: <{user}>;sescase={sescase};regstate={regstate}\r\n")));
+        let _ = flow;
+        self.forward(tx, msg, edits, to, self.cfg.as_transport, record_route);
+    }
+
+    fn deliver(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, user: &str, flow: Flow) {
+        strip_served_user(msg, &mut edits);
+        let mut best: Option<(f64, Binding)> = None;
+        for b in self.alive(user) {
+            let Some(s) = select::score(msg, &b.contact, Span::new(0, b.contact.len())) else { continue };
+            if best.as_ref().is_none_or(|(q, _)| s > *q) {
+                best = Some((s, b.clone()));
+            }
+        }
+        let Some((_, b)) = best else { return self.reject(tx, msg, 480, "Temporarily Unavailable") };
+        // Retarget the Request-URI to the chosen contact (the terminating S-CSCF, TS 24.229).
+        if let crate::sip::StartLine::Request { uri, .. } = msg.start() {
+            edits.push(Edit::replace(*uri, b.uri.clone()));
+        }
+        let _ = flow;
+        self.forward(tx, msg, edits, b.addr, b.transport, false);
+    }
+
+    fn reject(&mut self, tx: ServerTx, msg: &Message, code: u16, reason: &str) {
+        let tag = self.ids.token(8);
+        let _ = self.layer.respond(tx, response_to(msg, code, reason, Some(&tag)), self.now);
+    }
+
+    fn forward(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, to: SocketAddr, transport: Transport, record_route: bool) {
+        let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
+        let branch = format!("z9hG4bK{}", self.ids.token(14));
+        edits.push(Edit::header_before(msg, via_at, "Via", &format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.cfg.host, self.cfg.addr.port())));
+        if let Some(h) = msg.first(&HeaderName::MaxForwards) {
+            let n: u32 = msg.value(h).trim().parse().unwrap_or(70);
+            if n == 0 {
+                return self.reject(tx, msg, 483, "Too Many Hops");
+            }
+            edits.push(Edit::replace(h.value, (n - 1).to_string()));
+        }
+        if record_route && msg.method() == Some(&Method::Invite) && msg.to_tag().is_none() {
+            let at = msg.first(&HeaderName::RecordRoute).map_or(msg.headers_end().start, |h| h.line.start);
+            edits.push(Edit::header_before(msg, at, "Record-Route", &format!("<sip:{};lr>", self.cfg.host)));
+        }
+        let Ok(bytes) = apply_edits(msg.bytes(), &edits) else { return self.reject(tx, msg, 500, "Edit Conflict") };
+        let flow = Flow { transport, local: self.cfg.addr, remote: to };
+        if msg.method() == Some(&Method::Ack) {
+            self.layer.send_stateless(flow.packet(bytes));
+            return;
+        }
+        match self.layer.send_request(flow, bytes.clone(), self.now) {
+            Ok(c) => {
+                self.proxied.insert(c, Proxied { server: tx, forwarded: bytes, flow });
+                self.by_server.insert(tx, c);
+            }
+            Err(_) => self.reject(tx, msg, 500, "Server Internal Error"),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(ev) = self.layer.poll_event() {
+            match ev {
+                TxEvent::Request { tx, msg, flow } => {
+                    if msg.method() == Some(&Method::Invite) {
+                        let _ = self.layer.respond(tx, crate::node::transaction::trying_for(&msg), self.now);
+                    }
+                    self.on_request(tx, msg, flow)
+                }
+                TxEvent::Ack { msg, flow } => {
+                    // Forward the 2xx ACK along its Route set, statelessly.
+                    let m = msg.clone();
+                    self.route_ack(m, flow);
+                }
+                TxEvent::Cancel { tx, target, msg, .. } => {
+                    let _ = self.layer.respond(tx, response_to(&msg, if target.is_some() { 200 } else { 481 }, "OK", None), self.now);
+                    if let Some(c) = target.and_then(|t| self.by_server.get(&t).copied()) {
+                        if let Some(p) = self.proxied.get(&c) {
+                            if let Ok(fm) = Message::parse(p.forwarded.clone()) {
+                                let flow = p.flow;
+                                let _ = self.layer.send_request(flow, cancel_for(&fm), self.now);
+                            }
+                        }
+                    }
+                }
+                TxEvent::Response { tx, msg, .. } => {
+                    if msg.status() == Some(100) {
+                        continue;
+                    }
+                    if let Some(p) = self.proxied.get(&tx) {
+                        let server = p.server;
+                        let out = strip_top_via(&msg);
+                        if self.layer.respond(server, out.clone(), self.now).is_err() {
+                            if let (Some(req), Some(flow)) = (self.layer.server_request(server), self.layer.server_reply_flow(server)) {
+                                let to = crate::node::transaction::response_target(req, &flow);
+                                self.layer.send_stateless(Packet { transport: flow.transport, from: flow.local, to, bytes: out });
+                            }
+                        }
+                    }
+                }
+                TxEvent::Timeout { tx, timer } => {
+                    if let Some(p) = self.proxied.remove(&tx) {
+                        self.by_server.remove(&p.server);
+                        if timer == Timer::B {
+                            if let Some(req) = self.layer.server_request(p.server).cloned() {
+                                self.reject(p.server, &req, 408, "Request Timeout");
+                            }
+                        } else {
+                            self.layer.abandon(p.server);
+                        }
+                    }
+                }
+                TxEvent::Terminated(TxHandle::Client(c)) => {
+                    if let Some(p) = self.proxied.remove(&c) {
+                        self.by_server.remove(&p.server);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn route_ack(&mut self, msg: Message, flow: Flow) {
+        let buf = msg.bytes().to_vec();
+        let mut edits = Vec::new();
+        let mut next = None;
+        let mut popped = false;
+        for h in msg.all(&HeaderName::Route) {
+            let els = split_list(&buf, h.value);
+            for (i, el) in els.iter().enumerate() {
+                let u = text_uri(&buf, *el);
+                if !popped && next.is_none() && u.as_ref().is_some_and(|u| self.is_own(u)) {
+                    popped = true;
+                    edits.push(match els.get(i + 1) {
+                        Some(n) => Edit::remove(Span::new(el.start, n.start)),
+                        None if els.len() == 1 => Edit::remove(h.line),
+                        None => Edit::remove(Span::new(els[i - 1].end, el.end)),
+                    });
+                } else if next.is_none() {
+                    next = u;
+                }
+            }
+        }
+        let target = next.or_else(|| msg.request_uri().and_then(|u| SipUri::parse(&u)));
+        let Some(u) = target else { return };
+        let Some(to) = self.resolve(&u) else { return };
+        let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
+        let t = transport_of(&u, flow.transport);
+        edits.push(Edit::header_before(&msg, via_at, "Via", &format!("SIP/2.0/{} {}:{};branch=z9hG4bK{}", t.as_str(), self.cfg.host, self.cfg.addr.port(), self.ids.token(14))));
+        if let Ok(bytes) = apply_edits(&buf, &edits) {
+            self.layer.send_stateless(Packet { transport: t, from: self.cfg.addr, to, bytes });
+        }
+    }
+}
+
+fn transport_of(u: &SipUri, default: Transport) -> Transport {
+    match u.param("transport") {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
+        _ => default,
+    }
+}
+
+fn strip_served_user(msg: &Message, edits: &mut Vec<Edit>) {
+    for h in msg.all(&HeaderName::PServedUser) {
+        if !edits.iter().any(|e| e.span == h.line) {
+            edits.push(Edit::remove(h.line));
+        }
+    }
+}
+
+impl SansIo for Core {
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Receive { now, packet } => {
+                self.now = self.now.max(now);
+                self.layer.handle_timeout(self.now);
+                let _ = self.layer.handle_packet(packet, self.now);
+            }
+            Input::Timeout(now) => {
+                self.now = self.now.max(now);
+                self.layer.handle_timeout(self.now);
+            }
+        }
+        self.drain();
+    }
+
+    fn poll_output(&mut self) -> Output {
+        self.drain();
+        match self.layer.poll_transmit() {
+            Some(p) => Output::Transmit(p),
+            None => Output::Timeout(self.layer.next_timeout().unwrap_or(Instant::NEVER)),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The deterministic world: sans-IO nodes exchanging packets over simulated links in virtual
+//! time, stepped by the earliest deadline (quinn's test `Pair`). Links have a delay and, where
+//! configured, seeded loss, duplication and reordering. Every delivered message is recorded in a
+//! [`Trace`] (the sniffer sits at the receiving end, so a lost packet is never seen). A bounded
+//! drive turns a livelock into an error.
+
+use crate::interop::ids::IdGen;
+use crate::interop::verify::trace::Trace;
+use crate::node::core::Core;
+use crate::node::focus::Focus;
+use crate::node::ue::Ue;
+use crate::node::{Input, Instant, Output, Packet, SansIo};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A node of the world.
+pub enum SimNode {
+    /// A simulated client.
+    Ue(Box<Ue>),
+    /// A simulated core.
+    Core(Box<Core>),
+    /// A conference focus.
+    Focus(Box<Focus>),
+    /// The IM server under test (the embedded reference server, or an adapter to a real one).
+    Server(Box<dyn SansIo + Send>),
+}
+
+impl SimNode {
+    fn io(&mut self) -> &mut dyn SansIo {
+        match self {
+            SimNode::Ue(n) => n.as_mut(),
+            SimNode::Core(n) => n.as_mut(),
+            SimNode::Focus(n) => n.as_mut(),
+            SimNode::Server(n) => n.as_mut(),
+        }
+    }
+}
+
+/// One node with its name and address.
+pub struct Slot {
+    /// Name shown in flows.
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The node.
+    pub node: SimNode,
+    deadline: Instant,
+}
+
+/// Impairments of a link (applied to packets between two named nodes, both ways).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Impairment {
+    /// Probability a packet is lost.
+    pub loss: f64,
+    /// Probability a packet is delivered twice.
+    pub duplicate: f64,
+    /// Probability a packet is held back (delivered after later ones).
+    pub reorder: f64,
+}
+
+/// Why the world stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// Too many steps without reaching the requested time: a livelock.
+    #[error("livelock: more than {0} steps before t={1} ms")]
+    Livelock(u64, u64),
+}
+
+struct InFlight {
+    packet: Packet,
+}
+
+/// The world.
+pub struct World {
+    /// The nodes.
+    pub nodes: Vec<Slot>,
+    /// Everything delivered, in order.
+    pub trace: Trace,
+    /// Packets addressed to nobody.
+    pub undeliverable: Vec<Packet>,
+    now: Instant,
+    delay: Duration,
+    impaired: Vec<(SocketAddr, SocketAddr, Impairment)>,
+    rng: IdGen,
+    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    flights: Vec<Option<InFlight>>,
+    seq: u64,
+    /// Bound on steps per drive.
+    pub max_steps: u64,
+}
+
+impl World {
+    /// An empty world with this seed (for link impairments).
+    pub fn new(seed: u64) -> World {
+        World {
+            nodes: Vec::new(),
+            trace: Trace::default(),
+            undeliverable: Vec::new(),
+            now: Instant::ZERO,
+            delay: Duration::from_millis(1),
+            impaired: Vec::new(),
+            rng: IdGen::new(seed),
+            queue: BinaryHeap::new(),
+            flights: Vec::new(),
+            seq: 0,
+            max_steps: 1_000_000,
+        }
+    }
+    /// Add a node.
+    pub fn add(&mut self, name: &str, addr: SocketAddr, node: SimNode) {
+        self.nodes.push(Slot { name: name.to_string(), addr, node, deadline: Instant::ZERO });
+    }
+    /// Impair the link between two addresses (both directions).
+    pub fn impair(&mut self, a: SocketAddr, b: SocketAddr, i: Impairment) {
+        self.impaired.push((a, b, i));
+    }
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    /// A node by name.
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut SimNode> {
+        self.nodes.iter_mut().find(|s| s.name == name).map(|s| &mut s.node)
+    }
+    /// A node by name.
+    pub fn node(&self, name: &str) -> Option<&SimNode> {
+        self.nodes.iter().find(|s| s.name == name).map(|s| &s.node)
+    }
+    /// The name of the node at an address.
+    pub fn name_of(&self, addr: SocketAddr) -> String {
+        self.nodes.iter().find(|s| s.addr == addr).map_or_else(|| addr.to_string(), |s| s.name.clone())
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < p
+    }
+
+    fn enqueue(&mut self, packet: Packet) {
+        let imp = self.impaired.iter().find(|(a, b, _)| (packet.from == *a && packet.to == *b) || (packet.from == *b && packet.to == *a)).map(|x| x.2);
+        let mut copies = 1;
+        let mut delay = self.delay;
+        if let Some(i) = imp {
+            if self.chance(i.loss) {
+                return;
+            }
+            if self.chance(i.duplicate) {
+                copies = 2;
+            }
+            if self.chance(i.reorder) {
+                delay += Duration::from_millis(5);
+            }
+        }
+        for c in 0..copies {
+            self.seq += 1;
+            let at = self.now + delay + Duration::from_micros(c * 100);
+            self.flights.push(Some(InFlight { packet: packet.clone() }));
+            self.queue.push(Reverse((at, self.seq, self.flights.len() - 1)));
+        }
+    }
+
+    /// Drain every node's outputs into the links; note their deadlines.
+    fn flush(&mut self) {
+        for i in 0..self.nodes.len() {
+            loop {
+                match self.nodes[i].node.io().poll_output() {
+                    Output::Transmit(p) => self.enqueue(p),
+                    Output::Timeout(t) => {
+                        self.nodes[i].deadline = t;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run until virtual time `end`.
+    pub fn run_until(&mut self, end: Instant) -> Result<(), SimError> {
+        let mut steps = 0u64;
+        loop {
+            self.flush();
+            steps += 1;
+            if steps > self.max_steps {
+                return Err(SimError::Livelock(self.max_steps, end.as_millis()));
+            }
+            let arrival = self.queue.peek().map(|Reverse((t, _, _))| *t);
+            let deadline = self.nodes.iter().map(|s| s.deadline).min().unwrap_or(Instant::NEVER);
+            let next = arrival.unwrap_or(Instant::NEVER).min(deadline);
+            if next > end {
+                self.now = end;
+                return Ok(());
+            }
+            self.now = self.now.max(next);
+            if arrival.is_some_and(|a| a <= deadline) {
+                let Some(Reverse((_, _, idx))) = self.queue.pop() else { continue };
+                let Some(f) = self.flights[idx].take() else { continue };
+                self.deliver(f.packet);
+            } else {
+                let now = self.now;
+                for s in self.nodes.iter_mut().filter(|s| s.deadline <= now) {
+                    s.node.io().handle_input(Input::Timeout(now));
+                    s.deadline = Instant::NEVER;
+                }
+            }
+            if self.queue.is_empty() {
+                self.flights.clear();
+            }
+        }
+    }
+
+    /// Run for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) -> Result<(), SimError> {
+        let end = self.now + d;
+        self.run_until(end)
+    }
+
+    fn deliver(&mut self, p: Packet) {
+        let Some(i) = self.nodes.iter().position(|s| s.addr == p.to) else {
+            self.undeliverable.push(p);
+            return;
+        };
+        self.trace.push(self.now, p.from, p.to, p.transport, p.bytes.clone());
+        let now = self.now;
+        self.nodes[i].node.io().handle_input(Input::Receive { now, packet: p });
+    }
+
+    /// Let a node act now (e.g. a client sends); its outputs go out on the next drive.
+    pub fn with_ue<R>(&mut self, name: &str, f: impl FnOnce(&mut Ue, Instant) -> R) -> Option<R> {
+        let now = self.now;
+        match self.node_mut(name) {
+            Some(SimNode::Ue(u)) => Some(f(u, now)),
+            _ => None,
+        }
+    }
+}
