@@ -50,12 +50,15 @@ impl Focus {
     }
 
     fn on_invite(&mut self, tx: crate::node::transaction::ServerTx, msg: &Message) {
-        let conf = format!("sip:conf-{}@{}", self.ids.token(6), self.cfg.domain);
+        let user = format!("conf-{}", self.ids.token(6));
+        let conf = format!("sip:{user}@{}", self.cfg.domain);
+        // The conference's contact is routable: in-dialog requests reach the focus itself.
+        let contact = format!("sip:{user}@{}:{};transport=tcp", self.cfg.host, self.cfg.addr.port());
         let tag = self.ids.token(8);
         let base = response_to(msg, 200, "OK", Some(&tag));
         let ok = match Message::parse(base.clone()) {
             Ok(r) => {
-                let mut e = vec![Edit::append_header(&r, "Contact", &format!("<{conf}>;{IM_TAG};isfocus"))];
+                let mut e = vec![Edit::append_header(&r, "Contact", &format!("<{contact}>;{IM_TAG};isfocus"))];
                 for h in msg.all(&HeaderName::RecordRoute) {
                     e.push(Edit::append_header(&r, "Record-Route", &msg.value(h)));
                 }
@@ -78,12 +81,13 @@ impl Focus {
         let contrib = msg.first_value(&HeaderName::ContributionId).map(|c| c.into_owned()).unwrap_or_else(|| self.ids.uuid());
         let subject = msg.first_value(&HeaderName::Subject).map(|c| c.into_owned()).unwrap_or_else(|| "Group".into());
         for p in &parts {
-            self.invite(&conf, p, &inviter, &subject, &conv, &contrib);
+            self.invite(&conf, &contact, p, &inviter, &subject, &conv, &contrib);
         }
         self.conferences.push((conf, parts));
     }
 
-    fn invite(&mut self, conf: &str, to: &str, inviter: &str, subject: &str, conv: &str, contrib: &str) {
+    #[allow(clippy::too_many_arguments)]
+    fn invite(&mut self, conf: &str, contact: &str, to: &str, inviter: &str, subject: &str, conv: &str, contrib: &str) {
         let (contact_tags, ac, ids) = match self.cfg.form {
             ClientKind::Im => (format!(";{IM_TAG};isfocus"), format!("*;{IM_TAG}"), String::new()),
             ClientKind::Cpm => {
@@ -94,7 +98,7 @@ impl Focus {
         let ip = self.cfg.addr.ip();
         let sdp = format!("v=0\r\no=- 3913312800 3913312800 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 7394 TCP/MSRP *\r\na=setup:actpass\r\na=path:msrp://{ip}:7394/cf88;tcp\r\na=accept-types:message/cpim application/conference-info+xml\r\na=sendrecv\r\n");
         let req = format!(
-            "INVITE {to} SIP/2.0\r\nVia: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{b}\r\nMax-Forwards: 70\r\nRoute: <sip:{core};lr>\r\nFrom: <{conf}>;tag={tag}\r\nTo: <{to}>\r\nCall-ID: foc-{cid}@{host}\r\nCSeq: 1 INVITE\r\nReferred-By: <{inviter}>\r\nSubject: {subject}\r\nContact: <{conf}>{contact_tags}\r\nAccept-Contact: {ac}\r\n{ids}Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            "INVITE {to} SIP/2.0\r\nVia: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{b}\r\nMax-Forwards: 70\r\nRoute: <sip:{core};lr>\r\nFrom: <{conf}>;tag={tag}\r\nTo: <{to}>\r\nCall-ID: foc-{cid}@{host}\r\nCSeq: 1 INVITE\r\nReferred-By: <{inviter}>\r\nSubject: {subject}\r\nContact: <{contact}>{contact_tags}\r\nAccept-Contact: {ac}\r\n{ids}Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             host = self.cfg.host,
             port = self.cfg.addr.port(),
             b = self.ids.token(12),

@@ -276,7 +276,9 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
     let ri: Vec<Vec<u8>> = ing.list_values(&HeaderName::Route).iter().map(|s| s.of(ing.bytes()).to_vec()).collect();
     let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
-    if ri.len() >= 2 {
+    // The ISC Route set is judged on initial requests; in-dialog requests follow the dialog's
+    // route set, which may end at the server.
+    if ri.len() >= 2 && ing.to_tag().is_none() {
         j.checked("ROUTE.VIA-IMS", "sent on toward the next hop of the ISC Route set");
         if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
             j.violation(
@@ -292,7 +294,10 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             return;
         }
     }
-    if !ri.is_empty() && re[..] != ri[1..] {
+    // The server's own entry is the first; repeated own entries right after it (it Record-Routed
+    // on two passes) may be popped with it.
+    let own = ri.iter().take_while(|r| Some(*r) == ri.first()).count();
+    if !ri.is_empty() && (1..=own).all(|k| re[..] != ri[k..]) {
         let obs = if re == ri {
             "its own Route entry still on top".to_string()
         } else {

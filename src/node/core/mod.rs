@@ -240,7 +240,7 @@ impl Core {
                 let domain = SipUri::parse(&ruri).map(|u| u.host).unwrap_or_default();
                 if domain.eq_ignore_ascii_case(&self.cfg.domain) {
                     if service && self.cfg.im_server.is_some() {
-                        return self.via_im_server(tx, &msg, edits, "term", Phase::TermDone, &target, flow, first_pass);
+                        return self.via_im_server(tx, &msg, edits, "term", Phase::TermDone, &target, flow, true);
                     }
                     return self.deliver(tx, &msg, edits, &target, flow);
                 }

@@ -81,25 +81,27 @@ impl ImServer {
         bypass_to: Option<SocketAddr>,
     ) -> Result<Forward, NoRoute> {
         let buf = msg.bytes();
-        // Route: pop our own entry (loose routing), the next one is the next hop.
+        // Route: pop our own entry (loose routing) and any own entries right after it (we
+        // Record-Routed on both the originating and the terminating pass); the next is the hop.
         let mut next: Option<SipUri> = None;
-        let mut popped = false;
         for h in msg.all(&HeaderName::Route) {
             let els = split_list(buf, h.value);
-            for (i, el) in els.iter().enumerate() {
+            let mut popped = 0;
+            for el in &els {
                 let uri = NameAddr::parse(buf, *el).and_then(|na| SipUri::parse(&na.uri_text(buf)));
-                if !popped && next.is_none() && uri.as_ref().is_some_and(|u| self.is_own(u)) {
-                    popped = true;
-                    edits.push(match els.get(i + 1) {
-                        Some(n) => Edit::remove(Span::new(el.start, n.start)),
-                        None if els.len() == 1 => Edit::remove(h.line),
-                        None => Edit::remove(Span::new(els[i - 1].end, el.end)),
-                    });
-                    continue;
-                }
-                if next.is_none() {
+                if next.is_none() && uri.as_ref().is_some_and(|u| self.is_own(u)) {
+                    popped += 1;
+                } else if next.is_none() {
                     next = uri;
                 }
+            }
+            match popped {
+                0 => {}
+                n if n == els.len() => edits.push(Edit::remove(h.line)),
+                n => edits.push(Edit::remove(Span::new(els[0].start, els[n].start))),
+            }
+            if next.is_some() {
+                break;
             }
         }
         if bypass_to.is_some() {
@@ -131,8 +133,12 @@ impl ImServer {
         // Record-Route on dialog-creating INVITEs, so the server stays on the dialog.
         let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
         if msg.method() == Some(&crate::sip::Method::Invite) && msg.to_tag().is_none() {
-            let (_, a) = self.local_addr(Transport::Tcp);
-            let rr = format!("<sip:{}:{};transport=tcp;lr>", self.config.host, a.port());
+            // transport=tcp only when we listen on TCP: a UDP-only server must not send the
+            // dialog's in-dialog requests to a TCP port nobody listens on (RFC 3263).
+            let rr = match self.config.addrs.iter().find(|(t, _)| *t == Transport::Tcp) {
+                Some((_, a)) => format!("<sip:{}:{};transport=tcp;lr>", self.config.host, a.port()),
+                None => format!("<sip:{}:{};lr>", self.config.host, self.local_addr(Transport::Udp).1.port()),
+            };
             let at = msg.first(&HeaderName::RecordRoute).map_or(msg.headers_end().start, |h| h.line.start);
             edits.push(Edit::header_before(msg, at, "Record-Route", &rr));
         }
