@@ -3,9 +3,12 @@
 //! or input.
 
 pub mod check;
+pub mod faults;
 pub mod input;
 pub mod rewrite;
 pub mod rules;
+pub mod run;
+pub mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -32,6 +35,12 @@ pub enum Command {
     Check(check::Args),
     /// List the requirement catalogue (SPEC A.2).
     Rules(rules::Args),
+    /// Run the reference IM server over real UDP/TCP sockets until Ctrl-C or SIGTERM.
+    Serve(serve::Args),
+    /// List the deliberate faults of the reference server and the IDs each targets.
+    Faults(faults::Args),
+    /// Run the scenarios against the embedded reference server and write reports.
+    Run(run::Args),
 }
 
 /// What goes to stdout.
@@ -53,6 +62,9 @@ pub fn main() -> ExitCode {
         Command::Rewrite(a) => rewrite::run(a),
         Command::Check(a) => check::run(a),
         Command::Rules(a) => rules::run(a),
+        Command::Serve(a) => serve::run(a, cli.verbose),
+        Command::Faults(a) => faults::run(a),
+        Command::Run(a) => run::run(a),
     };
     match result {
         Ok(code) => code,

@@ -51,6 +51,7 @@
 //!   rules. Inbound and outbound connections share the `max_connections` budget.
 
 mod clock;
+pub mod live;
 mod driver;
 mod listen;
 mod route;

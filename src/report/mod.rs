@@ -2,6 +2,11 @@
 //! `replay`): results keyed by scenario, level and requirement, each with its findings, and a
 //! summary of counts keyed by verdict name. Renderers turn it into text, JSON and more.
 
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod matrix;
 pub mod model;
 pub mod text;
 

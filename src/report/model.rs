@@ -71,6 +71,32 @@ pub enum ChangeKind {
     New,
     /// Another change of verdict.
     Changed,
+    /// In the baseline, not in this run (a scenario or a check gone: look at it, it may hide a
+    /// regression). `after` is empty.
+    Removed,
+}
+
+impl ChangeKind {
+    /// Every kind, in report order.
+    pub const ALL: [ChangeKind; 6] = [
+        ChangeKind::NewFail,
+        ChangeKind::NewPass,
+        ChangeKind::Changed,
+        ChangeKind::New,
+        ChangeKind::Removed,
+        ChangeKind::Unchanged,
+    ];
+    /// The JSON spelling (`new-fail`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Unchanged => "unchanged",
+            ChangeKind::NewPass => "new-pass",
+            ChangeKind::NewFail => "new-fail",
+            ChangeKind::New => "new",
+            ChangeKind::Changed => "changed",
+            ChangeKind::Removed => "removed",
+        }
+    }
 }
 
 /// One compared result.
@@ -87,7 +113,8 @@ pub struct Change {
     /// Verdict in the baseline, if present there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
-    /// Verdict now.
+    /// Verdict now (empty, and left out of the JSON, for [`ChangeKind::Removed`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub after: String,
 }
 

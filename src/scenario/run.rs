@@ -33,9 +33,87 @@ fn a(s: &str) -> SocketAddr {
     s.parse().expect("valid socket address literal")
 }
 
-/// Addresses of the fixed nodes.
+/// A settle time per step: virtual time in the simulation; in live runs (paced) real time.
+fn settle_time(s: &Scenario, live: bool) -> Duration {
+    match (s.network.is_some(), live) {
+        (true, _) => Duration::from_secs(20),
+        (false, false) => Duration::from_secs(2),
+        (false, true) => Duration::from_millis(400),
+    }
+}
+
+/// Where each node of the world lives. The simulation uses documentation addresses
+/// (192.0.2.0/24 local, 198.51.100.0/24 remote); live runs use 127.0.0.0/8 so that nothing the
+/// server sends can leave the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPlan {
+    /// The IM server.
+    pub server: SocketAddr,
+    local: [u8; 3],
+    remote: [u8; 3],
+    port: u16,
+}
+
+impl AddressPlan {
+    /// The simulated network.
+    pub fn sim() -> AddressPlan {
+        AddressPlan { server: a("192.0.2.1:5060"), local: [192, 0, 2], remote: [198, 51, 100], port: 5060 }
+    }
+    /// Loopback addresses: the server at `server`, everyone else on `port` of 127.0.0.x
+    /// (local) and 127.0.1.x (remote).
+    pub fn loopback(server: SocketAddr, port: u16) -> AddressPlan {
+        AddressPlan { server, local: [127, 0, 0], remote: [127, 0, 1], port }
+    }
+    fn at(&self, net: [u8; 3], host: u8) -> SocketAddr {
+        SocketAddr::from(([net[0], net[1], net[2], host], self.port))
+    }
+    /// The local core.
+    pub fn core(&self) -> SocketAddr {
+        self.at(self.local, 2)
+    }
+    /// The local conference focus.
+    pub fn focus(&self) -> SocketAddr {
+        self.at(self.local, 3)
+    }
+    /// The remote network's core.
+    pub fn remote_core(&self) -> SocketAddr {
+        self.at(self.remote, 2)
+    }
+    /// The remote network's focus.
+    pub fn remote_focus(&self) -> SocketAddr {
+        self.at(self.remote, 3)
+    }
+    /// The i-th client.
+    pub fn ue(&self, remote: bool, i: usize) -> SocketAddr {
+        self.at(if remote { self.remote } else { self.local }, 10 + i as u8)
+    }
+    /// Every node address but the server's, for a scenario with `n` actors.
+    pub fn all(&self, n: usize) -> Vec<SocketAddr> {
+        let mut v = vec![self.core(), self.focus(), self.remote_core(), self.remote_focus()];
+        for i in 0..n {
+            v.push(self.ue(false, i));
+            v.push(self.ue(true, i));
+        }
+        v
+    }
+    /// Host names of the world.
+    pub fn hosts(&self) -> HashMap<String, SocketAddr> {
+        [
+            (SERVER_HOST, self.server),
+            ("scscf.im.example.net", self.core()),
+            ("focus.im.example.net", self.focus()),
+            ("scscf.cpm.example.com", self.remote_core()),
+            ("focus.cpm.example.com", self.remote_focus()),
+        ]
+        .into_iter()
+        .map(|(h, x)| (h.to_string(), x))
+        .collect()
+    }
+}
+
+/// The IM server's address in the simulated network.
 pub fn server_addr() -> SocketAddr {
-    a("192.0.2.1:5060")
+    AddressPlan::sim().server
 }
 
 /// Builds the server under test for a level (the embedded reference server by default).
@@ -66,19 +144,6 @@ pub struct RunOptions {
     pub faults: FaultSet,
 }
 
-fn hosts() -> HashMap<String, SocketAddr> {
-    [
-        (SERVER_HOST, "192.0.2.1:5060"),
-        ("scscf.im.example.net", "192.0.2.2:5060"),
-        ("focus.im.example.net", "192.0.2.3:5060"),
-        ("scscf.cpm.example.com", "198.51.100.2:5060"),
-        ("focus.cpm.example.com", "198.51.100.3:5060"),
-    ]
-    .into_iter()
-    .map(|(h, x)| (h.to_string(), a(x)))
-    .collect()
-}
-
 fn seed_of(name: &str, level: u8) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(level);
     for b in name.bytes() {
@@ -97,20 +162,31 @@ pub fn run_scenario(s: &Scenario, level: u8, opts: &RunOptions) -> ScenarioRun {
     run_with(s, level, opts, &reference_server)
 }
 
-/// Run a scenario at a level against the server `make` builds.
+/// Run a scenario at a level against the server `make` builds, in the simulated network.
 pub fn run_with(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_>) -> ScenarioRun {
+    run_in(s, level, opts, make, AddressPlan::sim(), None)
+}
+
+/// A pacer makes virtual time follow the wall clock (live runs): called with the time the world
+/// is about to reach, it returns when that time has come.
+pub type Pacer = Box<dyn FnMut(crate::node::Instant)>;
+
+/// Run a scenario at a level against the server `make` builds, with every node at the address
+/// `plan` gives, optionally paced in real time.
+pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_>, plan: AddressPlan, pacer: Option<Pacer>) -> ScenarioRun {
     let seed = seed_of(&s.name, level);
     let transport = if s.transport == "udp" { Transport::Udp } else { Transport::Tcp };
-    let hosts = hosts();
+    let hosts = plan.hosts();
     let mut world = World::new(seed);
-    let mut scfg = ServerConfig::new(level, SERVER_HOST, DOMAIN, vec![(Transport::Udp, server_addr()), (Transport::Tcp, server_addr())]);
+    world.pacer = pacer;
+    let mut scfg = ServerConfig::new(level, SERVER_HOST, DOMAIN, vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)]);
     scfg.hosts = hosts.clone();
     scfg.faults = opts.faults.clone();
     scfg.seed = seed ^ 0x5e_7e_7e;
-    world.add("im-server", server_addr(), SimNode::Server(make(scfg)));
-    let core = |host: &str, addr: &str, domain: &str, im: bool, peer: (&str, &str), focus: &str, n: u64| CoreConfig {
+    world.add("im-server", plan.server, SimNode::Server(make(scfg)));
+    let core = |host: &str, addr: SocketAddr, domain: &str, im: bool, peer: (&str, &str), focus: &str, n: u64| CoreConfig {
         host: host.into(),
-        addr: a(addr),
+        addr,
         domain: domain.into(),
         im_server: im.then(|| SERVER_HOST.to_string()),
         peers: [(peer.0.to_string(), peer.1.to_string())].into_iter().collect(),
@@ -119,22 +195,22 @@ pub fn run_with(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<
         as_transport: transport,
         seed: seed ^ n,
     };
-    world.add("core", a("192.0.2.2:5060"), SimNode::Core(Box::new(Core::new(core("scscf.im.example.net", "192.0.2.2:5060", DOMAIN, true, (REMOTE_DOMAIN, "scscf.cpm.example.com"), "focus.im.example.net", 1)))));
-    world.add("remote-core", a("198.51.100.2:5060"), SimNode::Core(Box::new(Core::new(core("scscf.cpm.example.com", "198.51.100.2:5060", REMOTE_DOMAIN, false, (DOMAIN, "scscf.im.example.net"), "focus.cpm.example.com", 2)))));
-    let focus = |host: &str, addr: &str, domain: &str, core: (&str, &str), form: ClientKind, n: u64| {
-        Focus::new(FocusConfig { host: host.into(), addr: a(addr), domain: domain.into(), core: (core.0.into(), a(core.1)), form, hosts: hosts.clone(), seed: seed ^ n })
+    world.add("core", plan.core(), SimNode::Core(Box::new(Core::new(core("scscf.im.example.net", plan.core(), DOMAIN, true, (REMOTE_DOMAIN, "scscf.cpm.example.com"), "focus.im.example.net", 1)))));
+    world.add("remote-core", plan.remote_core(), SimNode::Core(Box::new(Core::new(core("scscf.cpm.example.com", plan.remote_core(), REMOTE_DOMAIN, false, (DOMAIN, "scscf.im.example.net"), "focus.cpm.example.com", 2)))));
+    let focus = |host: &str, addr: SocketAddr, domain: &str, core: (&str, SocketAddr), form: ClientKind, n: u64| {
+        Focus::new(FocusConfig { host: host.into(), addr, domain: domain.into(), core: (core.0.into(), core.1), form, hosts: hosts.clone(), seed: seed ^ n })
     };
-    world.add("focus", a("192.0.2.3:5060"), SimNode::Focus(Box::new(focus("focus.im.example.net", "192.0.2.3:5060", DOMAIN, ("scscf.im.example.net", "192.0.2.2:5060"), ClientKind::Im, 3))));
-    world.add("remote-focus", a("198.51.100.3:5060"), SimNode::Focus(Box::new(focus("focus.cpm.example.com", "198.51.100.3:5060", REMOTE_DOMAIN, ("scscf.cpm.example.com", "198.51.100.2:5060"), ClientKind::Cpm, 4))));
+    world.add("focus", plan.focus(), SimNode::Focus(Box::new(focus("focus.im.example.net", plan.focus(), DOMAIN, ("scscf.im.example.net", plan.core()), ClientKind::Im, 3))));
+    world.add("remote-focus", plan.remote_focus(), SimNode::Focus(Box::new(focus("focus.cpm.example.com", plan.remote_focus(), REMOTE_DOMAIN, ("scscf.cpm.example.com", plan.remote_core()), ClientKind::Cpm, 4))));
     if let Some(n) = &s.network {
-        world.impair(a("192.0.2.2:5060"), server_addr(), Impairment { loss: n.loss, duplicate: n.duplicate, reorder: n.reorder });
+        world.impair(plan.core(), plan.server, Impairment { loss: n.loss, duplicate: n.duplicate, reorder: n.reorder });
     }
     let mut aors: BTreeMap<String, String> = BTreeMap::new();
     let mut users = BTreeMap::new();
     for (i, (name, actor)) in s.actors.iter().enumerate() {
-        let (domain, ip, core) = match actor.network {
-            Where::Local => (DOMAIN, format!("192.0.2.{}", 10 + i), ("scscf.im.example.net", "192.0.2.2:5060")),
-            Where::Remote => (REMOTE_DOMAIN, format!("198.51.100.{}", 10 + i), ("scscf.cpm.example.com", "198.51.100.2:5060")),
+        let (domain, addr, core) = match actor.network {
+            Where::Local => (DOMAIN, plan.ue(false, i), ("scscf.im.example.net", plan.core())),
+            Where::Remote => (REMOTE_DOMAIN, plan.ue(true, i), ("scscf.cpm.example.com", plan.remote_core())),
         };
         let aor = format!("sip:{name}@{domain}");
         if actor.network == Where::Local {
@@ -145,9 +221,9 @@ pub fn run_with(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<
             name: name.clone(),
             aor,
             kind: actor.kind.into(),
-            addr: a(&format!("{ip}:5060")),
+            addr,
             transport,
-            core: (core.0.into(), a(core.1)),
+            core: (core.0.into(), core.1),
             domain: domain.into(),
             hosts: hosts.clone(),
             seed: seed ^ (100 + i as u64),
@@ -156,7 +232,7 @@ pub fn run_with(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<
     }
     let mut judge = Judge::default();
     let mut error = None;
-    let settle = if s.network.is_some() { Duration::from_secs(20) } else { Duration::from_secs(2) };
+    let settle = settle_time(s, world.pacer.is_some());
     for (name, actor) in &s.actors {
         if actor.online {
             world.with_ue(name, |u, now| u.register(now, 3600));
@@ -254,7 +330,7 @@ pub fn run_with(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<
             error = Some(e.to_string());
         }
     }
-    let ctx = TraceContext { level, sut: vec![server_addr()], role: Role::Proxy, domains: vec![DOMAIN.into()], users, complete: true };
+    let ctx = TraceContext { level, sut: vec![plan.server], role: Role::Proxy, domains: vec![DOMAIN.into()], users, complete: true };
     let report = check_trace(&ctx, &world.trace);
     let mut findings = report.findings;
     findings.extend(judge.finish(Location::default()));

@@ -89,6 +89,8 @@ pub struct World {
     seq: u64,
     /// Bound on steps per drive.
     pub max_steps: u64,
+    /// Makes virtual time follow the wall clock (live runs); None in the simulation.
+    pub pacer: Option<Box<dyn FnMut(Instant)>>,
 }
 
 impl World {
@@ -106,6 +108,7 @@ impl World {
             flights: Vec::new(),
             seq: 0,
             max_steps: 1_000_000,
+            pacer: None,
         }
     }
     /// Add a node.
@@ -188,8 +191,14 @@ impl World {
             let deadline = self.nodes.iter().map(|s| s.deadline).min().unwrap_or(Instant::NEVER);
             let next = arrival.unwrap_or(Instant::NEVER).min(deadline);
             if next > end {
+                if let Some(p) = self.pacer.as_mut() {
+                    p(end);
+                }
                 self.now = end;
                 return Ok(());
+            }
+            if let Some(p) = self.pacer.as_mut() {
+                p(next);
             }
             self.now = self.now.max(next);
             if arrival.is_some_and(|a| a <= deadline) {

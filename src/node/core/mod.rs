@@ -292,7 +292,8 @@ impl Core {
             edits.push(Edit::replace(*uri, b.uri.clone()));
         }
         let _ = flow;
-        self.forward(tx, msg, edits, b.addr, b.transport, false);
+        // Record-Route toward the UE too, so in-dialog requests come back through the core.
+        self.forward(tx, msg, edits, b.addr, b.transport, true);
     }
 
     fn reject(&mut self, tx: ServerTx, msg: &Message, code: u16, reason: &str) {

@@ -1,0 +1,65 @@
+//! The pcapng writer's output as Wireshark sees it: `tshark -Y sip` decodes every SIP message,
+//! UDP and TCP, IPv4 and IPv6, with the addresses of the trace. Needs `tshark` (Debian
+//! `tshark`); skipped with a note when it is not installed.
+#![cfg(feature = "interop")]
+
+use imcpm::capture::write_pcapng;
+use imcpm::interop::verify::trace::Trace;
+use imcpm::node::{Instant, Transport};
+use std::net::SocketAddr;
+use std::process::Command;
+
+fn sip(first: &str, n: usize) -> Vec<u8> {
+    let body = "hello";
+    format!(
+        "{first}\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{n}\r\nFrom: <sip:alice@cpm.example>;tag=a\r\n\
+         To: <sip:bob@im.example>\r\nCall-ID: call-{n}\r\nCSeq: {n} MESSAGE\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn tshark_decodes_every_sip_message() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        eprintln!("tshark not installed: skipped");
+        return;
+    }
+    let a: SocketAddr = "10.0.0.1:5060".parse().unwrap();
+    let core: SocketAddr = "10.0.0.2:5060".parse().unwrap();
+    let ims: SocketAddr = "10.0.0.3:5070".parse().unwrap();
+    let b6: SocketAddr = "[2001:db8::4]:5060".parse().unwrap();
+    let c6: SocketAddr = "[2001:db8::2]:5060".parse().unwrap();
+    let mut t = Trace::default();
+    t.push(Instant(1_000), a, core, Transport::Udp, sip("MESSAGE sip:bob@im.example SIP/2.0", 1));
+    t.push(Instant(2_000), core, ims, Transport::Tcp, sip("MESSAGE sip:bob@im.example SIP/2.0", 2));
+    t.push(Instant(3_000), ims, core, Transport::Tcp, sip("MESSAGE sip:bob@im.example SIP/2.0", 3));
+    t.push(Instant(4_000), core, ims, Transport::Tcp, sip("SIP/2.0 200 OK", 3));
+    t.push(Instant(5_000), ims, core, Transport::Tcp, sip("SIP/2.0 200 OK", 2));
+    t.push(Instant(6_000), c6, b6, Transport::Udp, sip("MESSAGE sip:bob@im.example SIP/2.0", 6));
+
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tshark-check.pcapng");
+    let mut file = Vec::new();
+    write_pcapng(&t, &mut file).unwrap();
+    std::fs::write(&path, &file).unwrap();
+
+    let out = Command::new("tshark")
+        .args(["-r"])
+        .arg(&path)
+        .args(["-Y", "sip", "-T", "fields", "-E", "separator=|"])
+        .args(["-e", "ip.src", "-e", "ipv6.src", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID"])
+        .args(["-e", "frame.comment"])
+        .output()
+        .expect("tshark runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tshark failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), t.events.len(), "every message decoded as SIP:\n{stdout}\n{stderr}");
+    let methods: Vec<String> = lines.iter().map(|l| l.split('|').nth(2).unwrap_or("").to_string()).collect();
+    assert_eq!(methods, ["MESSAGE", "MESSAGE", "MESSAGE", "", "", "MESSAGE"], "{stdout}");
+    assert!(lines[0].starts_with("10.0.0.1|"), "{stdout}");
+    assert!(lines[5].contains("2001:db8::2"), "{stdout}");
+    assert!(lines[3].contains("|200|call-3"), "{stdout}");
+}
