@@ -13,6 +13,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod harness;
 pub mod interop;
 pub mod net;
 pub mod node;

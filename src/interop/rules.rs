@@ -38,7 +38,7 @@ pub struct Rule {
 }
 
 macro_rules! per_service {
-    ($prefix:literal, $clause:literal, $text:literal) => {
+    ($prefix:literal, $clause:literal, $lmm_clause:literal, $text:literal) => {
         [
             Rule {
                 id: concat!($prefix, ".PAGER"),
@@ -72,7 +72,7 @@ macro_rules! per_service {
             },
             Rule {
                 id: concat!($prefix, ".LMM"),
-                clause: $clause,
+                clause: $lmm_clause,
                 grade: Grade::Fail,
                 text: concat!($text, " (large-message-mode INVITE: both IM tags <-> cpm.largemsg)."),
             },
@@ -82,16 +82,19 @@ macro_rules! per_service {
 
 const T1_TERM: [Rule; 6] = per_service!(
     "T1.TERM",
-    "T.1, T.2 bullet 1, T.3",
+    "T.1, T.2 bullet 1, T.3 row 1",
+    "T.1, T.3 row 2",
     "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in Contact when present; no CPM ICSI remains; no tag appears twice"
 );
 const T2_ORIG: [Rule; 6] = per_service!(
     "T2.ORIG",
     "T.2 bullet 2, T.3",
+    "T.2 bullet 2, T.3",
     "A request from a local CPM client leaves the originating IM server in the IM form, with the same mapping as T1.TERM"
 );
 const T2_TERM: [Rule; 6] = per_service!(
     "T2.TERM",
+    "T.2 bullet 3, T.3",
     "T.2 bullet 3, T.3",
     "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in Contact when present, and P-Asserted-Service with that ICSI"
 );

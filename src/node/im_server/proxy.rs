@@ -35,8 +35,11 @@ pub enum NoRoute {
 impl ImServer {
     /// Is this URI ours (a Route entry naming this server)?
     pub(super) fn is_own(&self, uri: &SipUri) -> bool {
+        // Our name with another port is another element on the same host (e.g. the next hop
+        // on the same IP when our name is an IP literal): not ours.
+        let our_port = |p: Option<u16>| p.is_none_or(|p| self.config.addrs.iter().any(|(_, a)| a.port() == p));
         if uri.host.eq_ignore_ascii_case(&self.config.host) {
-            return true;
+            return our_port(uri.port);
         }
         let Ok(ip) = uri.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return false };
         self.config.addrs.iter().any(|(_, a)| a.ip() == ip && uri.port.is_none_or(|p| p == a.port()))
@@ -173,4 +176,40 @@ pub fn strip_top_via(resp: &Message) -> Vec<u8> {
         [first, second, ..] => Edit::remove(Span::new(first.start, second.start)),
     };
     apply_edits(buf, &[edit]).unwrap_or_else(|_| buf.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ImServer, ServerConfig};
+    use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+
+    fn forwarded(server: &mut ImServer, req: &str, from: &str, to: &str) -> Vec<Packet> {
+        let packet =
+            Packet { transport: Transport::Udp, from: from.parse().unwrap(), to: to.parse().unwrap(), bytes: req.into() };
+        server.handle_input(Input::Receive { now: Instant::ZERO, packet });
+        let mut out = Vec::new();
+        while let Output::Transmit(p) = server.poll_output() {
+            out.push(p);
+        }
+        out
+    }
+
+    #[test]
+    fn an_ip_literal_host_owns_only_its_own_ports() {
+        let me = "127.0.0.1:5070";
+        let cfg = ServerConfig::new(1, "127.0.0.1", "im.example.net", vec![(Transport::Udp, me.parse().unwrap())]);
+        let mut s = ImServer::new(cfg);
+        let invite = "INVITE sip:bob@im.example.net SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1\r\n\
+            Route: <sip:127.0.0.1:5070;lr>, <sip:127.0.0.1:5080;lr>\r\n\
+            Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@im.example.net>\r\n\
+            Call-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5090>\r\nContent-Length: 0\r\n\r\n";
+        let out = forwarded(&mut s, invite, "127.0.0.1:5090", me);
+        let f = out.iter().find(|p| p.bytes.starts_with(b"INVITE")).expect("forwarded");
+        assert_eq!(f.to, "127.0.0.1:5080".parse().unwrap());
+        let text = String::from_utf8_lossy(&f.bytes);
+        assert!(text.contains("\r\nRoute: <sip:127.0.0.1:5080;lr>\r\n"), "{text}");
+        // UDP only: the Record-Route must not send the dialog to a TCP port nobody listens on.
+        assert!(text.contains("Record-Route: <sip:127.0.0.1:5070;lr>\r\n"), "{text}");
+    }
 }

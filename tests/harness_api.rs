@@ -1,0 +1,30 @@
+//! The public API a user's own test suite uses: one rstest case per scenario file (discovered
+//! with `#[files]`), readable failures, and a fault that the API reports as a failure.
+
+use imcpm::harness::Case;
+use imcpm::interop::Verdict;
+use imcpm::node::im_server::faults::{Fault, FaultSet};
+use rstest::rstest;
+use std::path::PathBuf;
+
+#[rstest]
+fn appendix_t(#[files("scenarios/t1/*.toml")] path: PathBuf) {
+    for case in Case::from_file(&path).expect("scenario loads") {
+        case.run().assert_pass();
+    }
+}
+
+#[test]
+fn a_fault_is_reported_with_its_id_and_clause() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/t1/lmm.toml");
+    let case = Case::from_file(&path).unwrap().remove(0);
+    let outcome = case.run_with_faults(FaultSet::one(Fault::ForgetLmmTag));
+    assert!(!outcome.passed());
+    outcome.assert_verdict("T1.TERM.LMM", Verdict::Fail);
+    let text = outcome.problems();
+    assert!(text.contains("FAIL T1.TERM.LMM (T.1, T.3 row 2)"), "{text}");
+    assert!(text.contains("+g.oma.sip-im.large-message"), "{text}");
+    let panic = std::panic::catch_unwind(|| outcome.assert_pass()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("did not pass") && msg.contains("Through the IM server"), "{msg}");
+}

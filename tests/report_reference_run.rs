@@ -1,0 +1,75 @@
+//! The reports of the reference run (every scenario, every level, embedded reference server,
+//! deterministic times): Markdown and JSON snapshotted for review; JUnit well-formed with counts
+//! that match the summary; a run with a fault reports the FAIL for the ID it targets.
+
+use imcpm::cli::Format;
+use imcpm::cli::run::{Args, TransportArg, execute};
+use imcpm::interop::Verdict;
+use imcpm::node::im_server::faults::{Fault, FaultSet};
+use imcpm::report::model::RunReport;
+use imcpm::scenario::load_dir;
+use std::path::PathBuf;
+
+fn args() -> Args {
+    Args {
+        level: None,
+        scenarios: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
+        filter: Vec::new(),
+        transport: TransportArg::Sim,
+        report_dir: PathBuf::from("unused"),
+        format: Format::Text,
+        fault: Vec::new(),
+        pcap: None,
+        baseline: None,
+        deterministic: true,
+    }
+}
+
+fn reference() -> RunReport {
+    let a = args();
+    let all = load_dir(&a.scenarios).unwrap();
+    let (mut r, _) = execute(&a, &all, &FaultSet::none(), &mut |_| {}).unwrap();
+    r.run.started = "1970-01-01T00:00:00Z".into();
+    r
+}
+
+#[test]
+fn markdown_and_json_of_the_reference_run() {
+    let r = reference();
+    assert!(!imcpm::report::failing(&r.results));
+    insta::with_settings!({snapshot_path => "../snapshots/reports", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("reference_run_md", imcpm::report::markdown::to_markdown(&r));
+        insta::assert_snapshot!("reference_run_json", imcpm::report::json::to_json(&r));
+    });
+}
+
+#[test]
+fn junit_of_the_reference_run_matches_the_summary() {
+    let r = reference();
+    let xml = imcpm::report::junit::to_junit(&r);
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("well-formed JUnit");
+    let cases: usize = parsed.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    assert_eq!(cases, r.results.len());
+    let skipped = r.summary["INCONCLUSIVE"] + r.summary["NOT-APPLICABLE"] + r.summary["XFAIL"];
+    let n_skipped: usize = parsed.test_suites.iter().flat_map(|s| &s.test_cases).filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. })).count();
+    assert_eq!(n_skipped, skipped);
+    let n_fail: usize = parsed.test_suites.iter().flat_map(|s| &s.test_cases).filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. })).count();
+    assert_eq!(n_fail, r.summary["FAIL"] + r.summary["XPASS"] + r.summary["ERROR"]);
+    let suites: Vec<&str> = parsed.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert!(suites.contains(&"t1") && suites.contains(&"t2/term"), "{suites:?}");
+}
+
+#[test]
+fn a_fault_shows_as_fail_in_every_report() {
+    let mut a = args();
+    a.fault = vec!["forget-lmm-tag".into()];
+    let all = load_dir(&a.scenarios).unwrap();
+    let (r, _) = execute(&a, &all, &FaultSet::one(Fault::ForgetLmmTag), &mut |_| {}).unwrap();
+    assert!(imcpm::report::failing(&r.results));
+    let fails: Vec<&str> = r.results.iter().filter(|x| x.verdict == Verdict::Fail).map(|x| x.requirement.as_str()).collect();
+    assert!(fails.contains(&"T1.TERM.LMM") && fails.contains(&"T2.ORIG.LMM"), "{fails:?}");
+    assert!(imcpm::report::json::to_json(&r).contains("\"verdict\": \"FAIL\""));
+    assert!(imcpm::report::markdown::to_markdown(&r).contains("T1.TERM.LMM"));
+    assert!(imcpm::report::junit::to_junit(&r).contains("<failure"));
+    assert!(imcpm::report::html::to_html(&r).contains("T1.TERM.LMM"));
+}
