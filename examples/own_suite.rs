@@ -7,7 +7,9 @@ use imcpm::harness::Case;
 use std::path::PathBuf;
 
 fn main() {
-    let dir = std::env::args().nth(1).map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios"), PathBuf::from);
+    let dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios"), PathBuf::from);
     let cases = match Case::from_dir(&dir) {
         Ok(c) => c,
         Err(e) => {

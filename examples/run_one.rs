@@ -24,7 +24,12 @@ fn main() {
     if std::env::var_os("TRACE").is_some() {
         for (i, o) in run.trace.events.iter().enumerate() {
             let name = |a| run.names.iter().find(|(x, _)| *x == a).map_or("?".to_string(), |(_, n)| n.clone());
-            println!("#{i} {} -> {}: {}", name(o.from), name(o.to), String::from_utf8_lossy(&o.bytes).lines().next().unwrap_or(""));
+            println!(
+                "#{i} {} -> {}: {}",
+                name(o.from),
+                name(o.to),
+                String::from_utf8_lossy(&o.bytes).lines().next().unwrap_or("")
+            );
         }
     }
 }

@@ -44,31 +44,47 @@ impl fmt::Display for Case {
 impl Case {
     /// Every case of one scenario file (one per level it declares).
     pub fn from_file(path: &Path) -> Result<Vec<Case>, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ScenarioError::Io { path: path.display().to_string(), err })?;
-        let name = path.with_extension("").file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let text =
+            std::fs::read_to_string(path).map_err(|err| ScenarioError::Io { path: path.display().to_string(), err })?;
+        let name = path
+            .with_extension("")
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let s = Scenario::parse(&name, path, &text)?;
         Ok(s.levels.clone().into_iter().map(|level| Case { scenario: s.clone(), level }).collect())
     }
 
     /// Every case of every scenario file below `dir`.
     pub fn from_dir(dir: &Path) -> Result<Vec<Case>, ScenarioError> {
-        Ok(load_dir(dir)?.into_iter().flat_map(|s| s.levels.clone().into_iter().map(move |level| Case { scenario: s.clone(), level })).collect())
+        Ok(load_dir(dir)?
+            .into_iter()
+            .flat_map(|s| s.levels.clone().into_iter().map(move |level| Case { scenario: s.clone(), level }))
+            .collect())
     }
 
     /// Run against the embedded reference server.
     pub fn run(&self) -> Outcome {
-        Outcome { run: run_scenario(&self.scenario, self.level, &RunOptions::default()), title: self.scenario.title.clone() }
+        Outcome {
+            run: run_scenario(&self.scenario, self.level, &RunOptions::default()),
+            title: self.scenario.title.clone(),
+        }
     }
 
     /// Run against the embedded reference server with deliberate faults on.
     pub fn run_with_faults(&self, faults: FaultSet) -> Outcome {
-        Outcome { run: run_scenario(&self.scenario, self.level, &RunOptions { faults }), title: self.scenario.title.clone() }
+        Outcome {
+            run: run_scenario(&self.scenario, self.level, &RunOptions { faults }),
+            title: self.scenario.title.clone(),
+        }
     }
 
     /// Run against a server of yours: `make` receives the configuration the world needs (level,
     /// addresses, host names) and returns your sans-IO server.
     pub fn run_against(&self, make: &dyn Fn(ServerConfig) -> Box<dyn SansIo + Send>) -> Outcome {
-        Outcome { run: run_with(&self.scenario, self.level, &RunOptions::default(), make), title: self.scenario.title.clone() }
+        Outcome {
+            run: run_with(&self.scenario, self.level, &RunOptions::default(), make),
+            title: self.scenario.title.clone(),
+        }
     }
 }
 
@@ -90,14 +106,20 @@ impl Outcome {
     }
     /// True when nothing is FAIL, ERROR, XPASS or INCONCLUSIVE.
     pub fn passed(&self) -> bool {
-        self.run.results.iter().all(|r| matches!(r.verdict, Verdict::Pass | Verdict::NonStrict | Verdict::NotApplicable | Verdict::Xfail))
+        self.run
+            .results
+            .iter()
+            .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::NonStrict | Verdict::NotApplicable | Verdict::Xfail))
     }
     /// The findings that are not PASS, rendered one per paragraph.
     pub fn problems(&self) -> String {
         let mut s = String::new();
         for r in &self.run.results {
             for f in r.findings.iter().filter(|f| !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable)) {
-                s.push_str(&format!("{} {} ({})\n  at {}\n  expected: {}\n  observed: {}\n", f.verdict, f.requirement, r.clause, f.location, f.expected, f.observed));
+                s.push_str(&format!(
+                    "{} {} ({})\n  at {}\n  expected: {}\n  observed: {}\n",
+                    f.verdict, f.requirement, r.clause, f.location, f.expected, f.observed
+                ));
             }
         }
         s
@@ -106,7 +128,13 @@ impl Outcome {
     #[track_caller]
     pub fn assert_pass(&self) {
         if !self.passed() {
-            panic!("{} [level {}] did not pass:\n{}\n{}", self.run.scenario, self.run.level, self.problems(), render::render(&self.run, &self.title));
+            panic!(
+                "{} [level {}] did not pass:\n{}\n{}",
+                self.run.scenario,
+                self.run.level,
+                self.problems(),
+                render::render(&self.run, &self.title)
+            );
         }
     }
     /// Panic unless requirement `id` got exactly `verdict`.
@@ -114,7 +142,12 @@ impl Outcome {
     pub fn assert_verdict(&self, id: &str, verdict: Verdict) {
         let got = self.verdict(id);
         if got != Some(verdict) {
-            panic!("{} [level {}]: {id} is {got:?}, expected {verdict}\n{}", self.run.scenario, self.run.level, self.problems());
+            panic!(
+                "{} [level {}]: {id} is {got:?}, expected {verdict}\n{}",
+                self.run.scenario,
+                self.run.level,
+                self.problems()
+            );
         }
     }
 }

@@ -51,9 +51,19 @@ fn junit_of_the_reference_run_matches_the_summary() {
     let cases: usize = parsed.test_suites.iter().map(|s| s.test_cases.len()).sum();
     assert_eq!(cases, r.results.len());
     let skipped = r.summary["INCONCLUSIVE"] + r.summary["NOT-APPLICABLE"] + r.summary["XFAIL"];
-    let n_skipped: usize = parsed.test_suites.iter().flat_map(|s| &s.test_cases).filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. })).count();
+    let n_skipped: usize = parsed
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
+        .count();
     assert_eq!(n_skipped, skipped);
-    let n_fail: usize = parsed.test_suites.iter().flat_map(|s| &s.test_cases).filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. })).count();
+    let n_fail: usize = parsed
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
+        .count();
     assert_eq!(n_fail, r.summary["FAIL"] + r.summary["XPASS"] + r.summary["ERROR"]);
     let suites: Vec<&str> = parsed.test_suites.iter().map(|s| s.name.as_str()).collect();
     assert!(suites.contains(&"t1") && suites.contains(&"t2/term"), "{suites:?}");
@@ -66,7 +76,8 @@ fn a_fault_shows_as_fail_in_every_report() {
     let all = load_dir(&a.scenarios).unwrap();
     let (r, _) = execute(&a, &all, &FaultSet::one(Fault::ForgetLmmTag), &mut |_| {}).unwrap();
     assert!(imcpm::report::failing(&r.results));
-    let fails: Vec<&str> = r.results.iter().filter(|x| x.verdict == Verdict::Fail).map(|x| x.requirement.as_str()).collect();
+    let fails: Vec<&str> =
+        r.results.iter().filter(|x| x.verdict == Verdict::Fail).map(|x| x.requirement.as_str()).collect();
     assert!(fails.contains(&"T1.TERM.LMM") && fails.contains(&"T2.ORIG.LMM"), "{fails:?}");
     assert!(imcpm::report::json::to_json(&r).contains("\"verdict\": \"FAIL\""));
     assert!(imcpm::report::markdown::to_markdown(&r).contains("T1.TERM.LMM"));

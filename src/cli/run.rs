@@ -149,11 +149,26 @@ pub fn summary_table(results: &[ResultItem], color: bool) -> String {
         let count = |v: Verdict| mine.iter().filter(|x| x.verdict == v).count();
         let worst = mine.iter().map(|x| x.verdict).max().unwrap_or(Verdict::NotApplicable);
         let other = mine.len() - count(Verdict::Pass) - count(Verdict::NonStrict) - count(Verdict::Fail);
-        rows.push(SummaryRow { requirement: r.id, verdict: worst.to_string(), pass: count(Verdict::Pass), non_strict: count(Verdict::NonStrict), fail: count(Verdict::Fail), other });
+        rows.push(SummaryRow {
+            requirement: r.id,
+            verdict: worst.to_string(),
+            pass: count(Verdict::Pass),
+            non_strict: count(Verdict::NonStrict),
+            fail: count(Verdict::Fail),
+            other,
+        });
     }
     let mut t = Table::new(rows).with(Style::sharp()).to_string();
     if color {
-        for (word, code) in [("NON-STRICT", "33"), ("INCONCLUSIVE", "90"), ("PASS", "32"), ("FAIL", "31;1"), ("ERROR", "31;1"), ("XPASS", "35"), ("XFAIL", "36")] {
+        for (word, code) in [
+            ("NON-STRICT", "33"),
+            ("INCONCLUSIVE", "90"),
+            ("PASS", "32"),
+            ("FAIL", "31;1"),
+            ("ERROR", "31;1"),
+            ("XPASS", "35"),
+            ("XFAIL", "36"),
+        ] {
             t = t.replace(&format!("│ {word} "), &format!("│ \x1b[{code}m{word}\x1b[0m "));
         }
     }
@@ -165,7 +180,10 @@ pub fn failures(results: &[ResultItem]) -> String {
     let mut s = String::new();
     for r in results {
         for f in r.findings.iter().filter(|f| !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable)) {
-            s.push_str(&format!("{} {} in {} [L{}] ({})\n  at {}\n  expected: {}\n  observed: {}\n", f.verdict, f.requirement, r.scenario, r.level, r.clause, f.location, f.expected, f.observed));
+            s.push_str(&format!(
+                "{} {} in {} [L{}] ({})\n  at {}\n  expected: {}\n  observed: {}\n",
+                f.verdict, f.requirement, r.scenario, r.level, r.clause, f.location, f.expected, f.observed
+            ));
         }
     }
     s
@@ -186,10 +204,20 @@ fn move_previous(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Run the scenarios and build the report (no file output).
-pub fn execute(a: &Args, all: &[Scenario], faults: &FaultSet, progress: &mut dyn FnMut(&ScenarioRun)) -> miette::Result<(RunReport, Vec<ScenarioRun>)> {
+pub fn execute(
+    a: &Args,
+    all: &[Scenario],
+    faults: &FaultSet,
+    progress: &mut dyn FnMut(&ScenarioRun),
+) -> miette::Result<(RunReport, Vec<ScenarioRun>)> {
     let jobs = plan(all, a.level, &a.filter);
     if jobs.is_empty() {
-        return Err(miette::miette!("no scenario matches (scenarios in {}, --level {:?}, --filter {:?})", a.scenarios.display(), a.level, a.filter));
+        return Err(miette::miette!(
+            "no scenario matches (scenarios in {}, --level {:?}, --filter {:?})",
+            a.scenarios.display(),
+            a.level,
+            a.filter
+        ));
     }
     let opts = RunOptions { faults: faults.clone() };
     let mut runs = Vec::with_capacity(jobs.len());
@@ -201,13 +229,20 @@ pub fn execute(a: &Args, all: &[Scenario], faults: &FaultSet, progress: &mut dyn
     for (i, level) in jobs {
         let run = match live {
             None => crate::scenario::run_scenario(&all[i], level, &opts),
-            Some(t) => crate::net::live::run_scenario_live(&all[i], level, &opts, t).map_err(|e| miette::miette!("{}: {e}", all[i].name))?,
+            Some(t) => crate::net::live::run_scenario_live(&all[i], level, &opts, t)
+                .map_err(|e| miette::miette!("{}: {e}", all[i].name))?,
         };
         progress(&run);
         runs.push(run);
     }
     let mut results: Vec<ResultItem> = runs.iter().flat_map(|r| r.results.clone()).collect();
-    results.sort_by(|x, y| (&x.scenario, x.level, crate::report::matrix::catalogue_index(&x.requirement)).cmp(&(&y.scenario, y.level, crate::report::matrix::catalogue_index(&y.requirement))));
+    results.sort_by(|x, y| {
+        (&x.scenario, x.level, crate::report::matrix::catalogue_index(&x.requirement)).cmp(&(
+            &y.scenario,
+            y.level,
+            crate::report::matrix::catalogue_index(&y.requirement),
+        ))
+    });
     let mut levels: Vec<u8> = runs.iter().map(|r| r.level).collect();
     levels.sort();
     levels.dedup();
@@ -245,7 +280,10 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let tty = std::io::stdout().is_terminal();
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::new(total);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b
     });
     let mut n = 0;
@@ -275,7 +313,8 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     }
     if let Some(b) = &a.baseline {
         let text = std::fs::read_to_string(b).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?;
-        let base = report::json::load_baseline(&text).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?;
+        let base =
+            report::json::load_baseline(&text).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?;
         report.changes = report::json::compare(&report.results, &base);
     }
     write_reports(&a, &report)?;
@@ -296,9 +335,13 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
             }
             if !report.changes.is_empty() {
                 let counts = report::json::change_counts(&report.changes);
-                s.push_str(&format!("\nCompared with the baseline: {}\n", counts.iter().map(|(k, n)| format!("{n} {k:?}")).collect::<Vec<_>>().join(", ")));
+                s.push_str(&format!(
+                    "\nCompared with the baseline: {}\n",
+                    counts.iter().map(|(k, n)| format!("{n} {k:?}")).collect::<Vec<_>>().join(", ")
+                ));
             }
-            let counts: Vec<String> = report.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+            let counts: Vec<String> =
+                report.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
             s.push_str(&format!(
                 "\n{} results from {} runs of {} scenarios: {}\n{} scenario runs in {:.0} ms ({:.3} s CPU). Reports in {}\n",
                 report.results.len(),

@@ -79,7 +79,12 @@ impl LiveSut {
     fn send(&mut self, p: Packet) -> io::Result<()> {
         match p.transport {
             Transport::Udp => {
-                let s = self.udp.iter().find(|(a, _)| *a == p.from).map(|x| &x.1).ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no socket"))?;
+                let s = self
+                    .udp
+                    .iter()
+                    .find(|(a, _)| *a == p.from)
+                    .map(|x| &x.1)
+                    .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no socket"))?;
                 s.send_to(&p.bytes, self.server).map(|_| ())
             }
             Transport::Tcp => {
@@ -88,7 +93,11 @@ impl LiveSut {
                     stream.set_nonblocking(true)?;
                     self.conns.push(Conn { node: p.from, stream, buf: Vec::new() });
                 }
-                let c = self.conns.iter_mut().find(|c| c.node == p.from).ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no connection"))?;
+                let c = self
+                    .conns
+                    .iter_mut()
+                    .find(|c| c.node == p.from)
+                    .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no connection"))?;
                 let mut rest = &p.bytes[..];
                 let mut spins = 0;
                 while !rest.is_empty() {
@@ -145,7 +154,8 @@ impl Drop for LiveSut {
 
 /// Start the reference server on loopback (UDP and TCP on one port) in its own thread. It waits
 /// for its configuration on the returned channel.
-fn start_server() -> io::Result<(SocketAddr, mpsc::Sender<ServerConfig>, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)> {
+fn start_server()
+-> io::Result<(SocketAddr, mpsc::Sender<ServerConfig>, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)> {
     let (addr_tx, addr_rx) = mpsc::channel::<io::Result<SocketAddr>>();
     let (cfg_tx, cfg_rx) = mpsc::channel::<ServerConfig>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -163,7 +173,10 @@ fn start_server() -> io::Result<(SocketAddr, mpsc::Sender<ServerConfig>, tokio::
                 let Ok(port) = probe.local_addr().map(|a| a.port()) else { continue };
                 drop(probe);
                 let a = SocketAddr::from(([127, 0, 0, 1], port));
-                let cfg = super::NetConfig { listens: vec![super::Listen::udp(a), super::Listen::tcp(a)], ..super::NetConfig::default() };
+                let cfg = super::NetConfig {
+                    listens: vec![super::Listen::udp(a), super::Listen::tcp(a)],
+                    ..super::NetConfig::default()
+                };
                 if let Ok(b) = super::Bound::bind(cfg).await {
                     bound = Some((b, a));
                     break;
@@ -175,19 +188,25 @@ fn start_server() -> io::Result<(SocketAddr, mpsc::Sender<ServerConfig>, tokio::
             };
             let _ = addr_tx.send(Ok(a));
             let Ok(cfg) = cfg_rx.recv() else { return };
-            bound.run(ImServer::new(cfg), async move {
-                let _ = stop_rx.await;
-            })
-            .await;
+            bound
+                .run(ImServer::new(cfg), async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
         });
     });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).map_err(|_| io::Error::new(ErrorKind::TimedOut, "the server did not start"))??;
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| io::Error::new(ErrorKind::TimedOut, "the server did not start"))??;
     Ok((addr, cfg_tx, stop_tx, thread))
 }
 
 /// Bind a UDP socket and a TCP listener at every node address of the plan (same port on
 /// 127.0.0.x and 127.0.1.x), trying a few ports.
-fn bind_nodes(server: SocketAddr, actors: usize) -> io::Result<(AddressPlan, Vec<(SocketAddr, UdpSocket)>, Vec<(SocketAddr, TcpListener)>)> {
+fn bind_nodes(
+    server: SocketAddr,
+    actors: usize,
+) -> io::Result<(AddressPlan, Vec<(SocketAddr, UdpSocket)>, Vec<(SocketAddr, TcpListener)>)> {
     let mut last = io::Error::new(ErrorKind::AddrInUse, "no free port");
     for _ in 0..10 {
         let probe = UdpSocket::bind("127.0.0.2:0")?;
@@ -227,7 +246,16 @@ pub fn run_scenario_live(s: &Scenario, level: u8, opts: &RunOptions, transport: 
     let (plan, udp, listeners) = bind_nodes(server, s.actors.len())?;
     let mut s = s.clone();
     s.transport = transport.as_str().to_ascii_lowercase();
-    let sut = std::sync::Mutex::new(Some(LiveSut { server, udp, listeners, conns: Vec::new(), out: VecDeque::new(), now: Instant::ZERO, stop: Some(stop), thread: Some(thread) }));
+    let sut = std::sync::Mutex::new(Some(LiveSut {
+        server,
+        udp,
+        listeners,
+        conns: Vec::new(),
+        out: VecDeque::new(),
+        now: Instant::ZERO,
+        stop: Some(stop),
+        thread: Some(thread),
+    }));
     let factory = move |cfg: ServerConfig| -> Box<dyn SansIo + Send> {
         let _ = cfg_tx.send(cfg);
         // The factory is called once per run: the adapter is taken out of the slot then.

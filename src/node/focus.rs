@@ -46,7 +46,14 @@ pub struct Focus {
 impl Focus {
     /// A focus.
     pub fn new(cfg: FocusConfig) -> Focus {
-        Focus { layer: TransactionLayer::new(TimerConfig::default()), ids: IdGen::new(cfg.seed), now: Instant::ZERO, invites: HashMap::new(), conferences: Vec::new(), cfg }
+        Focus {
+            layer: TransactionLayer::new(TimerConfig::default()),
+            ids: IdGen::new(cfg.seed),
+            now: Instant::ZERO,
+            invites: HashMap::new(),
+            conferences: Vec::new(),
+            cfg,
+        }
     }
 
     fn on_invite(&mut self, tx: crate::node::transaction::ServerTx, msg: &Message) {
@@ -77,8 +84,10 @@ impl Focus {
                 }
             }
         }
-        let conv = msg.first_value(&HeaderName::ConversationId).map(|c| c.into_owned()).unwrap_or_else(|| self.ids.uuid());
-        let contrib = msg.first_value(&HeaderName::ContributionId).map(|c| c.into_owned()).unwrap_or_else(|| self.ids.uuid());
+        let conv =
+            msg.first_value(&HeaderName::ConversationId).map(|c| c.into_owned()).unwrap_or_else(|| self.ids.uuid());
+        let contrib =
+            msg.first_value(&HeaderName::ContributionId).map(|c| c.into_owned()).unwrap_or_else(|| self.ids.uuid());
         let subject = msg.first_value(&HeaderName::Subject).map(|c| c.into_owned()).unwrap_or_else(|| "Group".into());
         for p in &parts {
             self.invite(&conf, &contact, p, &inviter, &subject, &conv, &contrib);
@@ -92,11 +101,17 @@ impl Focus {
             ClientKind::Im => (format!(";{IM_TAG};isfocus"), format!("*;{IM_TAG}"), String::new()),
             ClientKind::Cpm => {
                 let enc = Service::Session.row().icsi_encoded;
-                (format!(";{ICSI_REF}=\"{enc}\";isfocus"), format!("*;{ICSI_REF}=\"{enc}\""), format!("Conversation-ID: {conv}\r\nContribution-ID: {contrib}\r\n"))
+                (
+                    format!(";{ICSI_REF}=\"{enc}\";isfocus"),
+                    format!("*;{ICSI_REF}=\"{enc}\""),
+                    format!("Conversation-ID: {conv}\r\nContribution-ID: {contrib}\r\n"),
+                )
             }
         };
         let ip = self.cfg.addr.ip();
-        let sdp = format!("v=0\r\no=- 3913312800 3913312800 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 7394 TCP/MSRP *\r\na=setup:actpass\r\na=path:msrp://{ip}:7394/cf88;tcp\r\na=accept-types:message/cpim application/conference-info+xml\r\na=sendrecv\r\n");
+        let sdp = format!(
+            "v=0\r\no=- 3913312800 3913312800 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 7394 TCP/MSRP *\r\na=setup:actpass\r\na=path:msrp://{ip}:7394/cf88;tcp\r\na=accept-types:message/cpim application/conference-info+xml\r\na=sendrecv\r\n"
+        );
         let req = format!(
             "INVITE {to} SIP/2.0\r\nVia: SIP/2.0/TCP {host}:{port};branch=z9hG4bK{b}\r\nMax-Forwards: 70\r\nRoute: <sip:{core};lr>\r\nFrom: <{conf}>;tag={tag}\r\nTo: <{to}>\r\nCall-ID: foc-{cid}@{host}\r\nCSeq: 1 INVITE\r\nReferred-By: <{inviter}>\r\nSubject: {subject}\r\nContact: <{contact}>{contact_tags}\r\nAccept-Contact: {ac}\r\n{ids}Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             host = self.cfg.host,
@@ -115,9 +130,14 @@ impl Focus {
 
     fn ack(&mut self, tx: ClientTx, resp: &Message) {
         let Some(req) = self.layer.client_request(tx).cloned() else { return };
-        let mut route: Vec<String> = resp.list_values(&HeaderName::RecordRoute).iter().map(|s| resp.text(*s).into_owned()).collect();
+        let mut route: Vec<String> =
+            resp.list_values(&HeaderName::RecordRoute).iter().map(|s| resp.text(*s).into_owned()).collect();
         route.reverse();
-        let target = resp.list_values(&HeaderName::Contact).first().and_then(|v| NameAddr::parse(resp.bytes(), *v)).map(|na| na.uri_text(resp.bytes()));
+        let target = resp
+            .list_values(&HeaderName::Contact)
+            .first()
+            .and_then(|v| NameAddr::parse(resp.bytes(), *v))
+            .map(|na| na.uri_text(resp.bytes()));
         let Some(target) = target else { return };
         let routes: String = route.iter().map(|r| format!("Route: {r}\r\n")).collect();
         let ack = format!(
@@ -155,7 +175,9 @@ impl Focus {
                         let _ = self.layer.respond(tx, response_to(&msg, 200, "OK", Some("f")), self.now);
                     }
                 },
-                TxEvent::Response { tx, msg, .. } if msg.status().is_some_and(|c| (200..300).contains(&c)) && self.invites.remove(&tx).is_some() => {
+                TxEvent::Response { tx, msg, .. }
+                    if msg.status().is_some_and(|c| (200..300).contains(&c)) && self.invites.remove(&tx).is_some() =>
+                {
                     self.ack(tx, &msg)
                 }
                 _ => {}

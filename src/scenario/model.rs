@@ -219,7 +219,8 @@ impl Scenario {
     /// Parse a scenario from text (`name` and `path` for messages).
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let p = path.display().to_string();
-        let mut s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Syntax { path: p.clone(), err: e.to_string() })?;
+        let mut s: Scenario =
+            toml::from_str(text).map_err(|e| ScenarioError::Syntax { path: p.clone(), err: e.to_string() })?;
         s.name = name.to_string();
         s.path = path.to_path_buf();
         s.source = text.as_bytes().to_vec();
@@ -240,11 +241,18 @@ impl Scenario {
             }
         }
         let actor = |n: &str, what: &str, i: usize| -> Result<(), String> {
-            if self.actors.contains_key(n) { Ok(()) } else { Err(format!("step {}: {what} {n:?} is not an actor", i + 1)) }
+            if self.actors.contains_key(n) {
+                Ok(())
+            } else {
+                Err(format!("step {}: {what} {n:?} is not an actor", i + 1))
+            }
         };
         let ids: Vec<&str> = self.steps.iter().filter_map(|s| s.id.as_deref()).collect();
         for (i, st) in self.steps.iter().enumerate() {
-            let actions = [st.send.is_some(), st.register.is_some(), st.deregister.is_some(), st.wait.is_some()].iter().filter(|x| **x).count();
+            let actions = [st.send.is_some(), st.register.is_some(), st.deregister.is_some(), st.wait.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count();
             if actions != 1 {
                 return Err(format!("step {}: give exactly one of send, register, deregister, wait", i + 1));
             }
@@ -266,7 +274,8 @@ impl Scenario {
                 actor(n, "actor", i)?;
             }
             if let Some(w) = &st.wait {
-                parse_duration(w).ok_or(format!("step {}: wait {w:?} is not a duration like \"40s\" or \"500ms\"", i + 1))?;
+                parse_duration(w)
+                    .ok_or(format!("step {}: wait {w:?} is not a duration like \"40s\" or \"500ms\"", i + 1))?;
             }
             for e in [&st.expect, &st.expect_level1, &st.expect_level2].into_iter().flatten() {
                 for n in e.delivered_to.iter().chain(&e.nothing_to) {
@@ -311,7 +320,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|err| ScenarioError::Io { path: f.display().to_string(), err })?;
+        let text =
+            std::fs::read_to_string(&f).map_err(|err| ScenarioError::Io { path: f.display().to_string(), err })?;
         let name = f.strip_prefix(dir).unwrap_or(&f).with_extension("").to_string_lossy().replace('\\', "/");
         out.push(Scenario::parse(&name, &f, &text)?);
     }

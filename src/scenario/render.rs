@@ -50,7 +50,15 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
     let _ = writeln!(s, "Flow");
     for (i, o) in run.trace.events.iter().enumerate() {
         let first = String::from_utf8_lossy(&o.bytes).lines().next().unwrap_or("").to_string();
-        let _ = writeln!(s, "{:>4}  {:>8.3}s  {:<12} -> {:<12} {}  {first}", i + 1, o.time.0 as f64 / 1e6, name(run, o.from), name(run, o.to), o.transport);
+        let _ = writeln!(
+            s,
+            "{:>4}  {:>8.3}s  {:<12} -> {:<12} {}  {first}",
+            i + 1,
+            o.time.0 as f64 / 1e6,
+            name(run, o.from),
+            name(run, o.to),
+            o.transport
+        );
     }
     let _ = writeln!(s, "\nThrough the IM server");
     for p in &run.pairs {
@@ -58,7 +66,14 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
         let first = String::from_utf8_lossy(&ing.bytes).lines().next().unwrap_or("").to_string();
         match (p.egress, p.response) {
             (Some(e), _) => {
-                let _ = writeln!(s, "  #{} -> #{}  {first}  ({:?}, {})", p.ingress + 1, e + 1, p.case, p.client.map_or("unknown client".to_string(), |c| format!("{c:?} client")));
+                let _ = writeln!(
+                    s,
+                    "  #{} -> #{}  {first}  ({:?}, {})",
+                    p.ingress + 1,
+                    e + 1,
+                    p.case,
+                    p.client.map_or("unknown client".to_string(), |c| format!("{c:?} client"))
+                );
                 let d = diff(&lines(&ing.bytes), &lines(&run.trace.events[e].bytes));
                 for (mark, l) in d.iter().filter(|(m, _)| *m != ' ') {
                     let _ = writeln!(s, "      {mark} {l}");
@@ -84,7 +99,11 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
             .collect();
         let _ = writeln!(s, "  {:<20} {:<14} {}", r.requirement, r.verdict.as_str(), counts.join(", "));
         for f in r.findings.iter().filter(|f| f.verdict != Verdict::Pass) {
-            let _ = writeln!(s, "      {} at {}\n        expected: {}\n        observed: {}", f.verdict, f.location, f.expected, f.observed);
+            let _ = writeln!(
+                s,
+                "      {} at {}\n        expected: {}\n        observed: {}",
+                f.verdict, f.location, f.expected, f.observed
+            );
         }
     }
     s
@@ -111,7 +130,12 @@ pub fn flow(run: &ScenarioRun) -> Flow {
             let changed_lines = pair
                 .map(|p| {
                     let d = diff(&lines(&run.trace.events[p.ingress].bytes), &lines(&o.bytes));
-                    d.iter().filter(|(m, _)| *m != '-').enumerate().filter(|(_, (m, _))| *m == '+').map(|(k, _)| k).collect()
+                    d.iter()
+                        .filter(|(m, _)| *m != '-')
+                        .enumerate()
+                        .filter(|(_, (m, _))| *m == '+')
+                        .map(|(k, _)| k)
+                        .collect()
                 })
                 .unwrap_or_default();
             FlowMessage {

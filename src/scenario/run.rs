@@ -173,35 +173,102 @@ pub type Pacer = Box<dyn FnMut(crate::node::Instant)>;
 
 /// Run a scenario at a level against the server `make` builds, with every node at the address
 /// `plan` gives, optionally paced in real time.
-pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_>, plan: AddressPlan, pacer: Option<Pacer>) -> ScenarioRun {
+pub fn run_in(
+    s: &Scenario,
+    level: u8,
+    opts: &RunOptions,
+    make: ServerFactory<'_>,
+    plan: AddressPlan,
+    pacer: Option<Pacer>,
+) -> ScenarioRun {
     let seed = seed_of(&s.name, level);
     let transport = if s.transport == "udp" { Transport::Udp } else { Transport::Tcp };
     let hosts = plan.hosts();
     let mut world = World::new(seed);
     world.pacer = pacer;
-    let mut scfg = ServerConfig::new(level, SERVER_HOST, DOMAIN, vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)]);
+    let mut scfg = ServerConfig::new(
+        level,
+        SERVER_HOST,
+        DOMAIN,
+        vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)],
+    );
     scfg.hosts = hosts.clone();
     scfg.faults = opts.faults.clone();
     scfg.seed = seed ^ 0x5e_7e_7e;
     world.add("im-server", plan.server, SimNode::Server(make(scfg)));
-    let core = |host: &str, addr: SocketAddr, domain: &str, im: bool, peer: (&str, &str), focus: &str, n: u64| CoreConfig {
-        host: host.into(),
-        addr,
-        domain: domain.into(),
-        im_server: im.then(|| SERVER_HOST.to_string()),
-        peers: [(peer.0.to_string(), peer.1.to_string())].into_iter().collect(),
-        factory: Some(("conf-factory".into(), focus.into())),
-        hosts: hosts.clone(),
-        as_transport: transport,
-        seed: seed ^ n,
-    };
-    world.add("core", plan.core(), SimNode::Core(Box::new(Core::new(core("scscf.im.example.net", plan.core(), DOMAIN, true, (REMOTE_DOMAIN, "scscf.cpm.example.com"), "focus.im.example.net", 1)))));
-    world.add("remote-core", plan.remote_core(), SimNode::Core(Box::new(Core::new(core("scscf.cpm.example.com", plan.remote_core(), REMOTE_DOMAIN, false, (DOMAIN, "scscf.im.example.net"), "focus.cpm.example.com", 2)))));
+    let core =
+        |host: &str, addr: SocketAddr, domain: &str, im: bool, peer: (&str, &str), focus: &str, n: u64| CoreConfig {
+            host: host.into(),
+            addr,
+            domain: domain.into(),
+            im_server: im.then(|| SERVER_HOST.to_string()),
+            peers: [(peer.0.to_string(), peer.1.to_string())].into_iter().collect(),
+            factory: Some(("conf-factory".into(), focus.into())),
+            hosts: hosts.clone(),
+            as_transport: transport,
+            seed: seed ^ n,
+        };
+    world.add(
+        "core",
+        plan.core(),
+        SimNode::Core(Box::new(Core::new(core(
+            "scscf.im.example.net",
+            plan.core(),
+            DOMAIN,
+            true,
+            (REMOTE_DOMAIN, "scscf.cpm.example.com"),
+            "focus.im.example.net",
+            1,
+        )))),
+    );
+    world.add(
+        "remote-core",
+        plan.remote_core(),
+        SimNode::Core(Box::new(Core::new(core(
+            "scscf.cpm.example.com",
+            plan.remote_core(),
+            REMOTE_DOMAIN,
+            false,
+            (DOMAIN, "scscf.im.example.net"),
+            "focus.cpm.example.com",
+            2,
+        )))),
+    );
     let focus = |host: &str, addr: SocketAddr, domain: &str, core: (&str, SocketAddr), form: ClientKind, n: u64| {
-        Focus::new(FocusConfig { host: host.into(), addr, domain: domain.into(), core: (core.0.into(), core.1), form, hosts: hosts.clone(), seed: seed ^ n })
+        Focus::new(FocusConfig {
+            host: host.into(),
+            addr,
+            domain: domain.into(),
+            core: (core.0.into(), core.1),
+            form,
+            hosts: hosts.clone(),
+            seed: seed ^ n,
+        })
     };
-    world.add("focus", plan.focus(), SimNode::Focus(Box::new(focus("focus.im.example.net", plan.focus(), DOMAIN, ("scscf.im.example.net", plan.core()), ClientKind::Im, 3))));
-    world.add("remote-focus", plan.remote_focus(), SimNode::Focus(Box::new(focus("focus.cpm.example.com", plan.remote_focus(), REMOTE_DOMAIN, ("scscf.cpm.example.com", plan.remote_core()), ClientKind::Cpm, 4))));
+    world.add(
+        "focus",
+        plan.focus(),
+        SimNode::Focus(Box::new(focus(
+            "focus.im.example.net",
+            plan.focus(),
+            DOMAIN,
+            ("scscf.im.example.net", plan.core()),
+            ClientKind::Im,
+            3,
+        ))),
+    );
+    world.add(
+        "remote-focus",
+        plan.remote_focus(),
+        SimNode::Focus(Box::new(focus(
+            "focus.cpm.example.com",
+            plan.remote_focus(),
+            REMOTE_DOMAIN,
+            ("scscf.cpm.example.com", plan.remote_core()),
+            ClientKind::Cpm,
+            4,
+        ))),
+    );
     if let Some(n) = &s.network {
         world.impair(plan.core(), plan.server, Impairment { loss: n.loss, duplicate: n.duplicate, reorder: n.reorder });
     }
@@ -246,7 +313,8 @@ pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_
         if error.is_some() {
             break;
         }
-        let before: HashMap<String, usize> = s.actors.keys().map(|n| (n.clone(), received_service(&world, n))).collect();
+        let before: HashMap<String, usize> =
+            s.actors.keys().map(|n| (n.clone(), received_service(&world, n))).collect();
         let mut sent: Option<(String, usize)> = None;
         if let Some(svc) = st.send {
             let from = st.from.clone().unwrap_or_default();
@@ -258,7 +326,11 @@ pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_
                 (_, Some(t)) => aors.get(t).cloned().unwrap_or_default(),
                 _ => String::new(),
             };
-            let reports_on = st.reports_on.as_ref().and_then(|r| step_ids.get(r)).and_then(|(who, idx)| ue(&world, who).map(|u| u.sent[*idx].message_id.clone()));
+            let reports_on = st
+                .reports_on
+                .as_ref()
+                .and_then(|r| step_ids.get(r))
+                .and_then(|(who, idx)| ue(&world, who).map(|u| u.sent[*idx].message_id.clone()));
             let template = st.template.as_ref().map(|t| {
                 let p = s.path.parent().map(|d| d.join(t)).unwrap_or_else(|| t.into());
                 std::fs::read_to_string(&p).unwrap_or_else(|e| {
@@ -298,14 +370,20 @@ pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_
             error = Some(e.to_string());
         }
         if let Some(e) = Scenario::expect_at(st, level) {
-            let id: &'static str = e.requirement.as_deref().and_then(crate::interop::rules::rule).map_or("ROUTE.VIA-IMS", |r| r.id);
+            let id: &'static str =
+                e.requirement.as_deref().and_then(crate::interop::rules::rule).map_or("ROUTE.VIA-IMS", |r| r.id);
             let loc = Location { side: Some(format!("step {}", i + 1)), ..Location::default() };
             if let (Some(want), Some((who, idx))) = (e.status, &sent) {
                 let got = ue(&world, who).and_then(|u| u.sent[*idx].final_code);
                 let exp = format!("step {}: {who} gets {want}", i + 1);
                 judge.checked(id, exp.clone());
                 if got != Some(want) {
-                    judge.violation(id, exp, got.map_or("no final response".to_string(), |c| format!("{c}")), loc.clone());
+                    judge.violation(
+                        id,
+                        exp,
+                        got.map_or("no final response".to_string(), |c| format!("{c}")),
+                        loc.clone(),
+                    );
                 }
             }
             for n in &e.delivered_to {
@@ -330,7 +408,14 @@ pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_
             error = Some(e.to_string());
         }
     }
-    let ctx = TraceContext { level, sut: vec![plan.server], role: Role::Proxy, domains: vec![DOMAIN.into()], users, complete: true };
+    let ctx = TraceContext {
+        level,
+        sut: vec![plan.server],
+        role: Role::Proxy,
+        domains: vec![DOMAIN.into()],
+        users,
+        complete: true,
+    };
     let report = check_trace(&ctx, &world.trace);
     let mut findings = report.findings;
     findings.extend(judge.finish(Location::default()));
@@ -341,7 +426,12 @@ pub fn run_in(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_
         if !findings.iter().any(|f| &f.requirement == id) {
             let applies = !(id.starts_with("T2.") && level == 1 || id == "T1.NO-LOCAL-CPM" && level == 2);
             let v = if applies { Verdict::Inconclusive } else { Verdict::NotApplicable };
-            findings.push(Finding::new(id, v, "judged by this scenario (it names the ID)", if applies { "nothing judged it in this run" } else { "does not apply at this level" }));
+            findings.push(Finding::new(
+                id,
+                v,
+                "judged by this scenario (it names the ID)",
+                if applies { "nothing judged it in this run" } else { "does not apply at this level" },
+            ));
         }
     }
     let results = report::group(&s.name, level, &findings);
@@ -358,5 +448,6 @@ fn ue<'a>(w: &'a World, name: &str) -> Option<&'a Ue> {
 
 /// Service requests (MESSAGE, INVITE) an actor has received so far.
 fn received_service(w: &World, name: &str) -> usize {
-    ue(w, name).map_or(0, |u| u.received.iter().filter(|r| matches!(r.method, Method::Message | Method::Invite)).count())
+    ue(w, name)
+        .map_or(0, |u| u.received.iter().filter(|r| matches!(r.method, Method::Message | Method::Invite)).count())
 }

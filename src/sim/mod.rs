@@ -141,7 +141,11 @@ impl World {
     }
 
     fn enqueue(&mut self, packet: Packet) {
-        let imp = self.impaired.iter().find(|(a, b, _)| (packet.from == *a && packet.to == *b) || (packet.from == *b && packet.to == *a)).map(|x| x.2);
+        let imp = self
+            .impaired
+            .iter()
+            .find(|(a, b, _)| (packet.from == *a && packet.to == *b) || (packet.from == *b && packet.to == *a))
+            .map(|x| x.2);
         let mut copies = 1;
         let mut delay = self.delay;
         if let Some(i) = imp {

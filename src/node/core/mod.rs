@@ -12,7 +12,9 @@ use crate::interop::classify::{classify, cpm_icsis, has_true_tag};
 use crate::interop::ids::IdGen;
 use crate::interop::table::IM_TAG;
 use crate::node::im_server::proxy::strip_top_via;
-use crate::node::transaction::{ClientTx, Flow, ServerTx, TimerConfig, TransactionLayer, TxEvent, TxHandle, Timer, cancel_for, response_to};
+use crate::node::transaction::{
+    ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_to,
+};
 use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
 use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, Span, apply_edits, split_list};
 use std::collections::HashMap;
@@ -106,7 +108,8 @@ impl Core {
     }
 
     fn is_own(&self, u: &SipUri) -> bool {
-        u.host.eq_ignore_ascii_case(&self.cfg.host) || (u.host == self.cfg.addr.ip().to_string() && u.port.is_none_or(|p| p == self.cfg.addr.port()))
+        u.host.eq_ignore_ascii_case(&self.cfg.host)
+            || (u.host == self.cfg.addr.ip().to_string() && u.port.is_none_or(|p| p == self.cfg.addr.port()))
     }
 
     fn aor(uri: &str) -> Option<String> {
@@ -135,7 +138,14 @@ impl Core {
                     Some(_) => Transport::Udp,
                     None => flow.transport,
                 };
-                self.bindings.push(Binding { aor: aor.clone(), contact: msg.slice(v).to_vec(), uri, addr, transport, until: self.now + Duration::from_secs(expires) });
+                self.bindings.push(Binding {
+                    aor: aor.clone(),
+                    contact: msg.slice(v).to_vec(),
+                    uri,
+                    addr,
+                    transport,
+                    until: self.now + Duration::from_secs(expires),
+                });
             }
         }
         let tag = self.ids.token(8);
@@ -171,7 +181,10 @@ impl Core {
     /// Route the request: pop our own Route entry and work out what to do next.
     fn on_request(&mut self, tx: ServerTx, msg: Message, flow: Flow) {
         let method = msg.method().cloned().unwrap_or(Method::Other(String::new()));
-        let ruri_local = msg.request_uri().and_then(|u| SipUri::parse(&u)).is_some_and(|u| u.host.eq_ignore_ascii_case(&self.cfg.domain));
+        let ruri_local = msg
+            .request_uri()
+            .and_then(|u| SipUri::parse(&u))
+            .is_some_and(|u| u.host.eq_ignore_ascii_case(&self.cfg.domain));
         let has_route = msg.first(&HeaderName::Route).is_some();
         if method == Method::Register && ruri_local && !has_route {
             return self.on_register(tx, &msg, flow);
@@ -233,8 +246,12 @@ impl Core {
                 // Originating part done (or none): route by the Request-URI.
                 strip_served_user(&msg, &mut edits);
                 if self.is_factory(&target) {
-                    let Some((_, focus)) = self.cfg.factory.clone() else { return self.reject(tx, &msg, 404, "Not Found") };
-                    let Some(to) = self.cfg.hosts.get(&focus).copied() else { return self.reject(tx, &msg, 404, "Not Found") };
+                    let Some((_, focus)) = self.cfg.factory.clone() else {
+                        return self.reject(tx, &msg, 404, "Not Found");
+                    };
+                    let Some(to) = self.cfg.hosts.get(&focus).copied() else {
+                        return self.reject(tx, &msg, 404, "Not Found");
+                    };
                     return self.forward(tx, &msg, edits, to, flow.transport, first_pass);
                 }
                 let domain = SipUri::parse(&ruri).map(|u| u.host).unwrap_or_default();
@@ -260,16 +277,33 @@ impl Core {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn via_im_server(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, sescase: &str, phase: Phase, user: &str, flow: Flow, record_route: bool) {
+    fn via_im_server(
+        &mut self,
+        tx: ServerTx,
+        msg: &Message,
+        mut edits: Vec<Edit>,
+        sescase: &str,
+        phase: Phase,
+        user: &str,
+        flow: Flow,
+        record_route: bool,
+    ) {
         let Some(asn) = self.cfg.im_server.clone() else { return };
         let Some(to) = self.cfg.hosts.get(&asn).copied() else { return self.reject(tx, msg, 500, "No IM Server") };
         let token = self.ids.token(6);
         self.odi.insert(token.clone(), (phase, user.to_string()));
         let orig = if sescase == "orig" { ";orig" } else { "" };
         let regstate = if self.alive(user).is_empty() { "unreg" } else { "reg" };
-        let at = msg.first(&HeaderName::Route).map_or_else(|| msg.first(&HeaderName::Via).map_or(0, |h| h.line.start), |h| h.line.start);
+        let at = msg
+            .first(&HeaderName::Route)
+            .map_or_else(|| msg.first(&HeaderName::Via).map_or(0, |h| h.line.start), |h| h.line.start);
         // The ISC Route set goes before any remaining Route entries.
-        edits.push(Edit::header_before(msg, at, "Route", &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.cfg.host)));
+        edits.push(Edit::header_before(
+            msg,
+            at,
+            "Route",
+            &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.cfg.host),
+        ));
         strip_served_user(msg, &mut edits);
         let cseq_at = msg.first(&HeaderName::CSeq).map_or(msg.headers_end().start, |h| h.line.start + h.line.len());
         edits.push(Edit::insert(cseq_at, format!("P-Served-User: <{user}>;sescase={sescase};regstate={regstate}\r\n")));
@@ -301,10 +335,23 @@ impl Core {
         let _ = self.layer.respond(tx, response_to(msg, code, reason, Some(&tag)), self.now);
     }
 
-    fn forward(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, to: SocketAddr, transport: Transport, record_route: bool) {
+    fn forward(
+        &mut self,
+        tx: ServerTx,
+        msg: &Message,
+        mut edits: Vec<Edit>,
+        to: SocketAddr,
+        transport: Transport,
+        record_route: bool,
+    ) {
         let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
         let branch = format!("z9hG4bK{}", self.ids.token(14));
-        edits.push(Edit::header_before(msg, via_at, "Via", &format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.cfg.host, self.cfg.addr.port())));
+        edits.push(Edit::header_before(
+            msg,
+            via_at,
+            "Via",
+            &format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.cfg.host, self.cfg.addr.port()),
+        ));
         if let Some(h) = msg.first(&HeaderName::MaxForwards) {
             let n: u32 = msg.value(h).trim().parse().unwrap_or(70);
             if n == 0 {
@@ -346,7 +393,11 @@ impl Core {
                     self.route_ack(m, flow);
                 }
                 TxEvent::Cancel { tx, target, msg, .. } => {
-                    let _ = self.layer.respond(tx, response_to(&msg, if target.is_some() { 200 } else { 481 }, "OK", None), self.now);
+                    let _ = self.layer.respond(
+                        tx,
+                        response_to(&msg, if target.is_some() { 200 } else { 481 }, "OK", None),
+                        self.now,
+                    );
                     if let Some(c) = target.and_then(|t| self.by_server.get(&t).copied()) {
                         if let Some(p) = self.proxied.get(&c) {
                             if let Ok(fm) = Message::parse(p.forwarded.clone()) {
@@ -364,9 +415,16 @@ impl Core {
                         let server = p.server;
                         let out = strip_top_via(&msg);
                         if self.layer.respond(server, out.clone(), self.now).is_err() {
-                            if let (Some(req), Some(flow)) = (self.layer.server_request(server), self.layer.server_reply_flow(server)) {
+                            if let (Some(req), Some(flow)) =
+                                (self.layer.server_request(server), self.layer.server_reply_flow(server))
+                            {
                                 let to = crate::node::transaction::response_target(req, &flow);
-                                self.layer.send_stateless(Packet { transport: flow.transport, from: flow.local, to, bytes: out });
+                                self.layer.send_stateless(Packet {
+                                    transport: flow.transport,
+                                    from: flow.local,
+                                    to,
+                                    bytes: out,
+                                });
                             }
                         }
                     }
@@ -419,7 +477,18 @@ impl Core {
         let Some(to) = self.resolve(&u) else { return };
         let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
         let t = transport_of(&u, flow.transport);
-        edits.push(Edit::header_before(&msg, via_at, "Via", &format!("SIP/2.0/{} {}:{};branch=z9hG4bK{}", t.as_str(), self.cfg.host, self.cfg.addr.port(), self.ids.token(14))));
+        edits.push(Edit::header_before(
+            &msg,
+            via_at,
+            "Via",
+            &format!(
+                "SIP/2.0/{} {}:{};branch=z9hG4bK{}",
+                t.as_str(),
+                self.cfg.host,
+                self.cfg.addr.port(),
+                self.ids.token(14)
+            ),
+        ));
         if let Ok(bytes) = apply_edits(&buf, &edits) {
             self.layer.send_stateless(Packet { transport: t, from: self.cfg.addr, to, bytes });
         }

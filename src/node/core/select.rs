@@ -13,7 +13,30 @@ fn features<'a>(buf: &'a [u8], pl: &'a ParamList) -> Vec<&'a Param> {
         .iter()
         .filter(|p| {
             let n = p.name_text(buf).to_ascii_lowercase();
-            (n.starts_with('+') || ["audio", "video", "text", "isfocus", "methods", "events", "automata", "class", "duplex", "data", "control", "mobility", "description", "priority", "schemes", "application", "language", "type", "actor", "extensions"].contains(&n.as_str()))
+            (n.starts_with('+')
+                || [
+                    "audio",
+                    "video",
+                    "text",
+                    "isfocus",
+                    "methods",
+                    "events",
+                    "automata",
+                    "class",
+                    "duplex",
+                    "data",
+                    "control",
+                    "mobility",
+                    "description",
+                    "priority",
+                    "schemes",
+                    "application",
+                    "language",
+                    "type",
+                    "actor",
+                    "extensions",
+                ]
+                .contains(&n.as_str()))
                 && !NOT_FEATURES.contains(&n.as_str())
         })
         .collect()
@@ -49,7 +72,12 @@ pub fn score(req: &Message, contact: &[u8], contact_span: Span) -> Option<f64> {
     for v in req.list_values(&HeaderName::RejectContact) {
         let pl = ParamList::parse(rb, v);
         let rf = features(rb, &pl);
-        if !rf.is_empty() && rf.iter().all(|r| cf.iter().any(|c| c.name_text(contact).eq_ignore_ascii_case(&r.name_text(rb)) && matches(rb, r, contact, c))) {
+        if !rf.is_empty()
+            && rf.iter().all(|r| {
+                cf.iter()
+                    .any(|c| c.name_text(contact).eq_ignore_ascii_case(&r.name_text(rb)) && matches(rb, r, contact, c))
+            })
+        {
             return None;
         }
     }

@@ -62,7 +62,10 @@ pub fn register_tags(kind: ClientKind, instance: &str) -> String {
     match kind {
         ClientKind::Im => format!(";{LMM_TAG};{IM_TAG}"),
         ClientKind::Cpm => {
-            let icsis: Vec<&str> = [Service::Pager, Service::Lmm, Service::Ft, Service::Session].iter().map(|s| s.row().icsi_encoded).collect();
+            let icsis: Vec<&str> = [Service::Pager, Service::Lmm, Service::Ft, Service::Session]
+                .iter()
+                .map(|s| s.row().icsi_encoded)
+                .collect();
             format!(";+sip.instance=\"<{instance}>\";{ICSI_REF}=\"{}\"", icsis.join(","))
         }
     }
@@ -92,26 +95,62 @@ fn sdp(ip: &str, dir: &str, extra: &str) -> String {
 fn body(d: &Draft<'_>, ip: &str) -> (String, String) {
     let pad = "x".repeat(d.pad);
     match d.service {
-        Service::Pager => ("message/cpim".into(), cpim(d.from, d.to, &d.message_id, &format!("Content-Type: text/plain;charset=UTF-8\r\n\r\nHello{pad}"))),
+        Service::Pager => (
+            "message/cpim".into(),
+            cpim(d.from, d.to, &d.message_id, &format!("Content-Type: text/plain;charset=UTF-8\r\n\r\nHello{pad}")),
+        ),
         Service::Imdn => {
             let xml = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"urn:ietf:params:xml:ns:imdn\">\r\n <message-id>{}</message-id>\r\n <datetime>2024-05-01T10:16:03.000Z</datetime>\r\n <delivery-notification><status><delivered/></status></delivery-notification>\r\n</imdn>\r\n",
                 d.reports_on.as_deref().unwrap_or("unknown")
             );
-            let inner = format!("Content-Type: message/imdn+xml\r\nContent-Disposition: notification\r\nContent-Length: {}\r\n\r\n{xml}", xml.len());
-            let c = format!("From: <{}>\r\nTo: <{}>\r\nDateTime: 2024-05-01T10:16:03.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: {}\r\n\r\n{inner}", d.from, d.to, d.message_id);
+            let inner = format!(
+                "Content-Type: message/imdn+xml\r\nContent-Disposition: notification\r\nContent-Length: {}\r\n\r\n{xml}",
+                xml.len()
+            );
+            let c = format!(
+                "From: <{}>\r\nTo: <{}>\r\nDateTime: 2024-05-01T10:16:03.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: {}\r\n\r\n{inner}",
+                d.from, d.to, d.message_id
+            );
             ("message/cpim".into(), c)
         }
-        Service::Lmm => ("application/sdp".into(), sdp(ip, "sendonly", &format!("a=accept-wrapped-types:*\r\na=max-size:245000\r\n{}", if pad.is_empty() { String::new() } else { format!("a=x-pad:{pad}\r\n") }))),
+        Service::Lmm => (
+            "application/sdp".into(),
+            sdp(
+                ip,
+                "sendonly",
+                &format!(
+                    "a=accept-wrapped-types:*\r\na=max-size:245000\r\n{}",
+                    if pad.is_empty() { String::new() } else { format!("a=x-pad:{pad}\r\n") }
+                ),
+            ),
+        ),
         Service::Ft => (
             "application/sdp".into(),
-            sdp(ip, "sendonly", &format!("a=file-selector:name:\"cat.jpg\" type:image/jpeg size:32349 hash:sha-1:72:24:5F:E8:65:3D:DA:F3:71:36:2F:86:D4:71:91:3E:E4:A2:CE:2E\r\na=file-transfer-id:ft{}\r\na=file-disposition:attachment\r\n{}", d.message_id, if pad.is_empty() { String::new() } else { format!("a=x-pad:{pad}\r\n") })),
+            sdp(
+                ip,
+                "sendonly",
+                &format!(
+                    "a=file-selector:name:\"cat.jpg\" type:image/jpeg size:32349 hash:sha-1:72:24:5F:E8:65:3D:DA:F3:71:36:2F:86:D4:71:91:3E:E4:A2:CE:2E\r\na=file-transfer-id:ft{}\r\na=file-disposition:attachment\r\n{}",
+                    d.message_id,
+                    if pad.is_empty() { String::new() } else { format!("a=x-pad:{pad}\r\n") }
+                ),
+            ),
         ),
-        Service::Session => ("application/sdp".into(), sdp(ip, "sendrecv", &if pad.is_empty() { String::new() } else { format!("a=x-pad:{pad}\r\n") })),
+        Service::Session => (
+            "application/sdp".into(),
+            sdp(ip, "sendrecv", &if pad.is_empty() { String::new() } else { format!("a=x-pad:{pad}\r\n") }),
+        ),
         Service::Group => {
-            let entries: String = d.participants.iter().map(|p| format!("  <entry uri=\"{p}\" cp:copyControl=\"to\"/>\r\n")).collect();
-            let rl = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\" xmlns:cp=\"urn:ietf:params:xml:ns:copycontrol\">\r\n <list>\r\n{entries} </list>\r\n</resource-lists>\r\n");
-            let b = format!("--bnd-7f3e2a\r\nContent-Type: application/sdp\r\n\r\n{}\r\n--bnd-7f3e2a\r\nContent-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n{rl}\r\n--bnd-7f3e2a--\r\n", sdp(ip, "sendrecv", ""));
+            let entries: String =
+                d.participants.iter().map(|p| format!("  <entry uri=\"{p}\" cp:copyControl=\"to\"/>\r\n")).collect();
+            let rl = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\" xmlns:cp=\"urn:ietf:params:xml:ns:copycontrol\">\r\n <list>\r\n{entries} </list>\r\n</resource-lists>\r\n"
+            );
+            let b = format!(
+                "--bnd-7f3e2a\r\nContent-Type: application/sdp\r\n\r\n{}\r\n--bnd-7f3e2a\r\nContent-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n{rl}\r\n--bnd-7f3e2a--\r\n",
+                sdp(ip, "sendrecv", "")
+            );
             ("multipart/mixed;boundary=bnd-7f3e2a".into(), b)
         }
     }

@@ -139,7 +139,12 @@ impl Ue {
     }
     fn contact(&self) -> String {
         let user = self.cfg.aor.split(':').nth(1).and_then(|s| s.split('@').next()).unwrap_or("ue");
-        format!("sip:{user}@{}:{};transport={}", self.cfg.addr.ip(), self.cfg.addr.port(), self.cfg.transport.as_str().to_ascii_lowercase())
+        format!(
+            "sip:{user}@{}:{};transport={}",
+            self.cfg.addr.ip(),
+            self.cfg.addr.port(),
+            self.cfg.transport.as_str().to_ascii_lowercase()
+        )
     }
     fn resolve(&self, uri: &str) -> Option<SocketAddr> {
         let u = SipUri::parse(uri)?;
@@ -257,7 +262,8 @@ impl Ue {
         let resp = match method {
             Method::Invite => {
                 let lmm = crate::interop::classify::classify(msg) == Some(Service::Lmm);
-                let missing = msg.first(&HeaderName::ConversationId).is_none() || msg.first(&HeaderName::ContributionId).is_none();
+                let missing = msg.first(&HeaderName::ConversationId).is_none()
+                    || msg.first(&HeaderName::ContributionId).is_none();
                 if self.cfg.kind == ClientKind::Cpm && lmm && missing {
                     response_to(msg, 400, "Missing Conversation-ID or Contribution-ID", Some(&tag))
                 } else {
@@ -273,9 +279,15 @@ impl Ue {
         let base = response_to(msg, 200, "OK", Some(tag));
         let Ok(r) = Message::parse(base.clone()) else { return base };
         let ip = self.cfg.addr.ip().to_string();
-        let sdp = format!("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:passive\r\na=path:msrp://{ip}:9/a1;tcp\r\na=accept-types:message/cpim\r\na=recvonly\r\n");
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:passive\r\na=path:msrp://{ip}:9/a1;tcp\r\na=accept-types:message/cpim\r\na=recvonly\r\n"
+        );
         let svc = crate::interop::classify::classify(msg).unwrap_or(Service::Session);
-        let mut e = vec![Edit::append_header(&r, "Contact", &format!("<{}>{}", self.contact(), build::contact_tags(self.cfg.kind, svc, &self.instance())))];
+        let mut e = vec![Edit::append_header(
+            &r,
+            "Contact",
+            &format!("<{}>{}", self.contact(), build::contact_tags(self.cfg.kind, svc, &self.instance())),
+        )];
         for h in msg.all(&HeaderName::RecordRoute) {
             e.push(Edit::append_header(&r, "Record-Route", &msg.value(h)));
         }
@@ -318,7 +330,8 @@ impl Ue {
 
     fn dialog_from(&self, tx: ClientTx, resp: &Message) -> Option<Dialog> {
         let req = self.layer.client_request(tx)?;
-        let mut route: Vec<String> = resp.list_values(&HeaderName::RecordRoute).iter().map(|s| resp.text(*s).into_owned()).collect();
+        let mut route: Vec<String> =
+            resp.list_values(&HeaderName::RecordRoute).iter().map(|s| resp.text(*s).into_owned()).collect();
         route.reverse();
         let target = resp
             .list_values(&HeaderName::Contact)
@@ -407,7 +420,11 @@ pub fn fill_template(t: &str, d: &Draft<'_>, _cfg: &UeConfig) -> String {
         Some((head, body)) => {
             let head: Vec<String> = head
                 .split("\r\n")
-                .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:") && !l.eq_ignore_ascii_case("l:") && !l.to_ascii_lowercase().starts_with("l:"))
+                .filter(|l| {
+                    !l.to_ascii_lowercase().starts_with("content-length:")
+                        && !l.eq_ignore_ascii_case("l:")
+                        && !l.to_ascii_lowercase().starts_with("l:")
+                })
                 .map(str::to_string)
                 .collect();
             format!("{}\r\nContent-Length: {}\r\n\r\n{body}", head.join("\r\n"), body.len())
