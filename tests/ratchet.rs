@@ -63,6 +63,11 @@ fn every_catalogue_id_is_exercised_and_passes_on_the_reference_server() {
     let v = verdicts(&all, &FaultSet::none());
     for r in catalogue() {
         assert!(declared.contains(r.id), "no scenario file names {}", r.id);
-        assert!(matches!(v.get(r.id), Some((Verdict::Pass, _))), "{} is not judged PASS on the reference server: {:?}", r.id, v.get(r.id));
+        assert!(
+            matches!(v.get(r.id), Some((Verdict::Pass, _))),
+            "{} is not judged PASS on the reference server: {:?}",
+            r.id,
+            v.get(r.id)
+        );
     }
 }

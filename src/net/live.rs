@@ -152,6 +152,12 @@ impl Drop for LiveSut {
     }
 }
 
+/// A started server: its address, where its configuration goes, how to stop it, its thread.
+type Started = (SocketAddr, mpsc::Sender<ServerConfig>, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>);
+
+/// Node sockets: the plan and a UDP socket and TCP listener per node address.
+type NodeSockets = (AddressPlan, Vec<(SocketAddr, UdpSocket)>, Vec<(SocketAddr, TcpListener)>);
+
 /// Start the reference server on loopback (UDP and TCP on one port) in its own thread. It waits
 /// for its configuration on the returned channel.
 fn start_server()

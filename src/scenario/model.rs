@@ -292,7 +292,7 @@ impl Scenario {
     }
 
     /// The expectation of a step at a level.
-    pub fn expect_at<'a>(step: &'a Step, level: u8) -> Option<&'a Expect> {
+    pub fn expect_at(step: &Step, level: u8) -> Option<&Expect> {
         match level {
             1 => step.expect_level1.as_ref().or(step.expect.as_ref()),
             _ => step.expect_level2.as_ref().or(step.expect.as_ref()),

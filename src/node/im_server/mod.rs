@@ -259,12 +259,9 @@ impl ImServer {
             Decision::Forward { edits, .. } => edits,
         };
         let bypass = match (&user, case) {
-            (Some(u), SessionCase::Term) if self.config.faults.has(Fault::BypassCore) => self
-                .registry
-                .contact(u)
-                .and_then(crate::sip::SipUri::parse)
-                .and_then(|u| self.resolve(&u))
-                .map(|x| x.0),
+            (Some(u), SessionCase::Term) if self.config.faults.has(Fault::BypassCore) => {
+                self.registry.contact(u).and_then(crate::sip::SipUri::parse).and_then(|u| self.resolve(&u)).map(|x| x.0)
+            }
             _ => None,
         };
         match self.build_forward(&msg, edits, flow.transport, bypass) {

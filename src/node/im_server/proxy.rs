@@ -184,8 +184,12 @@ mod tests {
     use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
 
     fn forwarded(server: &mut ImServer, req: &str, from: &str, to: &str) -> Vec<Packet> {
-        let packet =
-            Packet { transport: Transport::Udp, from: from.parse().unwrap(), to: to.parse().unwrap(), bytes: req.into() };
+        let packet = Packet {
+            transport: Transport::Udp,
+            from: from.parse().unwrap(),
+            to: to.parse().unwrap(),
+            bytes: req.into(),
+        };
         server.handle_input(Input::Receive { now: Instant::ZERO, packet });
         let mut out = Vec::new();
         while let Output::Transmit(p) = server.poll_output() {
