@@ -160,8 +160,7 @@ type NodeSockets = (AddressPlan, Vec<(SocketAddr, UdpSocket)>, Vec<(SocketAddr, 
 
 /// Start the reference server on loopback (UDP and TCP on one port) in its own thread. It waits
 /// for its configuration on the returned channel.
-fn start_server()
--> io::Result<(SocketAddr, mpsc::Sender<ServerConfig>, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)> {
+fn start_server() -> io::Result<Started> {
     let (addr_tx, addr_rx) = mpsc::channel::<io::Result<SocketAddr>>();
     let (cfg_tx, cfg_rx) = mpsc::channel::<ServerConfig>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,10 +208,7 @@ fn start_server()
 
 /// Bind a UDP socket and a TCP listener at every node address of the plan (same port on
 /// 127.0.0.x and 127.0.1.x), trying a few ports.
-fn bind_nodes(
-    server: SocketAddr,
-    actors: usize,
-) -> io::Result<(AddressPlan, Vec<(SocketAddr, UdpSocket)>, Vec<(SocketAddr, TcpListener)>)> {
+fn bind_nodes(server: SocketAddr, actors: usize) -> io::Result<NodeSockets> {
     let mut last = io::Error::new(ErrorKind::AddrInUse, "no free port");
     for _ in 0..10 {
         let probe = UdpSocket::bind("127.0.0.2:0")?;
