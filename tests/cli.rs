@@ -1,0 +1,251 @@
+//! The command line as a user drives it: `rewrite` and `check` on the example and tricky-variant
+//! fixtures, `rules`, `faults`, `run --fault`, and bad input (exit 2, a message naming the file and
+//! line, never a panic).
+
+use imcpm::interop::classify::{Form, form_of};
+use imcpm::sip::{HeaderName, Message};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn imcpm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imcpm")).args(args).output().expect("imcpm runs")
+}
+
+fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sip"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+/// What a correct proxy does besides the Appendix T rewrite: its Via on top, Max-Forwards - 1,
+/// its own Route entry (the first) removed.
+fn proxied(rewritten: &[u8]) -> Vec<u8> {
+    let m = Message::parse(rewritten.to_vec()).unwrap();
+    let mut edits = Vec::new();
+    let via_at = m.first(&HeaderName::Via).map_or(0, |h| h.line.start);
+    edits.push(imcpm::sip::Edit::header_before(
+        &m,
+        via_at,
+        "Via",
+        "SIP/2.0/TCP imserver.im.example.net:5060;branch=z9hG4bKcli1",
+    ));
+    if let Some(h) = m.first(&HeaderName::MaxForwards) {
+        let n: u32 = m.value(h).trim().parse().unwrap();
+        edits.push(imcpm::sip::Edit::replace(h.value, (n - 1).to_string()));
+    }
+    let routes = m.list_values(&HeaderName::Route);
+    if let Some(h) = m.first(&HeaderName::Route) {
+        let els = imcpm::sip::split_list(m.bytes(), h.value);
+        edits.push(match els.get(1) {
+            Some(n) => imcpm::sip::Edit::remove(imcpm::sip::Span::new(els[0].start, n.start)),
+            None => imcpm::sip::Edit::remove(h.line),
+        });
+    }
+    let _ = routes;
+    imcpm::sip::apply_edits(m.bytes(), &edits).unwrap()
+}
+
+fn check_args(ingress: &Path, egress: &Path, form: Form) -> Vec<String> {
+    let (level, client) = if form == Form::Cpm { ("1", "im") } else { ("2", "cpm") };
+    ["check", "--level", level, "--case", "term", "--client", client, "--ingress"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            ingress.display().to_string(),
+            "--egress".into(),
+            egress.display().to_string(),
+            "--format".into(),
+            "json".into(),
+        ])
+        .collect()
+}
+
+#[test]
+fn rewrite_and_check_every_fixture() {
+    let mut checked = 0;
+    for f in fixtures("examples").into_iter().chain(fixtures("variants")) {
+        let input = std::fs::read(&f).unwrap();
+        let m = Message::parse(input.clone()).unwrap();
+        let form = form_of(&m);
+        let dir = if form == Form::Cpm { "cpm-to-im" } else { "im-to-cpm" };
+        let out = imcpm(&["rewrite", "--direction", dir, f.to_str().unwrap()]);
+        if !out.status.success() {
+            // Only requests that are no Appendix T service may be refused, with a message.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("cannot tell the service"), "{}: {err}", f.display());
+            continue;
+        }
+        let r = Message::parse(out.stdout.clone()).unwrap();
+        assert_eq!(r.body(), m.body(), "{}: body changed", f.display());
+        assert_eq!(r.content_length().unwrap(), Some(r.body().len()), "{}", f.display());
+        if form == Form::Cpm {
+            let left: Vec<_> = r
+                .list_values(&HeaderName::AcceptContact)
+                .iter()
+                .map(|v| r.text(*v).to_lowercase())
+                .filter(|v| {
+                    v.contains("oma.cpm.msg\"")
+                        || v.contains("oma.cpm.session\"")
+                        || v.contains("oma.cpm.largemsg\"")
+                        || v.contains("oma.cpm.filetransfer\"")
+                })
+                .collect();
+            assert!(left.is_empty(), "{}: CPM ICSI left: {left:?}", f.display());
+        }
+        if m.first(&HeaderName::Via).is_none() || m.method().is_none() {
+            continue;
+        }
+        // `check` passes the correct egress and fails a broken one.
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let eg = tmp(&format!("{name}.egress"));
+        std::fs::write(&eg, proxied(&out.stdout)).unwrap();
+        let args = check_args(&f, &eg, form);
+        let ok = imcpm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let text = String::from_utf8_lossy(&ok.stdout);
+        assert_eq!(ok.status.code(), Some(0), "{name}: {text}");
+        // Break what the direction owns: the IM tag (-> IM), P-Asserted-Service (-> CPM).
+        let good = String::from_utf8_lossy(&proxied(&out.stdout)).into_owned();
+        let bad = if form == Form::Cpm {
+            good.replace("+g.oma.sip-im", "+g.oma.sip-im.x")
+        } else {
+            let at = good.find("P-Asserted-Service:").unwrap_or(0);
+            let end = good[at..].find("\r\n").map_or(at, |e| at + e + 2);
+            format!("{}{}", &good[..at], &good[end..])
+        };
+        assert_ne!(bad, good, "{name}: the mutation changed nothing");
+        let bad_path = tmp(&format!("{name}.bad"));
+        std::fs::write(&bad_path, bad).unwrap();
+        let args = check_args(&f, &bad_path, form);
+        let res = imcpm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let json: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+        assert_eq!(res.status.code(), Some(1), "{name}: a broken egress must fail");
+        let ids: Vec<&str> = json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["verdict"] == "FAIL")
+            .filter_map(|r| r["requirement"].as_str())
+            .collect();
+        let owner = if form == Form::Cpm { "T1.TERM." } else { "T2.TERM." };
+        assert!(ids.iter().any(|i| i.starts_with(owner)), "{name}: {ids:?}");
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} fixtures went through check");
+}
+
+#[test]
+fn check_names_the_id_of_a_forgotten_lmm_tag() {
+    let ex = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/examples");
+    let bad = std::fs::read_to_string(ex.join("2b_lmm_im_tx.sip"))
+        .unwrap()
+        .replace("Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message", "Accept-Contact: *;+g.oma.sip-im");
+    let (head, body) = bad.split_once("\r\n\r\n").unwrap();
+    let p = tmp("lmm_forgotten.sip");
+    std::fs::write(&p, format!("{head}\r\n\r\n{body}")).unwrap();
+    let out = imcpm(&[
+        "check",
+        "--level",
+        "1",
+        "--case",
+        "term",
+        "--client",
+        "im",
+        "--ingress",
+        ex.join("2a_lmm_cpm_rx.sip").to_str().unwrap(),
+        "--egress",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL T1.TERM.LMM"), "{text}");
+    assert!(text.contains("| Accept-Contact: *;+g.oma.sip-im"), "points at the line: {text}");
+}
+
+#[test]
+fn rules_and_faults_list_everything() {
+    let out = imcpm(&["rules", "--format", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), imcpm::interop::rules::catalogue().len());
+    let text = String::from_utf8_lossy(&imcpm(&["rules"]).stdout).to_string();
+    for r in imcpm::interop::rules::catalogue() {
+        assert!(text.contains(r.id), "{} missing from `imcpm rules`", r.id);
+    }
+    let out = imcpm(&["faults"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for f in imcpm::node::im_server::faults::Fault::ALL {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(f.name()))
+            .unwrap_or_else(|| panic!("{f} not listed"));
+        for id in f.targets() {
+            assert!(line.contains(id), "{line}");
+        }
+        assert!(!line.contains('{'), "{line}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_and_names_the_place() {
+    let p = tmp("bad.sip");
+    std::fs::write(&p, "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia SIP/2.0/TCP x\r\n\r\n").unwrap();
+    let out = imcpm(&["rewrite", "--direction", "cpm-to-im", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.sip") && err.contains("line 2"), "{err}");
+    let out = imcpm(&["rewrite", "--direction", "cpm-to-im", "/nonexistent/x.sip"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.sip"));
+    let out = imcpm(&["check", "--level", "3", "--case", "term", "--client", "im", "--ingress", "a", "--egress", "b"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = imcpm(&["run", "--fault", "no-such-fault", "--report-dir", tmp("r-bad").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-fault"));
+}
+
+#[test]
+fn run_with_a_fault_exits_1_and_reports_the_fail() {
+    let dir = tmp("r-fault");
+    let out = imcpm(&["run", "--fault", "forget-lmm-tag", "--report-dir", dir.to_str().unwrap(), "--deterministic"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let fails: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] == "FAIL")
+        .filter_map(|r| r["requirement"].as_str())
+        .collect();
+    assert!(fails.contains(&"T1.TERM.LMM"), "{fails:?}");
+    for f in ["junit.xml", "report.md", "report.html"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().filter(|l| l.starts_with('│') || l.starts_with('┌')).all(|l| l.chars().count() <= 80),
+        "summary fits 80 columns"
+    );
+    // A second run moves the first to `<dir>.previous`, and compares with it.
+    let base = dir.join("report.json");
+    let keep = tmp("baseline.json");
+    std::fs::copy(&base, &keep).unwrap();
+    let out =
+        imcpm(&["run", "--report-dir", dir.to_str().unwrap(), "--deterministic", "--baseline", keep.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(PathBuf::from(format!("{}.previous", dir.display())).join("report.json").exists());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Compared with the baseline") && text.contains("NewPass"), "{text}");
+}
