@@ -49,7 +49,8 @@ pub struct Slot {
     deadline: Instant,
 }
 
-/// Impairments of a link (applied to packets between two named nodes, both ways).
+/// Impairments of a link (applied to packets between two named nodes, both ways). On TCP a
+/// loss becomes a delay and nothing is duplicated or reordered (the transport repairs them).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Impairment {
     /// Probability a packet is lost.
@@ -148,7 +149,13 @@ impl World {
             .map(|x| x.2);
         let mut copies = 1;
         let mut delay = self.delay;
-        if let Some(i) = imp {
+        if let Some(i) = imp.filter(|_| packet.transport.is_reliable()) {
+            // A reliable transport repairs loss, duplication and reordering itself: what is left
+            // of a loss is the delay of its retransmission.
+            if self.chance(i.loss) {
+                delay += Duration::from_millis(200);
+            }
+        } else if let Some(i) = imp {
             if self.chance(i.loss) {
                 return;
             }
