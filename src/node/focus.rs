@@ -8,7 +8,7 @@ use crate::interop::ids::IdGen;
 use crate::interop::table::{ICSI_REF, IM_TAG, Service};
 use crate::interop::verify::ClientKind;
 use crate::node::transaction::{ClientTx, Flow, TimerConfig, TransactionLayer, TxEvent, response_to};
-use crate::node::{Input, Instant, Output, SansIo, Transport};
+use crate::node::{Instant, Transport};
 use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, apply_edits};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -186,27 +186,4 @@ impl Focus {
     }
 }
 
-impl SansIo for Focus {
-    fn handle_input(&mut self, input: Input) {
-        match input {
-            Input::Receive { now, packet } => {
-                self.now = self.now.max(now);
-                self.layer.handle_timeout(self.now);
-                let _ = self.layer.handle_packet(packet, self.now);
-            }
-            Input::Timeout(now) => {
-                self.now = self.now.max(now);
-                self.layer.handle_timeout(self.now);
-            }
-        }
-        self.drain();
-    }
-
-    fn poll_output(&mut self) -> Output {
-        self.drain();
-        match self.layer.poll_transmit() {
-            Some(p) => Output::Transmit(p),
-            None => Output::Timeout(self.layer.next_timeout().unwrap_or(Instant::NEVER)),
-        }
-    }
-}
+crate::node::sans_io_over_layer!(Focus);

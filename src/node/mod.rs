@@ -3,9 +3,46 @@
 //! and the next deadline are outputs (`handle_input` / `poll_output`, drained until
 //! `Output::Timeout`).
 
+/// `SansIo` for a node built on a [`transaction::TransactionLayer`] (fields `layer` and `now`,
+/// and a `drain(&mut self)` that handles the layer's events): time advances, timers fire, received
+/// packets go to the layer, and outputs are the layer's packets then its next deadline.
+macro_rules! sans_io_over_layer {
+    ($t:ty) => {
+        impl $crate::node::SansIo for $t {
+            fn handle_input(&mut self, input: $crate::node::Input) {
+                match input {
+                    $crate::node::Input::Receive { now, packet } => {
+                        self.now = self.now.max(now);
+                        self.layer.handle_timeout(self.now);
+                        // A message the layer cannot take is not ours to answer: dropped.
+                        let _ = self.layer.handle_packet(packet, self.now);
+                    }
+                    $crate::node::Input::Timeout(now) => {
+                        self.now = self.now.max(now);
+                        self.layer.handle_timeout(self.now);
+                    }
+                }
+                self.drain();
+            }
+
+            fn poll_output(&mut self) -> $crate::node::Output {
+                self.drain();
+                match self.layer.poll_transmit() {
+                    Some(p) => $crate::node::Output::Transmit(p),
+                    None => {
+                        $crate::node::Output::Timeout(self.layer.next_timeout().unwrap_or($crate::node::Instant::NEVER))
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use sans_io_over_layer;
+
 pub mod core;
 pub mod focus;
 pub mod im_server;
+pub mod route;
 pub mod time;
 pub mod transaction;
 pub mod ue;

@@ -15,8 +15,8 @@ use crate::node::im_server::proxy::strip_top_via;
 use crate::node::transaction::{
     ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_to,
 };
-use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
-use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, Span, apply_edits, split_list};
+use crate::node::{Instant, Packet, Transport};
+use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, Span, apply_edits};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -78,10 +78,6 @@ pub struct Core {
     by_server: HashMap<ServerTx, ClientTx>,
     /// Requests that found no route (for diagnostics).
     pub unroutable: Vec<String>,
-}
-
-fn text_uri(buf: &[u8], s: Span) -> Option<SipUri> {
-    NameAddr::parse(buf, s).and_then(|na| SipUri::parse(&na.uri_text(buf)))
 }
 
 impl Core {
@@ -190,29 +186,11 @@ impl Core {
             return self.on_register(tx, &msg, flow);
         }
         let buf = msg.bytes().to_vec();
-        let mut edits = Vec::new();
-        let mut phase: Option<(Phase, String)> = None;
-        let mut next_route: Option<SipUri> = None;
-        let mut popped = false;
-        for h in msg.all(&HeaderName::Route) {
-            let els = split_list(&buf, h.value);
-            for (i, el) in els.iter().enumerate() {
-                let u = text_uri(&buf, *el);
-                if !popped && next_route.is_none() && u.as_ref().is_some_and(|u| self.is_own(u)) {
-                    popped = true;
-                    if let Some(t) = u.as_ref().and_then(|u| u.param("odi").map(str::to_string)) {
-                        phase = self.odi.get(&t).cloned();
-                    }
-                    edits.push(match els.get(i + 1) {
-                        Some(n) => Edit::remove(Span::new(el.start, n.start)),
-                        None if els.len() == 1 => Edit::remove(h.line),
-                        None => Edit::remove(Span::new(els[i - 1].end, el.end)),
-                    });
-                } else if next_route.is_none() {
-                    next_route = u;
-                }
-            }
-        }
+        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
+        let mut edits = popped.edits;
+        let phase: Option<(Phase, String)> =
+            popped.own.iter().find_map(|u| u.param("odi")).and_then(|t| self.odi.get(t).cloned());
+        let next_route = popped.next;
         let in_dialog = msg.to_tag().is_some();
         if let Some(u) = next_route.filter(|_| in_dialog || phase.is_none()) {
             // Loose routing along a Route set (in-dialog requests, or someone else's route).
@@ -453,25 +431,9 @@ impl Core {
 
     fn route_ack(&mut self, msg: Message, flow: Flow) {
         let buf = msg.bytes().to_vec();
-        let mut edits = Vec::new();
-        let mut next = None;
-        let mut popped = false;
-        for h in msg.all(&HeaderName::Route) {
-            let els = split_list(&buf, h.value);
-            for (i, el) in els.iter().enumerate() {
-                let u = text_uri(&buf, *el);
-                if !popped && next.is_none() && u.as_ref().is_some_and(|u| self.is_own(u)) {
-                    popped = true;
-                    edits.push(match els.get(i + 1) {
-                        Some(n) => Edit::remove(Span::new(el.start, n.start)),
-                        None if els.len() == 1 => Edit::remove(h.line),
-                        None => Edit::remove(Span::new(els[i - 1].end, el.end)),
-                    });
-                } else if next.is_none() {
-                    next = u;
-                }
-            }
-        }
+        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
+        let mut edits = popped.edits;
+        let next = popped.next;
         let target = next.or_else(|| msg.request_uri().and_then(|u| SipUri::parse(&u)));
         let Some(u) = target else { return };
         let Some(to) = self.resolve(&u) else { return };
@@ -511,27 +473,4 @@ fn strip_served_user(msg: &Message, edits: &mut Vec<Edit>) {
     }
 }
 
-impl SansIo for Core {
-    fn handle_input(&mut self, input: Input) {
-        match input {
-            Input::Receive { now, packet } => {
-                self.now = self.now.max(now);
-                self.layer.handle_timeout(self.now);
-                let _ = self.layer.handle_packet(packet, self.now);
-            }
-            Input::Timeout(now) => {
-                self.now = self.now.max(now);
-                self.layer.handle_timeout(self.now);
-            }
-        }
-        self.drain();
-    }
-
-    fn poll_output(&mut self) -> Output {
-        self.drain();
-        match self.layer.poll_transmit() {
-            Some(p) => Output::Transmit(p),
-            None => Output::Timeout(self.layer.next_timeout().unwrap_or(Instant::NEVER)),
-        }
-    }
-}
+crate::node::sans_io_over_layer!(Core);

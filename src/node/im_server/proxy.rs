@@ -6,7 +6,7 @@
 use super::ImServer;
 use super::faults::Fault;
 use crate::node::Transport;
-use crate::sip::{Edit, HeaderName, Message, NameAddr, SipUri, Span, apply_edits, split_list};
+use crate::sip::{Edit, HeaderName, Message, SipUri, Span, apply_edits, split_list};
 use std::net::{IpAddr, SocketAddr};
 
 /// RFC 3261 §18.1.1: requests larger than this go over a congestion-controlled transport.
@@ -84,29 +84,11 @@ impl ImServer {
         bypass_to: Option<SocketAddr>,
     ) -> Result<Forward, NoRoute> {
         let buf = msg.bytes();
-        // Route: pop our own entry (loose routing) and any own entries right after it (we
-        // Record-Routed on both the originating and the terminating pass); the next is the hop.
-        let mut next: Option<SipUri> = None;
-        for h in msg.all(&HeaderName::Route) {
-            let els = split_list(buf, h.value);
-            let mut popped = 0;
-            for el in &els {
-                let uri = NameAddr::parse(buf, *el).and_then(|na| SipUri::parse(&na.uri_text(buf)));
-                if next.is_none() && uri.as_ref().is_some_and(|u| self.is_own(u)) {
-                    popped += 1;
-                } else if next.is_none() {
-                    next = uri;
-                }
-            }
-            match popped {
-                0 => {}
-                n if n == els.len() => edits.push(Edit::remove(h.line)),
-                n => edits.push(Edit::remove(Span::new(els[0].start, els[n].start))),
-            }
-            if next.is_some() {
-                break;
-            }
-        }
+        // Route: pop our own entry (and own entries right after it: we Record-Route on both the
+        // originating and the terminating pass); the next entry is the next hop.
+        let popped = crate::node::route::pop_own(msg, |u| self.is_own(u));
+        edits.extend(popped.edits);
+        let next = popped.next;
         if bypass_to.is_some() {
             for h in msg.all(&HeaderName::Route) {
                 if !edits.iter().any(|e| e.span == h.line) {

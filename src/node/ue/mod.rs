@@ -10,7 +10,7 @@ use crate::interop::ids::IdGen;
 use crate::interop::table::Service;
 use crate::interop::verify::ClientKind;
 use crate::node::transaction::{ClientTx, Flow, TimerConfig, TransactionLayer, TxEvent, response_to};
-use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use crate::node::{Instant, Packet, Transport};
 use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, apply_edits};
 use build::{Draft, register_tags};
 use std::collections::HashMap;
@@ -433,30 +433,7 @@ pub fn fill_template(t: &str, d: &Draft<'_>, _cfg: &UeConfig) -> String {
     }
 }
 
-impl SansIo for Ue {
-    fn handle_input(&mut self, input: Input) {
-        match input {
-            Input::Receive { now, packet } => {
-                self.now = self.now.max(now);
-                self.layer.handle_timeout(self.now);
-                let _ = self.layer.handle_packet(packet, self.now);
-            }
-            Input::Timeout(now) => {
-                self.now = self.now.max(now);
-                self.layer.handle_timeout(self.now);
-            }
-        }
-        self.drain();
-    }
-
-    fn poll_output(&mut self) -> Output {
-        self.drain();
-        match self.layer.poll_transmit() {
-            Some(p) => Output::Transmit(p),
-            None => Output::Timeout(self.layer.next_timeout().unwrap_or(Instant::NEVER)),
-        }
-    }
-}
+crate::node::sans_io_over_layer!(Ue);
 
 /// A packet's first line, for logs.
 pub fn first_line(p: &Packet) -> String {

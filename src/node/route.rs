@@ -1,0 +1,48 @@
+//! Loose routing (RFC 3261 §16.4, §16.6 step 6): pop this element's own entries from the top of
+//! the Route set and find the next hop, as span edits. Shared by the IM server and the core.
+
+use crate::sip::{Edit, HeaderName, Message, NameAddr, SipUri, Span, split_list};
+
+/// The result of popping.
+#[derive(Debug, Default)]
+pub struct Popped {
+    /// Edits removing the popped entries (whole lines when a field empties).
+    pub edits: Vec<Edit>,
+    /// The popped entries, in order.
+    pub own: Vec<SipUri>,
+    /// The first remaining entry: the next hop.
+    pub next: Option<SipUri>,
+}
+
+/// Pop the leading Route entries for which `is_own` holds (the element's own entry, and any own
+/// entries right after it: an element that Record-Routed on two passes is listed twice).
+pub fn pop_own(msg: &Message, is_own: impl Fn(&SipUri) -> bool) -> Popped {
+    let buf = msg.bytes();
+    let mut out = Popped::default();
+    for h in msg.all(&HeaderName::Route) {
+        let els = split_list(buf, h.value);
+        let mut popped = 0;
+        for el in &els {
+            let uri = NameAddr::parse(buf, *el).and_then(|na| SipUri::parse(&na.uri_text(buf)));
+            match uri {
+                Some(u) if is_own(&u) => {
+                    popped += 1;
+                    out.own.push(u);
+                }
+                u => {
+                    out.next = u;
+                    break;
+                }
+            }
+        }
+        match popped {
+            0 => {}
+            n if n == els.len() => out.edits.push(Edit::remove(h.line)),
+            n => out.edits.push(Edit::remove(Span::new(els[0].start, els[n].start))),
+        }
+        if out.next.is_some() || popped < els.len() {
+            break;
+        }
+    }
+    out
+}
