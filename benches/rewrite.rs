@@ -15,13 +15,13 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn rewrite_once(bytes: &[u8]) -> Vec<u8> {
     let m = Message::parse(bytes.to_vec()).unwrap();
-    let _svc = classify(&m);
+    let svc = classify(&m);
     let dir = if form_of(&m) == Form::Cpm { Direction::CpmToIm } else { Direction::ImToCpm };
     let ids = Ids {
         conversation_id: Some("3b241101-e2bb-4255-8caf-4136c566a962".into()),
         contribution_id: Some("9c858901-8a57-4791-81fe-4c455b099bc9".into()),
     };
-    let p = plan(&m, &RewriteOptions { direction: dir, service: None, ids }).unwrap();
+    let p = plan(&m, &RewriteOptions { direction: dir, service: svc, ids }).unwrap();
     apply_edits(m.bytes(), &p.edits).unwrap()
 }
 

@@ -118,23 +118,23 @@ struct UsersFile {
 }
 
 /// Parse a users file's text: AoRs (lowercased) and their client kinds.
-pub fn parse_users(path: &Path, text: &str) -> Result<Vec<(String, ClientKind)>, UsersFileError> {
+pub fn parse_users(path: &Path, text: &str) -> Result<Vec<(String, ClientKind)>, Box<UsersFileError>> {
     let file: UsersFile = toml::from_str(text).map_err(|e| {
         let message = e.message().trim().to_string();
-        UsersFileError::new(path, text, e.span().unwrap_or(0..0), message)
+        Box::new(UsersFileError::new(path, text, e.span().unwrap_or(0..0), message))
     })?;
     let mut users = Vec::new();
     for (k, v) in file.users {
         let Some(a) = aor(k.get_ref()).filter(|_| k.get_ref().contains(':')) else {
             let msg = format!("`{}` is not a SIP or tel URI (e.g. \"sip:bob@im.example.net\")", k.get_ref());
-            return Err(UsersFileError::new(path, text, k.span(), msg));
+            return Err(Box::new(UsersFileError::new(path, text, k.span(), msg)));
         };
         let kind = match v.get_ref().to_ascii_lowercase().as_str() {
             "im" => ClientKind::Im,
             "cpm" => ClientKind::Cpm,
             other => {
                 let msg = format!("unknown client kind `{other}` for {} (expected \"im\" or \"cpm\")", k.get_ref());
-                return Err(UsersFileError::new(path, text, v.span(), msg));
+                return Err(Box::new(UsersFileError::new(path, text, v.span(), msg)));
             }
         };
         users.push((a, kind));
@@ -145,7 +145,7 @@ pub fn parse_users(path: &Path, text: &str) -> Result<Vec<(String, ClientKind)>,
 /// Read and parse a users file.
 pub fn load_users(path: &Path) -> miette::Result<Vec<(String, ClientKind)>> {
     let text = std::fs::read_to_string(path).map_err(|e| miette::miette!("{}: {e}", path.display()))?;
-    Ok(parse_users(path, &text)?)
+    parse_users(path, &text).map_err(|e| miette::Report::new(*e))
 }
 
 /// Our name for Via/Record-Route: the first listen IP that is not a wildcard (IPv6 bracketed).
@@ -215,25 +215,26 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
     let started = Instant::now();
     let result = net::try_block_on(async move {
         let bound = Bound::bind(cfg).await?;
-        let addrs: Vec<(Transport, SocketAddr)> =
-            bound.local_addrs().iter().map(|l| (l.transport, l.addr)).collect();
+        let addrs: Vec<(Transport, SocketAddr)> = bound.local_addrs().iter().map(|l| (l.transport, l.addr)).collect();
         let mut config = ServerConfig::new(a.level, &host, &a.domain, addrs);
         config.users = users;
         config.hosts.extend(a.host_map.iter().cloned());
         config.seed = fresh_seed();
-        config.faults = FaultSet::parse(&a.fault.iter().map(|f| f.name()).collect::<Vec<_>>())
-            .unwrap_or_else(|_| FaultSet::none()); // names come from Fault::name, so they parse
+        // The names come from `Fault::name`, so they always parse.
+        let names: Vec<&str> = a.fault.iter().map(|f| f.name()).collect();
+        config.faults = FaultSet::parse(&names).unwrap_or_else(|_| FaultSet::none());
         for l in bound.local_addrs() {
             println!("imcpm serve: listening on {l}");
         }
         let faults: Vec<&str> = config.faults.iter().map(Fault::name).collect();
         println!(
-            "imcpm serve: level {}, host {host}, domain {}, {} static users, faults [{}]",
+            "imcpm serve: level {}, host {host}, domain {}, static users {}, faults [{}]",
             config.level,
             a.domain,
             config.users.len(),
             faults.join(", ")
         );
+        tracing::info!(level = config.level, %host, domain = %a.domain, users = config.users.len(), "imcpm serve ready");
         if !faults.is_empty() {
             tracing::warn!(faults = ?faults, "deliberate faults switched on");
         }
@@ -255,7 +256,8 @@ mod tests {
     #[test]
     fn users_file_parses_and_errors_name_the_line() {
         let p = Path::new("users.toml");
-        let ok = "# local users\n[users]\n\"sip:Bob@im.example.net\" = \"im\"\n\"sip:carol@im.example.net\" = \"CPM\"\n";
+        let ok =
+            "# local users\n[users]\n\"sip:Bob@im.example.net\" = \"im\"\n\"sip:carol@im.example.net\" = \"CPM\"\n";
         let u = parse_users(p, ok).unwrap();
         assert_eq!(
             u,

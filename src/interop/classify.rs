@@ -3,7 +3,7 @@
 //! Accept-Contact ICSI, then Contact, then body heuristics (CPIM/IMDN, SDP, resource-lists).
 
 use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
-use crate::sip::params::{ParamList, norm};
+use crate::sip::params::{ParamList, norm_eq};
 use crate::sip::{HeaderName, Message, Method};
 
 /// Which identifier family a request carries.
@@ -19,30 +19,69 @@ pub enum Form {
     Neither,
 }
 
-/// Every mapped CPM ICSI a request names, in precedence order: P-Asserted-Service,
-/// P-Preferred-Service, Accept-Contact, Contact.
-pub fn cpm_icsis(msg: &Message) -> Vec<CpmIcsi> {
-    let mut out = Vec::new();
+/// What the identifier headers of a request say, gathered in one pass over P-Asserted-Service,
+/// P-Preferred-Service, Accept-Contact and Contact.
+#[derive(Debug, Default)]
+struct Tags {
+    /// Mapped CPM ICSIs in precedence order.
+    cpm: Vec<CpmIcsi>,
+    /// A TRUE `+g.oma.sip-im` or `+g.oma.sip-im.large-message` in Accept-Contact or Contact.
+    im: bool,
+    /// A TRUE `+g.oma.sip-im` in Accept-Contact or Contact.
+    im_tag: bool,
+    /// A TRUE `+g.oma.sip-im.large-message` in Accept-Contact.
+    lmm_ac: bool,
+    /// `oma.cpm.deferred` in P-Asserted-Service or Accept-Contact.
+    deferred: bool,
+    /// A Contact with `isfocus`.
+    focus: bool,
+}
+
+const DEFERRED: &str = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.deferred";
+
+fn scan(msg: &Message) -> Tags {
+    let buf = msg.bytes();
+    let mut t = Tags::default();
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
         for v in msg.list_values(&name) {
-            if let Some(i) = CpmIcsi::from_norm(&norm(msg.slice(v))) {
-                out.push(i);
+            let raw = v.of(buf);
+            match CpmIcsi::from_raw(raw) {
+                Some(i) => t.cpm.push(i),
+                None => t.deferred |= name == HeaderName::PAssertedService && norm_eq(raw, DEFERRED),
             }
         }
     }
     for name in [HeaderName::AcceptContact, HeaderName::Contact] {
+        let ac = name == HeaderName::AcceptContact;
         for v in msg.list_values(&name) {
-            let pl = ParamList::parse(msg.bytes(), v);
-            for p in pl.get_all(msg.bytes(), ICSI_REF) {
-                for item in p.value_items(msg.bytes()) {
-                    if let Some(i) = CpmIcsi::from_norm(&norm(item.of(msg.bytes()))) {
-                        out.push(i);
+            let pl = ParamList::parse(buf, v);
+            for p in &pl.params {
+                if p.is(buf, ICSI_REF) {
+                    for item in p.value_items(buf) {
+                        match CpmIcsi::from_raw(item.of(buf)) {
+                            Some(i) => t.cpm.push(i),
+                            None => t.deferred |= ac && norm_eq(item.of(buf), DEFERRED),
+                        }
                     }
+                } else if p.is(buf, IM_TAG) && p.boolean(buf) == Some(true) {
+                    t.im = true;
+                    t.im_tag = true;
+                } else if p.is(buf, LMM_TAG) && p.boolean(buf) == Some(true) {
+                    t.im = true;
+                    t.lmm_ac |= ac;
+                } else if !ac && p.is(buf, "isfocus") {
+                    t.focus = true;
                 }
             }
         }
     }
-    out
+    t
+}
+
+/// Every mapped CPM ICSI a request names, in precedence order: P-Asserted-Service,
+/// P-Preferred-Service, Accept-Contact, Contact.
+pub fn cpm_icsis(msg: &Message) -> Vec<CpmIcsi> {
+    scan(msg).cpm
 }
 
 /// True when any Accept-Contact or Contact value carries `tag` with a TRUE value.
@@ -55,15 +94,19 @@ pub fn has_true_tag(msg: &Message, tag: &str) -> bool {
     })
 }
 
-/// The identifier family of a request.
-pub fn form_of(msg: &Message) -> Form {
-    if !cpm_icsis(msg).is_empty() {
+fn form_from(t: &Tags) -> Form {
+    if !t.cpm.is_empty() {
         Form::Cpm
-    } else if has_true_tag(msg, IM_TAG) || has_true_tag(msg, LMM_TAG) {
+    } else if t.im {
         Form::Im
     } else {
         Form::Neither
     }
+}
+
+/// The identifier family of a request.
+pub fn form_of(msg: &Message) -> Form {
+    form_from(&scan(msg))
 }
 
 /// Classify a MESSAGE or INVITE into its Appendix T service (SPEC B §5.1). None for other
@@ -77,50 +120,28 @@ pub fn classify(msg: &Message) -> Option<Service> {
 }
 
 fn classify_invite(msg: &Message) -> Option<Service> {
-    let icsis = cpm_icsis(msg);
-    let deferred = mentions_deferred(msg);
+    let t = scan(msg);
     let body = msg.body();
     // Rule 3: Large Message Mode.
-    if icsis.first() == Some(&CpmIcsi::LargeMsg) || deferred || has_true_tag_in(msg, HeaderName::AcceptContact, LMM_TAG)
-    {
+    if t.cpm.first() == Some(&CpmIcsi::LargeMsg) || t.deferred || t.lmm_ac {
         return Some(Service::Lmm);
     }
     // Rule 4: file transfer.
-    if icsis.first() == Some(&CpmIcsi::FileTransfer) || contains_line(body, b"a=file-selector") {
+    if t.cpm.first() == Some(&CpmIcsi::FileTransfer) || contains_line(body, b"a=file-selector") {
         return Some(Service::Ft);
     }
     // Rule 5: group chat.
     let rl_invite = header_has_token(msg, HeaderName::Require, "recipient-list-invite")
         && find_ci(body, b"application/resource-lists+xml").is_some();
-    let focus = msg
-        .list_values(&HeaderName::Contact)
-        .into_iter()
-        .any(|v| ParamList::parse(msg.bytes(), v).has(msg.bytes(), "isfocus"));
-    if rl_invite || focus || icsis.contains(&CpmIcsi::SessionGroup) {
+    if rl_invite || t.focus || t.cpm.contains(&CpmIcsi::SessionGroup) {
         return Some(Service::Group);
     }
     // Rule 6: 1-1 session.
-    if icsis.contains(&CpmIcsi::Session) || has_true_tag(msg, IM_TAG) || contains_line(body, b"m=message") {
+    if t.cpm.contains(&CpmIcsi::Session) || t.im_tag || contains_line(body, b"m=message") {
         return Some(Service::Session);
     }
     // A CPM ICSI of the pager family on an INVITE: not a service of Table 1.
     None
-}
-
-fn mentions_deferred(msg: &Message) -> bool {
-    let needle = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.deferred";
-    msg.list_values(&HeaderName::PAssertedService).into_iter().any(|v| norm(msg.slice(v)) == needle)
-        || msg.list_values(&HeaderName::AcceptContact).into_iter().any(|v| {
-            let pl = ParamList::parse(msg.bytes(), v);
-            pl.get_all(msg.bytes(), ICSI_REF)
-                .any(|p| p.value_items(msg.bytes()).iter().any(|i| norm(i.of(msg.bytes())) == needle))
-        })
-}
-
-fn has_true_tag_in(msg: &Message, name: HeaderName, tag: &str) -> bool {
-    msg.list_values(&name).into_iter().any(|v| {
-        ParamList::parse(msg.bytes(), v).get_all(msg.bytes(), tag).any(|p| p.boolean(msg.bytes()) == Some(true))
-    })
 }
 
 fn header_has_token(msg: &Message, name: HeaderName, token: &str) -> bool {
@@ -131,6 +152,13 @@ fn header_has_token(msg: &Message, name: HeaderName, token: &str) -> bool {
 /// `Content-Type: message/imdn+xml` and `Content-Disposition: notification` (RFC 5438), directly
 /// or inside a `multipart/mixed` body.
 pub fn is_imdn(msg: &Message) -> bool {
+    // Fast rejection: no `imdn+xml` anywhere in the body (any case).
+    let body = msg.body();
+    let has = memchr::memchr_iter(b'+', body)
+        .any(|i| i >= 4 && body.get(i - 4..i + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"imdn+xml")));
+    if !has {
+        return false;
+    }
     let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
     body_is_imdn(&ct, msg.body(), 0)
 }

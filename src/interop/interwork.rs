@@ -15,7 +15,7 @@
 use crate::interop::classify::{classify, cpm_icsis};
 use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
 use crate::sip::edit::EditError;
-use crate::sip::params::{Param, ParamList, norm};
+use crate::sip::params::{Param, ParamList, norm_eq};
 use crate::sip::{Edit, HeaderName, Message, Method, Span, apply_edits};
 
 /// Which way a request is mapped.
@@ -136,12 +136,11 @@ fn cpm_to_im_value(buf: &[u8], pl: &ParamList, service: Service) -> Vec<Edit> {
             continue;
         }
         let items = p.value_items(buf);
-        let (cpm, keep): (Vec<Span>, Vec<Span>) =
-            items.iter().partition(|i| CpmIcsi::from_norm(&norm(i.of(buf))).is_some());
+        let (cpm, keep): (Vec<Span>, Vec<Span>) = items.iter().partition(|i| CpmIcsi::from_raw(i.of(buf)).is_some());
         if cpm.is_empty() {
             continue;
         }
-        was_lmm |= cpm.iter().any(|i| CpmIcsi::from_norm(&norm(i.of(buf))).is_some_and(CpmIcsi::is_lmm));
+        was_lmm |= cpm.iter().any(|i| CpmIcsi::from_raw(i.of(buf)).is_some_and(CpmIcsi::is_lmm));
         if keep.is_empty() {
             edits.push(Edit::remove(region(pl, idx)));
             anchor.get_or_insert(Ok(edits.len() - 1));
@@ -183,8 +182,8 @@ fn im_to_cpm_value(buf: &[u8], pl: &ParamList, service: Service) -> Vec<Edit> {
     match pl.params.iter().find(|p| p.is(buf, ICSI_REF)) {
         Some(existing) => {
             let items = existing.value_items(buf);
-            let want = norm(enc.as_bytes());
-            if !items.iter().any(|i| norm(i.of(buf)) == want) {
+            let want = service.row().icsi;
+            if !items.iter().any(|i| norm_eq(i.of(buf), want)) {
                 if let Some(v) = existing.value {
                     edits.push(Edit::replace(v, quoted_list(buf, &items, Some(enc))));
                 }
@@ -224,8 +223,7 @@ fn cpm_to_im_headers(msg: &Message, service: Service, ac_mapped: usize, edits: &
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
         for h in msg.all(&name) {
             let values = crate::sip::split_list(buf, h.value);
-            let keep: Vec<Span> =
-                values.iter().copied().filter(|v| CpmIcsi::from_norm(&norm(v.of(buf))).is_none()).collect();
+            let keep: Vec<Span> = values.iter().copied().filter(|v| CpmIcsi::from_raw(v.of(buf)).is_none()).collect();
             if keep.len() == values.len() {
                 continue;
             }

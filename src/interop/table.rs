@@ -169,6 +169,21 @@ impl CpmIcsi {
             _ => return None,
         })
     }
+    /// Recognise a raw (possibly percent-encoded, any case) ICSI without allocating.
+    pub fn from_raw(raw: &[u8]) -> Option<CpmIcsi> {
+        let mut buf = [0u8; 128];
+        let n = crate::sip::params::norm_into(raw, &mut buf)?;
+        let rest = n.strip_prefix(ICSI_PREFIX.as_bytes())?;
+        Some(match rest {
+            b"oma.cpm.msg" => CpmIcsi::Msg,
+            b"oma.cpm.msg.group" => CpmIcsi::MsgGroup,
+            b"oma.cpm.largemsg" => CpmIcsi::LargeMsg,
+            b"oma.cpm.filetransfer" => CpmIcsi::FileTransfer,
+            b"oma.cpm.session" => CpmIcsi::Session,
+            b"oma.cpm.session.group" => CpmIcsi::SessionGroup,
+            _ => return None,
+        })
+    }
     /// True for the large-message ICSI.
     pub fn is_lmm(self) -> bool {
         matches!(self, CpmIcsi::LargeMsg)

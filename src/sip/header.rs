@@ -24,6 +24,16 @@ macro_rules! header_names {
                 HeaderName::Other(name.to_ascii_lowercase())
             }
 
+            /// Classify a header name given as bytes (a token, so ASCII).
+            pub fn parse_bytes(name: &[u8]) -> HeaderName {
+                if name.len() == 1 {
+                    let c = name[0].to_ascii_lowercase();
+                    $( $( if c == $c { return HeaderName::$var; } )? )*
+                }
+                $( if name.eq_ignore_ascii_case($canon.as_bytes()) { return HeaderName::$var; } )*
+                HeaderName::Other(String::from_utf8_lossy(name).to_ascii_lowercase())
+            }
+
             /// The canonical long spelling.
             pub fn canonical(&self) -> &str {
                 match self {

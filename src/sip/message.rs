@@ -41,8 +41,21 @@ pub struct Message {
     crlf: bool,
 }
 
+/// RFC 3261 `token` characters, as a lookup table (the parser checks every header-name byte).
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        i += 1;
+    }
+    t
+};
+
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN[b as usize]
 }
 
 /// Find the end of the line starting at `from`: returns (content end, line end incl. EOL).
@@ -116,8 +129,7 @@ impl Message {
                 return Err(ParseError::at(ParseErrorKind::HeaderLine("invalid header name"), &bytes, next));
             }
             let name_span = Span::new(next, next + name_end);
-            // Header names are tokens, so ASCII: the conversion cannot fail.
-            let name = HeaderName::parse(std::str::from_utf8(&line[..name_end]).unwrap_or(""));
+            let name = HeaderName::parse_bytes(&line[..name_end]);
             let vstart = skip_ws(&bytes, next + colon + 1, content_end);
             let vend = trim_end_ws(&bytes, vstart, content_end);
             headers.push(Header {

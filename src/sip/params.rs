@@ -10,6 +10,11 @@ use std::borrow::Cow;
 pub fn split_list(buf: &[u8], value: Span) -> Vec<Span> {
     let mut out = Vec::new();
     let v = value.of(buf);
+    // Fast path: no comma at all, one element.
+    if memchr::memchr(b',', v).is_none() {
+        push_trimmed(&mut out, v, value.start, 0, v.len());
+        return out;
+    }
     let mut start = 0;
     let mut in_q = false;
     let mut in_a = false;
@@ -129,12 +134,26 @@ impl ParamList {
     /// Parse one list element (e.g. one ac-value or one Contact value).
     pub fn parse(buf: &[u8], value: Span) -> ParamList {
         let v = value.of(buf);
-        let mut parts: Vec<(usize, usize)> = Vec::new();
+        let mut parts: Vec<(usize, usize)> = Vec::with_capacity(8);
         let mut start = 0;
         let mut in_q = false;
         let mut in_a = false;
         let mut i = 0;
         while i < v.len() {
+            // Jump to the next byte that can change state.
+            let Some(k) = memchr::memchr3(b';', b'"', b'<', &v[i..]).map(|k| i + k).or_else(|| in_a.then_some(v.len()))
+            else {
+                break;
+            };
+            let k = if in_a || in_q {
+                (i..v.len()).find(|&x| matches!(v[x], b'"' | b'>' | b'\\' | b';' | b'<')).unwrap_or(v.len())
+            } else {
+                k
+            };
+            if k >= v.len() {
+                break;
+            }
+            i = k;
             match v[i] {
                 b'\\' if in_q => i += 1,
                 b'"' => in_q = !in_q,
@@ -226,6 +245,33 @@ pub fn norm(b: &[u8]) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).to_ascii_lowercase()
+}
+
+/// Percent-decode and ASCII-lowercase into `out` without allocating; None when the result does
+/// not fit. For hot comparisons (the same semantics as [`norm`]).
+pub fn norm_into<'o>(b: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let mut c = b[i];
+        if c == b'%' && i + 2 < b.len() {
+            let h = |c: u8| (c as char).to_digit(16);
+            if let (Some(a), Some(d)) = (h(b[i + 1]), h(b[i + 2])) {
+                c = (a * 16 + d) as u8;
+                i += 2;
+            }
+        }
+        *out.get_mut(n)? = c.to_ascii_lowercase();
+        n += 1;
+        i += 1;
+    }
+    Some(&out[..n])
+}
+
+/// True when `b`, percent-decoded and case-folded, equals `target` (given lowercase).
+pub fn norm_eq(b: &[u8], target: &str) -> bool {
+    let mut buf = [0u8; 128];
+    norm_into(b, &mut buf).is_some_and(|x| x == target.as_bytes())
 }
 
 /// Check a Conversation-ID / Contribution-ID value (SPEC D10): 1 to 256 RFC 3261 `word`
