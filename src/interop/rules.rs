@@ -84,7 +84,7 @@ const T1_TERM: [Rule; 6] = per_service!(
     "T1.TERM",
     "T.1, T.2 bullet 1, T.3 row 1",
     "T.1, T.3 row 2",
-    "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in Contact when present; no CPM ICSI remains; no tag appears twice"
+    "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in the Contact of an INVITE; no CPM ICSI remains; no tag appears twice"
 );
 const T2_ORIG: [Rule; 6] = per_service!(
     "T2.ORIG",
@@ -96,7 +96,7 @@ const T2_TERM: [Rule; 6] = per_service!(
     "T2.TERM",
     "T.2 bullet 3, T.3",
     "T.2 bullet 3, T.3",
-    "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in Contact when present, and P-Asserted-Service with that ICSI"
+    "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in the Contact of an INVITE, and P-Asserted-Service with that ICSI"
 );
 
 const OTHERS: [Rule; 14] = [

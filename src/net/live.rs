@@ -70,7 +70,14 @@ impl LiveSut {
                         c.buf.drain(..end);
                         self.out.push_back(Packet { transport: Transport::Tcp, from: self.server, to: c.node, bytes });
                     }
-                    Err(_) => break,
+                    Err(crate::sip::framing::FramingError::Incomplete) => break,
+                    Err(e) => {
+                        // The server framed badly: what it sent is not a message. Log it and
+                        // drop the buffer so that later messages on the connection still arrive.
+                        tracing::warn!(error = %e, "live: framing error on a connection from the server");
+                        c.buf.clear();
+                        break;
+                    }
                 }
             }
         }

@@ -195,6 +195,14 @@ pub fn run_in(
     scfg.hosts = hosts.clone();
     scfg.faults = opts.faults.clone();
     scfg.seed = seed ^ 0x5e_7e_7e;
+    // The IM server knows its subscribers' kinds (D8's static alternative); whether they are
+    // online it learns from third-party REGISTERs and P-Served-User.
+    scfg.users = s
+        .actors
+        .iter()
+        .filter(|(_, x)| x.network == Where::Local)
+        .map(|(n, x)| (format!("sip:{n}@{DOMAIN}"), ClientKind::from(x.kind)))
+        .collect();
     world.add("im-server", plan.server, SimNode::Server(make(scfg)));
     let core =
         |host: &str, addr: SocketAddr, domain: &str, im: bool, peer: (&str, &str), focus: &str, n: u64| CoreConfig {

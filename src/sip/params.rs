@@ -284,7 +284,9 @@ pub fn is_valid_conv_id(v: &[u8]) -> bool {
 
 /// Check an RFC 6050 Service-ID: `urn:urn-7:` followed by dot-separated `let-dig` labels.
 pub fn is_valid_service_id(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix("urn:urn-7:") else { return false };
+    let Some(rest) = v.get(..10).filter(|p| p.eq_ignore_ascii_case("urn:urn-7:")).map(|_| &v[10..]) else {
+        return false;
+    };
     !rest.is_empty()
         && rest.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }

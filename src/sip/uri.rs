@@ -99,7 +99,12 @@ impl SipUri {
         let scheme = scheme.to_ascii_lowercase();
         // Strip URI headers (`?...`).
         let rest = rest.split('?').next().unwrap_or("");
-        let mut parts = rest.split(';');
+        // The user part may hold `;` (RFC 4475 `semiuri`): parameters start after the host.
+        let (userinfo, hostrest) = match rest.rfind('@') {
+            Some(at) if scheme != "tel" => (Some(&rest[..at]), &rest[at + 1..]),
+            _ => (None, rest),
+        };
+        let mut parts = hostrest.split(';');
         let hostpart = parts.next().unwrap_or("");
         let params = parts
             .filter(|p| !p.is_empty())
@@ -111,8 +116,8 @@ impl SipUri {
         if scheme == "tel" {
             return Some(SipUri { scheme, user: Some(hostpart.to_string()), host: String::new(), port: None, params });
         }
-        let (user, hostport) = match hostpart.rsplit_once('@') {
-            Some((u, h)) => (Some(u.split(':').next().unwrap_or("").to_string()), h),
+        let (user, hostport) = match userinfo {
+            Some(u) => (Some(u.split(':').next().unwrap_or("").to_string()), hostpart),
             None => (None, hostpart),
         };
         let (host, port) = split_host_port(hostport)?;
@@ -153,6 +158,20 @@ fn split_host_port(hp: &str) -> Option<(&str, Option<u16>)> {
         Some((h, p)) => Some((h, Some(p.parse().ok()?))),
         None => Some((hp, None)),
     }
+}
+
+/// A Via value as the oracle compares it: the bytes without the `received` and `rport`
+/// parameters a proxy or UAS may add (RFC 3261 §18.2.1, RFC 3581).
+pub fn via_key(buf: &[u8], value: Span) -> Vec<u8> {
+    let pl = crate::sip::params::ParamList::parse(buf, value);
+    let mut out = pl.head.of(buf).to_vec();
+    for p in &pl.params {
+        if !(p.is(buf, "received") || p.is(buf, "rport")) {
+            out.push(b';');
+            out.extend_from_slice(p.span.of(buf));
+        }
+    }
+    out
 }
 
 /// A Via value: `SIP/2.0/<transport> host[:port];params`.
@@ -218,6 +237,9 @@ mod tests {
         let u = SipUri::parse("sip:imserver.im.example.net;lr;orig").unwrap();
         assert!(u.has_param("lr") && u.has_param("orig"));
         assert_eq!(SipUri::parse("sip:[::1]:5070").unwrap().port, Some(5070));
+        let semi = SipUri::parse("sip:user;par=u%40example.net@example.com;lr").unwrap();
+        assert_eq!((semi.host.as_str(), semi.user.as_deref()), ("example.com", Some("user;par=u%40example.net")));
+        assert!(semi.has_param("lr"));
         let b = b"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx;rport";
         let v = Via::parse(b, Span::new(0, b.len())).unwrap();
         assert_eq!(v.transport, "UDP");

@@ -42,7 +42,10 @@ impl Judge {
         loc: Location,
     ) {
         self.checked(id, "");
-        self.findings.push(Finding::new(id, verdict, expected, observed).at(loc));
+        let f = Finding::new(id, verdict, expected, observed).at(loc);
+        if !self.findings.contains(&f) {
+            self.findings.push(f);
+        }
     }
     /// All findings: the recorded ones, then a PASS for every checked ID without one.
     pub fn finish(mut self, pass_loc: Location) -> Vec<Finding> {

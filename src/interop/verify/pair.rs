@@ -63,7 +63,8 @@ pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
             // A CPM-form request on the originating side comes from a CPM client.
             let kind = ctx.client.or(if form == Form::Cpm { Some(ClientKind::Cpm) } else { None });
             match (kind, form) {
-                (Some(ClientKind::Cpm), Form::Cpm) if ctx.level == 1 => Expectation::Reject403,
+                // D7: a level-1 server serves no local CPM client, whatever else it registered.
+                (_, Form::Cpm) if ctx.level == 1 => Expectation::Reject403,
                 (Some(ClientKind::Cpm), Form::Cpm) => {
                     Expectation::Map { dir: Direction::CpmToIm, family: Family::T2Orig, service }
                 }
@@ -242,8 +243,11 @@ impl Pos<'_> {
 fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let ing = p.ingress;
     j.checked("SIP.PROXY", "own Via on top, Max-Forwards - 1, own Route entry removed");
-    let vi: Vec<Vec<u8>> = ing.list_values(&HeaderName::Via).iter().map(|s| s.of(ing.bytes()).to_vec()).collect();
-    let ve: Vec<Vec<u8>> = eg.list_values(&HeaderName::Via).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
+    // Compared without `received`/`rport`, which the next hops may add (RFC 3261 §18.2.1).
+    let vi: Vec<Vec<u8>> =
+        ing.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(ing.bytes(), *s)).collect();
+    let ve: Vec<Vec<u8>> =
+        eg.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(eg.bytes(), *s)).collect();
     let via_loc = p.header_loc(eg, &HeaderName::Via);
     if ve.len() != vi.len() + 1 || ve[1..] != vi[..] {
         j.violation(
@@ -325,7 +329,7 @@ fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm:
             | HeaderName::MaxForwards
             | HeaderName::ContentLength
     );
-    let mapped = matches!(exp, Expectation::Map { .. })
+    let mapped = matches!(exp, Expectation::Map { .. } | Expectation::Unknown)
         && (matches!(name, HeaderName::AcceptContact | HeaderName::PAssertedService | HeaderName::PPreferredService)
             || (*name == HeaderName::Contact && method == Some(&Method::Invite)));
     let ids = to_cpm
@@ -336,6 +340,17 @@ fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm:
 fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     let ing = p.ingress;
     j.checked("SIP.PRESERVE", "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
+    // Record-Route: the proxy may add its own entries on top, never drop or change others.
+    let rri: Vec<&[u8]> = ing.list_values(&HeaderName::RecordRoute).iter().map(|s| s.of(ing.bytes())).collect();
+    let rre: Vec<&[u8]> = eg.list_values(&HeaderName::RecordRoute).iter().map(|s| s.of(eg.bytes())).collect();
+    if rre.len() < rri.len() || rre[rre.len() - rri.len()..] != rri[..] {
+        j.violation(
+            "SIP.PRESERVE",
+            format!("the {} received Record-Route entries kept below any the server adds", rri.len()),
+            format!("{} Record-Route entries", rre.len()),
+            p.header_loc(eg, &HeaderName::RecordRoute),
+        );
+    }
     if let (StartLine::Request { method: mi, uri: ui }, StartLine::Request { method: me, uri: ue }) =
         (ing.start(), eg.start())
     {
@@ -428,16 +443,12 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     };
     j.checked("T3.MAP", "identifiers spelled as Table 1; no CPM ICSI invented");
     for i in cpm_icsis(eg) {
-        if !before.contains(&i)
-            && Some(i) != allowed
-            && !matches!(exp, Expectation::Map { dir: Direction::ImToCpm, .. })
-        {
-            j.violation(
-                "T3.MAP",
-                "no CPM ICSI the request did not carry",
-                format!("{i:?} added"),
-                p.header_loc(eg, &HeaderName::AcceptContact),
-            );
+        if !before.contains(&i) && Some(i) != allowed && exp != Expectation::Unknown {
+            let what = match allowed {
+                Some(a) => format!("no CPM ICSI but {a:?} (Table 1 for this service)"),
+                None => "no CPM ICSI the request did not carry".to_string(),
+            };
+            j.violation("T3.MAP", what, format!("{i:?} added"), p.header_loc(eg, &HeaderName::AcceptContact));
             return;
         }
     }
@@ -481,10 +492,30 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
             values::judge_cpm_to_im_value(j, id, &a, &b, lmm, loc);
         }
     }
+    // Values the server added (beyond the ingress ones): no large-message tag for a non-LMM
+    // request, no CPM ICSI (judge_invented), nothing the mapping does not call for.
+    let extra: Vec<Span> = eg
+        .list_values(&HeaderName::AcceptContact)
+        .into_iter()
+        .skip(ing.list_values(&HeaderName::AcceptContact).len())
+        .collect();
+    for s in &extra {
+        let v = ValueView::new(eg.bytes(), *s);
+        if service != Service::Lmm && !v.lmm.is_empty() {
+            j.violation(
+                "T3.MAP",
+                format!("{IM_TAG} only (not a large-message request)"),
+                v.text.clone(),
+                p.loc_egress(Some(eg), Some(*s)),
+            );
+        }
+    }
     if !any_mapped {
         // D16: the ICSI was only in P-Asserted-Service: an IM Accept-Contact must be added.
-        let found =
-            eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| ValueView::new(eg.bytes(), s).im_true == 1);
+        let found = eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| {
+            let v = ValueView::new(eg.bytes(), s);
+            v.im_true == 1 && (service != Service::Lmm || v.lmm_true == 1)
+        });
         if !found {
             j.violation(
                 id,

@@ -26,6 +26,17 @@ fn quotes_balanced(b: &[u8]) -> bool {
 pub fn validate(msg: &Message) -> Result<(), ParseError> {
     msg.validate_for_proxy()?;
     let buf = msg.bytes();
+    // RFC 4475 `clerr`: a body shorter than Content-Length is malformed, never repaired.
+    if let Ok(Some(n)) = msg.content_length() {
+        if n > msg.body().len() {
+            let at = msg.first(&HeaderName::ContentLength).map_or(0, |h| h.value.start);
+            return Err(ParseError::at(
+                ParseErrorKind::BadValue { name: "Content-Length", why: "larger than the body" },
+                buf,
+                at,
+            ));
+        }
+    }
     let bad = |name, why, off| ParseError::at(ParseErrorKind::BadValue { name, why }, buf, off);
     for h in msg.all(&HeaderName::AcceptContact) {
         if !quotes_balanced(msg.slice(h.value)) {

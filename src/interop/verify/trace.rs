@@ -214,7 +214,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
             continue;
         }
         let Some(top) = m.top_via() else { continue };
-        let top_bytes = top.of(m.bytes()).to_vec();
+        let top_bytes = crate::sip::uri::via_key(m.bytes(), top);
         let key = (top_bytes.clone(), method.to_string());
         if seen_tx.contains_key(&key) {
             continue; // a retransmission: judged with its first copy
@@ -228,7 +228,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
                 let Some(e) = &parsed[k].msg else { return false };
                 is_sut(&o.from) && e.method() == Some(&method) && {
                     let vias = e.list_values(&HeaderName::Via);
-                    vias.len() >= 2 && vias[1].of(e.bytes()) == &top_bytes[..]
+                    vias.len() >= 2 && crate::sip::uri::via_key(e.bytes(), vias[1]) == top_bytes
                 }
             })
             .collect();
@@ -237,7 +237,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
             parsed[k].msg.as_ref().is_some_and(|r| {
                 is_sut(&o.from)
                     && r.status().is_some_and(|c| c >= 200)
-                    && r.top_via().is_some_and(|v| v.of(r.bytes()) == &top_bytes[..])
+                    && r.top_via().is_some_and(|v| crate::sip::uri::via_key(r.bytes(), v) == top_bytes)
             })
         });
         let case = session_case(m, &ctx.domains);
@@ -249,7 +249,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         pctx.role = ctx.role;
         pctx.complete = ctx.complete;
         pctx.ingress_index = Some(i);
-        pctx.online = registered;
+        pctx.online = registered.or(crate::node::im_server::appendix::unregistered(m).then_some(false));
         let first_egress = egress.first().copied();
         pctx.egress_index = first_egress.or(response);
         pctx.egress_transport = first_egress.map(|k| trace.events[k].transport);

@@ -46,7 +46,7 @@ impl ImServer {
                 };
                 if kind == ClientKind::Cpm {
                     let user = user.unwrap_or_default().to_string();
-                    if !self.registry.online(&user, now) {
+                    if !self.registry.online(&user, now) || unregistered(msg) {
                         return if faults.has(Fault::DeferOffline) {
                             Decision::Defer
                         } else {
@@ -132,14 +132,14 @@ impl ImServer {
         let reported = (service == Service::Imdn)
             .then(|| imdn_reports_on(msg.body()))
             .flatten()
-            .and_then(|mid| self.convs.by_message.get(&mid).cloned());
+            .and_then(|mid| self.convs.by_message.get(&mid));
         let conv = if faults.has(Fault::OneConversationId) {
             "00000000-0000-4000-8000-000000000000".to_string()
         } else if faults.has(Fault::NewConversationIdPerMessage) {
             self.ids.uuid()
         } else if let Some((c, _)) = &reported {
             c.clone()
-        } else if let Some(c) = incoming.clone().or_else(|| self.convs.by_key.get(&key).cloned()) {
+        } else if let Some(c) = incoming.clone().or_else(|| self.convs.by_key.get(&key)) {
             c
         } else {
             self.ids.uuid()
@@ -191,4 +191,14 @@ pub fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
         SessionCase::Term => msg.request_uri().and_then(|u| aor(&u)),
         SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg, &na)),
     }
+}
+
+/// True when the core says the served user is not registered (`P-Served-User: ...;regstate=unreg`,
+/// RFC 5502).
+pub fn unregistered(msg: &Message) -> bool {
+    msg.first(&HeaderName::PServedUser).is_some_and(|h| {
+        ParamList::parse(msg.bytes(), h.value)
+            .get(msg.bytes(), "regstate")
+            .is_some_and(|p| p.value_text(msg.bytes()).eq_ignore_ascii_case("unreg"))
+    })
 }

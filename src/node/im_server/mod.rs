@@ -181,7 +181,7 @@ impl ImServer {
             return;
         }
         let Some(b) = m.top_via_branch() else { return };
-        if let Some((bytes, flow)) = self.last_forward.get(&b).cloned() {
+        if let Some((bytes, flow)) = self.last_forward.get(&b) {
             let Ok(fm) = Message::parse(bytes.clone()) else { return };
             let old = fm.top_via_branch().unwrap_or_default();
             let new = format!("z9hG4bK{}", self.ids.token(16));
@@ -270,6 +270,7 @@ impl ImServer {
                 tracing::warn!(host = %h, "next hop unresolvable");
                 self.answer(tx, &msg, 503, "Service Unavailable", &[])
             }
+            Err(proxy::NoRoute::EditConflict) => self.answer(tx, &msg, 500, "Server Internal Error", &[]),
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Forward {
 pub enum NoRoute {
     /// The next hop's host is unknown.
     Unresolvable(String),
+    /// Our own edits collide (a bug of ours): answered 500, never forwarded half-done.
+    EditConflict,
 }
 
 impl ImServer {
@@ -135,9 +137,14 @@ impl ImServer {
             let via = format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.config.host, local.port());
             let mut all = edits.clone();
             all.push(Edit::header_before(msg, via_at, "Via", &via));
-            bytes = apply_edits(buf, &all).unwrap_or_else(|_| buf.to_vec());
+            bytes = apply_edits(buf, &all).map_err(|_| NoRoute::EditConflict)?;
             bytes = self.apply_output_faults(msg, bytes);
-            if transport == Transport::Udp && bytes.len() > UDP_LIMIT && !self.config.faults.has(Fault::UdpOver1300) {
+            let has_tcp = self.config.addrs.iter().any(|(t, _)| *t == Transport::Tcp);
+            if transport == Transport::Udp
+                && bytes.len() > UDP_LIMIT
+                && has_tcp
+                && !self.config.faults.has(Fault::UdpOver1300)
+            {
                 transport = Transport::Tcp;
                 continue;
             }

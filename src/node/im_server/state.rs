@@ -123,31 +123,52 @@ impl Registry {
     }
 }
 
-/// A bounded map that forgets its oldest insertion first.
+/// A bounded map that forgets the least recently used entry first (D10: conversations in use
+/// keep their Conversation-ID). Each use appends a stamp; stale stamps are skipped on eviction.
 #[derive(Debug, Clone)]
 pub struct Lru<V> {
     cap: usize,
-    map: HashMap<String, V>,
-    order: VecDeque<String>,
+    map: HashMap<String, (V, u64)>,
+    order: VecDeque<(String, u64)>,
+    clock: u64,
 }
 
 impl<V: Clone> Lru<V> {
     /// A map holding at most `cap` entries.
     pub fn new(cap: usize) -> Lru<V> {
-        Lru { cap: cap.max(1), map: HashMap::new(), order: VecDeque::new() }
+        Lru { cap: cap.max(1), map: HashMap::new(), order: VecDeque::new(), clock: 0 }
     }
-    /// The value for `k`.
-    pub fn get(&self, k: &str) -> Option<&V> {
-        self.map.get(k)
-    }
-    /// Insert or replace.
-    pub fn put(&mut self, k: String, v: V) {
-        if self.map.insert(k.clone(), v).is_none() {
-            self.order.push_back(k);
-            while self.order.len() > self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
+    fn touch(&mut self, k: &str) {
+        self.clock += 1;
+        if let Some(e) = self.map.get_mut(k) {
+            e.1 = self.clock;
+            self.order.push_back((k.to_string(), self.clock));
+        }
+        // Keep the stamp queue bounded too: drop stale stamps from the front.
+        while self.order.len() > 4 * self.cap {
+            if let Some((k, t)) = self.order.pop_front() {
+                if self.map.get(&k).is_some_and(|e| e.1 == t) {
+                    self.order.push_back((k, t));
                 }
+            }
+        }
+    }
+    /// The value for `k` (and mark it used).
+    pub fn get(&mut self, k: &str) -> Option<V> {
+        let v = self.map.get(k).map(|e| e.0.clone());
+        if v.is_some() {
+            self.touch(k);
+        }
+        v
+    }
+    /// Insert or replace (and mark it used).
+    pub fn put(&mut self, k: String, v: V) {
+        self.map.insert(k.clone(), (v, 0));
+        self.touch(&k);
+        while self.map.len() > self.cap {
+            let Some((old, t)) = self.order.pop_front() else { break };
+            if self.map.get(&old).is_some_and(|e| e.1 == t) {
+                self.map.remove(&old);
             }
         }
     }
@@ -199,7 +220,12 @@ mod tests {
         l.put("c".into(), 3);
         assert_eq!(l.len(), 2);
         assert!(l.get("a").is_none());
-        assert_eq!(l.get("c"), Some(&3));
+        assert_eq!(l.get("c"), Some(3));
+        // Used entries survive: b is used, then d evicts c (least recently used).
+        assert_eq!(l.get("b"), Some(2));
+        l.put("d".into(), 4);
+        assert_eq!(l.get("c"), None);
+        assert_eq!(l.get("b"), Some(2));
         assert_eq!(conversation_key("b", "a", None), conversation_key("a", "b", None));
     }
 }
