@@ -111,7 +111,22 @@ fn render(
             // Serialising plain data cannot fail.
             serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
         }
-        Format::Text | Format::Markdown => {
+        Format::Markdown => {
+            let mut s = String::from("| requirement | clause | verdict | findings |\n| --- | --- | --- | ---: |\n");
+            for r in results {
+                s.push_str(&format!("| `{}` | {} | {} | {} |\n", r.requirement, r.clause, r.verdict, r.findings.len()));
+            }
+            for r in results {
+                for f in r.findings.iter().filter(|f| f.verdict != crate::interop::Verdict::Pass) {
+                    s.push_str(&format!(
+                        "\n- **{}** `{}` at {}: expected {}; observed {}\n",
+                        f.verdict, f.requirement, f.location, f.expected, f.observed
+                    ));
+                }
+            }
+            s
+        }
+        Format::Text => {
             let source = |loc: &crate::interop::Location| {
                 let m = match loc.side.as_deref()? {
                     "ingress" => ingress,

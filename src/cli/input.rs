@@ -46,8 +46,19 @@ pub fn parse(path: &Path, bytes: Vec<u8>) -> miette::Result<Message> {
     })
 }
 
-/// Read and parse one SIP file.
+/// Read and parse one SIP file. Blank lines after the body that Content-Length describes (an
+/// editor's final newline) are dropped with a warning; any other extra bytes stay, so that the
+/// oracle can judge a wrong Content-Length.
 pub fn read_message(path: &Path) -> miette::Result<Message> {
     let bytes = read_bytes(path)?;
-    parse(path, bytes)
+    let m = parse(path, bytes)?;
+    if let Ok(Some(n)) = m.content_length() {
+        let extra = &m.body()[n.min(m.body().len())..];
+        if !extra.is_empty() && extra.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            eprintln!("warning: {}: {} blank byte(s) after the {n}-byte body ignored", path.display(), extra.len());
+            let keep = m.body_span().start + n;
+            return parse(path, m.bytes()[..keep].to_vec());
+        }
+    }
+    Ok(m)
 }

@@ -198,9 +198,31 @@ fn move_previous(dir: &Path) -> std::io::Result<()> {
         _ => PathBuf::from(format!("{}.previous", dir.display())),
     };
     if prev.exists() {
+        // Only ever replace an earlier run of ours, never someone's directory.
+        if !prev.join("report.json").exists() {
+            return Err(std::io::Error::other(format!(
+                "{} exists and holds no report.json; move it away",
+                prev.display()
+            )));
+        }
         std::fs::remove_dir_all(&prev)?;
     }
     std::fs::rename(dir, &prev)
+}
+
+/// A run the harness could not carry out: one ERROR result (D11), the others go on.
+fn harness_error(s: &Scenario, level: u8, why: &str) -> ScenarioRun {
+    let f = crate::interop::Finding::new("ROUTE.VIA-IMS", Verdict::Error, "the harness runs the scenario", why);
+    let findings = vec![f];
+    ScenarioRun {
+        scenario: s.name.clone(),
+        level,
+        results: report::group(&s.name, level, &findings),
+        findings,
+        trace: Default::default(),
+        names: Vec::new(),
+        pairs: Vec::new(),
+    }
 }
 
 /// Run the scenarios and build the report (no file output).
@@ -230,7 +252,7 @@ pub fn execute(
         let run = match live {
             None => crate::scenario::run_scenario(&all[i], level, &opts),
             Some(t) => crate::net::live::run_scenario_live(&all[i], level, &opts, t)
-                .map_err(|e| miette::miette!("{}: {e}", all[i].name))?,
+                .unwrap_or_else(|e| harness_error(&all[i], level, &e.to_string())),
         };
         progress(&run);
         runs.push(run);
@@ -276,6 +298,10 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let cpu0 = cpu_seconds();
     let faults = FaultSet::parse(&a.fault).map_err(|e| miette::miette!("--fault: {e}"))?;
     let all = load_dir(&a.scenarios).map_err(|e| miette::miette!("{e}"))?;
+    if let Some(p) = &a.pcap {
+        // Fail on an unwritable --pcap before running anything.
+        std::fs::File::create(p).map_err(|e| miette::miette!("--pcap {}: {e}", p.display()))?;
+    }
     let total = plan(&all, a.level, &a.filter).len() as u64;
     let tty = std::io::stdout().is_terminal();
     let bar = tty.then(|| {
