@@ -51,9 +51,9 @@
 //!   rules. Inbound and outbound connections share the `max_connections` budget.
 
 mod clock;
-pub mod live;
 mod driver;
 mod listen;
+pub mod live;
 mod route;
 mod stream;
 mod tasks;
