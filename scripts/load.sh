@@ -15,19 +15,37 @@
 # at least 97% of the offered rate achieved. The sipp UAC and UAS run on the same cores as the
 # server (their CPU is reported too), so the ramp measures the machine, not the server alone.
 #
+# UDP receive buffers: Kamailio sizes its socket buffer itself (maxbuffer=4194304); the imcpm
+# driver takes the kernel default (net.core.rmem_default, 208 KB on Debian), which overflows in
+# short scheduling stalls on a busy 2-core machine. So that both servers get the same 4 MB,
+# the script raises net.core.rmem_default for the run and restores it on exit (needs root;
+# `--rmem-default 0` leaves the kernel default). It reports the datagrams the kernel dropped
+# on each socket, and how busy the machine was before each run (others' builds skew figures).
+#
 # Usage: scripts/load.sh [--rate N] [--duration S] [--ramp "R1 R2 ..."|--no-ramp]
-#                        [--ramp-duration S] [--only imcpm|kamailio] [--no-build] [--keep]
-# Defaults: --rate 2000 --duration 30 --ramp "2000 4000 6000 8000 10000 12000 14000"
-#           --ramp-duration 10. Everything it starts is killed by PID on exit.
+#                        [--ramp-duration S] [--only imcpm|kamailio] [--rmem-default BYTES]
+#                        [--quiet-wait S] [--ramp-retries N] [--repeat N] [--no-build] [--keep]
+# Defaults: --rate 2000 --duration 30 --ramp "4000 8000 10000 12000 14000 16000 18000 20000"
+#           --ramp-duration 10 --rmem-default 4194304 --quiet-wait 0 (before each run, wait up
+#           to S seconds for the machine to be idle: under 0.3 cores busy) --ramp-retries 1 (a
+#           ramp step that is not clean is tried again up to N times before the ramp stops, as
+#           other work on a shared machine can spoil one step). Everything it starts is killed by
+#           PID on exit. --repeat 1: how many times the fixed-rate run is done, the servers
+#           alternating, with the median CPU per transaction of each at the end.
 set -euo pipefail
 
+ARGS="$*"
 RATE=2000
 DURATION=30
-RAMP="2000 4000 6000 8000 10000 12000 14000"
+RAMP="4000 8000 10000 12000 14000 16000 18000 20000"
 RAMP_DURATION=10
 SUTS="imcpm kamailio"
 BUILD=1
 KEEP=0
+RMEM=4194304
+QUIET_WAIT=0
+RAMP_RETRIES=1
+REPEAT=1
 
 die() { echo "load.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -38,15 +56,23 @@ while [ $# -gt 0 ]; do
     --no-ramp) RAMP=""; shift ;;
     --ramp-duration) RAMP_DURATION="${2:?}"; shift 2 ;;
     --only) SUTS="${2:?}"; shift 2 ;;
+    --rmem-default) RMEM="${2:?}"; shift 2 ;;
+    --quiet-wait) QUIET_WAIT="${2:?}"; shift 2 ;;
+    --ramp-retries) RAMP_RETRIES="${2:?}"; shift 2 ;;
+    --repeat) REPEAT="${2:?}"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo pipefail$/{/^set/d;p}' "$0"; exit 0 ;;
     *) die "unknown argument \`$1\` (see --help)" ;;
   esac
 done
 for n in "$RATE" "$DURATION" "$RAMP_DURATION" $RAMP; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "not a positive number: \`$n\`"
 done
+[[ "$RMEM" =~ ^[0-9]+$ ]] || die "--rmem-default takes a number of bytes, not \`$RMEM\`"
+[[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] && [ "$QUIET_WAIT" -le 1800 ] || die "--quiet-wait takes seconds (<= 1800)"
+[[ "$RAMP_RETRIES" =~ ^[0-3]$ ]] || die "--ramp-retries takes 0 to 3"
+[[ "$REPEAT" =~ ^[1-9]$ ]] || die "--repeat takes 1 to 9"
 [ "$DURATION" -le 600 ] && [ "$RAMP_DURATION" -le 120 ] || die "bounded runs only: --duration <= 600, --ramp-duration <= 120"
 for s in $SUTS; do [[ "$s" == imcpm || "$s" == kamailio ]] || die "--only takes imcpm or kamailio, not \`$s\`"; done
 
@@ -66,15 +92,30 @@ fi
 
 WORK="$(mktemp -d /tmp/imcpm-load.XXXXXX)"
 PIDS=()
+SUBS=() # subshells waiting for a PIDS entry: they end, and reap it, once it is killed
+RESTORE_RMEM=""
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  if [ -n "$RESTORE_RMEM" ]; then echo "$RESTORE_RMEM" >/proc/sys/net/core/rmem_default || true; fi
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
   sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -KILL "${PIDS[i]}" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}" "${SUBS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$KEEP" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Stop tracking a process that has been reaped (its PID may be reused by others).
+forget() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+  keep=()
+  for p in "${SUBS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  SUBS=("${keep[@]}")
+}
 
 # Ports: a block of 200 per invocation, one fresh port per use.
 PORT_BASE=$(( 20000 + ($$ % 200) * 200 ))
@@ -86,7 +127,7 @@ cpu_ticks() {
   local -A parent=() ticks=()
   local f line rest pid total=0
   for f in /proc/[0-9]*/stat; do
-    read -r line < "$f" 2>/dev/null || continue
+    { read -r line < "$f"; } 2>/dev/null || continue # the process may have gone meanwhile
     pid="${line%% *}"
     rest="${line##*) }"
     read -r -a a <<< "$rest"
@@ -109,18 +150,35 @@ cpu_ticks() {
 
 TCK=$(getconf CLK_TCK)
 
+# Datagrams the kernel dropped on the loopback UDP sockets bound to PORT (receive buffer full):
+# the `drops` column of /proc/net/udp.
+udp_drops() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex" '$2 ~ p"$" { d += $NF } END { print d + 0 }' /proc/net/udp
+}
+
 # A column of the last line of a sipp -trace_stat CSV.
 csv_col() {
   awk -F';' -v col="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
                          NF > 1 { v = $c } END { print (v == "" ? 0 : v) + 0 }' "$1"
 }
 
-stop_pid() { # PID [SIGNAL]: signal, wait up to 5 s, then SIGKILL
+# True while PID runs (a zombie, exited but not yet reaped, does not count).
+running() {
+  local line
+  { read -r line < "/proc/$1/stat"; } 2>/dev/null || return 1
+  line="${line##*) }"
+  [ "${line%% *}" != Z ]
+}
+
+stop_pid() { # PID [SIGNAL]: signal, wait up to 5 s, then SIGKILL; reap it
   local pid=$1 sig=${2:-TERM} i
-  kill -"$sig" "$pid" 2>/dev/null || return 0
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 50); do running "$pid" || break; sleep 0.1; done
+  running "$pid" && kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null || true
+  forget "$pid"
 }
 
 start_sut() { # SUT DIR -> SUT_PID SUT_PORT
@@ -148,6 +206,11 @@ run_once() {
   local sut=$1 rate=$2 dur=$3 label=$4
   local dir="$WORK/$label-$sut-$rate"
   mkdir -p "$dir"
+  R_IDLE_BUSY=$(busy_cores)
+  local waited=1
+  while [ "$waited" -lt "$QUIET_WAIT" ] && awk -v b="$R_IDLE_BUSY" 'BEGIN { exit !(b >= 0.3) }'; do
+    sleep 4; waited=$((waited + 5)); R_IDLE_BUSY=$(busy_cores)
+  done
   start_sut "$sut" "$dir"
   alloc_port; local uas_port=$PORT
   sipp -sf "$SIPP_DIR/pager_uas.xml" -t u1 -i 127.0.0.1 -p "$uas_port" -nostdin -buff_size 4194304 \
@@ -171,13 +234,17 @@ run_once() {
     wait $! || true
     times >"$dir/uac.times"
   ) &
-  local sub=$!; PIDS+=("$sub")
+  local sub=$!; SUBS+=("$sub")
   local i
   for i in $(seq 100); do [ -s "$dir/uac.pid" ] && break; sleep 0.02; done
-  PIDS+=("$(cat "$dir/uac.pid")")
+  local uac_pid
+  uac_pid=$(cat "$dir/uac.pid")
+  PIDS+=("$uac_pid")
   wait "$sub" 2>/dev/null || true
+  forget "$sub"; forget "$uac_pid" # reaped by the subshell
   t1=$(date +%s.%N)
   cpu1=$(cpu_ticks "$SUT_PID"); sipp1=$(cpu_ticks "$uas_pid")
+  R_DROPS=$(udp_drops "$SUT_PORT"); R_SIPP_DROPS=$(udp_drops "$uas_port")
   sleep 1.2 # the UAS's last periodic stats dump
   stop_pid "$uas_pid" USR1
   stop_pid "$SUT_PID" TERM
@@ -202,29 +269,63 @@ run_once() {
      awk -v r="$R_RATE" -v o="$rate" 'BEGIN { exit !(r >= 0.97 * o) }'; then
     R_CLEAN=yes
   fi
-  printf '%-8s offered %5d/s x %3ds: ok %6d/%-6d failed %d (UAS checks failed %d), retrans %d, %6s msg/s; server CPU %6ss = %6s s/1000 tx (%s us/tx); sipp CPU %ss; clean %s\n' \
+  printf '%-8s offered %5d/s x %3ds: ok %6d/%-6d failed %d (UAS checks failed %d), retrans %d, %6s msg/s; server CPU %6ss = %6s s/1000 tx (%s us/tx); sipp CPU %ss; UDP drops server %d, UAS %d; busy before %s cores; clean %s\n' \
     "$sut" "$rate" "$dur" "$R_OK" "$calls" "$R_FAIL" "$R_UAS_FAIL" "$R_RETRANS" "$R_RATE" "$R_CPU" "$R_CPU_K" "$R_US" \
-    "$R_SIPP_CPU" "$R_CLEAN"
+    "$R_SIPP_CPU" "$R_DROPS" "$R_SIPP_DROPS" "$R_IDLE_BUSY" "$R_CLEAN"
+}
+
+RMEM_NOTE="kernel default $(cat /proc/sys/net/core/rmem_default) bytes"
+if [ "$RMEM" != 0 ]; then
+  old=$(cat /proc/sys/net/core/rmem_default)
+  if echo "$RMEM" >/proc/sys/net/core/rmem_default 2>/dev/null; then
+    RESTORE_RMEM=$old
+    RMEM_NOTE="net.core.rmem_default raised from $old to $RMEM bytes for this run (restored on exit)"
+  else
+    RMEM_NOTE="cannot raise net.core.rmem_default (not root?): kernel default $old bytes"
+  fi
+fi
+
+# Cores busy (all processes) over one second, from /proc/stat.
+busy_cores() {
+  local a b
+  read -r -a a < /proc/stat; sleep 1; read -r -a b < /proc/stat
+  awk -v u0="${a[1]}" -v n0="${a[2]}" -v s0="${a[3]}" -v i0="${a[4]}" -v w0="${a[5]}" -v q0="${a[6]}" -v sq0="${a[7]}" \
+      -v u1="${b[1]}" -v n1="${b[2]}" -v s1="${b[3]}" -v i1="${b[4]}" -v w1="${b[5]}" -v q1="${b[6]}" -v sq1="${b[7]}" \
+      -v k="$TCK" 'BEGIN { printf "%.2f", ((u1-u0)+(n1-n0)+(s1-s0)+(q1-q0)+(sq1-sq0)) / k }'
 }
 
 echo "== imcpm load comparison: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "   machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(uname -sr)"
 echo "   sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1); $("$KAMAILIO" -v 2>/dev/null | head -1 || true); imcpm $("$BIN" --version | cut -d' ' -f2)"
-echo "   command: scripts/load.sh --rate $RATE --duration $DURATION --ramp \"$RAMP\" --ramp-duration $RAMP_DURATION --only \"$SUTS\""
+echo "   command: scripts/load.sh $ARGS"
+echo "   settings: --rate $RATE --duration $DURATION --repeat $REPEAT --ramp \"$RAMP\" --ramp-duration $RAMP_DURATION --ramp-retries $RAMP_RETRIES --only \"$SUTS\" --rmem-default $RMEM --quiet-wait $QUIET_WAIT"
 echo "   note: the sipp UAC and UAS share the $(nproc) cores with the server under test"
+echo "   UDP receive buffers: $RMEM_NOTE; Kamailio: maxbuffer=4194304"
 echo
-echo "== fixed rate: $RATE MESSAGE/s for $DURATION s"
+echo "== fixed rate: $RATE MESSAGE/s for $DURATION s ($REPEAT time(s) each)"
+declare -A US=() FAILED=()
+for rep in $(seq "$REPEAT"); do
+  for sut in $SUTS; do
+    run_once "$sut" "$RATE" "$DURATION" "fixed$rep"
+    US[$sut]="${US[$sut]:-} $R_US"
+    FAILED[$sut]=$(( ${FAILED[$sut]:-0} + R_FAIL + R_UAS_FAIL ))
+  done
+done
 for sut in $SUTS; do
-  run_once "$sut" "$RATE" "$DURATION" fixed
+  median=$(tr ' ' '\n' <<< "${US[$sut]}" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+  echo "$sut: median server CPU ${median} us per transaction over $REPEAT run(s) (${US[$sut]# }), failed transactions ${FAILED[$sut]}"
 done
 
 if [ -n "$RAMP" ]; then
   echo
-  echo "== ramp: $RAMP_DURATION s per step, stops at the first step that is not clean"
+  echo "== ramp: $RAMP_DURATION s per step, stops at the first step that is not clean (after $RAMP_RETRIES more tries)"
   for sut in $SUTS; do
     best=0
     for rate in $RAMP; do
-      run_once "$sut" "$rate" "$RAMP_DURATION" ramp
+      for try in $(seq 0 "$RAMP_RETRIES"); do
+        run_once "$sut" "$rate" "$RAMP_DURATION" "ramp$try"
+        [ "$R_CLEAN" = yes ] && break
+      done
       if [ "$R_CLEAN" = yes ]; then best=$rate; else break; fi
     done
     echo "$sut: highest clean rate ${best}/s (of the steps tried: $RAMP)"

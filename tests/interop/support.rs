@@ -71,6 +71,7 @@ impl Proc {
                 return Some(s);
             }
             if Instant::now() >= end {
+                eprintln!("{} (pid {}) still running after {limit:?}: killed", self.name, self.pid());
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 return None;
@@ -137,9 +138,10 @@ impl Server {
         let end = Instant::now() + Duration::from_secs(10);
         while s.udp.port() == 0 || s.tcp.port() == 0 {
             let left = end.saturating_duration_since(Instant::now());
-            let line = s.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("imcpm serve printed no bound addresses: {:?}\n{}", s.stdout, s.stderr())
-            });
+            let line = s
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("imcpm serve printed no bound addresses: {:?}\n{}", s.stdout, s.stderr()));
             if let Some(a) = line.strip_prefix("imcpm serve: listening on udp:") {
                 s.udp = a.parse().unwrap();
             }
@@ -233,7 +235,7 @@ fn sipp_counts(csv: &Path) -> (u64, u64) {
     let text = std::fs::read_to_string(csv).unwrap_or_default();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next() else { return (0, 0) };
-    let Some(last) = lines.last() else { return (0, 0) };
+    let Some(last) = lines.next_back() else { return (0, 0) };
     let cols: Vec<&str> = header.split(';').collect();
     let vals: Vec<&str> = last.split(';').collect();
     let get = |name: &str| {
