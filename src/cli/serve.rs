@@ -224,16 +224,16 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         let names: Vec<&str> = a.fault.iter().map(|f| f.name()).collect();
         config.faults = FaultSet::parse(&names).unwrap_or_else(|_| FaultSet::none());
         for l in bound.local_addrs() {
-            println!("imcpm serve: listening on {l}");
+            say(format_args!("imcpm serve: listening on {l}"));
         }
         let faults: Vec<&str> = config.faults.iter().map(Fault::name).collect();
-        println!(
+        say(format_args!(
             "imcpm serve: level {}, host {host}, domain {}, static users {}, faults [{}]",
             config.level,
             a.domain,
             config.users.len(),
             faults.join(", ")
-        );
+        ));
         tracing::info!(level = config.level, %host, domain = %a.domain, users = config.users.len(), "imcpm serve ready");
         if !faults.is_empty() {
             tracing::warn!(faults = ?faults, "deliberate faults switched on");
@@ -245,7 +245,7 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         Ok(Ok(s)) => s,
         Ok(Err(e)) | Err(e) => return Err(miette::miette!("imcpm serve: {e}")),
     };
-    println!("{}", summary(started.elapsed().as_secs_f64(), &served.node.stats(), &served.stats));
+    say(format_args!("{}", summary(started.elapsed().as_secs_f64(), &served.node.stats(), &served.stats)));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -288,4 +288,13 @@ mod tests {
         assert_eq!(default_host(&[l("udp:0.0.0.0:5060"), l("tcp:[::1]:5060")]).as_deref(), Some("[::1]"));
         assert_eq!(default_host(&[l("udp:0.0.0.0:5060")]), None);
     }
+}
+
+/// Print a status line; a closed stdout (`imcpm serve | head -1`) must not stop the server.
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
 }

@@ -1,0 +1,133 @@
+//! `imcpm serve` answers real SIP over UDP and over TCP on loopback: the test plays both the core
+//! that hands the server a CPM MESSAGE (with the ISC Route set pointing back at the test's own
+//! socket) and the next hop that receives the IM form and answers 200, which must come back
+//! relayed. Every wait is bounded; the server is killed at the end.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `imcpm serve` on free loopback ports; returns it with its UDP and TCP addresses.
+fn start() -> (Server, SocketAddr, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0", "--level", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("imcpm serve starts");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let (mut udp, mut tcp) = (None, None);
+    while udp.is_none() || tcp.is_none() {
+        let line = lines.next().expect("serve prints its addresses").expect("readable");
+        if let Some(a) = line.strip_prefix("imcpm serve: listening on udp:") {
+            udp = a.parse().ok();
+        }
+        if let Some(a) = line.strip_prefix("imcpm serve: listening on tcp:") {
+            tcp = a.parse().ok();
+        }
+    }
+    (Server(child), udp.unwrap(), tcp.unwrap())
+}
+
+fn message(server: SocketAddr, hop: SocketAddr, transport: &str, via: SocketAddr) -> String {
+    let body = "From: <sip:alice@cpm.example.com>\r\nTo: <sip:bob@im.example.net>\r\nimdn.Message-ID: s1\r\n\r\nContent-Type: text/plain\r\n\r\nHello";
+    format!(
+        "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch=z9hG4bKsock{transport}\r\nRoute: <sip:{server};lr>, <sip:{hop};lr>\r\nMax-Forwards: 67\r\nFrom: <sip:alice@cpm.example.com>;tag=a1\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: sock-{transport}@test\r\nCSeq: 1 MESSAGE\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg\r\nAccept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"\r\nContent-Type: message/cpim\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A 200 OK to a request (Via, From, To, Call-ID, CSeq copied).
+fn ok_for(req: &str) -> String {
+    let keep: String = req
+        .split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .filter(|l| ["Via:", "From:", "To:", "Call-ID:", "CSeq:"].iter().any(|p| l.starts_with(p)))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    format!("SIP/2.0 200 OK\r\n{keep}Content-Length: 0\r\n\r\n")
+}
+
+fn check_im_form(req: &str) {
+    assert!(req.contains("Accept-Contact: *;+g.oma.sip-im\r\n"), "IM form: {req}");
+    assert!(!req.contains("cpm.msg"), "no CPM ICSI left: {req}");
+    assert!(req.contains("Max-Forwards: 66"), "{req}");
+}
+
+#[test]
+fn serve_answers_over_udp() {
+    let (_s, udp, _) = start();
+    let core = UdpSocket::bind("127.0.0.1:0").unwrap();
+    core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = core.local_addr().unwrap();
+    core.send_to(message(udp, me, "UDP", me).as_bytes(), udp).unwrap();
+    let mut buf = [0u8; 65536];
+    // The forwarded request reaches the next hop (our socket), then our 200 is relayed back.
+    let (n, from) = core.recv_from(&mut buf).expect("the server forwards the MESSAGE");
+    let fwd = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(fwd.starts_with("MESSAGE "), "{fwd}");
+    check_im_form(&fwd);
+    core.send_to(ok_for(&fwd).as_bytes(), from).unwrap();
+    let (n, _) = core.recv_from(&mut buf).expect("the 200 is relayed");
+    let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    assert_eq!(resp.matches("Via:").count(), 1, "the server's Via is removed: {resp}");
+}
+
+#[test]
+fn serve_answers_over_tcp() {
+    let (_s, _, tcp) = start();
+    let hop = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hop_addr = hop.local_addr().unwrap();
+    let mut up = TcpStream::connect_timeout(&tcp, Duration::from_secs(5)).unwrap();
+    up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let via = up.local_addr().unwrap();
+    up.write_all(message(tcp, hop_addr, "TCP", via).as_bytes()).unwrap();
+    // The server connects to the next hop and sends the IM form.
+    hop.set_nonblocking(false).unwrap();
+    let (mut down, _) = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(hop.accept());
+        });
+        rx.recv_timeout(Duration::from_secs(5)).expect("the server connects to the next hop").unwrap()
+    };
+    down.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let fwd = read_message(&mut down);
+    check_im_form(&fwd);
+    down.write_all(ok_for(&fwd).as_bytes()).unwrap();
+    let resp = read_message(&mut up);
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+}
+
+/// Read one message (headers and Content-Length body) from a stream, bounded by its timeout.
+fn read_message(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length:"))
+                .map_or(0, |v| v.trim().parse().unwrap_or(0));
+            if buf.len() >= end + 4 + len {
+                return String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+            }
+        }
+        let n = s.read(&mut chunk).expect("a message within the timeout");
+        assert!(n > 0, "connection closed early");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
