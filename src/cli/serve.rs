@@ -249,6 +249,15 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Print a status line; a closed stdout (`imcpm serve | head -1`) must not stop the server.
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,13 +297,4 @@ mod tests {
         assert_eq!(default_host(&[l("udp:0.0.0.0:5060"), l("tcp:[::1]:5060")]).as_deref(), Some("[::1]"));
         assert_eq!(default_host(&[l("udp:0.0.0.0:5060")]), None);
     }
-}
-
-/// Print a status line; a closed stdout (`imcpm serve | head -1`) must not stop the server.
-fn say(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_fmt(args);
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }
