@@ -15,11 +15,11 @@
 //! A Route (or Request-URI) host that is an IP literal is used as is; a name is looked up in the
 //! `--host-map NAME=IP:PORT` table (nothing is resolved through DNS); an unknown name gets 503.
 
+use crate::interop::registration::aor;
 use crate::interop::verify::ClientKind;
 use crate::net::{self, Bound, Listen, NetConfig, NetStats};
 use crate::node::Transport;
 use crate::node::im_server::faults::{Fault, FaultSet, UnknownFault};
-use crate::node::im_server::state::aor;
 use crate::node::im_server::{ImServer, ServerConfig, Stats};
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use std::collections::BTreeMap;

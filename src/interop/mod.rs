@@ -6,6 +6,7 @@ pub mod classify;
 pub mod finding;
 pub mod ids;
 pub mod interwork;
+pub mod registration;
 pub mod rules;
 pub mod table;
 pub mod verify;

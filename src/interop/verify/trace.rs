@@ -7,12 +7,13 @@
 use super::context::{ClientKind, Egress, PairContext, Role, SessionCase};
 use super::judge::Judge;
 use super::pair::{Expectation, check_pair, expectation};
-use crate::interop::classify::{classify, cpm_icsis, has_true_tag};
+use crate::interop::classify::classify;
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::table::{IM_TAG, Service};
+use crate::interop::registration::{aor, aor_of, served_user, session_case, third_party_register, unregistered};
+use crate::interop::table::Service;
 use crate::node::{Instant, Transport};
 use crate::sip::params::ParamList;
-use crate::sip::{HeaderName, Message, Method, NameAddr, SipUri};
+use crate::sip::{HeaderName, Message, Method};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -91,57 +92,6 @@ pub struct TraceReport {
     pub findings: Vec<Finding>,
 }
 
-fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
-    SipUri::parse(&na.uri_text(buf)).map(|u| u.aor().to_ascii_lowercase())
-}
-
-fn aor_uri(s: &str) -> Option<String> {
-    SipUri::parse(s).map(|u| u.aor().to_ascii_lowercase())
-}
-
-/// The session case from P-Served-User, then the `orig` Route parameter, then the
-/// Request-URI's domain (SPEC D13).
-pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
-    if let Some(h) = msg.first(&HeaderName::PServedUser) {
-        let pl = ParamList::parse(msg.bytes(), h.value);
-        if let Some(p) = pl.get(msg.bytes(), "sescase") {
-            let v = p.value_text(msg.bytes()).to_ascii_lowercase();
-            if v == "orig" {
-                return SessionCase::Orig;
-            }
-            if v == "term" {
-                return SessionCase::Term;
-            }
-        }
-    }
-    if let Some(r) = msg.list_values(&HeaderName::Route).first() {
-        if let Some(na) = NameAddr::parse(msg.bytes(), *r) {
-            if SipUri::parse(&na.uri_text(msg.bytes())).is_some_and(|u| u.has_param("orig")) {
-                return SessionCase::Orig;
-            }
-        }
-    }
-    let host = msg.request_uri().and_then(|u| SipUri::parse(&u)).map(|u| u.host).unwrap_or_default();
-    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
-        SessionCase::Term
-    } else {
-        SessionCase::Orig
-    }
-}
-
-/// The served user: P-Served-User, else the Request-URI (terminating) or From (originating).
-fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
-    if let Some(h) = msg.first(&HeaderName::PServedUser) {
-        if let Some(na) = NameAddr::parse(msg.bytes(), h.value) {
-            return aor_of(msg.bytes(), &na);
-        }
-    }
-    match case {
-        SessionCase::Term => msg.request_uri().and_then(|u| aor_uri(&u)),
-        SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg.bytes(), &na)),
-    }
-}
-
 /// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered).
 #[derive(Debug, Default)]
 struct Registrations {
@@ -150,36 +100,12 @@ struct Registrations {
 
 impl Registrations {
     fn learn(&mut self, msg: &Message, level: u8) {
-        let Some(user) = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na)) else { return };
-        let mut expires = msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse::<u64>().ok());
-        let mut kind = None;
-        let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
-        if ct.starts_with("message/sip") {
-            if let Ok(inner) = Message::parse(msg.body().to_vec()) {
-                let cpm = !cpm_icsis(&inner).is_empty();
-                let im = has_true_tag(&inner, IM_TAG);
-                kind = match (cpm, im) {
-                    (true, true) if level == 2 => Some(ClientKind::Cpm),
-                    (true, true) => Some(ClientKind::Im),
-                    (true, false) => Some(ClientKind::Cpm),
-                    (false, true) => Some(ClientKind::Im),
-                    _ => None,
-                };
-                if expires.is_none() {
-                    expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
-                }
-                for v in inner.list_values(&HeaderName::Contact) {
-                    if let Some(e) = ParamList::parse(inner.bytes(), v).get(inner.bytes(), "expires") {
-                        expires = e.value_text(inner.bytes()).trim().parse().ok().or(expires);
-                    }
-                }
-            }
+        let Some(r) = third_party_register(msg, level) else { return };
+        let entry = self.state.entry(r.user).or_insert((None, false));
+        if r.kind.is_some() {
+            entry.0 = r.kind;
         }
-        let entry = self.state.entry(user).or_insert((None, false));
-        if kind.is_some() {
-            entry.0 = kind;
-        }
-        entry.1 = expires != Some(0);
+        entry.1 = r.expires != Some(0);
     }
 }
 
@@ -249,7 +175,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         pctx.role = ctx.role;
         pctx.complete = ctx.complete;
         pctx.ingress_index = Some(i);
-        pctx.online = registered.or(crate::node::im_server::appendix::unregistered(m).then_some(false));
+        pctx.online = registered.or(unregistered(m).then_some(false));
         let first_egress = egress.first().copied();
         pctx.egress_index = first_egress.or(response);
         pctx.egress_transport = first_egress.map(|k| trace.events[k].transport);
@@ -437,7 +363,7 @@ fn judge_deferred(
             if !matches!(m.method(), Some(Method::Message | Method::Invite)) {
                 continue;
             }
-            let target = m.request_uri().and_then(|u| aor_uri(&u));
+            let target = m.request_uri().and_then(|u| aor(&u));
             if m.call_id().as_deref() == Some(call_id.as_str()) || target.as_deref() == Some(user.as_str()) {
                 j.violation(
                     "T2.ONLINE-ONLY",

@@ -108,16 +108,13 @@ impl Core {
             || (u.host == self.cfg.addr.ip().to_string() && u.port.is_none_or(|p| p == self.cfg.addr.port()))
     }
 
-    fn aor(uri: &str) -> Option<String> {
-        SipUri::parse(uri).map(|u| u.aor().to_ascii_lowercase())
-    }
-
     fn alive(&self, aor: &str) -> Vec<&Binding> {
         self.bindings.iter().filter(|b| b.aor == aor && b.until > self.now).collect()
     }
 
     fn on_register(&mut self, tx: ServerTx, msg: &Message, flow: Flow) {
-        let Some(aor) = msg.to_addr().ok().and_then(|na| Self::aor(&na.uri_text(msg.bytes()))) else {
+        let Some(aor) = msg.to_addr().ok().and_then(|na| crate::interop::registration::aor(&na.uri_text(msg.bytes())))
+        else {
             let _ = self.layer.respond(tx, response_to(msg, 400, "Bad Request", Some("r")), self.now);
             return;
         };
@@ -202,9 +199,13 @@ impl Core {
             let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, 404, "Not Found") };
             return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
         }
-        let from = msg.from_addr().ok().and_then(|na| Self::aor(&na.uri_text(&buf))).unwrap_or_default();
+        let from = msg
+            .from_addr()
+            .ok()
+            .and_then(|na| crate::interop::registration::aor(&na.uri_text(&buf)))
+            .unwrap_or_default();
         let ruri = msg.request_uri().map(|u| u.into_owned()).unwrap_or_default();
-        let target = Self::aor(&ruri).unwrap_or_default();
+        let target = crate::interop::registration::aor(&ruri).unwrap_or_default();
         let service = matches!(method, Method::Message | Method::Invite) && classify(&msg).is_some();
         let tagged = !cpm_icsis(&msg).is_empty() || has_true_tag(&msg, IM_TAG);
         let first_pass = phase.is_none();

@@ -4,9 +4,10 @@
 
 use super::ImServer;
 use super::faults::Fault;
-use super::state::{aor, aor_of, conversation_key};
+use super::state::conversation_key;
 use crate::interop::classify::{Form, classify, form_of};
 use crate::interop::interwork::{Direction, Ids, RewriteOptions, plan};
+use crate::interop::registration::unregistered;
 use crate::interop::table::Service;
 use crate::interop::verify::convid::{cpim_message_id, imdn_reports_on};
 use crate::interop::verify::{ClientKind, SessionCase};
@@ -108,8 +109,8 @@ impl ImServer {
     fn learn_from_local_cpm(&mut self, msg: &Message, service: Service) {
         let conv = msg.first_value(&HeaderName::ConversationId).map(|v| v.into_owned());
         let contrib = msg.first_value(&HeaderName::ContributionId).map(|v| v.into_owned());
-        let from = msg.from_addr().ok().and_then(|na| aor_of(msg, &na));
-        let to = msg.to_addr().ok().and_then(|na| aor_of(msg, &na));
+        let from = msg.from_addr().ok().and_then(|na| crate::interop::registration::aor_of(msg.bytes(), &na));
+        let to = msg.to_addr().ok().and_then(|na| crate::interop::registration::aor_of(msg.bytes(), &na));
         if let (Some(c), Some(f), Some(t)) = (&conv, &from, &to) {
             let group = (service == Service::Group).then_some(t.as_str());
             self.convs.by_key.put(conversation_key(f, t, group), c.clone());
@@ -122,7 +123,11 @@ impl ImServer {
     /// D10: the Conversation-ID and Contribution-ID toward a local CPM client.
     fn ids_toward_cpm(&mut self, msg: &Message, service: Service, user: &str) -> Ids {
         let faults = self.config.faults.clone();
-        let from = msg.from_addr().ok().and_then(|na| aor_of(msg, &na)).unwrap_or_default();
+        let from = msg
+            .from_addr()
+            .ok()
+            .and_then(|na| crate::interop::registration::aor_of(msg.bytes(), &na))
+            .unwrap_or_default();
         let focus = msg
             .list_values(&HeaderName::Contact)
             .into_iter()
@@ -178,27 +183,4 @@ fn id_edits(msg: &Message, ids: &Ids) -> Vec<Edit> {
         }
     }
     v
-}
-
-/// The served user's AoR: P-Served-User, else the Request-URI (terminating) or From.
-pub fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
-    if let Some(h) = msg.first(&HeaderName::PServedUser) {
-        if let Some(na) = crate::sip::NameAddr::parse(msg.bytes(), h.value) {
-            return aor_of(msg, &na);
-        }
-    }
-    match case {
-        SessionCase::Term => msg.request_uri().and_then(|u| aor(&u)),
-        SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg, &na)),
-    }
-}
-
-/// True when the core says the served user is not registered (`P-Served-User: ...;regstate=unreg`,
-/// RFC 5502).
-pub fn unregistered(msg: &Message) -> bool {
-    msg.first(&HeaderName::PServedUser).is_some_and(|h| {
-        ParamList::parse(msg.bytes(), h.value)
-            .get(msg.bytes(), "regstate")
-            .is_some_and(|p| p.value_text(msg.bytes()).eq_ignore_ascii_case("unreg"))
-    })
 }

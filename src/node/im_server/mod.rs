@@ -13,8 +13,8 @@ pub mod proxy;
 pub mod state;
 
 use crate::interop::ids::IdGen;
+use crate::interop::registration::{served_user, session_case};
 use crate::interop::verify::robust;
-use crate::interop::verify::trace::session_case;
 use crate::interop::verify::{ClientKind, SessionCase};
 use crate::node::transaction::{
     ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_target,
@@ -22,7 +22,7 @@ use crate::node::transaction::{
 };
 use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
 use crate::sip::{HeaderName, Message, Method};
-use appendix::{Decision, served_user};
+use appendix::Decision;
 use faults::{Fault, FaultSet};
 use state::{Conversations, Lru, Registry};
 use std::collections::HashMap;

@@ -2,24 +2,12 @@
 //! (third-party REGISTER, SPEC D8, or a static users file), and conversation identity per D10
 //! (bounded LRU maps).
 
-use crate::interop::classify::{cpm_icsis, has_true_tag};
-use crate::interop::table::IM_TAG;
+use crate::interop::registration::third_party_register;
 use crate::interop::verify::ClientKind;
 use crate::node::Instant;
-use crate::sip::params::ParamList;
-use crate::sip::{HeaderName, Message, NameAddr, SipUri};
+use crate::sip::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
-
-/// The address-of-record of a URI text, lowercased (`sip:user@host`, `tel:number`).
-pub fn aor(uri: &str) -> Option<String> {
-    SipUri::parse(uri).map(|u| u.aor().to_ascii_lowercase())
-}
-
-/// The AoR of a name-addr header value.
-pub fn aor_of(msg: &Message, na: &NameAddr) -> Option<String> {
-    aor(&na.uri_text(msg.bytes()))
-}
 
 /// One local user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,47 +47,19 @@ impl Registry {
         }
     }
 
-    /// Learn from a third-party REGISTER (TS 24.229 §5.7.1.1; the UE's REGISTER as a
-    /// `message/sip` body, D8). At level 2 a contact with both IM and CPM tags is CPM.
+    /// Learn from a third-party REGISTER (D8; see [`third_party_register`]).
     pub fn learn(&mut self, msg: &Message, now: Instant, level: u8) -> Option<Learned> {
-        let user = msg.to_addr().ok().and_then(|na| aor_of(msg, &na))?;
-        let mut expires: Option<u64> = msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
-        let mut kind = None;
-        let mut contact = None;
-        let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
-        if ct.starts_with("message/sip") {
-            if let Ok(inner) = Message::parse(msg.body().to_vec()) {
-                let cpm = !cpm_icsis(&inner).is_empty();
-                let im = has_true_tag(&inner, IM_TAG);
-                kind = match (cpm, im) {
-                    (true, true) if level == 2 => Some(ClientKind::Cpm),
-                    (true, true) | (false, true) => Some(ClientKind::Im),
-                    (true, false) => Some(ClientKind::Cpm),
-                    (false, false) => None,
-                };
-                if expires.is_none() {
-                    expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
-                }
-                if let Some(v) = inner.list_values(&HeaderName::Contact).first() {
-                    if let Some(na) = NameAddr::parse(inner.bytes(), *v) {
-                        contact = Some(na.uri_text(inner.bytes()));
-                    }
-                    if let Some(p) = ParamList::parse(inner.bytes(), *v).get(inner.bytes(), "expires") {
-                        expires = p.value_text(inner.bytes()).trim().parse().ok().or(expires);
-                    }
-                }
-            }
+        let r = third_party_register(msg, level)?;
+        let expires = r.expires.unwrap_or(3600);
+        let e = self.users.entry(r.user.clone()).or_insert(User { kind: None, until: None, contact: None });
+        if r.kind.is_some() {
+            e.kind = r.kind;
         }
-        let expires = expires.unwrap_or(3600);
-        let e = self.users.entry(user.clone()).or_insert(User { kind: None, until: None, contact: None });
-        if kind.is_some() {
-            e.kind = kind;
-        }
-        if contact.is_some() {
-            e.contact = contact;
+        if r.contact.is_some() {
+            e.contact = r.contact;
         }
         e.until = Some(now + Duration::from_secs(expires));
-        Some(Learned { user, registered: expires > 0, expires })
+        Some(Learned { user: r.user, registered: expires > 0, expires })
     }
 
     /// The kind of a local user, if known.

@@ -1,0 +1,120 @@
+//! Who is served and how (SPEC D8, D13): the served user and session case of a request on the
+//! ISC interface, whether the core says the user is unregistered, and what a third-party
+//! REGISTER teaches. One definition for the reference server and the oracle.
+
+use crate::interop::classify::{cpm_icsis, has_true_tag};
+use crate::interop::table::IM_TAG;
+use crate::interop::verify::{ClientKind, SessionCase};
+use crate::sip::params::ParamList;
+use crate::sip::{HeaderName, Message, NameAddr, SipUri};
+
+/// The address of record of a URI text, lowercased (`sip:user@host`, `tel:number`).
+pub fn aor(uri: &str) -> Option<String> {
+    SipUri::parse(uri).map(|u| u.aor().to_ascii_lowercase())
+}
+
+/// The address of record of a name-addr of `buf`.
+pub fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
+    aor(&na.uri_text(buf))
+}
+
+/// The session case from P-Served-User, then the `orig` Route parameter, then the
+/// Request-URI's domain (SPEC D13).
+pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
+    if let Some(h) = msg.first(&HeaderName::PServedUser) {
+        let pl = ParamList::parse(msg.bytes(), h.value);
+        if let Some(p) = pl.get(msg.bytes(), "sescase") {
+            let v = p.value_text(msg.bytes());
+            if v.eq_ignore_ascii_case("orig") {
+                return SessionCase::Orig;
+            }
+            if v.eq_ignore_ascii_case("term") {
+                return SessionCase::Term;
+            }
+        }
+    }
+    if let Some(r) = msg.list_values(&HeaderName::Route).first() {
+        if let Some(na) = NameAddr::parse(msg.bytes(), *r) {
+            if SipUri::parse(&na.uri_text(msg.bytes())).is_some_and(|u| u.has_param("orig")) {
+                return SessionCase::Orig;
+            }
+        }
+    }
+    let host = msg.request_uri().and_then(|u| SipUri::parse(&u)).map(|u| u.host).unwrap_or_default();
+    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
+        SessionCase::Term
+    } else {
+        SessionCase::Orig
+    }
+}
+
+/// The served user's AoR: P-Served-User, else the Request-URI (terminating) or From.
+pub fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
+    if let Some(h) = msg.first(&HeaderName::PServedUser) {
+        if let Some(na) = NameAddr::parse(msg.bytes(), h.value) {
+            return aor_of(msg.bytes(), &na);
+        }
+    }
+    match case {
+        SessionCase::Term => msg.request_uri().and_then(|u| aor(&u)),
+        SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg.bytes(), &na)),
+    }
+}
+
+/// True when the core says the served user is not registered (`P-Served-User: ...;regstate=unreg`,
+/// RFC 5502).
+pub fn unregistered(msg: &Message) -> bool {
+    msg.first(&HeaderName::PServedUser).is_some_and(|h| {
+        ParamList::parse(msg.bytes(), h.value)
+            .get(msg.bytes(), "regstate")
+            .is_some_and(|p| p.value_text(msg.bytes()).eq_ignore_ascii_case("unreg"))
+    })
+}
+
+/// What a third-party REGISTER says (TS 24.229 §5.7.1.1, the UE's REGISTER as a `message/sip`
+/// body: D8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThirdPartyRegister {
+    /// The served user (To).
+    pub user: String,
+    /// IM or CPM by the UE's Contact tags; at level 2 a contact with both is CPM.
+    pub kind: Option<ClientKind>,
+    /// The UE's contact URI.
+    pub contact: Option<String>,
+    /// The expiry: the first contact's `expires`, else the Expires header (outer, then inner).
+    pub expires: Option<u64>,
+}
+
+/// Read a third-party REGISTER.
+pub fn third_party_register(msg: &Message, level: u8) -> Option<ThirdPartyRegister> {
+    let user = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na))?;
+    let mut r = ThirdPartyRegister {
+        user,
+        kind: None,
+        contact: None,
+        expires: msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok()),
+    };
+    let ct = msg.first_value(&HeaderName::ContentType).unwrap_or_default().to_ascii_lowercase();
+    if !ct.starts_with("message/sip") {
+        return Some(r);
+    }
+    let Ok(inner) = Message::parse(msg.body().to_vec()) else { return Some(r) };
+    r.kind = match (!cpm_icsis(&inner).is_empty(), has_true_tag(&inner, IM_TAG)) {
+        (true, true) if level == 2 => Some(ClientKind::Cpm),
+        (true, true) | (false, true) => Some(ClientKind::Im),
+        (true, false) => Some(ClientKind::Cpm),
+        (false, false) => None,
+    };
+    if r.expires.is_none() {
+        r.expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
+    }
+    if let Some(v) = inner.list_values(&HeaderName::Contact).first() {
+        if let Some(na) = NameAddr::parse(inner.bytes(), *v) {
+            r.contact = Some(na.uri_text(inner.bytes()));
+        }
+        if let Some(p) = ParamList::parse(inner.bytes(), *v).get(inner.bytes(), "expires") {
+            r.expires = p.value_text(inner.bytes()).trim().parse().ok().or(r.expires);
+        }
+    }
+    Some(r)
+}
