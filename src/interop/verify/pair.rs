@@ -463,12 +463,19 @@ fn targets(m: &Message) -> Vec<(HeaderName, Vec<Span>)> {
     v
 }
 
-fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
+/// Walk the ingress's Accept-Contact (and INVITE Contact) values with their egress
+/// counterparts: a value the direction maps (`mapped`) is judged by `judge`, any other must
+/// arrive unchanged, a missing one is a violation of `id`. Returns whether any value was mapped.
+fn each_value(
+    j: &mut Judge,
+    p: &Pos<'_>,
+    eg: &Message,
+    id: &'static str,
+    mapped: impl Fn(&ValueView<'_>) -> bool,
+    mut judge: impl FnMut(&mut Judge, &ValueView<'_>, &ValueView<'_>, Location),
+) -> bool {
     let ing = p.ingress;
-    let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
-    j.checked(id, format!("{tags} in place of the CPM ICSI"));
-    j.checked("X.PAS-REMOVED", "no CPM P-Asserted-Service / P-Preferred-Service");
-    let mut any_mapped = false;
+    let mut any = false;
     for ((name, vi), (_, ve)) in targets(ing).into_iter().zip(targets(eg)) {
         for (k, si) in vi.iter().enumerate() {
             let a = ValueView::new(ing.bytes(), *si);
@@ -483,15 +490,33 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
             };
             let b = ValueView::new(eg.bytes(), *se);
             let loc = p.loc_egress(Some(eg), Some(*se));
-            if a.cpm.is_empty() {
+            if mapped(&a) {
+                any = true;
+                judge(j, &a, &b, loc);
+            } else {
                 values::judge_untouched(j, &a, &b, name.canonical(), loc);
-                continue;
             }
-            any_mapped = true;
-            let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
-            values::judge_cpm_to_im_value(j, id, &a, &b, lmm, loc);
         }
     }
+    any
+}
+
+fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
+    let ing = p.ingress;
+    let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
+    j.checked(id, format!("{tags} in place of the CPM ICSI"));
+    j.checked("X.PAS-REMOVED", "no CPM P-Asserted-Service / P-Preferred-Service");
+    let any_mapped = each_value(
+        j,
+        p,
+        eg,
+        id,
+        |a| !a.cpm.is_empty(),
+        |j, a, b, loc| {
+            let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
+            values::judge_cpm_to_im_value(j, id, a, b, lmm, loc);
+        },
+    );
     // Values the server added (beyond the ingress ones): no large-message tag for a non-LMM
     // request, no CPM ICSI (judge_invented), nothing the mapping does not call for.
     let extra: Vec<Span> = eg
@@ -527,7 +552,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
     }
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
         for v in eg.list_values(&name) {
-            if CpmIcsi::from_norm(&norm(v.of(eg.bytes()))).is_some() {
+            if CpmIcsi::from_raw(v.of(eg.bytes())).is_some() {
                 j.violation(
                     "X.PAS-REMOVED",
                     format!("no CPM {} on an IM-bound request (D1)", name.canonical()),
@@ -540,35 +565,19 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
 }
 
 fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
-    let ing = p.ingress;
     let row = service.row();
     j.checked(
         id,
         format!("{ICSI_REF}=\"{}\" in place of the IM tags, and P-Asserted-Service: {}", row.icsi_encoded, row.icsi),
     );
-    let mut any_mapped = false;
-    for ((name, vi), (_, ve)) in targets(ing).into_iter().zip(targets(eg)) {
-        for (k, si) in vi.iter().enumerate() {
-            let a = ValueView::new(ing.bytes(), *si);
-            let Some(se) = ve.get(k) else {
-                j.violation(
-                    id,
-                    format!("{} value #{} kept", name.canonical(), k + 1),
-                    "missing",
-                    p.header_loc(eg, &name),
-                );
-                continue;
-            };
-            let b = ValueView::new(eg.bytes(), *se);
-            let loc = p.loc_egress(Some(eg), Some(*se));
-            if a.im_true == 0 && a.lmm_true == 0 {
-                values::judge_untouched(j, &a, &b, name.canonical(), loc);
-                continue;
-            }
-            any_mapped = true;
-            values::judge_im_to_cpm_value(j, id, &a, &b, service, loc);
-        }
-    }
+    let any_mapped = each_value(
+        j,
+        p,
+        eg,
+        id,
+        |a| a.im_true > 0 || a.lmm_true > 0,
+        |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc),
+    );
     if !any_mapped {
         let want = norm(row.icsi.as_bytes());
         let found = eg
