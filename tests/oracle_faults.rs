@@ -2,29 +2,15 @@
 //! pair, breaks the egress the way a faulty server would, and asserts the FAIL (or NON-STRICT)
 //! under the one most specific requirement ID. The unbroken pair passes.
 
+mod common;
+
 use imcpm::interop::finding::{Finding, Verdict};
 use imcpm::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
 use imcpm::node::Transport;
 use imcpm::sip::Message;
 use rstest::rstest;
-use std::path::PathBuf;
 
-fn text(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/examples").join(name);
-    String::from_utf8(std::fs::read(p).unwrap()).unwrap()
-}
-
-/// Fix Content-Length after an edit (a faulty server may change headers but still frame right).
-fn reframe(s: &str) -> String {
-    let (head, body) = s.split_once("\r\n\r\n").unwrap();
-    let head: Vec<String> =
-        head.split("\r\n")
-            .map(|l| {
-                if l.starts_with("Content-Length:") { format!("Content-Length: {}", body.len()) } else { l.to_string() }
-            })
-            .collect();
-    format!("{}\r\n\r\n{body}", head.join("\r\n"))
-}
+use common::{fixture as text, reframe};
 
 fn edit(s: &str, from: &str, to: &str) -> String {
     assert!(s.contains(from), "fixture lacks {from:?}");
