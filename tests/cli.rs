@@ -44,7 +44,6 @@ fn proxied(rewritten: &[u8]) -> Vec<u8> {
         let n: u32 = m.value(h).trim().parse().unwrap();
         edits.push(imcpm::sip::Edit::replace(h.value, (n - 1).to_string()));
     }
-    let routes = m.list_values(&HeaderName::Route);
     if let Some(h) = m.first(&HeaderName::Route) {
         let els = imcpm::sip::split_list(m.bytes(), h.value);
         edits.push(match els.get(1) {
@@ -52,7 +51,6 @@ fn proxied(rewritten: &[u8]) -> Vec<u8> {
             None => imcpm::sip::Edit::remove(h.line),
         });
     }
-    let _ = routes;
     imcpm::sip::apply_edits(m.bytes(), &edits).unwrap()
 }
 

@@ -8,7 +8,7 @@ use super::context::{ClientKind, Egress, PairContext, Role, SessionCase};
 use super::judge::Judge;
 use super::pair::{Expectation, check_pair, expectation};
 use crate::interop::classify::classify;
-use crate::interop::finding::{Finding, Location, Verdict};
+use crate::interop::finding::{Finding, Location};
 use crate::interop::registration::{aor, aor_of, served_user, session_case, third_party_register, unregistered};
 use crate::interop::table::Service;
 use crate::node::{Instant, Transport};
@@ -382,9 +382,4 @@ impl Judge {
     pub fn finish_trace(self) -> Vec<Finding> {
         self.finish(Location::default())
     }
-}
-
-#[allow(dead_code)]
-fn verdict_is_pass(v: Verdict) -> bool {
-    v == Verdict::Pass
 }

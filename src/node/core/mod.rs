@@ -218,9 +218,9 @@ impl Core {
         let from_local = from.ends_with(&format!("@{}", self.cfg.domain)) && !self.alive(&from).is_empty();
         match phase {
             None if from_local && service && tagged && self.cfg.im_server.is_some() => {
-                self.via_im_server(tx, &msg, edits, "orig", Phase::OrigDone, &from, flow, true);
+                self.via_im_server(tx, &msg, edits, "orig", Phase::OrigDone, &from, true);
             }
-            Some((Phase::TermDone, user)) => self.deliver(tx, &msg, edits, &user, flow),
+            Some((Phase::TermDone, user)) => self.deliver(tx, &msg, edits, &user),
             _ => {
                 // Originating part done (or none): route by the Request-URI.
                 strip_served_user(&msg, &mut edits);
@@ -236,9 +236,9 @@ impl Core {
                 let domain = SipUri::parse(&ruri).map(|u| u.host).unwrap_or_default();
                 if domain.eq_ignore_ascii_case(&self.cfg.domain) {
                     if service && self.cfg.im_server.is_some() {
-                        return self.via_im_server(tx, &msg, edits, "term", Phase::TermDone, &target, flow, true);
+                        return self.via_im_server(tx, &msg, edits, "term", Phase::TermDone, &target, true);
                     }
-                    return self.deliver(tx, &msg, edits, &target, flow);
+                    return self.deliver(tx, &msg, edits, &target);
                 }
                 match self.cfg.peers.get(&domain.to_ascii_lowercase()).and_then(|h| self.cfg.hosts.get(h)).copied() {
                     Some(to) => self.forward(tx, &msg, edits, to, flow.transport, first_pass),
@@ -264,7 +264,6 @@ impl Core {
         sescase: &str,
         phase: Phase,
         user: &str,
-        flow: Flow,
         record_route: bool,
     ) {
         let Some(asn) = self.cfg.im_server.clone() else { return };
@@ -286,11 +285,10 @@ impl Core {
         strip_served_user(msg, &mut edits);
         let cseq_at = msg.first(&HeaderName::CSeq).map_or(msg.headers_end().start, |h| h.line.start + h.line.len());
         edits.push(Edit::insert(cseq_at, format!("P-Served-User: <{user}>;sescase={sescase};regstate={regstate}\r\n")));
-        let _ = flow;
         self.forward(tx, msg, edits, to, self.cfg.as_transport, record_route);
     }
 
-    fn deliver(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, user: &str, flow: Flow) {
+    fn deliver(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, user: &str) {
         strip_served_user(msg, &mut edits);
         let mut best: Option<(f64, Binding)> = None;
         for b in self.alive(user) {
@@ -304,7 +302,6 @@ impl Core {
         if let crate::sip::StartLine::Request { uri, .. } = msg.start() {
             edits.push(Edit::replace(*uri, b.uri.clone()));
         }
-        let _ = flow;
         // Record-Route toward the UE too, so in-dialog requests come back through the core.
         self.forward(tx, msg, edits, b.addr, b.transport, true);
     }
