@@ -2,9 +2,11 @@
 //! pair oracle on one pair. Target (issue): under 2 µs per typical 1 KB message.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use imcpm::base::Direction;
+use imcpm::base::{ClientKind, SessionCase};
 use imcpm::interop::classify::{Form, classify, form_of};
-use imcpm::interop::interwork::{Direction, Ids, RewriteOptions, plan};
-use imcpm::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
+use imcpm::interop::interwork::{Ids, RewriteOptions, plan};
+use imcpm::interop::verify::{Egress, PairContext, check_pair};
 use imcpm::sip::{Message, apply_edits};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -42,13 +44,13 @@ fn bench(c: &mut Criterion) {
     g.finish();
     let ing = Message::parse(fixture("1a_pager_cpm_rx.sip")).unwrap();
     let eg = Message::parse(fixture("1b_pager_im_tx.sip")).unwrap();
-    let ctx = PairContext::new(1, SessionCase::Term, Some(ClientKind::Im));
+    let ctx = PairContext::new(imcpm::base::Level::One, SessionCase::Term, Some(ClientKind::Im));
     c.bench_function("verify/pager_pair", |b| {
         b.iter(|| check_pair(black_box(&ctx), black_box(&ing), Egress::Forwarded(black_box(&eg))))
     });
     let ing = Message::parse(fixture("4a_ft_im_rx.sip")).unwrap();
     let eg = Message::parse(fixture("4b_ft_cpm_tx.sip")).unwrap();
-    let ctx = PairContext::new(2, SessionCase::Term, Some(ClientKind::Cpm));
+    let ctx = PairContext::new(imcpm::base::Level::Two, SessionCase::Term, Some(ClientKind::Cpm));
     c.bench_function("verify/ft_pair_l2", |b| {
         b.iter(|| check_pair(black_box(&ctx), black_box(&ing), Egress::Forwarded(black_box(&eg))))
     });

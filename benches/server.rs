@@ -9,10 +9,12 @@
 //! `cargo bench --bench server -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use imcpm::base::{Instant, Packet, Transport};
 use imcpm::node::im_server::{ImServer, ServerConfig};
 use imcpm::node::transaction::response_to;
-use imcpm::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use imcpm::node::{Input, Output, SansIo};
 use imcpm::sip::Message;
+use imcpm::sip::StatusCode;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +34,7 @@ fn fixture(name: &str) -> String {
 
 fn server() -> ImServer {
     let mut c = ServerConfig::new(
-        1,
+        imcpm::base::Level::One,
         "imserver.im.example.net",
         "im.example.net",
         vec![(Transport::Udp, addr(SERVER)), (Transport::Tcp, addr(SERVER))],
@@ -91,7 +93,7 @@ impl Bench {
         let fwd = self.out.iter().find(|p| !p.bytes.starts_with(b"SIP/2.0")).expect("the MESSAGE was forwarded");
         let (to, from) = (fwd.from, fwd.to);
         let msg = Message::parse(fwd.bytes.clone()).expect("the server forwards parseable SIP");
-        let ok = response_to(&msg, 200, "OK", Some("b0b"));
+        let ok = response_to(&msg, StatusCode::OK, Some("b0b"));
         let packet = Packet { transport: Transport::Udp, from, to, bytes: ok };
         self.out.clear();
         let t1 = std::time::Instant::now();

@@ -1,6 +1,7 @@
 //! A loop over the rewrite path for profilers: `cargo run --release --example prof_rewrite`.
+use imcpm::base::Direction;
 use imcpm::interop::classify::classify;
-use imcpm::interop::interwork::{Direction, Ids, RewriteOptions, plan};
+use imcpm::interop::interwork::{Ids, RewriteOptions, plan};
 use imcpm::sip::{Message, apply_edits};
 
 fn main() {

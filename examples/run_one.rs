@@ -8,7 +8,11 @@ use std::path::Path;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).map_or("scenarios/t1/pager.toml", |s| s.as_str());
-    let level: u8 = args.get(2).and_then(|l| l.parse().ok()).unwrap_or(1);
+    let level = args
+        .get(2)
+        .and_then(|l| l.parse().ok())
+        .and_then(imcpm::base::Level::from_number)
+        .unwrap_or(imcpm::base::Level::One);
     let text = std::fs::read_to_string(path).expect("readable scenario file");
     let s = Scenario::parse(path, Path::new(path), &text).expect("valid scenario");
     let run = run_scenario(&s, level, &RunOptions::default());
@@ -26,9 +30,9 @@ fn main() {
             let name = |a| run.names.iter().find(|(x, _)| *x == a).map_or("?".to_string(), |(_, n)| n.clone());
             println!(
                 "#{i} {} -> {}: {}",
-                name(o.from),
-                name(o.to),
-                String::from_utf8_lossy(&o.bytes).lines().next().unwrap_or("")
+                name(o.packet.from),
+                name(o.packet.to),
+                String::from_utf8_lossy(&o.packet.bytes).lines().next().unwrap_or("")
             );
         }
     }

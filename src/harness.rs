@@ -17,6 +17,7 @@
 //! }
 //! ```
 
+use crate::base::Level;
 use crate::interop::finding::Verdict;
 use crate::node::SansIo;
 use crate::node::im_server::ServerConfig;
@@ -32,7 +33,7 @@ pub struct Case {
     /// The scenario.
     pub scenario: Scenario,
     /// The level it runs at.
-    pub level: u8,
+    pub level: Level,
 }
 
 impl fmt::Display for Case {

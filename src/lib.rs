@@ -11,6 +11,7 @@
 //! - [`interop`]: Appendix T as data (Table 1, the requirement catalogue), the service
 //!   classifier, the reference rewrite (`interwork`) and the oracle (`verify`).
 
+pub mod base;
 pub mod capture;
 pub mod cli;
 pub mod harness;

@@ -178,7 +178,7 @@ fn rules_and_faults_list_everything() {
     assert_eq!(v.as_array().unwrap().len(), imcpm::interop::rules::catalogue().len());
     let text = String::from_utf8_lossy(&imcpm(&["rules"]).stdout).to_string();
     for r in imcpm::interop::rules::catalogue() {
-        assert!(text.contains(r.id), "{} missing from `imcpm rules`", r.id);
+        assert!(text.contains(r.id.as_str()), "{} missing from `imcpm rules`", r.id);
     }
     let out = imcpm(&["faults"]);
     assert!(out.status.success());
@@ -189,7 +189,7 @@ fn rules_and_faults_list_everything() {
             .find(|l| l.split_whitespace().next() == Some(f.name()))
             .unwrap_or_else(|| panic!("{f} not listed"));
         for id in f.targets() {
-            assert!(line.contains(id), "{line}");
+            assert!(line.contains(id.as_str()), "{line}");
         }
         assert!(!line.contains('{'), "{line}");
     }

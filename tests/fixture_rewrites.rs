@@ -2,8 +2,9 @@
 //! snapshots/, and for the rx/tx pairs, compared with the tx form line for line (after removing
 //! the proxy's own lines: Via, Route, Max-Forwards, Record-Route, which `rewrite` does not touch).
 
+use imcpm::base::Direction;
 use imcpm::interop::classify::{Form, form_of};
-use imcpm::interop::interwork::{Direction, Ids, RewriteOptions, rewrite};
+use imcpm::interop::interwork::{Ids, RewriteOptions, rewrite};
 use imcpm::sip::Message;
 use rstest::rstest;
 use std::path::PathBuf;

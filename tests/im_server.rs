@@ -4,15 +4,18 @@
 mod common;
 
 use common::*;
+use imcpm::base::Level;
+use imcpm::base::{ClientKind, SessionCase};
+use imcpm::base::{Packet, Transport};
 use imcpm::interop::finding::Verdict;
-use imcpm::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
+use imcpm::interop::verify::{Egress, PairContext, check_pair};
 use imcpm::node::im_server::faults::{Fault, FaultSet};
-use imcpm::node::{Packet, Transport};
 use imcpm::sip::Message;
+use imcpm::sip::StatusCode;
 use rstest::rstest;
 use std::time::Duration;
 
-fn judge(level: u8, case: SessionCase, client: ClientKind, ingress: &str, out: &[Packet]) -> Vec<(String, Verdict)> {
+fn judge(level: Level, case: SessionCase, client: ClientKind, ingress: &str, out: &[Packet]) -> Vec<(String, Verdict)> {
     let i = Message::parse(ingress.as_bytes().to_vec()).unwrap();
     let fwd = requests(out).into_iter().find(|p| p.to == addr(CORE));
     let resp = responses(out).into_iter().find(|p| !first_line(p).contains(" 100 "));
@@ -28,7 +31,7 @@ fn judge(level: u8, case: SessionCase, client: ClientKind, ingress: &str, out: &
     check_pair(&ctx, &i, eg)
         .into_iter()
         .filter(|f| f.verdict != Verdict::Pass)
-        .map(|f| (f.requirement, f.verdict))
+        .map(|f| (f.requirement.to_string(), f.verdict))
         .collect()
 }
 
@@ -91,7 +94,7 @@ fn register_carol(d: &mut Driver, tags: &str, expires: u32, n: u32) -> Vec<Packe
 #[case::imdn("3a_imdn_cpm_rx.sip")]
 #[case::session("5a_session_cpm_rx.sip")]
 #[case::group_focus("6d_focus_to_cpm.sip")]
-fn t1_terminating_cpm_to_im(#[case] rx: &str, #[values(1, 2)] level: u8) {
+fn t1_terminating_cpm_to_im(#[case] rx: &str, #[values(Level::One, Level::Two)] level: Level) {
     let mut rx = fixture(rx);
     if !rx.contains("Route: <sip:imserver") {
         rx = rx
@@ -117,11 +120,11 @@ fn t1_terminating_cpm_to_im(#[case] rx: &str, #[values(1, 2)] level: u8) {
 #[case::group_focus("6c_focus_to_im.sip")]
 fn t2_terminating_im_to_cpm(#[case] tx: &str) {
     let rx = im_rx_to_carol(&fixture(tx));
-    let mut d = Driver::new(server(2, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
     let reg = register_carol(&mut d, CPM_TAGS, 3600, 1);
     assert!(first_line(&reg[0]).starts_with("SIP/2.0 200"));
     let out = d.send(Transport::Tcp, CORE, &rx);
-    let bad = judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &out);
+    let bad = judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &out);
     assert!(bad.is_empty(), "{bad:?}\n{}", requests(&out).first().map(|p| text(p)).unwrap_or_default());
     assert!(text(requests(&out)[0]).contains("Conversation-ID: "));
 }
@@ -134,17 +137,17 @@ fn t2_terminating_im_to_cpm(#[case] tx: &str) {
 #[case::group("6b_group_cpm_ue.sip")]
 fn t2_originating_cpm_to_im_and_level1_refusal(#[case] rx: &str) {
     let rx = cpm_orig_from_carol(&fixture(rx));
-    let mut d = Driver::new(server(2, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     let out = d.send(Transport::Tcp, CORE, &rx);
-    let bad = judge(2, SessionCase::Orig, ClientKind::Cpm, &rx, &out);
+    let bad = judge(imcpm::base::Level::Two, SessionCase::Orig, ClientKind::Cpm, &rx, &out);
     assert!(bad.is_empty(), "{bad:?}\n{}", requests(&out).first().map(|p| text(p)).unwrap_or_default());
     // Level 1: a local CPM client is refused with 403 (D7).
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     let out = d.send(Transport::Tcp, CORE, &rx);
     assert!(requests(&out).is_empty());
     assert!(responses(&out).iter().any(|p| first_line(p).starts_with("SIP/2.0 403")), "{out:?}");
-    assert!(judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &out).is_empty());
+    assert!(judge(imcpm::base::Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &out).is_empty());
 }
 
 #[test]
@@ -153,7 +156,7 @@ fn retransmissions_are_absorbed_and_answered_from_the_transaction() {
         "SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
         "SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
     );
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     let mut fwd = 0;
     for _ in 0..3 {
         fwd += requests(&d.send(Transport::Udp, CORE, &rx)).iter().filter(|p| p.to == addr(CORE)).count();
@@ -163,7 +166,7 @@ fn retransmissions_are_absorbed_and_answered_from_the_transaction() {
     // is answered from the transaction.
     let f = d.out.iter().find(|(_, p)| !p.bytes.starts_with(b"SIP/2.0")).unwrap().1.clone();
     let fm = Message::parse(f.bytes.clone()).unwrap();
-    let ok = imcpm::node::transaction::response_to(&fm, 200, "OK", Some("b1"));
+    let ok = imcpm::node::transaction::response_to(&fm, StatusCode::OK, Some("b1"));
     let up = d.send(f.transport, CORE, std::str::from_utf8(&ok).unwrap());
     assert_eq!(up.len(), 1);
     // Relayed with the server's own Via removed: the two Vias of the ingress remain.
@@ -173,7 +176,7 @@ fn retransmissions_are_absorbed_and_answered_from_the_transaction() {
     assert_eq!(again.len(), 1);
     assert!(first_line(&again[0]).starts_with("SIP/2.0 200"));
     // With the fault on, each retransmission is forwarded again.
-    let mut d = Driver::new(server(1, FaultSet::one(Fault::ForwardRetransmissions)));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::one(Fault::ForwardRetransmissions)));
     let n: usize = (0..3).map(|_| requests(&d.send(Transport::Udp, CORE, &rx)).len()).sum();
     assert_eq!(n, 3);
 }
@@ -188,7 +191,7 @@ fn udp(rx: &str) -> String {
 #[test]
 fn timer_b_expiry_sends_408_upstream() {
     let rx = udp(&fixture("5a_session_cpm_rx.sip"));
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     let out = d.send(Transport::Udp, CORE, &rx);
     assert!(first_line(responses(&out)[0]).starts_with("SIP/2.0 100"));
     let later = d.advance(Duration::from_secs(40));
@@ -199,7 +202,7 @@ fn timer_b_expiry_sends_408_upstream() {
 #[test]
 fn timer_f_expiry_ends_without_408() {
     let rx = udp(&fixture("1a_pager_cpm_rx.sip"));
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     d.send(Transport::Udp, CORE, &rx);
     let later = d.advance(Duration::from_secs(40));
     assert!(requests(&later).len() >= 5, "Timer E retransmissions");
@@ -215,7 +218,7 @@ fn timer_f_expiry_ends_without_408() {
 #[test]
 fn cancel_is_answered_and_forwarded() {
     let rx = fixture("5a_session_cpm_rx.sip");
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     let out = d.send(Transport::Tcp, CORE, &rx);
     let fwd = Message::parse(requests(&out)[0].bytes.clone()).unwrap();
     let im = Message::parse(rx.as_bytes().to_vec()).unwrap();
@@ -223,7 +226,8 @@ fn cancel_is_answered_and_forwarded() {
     let out = d.send(Transport::Tcp, CORE, std::str::from_utf8(&cancel).unwrap());
     assert!(responses(&out).iter().any(|p| first_line(p).starts_with("SIP/2.0 200") && text(p).contains("CANCEL")));
     assert!(requests(&out).iter().any(|p| first_line(p).starts_with("CANCEL ")));
-    let r487 = imcpm::node::transaction::response_to(&fwd, 487, "Request Terminated", Some("t9"));
+    let r487 =
+        imcpm::node::transaction::response_with_reason(&fwd, StatusCode::new(487), "Request Terminated", Some("t9"));
     let up = d.send(Transport::Tcp, CORE, std::str::from_utf8(&r487).unwrap());
     assert!(up.iter().any(|p| first_line(p).starts_with("SIP/2.0 487")), "{up:?}");
 }
@@ -231,7 +235,7 @@ fn cancel_is_answered_and_forwarded() {
 #[test]
 fn max_forwards_zero_gets_483() {
     let rx = reframe(&fixture("1a_pager_cpm_rx.sip").replace("Max-Forwards: 67", "Max-Forwards: 0"));
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     let out = d.send(Transport::Tcp, CORE, &rx);
     assert_eq!(out.len(), 1);
     assert!(first_line(&out[0]).starts_with("SIP/2.0 483"));
@@ -240,7 +244,7 @@ fn max_forwards_zero_gets_483() {
 #[test]
 fn offline_cpm_client_gets_480_and_nothing_later() {
     let rx = im_rx_to_carol(&fixture("1b_pager_im_tx.sip"));
-    let mut d = Driver::new(server(2, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     register_carol(&mut d, CPM_TAGS, 0, 2);
     let out = d.send(Transport::Tcp, CORE, &rx);
@@ -248,7 +252,7 @@ fn offline_cpm_client_gets_480_and_nothing_later() {
     let again = register_carol(&mut d, CPM_TAGS, 3600, 3);
     assert!(requests(&again).is_empty());
     // The fault defers: 202 now, delivery on registration.
-    let mut d = Driver::new(server(2, FaultSet::one(Fault::DeferOffline)));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::one(Fault::DeferOffline)));
     register_carol(&mut d, CPM_TAGS, 0, 1);
     let mut d2 = d;
     assert!(first_line(&d2.send(Transport::Tcp, CORE, &rx)[0]).starts_with("SIP/2.0 202"));
@@ -258,7 +262,7 @@ fn offline_cpm_client_gets_480_and_nothing_later() {
 #[test]
 fn registration_expiry_makes_the_client_offline() {
     let rx = im_rx_to_carol(&fixture("1b_pager_im_tx.sip"));
-    let mut d = Driver::new(server(2, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
     let r = register_carol(&mut d, CPM_TAGS, 60, 1);
     assert!(text(&r[0]).contains("Expires: 60"));
     let out = d.send(Transport::Tcp, CORE, &rx);
@@ -271,7 +275,7 @@ fn registration_expiry_makes_the_client_offline() {
     );
     assert!(first_line(&out[0]).starts_with("SIP/2.0 480"), "{out:?}");
     // An IM client registration makes the same user an IM user: no mapping.
-    let mut d = Driver::new(server(2, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
     register_carol(&mut d, IM_TAGS, 3600, 1);
     let out = d.send(Transport::Tcp, CORE, &rx);
     assert!(text(requests(&out)[0]).contains("Accept-Contact: *;+g.oma.sip-im"));
@@ -284,14 +288,14 @@ fn over_1300_bytes_switches_from_udp_to_tcp() {
         "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
     ));
     assert!(rx.len() < 1300);
-    let mut d = Driver::new(server(2, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     let out = d.send(Transport::Udp, CORE, &rx);
     let f = requests(&out)[0];
     assert!(f.bytes.len() > 1300);
     assert_eq!(f.transport, Transport::Tcp);
     assert!(text(f).starts_with("INVITE sip:carol@im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP "));
-    let mut d = Driver::new(server(2, FaultSet::one(Fault::UdpOver1300)));
+    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::one(Fault::UdpOver1300)));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     assert_eq!(requests(&d.send(Transport::Udp, CORE, &rx))[0].transport, Transport::Udp);
 }
@@ -306,7 +310,7 @@ fn malformed_input_gets_400_and_the_server_keeps_serving() {
     let bad_cseq = good.replace("CSeq: 1 MESSAGE", "CSeq: 1 INVITE");
     let bad_ac =
         good.replace(r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3A"#, r#"Accept-Contact: *;+g.3gpp.icsi-ref=urn%3A"#);
-    let mut d = Driver::new(server(1, FaultSet::none()));
+    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
     for (i, bad) in [&bad_via, &bad_cseq, &bad_ac].into_iter().enumerate() {
         let out = d.send(Transport::Tcp, CORE, bad);
         assert!(requests(&out).is_empty(), "case {i}: never repaired and forwarded");

@@ -5,8 +5,9 @@
 //!
 //! `RUST_LOG=imcpm=debug cargo test --test net_driver -- --nocapture` shows the driver's logs.
 
+use imcpm::base::{Instant, Packet, Transport};
 use imcpm::net::{self, Bound, Direction, Listen, NetConfig, Served};
-use imcpm::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use imcpm::node::{Input, Output, SansIo};
 use imcpm::sip::framing::{FramingError, StreamFrame, check_stream};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

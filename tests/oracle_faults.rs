@@ -4,9 +4,11 @@
 
 mod common;
 
+use imcpm::base::Level;
+use imcpm::base::Transport;
+use imcpm::base::{ClientKind, SessionCase};
 use imcpm::interop::finding::{Finding, Verdict};
-use imcpm::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
-use imcpm::node::Transport;
+use imcpm::interop::verify::{Egress, PairContext, check_pair};
 use imcpm::sip::Message;
 use rstest::rstest;
 
@@ -18,7 +20,7 @@ fn edit(s: &str, from: &str, to: &str) -> String {
 }
 
 fn judge(
-    level: u8,
+    level: Level,
     case: SessionCase,
     client: ClientKind,
     ingress: &str,
@@ -34,7 +36,7 @@ fn judge(
 }
 
 fn non_pass(f: &[Finding]) -> Vec<(String, Verdict)> {
-    f.iter().filter(|x| x.verdict != Verdict::Pass).map(|x| (x.requirement.clone(), x.verdict)).collect()
+    f.iter().filter(|x| x.verdict != Verdict::Pass).map(|x| (x.requirement.to_string(), x.verdict)).collect()
 }
 
 const MSG_ENC: &str = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg""#;
@@ -45,16 +47,23 @@ const MSG_ENC: &str = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.o
 #[case::imdn("3a_imdn_cpm_rx.sip", "3b_imdn_im_tx.sip")]
 #[case::session("5a_session_cpm_rx.sip", "5b_session_im_tx.sip")]
 fn correct_l1_pairs_pass(#[case] rx: &str, #[case] tx: &str) {
-    for level in [1, 2] {
+    for level in Level::ALL {
         let f = judge(level, SessionCase::Term, ClientKind::Im, &text(rx), &text(tx), |_| {});
         assert!(non_pass(&f).is_empty(), "{rx}: {:?}", non_pass(&f));
-        assert!(f.iter().any(|x| x.requirement.starts_with("T1.TERM.")));
+        assert!(f.iter().any(|x| x.requirement.as_str().starts_with("T1.TERM.")));
     }
 }
 
 #[test]
 fn correct_l2_term_ft_passes() {
-    let f = judge(2, SessionCase::Term, ClientKind::Cpm, &text("4a_ft_im_rx.sip"), &text("4b_ft_cpm_tx.sip"), |_| {});
+    let f = judge(
+        imcpm::base::Level::Two,
+        SessionCase::Term,
+        ClientKind::Cpm,
+        &text("4a_ft_im_rx.sip"),
+        &text("4b_ft_cpm_tx.sip"),
+        |_| {},
+    );
     assert!(non_pass(&f).is_empty(), "{:?}", non_pass(&f));
     assert!(f.iter().any(|x| x.requirement == "T2.TERM.FT" && x.verdict == Verdict::Pass));
 }
@@ -87,7 +96,7 @@ fn broken_l1_egress_fails(
     #[case] verdict: Verdict,
 ) {
     let egress = break_it(&text(tx));
-    let f = judge(1, SessionCase::Term, ClientKind::Im, &text(rx), &egress, |_| {});
+    let f = judge(imcpm::base::Level::One, SessionCase::Term, ClientKind::Im, &text(rx), &egress, |_| {});
     let bad = non_pass(&f);
     assert!(bad.contains(&(id.to_string(), verdict)), "{id}: got {bad:?}");
     // The most specific ID only: a mapping defect is not also reported as T3.MAP and vice versa.
@@ -108,9 +117,11 @@ fn require_dropped_is_a_preserve_failure() {
         "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message",
         "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message;require;explicit",
     );
-    assert!(non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &good, |_| {})).is_empty());
+    assert!(
+        non_pass(&judge(imcpm::base::Level::One, SessionCase::Term, ClientKind::Im, &rx, &good, |_| {})).is_empty()
+    );
     let bad = edit(&good, ";require;explicit", ";explicit");
-    let f = non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &bad, |_| {}));
+    let f = non_pass(&judge(imcpm::base::Level::One, SessionCase::Term, ClientKind::Im, &rx, &bad, |_| {}));
     assert_eq!(f, vec![("SIP.PRESERVE".to_string(), Verdict::Fail)]);
 }
 
@@ -130,7 +141,14 @@ const FT_ENC: &str = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.om
 #[case::user_agent_dropped(|s: &str| edit(s, "User-Agent: IM-client/OMA1.0 ExampleIM/1.0\r\n", ""), "SIP.PRESERVE", Verdict::Fail)]
 fn broken_l2_term_egress_fails(#[case] break_it: Mutate, #[case] id: &str, #[case] verdict: Verdict) {
     let egress = break_it(&text("4b_ft_cpm_tx.sip"));
-    let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &text("4a_ft_im_rx.sip"), &egress, |_| {}));
+    let f = non_pass(&judge(
+        imcpm::base::Level::Two,
+        SessionCase::Term,
+        ClientKind::Cpm,
+        &text("4a_ft_im_rx.sip"),
+        &egress,
+        |_| {},
+    ));
     assert!(f.contains(&(id.to_string(), verdict)), "{id}: got {f:?}");
 }
 
@@ -143,8 +161,15 @@ fn conversation_id_replaced_fails_kept() {
         "Conversation-ID: 3b241101-e2bb-4255-8caf-4136c566a962",
         "Conversation-ID: keep-me-1",
     );
-    assert!(non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
-    let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &text("4b_ft_cpm_tx.sip"), |_| {}));
+    assert!(non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
+    let f = non_pass(&judge(
+        imcpm::base::Level::Two,
+        SessionCase::Term,
+        ClientKind::Cpm,
+        &rx,
+        &text("4b_ft_cpm_tx.sip"),
+        |_| {},
+    ));
     assert!(f.contains(&("T2.CONVID.KEPT".to_string(), Verdict::Fail)), "{f:?}");
 }
 
@@ -168,11 +193,11 @@ fn response(code: u16, reason: &str, req: &str) -> String {
 fn level1_local_cpm_must_be_refused() {
     let rx = text("6b_group_cpm_ue.sip");
     let ok = response(403, "Forbidden", &rx);
-    assert!(non_pass(&judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
-    let f = non_pass(&judge(1, SessionCase::Orig, ClientKind::Cpm, &rx, &rx, |_| {}));
+    assert!(non_pass(&judge(imcpm::base::Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
+    let f = non_pass(&judge(imcpm::base::Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &rx, |_| {}));
     assert!(f.contains(&("T1.NO-LOCAL-CPM".to_string(), Verdict::Fail)), "{f:?}");
     let f = non_pass(&judge(
-        1,
+        imcpm::base::Level::One,
         SessionCase::Orig,
         ClientKind::Cpm,
         &rx,
@@ -188,7 +213,7 @@ fn offline_cpm_client_gets_480_not_202() {
     let offline = |c: &mut PairContext| c.online = Some(false);
     assert!(
         non_pass(&judge(
-            2,
+            imcpm::base::Level::Two,
             SessionCase::Term,
             ClientKind::Cpm,
             &rx,
@@ -198,7 +223,7 @@ fn offline_cpm_client_gets_480_not_202() {
         .is_empty()
     );
     for bad in [response(202, "Accepted", &rx), response(200, "OK", &rx), text("4b_ft_cpm_tx.sip")] {
-        let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &bad, offline));
+        let f = non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &bad, offline));
         assert!(f.contains(&("T2.ONLINE-ONLY".to_string(), Verdict::Fail)), "{f:?}");
     }
 }
@@ -208,11 +233,16 @@ fn over_1300_bytes_on_udp_fails_framing() {
     let rx = text("4a_ft_im_rx.sip");
     let tx = text("4b_ft_cpm_tx.sip");
     assert!(tx.len() > 1300);
-    let f = non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| {
+    let f = non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| {
         c.egress_transport = Some(Transport::Udp)
     }));
     assert_eq!(f, vec![("SIP.FRAMING".to_string(), Verdict::Fail)]);
-    assert!(non_pass(&judge(2, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| c.egress_transport = Some(Transport::Tcp))).is_empty());
+    assert!(
+        non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| c
+            .egress_transport =
+            Some(Transport::Tcp)))
+        .is_empty()
+    );
 }
 
 #[test]
@@ -222,11 +252,18 @@ fn malformed_via_must_not_be_repaired_and_forwarded() {
         "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
         "Via: SIP/2.0/TCP scscf.im.example.net:5060 extra;branch=z9hG4bK77e1.term",
     );
-    let f = non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &text("1b_pager_im_tx.sip"), |_| {}));
+    let f = non_pass(&judge(
+        imcpm::base::Level::One,
+        SessionCase::Term,
+        ClientKind::Im,
+        &rx,
+        &text("1b_pager_im_tx.sip"),
+        |_| {},
+    ));
     assert_eq!(f, vec![("SIP.ROBUST".to_string(), Verdict::Fail)]);
     assert!(
         non_pass(&judge(
-            1,
+            imcpm::base::Level::One,
             SessionCase::Term,
             ClientKind::Im,
             &rx,
@@ -240,10 +277,24 @@ fn malformed_via_must_not_be_repaired_and_forwarded() {
 #[test]
 fn max_forwards_zero_needs_483() {
     let rx = edit(&text("1a_pager_cpm_rx.sip"), "Max-Forwards: 67", "Max-Forwards: 0");
-    let f = non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &text("1b_pager_im_tx.sip"), |_| {}));
+    let f = non_pass(&judge(
+        imcpm::base::Level::One,
+        SessionCase::Term,
+        ClientKind::Im,
+        &rx,
+        &text("1b_pager_im_tx.sip"),
+        |_| {},
+    ));
     assert_eq!(f, vec![("SIP.PROXY".to_string(), Verdict::Fail)]);
     assert!(
-        non_pass(&judge(1, SessionCase::Term, ClientKind::Im, &rx, &response(483, "Too Many Hops", &rx), |_| {}))
-            .is_empty()
+        non_pass(&judge(
+            imcpm::base::Level::One,
+            SessionCase::Term,
+            ClientKind::Im,
+            &rx,
+            &response(483, "Too Many Hops", &rx),
+            |_| {}
+        ))
+        .is_empty()
     );
 }

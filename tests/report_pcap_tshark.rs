@@ -3,9 +3,8 @@
 //! `tshark`); fails, naming the package, when it is not installed.
 #![cfg(feature = "interop")]
 
+use imcpm::base::{Instant, Packet, Trace, Transport};
 use imcpm::capture::write_pcapng;
-use imcpm::interop::verify::trace::Trace;
-use imcpm::node::{Instant, Transport};
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -32,12 +31,12 @@ fn tshark_decodes_every_sip_message() {
     let b6: SocketAddr = "[2001:db8::4]:5060".parse().unwrap();
     let c6: SocketAddr = "[2001:db8::2]:5060".parse().unwrap();
     let mut t = Trace::default();
-    t.push(Instant(1_000), a, core, Transport::Udp, sip("MESSAGE sip:bob@im.example SIP/2.0", 1));
-    t.push(Instant(2_000), core, ims, Transport::Tcp, sip("MESSAGE sip:bob@im.example SIP/2.0", 2));
-    t.push(Instant(3_000), ims, core, Transport::Tcp, sip("MESSAGE sip:bob@im.example SIP/2.0", 3));
-    t.push(Instant(4_000), core, ims, Transport::Tcp, sip("SIP/2.0 200 OK", 3));
-    t.push(Instant(5_000), ims, core, Transport::Tcp, sip("SIP/2.0 200 OK", 2));
-    t.push(Instant(6_000), c6, b6, Transport::Udp, sip("MESSAGE sip:bob@im.example SIP/2.0", 6));
+    push(&mut t, Instant(1_000), a, core, Transport::Udp, sip("MESSAGE sip:bob@im.example SIP/2.0", 1));
+    push(&mut t, Instant(2_000), core, ims, Transport::Tcp, sip("MESSAGE sip:bob@im.example SIP/2.0", 2));
+    push(&mut t, Instant(3_000), ims, core, Transport::Tcp, sip("MESSAGE sip:bob@im.example SIP/2.0", 3));
+    push(&mut t, Instant(4_000), core, ims, Transport::Tcp, sip("SIP/2.0 200 OK", 3));
+    push(&mut t, Instant(5_000), ims, core, Transport::Tcp, sip("SIP/2.0 200 OK", 2));
+    push(&mut t, Instant(6_000), c6, b6, Transport::Udp, sip("MESSAGE sip:bob@im.example SIP/2.0", 6));
 
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tshark-check.pcapng");
     let mut file = Vec::new();
@@ -62,4 +61,8 @@ fn tshark_decodes_every_sip_message() {
     assert!(lines[0].starts_with("10.0.0.1|"), "{stdout}");
     assert!(lines[5].contains("2001:db8::2"), "{stdout}");
     assert!(lines[3].contains("|200|call-3"), "{stdout}");
+}
+
+fn push(t: &mut Trace, time: Instant, from: SocketAddr, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
+    t.push(time, Packet::new(transport, from, to, bytes));
 }

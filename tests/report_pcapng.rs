@@ -3,9 +3,8 @@
 //! right, TCP sequence numbers running per direction, timestamps in microseconds.
 
 use etherparse::{NetHeaders, NetSlice, PacketHeaders, SlicedPacket, TransportHeader, TransportSlice};
+use imcpm::base::{Instant, Packet as WirePacket, Trace, Transport};
 use imcpm::capture::{PcapngOptions, write_pcapng, write_pcapng_with};
-use imcpm::interop::verify::trace::Trace;
-use imcpm::node::{Instant, Transport};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, Linktype, PcapBlockOwned, PcapError, PcapNGReader};
 use std::net::{IpAddr, SocketAddr};
@@ -33,11 +32,11 @@ fn trace() -> Trace {
     let core6: SocketAddr = "[2001:db8::2]:5060".parse().unwrap();
     let bob6: SocketAddr = "[2001:db8::4]:5062".parse().unwrap();
     let mut t = Trace::default();
-    t.push(Instant(1_000), alice, core, Transport::Udp, sip("MESSAGE", 1));
-    t.push(Instant(2_500), core, ims, Transport::Tcp, sip("MESSAGE", 2));
-    t.push(Instant(3_000), ims, core, Transport::Tcp, sip("MESSAGE", 3));
-    t.push(Instant(4_000), core, ims, Transport::Tcp, b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
-    t.push(Instant(5_000_000_123), core6, bob6, Transport::Udp, sip("MESSAGE", 5));
+    push(&mut t, Instant(1_000), alice, core, Transport::Udp, sip("MESSAGE", 1));
+    push(&mut t, Instant(2_500), core, ims, Transport::Tcp, sip("MESSAGE", 2));
+    push(&mut t, Instant(3_000), ims, core, Transport::Tcp, sip("MESSAGE", 3));
+    push(&mut t, Instant(4_000), core, ims, Transport::Tcp, b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
+    push(&mut t, Instant(5_000_000_123), core6, bob6, Transport::Udp, sip("MESSAGE", 5));
     t
 }
 
@@ -131,16 +130,16 @@ fn pcapng_round_trip() {
     let packets = read_back(&file);
     assert_eq!(packets.len(), t.events.len());
     for (i, (p, o)) in packets.iter().zip(&t.events).enumerate() {
-        assert_eq!(p.from, o.from, "packet {i} source");
-        assert_eq!(p.to, o.to, "packet {i} destination");
-        assert_eq!(p.payload, o.bytes, "packet {i} payload");
+        assert_eq!(p.from, o.packet.from, "packet {i} source");
+        assert_eq!(p.to, o.packet.to, "packet {i} destination");
+        assert_eq!(p.payload, o.packet.bytes, "packet {i} payload");
         assert_eq!(p.ts_us, o.time.0, "packet {i} time");
-        assert_eq!(p.tcp.is_some(), o.transport == Transport::Tcp);
+        assert_eq!(p.tcp.is_some(), o.packet.transport == Transport::Tcp);
         assert_eq!(p.comment, format!("trace #{i}"));
     }
     // core -> ims: seq 1, then 1 + len; ims -> core acknowledges what core sent.
-    let len1 = t.events[1].bytes.len() as u32;
-    let len2 = t.events[2].bytes.len() as u32;
+    let len1 = t.events[1].packet.bytes.len() as u32;
+    let len2 = t.events[2].packet.bytes.len() as u32;
     assert_eq!(packets[1].tcp, Some((1, 1)));
     assert_eq!(packets[2].tcp, Some((1, 1 + len1)));
     assert_eq!(packets[3].tcp, Some((1 + len1, 1 + len2)));
@@ -152,7 +151,7 @@ fn pcapng_time_base_and_large_tcp_messages() {
     let a: SocketAddr = "10.0.0.9:5060".parse().unwrap();
     let b: SocketAddr = "10.0.0.3:5070".parse().unwrap();
     let big: Vec<u8> = (0..150_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    t.push(Instant(6_000_000_000), a, b, Transport::Tcp, big.clone());
+    push(&mut t, Instant(6_000_000_000), a, b, Transport::Tcp, big.clone());
     let opts = PcapngOptions { time_base_us: 1_700_000_000_000_000, comment: Some("t1/pager [L1]".into()) };
     let mut file = Vec::new();
     write_pcapng_with(&t, &opts, &mut file).unwrap();
@@ -170,7 +169,7 @@ fn pcapng_time_base_and_large_tcp_messages() {
 fn oversized_udp_is_an_error_not_a_bad_file() {
     let mut t = Trace::default();
     let a: SocketAddr = "10.0.0.1:5060".parse().unwrap();
-    t.push(Instant(0), a, a, Transport::Udp, vec![b'x'; 70_000]);
+    push(&mut t, Instant(0), a, a, Transport::Udp, vec![b'x'; 70_000]);
     let e = write_pcapng(&t, &mut Vec::new()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
@@ -180,10 +179,14 @@ fn mixed_families_are_written_as_ipv6_with_the_ipv4_side_mapped() {
     let mut t = Trace::default();
     let v4: SocketAddr = "10.0.0.2:5060".parse().unwrap();
     let v6: SocketAddr = "[2001:db8::4]:5062".parse().unwrap();
-    t.push(Instant(0), v4, v6, Transport::Tcp, sip("MESSAGE", 1));
+    push(&mut t, Instant(0), v4, v6, Transport::Tcp, sip("MESSAGE", 1));
     let mut file = Vec::new();
     write_pcapng(&t, &mut file).unwrap();
     let p = read_back(&file);
     assert_eq!(p[0].from, "[::ffff:10.0.0.2]:5060".parse::<SocketAddr>().unwrap());
     assert_eq!(p[0].to, v6);
+}
+
+fn push(t: &mut Trace, time: Instant, from: SocketAddr, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
+    t.push(time, WirePacket::new(transport, from, to, bytes));
 }

@@ -1,7 +1,9 @@
 //! The renderers of the run report on a small hand-built report: two scenarios at two levels,
 //! with a FAIL, a NON-STRICT, an INCONCLUSIVE, an XFAIL and a four-message flow.
 
+use imcpm::base::Level;
 use imcpm::interop::finding::{Finding, Location, Verdict};
+use imcpm::interop::rules::ReqId;
 use imcpm::report::html::to_html;
 use imcpm::report::json::{compare, load_baseline, to_json};
 use imcpm::report::junit::to_junit;
@@ -14,32 +16,32 @@ fn at(message: usize, side: &str, line: usize, header: &str) -> Location {
 }
 
 fn results() -> Vec<ResultItem> {
-    let pass = |id: &str| Finding::new(id, Verdict::Pass, "ok", "ok");
+    let pass = |id: ReqId| Finding::new(id, Verdict::Pass, "ok", "ok");
     let mut r = Vec::new();
     // t1/pager at level 1: a FAIL (with a passing finding of the same ID) and a PASS.
     r.extend(group(
         "t1/pager",
-        1,
+        imcpm::base::Level::One,
         &[
-            pass("T1.TERM.PAGER"),
+            pass(ReqId::T1_TERM_PAGER),
             Finding::new(
-                "T1.TERM.PAGER",
+                ReqId::T1_TERM_PAGER,
                 Verdict::Fail,
                 "Accept-Contact: *;+g.oma.sip-im",
                 "Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"",
             )
             .at(at(2, "egress", 6, "Accept-Contact")),
-            pass("SIP.PROXY"),
+            pass(ReqId::SIP_PROXY),
         ],
     ));
     // t1/pager at level 2: NON-STRICT and PASS.
     r.extend(group(
         "t1/pager",
-        2,
+        imcpm::base::Level::Two,
         &[
-            pass("T1.TERM.PAGER"),
+            pass(ReqId::T1_TERM_PAGER),
             Finding::new(
-                "X.PAS-REMOVED",
+                ReqId::X_PAS_REMOVED,
                 Verdict::NonStrict,
                 "no CPM P-Asserted-Service toward the IM client",
                 "P-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg | kept",
@@ -50,16 +52,16 @@ fn results() -> Vec<ResultItem> {
     // t2/offline at level 2: INCONCLUSIVE and XFAIL; at level 1: NOT-APPLICABLE.
     r.extend(group(
         "t2/offline",
-        2,
+        imcpm::base::Level::Two,
         &[
             Finding::new(
-                "T2.ONLINE-ONLY",
+                ReqId::T2_ONLINE_ONLY,
                 Verdict::Inconclusive,
                 "a final response to the MESSAGE",
                 "no response observed <before the end of the trace>",
             ),
             Finding::new(
-                "T2.CONVID.STABLE",
+                ReqId::T2_CONVID_STABLE,
                 Verdict::Xfail,
                 "the same Conversation-ID for the pair",
                 "a fresh Conversation-ID (known deviation: `server keeps no state`)",
@@ -68,8 +70,8 @@ fn results() -> Vec<ResultItem> {
     ));
     r.extend(group(
         "t2/offline",
-        1,
-        &[Finding::new("T2.ONLINE-ONLY", Verdict::NotApplicable, "level 2 only", "level 1 run")],
+        imcpm::base::Level::One,
+        &[Finding::new(ReqId::T2_ONLINE_ONLY, Verdict::NotApplicable, "level 2 only", "level 1 run")],
     ));
     r
 }
@@ -96,7 +98,7 @@ fn flow() -> Flow {
     m2.changed_lines = vec![1];
     Flow {
         scenario: "t1/pager".into(),
-        level: 1,
+        level: imcpm::base::Level::One,
         nodes: vec!["alice (CPM, remote)".into(), "core".into(), "im-server".into(), "bob (IM)".into()],
         messages: vec![
             msg(1, "alice (CPM, remote)", "core", "MESSAGE sip:bob@im.example SIP/2.0", req),
@@ -116,7 +118,7 @@ fn report() -> RunReport {
             version: "0.1.0".into(),
             sut: "embedded reference server".into(),
             fault: Some("keep-cpm-tag".into()),
-            levels: vec![1, 2],
+            levels: vec![imcpm::base::Level::One, imcpm::base::Level::Two],
             transport: "sim".into(),
             started: "1970-01-01T00:00:00Z".into(),
             duration_ms: 0,
@@ -221,12 +223,12 @@ fn baseline_round_trip_and_regression() {
     fixed.verdict = Verdict::Pass;
     now.retain(|x| x.verdict != Verdict::NotApplicable);
     let mut changes = compare(&now, &base);
-    let kind = |cs: &[imcpm::report::model::Change], id: &str, level: u8| {
+    let kind = |cs: &[imcpm::report::model::Change], id: &str, level: Level| {
         cs.iter().find(|c| c.requirement == id && c.level == level).map(|c| c.change)
     };
-    assert_eq!(kind(&changes, "SIP.PROXY", 1), Some(ChangeKind::NewFail));
-    assert_eq!(kind(&changes, "T1.TERM.PAGER", 1), Some(ChangeKind::NewPass));
-    assert_eq!(kind(&changes, "T2.ONLINE-ONLY", 1), Some(ChangeKind::Removed));
+    assert_eq!(kind(&changes, "SIP.PROXY", imcpm::base::Level::One), Some(ChangeKind::NewFail));
+    assert_eq!(kind(&changes, "T1.TERM.PAGER", imcpm::base::Level::One), Some(ChangeKind::NewPass));
+    assert_eq!(kind(&changes, "T2.ONLINE-ONLY", imcpm::base::Level::One), Some(ChangeKind::Removed));
 
     // The changes appear in report.json, the Markdown and the HTML.
     let mut with = r.clone();
@@ -323,8 +325,16 @@ fn junit_is_well_formed_and_counts_match_the_summary() {
 #[test]
 fn junit_maps_error_and_xpass() {
     let mut r = report();
-    r.results.extend(group("solo", 1, &[Finding::new("SIP.FRAMING", Verdict::Error, "a run", "socket closed")]));
-    r.results.extend(group("solo", 2, &[Finding::new("T3.MAP", Verdict::Xpass, "known deviation", "now passes")]));
+    r.results.extend(group(
+        "solo",
+        imcpm::base::Level::One,
+        &[Finding::new(ReqId::SIP_FRAMING, Verdict::Error, "a run", "socket closed")],
+    ));
+    r.results.extend(group(
+        "solo",
+        imcpm::base::Level::Two,
+        &[Finding::new(ReqId::T3_MAP, Verdict::Xpass, "known deviation", "now passes")],
+    ));
     r.summary = summary(&r.results);
     let parsed = quick_junit::Report::deserialize_from_str(&to_junit(&r)).unwrap();
     assert_eq!(parsed.errors, 1);
@@ -413,16 +423,16 @@ fn renderers_handle_an_empty_run() {
 /// A report the size of the full suite: 40 scenarios x 2 levels, every catalogue ID somewhere,
 /// one flow of 10 messages per scenario-level.
 fn big_report() -> RunReport {
-    let ids: Vec<&str> = imcpm::interop::rules::catalogue().iter().map(|r| r.id).collect();
+    let ids: Vec<ReqId> = ReqId::ALL.to_vec();
     let mut results = Vec::new();
     let mut flows = Vec::new();
     for s in 0..40 {
         let name = format!("{}/case_{s:02}", ["t1", "t2", "negative", "robust"][s % 4]);
-        for level in [1u8, 2] {
+        for level in imcpm::base::Level::ALL {
             let mut fs = Vec::new();
             for k in 0..4 {
-                let id = ids[(s * 3 + k * 7 + level as usize) % ids.len()];
-                let v = match (s + k + level as usize) % 17 {
+                let id = ids[(s * 3 + k * 7 + level.number() as usize) % ids.len()];
+                let v = match (s + k + level.number() as usize) % 17 {
                     0 => Verdict::Fail,
                     1 => Verdict::NonStrict,
                     2 => Verdict::Inconclusive,

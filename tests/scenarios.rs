@@ -48,8 +48,8 @@ fn scenario(#[files("scenarios/**/*.toml")] path: PathBuf) {
 fn the_suite_is_deterministic() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let s = load(&root.join("network/impaired.toml"));
-    let a = run_scenario(&s, 1, &RunOptions::default());
-    let b = run_scenario(&s, 1, &RunOptions::default());
+    let a = run_scenario(&s, imcpm::base::Level::One, &RunOptions::default());
+    let b = run_scenario(&s, imcpm::base::Level::One, &RunOptions::default());
     assert_eq!(render(&a, &s.title), render(&b, &s.title));
     assert_eq!(a.trace.events.len(), b.trace.events.len());
 }

@@ -2,8 +2,9 @@
 //! value must hold the same feature-parameter set as the expected one (RFC 3840: order carries
 //! no meaning). Also checked byte for byte against the reference output shape.
 
-use imcpm::interop::interwork::{Direction, value_edits};
-use imcpm::interop::table::Service;
+use imcpm::base::Direction;
+use imcpm::base::Service;
+use imcpm::interop::interwork::value_edits;
 use imcpm::sip::params::{ParamList, norm, split_list};
 use imcpm::sip::{Span, apply_edits};
 use rstest::rstest;

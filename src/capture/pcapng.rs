@@ -9,8 +9,8 @@
 //! (etherparse). Each packet carries the comment `trace #N`, N being the trace index that the
 //! findings' `location.message` names.
 
-use crate::interop::verify::trace::{Observation, Trace};
-use crate::node::Transport;
+use crate::base::Transport;
+use crate::base::{Trace, Traced};
 use etherparse::{PacketBuilder, TcpHeader};
 use pcap_parser::pcapng::{EnhancedPacketBlock, InterfaceDescriptionBlock, SectionHeaderBlock};
 use pcap_parser::{Linktype, OptionCode, PcapNGOption, ToVec};
@@ -33,7 +33,7 @@ const ISN: u32 = 1;
 /// Options of [`write_pcapng_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PcapngOptions {
-    /// Added to every `Observation.time` (microseconds): the wall-clock start of the run in
+    /// Added to every `Traced::time` (microseconds): the wall-clock start of the run in
     /// microseconds since the Unix epoch, so that Wireshark shows real dates. 0 keeps the
     /// trace's own clock (a simulated run then starts at 1970-01-01).
     pub time_base_us: u64,
@@ -166,28 +166,31 @@ fn build_err(e: impl std::fmt::Display) -> io::Error {
 }
 
 /// The raw IP packets of one observation.
-fn packets(obs: &Observation, tcp: &mut TcpState) -> io::Result<Vec<Vec<u8>>> {
-    let (from, to) = (obs.from, obs.to);
-    match obs.transport {
+fn packets(obs: &Traced, tcp: &mut TcpState) -> io::Result<Vec<Vec<u8>>> {
+    let (from, to) = (obs.packet.from, obs.packet.to);
+    match obs.packet.transport {
         Transport::Udp => {
             let (b, is_v4) = builder(from, to);
             let max = if is_v4 { MAX_UDP_V4 } else { MAX_UDP_V6 };
-            if obs.bytes.len() > max {
+            if obs.packet.bytes.len() > max {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("a {}-byte UDP message does not fit one datagram", obs.bytes.len()),
+                    format!("a {}-byte UDP message does not fit one datagram", obs.packet.bytes.len()),
                 ));
             }
             let b = b.udp(from.port(), to.port());
-            let mut out = Vec::with_capacity(b.size(obs.bytes.len()));
-            b.write(&mut out, &obs.bytes).map_err(build_err)?;
+            let mut out = Vec::with_capacity(b.size(obs.packet.bytes.len()));
+            b.write(&mut out, &obs.packet.bytes).map_err(build_err)?;
             Ok(vec![out])
         }
         Transport::Tcp => {
             // An empty message still gets one (empty) segment so that the trace index keeps
             // its packet.
-            let chunks: Vec<&[u8]> =
-                if obs.bytes.is_empty() { vec![&[][..]] } else { obs.bytes.chunks(MAX_SEGMENT).collect() };
+            let chunks: Vec<&[u8]> = if obs.packet.bytes.is_empty() {
+                vec![&[][..]]
+            } else {
+                obs.packet.bytes.chunks(MAX_SEGMENT).collect()
+            };
             chunks
                 .into_iter()
                 .map(|chunk| {

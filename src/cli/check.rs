@@ -2,52 +2,26 @@
 
 use super::Format;
 use super::input::read_message;
-use crate::interop::verify::{ClientKind, Egress, PairContext, SessionCase, check_pair};
-use crate::node::Transport;
+use crate::base::Level;
+use crate::base::Transport;
+use crate::base::{ClientKind, SessionCase};
+use crate::interop::verify::{Egress, PairContext, check_pair};
 use crate::report::{self, ResultItem};
-use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Session case on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Case {
-    /// Originating side.
-    Orig,
-    /// Terminating side.
-    Term,
-}
-
-/// Client kind on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Client {
-    /// SIMPLE IM client.
-    Im,
-    /// CPM client.
-    Cpm,
-}
-
-/// Transport on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Tp {
-    /// UDP.
-    Udp,
-    /// TCP.
-    Tcp,
-}
 
 /// Arguments of `imcpm check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Interop level of the server.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub level: u8,
+    #[arg(long, value_enum)]
+    pub level: Level,
     /// Session case (SPEC D13).
     #[arg(long, value_enum)]
-    pub case: Case,
+    pub case: SessionCase,
     /// The recipient's kind (terminating) or the sender's (originating).
     #[arg(long, value_enum)]
-    pub client: Client,
+    pub client: ClientKind,
     /// The request as it entered the IM server.
     #[arg(long)]
     pub ingress: PathBuf,
@@ -56,7 +30,7 @@ pub struct Args {
     pub egress: PathBuf,
     /// The transport the egress request went out on (judges the 1300-byte rule).
     #[arg(long, value_enum)]
-    pub egress_transport: Option<Tp>,
+    pub egress_transport: Option<Transport>,
     /// The terminating CPM client is offline (not registered).
     #[arg(long)]
     pub offline: bool,
@@ -72,22 +46,9 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     if !ingress.is_request() {
         return Err(miette::miette!("{}: the ingress must be a request", a.ingress.display()));
     }
-    let mut ctx = PairContext::new(
-        a.level,
-        match a.case {
-            Case::Orig => SessionCase::Orig,
-            Case::Term => SessionCase::Term,
-        },
-        Some(match a.client {
-            Client::Im => ClientKind::Im,
-            Client::Cpm => ClientKind::Cpm,
-        }),
-    );
+    let mut ctx = PairContext::new(a.level, a.case, Some(a.client));
     ctx.online = a.offline.then_some(false);
-    ctx.egress_transport = a.egress_transport.map(|t| match t {
-        Tp::Udp => Transport::Udp,
-        Tp::Tcp => Transport::Tcp,
-    });
+    ctx.egress_transport = a.egress_transport;
     let eg = if egress.is_request() { Egress::Forwarded(&egress) } else { Egress::Responded(&egress) };
     let findings = check_pair(&ctx, &ingress, eg);
     let results = report::group("", a.level, &findings);

@@ -40,7 +40,7 @@ pub fn render(format: Format) -> String {
         Format::Text => {
             let rows: Vec<Row> = catalogue()
                 .iter()
-                .map(|r| Row { id: r.id, clause: r.clause, grade: r.grade.as_str(), text: r.text })
+                .map(|r| Row { id: r.id.as_str(), clause: r.clause, grade: r.grade.as_str(), text: r.text })
                 .collect();
             Table::new(rows)
                 .with(Style::sharp())

@@ -4,7 +4,9 @@
 //! terminal, and report.json, junit.xml, report.md and report.html in the report directory.
 
 use super::Format;
+use crate::base::Level;
 use crate::interop::finding::Verdict;
+use crate::interop::rules::ReqId;
 use crate::interop::rules::catalogue;
 use crate::node::im_server::faults::FaultSet;
 use crate::report::model::{RunInfo, RunReport, ScenarioFile, file_hash};
@@ -33,8 +35,8 @@ pub enum TransportArg {
 pub struct Args {
     /// Only scenarios that apply at this level, run at this level (default: each level a
     /// scenario declares).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub level: Option<u8>,
+    #[arg(long, value_enum)]
+    pub level: Option<Level>,
     /// The scenario directory.
     #[arg(long, default_value = "scenarios")]
     pub scenarios: PathBuf,
@@ -81,11 +83,12 @@ pub fn glob(pat: &str, s: &str) -> bool {
 }
 
 fn selected(s: &Scenario, filters: &[String]) -> bool {
-    filters.is_empty() || filters.iter().any(|f| glob(f, &s.name) || s.requirements.iter().any(|id| glob(f, id)))
+    filters.is_empty()
+        || filters.iter().any(|f| glob(f, &s.name) || s.requirements.iter().any(|id| glob(f, id.as_str())))
 }
 
 /// The runs a command asks for: (scenario index, level).
-pub fn plan(all: &[Scenario], level: Option<u8>, filters: &[String]) -> Vec<(usize, u8)> {
+pub fn plan(all: &[Scenario], level: Option<Level>, filters: &[String]) -> Vec<(usize, Level)> {
     let mut v = Vec::new();
     for (i, s) in all.iter().enumerate().filter(|(_, s)| selected(s, filters)) {
         for &l in &s.levels {
@@ -150,7 +153,7 @@ pub fn summary_table(results: &[ResultItem], color: bool) -> String {
         let worst = mine.iter().map(|x| x.verdict).max().unwrap_or(Verdict::NotApplicable);
         let other = mine.len() - count(Verdict::Pass) - count(Verdict::NonStrict) - count(Verdict::Fail);
         rows.push(SummaryRow {
-            requirement: r.id,
+            requirement: r.id.as_str(),
             verdict: worst.to_string(),
             pass: count(Verdict::Pass),
             non_strict: count(Verdict::NonStrict),
@@ -211,8 +214,8 @@ fn move_previous(dir: &Path) -> std::io::Result<()> {
 }
 
 /// A run the harness could not carry out: one ERROR result (D11), the others go on.
-fn harness_error(s: &Scenario, level: u8, why: &str) -> ScenarioRun {
-    let f = crate::interop::Finding::new("ROUTE.VIA-IMS", Verdict::Error, "the harness runs the scenario", why);
+fn harness_error(s: &Scenario, level: Level, why: &str) -> ScenarioRun {
+    let f = crate::interop::Finding::new(ReqId::ROUTE_VIA_IMS, Verdict::Error, "the harness runs the scenario", why);
     let findings = vec![f];
     ScenarioRun {
         scenario: s.name.clone(),
@@ -245,8 +248,8 @@ pub fn execute(
     let mut runs = Vec::with_capacity(jobs.len());
     let live = match a.transport {
         TransportArg::Sim => None,
-        TransportArg::Udp => Some(crate::node::Transport::Udp),
-        TransportArg::Tcp => Some(crate::node::Transport::Tcp),
+        TransportArg::Udp => Some(crate::base::Transport::Udp),
+        TransportArg::Tcp => Some(crate::base::Transport::Tcp),
     };
     for (i, level) in jobs {
         let run = match live {
@@ -258,14 +261,8 @@ pub fn execute(
         runs.push(run);
     }
     let mut results: Vec<ResultItem> = runs.iter().flat_map(|r| r.results.clone()).collect();
-    results.sort_by(|x, y| {
-        (&x.scenario, x.level, crate::report::matrix::catalogue_index(&x.requirement)).cmp(&(
-            &y.scenario,
-            y.level,
-            crate::report::matrix::catalogue_index(&y.requirement),
-        ))
-    });
-    let mut levels: Vec<u8> = runs.iter().map(|r| r.level).collect();
+    results.sort_by(|x, y| (&x.scenario, x.level, x.requirement).cmp(&(&y.scenario, y.level, y.requirement)));
+    let mut levels: Vec<Level> = runs.iter().map(|r| r.level).collect();
     levels.sort();
     levels.dedup();
     let mut used: Vec<&Scenario> = runs.iter().filter_map(|r| all.iter().find(|s| s.name == r.scenario)).collect();
@@ -404,14 +401,14 @@ fn write_reports(a: &Args, r: &RunReport) -> miette::Result<()> {
 
 fn write_pcap(p: &Path, runs: &[ScenarioRun]) -> miette::Result<()> {
     // One capture of the whole run: each scenario's trace after the previous one in time.
-    let mut all = crate::interop::verify::Trace::default();
+    let mut all = crate::base::Trace::default();
     let mut offset = 0u64;
     for r in runs {
         let mut end = offset;
         for o in &r.trace.events {
-            let t = crate::node::Instant(o.time.0 + offset);
+            let t = crate::base::Instant(o.time.0 + offset);
             end = end.max(t.0);
-            all.push(t, o.from, o.to, o.transport, o.bytes.clone());
+            all.push(t, o.packet.clone());
         }
         offset = end + 1_000_000;
     }

@@ -15,10 +15,11 @@
 //! A Route (or Request-URI) host that is an IP literal is used as is; a name is looked up in the
 //! `--host-map NAME=IP:PORT` table (nothing is resolved through DNS); an unknown name gets 503.
 
+use crate::base::ClientKind;
+use crate::base::Level;
+use crate::base::Transport;
 use crate::interop::registration::aor;
-use crate::interop::verify::ClientKind;
 use crate::net::{self, Bound, Listen, NetConfig, NetStats};
-use crate::node::Transport;
 use crate::node::im_server::faults::{Fault, FaultSet, UnknownFault};
 use crate::node::im_server::{ImServer, ServerConfig, Stats};
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -36,8 +37,8 @@ pub struct Args {
     #[arg(long = "listen", value_name = "TRANSPORT:IP:PORT", required = true)]
     pub listen: Vec<Listen>,
     /// Interop level: 1 (T.1) or 2 (T.2).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub level: u8,
+    #[arg(long, value_enum)]
+    pub level: Level,
     /// Static users: a TOML file with a `[users]` table, `"sip:bob@im.example.net" = "im"`.
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
@@ -234,7 +235,7 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
             config.users.len(),
             faults.join(", ")
         ));
-        tracing::info!(level = config.level, %host, domain = %a.domain, users = config.users.len(), "imcpm serve ready");
+        tracing::info!(level = %config.level, %host, domain = %a.domain, users = config.users.len(), "imcpm serve ready");
         if !faults.is_empty() {
             tracing::warn!(faults = ?faults, "deliberate faults switched on");
         }

@@ -2,6 +2,7 @@
 //! never an error of ours: it names exactly one requirement ID, says what was expected and what
 //! was observed, and points at the message and header line like a compiler diagnostic.
 
+use crate::interop::rules::ReqId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -110,8 +111,8 @@ impl fmt::Display for Location {
 /// One judgement against one requirement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// The requirement ID (SPEC A.2).
-    pub requirement: String,
+    /// The requirement ID.
+    pub requirement: ReqId,
     /// The verdict.
     pub verdict: Verdict,
     /// What the requirement expects here.
@@ -125,13 +126,13 @@ pub struct Finding {
 impl Finding {
     /// A new finding.
     pub fn new(
-        requirement: &str,
+        requirement: ReqId,
         verdict: Verdict,
         expected: impl Into<String>,
         observed: impl Into<String>,
     ) -> Finding {
         Finding {
-            requirement: requirement.to_string(),
+            requirement,
             verdict,
             expected: expected.into(),
             observed: observed.into(),

@@ -12,21 +12,14 @@
 //!
 //! Reject-Contact is not rewritten (Appendix T names Contact and Accept-Contact only).
 
+use crate::base::Service;
 use crate::interop::classify::{classify, cpm_icsis};
-use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
+use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG};
 use crate::sip::edit::EditError;
 use crate::sip::params::{Param, ParamList, norm_eq};
 use crate::sip::{Edit, HeaderName, Message, Method, Span, apply_edits};
 
-/// Which way a request is mapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// CPM form to IM form (T.1 terminating, T.2 originating).
-    CpmToIm,
-    /// IM form to CPM form (T.2 terminating).
-    ImToCpm,
-}
+pub use crate::base::Direction;
 
 /// Conversation identity the caller (the server, which owns the state) supplies for IM -> CPM.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,17 +2,18 @@
 //! ([`rules`]), the service classifier ([`classify`]), the reference rewrite ([`interwork`]) and
 //! the oracle ([`verify`]). Knows nothing of sockets.
 
+pub mod bodies;
 pub mod classify;
 pub mod finding;
-pub mod ids;
 pub mod interwork;
 pub mod registration;
 pub mod rules;
 pub mod table;
 pub mod verify;
+pub mod wellformed;
 
 pub use classify::{Form, classify, form_of};
 pub use finding::{Finding, Location, Verdict};
-pub use interwork::{Direction, Ids, RewriteOptions, rewrite};
+pub use interwork::{Ids, RewriteOptions, rewrite};
 pub use rules::{Grade, Rule, catalogue, rule};
-pub use table::{Service, TABLE_1};
+pub use table::TABLE_1;

@@ -2,9 +2,10 @@
 //! ISC interface, whether the core says the user is unregistered, and what a third-party
 //! REGISTER teaches. One definition for the reference server and the oracle.
 
+use crate::base::Level;
+use crate::base::{ClientKind, SessionCase};
 use crate::interop::classify::{cpm_icsis, has_true_tag};
 use crate::interop::table::IM_TAG;
-use crate::interop::verify::{ClientKind, SessionCase};
 use crate::sip::params::ParamList;
 use crate::sip::{HeaderName, Message, NameAddr, SipUri};
 
@@ -86,7 +87,7 @@ pub struct ThirdPartyRegister {
 }
 
 /// Read a third-party REGISTER.
-pub fn third_party_register(msg: &Message, level: u8) -> Option<ThirdPartyRegister> {
+pub fn third_party_register(msg: &Message, level: Level) -> Option<ThirdPartyRegister> {
     let user = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na))?;
     let mut r = ThirdPartyRegister {
         user,
@@ -100,7 +101,7 @@ pub fn third_party_register(msg: &Message, level: u8) -> Option<ThirdPartyRegist
     }
     let Ok(inner) = Message::parse(msg.body().to_vec()) else { return Some(r) };
     r.kind = match (!cpm_icsis(&inner).is_empty(), has_true_tag(&inner, IM_TAG)) {
-        (true, true) if level == 2 => Some(ClientKind::Cpm),
+        (true, true) if level == Level::Two => Some(ClientKind::Cpm),
         (true, true) | (false, true) => Some(ClientKind::Im),
         (true, false) => Some(ClientKind::Cpm),
         (false, false) => None,

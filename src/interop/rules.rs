@@ -1,8 +1,9 @@
 //! The requirement catalogue (SPEC A.2) as code. Every verdict names one of these IDs; IDs are
 //! stable because reports, snapshots, scenario files and CI jobs refer to them.
 
-use crate::interop::table::Service;
+use crate::base::{Level, Role, Service};
 use serde::Serialize;
+use std::fmt;
 
 /// The worst verdict a requirement's findings can get (SPEC D11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,203 +25,253 @@ impl Grade {
     }
 }
 
+/// Which interop levels a requirement applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Applies {
+    /// Both levels (level 2 includes level 1).
+    Both,
+    /// Level 1 only.
+    Level1,
+    /// Level 2 only.
+    Level2,
+}
+
+impl Applies {
+    /// True when the requirement applies at `level`.
+    pub fn at(self, level: Level) -> bool {
+        match self {
+            Applies::Both => true,
+            Applies::Level1 => level == Level::One,
+            Applies::Level2 => level == Level::Two,
+        }
+    }
+}
+
 /// One requirement of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rule {
     /// Stable ID, e.g. `T1.TERM.LMM`.
-    pub id: &'static str,
-    /// The clause(s) of Appendix T / the RFCs / SPEC decisions it rests on.
+    pub id: ReqId,
+    /// The clause(s) of Appendix T, the RFCs and the decisions it rests on.
     pub clause: &'static str,
     /// The worst verdict its findings can get.
     pub grade: Grade,
     /// What the IM server must do.
     pub text: &'static str,
+    /// The levels it applies to.
+    #[serde(skip)]
+    pub applies: Applies,
+    /// The server roles it applies to (only proxy is judged for now).
+    #[serde(skip)]
+    pub roles: &'static [Role],
 }
 
-macro_rules! per_service {
-    ($prefix:literal, $clause:literal, $lmm_clause:literal, $text:literal) => {
-        [
-            Rule {
-                id: concat!($prefix, ".PAGER"),
+impl Rule {
+    /// True when the requirement applies to a server of this level and role.
+    pub fn applies_to(&self, level: Level, role: Role) -> bool {
+        self.applies.at(level) && self.roles.contains(&role)
+    }
+}
+
+/// The catalogue as one table: each line gives the enum variant, the stable ID, its grade, the
+/// levels it applies to, its clause and its text. The macro generates [`ReqId`] (so that an
+/// unknown ID does not compile), its spelling and the [`catalogue`] in this order.
+macro_rules! requirements {
+    ($( $var:ident = $id:literal, $grade:ident, $applies:ident, $clause:expr, $text:expr; )*) => {
+        /// A requirement ID of the catalogue (`imcpm rules`, docs/requirements.md). Ordered as
+        /// the catalogue.
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ReqId {
+            $( #[doc = concat!("`", $id, "`")] $var, )*
+        }
+
+        impl ReqId {
+            /// Every ID, in catalogue order.
+            pub const ALL: &'static [ReqId] = &[$(ReqId::$var,)*];
+            /// The stable spelling, e.g. `T1.TERM.LMM`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ReqId::$var => $id,)*
+                }
+            }
+        }
+
+        static CATALOGUE: &[Rule] = &[
+            $(Rule {
+                id: ReqId::$var,
                 clause: $clause,
-                grade: Grade::Fail,
-                text: concat!($text, " (pager-mode standalone message)."),
-            },
-            Rule {
-                id: concat!($prefix, ".IMDN"),
-                clause: $clause,
-                grade: Grade::Fail,
-                text: concat!($text, " (standalone-message disposition notification)."),
-            },
-            Rule {
-                id: concat!($prefix, ".FT"),
-                clause: $clause,
-                grade: Grade::Fail,
-                text: concat!($text, " (file transfer INVITE: Contact and Accept-Contact)."),
-            },
-            Rule {
-                id: concat!($prefix, ".SESSION"),
-                clause: $clause,
-                grade: Grade::Fail,
-                text: concat!($text, " (1-1 session INVITE)."),
-            },
-            Rule {
-                id: concat!($prefix, ".GROUP"),
-                clause: concat!($clause, ", D17"),
-                grade: Grade::Fail,
-                text: concat!($text, " (group chat INVITE)."),
-            },
-            Rule {
-                id: concat!($prefix, ".LMM"),
-                clause: $lmm_clause,
-                grade: Grade::Fail,
-                text: concat!($text, " (large-message-mode INVITE: both IM tags <-> cpm.largemsg)."),
-            },
-        ]
+                grade: Grade::$grade,
+                text: $text,
+                applies: Applies::$applies,
+                roles: &[Role::Proxy],
+            },)*
+        ];
     };
 }
 
-const T1_TERM: [Rule; 6] = per_service!(
-    "T1.TERM",
-    "T.1, T.2 bullet 1, T.3 row 1",
-    "T.1, T.3 row 2",
-    "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in the Contact of an INVITE; no CPM ICSI remains; no tag appears twice"
-);
-const T2_ORIG: [Rule; 6] = per_service!(
-    "T2.ORIG",
-    "T.2 bullet 2, T.3",
-    "T.2 bullet 2, T.3",
-    "A request from a local CPM client leaves the originating IM server in the IM form, with the same mapping as T1.TERM"
-);
-const T2_TERM: [Rule; 6] = per_service!(
-    "T2.TERM",
-    "T.2 bullet 3, T.3",
-    "T.2 bullet 3, T.3",
-    "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in the Contact of an INVITE, and P-Asserted-Service with that ICSI"
-);
+macro_rules! t1_term_text {
+    ($what:literal) => {
+        concat!(
+            "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in the Contact of an INVITE; no CPM ICSI remains; no tag appears twice (",
+            $what,
+            ")."
+        )
+    };
+}
+macro_rules! t2_orig_text {
+    ($what:literal) => {
+        concat!(
+            "A request from a local CPM client leaves the originating IM server in the IM form, with the same mapping as T1.TERM (",
+            $what,
+            ")."
+        )
+    };
+}
+macro_rules! t2_term_text {
+    ($what:literal) => {
+        concat!(
+            "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in the Contact of an INVITE, and P-Asserted-Service with that ICSI (",
+            $what,
+            ")."
+        )
+    };
+}
 
-const OTHERS: [Rule; 14] = [
-    Rule {
-        id: "T2.CONVID.ADDED",
-        clause: "T.2 bullet 3",
-        grade: Grade::Fail,
-        text: "Every request delivered to a local CPM client carries exactly one well-formed Conversation-ID.",
-    },
-    Rule {
-        id: "T2.CONVID.STABLE",
-        clause: "T.2, CPM Conv. Functions",
-        grade: Grade::NonStrict,
-        text: "The Conversation-ID is the same for every contribution between the same pair (any service) or of the same group, and the one a local CPM client sent first is reused toward it.",
-    },
-    Rule {
-        id: "T2.CONVID.DISTINCT",
-        clause: "T.2, CPM Conv. Functions",
-        grade: Grade::NonStrict,
-        text: "Different pairs (or groups) get different Conversation-IDs.",
-    },
-    Rule {
-        id: "T2.CONVID.KEPT",
-        clause: "T.2, CPM Conv. Functions",
-        grade: Grade::Fail,
-        text: "A Conversation-ID already present on the incoming request is forwarded unchanged.",
-    },
-    Rule {
-        id: "T2.CONTRIB.ADDED",
-        clause: "CPM Conv. Functions, D10",
-        grade: Grade::NonStrict,
-        text: "Requests delivered to a local CPM client carry a Contribution-ID, fresh per contribution (IMDN: that of its message).",
-    },
-    Rule {
-        id: "T2.ONLINE-ONLY",
-        clause: "T.2 NOTE 3, D3",
-        grade: Grade::Fail,
-        text: "No deferred delivery to an offline local CPM client: 480, never 2xx/202, nothing delivered later.",
-    },
-    Rule {
-        id: "T1.NO-LOCAL-CPM",
-        clause: "T.1, D7",
-        grade: Grade::Fail,
-        text: "A level-1 server does not serve local CPM clients (403).",
-    },
-    Rule {
-        id: "T3.MAP",
-        clause: "T.3, D12",
-        grade: Grade::Fail,
-        text: "Identifiers are spelled exactly as Table 1: ICSI percent-encoded inside the feature tag, plain in P-Asserted-Service, the ICSI that matches the service, no CPM ICSI invented.",
-    },
-    Rule {
-        id: "X.PAS-REMOVED",
-        clause: "D1",
-        grade: Grade::NonStrict,
-        text: "No CPM P-Asserted-Service / P-Preferred-Service left on an IM-bound request.",
-    },
-    Rule {
-        id: "SIP.PRESERVE",
-        clause: "RFC 3261 §16.6",
-        grade: Grade::Fail,
-        text: "Request-URI, From, To, Call-ID, CSeq, the body (byte for byte), unrelated headers and all other feature params (require, explicit, +sip.instance, iari-ref, +g.gsma.*, isfocus, q, expires) survive.",
-    },
-    Rule {
-        id: "SIP.PROXY",
-        clause: "RFC 3261 §16",
-        grade: Grade::Fail,
-        text: "Own Via with a z9hG4bK branch on top, Max-Forwards decremented by one (483 at zero), own Route entry removed; responses relayed upstream with its Via removed; 100 Trying not forwarded upstream; a retransmitted request not forwarded twice.",
-    },
-    Rule {
-        id: "SIP.FRAMING",
-        clause: "RFC 3261 §7.5, §18",
-        grade: Grade::Fail,
-        text: "Content-Length matches the body; a request over 1300 bytes is not sent over UDP.",
-    },
-    Rule {
-        id: "SIP.ROBUST",
-        clause: "RFC 3261 §16.3, D15",
-        grade: Grade::Fail,
-        text: "Malformed input as D15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving.",
-    },
-    Rule {
-        id: "ROUTE.VIA-IMS",
-        clause: "T.1 NOTE 1, T.2 NOTE 2",
-        grade: Grade::Fail,
-        text: "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client.",
-    },
-];
+requirements! {
+    T1_TERM_PAGER = "T1.TERM.PAGER", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("pager-mode standalone message");
+    T1_TERM_IMDN = "T1.TERM.IMDN", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("standalone-message disposition notification");
+    T1_TERM_FT = "T1.TERM.FT", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("file transfer INVITE: Contact and Accept-Contact");
+    T1_TERM_SESSION = "T1.TERM.SESSION", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("1-1 session INVITE");
+    T1_TERM_GROUP = "T1.TERM.GROUP", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1, D17", t1_term_text!("group chat INVITE");
+    T1_TERM_LMM = "T1.TERM.LMM", Fail, Both, "T.1, T.3 row 2", t1_term_text!("large-message-mode INVITE: both IM tags <-> cpm.largemsg");
+    T2_ORIG_PAGER = "T2.ORIG.PAGER", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("pager-mode standalone message");
+    T2_ORIG_IMDN = "T2.ORIG.IMDN", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("standalone-message disposition notification");
+    T2_ORIG_FT = "T2.ORIG.FT", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("file transfer INVITE: Contact and Accept-Contact");
+    T2_ORIG_SESSION = "T2.ORIG.SESSION", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("1-1 session INVITE");
+    T2_ORIG_GROUP = "T2.ORIG.GROUP", Fail, Level2, "T.2 bullet 2, T.3, D17", t2_orig_text!("group chat INVITE");
+    T2_ORIG_LMM = "T2.ORIG.LMM", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("large-message-mode INVITE: both IM tags <-> cpm.largemsg");
+    T2_TERM_PAGER = "T2.TERM.PAGER", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("pager-mode standalone message");
+    T2_TERM_IMDN = "T2.TERM.IMDN", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("standalone-message disposition notification");
+    T2_TERM_FT = "T2.TERM.FT", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("file transfer INVITE: Contact and Accept-Contact");
+    T2_TERM_SESSION = "T2.TERM.SESSION", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("1-1 session INVITE");
+    T2_TERM_GROUP = "T2.TERM.GROUP", Fail, Level2, "T.2 bullet 3, T.3, D17", t2_term_text!("group chat INVITE");
+    T2_TERM_LMM = "T2.TERM.LMM", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("large-message-mode INVITE: both IM tags <-> cpm.largemsg");
+    T2_CONVID_ADDED = "T2.CONVID.ADDED", Fail, Level2, "T.2 bullet 3",
+        "Every request delivered to a local CPM client carries exactly one well-formed Conversation-ID.";
+    T2_CONVID_STABLE = "T2.CONVID.STABLE", NonStrict, Level2, "T.2, CPM Conv. Functions",
+        "The Conversation-ID is the same for every contribution between the same pair (any service) or of the same group, and the one a local CPM client sent first is reused toward it.";
+    T2_CONVID_DISTINCT = "T2.CONVID.DISTINCT", NonStrict, Level2, "T.2, CPM Conv. Functions",
+        "Different pairs (or groups) get different Conversation-IDs.";
+    T2_CONVID_KEPT = "T2.CONVID.KEPT", Fail, Level2, "T.2, CPM Conv. Functions",
+        "A Conversation-ID already present on the incoming request is forwarded unchanged.";
+    T2_CONTRIB_ADDED = "T2.CONTRIB.ADDED", NonStrict, Level2, "CPM Conv. Functions, D10",
+        "Requests delivered to a local CPM client carry a Contribution-ID, fresh per contribution (IMDN: that of its message).";
+    T2_ONLINE_ONLY = "T2.ONLINE-ONLY", Fail, Level2, "T.2 NOTE 3, D3",
+        "No deferred delivery to an offline local CPM client: 480, never 2xx/202, nothing delivered later.";
+    T1_NO_LOCAL_CPM = "T1.NO-LOCAL-CPM", Fail, Level1, "T.1, D7",
+        "A level-1 server does not serve local CPM clients (403).";
+    T3_MAP = "T3.MAP", Fail, Both, "T.3, D12",
+        "Identifiers are spelled exactly as Table 1: ICSI percent-encoded inside the feature tag, plain in P-Asserted-Service, the ICSI that matches the service, no CPM ICSI invented.";
+    X_PAS_REMOVED = "X.PAS-REMOVED", NonStrict, Both, "D1",
+        "No CPM P-Asserted-Service / P-Preferred-Service left on an IM-bound request.";
+    SIP_PRESERVE = "SIP.PRESERVE", Fail, Both, "RFC 3261 §16.6",
+        "Request-URI, From, To, Call-ID, CSeq, the body (byte for byte), unrelated headers and all other feature params (require, explicit, +sip.instance, iari-ref, +g.gsma.*, isfocus, q, expires) survive.";
+    SIP_PROXY = "SIP.PROXY", Fail, Both, "RFC 3261 §16",
+        "Own Via with a z9hG4bK branch on top, Max-Forwards decremented by one (483 at zero), own Route entry removed; responses relayed upstream with its Via removed; 100 Trying not forwarded upstream; a retransmitted request not forwarded twice.";
+    SIP_FRAMING = "SIP.FRAMING", Fail, Both, "RFC 3261 §7.5, §18",
+        "Content-Length matches the body; a request over 1300 bytes is not sent over UDP.";
+    SIP_ROBUST = "SIP.ROBUST", Fail, Both, "RFC 3261 §16.3, D15",
+        "Malformed input as D15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving.";
+    ROUTE_VIA_IMS = "ROUTE.VIA-IMS", Fail, Both, "T.1 NOTE 1, T.2 NOTE 2",
+        "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client.";
+}
 
-/// The whole catalogue, in SPEC A.2 order.
+impl ReqId {
+    /// The catalogue entry.
+    pub fn rule(self) -> &'static Rule {
+        // CATALOGUE has one entry per variant, in declaration order.
+        &CATALOGUE[self as usize]
+    }
+    /// The worst verdict this requirement's findings can get.
+    pub fn grade(self) -> Grade {
+        self.rule().grade
+    }
+    /// Parse a stable spelling (exact, as in the catalogue).
+    pub fn parse(s: &str) -> Option<ReqId> {
+        ReqId::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+    /// The per-service ID of a family and service.
+    pub fn of_service(family: Family, service: Service) -> ReqId {
+        use ReqId::*;
+        let row = match family {
+            Family::T1Term => [T1_TERM_PAGER, T1_TERM_IMDN, T1_TERM_FT, T1_TERM_SESSION, T1_TERM_GROUP, T1_TERM_LMM],
+            Family::T2Orig => [T2_ORIG_PAGER, T2_ORIG_IMDN, T2_ORIG_FT, T2_ORIG_SESSION, T2_ORIG_GROUP, T2_ORIG_LMM],
+            Family::T2Term => [T2_TERM_PAGER, T2_TERM_IMDN, T2_TERM_FT, T2_TERM_SESSION, T2_TERM_GROUP, T2_TERM_LMM],
+        };
+        row[match service {
+            Service::Pager => 0,
+            Service::Imdn => 1,
+            Service::Ft => 2,
+            Service::Session => 3,
+            Service::Group => 4,
+            Service::Lmm => 5,
+        }]
+    }
+}
+
+impl fmt::Display for ReqId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ReqId {
+    type Err = UnknownRequirement;
+    fn from_str(s: &str) -> Result<ReqId, UnknownRequirement> {
+        ReqId::parse(s).ok_or_else(|| UnknownRequirement(s.to_string()))
+    }
+}
+
+impl PartialEq<str> for ReqId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ReqId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A string that names no requirement of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown requirement ID {0:?} (see `imcpm rules`)")]
+pub struct UnknownRequirement(pub String);
+
+impl Serialize for ReqId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReqId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ReqId, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole catalogue, in order.
 pub fn catalogue() -> &'static [Rule] {
-    static ALL: std::sync::OnceLock<Vec<Rule>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| {
-        let mut v = Vec::with_capacity(32);
-        v.extend(T1_TERM);
-        v.extend(T2_ORIG);
-        v.extend(T2_TERM);
-        v.extend(OTHERS);
-        v
-    })
+    CATALOGUE
 }
 
-/// Look a rule up by ID.
+/// Look a rule up by its spelling.
 pub fn rule(id: &str) -> Option<&'static Rule> {
-    catalogue().iter().find(|r| r.id == id)
-}
-
-/// The per-service ID of a family (`T1.TERM`, `T2.ORIG`, `T2.TERM`) and service.
-pub fn service_rule(family: Family, service: Service) -> &'static str {
-    let table = match family {
-        Family::T1Term => &T1_TERM,
-        Family::T2Orig => &T2_ORIG,
-        Family::T2Term => &T2_TERM,
-    };
-    // The per_service! arrays are in the order PAGER, IMDN, FT, SESSION, GROUP, LMM.
-    let i = match service {
-        Service::Pager => 0,
-        Service::Imdn => 1,
-        Service::Ft => 2,
-        Service::Session => 3,
-        Service::Group => 4,
-        Service::Lmm => 5,
-    };
-    table[i].id
+    ReqId::parse(id).map(ReqId::rule)
 }
 
 /// The per-service requirement families.
@@ -242,16 +293,28 @@ mod tests {
     fn catalogue_is_complete_and_unique() {
         let c = catalogue();
         assert_eq!(c.len(), 32);
-        let mut ids: Vec<_> = c.iter().map(|r| r.id).collect();
+        for (i, r) in c.iter().enumerate() {
+            assert_eq!(r.id as usize, i, "{}", r.id);
+            assert_eq!(ReqId::parse(r.id.as_str()), Some(r.id));
+        }
+        let mut ids: Vec<_> = c.iter().map(|r| r.id.as_str()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 32);
         for s in Service::ALL {
             for f in [Family::T1Term, Family::T2Orig, Family::T2Term] {
-                let id = service_rule(f, s);
-                assert!(id.ends_with(s.id_part()), "{id} for {s}");
-                assert!(rule(id).is_some());
+                let id = ReqId::of_service(f, s);
+                assert!(id.as_str().ends_with(s.id_part()), "{id} for {s}");
             }
         }
+    }
+
+    #[test]
+    fn applicability_is_data() {
+        assert!(ReqId::T2_CONVID_ADDED.rule().applies_to(Level::Two, Role::Proxy));
+        assert!(!ReqId::T2_CONVID_ADDED.rule().applies_to(Level::One, Role::Proxy));
+        assert!(!ReqId::T1_NO_LOCAL_CPM.rule().applies_to(Level::Two, Role::Proxy));
+        assert!(ReqId::T1_TERM_LMM.rule().applies_to(Level::Two, Role::Proxy));
+        assert!(ReqId::parse("T1.TERM.LMN").is_none());
     }
 }

@@ -13,65 +13,13 @@ pub const ICSI_REF: &str = "+g.3gpp.icsi-ref";
 /// Prefix of every ICSI URN.
 pub const ICSI_PREFIX: &str = "urn:urn-7:3gpp-service.ims.icsi.";
 
-/// An Appendix T service kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Service {
-    /// Pager-mode standalone message (SIP MESSAGE).
-    Pager,
-    /// Standalone-message disposition notification (MESSAGE carrying an IMDN).
-    Imdn,
-    /// Large Message Mode standalone message (INVITE + MSRP).
-    Lmm,
-    /// File transfer (INVITE + MSRP + RFC 5547 SDP).
-    Ft,
-    /// 1-1 session (INVITE + MSRP).
-    Session,
-    /// Group chat (INVITE to a conference factory, or from a focus).
-    Group,
-}
+pub use crate::base::Service;
 
 impl Service {
-    /// All services in table order.
-    pub const ALL: [Service; 6] =
-        [Service::Pager, Service::Imdn, Service::Lmm, Service::Ft, Service::Session, Service::Group];
-
-    /// The short name used in requirement IDs (`PAGER`, `IMDN`, ...).
-    pub fn id_part(self) -> &'static str {
-        match self {
-            Service::Pager => "PAGER",
-            Service::Imdn => "IMDN",
-            Service::Lmm => "LMM",
-            Service::Ft => "FT",
-            Service::Session => "SESSION",
-            Service::Group => "GROUP",
-        }
-    }
-    /// The CLI name (`pager`, `imdn`, `lmm`, `ft`, `session`, `group`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Pager => "pager",
-            Service::Imdn => "imdn",
-            Service::Lmm => "lmm",
-            Service::Ft => "ft",
-            Service::Session => "session",
-            Service::Group => "group",
-        }
-    }
-    /// Parse a CLI name.
-    pub fn from_name(s: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|x| x.name().eq_ignore_ascii_case(s))
-    }
     /// This service's row of Table 1.
     pub fn row(self) -> &'static Row {
         // TABLE_1 has one row per service, in Service::ALL order.
         &TABLE_1[self as usize]
-    }
-}
-
-impl std::fmt::Display for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

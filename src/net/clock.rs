@@ -2,7 +2,7 @@
 //! of microseconds since the driver bound its sockets. Built on `tokio::time::Instant`, so a
 //! test runtime with paused time drives the node's timers too.
 
-use crate::node::Instant;
+use crate::base::Instant;
 use std::time::{Duration, SystemTime};
 
 /// The driver's epoch, as a monotonic instant and as wall-clock time.

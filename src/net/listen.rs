@@ -1,7 +1,7 @@
 //! `--listen` / `--sut` addresses: `udp:127.0.0.1:5060`, `tcp:[::1]:5060` (SPEC A.3).
 //! Hosts are IP literals; nothing is resolved.
 
-use crate::node::Transport;
+use crate::base::Transport;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;

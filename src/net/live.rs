@@ -6,8 +6,10 @@
 //! wall clock, so the server's timers and the world's agree. The trace is recorded by the world
 //! exactly as in the simulation, and the same oracle judges it.
 
+use crate::base::Level;
+use crate::base::{Instant, Packet, Transport};
 use crate::node::im_server::{ImServer, ServerConfig};
-use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use crate::node::{Input, Output, SansIo};
 use crate::scenario::run::{AddressPlan, run_in};
 use crate::scenario::{RunOptions, Scenario, ScenarioRun};
 use crate::sip::framing::{StreamFrame, check_stream};
@@ -250,7 +252,12 @@ fn bind_nodes(server: SocketAddr, actors: usize) -> io::Result<NodeSockets> {
 /// Run a scenario at a level against the embedded reference server behind real sockets, with
 /// every message between the harness and the server over `transport` (the server may still
 /// switch a large request to TCP).
-pub fn run_scenario_live(s: &Scenario, level: u8, opts: &RunOptions, transport: Transport) -> io::Result<ScenarioRun> {
+pub fn run_scenario_live(
+    s: &Scenario,
+    level: Level,
+    opts: &RunOptions,
+    transport: Transport,
+) -> io::Result<ScenarioRun> {
     let (server, cfg_tx, stop, thread) = start_server()?;
     let (plan, udp, listeners) = bind_nodes(server, s.actors.len())?;
     let mut s = s.clone();

@@ -62,7 +62,8 @@ pub use clock::Clock;
 pub use driver::Bound;
 pub use listen::{Listen, ListenParseError};
 
-use crate::node::{Instant, SansIo, Transport};
+use crate::base::{Instant, Transport};
+use crate::node::SansIo;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;

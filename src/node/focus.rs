@@ -4,11 +4,13 @@
 //! form (`+g.oma.sip-im;isfocus`) or the CPM form (`cpm.session` ICSI; `Conversation-ID` of the
 //! group), like examples 6c and 6d.
 
-use crate::interop::ids::IdGen;
-use crate::interop::table::{ICSI_REF, IM_TAG, Service};
-use crate::interop::verify::ClientKind;
+use crate::base::ClientKind;
+use crate::base::Service;
+use crate::base::ids::IdGen;
+use crate::base::{Instant, Transport};
+use crate::interop::table::{ICSI_REF, IM_TAG};
 use crate::node::transaction::{ClientTx, Flow, TimerConfig, TransactionLayer, TxEvent, response_to};
-use crate::node::{Instant, Transport};
+use crate::sip::StatusCode;
 use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, apply_edits};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -62,7 +64,7 @@ impl Focus {
         // The conference's contact is routable: in-dialog requests reach the focus itself.
         let contact = format!("sip:{user}@{}:{};transport=tcp", self.cfg.host, self.cfg.addr.port());
         let tag = self.ids.token(8);
-        let base = response_to(msg, 200, "OK", Some(&tag));
+        let base = response_to(msg, StatusCode::OK, Some(&tag));
         let ok = match Message::parse(base.clone()) {
             Ok(r) => {
                 let mut e = vec![Edit::append_header(&r, "Contact", &format!("<{contact}>;{IM_TAG};isfocus"))];
@@ -172,11 +174,11 @@ impl Focus {
                 TxEvent::Request { tx, msg, .. } => match msg.method() {
                     Some(Method::Invite) => self.on_invite(tx, &msg),
                     _ => {
-                        let _ = self.layer.respond(tx, response_to(&msg, 200, "OK", Some("f")), self.now);
+                        let _ = self.layer.respond(tx, response_to(&msg, StatusCode::OK, Some("f")), self.now);
                     }
                 },
                 TxEvent::Response { tx, msg, .. }
-                    if msg.status().is_some_and(|c| (200..300).contains(&c)) && self.invites.remove(&tx).is_some() =>
+                    if msg.status().is_some_and(StatusCode::is_success) && self.invites.remove(&tx).is_some() =>
                 {
                     self.ack(tx, &msg)
                 }

@@ -30,7 +30,7 @@ macro_rules! sans_io_over_layer {
                 match self.layer.poll_transmit() {
                     Some(p) => $crate::node::Output::Transmit(p),
                     None => {
-                        $crate::node::Output::Timeout(self.layer.next_timeout().unwrap_or($crate::node::Instant::NEVER))
+                        $crate::node::Output::Timeout(self.layer.next_timeout().unwrap_or($crate::base::Instant::NEVER))
                     }
                 }
             }
@@ -43,56 +43,10 @@ pub mod core;
 pub mod focus;
 pub mod im_server;
 pub mod route;
-pub mod time;
 pub mod transaction;
 pub mod ue;
 
-pub use time::Instant;
-
-use std::net::SocketAddr;
-
-/// A transport protocol for SIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// UDP: one message per datagram, unreliable (timers A, E, G retransmit).
-    Udp,
-    /// TCP: a reliable byte stream (no retransmissions; timers D, I, J, K are zero).
-    Tcp,
-}
-
-impl Transport {
-    /// True for reliable transports.
-    pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
-    }
-    /// The Via transport token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One SIP message on the wire: who sent it to whom over what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet {
-    /// Transport used.
-    pub transport: Transport,
-    /// Sender address.
-    pub from: SocketAddr,
-    /// Receiver address.
-    pub to: SocketAddr,
-    /// The message bytes (one whole SIP message).
-    pub bytes: Vec<u8>,
-}
+pub use crate::base::{Instant, Packet, Transport};
 
 /// An input to a sans-IO node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,14 +35,14 @@ mod timer;
 #[cfg(test)]
 mod tests;
 
-pub use build::{ack_for, cancel_for, response_to, trying_for};
+pub use build::{ack_for, cancel_for, response_to, response_with_reason, trying_for};
 pub use key::{ClientKey, MAGIC_COOKIE, ServerKey, is_rfc3261_branch, response_target};
 pub use layer::TransactionLayer;
 pub use timer::{Timer, TimerConfig};
 
 use std::net::SocketAddr;
 
-use crate::node::{Packet, Transport};
+use crate::base::{Packet, Transport};
 use crate::sip::{Message, ParseError};
 
 /// The path a message travels: transport plus our and the peer's address.
@@ -209,6 +209,6 @@ pub enum TxError {
         /// The transaction's state.
         state: TxState,
         /// The refused status code.
-        code: u16,
+        code: crate::sip::StatusCode,
     },
 }

@@ -9,11 +9,11 @@
 //! All geometry is computed here; the template only places numbers and escaped text.
 
 use super::junit::folder;
-use super::matrix::{Matrix, catalogue_index, css_class, row_label, short, sorted};
+use super::matrix::{Matrix, css_class, row_label, short, sorted};
 use super::model::{ChangeKind, Flow, FlowMessage, RunReport};
 use super::{ResultItem, json::change_counts};
+use crate::base::Level;
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::rules::rule;
 use minijinja::value::Value;
 use minijinja::{Environment, context};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +41,7 @@ mod geo {
 }
 
 /// Key of a section: scenario and level.
-type Key = (String, u8);
+type Key = (String, Level);
 
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -233,7 +233,7 @@ fn messages(flow: &Flow, section: usize, hit: &BTreeMap<usize, BTreeSet<Option<u
 
 fn run_value(r: &RunReport) -> Value {
     let run = &r.run;
-    let levels: Vec<String> = run.levels.iter().map(u8::to_string).collect();
+    let levels: Vec<String> = run.levels.iter().map(Level::to_string).collect();
     context! {
         tool => run.tool.as_str(),
         version => run.version.as_str(),
@@ -253,7 +253,8 @@ fn grid(m: &Matrix, anchors: &BTreeMap<Key, String>) -> (Vec<Value>, Vec<Value>)
         .columns
         .iter()
         .map(|id| {
-            let title = rule(id).map_or_else(|| id.clone(), |r| format!("{id} ({}): {}", r.clause, r.text));
+            let r = id.rule();
+            let title = format!("{id} ({}): {}", r.clause, r.text);
             context! { id => id.as_str(), title => title }
         })
         .collect();
@@ -375,8 +376,7 @@ pub fn to_html(r: &RunReport) -> String {
         .collect();
     let change_summary: Vec<Value> =
         change_counts(&r.changes).into_iter().map(|(k, n)| context! { kind => k.as_str(), count => n }).collect();
-    let mut not_exercised = m.not_exercised();
-    not_exercised.sort_by_key(|id| catalogue_index(id));
+    let not_exercised: Vec<&str> = m.not_exercised().iter().map(|id| id.as_str()).collect();
     let failing = super::failing(&r.results);
 
     let ctx = context! {

@@ -2,10 +2,12 @@
 //! read the verdicts of a previous report back and mark each result of this run as unchanged,
 //! new pass, new fail (a regression), new, changed or removed.
 
-use super::matrix::{catalogue_index, sorted};
+use super::matrix::sorted;
 use super::model::{Change, ChangeKind, RunInfo, RunReport};
 use super::{ResultItem, SCHEMA_VERSION};
+use crate::base::Level;
 use crate::interop::finding::Verdict;
+use crate::interop::rules::ReqId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,7 +46,7 @@ pub struct BaselineResult {
     #[serde(default)]
     pub scenario: String,
     /// Level.
-    pub level: u8,
+    pub level: Level,
     /// Requirement ID.
     pub requirement: String,
     /// Verdict name as written (D11 spelling).
@@ -101,7 +103,7 @@ fn kind(before: &str, after: Verdict) -> ChangeKind {
 /// Compare this run's results with a baseline. One change per result of `now`, in stable
 /// order, then one [`ChangeKind::Removed`] per baseline result that this run no longer has.
 pub fn compare(now: &[ResultItem], baseline: &[BaselineResult]) -> Vec<Change> {
-    let index: HashMap<(&str, u8, &str), &BaselineResult> =
+    let index: HashMap<(&str, Level, &str), &BaselineResult> =
         baseline.iter().map(|b| ((b.scenario.as_str(), b.level, b.requirement.as_str()), b)).collect();
     let mut out: Vec<Change> = sorted(now)
         .into_iter()
@@ -110,24 +112,25 @@ pub fn compare(now: &[ResultItem], baseline: &[BaselineResult]) -> Vec<Change> {
             Change {
                 scenario: r.scenario.clone(),
                 level: r.level,
-                requirement: r.requirement.clone(),
+                requirement: r.requirement.to_string(),
                 change: before.map_or(ChangeKind::New, |b| kind(&b.verdict, r.verdict)),
                 before: before.map(|b| b.verdict.clone()),
                 after: r.verdict.as_str().to_string(),
             }
         })
         .collect();
-    let present: std::collections::HashSet<(&str, u8, &str)> =
+    let present: std::collections::HashSet<(&str, Level, &str)> =
         now.iter().map(|r| (r.scenario.as_str(), r.level, r.requirement.as_str())).collect();
     let mut removed: Vec<&BaselineResult> = baseline
         .iter()
         .filter(|b| !present.contains(&(b.scenario.as_str(), b.level, b.requirement.as_str())))
         .collect();
     removed.sort_by(|a, b| {
-        (a.scenario.as_str(), a.level, catalogue_index(&a.requirement), a.requirement.as_str()).cmp(&(
+        let order = |id: &str| ReqId::parse(id).map_or(usize::MAX, |r| r as usize);
+        (a.scenario.as_str(), a.level, order(&a.requirement), a.requirement.as_str()).cmp(&(
             b.scenario.as_str(),
             b.level,
-            catalogue_index(&b.requirement),
+            order(&b.requirement),
             b.requirement.as_str(),
         ))
     });
@@ -156,36 +159,29 @@ pub fn change_counts(changes: &[Change]) -> Vec<(ChangeKind, usize)> {
 mod tests {
     use super::*;
 
-    fn item(s: &str, level: u8, id: &str, v: Verdict) -> ResultItem {
-        ResultItem {
-            scenario: s.into(),
-            level,
-            requirement: id.into(),
-            clause: String::new(),
-            verdict: v,
-            findings: vec![],
-        }
+    fn item(s: &str, level: Level, id: ReqId, v: Verdict) -> ResultItem {
+        ResultItem { scenario: s.into(), level, requirement: id, clause: String::new(), verdict: v, findings: vec![] }
     }
 
-    fn base(s: &str, level: u8, id: &str, v: &str) -> BaselineResult {
+    fn base(s: &str, level: Level, id: &str, v: &str) -> BaselineResult {
         BaselineResult { scenario: s.into(), level, requirement: id.into(), verdict: v.into() }
     }
 
     #[test]
     fn every_kind() {
         let now = [
-            item("a", 1, "T1.TERM.PAGER", Verdict::Pass),
-            item("a", 1, "T1.TERM.IMDN", Verdict::Fail),
-            item("a", 1, "T1.TERM.FT", Verdict::Pass),
-            item("a", 1, "T1.TERM.SESSION", Verdict::NonStrict),
-            item("a", 2, "T1.TERM.PAGER", Verdict::Pass),
+            item("a", Level::One, ReqId::T1_TERM_PAGER, Verdict::Pass),
+            item("a", Level::One, ReqId::T1_TERM_IMDN, Verdict::Fail),
+            item("a", Level::One, ReqId::T1_TERM_FT, Verdict::Pass),
+            item("a", Level::One, ReqId::T1_TERM_SESSION, Verdict::NonStrict),
+            item("a", Level::Two, ReqId::T1_TERM_PAGER, Verdict::Pass),
         ];
         let before = [
-            base("a", 1, "T1.TERM.PAGER", "PASS"),
-            base("a", 1, "T1.TERM.IMDN", "NON-STRICT"),
-            base("a", 1, "T1.TERM.FT", "ERROR"),
-            base("a", 1, "T1.TERM.SESSION", "PASS"),
-            base("b", 1, "T3.MAP", "FAIL"),
+            base("a", Level::One, ReqId::T1_TERM_PAGER.as_str(), "PASS"),
+            base("a", Level::One, ReqId::T1_TERM_IMDN.as_str(), "NON-STRICT"),
+            base("a", Level::One, ReqId::T1_TERM_FT.as_str(), "ERROR"),
+            base("a", Level::One, ReqId::T1_TERM_SESSION.as_str(), "PASS"),
+            base("b", Level::One, ReqId::T3_MAP.as_str(), "FAIL"),
         ];
         let c = compare(&now, &before);
         let kinds: Vec<ChangeKind> = c.iter().map(|c| c.change).collect();

@@ -10,7 +10,9 @@
 use super::json::change_counts;
 use super::matrix::{Matrix, row_label, sorted};
 use super::model::{ChangeKind, RunReport};
+use crate::base::Level;
 use crate::interop::finding::{Location, Verdict};
+use crate::interop::rules::ReqId;
 use std::fmt::Write;
 
 /// At most this many requirement columns per matrix table (a family larger than this keeps
@@ -57,11 +59,11 @@ fn family(id: &str) -> &str {
 
 /// Cut the columns into tables: one per family, consecutive small families (at most half of
 /// [`MAX_COLUMNS`] IDs each) merged while they fit.
-fn column_groups(columns: &[String]) -> Vec<Vec<usize>> {
+fn column_groups(columns: &[ReqId]) -> Vec<Vec<usize>> {
     let mut families: Vec<Vec<usize>> = Vec::new();
     for (i, c) in columns.iter().enumerate() {
         match families.last_mut() {
-            Some(f) if family(&columns[f[0]]) == family(c) => f.push(i),
+            Some(f) if family(columns[f[0]].as_str()) == family(c.as_str()) => f.push(i),
             _ => families.push(vec![i]),
         }
     }
@@ -77,12 +79,12 @@ fn column_groups(columns: &[String]) -> Vec<Vec<usize>> {
 }
 
 /// `T1.TERM.*` for a family of several IDs, the ID itself for a family of one.
-fn group_title(g: &[usize], columns: &[String]) -> String {
+fn group_title(g: &[usize], columns: &[ReqId]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
     while i < g.len() {
-        let fam = family(&columns[g[i]]);
-        let n = g[i..].iter().take_while(|&&k| family(&columns[k]) == fam).count();
+        let fam = family(columns[g[i]].as_str());
+        let n = g[i..].iter().take_while(|&&k| family(columns[k].as_str()) == fam).count();
         parts.push(if n > 1 { format!("`{fam}.*`") } else { format!("`{}`", columns[g[i]]) });
         i += n;
     }
@@ -104,7 +106,7 @@ fn header(out: &mut String, r: &RunReport) {
         count(Verdict::Xpass),
         r.results.len()
     );
-    let levels: Vec<String> = run.levels.iter().map(u8::to_string).collect();
+    let levels: Vec<String> = run.levels.iter().map(Level::to_string).collect();
     let _ = writeln!(out, "| run | |\n| --- | --- |");
     let _ = writeln!(out, "| tool | {} |", cell_code(&format!("{} {}", run.tool, run.version)));
     let _ = writeln!(out, "| server under test | {} |", cell_code(&run.sut));
@@ -264,7 +266,7 @@ mod tests {
 
     #[test]
     fn groups_follow_families() {
-        let ids: Vec<String> = crate::interop::rules::catalogue().iter().map(|r| r.id.to_string()).collect();
+        let ids: Vec<ReqId> = ReqId::ALL.to_vec();
         let g = column_groups(&ids);
         let sizes: Vec<usize> = g.iter().map(Vec::len).collect();
         assert_eq!(sizes, [6, 6, 6, 9, 5]);

@@ -7,27 +7,16 @@
 //! sections. Only requirements with at least one result get a column.
 
 use super::ResultItem;
+use crate::base::Level;
 use crate::interop::finding::Verdict;
-use crate::interop::rules::catalogue;
+use crate::interop::rules::ReqId;
 use std::collections::BTreeMap;
-
-/// Position of a requirement ID in the catalogue (SPEC A.2); unknown IDs sort after all known.
-pub fn catalogue_index(id: &str) -> usize {
-    catalogue().iter().position(|r| r.id == id).unwrap_or(usize::MAX)
-}
 
 /// The results in stable order: scenario, level, requirement (catalogue order, then by name).
 /// Ties keep their input order.
 pub fn sorted(results: &[ResultItem]) -> Vec<&ResultItem> {
     let mut v: Vec<&ResultItem> = results.iter().collect();
-    v.sort_by(|a, b| {
-        (a.scenario.as_str(), a.level, catalogue_index(&a.requirement), a.requirement.as_str()).cmp(&(
-            b.scenario.as_str(),
-            b.level,
-            catalogue_index(&b.requirement),
-            b.requirement.as_str(),
-        ))
-    });
+    v.sort_by(|a, b| (a.scenario.as_str(), a.level, a.requirement).cmp(&(b.scenario.as_str(), b.level, b.requirement)));
     v
 }
 
@@ -56,7 +45,7 @@ pub struct MatrixRow {
     /// Scenario name.
     pub scenario: String,
     /// Level.
-    pub level: u8,
+    pub level: Level,
     /// One cell per column: the result's verdict, `None` when that requirement was not judged.
     pub cells: Vec<Option<Verdict>>,
 }
@@ -64,8 +53,8 @@ pub struct MatrixRow {
 /// The requirement x scenario matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matrix {
-    /// Requirement IDs with at least one result, in catalogue order (unknown IDs last, by name).
-    pub columns: Vec<String>,
+    /// Requirement IDs with at least one result, in catalogue order.
+    pub columns: Vec<ReqId>,
     /// Scenario-levels in stable order.
     pub rows: Vec<MatrixRow>,
 }
@@ -75,14 +64,10 @@ impl Matrix {
     /// the worse verdict.
     pub fn of(results: &[ResultItem]) -> Matrix {
         let sorted = sorted(results);
-        let mut columns: Vec<String> = Vec::new();
-        for r in &sorted {
-            if !columns.contains(&r.requirement) {
-                columns.push(r.requirement.clone());
-            }
-        }
-        columns.sort_by(|a, b| (catalogue_index(a), a).cmp(&(catalogue_index(b), b)));
-        let col: BTreeMap<&str, usize> = columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let mut columns: Vec<ReqId> = sorted.iter().map(|r| r.requirement).collect();
+        columns.sort();
+        columns.dedup();
+        let col: BTreeMap<ReqId, usize> = columns.iter().enumerate().map(|(i, c)| (*c, i)).collect();
         let mut rows: Vec<MatrixRow> = Vec::new();
         for r in sorted {
             let same = rows.last().is_some_and(|row| row.scenario == r.scenario && row.level == r.level);
@@ -92,19 +77,19 @@ impl Matrix {
             // Invariant: a row was pushed above when the last one was not this scenario-level,
             // and every requirement of `sorted` has a column.
             let row = rows.last_mut().expect("row pushed above");
-            let cell = &mut row.cells[col[r.requirement.as_str()]];
+            let cell = &mut row.cells[col[&r.requirement]];
             *cell = Some(cell.map_or(r.verdict, |v| v.max(r.verdict)));
         }
         Matrix { columns, rows }
     }
 
     /// Catalogue IDs that no result names (not exercised by this run).
-    pub fn not_exercised(&self) -> Vec<&'static str> {
-        catalogue().iter().map(|r| r.id).filter(|id| !self.columns.iter().any(|c| c == id)).collect()
+    pub fn not_exercised(&self) -> Vec<ReqId> {
+        ReqId::ALL.iter().copied().filter(|id| !self.columns.contains(id)).collect()
     }
 }
 
 /// `scenario [L1]`, or `[L1]` alone for a nameless scenario (a single `check`).
-pub fn row_label(scenario: &str, level: u8) -> String {
+pub fn row_label(scenario: &str, level: Level) -> String {
     if scenario.is_empty() { format!("[L{level}]") } else { format!("{scenario} [L{level}]") }
 }

@@ -10,8 +10,9 @@ pub mod matrix;
 pub mod model;
 pub mod text;
 
+use crate::base::Level;
 use crate::interop::finding::{Finding, Verdict, worst};
-use crate::interop::rules::rule;
+use crate::interop::rules::ReqId;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -25,9 +26,9 @@ pub struct ResultItem {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scenario: String,
     /// Interop level.
-    pub level: u8,
-    /// Requirement ID (SPEC A.2).
-    pub requirement: String,
+    pub level: Level,
+    /// Requirement ID.
+    pub requirement: ReqId,
     /// Its clause.
     pub clause: String,
     /// The worst verdict of its findings.
@@ -37,19 +38,18 @@ pub struct ResultItem {
 }
 
 /// Group findings into results by requirement (catalogue order), for one scenario and level.
-pub fn group(scenario: &str, level: u8, findings: &[Finding]) -> Vec<ResultItem> {
-    let mut by: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
-    let order = |id: &str| crate::interop::rules::catalogue().iter().position(|r| r.id == id).unwrap_or(usize::MAX);
+pub fn group(scenario: &str, level: Level, findings: &[Finding]) -> Vec<ResultItem> {
+    let mut by: BTreeMap<ReqId, Vec<Finding>> = BTreeMap::new();
     for f in findings {
-        by.entry(order(&f.requirement)).or_default().push(f.clone());
+        by.entry(f.requirement).or_default().push(f.clone());
     }
     by.into_values()
         .map(|fs| {
-            let id = fs[0].requirement.clone();
+            let id = fs[0].requirement;
             ResultItem {
                 scenario: scenario.to_string(),
                 level,
-                clause: rule(&id).map(|r| r.clause.to_string()).unwrap_or_default(),
+                clause: id.rule().clause.to_string(),
                 verdict: worst(&fs),
                 requirement: id,
                 findings: fs,

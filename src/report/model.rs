@@ -2,6 +2,7 @@
 //! and renders as Markdown, HTML and JUnit. Schema: docs/report-format.md.
 
 use super::ResultItem;
+use crate::base::Level;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -37,7 +38,7 @@ pub struct RunInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
     /// Levels run.
-    pub levels: Vec<u8>,
+    pub levels: Vec<Level>,
     /// `sim`, `udp` or `tcp`.
     pub transport: String,
     /// Start time, RFC 3339 UTC (fixed to the epoch by `--deterministic` for snapshots).
@@ -105,7 +106,7 @@ pub struct Change {
     /// Scenario.
     pub scenario: String,
     /// Level.
-    pub level: u8,
+    pub level: Level,
     /// Requirement.
     pub requirement: String,
     /// The kind of change.
@@ -124,7 +125,7 @@ pub struct Flow {
     /// Scenario name.
     pub scenario: String,
     /// Level.
-    pub level: u8,
+    pub level: Level,
     /// The nodes, left to right (e.g. `alice (CPM, remote)`, `core`, `im-server`, `bob (IM)`).
     pub nodes: Vec<String>,
     /// The messages in order.

@@ -20,7 +20,7 @@ struct Row {
 pub fn results_table(results: &[ResultItem]) -> String {
     let rows: Vec<Row> = results
         .iter()
-        .map(|r| Row { id: r.requirement.clone(), verdict: r.verdict.to_string(), findings: r.findings.len() })
+        .map(|r| Row { id: r.requirement.to_string(), verdict: r.verdict.to_string(), findings: r.findings.len() })
         .collect();
     Table::new(rows).with(Style::sharp()).to_string()
 }

@@ -49,21 +49,21 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
     let _ = writeln!(s, "{} at level {}: {title}\n", run.scenario, run.level);
     let _ = writeln!(s, "Flow");
     for (i, o) in run.trace.events.iter().enumerate() {
-        let first = String::from_utf8_lossy(&o.bytes).lines().next().unwrap_or("").to_string();
+        let first = String::from_utf8_lossy(&o.packet.bytes).lines().next().unwrap_or("").to_string();
         let _ = writeln!(
             s,
             "{:>4}  {:>8.3}s  {:<12} -> {:<12} {}  {first}",
             i + 1,
             o.time.0 as f64 / 1e6,
-            name(run, o.from),
-            name(run, o.to),
-            o.transport
+            name(run, o.packet.from),
+            name(run, o.packet.to),
+            o.packet.transport
         );
     }
     let _ = writeln!(s, "\nThrough the IM server");
     for p in &run.pairs {
         let ing = &run.trace.events[p.ingress];
-        let first = String::from_utf8_lossy(&ing.bytes).lines().next().unwrap_or("").to_string();
+        let first = String::from_utf8_lossy(&ing.packet.bytes).lines().next().unwrap_or("").to_string();
         match (p.egress, p.response) {
             (Some(e), _) => {
                 let _ = writeln!(
@@ -74,13 +74,14 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
                     p.case,
                     p.client.map_or("unknown client".to_string(), |c| format!("{c:?} client"))
                 );
-                let d = diff(&lines(&ing.bytes), &lines(&run.trace.events[e].bytes));
+                let d = diff(&lines(&ing.packet.bytes), &lines(&run.trace.events[e].packet.bytes));
                 for (mark, l) in d.iter().filter(|(m, _)| *m != ' ') {
                     let _ = writeln!(s, "      {mark} {l}");
                 }
             }
             (None, Some(r)) => {
-                let st = String::from_utf8_lossy(&run.trace.events[r].bytes).lines().next().unwrap_or("").to_string();
+                let st =
+                    String::from_utf8_lossy(&run.trace.events[r].packet.bytes).lines().next().unwrap_or("").to_string();
                 let _ = writeln!(s, "  #{} -> answered #{}: {st}  ({first})", p.ingress + 1, r + 1);
             }
             (None, None) => {
@@ -113,7 +114,7 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
 pub fn flow(run: &ScenarioRun) -> Flow {
     let mut nodes: Vec<String> = Vec::new();
     for o in &run.trace.events {
-        for n in [name(run, o.from), name(run, o.to)] {
+        for n in [name(run, o.packet.from), name(run, o.packet.to)] {
             if !nodes.contains(&n) {
                 nodes.push(n);
             }
@@ -125,11 +126,11 @@ pub fn flow(run: &ScenarioRun) -> Flow {
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let text = String::from_utf8_lossy(&o.bytes).replace("\r\n", "\n");
+            let text = String::from_utf8_lossy(&o.packet.bytes).replace("\r\n", "\n");
             let pair = run.pairs.iter().find(|p| p.egress == Some(i));
             let changed_lines = pair
                 .map(|p| {
-                    let d = diff(&lines(&run.trace.events[p.ingress].bytes), &lines(&o.bytes));
+                    let d = diff(&lines(&run.trace.events[p.ingress].packet.bytes), &lines(&o.packet.bytes));
                     d.iter()
                         .filter(|(m, _)| *m != '-')
                         .enumerate()
@@ -141,9 +142,9 @@ pub fn flow(run: &ScenarioRun) -> Flow {
             FlowMessage {
                 number: i + 1,
                 time_ms: o.time.as_millis(),
-                from: name(run, o.from),
-                to: name(run, o.to),
-                transport: o.transport.as_str().to_string(),
+                from: name(run, o.packet.from),
+                to: name(run, o.packet.to),
+                transport: o.packet.transport.as_str().to_string(),
                 summary: text.lines().next().unwrap_or("").to_string(),
                 text,
                 from_ingress: pair.map(|p| p.ingress + 1),

@@ -3,17 +3,21 @@
 //! play the steps, then judge the trace with the oracle and the scenario's explicit expectations.
 
 use super::model::{Scenario, Where, parse_duration};
+use crate::base::Level;
+use crate::base::Service;
+use crate::base::Trace;
+use crate::base::Transport;
+use crate::base::{ClientKind, Role};
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::table::Service;
+use crate::interop::rules::ReqId;
 use crate::interop::verify::judge::Judge;
-use crate::interop::verify::trace::{PairRecord, Trace, TraceContext, check_trace};
-use crate::interop::verify::{ClientKind, Role};
+use crate::interop::verify::trace::{PairRecord, TraceContext, check_trace};
+use crate::node::SansIo;
 use crate::node::core::{Core, CoreConfig};
 use crate::node::focus::{Focus, FocusConfig};
 use crate::node::im_server::faults::FaultSet;
 use crate::node::im_server::{ImServer, ServerConfig};
 use crate::node::ue::{SendOptions, Ue, UeConfig};
-use crate::node::{SansIo, Transport};
 use crate::report::{self, ResultItem};
 use crate::sim::{Impairment, SimNode, World};
 use crate::sip::Method;
@@ -124,7 +128,7 @@ pub struct ScenarioRun {
     /// Scenario name.
     pub scenario: String,
     /// Level.
-    pub level: u8,
+    pub level: Level,
     /// Every finding (oracle, explicit expectations, declared-but-not-judged).
     pub findings: Vec<Finding>,
     /// Findings grouped into results (catalogue order).
@@ -144,8 +148,8 @@ pub struct RunOptions {
     pub faults: FaultSet,
 }
 
-fn seed_of(name: &str, level: u8) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(level);
+fn seed_of(name: &str, level: Level) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(level.number());
     for b in name.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
@@ -158,24 +162,24 @@ pub fn reference_server(cfg: ServerConfig) -> Box<dyn SansIo + Send> {
 }
 
 /// Run a scenario at a level against the embedded reference server.
-pub fn run_scenario(s: &Scenario, level: u8, opts: &RunOptions) -> ScenarioRun {
+pub fn run_scenario(s: &Scenario, level: Level, opts: &RunOptions) -> ScenarioRun {
     run_with(s, level, opts, &reference_server)
 }
 
 /// Run a scenario at a level against the server `make` builds, in the simulated network.
-pub fn run_with(s: &Scenario, level: u8, opts: &RunOptions, make: ServerFactory<'_>) -> ScenarioRun {
+pub fn run_with(s: &Scenario, level: Level, opts: &RunOptions, make: ServerFactory<'_>) -> ScenarioRun {
     run_in(s, level, opts, make, AddressPlan::sim(), None)
 }
 
 /// A pacer makes virtual time follow the wall clock (live runs): called with the time the world
 /// is about to reach, it returns when that time has come.
-pub type Pacer = Box<dyn FnMut(crate::node::Instant)>;
+pub type Pacer = Box<dyn FnMut(crate::base::Instant)>;
 
 /// Run a scenario at a level against the server `make` builds, with every node at the address
 /// `plan` gives, optionally paced in real time.
 pub fn run_in(
     s: &Scenario,
-    level: u8,
+    level: Level,
     opts: &RunOptions,
     make: ServerFactory<'_>,
     plan: AddressPlan,
@@ -201,7 +205,7 @@ pub fn run_in(
         .actors
         .iter()
         .filter(|(_, x)| x.network == Where::Local)
-        .map(|(n, x)| (format!("sip:{n}@{DOMAIN}"), ClientKind::from(x.kind)))
+        .map(|(n, x)| (format!("sip:{n}@{DOMAIN}"), x.kind))
         .collect();
     world.add("im-server", plan.server, SimNode::Server(make(scfg)));
     let core =
@@ -289,13 +293,13 @@ pub fn run_in(
         };
         let aor = format!("sip:{name}@{domain}");
         if actor.network == Where::Local {
-            users.insert(aor.clone(), ClientKind::from(actor.kind));
+            users.insert(aor.clone(), actor.kind);
         }
         aors.insert(name.clone(), aor.clone());
         let cfg = UeConfig {
             name: name.clone(),
             aor,
-            kind: actor.kind.into(),
+            kind: actor.kind,
             addr,
             transport,
             core: (core.0.into(), core.1),
@@ -378,8 +382,7 @@ pub fn run_in(
             error = Some(e.to_string());
         }
         if let Some(e) = Scenario::expect_at(st, level) {
-            let id: &'static str =
-                e.requirement.as_deref().and_then(crate::interop::rules::rule).map_or("ROUTE.VIA-IMS", |r| r.id);
+            let id = e.requirement.unwrap_or(ReqId::ROUTE_VIA_IMS);
             let loc = Location { side: Some(format!("step {}", i + 1)), ..Location::default() };
             if let (Some(want), Some((who, idx))) = (e.status, &sent) {
                 let got = ue(&world, who).and_then(|u| u.sent[*idx].final_code);
@@ -428,11 +431,11 @@ pub fn run_in(
     let mut findings = report.findings;
     findings.extend(judge.finish(Location::default()));
     if let Some(e) = error {
-        findings.push(Finding::new("ROUTE.VIA-IMS", Verdict::Error, "the scenario runs to its end", e));
+        findings.push(Finding::new(ReqId::ROUTE_VIA_IMS, Verdict::Error, "the scenario runs to its end", e));
     }
-    for id in &s.requirements {
-        if !findings.iter().any(|f| &f.requirement == id) {
-            let applies = !(id.starts_with("T2.") && level == 1 || id == "T1.NO-LOCAL-CPM" && level == 2);
+    for &id in &s.requirements {
+        if !findings.iter().any(|f| f.requirement == id) {
+            let applies = id.rule().applies_to(level, Role::Proxy);
             let v = if applies { Verdict::Inconclusive } else { Verdict::NotApplicable };
             findings.push(Finding::new(
                 id,

@@ -4,12 +4,13 @@
 //! [`Trace`] (the sniffer sits at the receiving end, so a lost packet is never seen). A bounded
 //! drive turns a livelock into an error.
 
-use crate::interop::ids::IdGen;
-use crate::interop::verify::trace::Trace;
+use crate::base::Trace;
+use crate::base::ids::IdGen;
+use crate::base::{Instant, Packet};
 use crate::node::core::Core;
 use crate::node::focus::Focus;
 use crate::node::ue::Ue;
-use crate::node::{Input, Instant, Output, Packet, SansIo};
+use crate::node::{Input, Output, SansIo};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
@@ -240,7 +241,7 @@ impl World {
             self.undeliverable.push(p);
             return;
         };
-        self.trace.push(self.now, p.from, p.to, p.transport, p.bytes.clone());
+        self.trace.push(self.now, p.clone());
         let now = self.now;
         self.nodes[i].node.io().handle_input(Input::Receive { now, packet: p });
     }

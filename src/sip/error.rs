@@ -60,10 +60,10 @@ impl ParseError {
     }
 
     /// The SIP status code a server answers this error with (the one place that decides it).
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> crate::sip::StatusCode {
         match self.kind {
-            ParseErrorKind::Version => 505,
-            _ => 400,
+            ParseErrorKind::Version => crate::sip::StatusCode::VERSION_NOT_SUPPORTED,
+            _ => crate::sip::StatusCode::BAD_REQUEST,
         }
     }
 }

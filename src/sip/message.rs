@@ -1,6 +1,7 @@
 //! A parsed SIP message: the original bytes plus spans of the start line, every header field
 //! and the body (RFC 3261 §7). Parsing never copies or normalises the input.
 
+use crate::sip::StatusCode;
 use crate::sip::error::{ParseError, ParseErrorKind};
 use crate::sip::header::{Header, HeaderName};
 use crate::sip::method::Method;
@@ -21,7 +22,7 @@ pub enum StartLine {
     /// `SIP-Version SP Status-Code SP Reason-Phrase`
     Response {
         /// The status code (100..=699).
-        code: u16,
+        code: StatusCode,
         /// The reason phrase span (may be empty).
         reason: Span,
     },
@@ -204,7 +205,7 @@ impl Message {
         }
     }
     /// The status code of a response.
-    pub fn status(&self) -> Option<u16> {
+    pub fn status(&self) -> Option<StatusCode> {
         match &self.start {
             StartLine::Response { code, .. } => Some(*code),
             StartLine::Request { .. } => None,
@@ -422,7 +423,7 @@ fn parse_start_line(buf: &[u8], sl: Span) -> Result<StartLine, ParseError> {
             return Err(err("status code out of range 100..=699", sp1 + 1));
         }
         let reason_start = (sp1 + 5).min(line.len());
-        return Ok(StartLine::Response { code, reason: sl.sub(reason_start, line.len()) });
+        return Ok(StartLine::Response { code: StatusCode::new(code), reason: sl.sub(reason_start, line.len()) });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF (single spaces, RFC 4475 lwsstart)
     let sp1 = memchr::memchr(b' ', line).ok_or_else(|| err("request line without a space", 0))?;
@@ -478,6 +479,6 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.to_string().contains("line 2"));
         let e = Message::parse(&b"INVITE sip:a@b SIP/7.0\r\n\r\n"[..]).unwrap_err();
-        assert_eq!(e.status(), 505);
+        assert_eq!(e.status(), crate::sip::StatusCode::VERSION_NOT_SUPPORTED);
     }
 }

@@ -13,6 +13,7 @@ pub mod message;
 pub mod method;
 pub mod params;
 pub mod span;
+pub mod status;
 pub mod uri;
 
 pub use edit::{Edit, apply_edits};
@@ -23,4 +24,5 @@ pub use message::{Message, StartLine};
 pub use method::Method;
 pub use params::{Param, ParamList, split_list};
 pub use span::Span;
+pub use status::{Class, StatusCode};
 pub use uri::{NameAddr, SipUri};

@@ -1,9 +1,11 @@
 //! Shared helpers for the server tests: a scripted driver over virtual time and request makers.
 #![allow(dead_code)]
 
+use imcpm::base::Level;
+use imcpm::base::{Instant, Packet, Transport};
 use imcpm::node::im_server::faults::FaultSet;
 use imcpm::node::im_server::{ImServer, ServerConfig};
-use imcpm::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use imcpm::node::{Input, Output, SansIo};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +22,7 @@ pub fn fixture(name: &str) -> String {
     String::from_utf8(std::fs::read(p).unwrap()).unwrap()
 }
 
-pub fn server(level: u8, faults: FaultSet) -> ImServer {
+pub fn server(level: Level, faults: FaultSet) -> ImServer {
     let mut c = ServerConfig::new(
         level,
         "imserver.im.example.net",

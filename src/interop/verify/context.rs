@@ -1,43 +1,15 @@
 //! What the oracle needs to know about a pair beyond its bytes (SPEC D13, D14).
 
-use crate::node::Transport;
+use crate::base::Level;
+use crate::base::Transport;
+use crate::base::{ClientKind, Role, SessionCase};
 use crate::sip::Message;
-use serde::{Deserialize, Serialize};
-
-/// Whether the IM server acts for the originating or the terminating user (SPEC D13).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionCase {
-    /// Originating side (`sescase=orig`).
-    Orig,
-    /// Terminating side (`sescase=term`).
-    Term,
-}
-
-/// An IM or a CPM client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientKind {
-    /// OMA SIMPLE IM client.
-    Im,
-    /// OMA CPM client.
-    Cpm,
-}
-
-/// The server's declared role (SPEC D6: only proxy is judged for now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A proxy AS on the ISC interface.
-    #[default]
-    Proxy,
-}
 
 /// The context of one pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairContext {
     /// Interop level, 1 or 2.
-    pub level: u8,
+    pub level: Level,
     /// The session case.
     pub case: SessionCase,
     /// The recipient's kind (terminating) or the sender's (originating); `None` when unknown.
@@ -60,7 +32,7 @@ pub struct PairContext {
 
 impl PairContext {
     /// A context with the given level, case and client kind; online, proxy role, complete.
-    pub fn new(level: u8, case: SessionCase, client: Option<ClientKind>) -> PairContext {
+    pub fn new(level: Level, case: SessionCase, client: Option<ClientKind>) -> PairContext {
         PairContext {
             level,
             case,

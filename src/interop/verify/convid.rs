@@ -5,26 +5,10 @@
 
 use super::judge::Judge;
 use super::trace::Delivery;
+use crate::base::Service;
 use crate::interop::finding::Location;
-use crate::interop::table::Service;
+use crate::interop::rules::ReqId;
 use std::collections::BTreeMap;
-
-/// The CPIM `imdn.Message-ID` header of a body.
-pub fn cpim_message_id(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    text.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case("imdn.Message-ID").then(|| v.trim().to_string())
-    })
-}
-
-/// The `<message-id>` an IMDN reports on.
-pub fn imdn_reports_on(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let start = text.find("<message-id>")? + "<message-id>".len();
-    let end = text[start..].find("</message-id>")? + start;
-    Some(text[start..end].trim().to_string())
-}
 
 fn loc(d: &Delivery) -> Location {
     Location {
@@ -55,10 +39,10 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
         if d.conv_in.is_some() {
             continue; // kept from the request: T2.CONVID.KEPT judges it
         }
-        j.checked("T2.CONVID.STABLE", "one Conversation-ID per pair or group, reusing the client's own");
+        j.checked(ReqId::T2_CONVID_STABLE, "one Conversation-ID per pair or group, reusing the client's own");
         match first.get(d.key.as_str()) {
             Some((c, at)) if c != out => j.violation(
-                "T2.CONVID.STABLE",
+                ReqId::T2_CONVID_STABLE,
                 format!("Conversation-ID: {c} (as first seen at message #{at} for {})", d.key),
                 format!("Conversation-ID: {out}"),
                 loc(d),
@@ -68,10 +52,10 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
                 first.insert(&d.key, (out.clone(), d.egress));
             }
         }
-        j.checked("T2.CONVID.DISTINCT", "different Conversation-IDs for different pairs or groups");
+        j.checked(ReqId::T2_CONVID_DISTINCT, "different Conversation-IDs for different pairs or groups");
         match generated.get(out) {
             Some(other) if *other != d.key => j.violation(
-                "T2.CONVID.DISTINCT",
+                ReqId::T2_CONVID_DISTINCT,
                 format!("a Conversation-ID of its own for {}", d.key),
                 format!("Conversation-ID: {out}, also used for {other}"),
                 loc(d),
@@ -85,10 +69,10 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
     let mut contribs: BTreeMap<&str, usize> = BTreeMap::new();
     for d in all.iter().filter(|d| d.to_cpm && d.contrib_in.is_none() && d.service != Service::Imdn) {
         if let Some(c) = &d.contrib_out {
-            j.checked("T2.CONTRIB.ADDED", "a fresh Contribution-ID per contribution");
+            j.checked(ReqId::T2_CONTRIB_ADDED, "a fresh Contribution-ID per contribution");
             if let Some(at) = contribs.insert(c, d.egress) {
                 j.violation(
-                    "T2.CONTRIB.ADDED",
+                    ReqId::T2_CONTRIB_ADDED,
                     "a fresh Contribution-ID per contribution",
                     format!("Contribution-ID: {c}, already used at message #{at}"),
                     Location { header: Some("Contribution-ID".into()), ..loc(d) },
@@ -105,19 +89,19 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
         };
         let (conv, contrib) =
             if orig.to_cpm { (&orig.conv_out, &orig.contrib_out) } else { (&orig.conv_in, &orig.contrib_in) };
-        j.checked("T2.CONVID.STABLE", "an IMDN carries the Conversation-ID of its message");
+        j.checked(ReqId::T2_CONVID_STABLE, "an IMDN carries the Conversation-ID of its message");
         if d.conv_in.is_none() && conv.is_some() && &d.conv_out != conv {
             j.violation(
-                "T2.CONVID.STABLE",
+                ReqId::T2_CONVID_STABLE,
                 format!("Conversation-ID: {} (that of message {mid})", conv.as_deref().unwrap_or("")),
                 format!("Conversation-ID: {}", d.conv_out.as_deref().unwrap_or("absent")),
                 loc(d),
             );
         }
         if d.contrib_in.is_none() && contrib.is_some() && &d.contrib_out != contrib {
-            j.checked("T2.CONTRIB.ADDED", "an IMDN carries the Contribution-ID of its message");
+            j.checked(ReqId::T2_CONTRIB_ADDED, "an IMDN carries the Contribution-ID of its message");
             j.violation(
-                "T2.CONTRIB.ADDED",
+                ReqId::T2_CONTRIB_ADDED,
                 format!("Contribution-ID: {} (that of message {mid})", contrib.as_deref().unwrap_or("")),
                 format!("Contribution-ID: {}", d.contrib_out.as_deref().unwrap_or("absent")),
                 Location { header: Some("Contribution-ID".into()), ..loc(d) },

@@ -2,40 +2,34 @@
 //! findings, so that reports count passes as well as failures.
 
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::rules::rule;
+use crate::interop::rules::{Grade, ReqId};
 
 /// A finding collector.
 #[derive(Debug, Default)]
 pub struct Judge {
     findings: Vec<Finding>,
-    checked: Vec<(&'static str, String)>,
+    checked: Vec<(ReqId, String)>,
 }
 
 impl Judge {
     /// Record that `id` was checked, with a short statement of what was expected.
-    pub fn checked(&mut self, id: &'static str, expected: impl Into<String>) {
+    pub fn checked(&mut self, id: ReqId, expected: impl Into<String>) {
         if !self.checked.iter().any(|(i, _)| *i == id) {
             self.checked.push((id, expected.into()));
         }
     }
     /// A violation of `id`, graded by the catalogue (FAIL or NON-STRICT).
-    pub fn violation(
-        &mut self,
-        id: &'static str,
-        expected: impl Into<String>,
-        observed: impl Into<String>,
-        loc: Location,
-    ) {
-        let verdict = match rule(id).map(|r| r.grade) {
-            Some(crate::interop::rules::Grade::NonStrict) => Verdict::NonStrict,
-            _ => Verdict::Fail,
+    pub fn violation(&mut self, id: ReqId, expected: impl Into<String>, observed: impl Into<String>, loc: Location) {
+        let verdict = match id.grade() {
+            Grade::NonStrict => Verdict::NonStrict,
+            Grade::Fail => Verdict::Fail,
         };
         self.push(id, verdict, expected, observed, loc);
     }
     /// A finding with an explicit verdict (e.g. a NON-STRICT finding of a FAIL-grade ID, D3).
     pub fn push(
         &mut self,
-        id: &'static str,
+        id: ReqId,
         verdict: Verdict,
         expected: impl Into<String>,
         observed: impl Into<String>,
@@ -52,7 +46,7 @@ impl Judge {
         for (id, expected) in &self.checked {
             if !self.findings.iter().any(|f| f.requirement == *id) {
                 self.findings
-                    .push(Finding::new(id, Verdict::Pass, expected.clone(), "as expected").at(pass_loc.clone()));
+                    .push(Finding::new(*id, Verdict::Pass, expected.clone(), "as expected").at(pass_loc.clone()));
             }
         }
         self.findings

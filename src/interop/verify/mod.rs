@@ -8,10 +8,9 @@ pub mod context;
 pub mod convid;
 pub mod judge;
 pub mod pair;
-pub mod robust;
 pub mod trace;
 pub mod values;
 
-pub use context::{ClientKind, Egress, PairContext, Role, SessionCase};
+pub use context::{Egress, PairContext};
 pub use pair::check_pair;
-pub use trace::{Observation, Trace, TraceContext, check_trace};
+pub use trace::{TraceContext, check_trace};

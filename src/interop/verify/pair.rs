@@ -3,16 +3,21 @@
 //! is `T1.TERM.LMM`, not also `T3.MAP`. Comparison is semantic where RFC 3840 says order does
 //! not matter, byte-exact for bodies and untouched headers.
 
-use super::context::{ClientKind, Egress, PairContext, SessionCase};
+use super::context::{Egress, PairContext};
 use super::judge::Judge;
-use super::robust;
 use super::values::{self, ValueView};
+use crate::base::Direction;
+use crate::base::Level;
+use crate::base::Service;
+use crate::base::Transport;
+use crate::base::{ClientKind, SessionCase};
 use crate::interop::classify::{Form, classify, cpm_icsis, form_of};
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::interwork::Direction;
-use crate::interop::rules::{Family, service_rule};
-use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
-use crate::node::Transport;
+use crate::interop::rules::Family;
+use crate::interop::rules::ReqId;
+use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG};
+use crate::interop::wellformed;
+use crate::sip::StatusCode;
 use crate::sip::params::{is_valid_conv_id, norm};
 use crate::sip::{HeaderName, Message, Method, Span, StartLine};
 
@@ -45,7 +50,7 @@ pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
     match ctx.case {
         SessionCase::Term => {
             // D8: at level 1 every local user is treated as an IM user for delivery.
-            let kind = if ctx.level == 1 { Some(ClientKind::Im) } else { ctx.client };
+            let kind = if ctx.level == Level::One { Some(ClientKind::Im) } else { ctx.client };
             match (kind, form) {
                 (None, _) => Expectation::Unknown,
                 (Some(ClientKind::Im), Form::Cpm) => {
@@ -64,7 +69,7 @@ pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
             let kind = ctx.client.or(if form == Form::Cpm { Some(ClientKind::Cpm) } else { None });
             match (kind, form) {
                 // D7: a level-1 server serves no local CPM client, whatever else it registered.
-                (_, Form::Cpm) if ctx.level == 1 => Expectation::Reject403,
+                (_, Form::Cpm) if ctx.level == Level::One => Expectation::Reject403,
                 (Some(ClientKind::Cpm), Form::Cpm) => {
                     Expectation::Map { dir: Direction::CpmToIm, family: Family::T2Orig, service }
                 }
@@ -76,7 +81,7 @@ pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
 
 /// True when the request is delivered to a local CPM client (level 2, terminating).
 fn to_local_cpm(ctx: &PairContext) -> bool {
-    ctx.level == 2 && ctx.case == SessionCase::Term && ctx.client == Some(ClientKind::Cpm)
+    ctx.level == Level::Two && ctx.case == SessionCase::Term && ctx.client == Some(ClientKind::Cpm)
 }
 
 /// Judge one pair.
@@ -86,13 +91,15 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
     let pass_loc = p.loc_egress(None, None);
 
     // D15 first: malformed must-parse input is rejected, never repaired and forwarded.
-    if let Err(e) = robust::validate(ingress) {
+    if let Err(e) = wellformed::validate(ingress) {
         let exp = format!("400 (or dropped) for malformed input: {e}");
         match egress {
-            Egress::Forwarded(_) => j.violation("SIP.ROBUST", exp, "forwarded", p.loc_egress(None, None)),
-            Egress::Responded(r) if r.status() == Some(e.status()) => j.checked("SIP.ROBUST", exp),
-            Egress::Responded(r) => j.violation("SIP.ROBUST", exp, format!("answered {}", status(r)), p.loc_resp()),
-            Egress::Nothing => j.checked("SIP.ROBUST", exp),
+            Egress::Forwarded(_) => j.violation(ReqId::SIP_ROBUST, exp, "forwarded", p.loc_egress(None, None)),
+            Egress::Responded(r) if r.status() == Some(e.status()) => j.checked(ReqId::SIP_ROBUST, exp),
+            Egress::Responded(r) => {
+                j.violation(ReqId::SIP_ROBUST, exp, format!("answered {}", status(r)), p.loc_resp())
+            }
+            Egress::Nothing => j.checked(ReqId::SIP_ROBUST, exp),
         }
         return j.finish(pass_loc);
     }
@@ -100,10 +107,10 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
     if ingress.max_forwards().ok().flatten() == Some(0) && ingress.method() != Some(&Method::Options) {
         let exp = "483 Too Many Hops for Max-Forwards 0";
         match egress {
-            Egress::Responded(r) if r.status() == Some(483) => j.checked("SIP.PROXY", exp),
-            Egress::Responded(r) => j.violation("SIP.PROXY", exp, format!("answered {}", status(r)), p.loc_resp()),
-            Egress::Forwarded(_) => j.violation("SIP.PROXY", exp, "forwarded", p.loc_egress(None, None)),
-            Egress::Nothing => nothing(&mut j, ctx, "SIP.PROXY", exp),
+            Egress::Responded(r) if r.status() == Some(StatusCode::TOO_MANY_HOPS) => j.checked(ReqId::SIP_PROXY, exp),
+            Egress::Responded(r) => j.violation(ReqId::SIP_PROXY, exp, format!("answered {}", status(r)), p.loc_resp()),
+            Egress::Forwarded(_) => j.violation(ReqId::SIP_PROXY, exp, "forwarded", p.loc_egress(None, None)),
+            Egress::Nothing => nothing(&mut j, ctx, ReqId::SIP_PROXY, exp),
         }
         return j.finish(pass_loc);
     }
@@ -114,20 +121,20 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             &mut j,
             &p,
             e,
-            "T1.NO-LOCAL-CPM",
-            403,
+            ReqId::T1_NO_LOCAL_CPM,
+            StatusCode::FORBIDDEN,
             "403 Forbidden: a level-1 server serves no local CPM client",
         ),
         (Expectation::Offline, e) => judge_reject(
             &mut j,
             &p,
             e,
-            "T2.ONLINE-ONLY",
-            480,
+            ReqId::T2_ONLINE_ONLY,
+            StatusCode::TEMPORARILY_UNAVAILABLE,
             "480 Temporarily Unavailable: no deferred delivery to an offline CPM client",
         ),
         (exp, Egress::Forwarded(eg)) => {
-            if ctx.role == super::context::Role::Proxy {
+            if ctx.role == crate::base::Role::Proxy {
                 judge_proxy(&mut j, &p, eg);
             }
             judge_preserve(&mut j, &p, eg, exp);
@@ -135,13 +142,13 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             judge_invented(&mut j, &p, eg, exp);
             match exp {
                 Expectation::Map { dir: Direction::CpmToIm, family, service } => {
-                    judge_cpm_to_im(&mut j, &p, eg, service_rule(family, service), service);
+                    judge_cpm_to_im(&mut j, &p, eg, ReqId::of_service(family, service), service);
                 }
                 Expectation::Map { dir: Direction::ImToCpm, family, service } => {
-                    judge_im_to_cpm(&mut j, &p, eg, service_rule(family, service), service);
+                    judge_im_to_cpm(&mut j, &p, eg, ReqId::of_service(family, service), service);
                 }
                 Expectation::Unknown => j.push(
-                    "T2.CONVID.ADDED",
+                    ReqId::T2_CONVID_ADDED,
                     Verdict::Inconclusive,
                     "the recipient's client kind (IM or CPM), from a third-party REGISTER or --users",
                     "unknown at level 2",
@@ -154,7 +161,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             }
         }
         (Expectation::Map { family, service, .. }, Egress::Responded(r)) => {
-            let id = service_rule(family, service);
+            let id = ReqId::of_service(family, service);
             j.violation(
                 id,
                 "the request forwarded in the mapped form",
@@ -163,11 +170,11 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             );
         }
         (Expectation::Map { family, service, .. }, Egress::Nothing) => {
-            nothing(&mut j, ctx, service_rule(family, service), "the request forwarded in the mapped form");
+            nothing(&mut j, ctx, ReqId::of_service(family, service), "the request forwarded in the mapped form");
         }
-        (_, Egress::Responded(r)) if r.status() == Some(400) => {
+        (_, Egress::Responded(r)) if r.status() == Some(StatusCode::BAD_REQUEST) => {
             j.violation(
-                "SIP.ROBUST",
+                ReqId::SIP_ROBUST,
                 "forwarded: every header the server must parse is well-formed (D15)",
                 "answered 400",
                 p.loc_resp(),
@@ -185,15 +192,15 @@ fn status(r: &Message) -> String {
     }
 }
 
-fn nothing(j: &mut Judge, ctx: &PairContext, id: &'static str, exp: &str) {
+fn nothing(j: &mut Judge, ctx: &PairContext, id: ReqId, exp: &str) {
     let verdict = if ctx.complete { Verdict::Fail } else { Verdict::Inconclusive };
     j.push(id, verdict, exp, "nothing left the server", Location { message: ctx.ingress_index, ..Location::default() });
 }
 
-fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: &'static str, code: u16, exp: &str) {
+fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: ReqId, code: StatusCode, exp: &str) {
     match e {
         Egress::Responded(r) if r.status() == Some(code) => j.checked(id, exp),
-        Egress::Responded(r) if r.status().is_some_and(|c| c >= 400) => {
+        Egress::Responded(r) if r.status().is_some_and(|c| c.is_error()) => {
             j.push(id, Verdict::NonStrict, exp, format!("answered {}", status(r)), p.loc_resp());
         }
         Egress::Responded(r) => j.violation(id, exp, format!("answered {}", status(r)), p.loc_resp()),
@@ -242,7 +249,7 @@ impl Pos<'_> {
 
 fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let ing = p.ingress;
-    j.checked("SIP.PROXY", "own Via on top, Max-Forwards - 1, own Route entry removed");
+    j.checked(ReqId::SIP_PROXY, "own Via on top, Max-Forwards - 1, own Route entry removed");
     // Compared without `received`/`rport`, which the next hops may add (RFC 3261 §18.2.1).
     let vi: Vec<Vec<u8>> =
         ing.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(ing.bytes(), *s)).collect();
@@ -251,7 +258,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let via_loc = p.header_loc(eg, &HeaderName::Via);
     if ve.len() != vi.len() + 1 || ve[1..] != vi[..] {
         j.violation(
-            "SIP.PROXY",
+            ReqId::SIP_PROXY,
             format!("{} Via values: its own on top, then the {} received unchanged", vi.len() + 1, vi.len()),
             format!("{} Via values{}", ve.len(), if ve.len() == vi.len() + 1 { ", received ones altered" } else { "" }),
             via_loc.clone(),
@@ -261,7 +268,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     match eg.top_via_branch() {
         Some(b) if b.starts_with("z9hG4bK") && b != bi => {}
         other => j.violation(
-            "SIP.PROXY",
+            ReqId::SIP_PROXY,
             "a fresh branch starting with z9hG4bK on its own Via",
             format!("branch {:?}", other.unwrap_or_default()),
             via_loc,
@@ -272,7 +279,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let want = mi.map_or(70, |m| m.saturating_sub(1));
     if me != Some(want) {
         j.violation(
-            "SIP.PROXY",
+            ReqId::SIP_PROXY,
             format!("Max-Forwards: {want}"),
             format!("Max-Forwards: {}", me.map_or("absent".into(), |m| m.to_string())),
             p.header_loc(eg, &HeaderName::MaxForwards),
@@ -283,10 +290,10 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     // The ISC Route set is judged on initial requests; in-dialog requests follow the dialog's
     // route set, which may end at the server.
     if ri.len() >= 2 && ing.to_tag().is_none() {
-        j.checked("ROUTE.VIA-IMS", "sent on toward the next hop of the ISC Route set");
+        j.checked(ReqId::ROUTE_VIA_IMS, "sent on toward the next hop of the ISC Route set");
         if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
             j.violation(
-                "ROUTE.VIA-IMS",
+                ReqId::ROUTE_VIA_IMS,
                 format!("top Route {}", String::from_utf8_lossy(&ri[1])),
                 if re.is_empty() {
                     "no Route: sent straight to the UE".to_string()
@@ -311,7 +318,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             )
         };
         j.violation(
-            "SIP.PROXY",
+            ReqId::SIP_PROXY,
             "the received Route set minus its own entry",
             obs,
             p.header_loc(eg, &HeaderName::Route),
@@ -339,13 +346,13 @@ fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm:
 
 fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     let ing = p.ingress;
-    j.checked("SIP.PRESERVE", "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
+    j.checked(ReqId::SIP_PRESERVE, "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
     // Record-Route: the proxy may add its own entries on top, never drop or change others.
     let rri: Vec<&[u8]> = ing.list_values(&HeaderName::RecordRoute).iter().map(|s| s.of(ing.bytes())).collect();
     let rre: Vec<&[u8]> = eg.list_values(&HeaderName::RecordRoute).iter().map(|s| s.of(eg.bytes())).collect();
     if rre.len() < rri.len() || rre[rre.len() - rri.len()..] != rri[..] {
         j.violation(
-            "SIP.PRESERVE",
+            ReqId::SIP_PRESERVE,
             format!("the {} received Record-Route entries kept below any the server adds", rri.len()),
             format!("{} Record-Route entries", rre.len()),
             p.header_loc(eg, &HeaderName::RecordRoute),
@@ -356,7 +363,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     {
         if mi != me || ing.slice(*ui) != eg.slice(*ue) {
             j.violation(
-                "SIP.PRESERVE",
+                ReqId::SIP_PRESERVE,
                 format!("request line {} {}", mi, ing.text(*ui)),
                 format!("{} {}", me, eg.text(*ue)),
                 p.loc_egress(Some(eg), Some(eg.start_line_span())),
@@ -368,7 +375,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         let b = eg.first(&name).map(|h| eg.slice(h.value));
         if a != b {
             j.violation(
-                "SIP.PRESERVE",
+                ReqId::SIP_PRESERVE,
                 format!("{}: {}", name.canonical(), String::from_utf8_lossy(a.unwrap_or(b"(absent)"))),
                 String::from_utf8_lossy(b.unwrap_or(b"(absent)")).into_owned(),
                 p.header_loc(eg, &name),
@@ -379,7 +386,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         let at =
             ing.body().iter().zip(eg.body()).position(|(a, b)| a != b).unwrap_or(ing.body().len().min(eg.body().len()));
         j.violation(
-            "SIP.PRESERVE",
+            ReqId::SIP_PRESERVE,
             format!("the body unchanged ({} bytes)", ing.body().len()),
             format!("{} bytes, first difference at body byte {at}", eg.body().len()),
             Location { header: Some("body".into()), ..p.loc_egress(None, None) },
@@ -397,7 +404,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         match hit {
             Some((i, _)) => used[i] = true,
             None => j.violation(
-                "SIP.PRESERVE",
+                ReqId::SIP_PRESERVE,
                 format!("{}: {}", h.name.canonical(), String::from_utf8_lossy(v)),
                 "missing or changed",
                 p.loc_ingress(None, Some(h.line)),
@@ -407,18 +414,18 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
 }
 
 fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
-    j.checked("SIP.FRAMING", "Content-Length equals the body length; over 1300 bytes not on UDP");
+    j.checked(ReqId::SIP_FRAMING, "Content-Length equals the body length; over 1300 bytes not on UDP");
     match eg.content_length() {
         Ok(Some(n)) if n == eg.body().len() => {}
         Ok(None) if p.ctx.egress_transport != Some(Transport::Tcp) => {}
         Ok(v) => j.violation(
-            "SIP.FRAMING",
+            ReqId::SIP_FRAMING,
             format!("Content-Length: {}", eg.body().len()),
             format!("Content-Length: {}", v.map_or("absent".into(), |n| n.to_string())),
             p.header_loc(eg, &HeaderName::ContentLength),
         ),
         Err(e) => j.violation(
-            "SIP.FRAMING",
+            ReqId::SIP_FRAMING,
             format!("Content-Length: {}", eg.body().len()),
             e.to_string(),
             p.header_loc(eg, &HeaderName::ContentLength),
@@ -426,7 +433,7 @@ fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
     if p.ctx.egress_transport == Some(Transport::Udp) && eg.bytes().len() > 1300 {
         j.violation(
-            "SIP.FRAMING",
+            ReqId::SIP_FRAMING,
             "a request over 1300 bytes sent over TCP (RFC 3261 §18.1.1)",
             format!("{} bytes over UDP", eg.bytes().len()),
             p.loc_egress(None, None),
@@ -441,14 +448,14 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         Expectation::Map { dir: Direction::ImToCpm, service, .. } => CpmIcsi::from_norm(service.row().icsi),
         _ => None,
     };
-    j.checked("T3.MAP", "identifiers spelled as Table 1; no CPM ICSI invented");
+    j.checked(ReqId::T3_MAP, "identifiers spelled as Table 1; no CPM ICSI invented");
     for i in cpm_icsis(eg) {
         if !before.contains(&i) && Some(i) != allowed && exp != Expectation::Unknown {
             let what = match allowed {
                 Some(a) => format!("no CPM ICSI but {a:?} (Table 1 for this service)"),
                 None => "no CPM ICSI the request did not carry".to_string(),
             };
-            j.violation("T3.MAP", what, format!("{i:?} added"), p.header_loc(eg, &HeaderName::AcceptContact));
+            j.violation(ReqId::T3_MAP, what, format!("{i:?} added"), p.header_loc(eg, &HeaderName::AcceptContact));
             return;
         }
     }
@@ -470,7 +477,7 @@ fn each_value(
     j: &mut Judge,
     p: &Pos<'_>,
     eg: &Message,
-    id: &'static str,
+    id: ReqId,
     mapped: impl Fn(&ValueView<'_>) -> bool,
     mut judge: impl FnMut(&mut Judge, &ValueView<'_>, &ValueView<'_>, Location),
 ) -> bool {
@@ -501,11 +508,11 @@ fn each_value(
     any
 }
 
-fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
+fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service: Service) {
     let ing = p.ingress;
     let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     j.checked(id, format!("{tags} in place of the CPM ICSI"));
-    j.checked("X.PAS-REMOVED", "no CPM P-Asserted-Service / P-Preferred-Service");
+    j.checked(ReqId::X_PAS_REMOVED, "no CPM P-Asserted-Service / P-Preferred-Service");
     let any_mapped = each_value(
         j,
         p,
@@ -528,7 +535,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
         let v = ValueView::new(eg.bytes(), *s);
         if service != Service::Lmm && !v.lmm.is_empty() {
             j.violation(
-                "T3.MAP",
+                ReqId::T3_MAP,
                 format!("{IM_TAG} only (not a large-message request)"),
                 v.text.clone(),
                 p.loc_egress(Some(eg), Some(*s)),
@@ -554,7 +561,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
         for v in eg.list_values(&name) {
             if CpmIcsi::from_raw(v.of(eg.bytes())).is_some() {
                 j.violation(
-                    "X.PAS-REMOVED",
+                    ReqId::X_PAS_REMOVED,
                     format!("no CPM {} on an IM-bound request (D1)", name.canonical()),
                     eg.text(v).into_owned(),
                     p.loc_egress(Some(eg), Some(v)),
@@ -564,7 +571,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
     }
 }
 
-fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, service: Service) {
+fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service: Service) {
     let row = service.row();
     j.checked(
         id,
@@ -601,7 +608,7 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
     } else if !pas.iter().any(|v| v.of(eg.bytes()) == row.icsi.as_bytes()) {
         let got: Vec<String> = pas.iter().map(|v| eg.text(*v).into_owned()).collect();
         let id2 = if pas.iter().any(|v| norm(v.of(eg.bytes())).contains("3gpp-service.ims.icsi.oma.cpm.")) {
-            "T3.MAP"
+            ReqId::T3_MAP
         } else {
             id
         };
@@ -616,51 +623,51 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: &'static str, s
 
 fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let ing = p.ingress;
-    j.checked("T2.CONVID.ADDED", "exactly one well-formed Conversation-ID");
+    j.checked(ReqId::T2_CONVID_ADDED, "exactly one well-formed Conversation-ID");
     let conv: Vec<_> = eg.all(&HeaderName::ConversationId).collect();
     match conv.as_slice() {
         [] => j.violation(
-            "T2.CONVID.ADDED",
+            ReqId::T2_CONVID_ADDED,
             "Conversation-ID: <1-256 word characters>",
             "absent",
             p.header_loc(eg, &HeaderName::ConversationId),
         ),
         [h] if !is_valid_conv_id(eg.slice(h.value)) => j.violation(
-            "T2.CONVID.ADDED",
+            ReqId::T2_CONVID_ADDED,
             "Conversation-ID: <1-256 word characters>",
             format!("Conversation-ID: {}", eg.value(h)),
             p.loc_egress(Some(eg), Some(h.line)),
         ),
         [_] => {}
         many => j.violation(
-            "T2.CONVID.ADDED",
+            ReqId::T2_CONVID_ADDED,
             "exactly one Conversation-ID",
             format!("{} Conversation-ID fields", many.len()),
             p.loc_egress(Some(eg), Some(many[1].line)),
         ),
     }
     if let Some(hi) = ing.first(&HeaderName::ConversationId) {
-        j.checked("T2.CONVID.KEPT", "the incoming Conversation-ID forwarded unchanged");
+        j.checked(ReqId::T2_CONVID_KEPT, "the incoming Conversation-ID forwarded unchanged");
         let v = ing.slice(hi.value);
         if !conv.iter().any(|h| eg.slice(h.value) == v) {
             j.violation(
-                "T2.CONVID.KEPT",
+                ReqId::T2_CONVID_KEPT,
                 format!("Conversation-ID: {}", String::from_utf8_lossy(v)),
                 conv.first().map_or("absent".into(), |h| format!("Conversation-ID: {}", eg.value(h))),
                 p.header_loc(eg, &HeaderName::ConversationId),
             );
         }
     }
-    j.checked("T2.CONTRIB.ADDED", "a well-formed Contribution-ID");
+    j.checked(ReqId::T2_CONTRIB_ADDED, "a well-formed Contribution-ID");
     match eg.first(&HeaderName::ContributionId) {
         None => j.violation(
-            "T2.CONTRIB.ADDED",
+            ReqId::T2_CONTRIB_ADDED,
             "Contribution-ID: <1-256 word characters>",
             "absent",
             p.header_loc(eg, &HeaderName::ContributionId),
         ),
         Some(h) if !is_valid_conv_id(eg.slice(h.value)) => j.violation(
-            "T2.CONTRIB.ADDED",
+            ReqId::T2_CONTRIB_ADDED,
             "Contribution-ID: <1-256 word characters>",
             format!("Contribution-ID: {}", eg.value(h)),
             p.loc_egress(Some(eg), Some(h.line)),
@@ -669,7 +676,7 @@ fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             if let Some(hi) = ing.first(&HeaderName::ContributionId) {
                 if ing.slice(hi.value) != eg.slice(h.value) {
                     j.violation(
-                        "T2.CONTRIB.ADDED",
+                        ReqId::T2_CONTRIB_ADDED,
                         format!("Contribution-ID: {} (kept)", ing.value(hi)),
                         format!("Contribution-ID: {}", eg.value(h)),
                         p.loc_egress(Some(eg), Some(h.line)),

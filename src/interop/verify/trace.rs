@@ -4,55 +4,29 @@
 //! reused, IMDNs following their message, and no delivery after an offline 480 (SPEC D3, D10,
 //! D14). The same code judges a simulated run, a live run and a capture.
 
-use super::context::{ClientKind, Egress, PairContext, Role, SessionCase};
+use super::context::{Egress, PairContext};
 use super::judge::Judge;
 use super::pair::{Expectation, check_pair, expectation};
+use crate::base::Level;
+use crate::base::Service;
+use crate::base::Trace;
+use crate::base::{ClientKind, Role, SessionCase};
 use crate::interop::classify::classify;
 use crate::interop::finding::{Finding, Location};
 use crate::interop::registration::{aor, aor_of, served_user, session_case, third_party_register, unregistered};
-use crate::interop::table::Service;
-use crate::node::{Instant, Transport};
+use crate::interop::rules::ReqId;
+use crate::sip::StatusCode;
 use crate::sip::params::ParamList;
 use crate::sip::{HeaderName, Message, Method};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-/// One message seen on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Observation {
-    /// When.
-    pub time: Instant,
-    /// Sender.
-    pub from: SocketAddr,
-    /// Receiver.
-    pub to: SocketAddr,
-    /// Transport.
-    pub transport: Transport,
-    /// The message bytes.
-    #[serde(skip)]
-    pub bytes: Vec<u8>,
-}
-
-/// A sequence of observations in the order they happened.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Trace {
-    /// The observations.
-    pub events: Vec<Observation>,
-}
-
-impl Trace {
-    /// Record one message.
-    pub fn push(&mut self, time: Instant, from: SocketAddr, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
-        self.events.push(Observation { time, from, to, transport, bytes });
-    }
-}
-
 /// What the oracle knows about the run besides the trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
     /// Interop level, 1 or 2.
-    pub level: u8,
+    pub level: Level,
     /// The IM server's addresses.
     pub sut: Vec<SocketAddr>,
     /// Its declared role.
@@ -99,7 +73,7 @@ struct Registrations {
 }
 
 impl Registrations {
-    fn learn(&mut self, msg: &Message, level: u8) {
+    fn learn(&mut self, msg: &Message, level: Level) {
         let Some(r) = third_party_register(msg, level) else { return };
         let entry = self.state.entry(r.user).or_insert((None, false));
         if r.kind.is_some() {
@@ -116,7 +90,7 @@ struct Parsed {
 /// Judge a whole trace.
 pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
     let parsed: Vec<Parsed> =
-        trace.events.iter().map(|o| Parsed { msg: Message::parse(o.bytes.clone()).ok() }).collect();
+        trace.events.iter().map(|o| Parsed { msg: Message::parse(o.packet.bytes.clone()).ok() }).collect();
     let is_sut = |a: &SocketAddr| ctx.sut.contains(a);
     let mut report = TraceReport::default();
     let mut regs = Registrations::default();
@@ -128,7 +102,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
 
     for (i, (obs, p)) in trace.events.iter().zip(&parsed).enumerate() {
         let Some(m) = &p.msg else { continue };
-        if !is_sut(&obs.to) || !m.is_request() {
+        if !is_sut(&obs.packet.to) || !m.is_request() {
             continue;
         }
         let method = m.method().cloned().unwrap_or(Method::Other(String::new()));
@@ -152,7 +126,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
             .filter(|&k| {
                 let o = &trace.events[k];
                 let Some(e) = &parsed[k].msg else { return false };
-                is_sut(&o.from) && e.method() == Some(&method) && {
+                is_sut(&o.packet.from) && e.method() == Some(&method) && {
                     let vias = e.list_values(&HeaderName::Via);
                     vias.len() >= 2 && crate::sip::uri::via_key(e.bytes(), vias[1]) == top_bytes
                 }
@@ -161,8 +135,8 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         let response = (i + 1..parsed.len()).find(|&k| {
             let o = &trace.events[k];
             parsed[k].msg.as_ref().is_some_and(|r| {
-                is_sut(&o.from)
-                    && r.status().is_some_and(|c| c >= 200)
+                is_sut(&o.packet.from)
+                    && r.status().is_some_and(StatusCode::is_final)
                     && r.top_via().is_some_and(|v| crate::sip::uri::via_key(r.bytes(), v) == top_bytes)
             })
         });
@@ -178,7 +152,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         pctx.online = registered.or(unregistered(m).then_some(false));
         let first_egress = egress.first().copied();
         pctx.egress_index = first_egress.or(response);
-        pctx.egress_transport = first_egress.map(|k| trace.events[k].transport);
+        pctx.egress_transport = first_egress.map(|k| trace.events[k].packet.transport);
         let eg = match (first_egress, response) {
             (Some(k), _) => Egress::Forwarded(parsed[k].msg.as_ref().expect("egress indices hold parsed requests")),
             (None, Some(k)) => {
@@ -200,7 +174,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         branches.dedup();
         if branches.len() > 1 {
             j.violation(
-                "SIP.PROXY",
+                ReqId::SIP_PROXY,
                 "a request forwarded once (retransmissions absorbed by the transaction)",
                 format!("forwarded {} times with distinct branches", branches.len()),
                 Location { message: egress.get(1).copied(), side: Some("egress".into()), ..Location::default() },
@@ -213,8 +187,8 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         }
         let service = classify(m);
         if let (Some(k), Some(svc)) = (first_egress, service) {
-            let to_cpm = ctx.level == 2 && case == SessionCase::Term && client == Some(ClientKind::Cpm);
-            let from_cpm = ctx.level == 2 && case == SessionCase::Orig && client == Some(ClientKind::Cpm);
+            let to_cpm = ctx.level == Level::Two && case == SessionCase::Term && client == Some(ClientKind::Cpm);
+            let from_cpm = ctx.level == Level::Two && case == SessionCase::Orig && client == Some(ClientKind::Cpm);
             if to_cpm || from_cpm {
                 if let Some(d) = Delivery::new(m, parsed[k].msg.as_ref().expect("parsed egress"), svc, to_cpm, i, k) {
                     delivered.push(d);
@@ -295,8 +269,8 @@ impl Delivery {
             conv_out: get(eg, HeaderName::ConversationId),
             contrib_in: get(ing, HeaderName::ContributionId),
             contrib_out: get(eg, HeaderName::ContributionId),
-            message_id: super::convid::cpim_message_id(ing.body()),
-            reports_on: super::convid::imdn_reports_on(ing.body()),
+            message_id: crate::interop::bodies::cpim_message_id(ing.body()),
+            reports_on: crate::interop::bodies::imdn_reports_on(ing.body()),
             ingress,
             egress,
         })
@@ -308,16 +282,16 @@ fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_s
     // Via removed (RFC 3261 §16.7 step 3).
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
         let Some(r) = &p.msg else { continue };
-        if !is_sut(&o.to) || r.is_request() || r.status() == Some(100) {
+        if !is_sut(&o.packet.to) || r.is_request() || r.status() == Some(StatusCode::TRYING) {
             continue;
         }
         let vias: Vec<&[u8]> = r.list_values(&HeaderName::Via).iter().map(|s| s.of(r.bytes())).collect();
         if vias.len() < 2 {
             continue;
         }
-        j.checked("SIP.PROXY", "responses relayed upstream with the server's Via removed");
+        j.checked(ReqId::SIP_PROXY, "responses relayed upstream with the server's Via removed");
         let relayed = (k + 1..parsed.len()).find(|&n| {
-            is_sut(&trace.events[n].from)
+            is_sut(&trace.events[n].packet.from)
                 && parsed[n].msg.as_ref().is_some_and(|x| {
                     x.status() == r.status() && x.call_id() == r.call_id() && {
                         let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
@@ -330,7 +304,7 @@ fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_s
             let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
             if xv[..] != vias[1..] {
                 j.violation(
-                    "SIP.PROXY",
+                    ReqId::SIP_PROXY,
                     "the response relayed upstream without the server's own Via",
                     format!("{} Via values (received {})", xv.len(), vias.len()),
                     Location {
@@ -354,10 +328,10 @@ fn judge_deferred(
     is_sut: &dyn Fn(&SocketAddr) -> bool,
 ) {
     for (user, call_id, at) in offline {
-        j.checked("T2.ONLINE-ONLY", "nothing delivered later to a CPM client that was offline");
+        j.checked(ReqId::T2_ONLINE_ONLY, "nothing delivered later to a CPM client that was offline");
         for n in at + 1..parsed.len() {
             let Some(m) = &parsed[n].msg else { continue };
-            if !is_sut(&trace.events[n].from) || !m.is_request() || used[n] {
+            if !is_sut(&trace.events[n].packet.from) || !m.is_request() || used[n] {
                 continue;
             }
             if !matches!(m.method(), Some(Method::Message | Method::Invite)) {
@@ -366,7 +340,7 @@ fn judge_deferred(
             let target = m.request_uri().and_then(|u| aor(&u));
             if m.call_id().as_deref() == Some(call_id.as_str()) || target.as_deref() == Some(user.as_str()) {
                 j.violation(
-                    "T2.ONLINE-ONLY",
+                    ReqId::T2_ONLINE_ONLY,
                     format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"),
                     format!("{} sent by the server later", m.method().map(|x| x.to_string()).unwrap_or_default()),
                     Location { message: Some(n), side: Some("egress".into()), ..Location::default() },

@@ -4,8 +4,10 @@
 //! else under `SIP.PRESERVE`.
 
 use super::judge::Judge;
+use crate::base::Service;
 use crate::interop::finding::Location;
-use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG, Service};
+use crate::interop::rules::ReqId;
+use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG};
 use crate::sip::Span;
 use crate::sip::params::{Param, ParamList, norm};
 
@@ -132,19 +134,17 @@ fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
 /// A value the mapping does not own must arrive unchanged (semantically).
 pub fn judge_untouched(j: &mut Judge, a: &ValueView<'_>, b: &ValueView<'_>, header: &str, loc: Location) {
     if a.head != b.head || a.all_params() != b.all_params() {
-        j.violation("SIP.PRESERVE", format!("{header}: {} (unchanged)", a.text), format!("{header}: {}", b.text), loc);
+        j.violation(
+            ReqId::SIP_PRESERVE,
+            format!("{header}: {} (unchanged)", a.text),
+            format!("{header}: {}", b.text),
+            loc,
+        );
     }
 }
 
 /// CPM -> IM, a value that carried a mapped CPM ICSI.
-pub fn judge_cpm_to_im_value(
-    j: &mut Judge,
-    id: &'static str,
-    a: &ValueView<'_>,
-    b: &ValueView<'_>,
-    lmm: bool,
-    loc: Location,
-) {
+pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &ValueView<'_>, lmm: bool, loc: Location) {
     let want = if lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     if b.im_true == 0 {
         j.violation(id, format!("{want} in place of the CPM ICSI"), &b.text, loc.clone());
@@ -159,13 +159,13 @@ pub fn judge_cpm_to_im_value(
         j.violation(id, "no feature tag twice in one value (RFC 3841)", &b.text, loc.clone());
     }
     if !lmm && !b.lmm.is_empty() && a.lmm.is_empty() {
-        j.violation("T3.MAP", format!("{IM_TAG} only (not a large-message request)"), &b.text, loc.clone());
+        j.violation(ReqId::T3_MAP, format!("{IM_TAG} only (not a large-message request)"), &b.text, loc.clone());
     }
     for p in b.im.iter().chain(&b.lmm) {
         let name = p.name.of(b.buf);
         if (name != IM_TAG.as_bytes() && name != LMM_TAG.as_bytes()) || p.value.is_some() {
             j.violation(
-                "T3.MAP",
+                ReqId::T3_MAP,
                 format!("{want} spelled exactly as Table 1"),
                 String::from_utf8_lossy(p.span.of(b.buf)).into_owned(),
                 loc.clone(),
@@ -174,14 +174,14 @@ pub fn judge_cpm_to_im_value(
         }
     }
     if let Some(d) = diff_others(a, b) {
-        j.violation("SIP.PRESERVE", format!("every other parameter of {} kept", a.text), d, loc);
+        j.violation(ReqId::SIP_PRESERVE, format!("every other parameter of {} kept", a.text), d, loc);
     }
 }
 
 /// IM -> CPM, a value that carried a TRUE IM tag.
 pub fn judge_im_to_cpm_value(
     j: &mut Judge,
-    id: &'static str,
+    id: ReqId,
     a: &ValueView<'_>,
     b: &ValueView<'_>,
     service: Service,
@@ -195,7 +195,7 @@ pub fn judge_im_to_cpm_value(
     }
     match b.icsi_norm.iter().position(|n| *n == want_norm) {
         None if !b.cpm.is_empty() => {
-            j.violation("T3.MAP", format!("{want_text} (the ICSI of {service})"), &b.text, loc.clone())
+            j.violation(ReqId::T3_MAP, format!("{want_text} (the ICSI of {service})"), &b.text, loc.clone())
         }
         None => j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone()),
         Some(i) => {
@@ -204,13 +204,13 @@ pub fn judge_im_to_cpm_value(
             let exact_name = b.icsi.iter().all(|p| p.name.of(b.buf) == ICSI_REF.as_bytes());
             if raw != row.icsi_encoded.as_bytes() || !quoted || !exact_name {
                 j.violation(
-                    "T3.MAP",
+                    ReqId::T3_MAP,
                     format!("{want_text} (percent-encoded, quoted, as Table 1)"),
                     &b.text,
                     loc.clone(),
                 );
             } else if b.cpm.iter().any(|c| Some(*c) != crate::interop::table::CpmIcsi::from_norm(&want_norm)) {
-                j.violation("T3.MAP", format!("only the ICSI of {service}"), &b.text, loc.clone());
+                j.violation(ReqId::T3_MAP, format!("only the ICSI of {service}"), &b.text, loc.clone());
             }
         }
     }
@@ -239,6 +239,6 @@ pub fn judge_im_to_cpm_value(
     b2.others.extend(neg(b));
     b2.others.sort();
     if let Some(d) = diff_others(&a2, &b2) {
-        j.violation("SIP.PRESERVE", format!("every other parameter of {} kept", a.text), d, loc);
+        j.violation(ReqId::SIP_PRESERVE, format!("every other parameter of {} kept", a.text), d, loc);
     }
 }

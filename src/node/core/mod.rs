@@ -8,14 +8,16 @@
 
 pub mod select;
 
+use crate::base::ids::IdGen;
+use crate::base::{Instant, Packet, Transport};
 use crate::interop::classify::{classify, cpm_icsis, has_true_tag};
-use crate::interop::ids::IdGen;
 use crate::interop::table::IM_TAG;
 use crate::node::im_server::proxy::strip_top_via;
 use crate::node::transaction::{
     ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_to,
+    response_with_reason,
 };
-use crate::node::{Instant, Packet, Transport};
+use crate::sip::StatusCode;
 use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, Span, apply_edits};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -115,7 +117,7 @@ impl Core {
     fn on_register(&mut self, tx: ServerTx, msg: &Message, flow: Flow) {
         let Some(aor) = msg.to_addr().ok().and_then(|na| crate::interop::registration::aor(&na.uri_text(msg.bytes())))
         else {
-            let _ = self.layer.respond(tx, response_to(msg, 400, "Bad Request", Some("r")), self.now);
+            let _ = self.layer.respond(tx, response_to(msg, StatusCode::BAD_REQUEST, Some("r")), self.now);
             return;
         };
         let expires: u64 = msg.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok()).unwrap_or(3600);
@@ -142,7 +144,7 @@ impl Core {
             }
         }
         let tag = self.ids.token(8);
-        let mut ok = response_to(msg, 200, "OK", Some(&tag));
+        let mut ok = response_to(msg, StatusCode::OK, Some(&tag));
         if let Ok(r) = Message::parse(ok.clone()) {
             ok = apply_edits(&ok, &[Edit::append_header(&r, "Expires", &expires.to_string())]).unwrap_or(ok);
         }
@@ -191,12 +193,12 @@ impl Core {
         let in_dialog = msg.to_tag().is_some();
         if let Some(u) = next_route.filter(|_| in_dialog || phase.is_none()) {
             // Loose routing along a Route set (in-dialog requests, or someone else's route).
-            let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, 404, "Not Found") };
+            let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, StatusCode::NOT_FOUND) };
             return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
         }
         if in_dialog {
             let Some(u) = msg.request_uri().and_then(|u| SipUri::parse(&u)) else { return };
-            let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, 404, "Not Found") };
+            let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, StatusCode::NOT_FOUND) };
             return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
         }
         let from = msg
@@ -226,10 +228,10 @@ impl Core {
                 strip_served_user(&msg, &mut edits);
                 if self.is_factory(&target) {
                     let Some((_, focus)) = self.cfg.factory.clone() else {
-                        return self.reject(tx, &msg, 404, "Not Found");
+                        return self.reject(tx, &msg, StatusCode::NOT_FOUND);
                     };
                     let Some(to) = self.cfg.hosts.get(&focus).copied() else {
-                        return self.reject(tx, &msg, 404, "Not Found");
+                        return self.reject(tx, &msg, StatusCode::NOT_FOUND);
                     };
                     return self.forward(tx, &msg, edits, to, flow.transport, first_pass);
                 }
@@ -244,7 +246,7 @@ impl Core {
                     Some(to) => self.forward(tx, &msg, edits, to, flow.transport, first_pass),
                     None => {
                         self.unroutable.push(ruri.clone());
-                        self.reject(tx, &msg, 404, "Not Found")
+                        self.reject(tx, &msg, StatusCode::NOT_FOUND)
                     }
                 }
             }
@@ -267,7 +269,9 @@ impl Core {
         record_route: bool,
     ) {
         let Some(asn) = self.cfg.im_server.clone() else { return };
-        let Some(to) = self.cfg.hosts.get(&asn).copied() else { return self.reject(tx, msg, 500, "No IM Server") };
+        let Some(to) = self.cfg.hosts.get(&asn).copied() else {
+            return self.reject_with(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, "No IM Server");
+        };
         let token = self.ids.token(6);
         self.odi.insert(token.clone(), (phase, user.to_string()));
         let orig = if sescase == "orig" { ";orig" } else { "" };
@@ -297,7 +301,7 @@ impl Core {
                 best = Some((s, b.clone()));
             }
         }
-        let Some((_, b)) = best else { return self.reject(tx, msg, 480, "Temporarily Unavailable") };
+        let Some((_, b)) = best else { return self.reject(tx, msg, StatusCode::TEMPORARILY_UNAVAILABLE) };
         // Retarget the Request-URI to the chosen contact (the terminating S-CSCF, TS 24.229).
         if let crate::sip::StartLine::Request { uri, .. } = msg.start() {
             edits.push(Edit::replace(*uri, b.uri.clone()));
@@ -306,9 +310,13 @@ impl Core {
         self.forward(tx, msg, edits, b.addr, b.transport, true);
     }
 
-    fn reject(&mut self, tx: ServerTx, msg: &Message, code: u16, reason: &str) {
+    fn reject(&mut self, tx: ServerTx, msg: &Message, code: StatusCode) {
+        self.reject_with(tx, msg, code, code.reason());
+    }
+
+    fn reject_with(&mut self, tx: ServerTx, msg: &Message, code: StatusCode, reason: &str) {
         let tag = self.ids.token(8);
-        let _ = self.layer.respond(tx, response_to(msg, code, reason, Some(&tag)), self.now);
+        let _ = self.layer.respond(tx, response_with_reason(msg, code, reason, Some(&tag)), self.now);
     }
 
     fn forward(
@@ -331,7 +339,7 @@ impl Core {
         if let Some(h) = msg.first(&HeaderName::MaxForwards) {
             let n: u32 = msg.value(h).trim().parse().unwrap_or(70);
             if n == 0 {
-                return self.reject(tx, msg, 483, "Too Many Hops");
+                return self.reject(tx, msg, StatusCode::TOO_MANY_HOPS);
             }
             edits.push(Edit::replace(h.value, (n - 1).to_string()));
         }
@@ -339,7 +347,9 @@ impl Core {
             let at = msg.first(&HeaderName::RecordRoute).map_or(msg.headers_end().start, |h| h.line.start);
             edits.push(Edit::header_before(msg, at, "Record-Route", &format!("<sip:{};lr>", self.cfg.host)));
         }
-        let Ok(bytes) = apply_edits(msg.bytes(), &edits) else { return self.reject(tx, msg, 500, "Edit Conflict") };
+        let Ok(bytes) = apply_edits(msg.bytes(), &edits) else {
+            return self.reject_with(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, "Edit Conflict");
+        };
         let flow = Flow { transport, local: self.cfg.addr, remote: to };
         if msg.method() == Some(&Method::Ack) {
             self.layer.send_stateless(flow.packet(bytes));
@@ -350,7 +360,7 @@ impl Core {
                 self.proxied.insert(c, Proxied { server: tx, forwarded: bytes, flow });
                 self.by_server.insert(tx, c);
             }
-            Err(_) => self.reject(tx, msg, 500, "Server Internal Error"),
+            Err(_) => self.reject(tx, msg, StatusCode::SERVER_INTERNAL_ERROR),
         }
     }
 
@@ -371,7 +381,11 @@ impl Core {
                 TxEvent::Cancel { tx, target, msg, .. } => {
                     let _ = self.layer.respond(
                         tx,
-                        response_to(&msg, if target.is_some() { 200 } else { 481 }, "OK", None),
+                        response_to(
+                            &msg,
+                            if target.is_some() { StatusCode::OK } else { StatusCode::CALL_DOES_NOT_EXIST },
+                            None,
+                        ),
                         self.now,
                     );
                     if let Some(c) = target.and_then(|t| self.by_server.get(&t).copied()) {
@@ -384,7 +398,7 @@ impl Core {
                     }
                 }
                 TxEvent::Response { tx, msg, .. } => {
-                    if msg.status() == Some(100) {
+                    if msg.status() == Some(StatusCode::TRYING) {
                         continue;
                     }
                     if let Some(p) = self.proxied.get(&tx) {
@@ -410,7 +424,7 @@ impl Core {
                         self.by_server.remove(&p.server);
                         if timer == Timer::B {
                             if let Some(req) = self.layer.server_request(p.server).cloned() {
-                                self.reject(p.server, &req, 408, "Request Timeout");
+                                self.reject(p.server, &req, StatusCode::REQUEST_TIMEOUT);
                             }
                         } else {
                             self.layer.abandon(p.server);

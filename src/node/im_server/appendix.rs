@@ -5,13 +5,16 @@
 use super::ImServer;
 use super::faults::Fault;
 use super::state::conversation_key;
+use crate::base::Direction;
+use crate::base::Instant;
+use crate::base::Level;
+use crate::base::Service;
+use crate::base::{ClientKind, SessionCase};
+use crate::interop::bodies::{cpim_message_id, imdn_reports_on};
 use crate::interop::classify::{Form, classify, form_of};
-use crate::interop::interwork::{Direction, Ids, RewriteOptions, plan};
+use crate::interop::interwork::{Ids, RewriteOptions, plan};
 use crate::interop::registration::unregistered;
-use crate::interop::table::Service;
-use crate::interop::verify::convid::{cpim_message_id, imdn_reports_on};
-use crate::interop::verify::{ClientKind, SessionCase};
-use crate::node::Instant;
+use crate::sip::StatusCode;
 use crate::sip::params::ParamList;
 use crate::sip::{Edit, HeaderName, Message};
 
@@ -26,7 +29,7 @@ pub enum Decision {
         mapped: Option<(Direction, Service)>,
     },
     /// Answer with this final response.
-    Reject(u16, &'static str),
+    Reject(StatusCode),
     /// Fault `defer-offline`: answer 202 and keep it for a later registration.
     Defer,
 }
@@ -42,7 +45,7 @@ impl ImServer {
         match case {
             SessionCase::Term => {
                 let kind = match (level, user) {
-                    (1, _) | (_, None) => ClientKind::Im,
+                    (Level::One, _) | (_, None) => ClientKind::Im,
                     (_, Some(u)) => self.registry.kind(u).unwrap_or(ClientKind::Im),
                 };
                 if kind == ClientKind::Cpm {
@@ -51,7 +54,7 @@ impl ImServer {
                         return if faults.has(Fault::DeferOffline) {
                             Decision::Defer
                         } else {
-                            Decision::Reject(480, "Temporarily Unavailable")
+                            Decision::Reject(StatusCode::TEMPORARILY_UNAVAILABLE)
                         };
                     }
                     let ids = self.ids_toward_cpm(msg, service, &user);
@@ -75,8 +78,8 @@ impl ImServer {
                 if !cpm {
                     return none;
                 }
-                if level == 1 && !faults.has(Fault::ServeLocalCpm) {
-                    return Decision::Reject(403, "Forbidden");
+                if level == Level::One && !faults.has(Fault::ServeLocalCpm) {
+                    return Decision::Reject(StatusCode::FORBIDDEN);
                 }
                 self.learn_from_local_cpm(msg, service);
                 self.mapped(msg, Direction::CpmToIm, service, Ids::default(), service)

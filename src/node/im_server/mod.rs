@@ -12,15 +12,19 @@ pub mod mangle;
 pub mod proxy;
 pub mod state;
 
-use crate::interop::ids::IdGen;
+use crate::base::Level;
+use crate::base::ids::IdGen;
+use crate::base::{ClientKind, SessionCase};
+use crate::base::{Instant, Packet, Transport};
 use crate::interop::registration::{served_user, session_case};
-use crate::interop::verify::robust;
-use crate::interop::verify::{ClientKind, SessionCase};
+use crate::interop::wellformed;
+use crate::node::transaction::response_with_reason;
 use crate::node::transaction::{
     ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_target,
     response_to, trying_for,
 };
-use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+use crate::node::{Input, Output, SansIo};
+use crate::sip::StatusCode;
 use crate::sip::{HeaderName, Message, Method};
 use appendix::Decision;
 use faults::{Fault, FaultSet};
@@ -32,7 +36,7 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Interop level, 1 or 2.
-    pub level: u8,
+    pub level: Level,
     /// Our host name, used in Via and Record-Route and to recognise our Route entry.
     pub host: String,
     /// Domains we serve (Request-URI in one of them = terminating, when nothing else says).
@@ -55,7 +59,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// A level-`level` server named `host`, serving `domain`, at `addrs`.
-    pub fn new(level: u8, host: &str, domain: &str, addrs: Vec<(Transport, SocketAddr)>) -> ServerConfig {
+    pub fn new(level: Level, host: &str, domain: &str, addrs: Vec<(Transport, SocketAddr)>) -> ServerConfig {
         ServerConfig {
             level,
             host: host.to_string(),
@@ -169,7 +173,7 @@ impl ImServer {
             return;
         }
         if msg.first(&HeaderName::Via).is_some() && msg.first(&HeaderName::CallId).is_some() {
-            let r = response_to(&msg, 400, "Bad Request", Some(&self.ids.token(8)));
+            let r = response_to(&msg, StatusCode::BAD_REQUEST, Some(&self.ids.token(8)));
             self.layer.send_stateless(flow.packet(r));
             self.stats.answered += 1;
         }
@@ -214,16 +218,20 @@ impl ImServer {
         }
     }
 
-    fn answer(&mut self, tx: ServerTx, msg: &Message, code: u16, reason: &str, extra: &[(&str, String)]) {
+    fn answer(&mut self, tx: ServerTx, msg: &Message, code: StatusCode, extra: &[(&str, String)]) {
+        self.answer_with(tx, msg, code, code.reason(), extra);
+    }
+
+    fn answer_with(&mut self, tx: ServerTx, msg: &Message, code: StatusCode, reason: &str, extra: &[(&str, String)]) {
         let tag = self.ids.token(10);
-        let mut r = response_to(msg, code, reason, (code > 100).then_some(tag.as_str()));
+        let mut r = response_with_reason(msg, code, reason, (!code.is_provisional()).then_some(tag.as_str()));
         if !extra.is_empty() {
             if let Ok(m) = Message::parse(r.clone()) {
                 let edits: Vec<_> = extra.iter().map(|(n, v)| crate::sip::Edit::append_header(&m, n, v)).collect();
                 r = crate::sip::apply_edits(&r, &edits).unwrap_or(r);
             }
         }
-        if code >= 200 {
+        if code.is_final() {
             self.stats.answered += 1;
         }
         if let Err(e) = self.layer.respond(tx, r, self.now) {
@@ -237,14 +245,14 @@ impl ImServer {
         if method == Method::Register {
             return self.on_register(tx, &msg);
         }
-        if let Err(e) = robust::validate(&msg) {
+        if let Err(e) = wellformed::validate(&msg) {
             if !self.config.faults.has(Fault::RepairMalformedVia) {
                 let reason = format!("Bad Request ({})", e.kind);
-                return self.answer(tx, &msg, e.status(), &reason, &[]);
+                return self.answer_with(tx, &msg, e.status(), &reason, &[]);
             }
         }
         if msg.max_forwards().ok().flatten() == Some(0) && method != Method::Options {
-            return self.answer(tx, &msg, 483, "Too Many Hops", &[]);
+            return self.answer(tx, &msg, StatusCode::TOO_MANY_HOPS, &[]);
         }
         if method == Method::Invite {
             let t = trying_for(&msg);
@@ -254,7 +262,7 @@ impl ImServer {
         let user = served_user(&msg, case);
         let decision = self.decide(&msg, case, user.as_deref(), self.now);
         let edits = match decision {
-            Decision::Reject(code, reason) => return self.answer(tx, &msg, code, reason, &[]),
+            Decision::Reject(code) => return self.answer(tx, &msg, code, &[]),
             Decision::Defer => return self.defer(tx, &msg, flow, user.unwrap_or_default()),
             Decision::Forward { edits, .. } => edits,
         };
@@ -268,9 +276,9 @@ impl ImServer {
             Ok(f) => self.send_forward(tx, &msg, f),
             Err(proxy::NoRoute::Unresolvable(h)) => {
                 tracing::warn!(host = %h, "next hop unresolvable");
-                self.answer(tx, &msg, 503, "Service Unavailable", &[])
+                self.answer(tx, &msg, StatusCode::SERVICE_UNAVAILABLE, &[])
             }
-            Err(proxy::NoRoute::EditConflict) => self.answer(tx, &msg, 500, "Server Internal Error", &[]),
+            Err(proxy::NoRoute::EditConflict) => self.answer(tx, &msg, StatusCode::SERVER_INTERNAL_ERROR, &[]),
         }
     }
 
@@ -288,7 +296,7 @@ impl ImServer {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "forward failed");
-                self.answer(tx, msg, 500, "Server Internal Error", &[]);
+                self.answer(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, &[]);
             }
         }
     }
@@ -298,7 +306,7 @@ impl ImServer {
         if let Ok(forward) = self.build_forward(msg, Vec::new(), flow.transport, None) {
             self.deferred.push(Deferred { user, forward });
         }
-        self.answer(tx, msg, 202, "Accepted", &[]);
+        self.answer(tx, msg, StatusCode::ACCEPTED, &[]);
     }
 
     fn on_register(&mut self, tx: ServerTx, msg: &Message) {
@@ -314,12 +322,12 @@ impl ImServer {
                 let _ = self.layer.send_request(flow, d.forward.bytes, self.now);
             }
         }
-        self.answer(tx, msg, 200, "OK", &[("Expires", expires.to_string())]);
+        self.answer(tx, msg, StatusCode::OK, &[("Expires", expires.to_string())]);
     }
 
     fn on_cancel(&mut self, tx: ServerTx, target: Option<ServerTx>, msg: &Message) {
-        let Some(target) = target else { return self.answer(tx, msg, 481, "Call/Transaction Does Not Exist", &[]) };
-        self.answer(tx, msg, 200, "OK", &[]);
+        let Some(target) = target else { return self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[]) };
+        self.answer(tx, msg, StatusCode::OK, &[]);
         if let Some(c) = self.by_server.get(&target).copied() {
             if let Some(p) = self.proxied.get(&c) {
                 if let Ok(fm) = Message::parse(p.forwarded.clone()) {
@@ -340,7 +348,7 @@ impl ImServer {
     }
 
     fn on_response(&mut self, c: ClientTx, msg: &Message) {
-        if msg.status() == Some(100) {
+        if msg.status() == Some(StatusCode::TRYING) {
             return; // hop by hop: never relayed
         }
         let Some(p) = self.proxied.get(&c) else { return };
@@ -348,7 +356,7 @@ impl ImServer {
         let out = proxy::strip_top_via(msg);
         if let Err(e) = self.layer.respond(server, out.clone(), self.now) {
             // A 2xx retransmission after the server transaction accepted: relay statelessly.
-            if msg.status().is_some_and(|s| (200..300).contains(&s)) {
+            if msg.status().is_some_and(StatusCode::is_success) {
                 if let (Some(req), Some(flow)) =
                     (self.layer.server_request(server), self.layer.server_reply_flow(server))
                 {
@@ -367,7 +375,7 @@ impl ImServer {
         // RFC 4320: no 408 upstream for a non-INVITE (Timer F); Timer B: 408.
         if timer == Timer::B {
             if let Some(req) = self.layer.server_request(p.server).cloned() {
-                self.answer(p.server, &req, 408, "Request Timeout", &[]);
+                self.answer(p.server, &req, StatusCode::REQUEST_TIMEOUT, &[]);
             }
         } else {
             self.layer.abandon(p.server);

@@ -5,7 +5,7 @@
 
 use super::ImServer;
 use super::faults::Fault;
-use crate::node::Transport;
+use crate::base::Transport;
 use crate::sip::{Edit, HeaderName, Message, SipUri, Span, apply_edits, split_list};
 use std::net::{IpAddr, SocketAddr};
 
@@ -170,7 +170,8 @@ pub fn strip_top_via(resp: &Message) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::super::{ImServer, ServerConfig};
-    use crate::node::{Input, Instant, Output, Packet, SansIo, Transport};
+    use crate::base::{Instant, Packet, Transport};
+    use crate::node::{Input, Output, SansIo};
 
     fn forwarded(server: &mut ImServer, req: &str, from: &str, to: &str) -> Vec<Packet> {
         let packet = Packet {
@@ -190,7 +191,12 @@ mod tests {
     #[test]
     fn an_ip_literal_host_owns_only_its_own_ports() {
         let me = "127.0.0.1:5070";
-        let cfg = ServerConfig::new(1, "127.0.0.1", "im.example.net", vec![(Transport::Udp, me.parse().unwrap())]);
+        let cfg = ServerConfig::new(
+            crate::base::Level::One,
+            "127.0.0.1",
+            "im.example.net",
+            vec![(Transport::Udp, me.parse().unwrap())],
+        );
         let mut s = ImServer::new(cfg);
         let invite = "INVITE sip:bob@im.example.net SIP/2.0\r\n\
             Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1\r\n\

@@ -2,9 +2,10 @@
 //! (third-party REGISTER, SPEC D8, or a static users file), and conversation identity per D10
 //! (bounded LRU maps).
 
+use crate::base::ClientKind;
+use crate::base::Instant;
+use crate::base::Level;
 use crate::interop::registration::third_party_register;
-use crate::interop::verify::ClientKind;
-use crate::node::Instant;
 use crate::sip::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -48,7 +49,7 @@ impl Registry {
     }
 
     /// Learn from a third-party REGISTER (D8; see [`third_party_register`]).
-    pub fn learn(&mut self, msg: &Message, now: Instant, level: u8) -> Option<Learned> {
+    pub fn learn(&mut self, msg: &Message, now: Instant, level: Level) -> Option<Learned> {
         let r = third_party_register(msg, level)?;
         let expires = r.expires.unwrap_or(3600);
         let e = self.users.entry(r.user.clone()).or_insert(User { kind: None, until: None, contact: None });

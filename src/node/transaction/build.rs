@@ -3,6 +3,7 @@
 //! CANCEL (§9.1). Copied header fields keep their name and value bytes as written; generated
 //! lines end in CRLF.
 
+use crate::sip::StatusCode;
 use crate::sip::{Header, HeaderName, Message};
 
 fn push_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -38,17 +39,22 @@ fn one_line(s: &str) -> String {
 /// and CSeq copied, `Content-Length: 0`. When `to_tag` is given and the request's To has no
 /// tag, `;tag=<to_tag>` is appended to To. `code` should be 100..=699. The TU adds anything
 /// else (Contact, Record-Route, a body) by span edits on the result.
-pub fn response_to(request: &Message, code: u16, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
-    build_response(request, code, reason, to_tag, false)
+pub fn response_to(request: &Message, status: StatusCode, to_tag: Option<&str>) -> Vec<u8> {
+    build_response(request, status, status.reason(), to_tag, false)
+}
+
+/// A [`response_to`] with a reason phrase of our own instead of the RFC 3261 one.
+pub fn response_with_reason(request: &Message, status: StatusCode, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
+    build_response(request, status, reason, to_tag, false)
 }
 
 /// 100 Trying for `request` (RFC 3261 §8.2.6.1, §17.2.1): a [`response_to`] without a To tag
 /// that also copies Timestamp. Sending it is the TU's choice.
 pub fn trying_for(request: &Message) -> Vec<u8> {
-    build_response(request, 100, "Trying", None, true)
+    build_response(request, StatusCode::TRYING, StatusCode::TRYING.reason(), None, true)
 }
 
-fn build_response(req: &Message, code: u16, reason: &str, to_tag: Option<&str>, timestamp: bool) -> Vec<u8> {
+fn build_response(req: &Message, code: StatusCode, reason: &str, to_tag: Option<&str>, timestamp: bool) -> Vec<u8> {
     let mut out = format!("SIP/2.0 {code} {}\r\n", one_line(reason)).into_bytes();
     copy_all(&mut out, req, &HeaderName::Via);
     copy_first(&mut out, req, &HeaderName::From);

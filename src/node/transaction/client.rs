@@ -11,8 +11,8 @@ use super::key::ClientKey;
 use super::outbox::Outbox;
 use super::timer::{Timer, TimerConfig, TimerSet};
 use super::{ClientTx, Flow, TxEvent, TxState};
-use crate::node::time::Instant;
-use crate::sip::{Message, Method};
+use crate::base::Instant;
+use crate::sip::{Class, Message, Method};
 
 /// One client transaction.
 #[derive(Debug)]
@@ -95,15 +95,15 @@ impl ClientTransaction {
             out.event(TxEvent::Response { tx, msg, flow });
         };
         if self.invite {
-            match (self.state, code) {
-                (TxState::Calling | TxState::Proceeding, 100..=199) => {
+            match (self.state, code.class()) {
+                (TxState::Calling | TxState::Proceeding, Class::Provisional) => {
                     // §17.1.1.2: no retransmission and no Timer B in Proceeding (Timer C is
                     // the proxy TU's business).
                     self.timers.clear_all();
                     self.state = TxState::Proceeding;
                     report(msg, out);
                 }
-                (TxState::Calling | TxState::Proceeding, 200..=299) => {
+                (TxState::Calling | TxState::Proceeding, Class::Success) => {
                     self.timers.clear_all();
                     self.state = TxState::Accepted;
                     out.arm(&mut self.timers, self.id, Timer::M, now, cfg.t1x64());
@@ -118,8 +118,8 @@ impl ClientTransaction {
                 }
                 // RFC 6026 §8.4: every 2xx in Accepted goes to the TU. A 2xx after a non-2xx
                 // final (Completed) is passed up too: a 2xx must never be lost.
-                (TxState::Accepted | TxState::Completed, 200..=299) => report(msg, out),
-                (TxState::Completed, 300..) => {
+                (TxState::Accepted | TxState::Completed, Class::Success) => report(msg, out),
+                (TxState::Completed, Class::Failure) => {
                     if let Some(ack) = &self.ack {
                         out.send(&self.flow, ack.clone());
                     }
@@ -127,8 +127,8 @@ impl ClientTransaction {
                 _ => {}
             }
         } else {
-            match (self.state, code) {
-                (TxState::Trying | TxState::Proceeding, 100..=199) => {
+            match (self.state, code.class()) {
+                (TxState::Trying | TxState::Proceeding, Class::Provisional) => {
                     self.state = TxState::Proceeding;
                     report(msg, out);
                 }

@@ -11,8 +11,8 @@ use super::outbox::{Deadline, Outbox};
 use super::server::ServerTransaction;
 use super::timer::TimerConfig;
 use super::{ClientTx, Flow, ServerTx, TxError, TxEvent, TxHandle, TxState};
-use crate::node::Packet;
-use crate::node::time::Instant;
+use crate::base::Instant;
+use crate::base::Packet;
 use crate::sip::{Message, Method};
 
 /// A sans-IO RFC 3261 transaction layer for one SIP element (proxy, UA or core).

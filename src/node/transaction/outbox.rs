@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::timer::{Timer, TimerSet};
 use super::{Flow, TxEvent};
-use crate::node::Packet;
-use crate::node::time::Instant;
+use crate::base::Instant;
+use crate::base::Packet;
 
 /// One scheduled deadline: when, which transaction, which timer.
 pub(super) type Deadline = (Instant, u64, Timer);

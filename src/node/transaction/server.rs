@@ -9,8 +9,8 @@ use super::key::{ServerKey, response_target};
 use super::outbox::Outbox;
 use super::timer::{Timer, TimerConfig, TimerSet};
 use super::{Flow, ServerTx, TxError, TxEvent, TxState};
-use crate::node::time::Instant;
-use crate::sip::{Message, Method};
+use crate::base::Instant;
+use crate::sip::{Message, Method, StatusCode};
 
 /// One server transaction.
 #[derive(Debug)]
@@ -106,15 +106,15 @@ impl ServerTransaction {
     /// The TU sends a response. `code` and `to_tag` come from `bytes`, parsed by the caller.
     pub(super) fn respond(
         &mut self,
-        code: u16,
+        code: StatusCode,
         to_tag: Option<String>,
         bytes: Vec<u8>,
         now: Instant,
         cfg: &TimerConfig,
         out: &mut Outbox,
     ) -> Result<(), TxError> {
-        let provisional = code < 200;
-        let success = (200..300).contains(&code);
+        let provisional = code.is_provisional();
+        let success = code.is_success();
         let next = match (self.invite, self.state) {
             (true, TxState::Proceeding) if provisional => TxState::Proceeding,
             (true, TxState::Proceeding) if success => TxState::Accepted,

@@ -7,8 +7,8 @@ mod server;
 use std::net::SocketAddr;
 
 use super::*;
-use crate::node::time::Instant;
-use crate::node::{Packet, Transport};
+use crate::base::Instant;
+use crate::base::{Packet, Transport};
 
 /// The UE (Via sent-by 192.0.2.1:5060).
 pub(super) const UE: &str = "192.0.2.1:5060";
@@ -44,7 +44,7 @@ pub(super) fn req(method: &str, via: &str, to_tag: &str, extra: &str) -> Vec<u8>
 /// A response to `request` built with the layer's own helper.
 pub(super) fn resp(request: &[u8], code: u16, to_tag: Option<&str>) -> Vec<u8> {
     let m = crate::sip::Message::parse(request).expect("test request");
-    response_to(&m, code, "Reason", to_tag)
+    super::response_with_reason(&m, crate::sip::StatusCode::new(code), "Reason", to_tag)
 }
 
 /// A packet from the UE to the server over `t`.

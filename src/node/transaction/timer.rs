@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use crate::node::Transport;
-use crate::node::time::Instant;
+use crate::base::Instant;
+use crate::base::Transport;
 
 /// The smallest retransmission interval: guards against a zero T1 making a timer fire at the
 /// same instant forever.

@@ -2,8 +2,9 @@
 //! tag with `+g.oma.sip-im` (LMM: plus `.large-message`); CPM clients with the service's ICSI,
 //! `P-Preferred-Service`, `+sip.instance`, `Conversation-ID` and `Contribution-ID` (B §4.3).
 
-use crate::interop::table::{ICSI_REF, IM_TAG, LMM_TAG, Service};
-use crate::interop::verify::ClientKind;
+use crate::base::ClientKind;
+use crate::base::Service;
+use crate::interop::table::{ICSI_REF, IM_TAG, LMM_TAG};
 
 /// Everything a request needs that varies per send.
 #[derive(Debug, Clone)]

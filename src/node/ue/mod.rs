@@ -6,11 +6,13 @@
 
 pub mod build;
 
-use crate::interop::ids::IdGen;
-use crate::interop::table::Service;
-use crate::interop::verify::ClientKind;
+use crate::base::ClientKind;
+use crate::base::Service;
+use crate::base::ids::IdGen;
+use crate::base::{Instant, Packet, Transport};
+use crate::node::transaction::response_with_reason;
 use crate::node::transaction::{ClientTx, Flow, TimerConfig, TransactionLayer, TxEvent, response_to};
-use crate::node::{Instant, Packet, Transport};
+use crate::sip::StatusCode;
 use crate::sip::{Edit, HeaderName, Message, Method, NameAddr, SipUri, apply_edits};
 use build::{Draft, register_tags};
 use std::collections::HashMap;
@@ -62,7 +64,9 @@ pub struct Sent {
     /// CPIM message id (pager, LMM).
     pub message_id: String,
     /// Final response code (408 when the transaction timed out).
-    pub final_code: Option<u16>,
+    pub final_code: Option<StatusCode>,
+    /// The request could not be built or sent (e.g. an unparsable template).
+    pub unsent: bool,
 }
 
 /// What a send step asks for.
@@ -177,7 +181,7 @@ impl Ue {
     }
 
     fn instance(&self) -> String {
-        format!("urn:uuid:{}", crate::interop::ids::IdGen::new(self.cfg.seed ^ 0x5eed).uuid())
+        format!("urn:uuid:{}", crate::base::ids::IdGen::new(self.cfg.seed ^ 0x5eed).uuid())
     }
 
     /// The Conversation-ID this CPM client uses toward `peer` (one per peer, reused).
@@ -226,7 +230,14 @@ impl Ue {
             None => build::request(&draft, &self.cfg.addr.ip().to_string()),
         };
         let method = if matches!(service, Service::Pager | Service::Imdn) { Method::Message } else { Method::Invite };
-        self.sent.push(Sent { method: method.clone(), service: Some(service), call_id, message_id, final_code: None });
+        self.sent.push(Sent {
+            method: method.clone(),
+            service: Some(service),
+            call_id,
+            message_id,
+            final_code: None,
+            unsent: false,
+        });
         let idx = self.sent.len() - 1;
         let flow = self.flow_to(self.cfg.core.1);
         if let Some(tx) = self.start(flow, text.into_bytes(), Some(idx), method.clone()) {
@@ -248,7 +259,7 @@ impl Ue {
             Err(e) => {
                 tracing::warn!(ue = %self.cfg.name, %method, error = %e, "request not sent");
                 if let Some(i) = idx {
-                    self.sent[i].final_code = Some(0);
+                    self.sent[i].unsent = true;
                 }
                 None
             }
@@ -265,18 +276,23 @@ impl Ue {
                 let missing = msg.first(&HeaderName::ConversationId).is_none()
                     || msg.first(&HeaderName::ContributionId).is_none();
                 if self.cfg.kind == ClientKind::Cpm && lmm && missing {
-                    response_to(msg, 400, "Missing Conversation-ID or Contribution-ID", Some(&tag))
+                    response_with_reason(
+                        msg,
+                        StatusCode::new(400),
+                        "Missing Conversation-ID or Contribution-ID",
+                        Some(&tag),
+                    )
                 } else {
                     self.invite_ok(msg, &tag)
                 }
             }
-            _ => response_to(msg, 200, "OK", Some(&tag)),
+            _ => response_to(msg, StatusCode::OK, Some(&tag)),
         };
         let _ = self.layer.respond(tx, resp, self.now);
     }
 
     fn invite_ok(&self, msg: &Message, tag: &str) -> Vec<u8> {
-        let base = response_to(msg, 200, "OK", Some(tag));
+        let base = response_to(msg, StatusCode::OK, Some(tag));
         let Ok(r) = Message::parse(base.clone()) else { return base };
         let ip = self.cfg.addr.ip().to_string();
         let sdp = format!(
@@ -306,7 +322,7 @@ impl Ue {
 
     fn on_response(&mut self, tx: ClientTx, msg: &Message) {
         let Some(code) = msg.status() else { return };
-        if code < 200 {
+        if code.is_provisional() {
             return;
         }
         if let Some(i) = self.requests.get(&tx).copied() {
@@ -314,7 +330,7 @@ impl Ue {
                 self.sent[i].final_code = Some(code);
             }
         }
-        if (200..300).contains(&code) {
+        if code.is_success() {
             if let Some((_, bye)) = self.invites.remove(&tx) {
                 if let Some(d) = self.dialog_from(tx, msg) {
                     self.send_in_dialog(&d, Method::Ack);
@@ -380,7 +396,7 @@ impl Ue {
             match ev {
                 TxEvent::Request { tx, msg, .. } => self.on_request(tx, &msg),
                 TxEvent::Cancel { tx, msg, .. } => {
-                    let _ = self.layer.respond(tx, response_to(&msg, 200, "OK", None), self.now);
+                    let _ = self.layer.respond(tx, response_to(&msg, StatusCode::OK, None), self.now);
                 }
                 TxEvent::Ack { msg, .. } => {
                     self.received.push(Received { time: self.now, method: Method::Ack, bytes: msg.bytes().to_vec() })
@@ -388,7 +404,7 @@ impl Ue {
                 TxEvent::Response { tx, msg, .. } => self.on_response(tx, &msg),
                 TxEvent::Timeout { tx, .. } => {
                     if let Some(i) = self.requests.get(&tx).copied() {
-                        self.sent[i].final_code.get_or_insert(408);
+                        self.sent[i].final_code.get_or_insert(StatusCode::REQUEST_TIMEOUT);
                     }
                 }
                 _ => {}

@@ -2,7 +2,7 @@
 //! of response retransmissions, 2xx reported every time, request validation.
 
 use super::*;
-use crate::node::Transport::{Tcp, Udp};
+use crate::base::Transport::{Tcp, Udp};
 
 /// Send `bytes` from the UE; the first transmission is checked and consumed.
 fn send(l: &mut TransactionLayer, bytes: Vec<u8>, t: Transport, now: Instant) -> ClientTx {
@@ -19,7 +19,7 @@ fn deliver(l: &mut TransactionLayer, bytes: Vec<u8>, t: Transport, now: Instant)
 fn response_codes(ev: &[TxEvent]) -> Vec<u16> {
     ev.iter()
         .filter_map(|e| match e {
-            TxEvent::Response { msg, .. } => msg.status(),
+            TxEvent::Response { msg, .. } => msg.status().map(crate::sip::StatusCode::as_u16),
             _ => None,
         })
         .collect()

@@ -2,7 +2,8 @@
 //! RFC 2543 fallback, response routing, bounded memory.
 
 use super::*;
-use crate::node::Transport::{Tcp, Udp};
+use crate::base::Transport::{Tcp, Udp};
+use crate::sip::StatusCode;
 
 /// Receive `bytes` from the UE and return the new server transaction (earlier Terminated
 /// events are dropped).
@@ -35,7 +36,7 @@ fn retransmitted_request_absorbed_and_response_resent_3x() {
     assert_eq!(l.server_state(tx), Some(TxState::Completed));
     // A second final response is refused, not sent.
     let err = l.respond(tx, resp(&msg, 500, None), ms(4000)).unwrap_err();
-    assert!(matches!(err, TxError::WrongState { state: TxState::Completed, code: 500 }));
+    assert!(matches!(err, TxError::WrongState { state: TxState::Completed, code: StatusCode::SERVER_INTERNAL_ERROR }));
     assert!(transmits(&mut l).is_empty());
 }
 
@@ -261,7 +262,7 @@ fn trying_copies_via_from_to_call_id_cseq() {
          Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKu\r\nf: <sip:a@h>;tag=1\r\nTo: <sip:bob@h>\r\n\
          i: c@h\r\nCSeq: 7 INVITE\r\nTimestamp: 54\r\nContent-Length: 0\r\n\r\n"
     );
-    let r = String::from_utf8(response_to(&m, 486, "Busy\r\nX: y", Some("t9"))).unwrap();
+    let r = String::from_utf8(response_with_reason(&m, StatusCode::new(486), "Busy\r\nX: y", Some("t9"))).unwrap();
     assert!(r.starts_with("SIP/2.0 486 BusyX: y\r\n"));
     assert!(r.contains("\r\nTo: <sip:bob@h>;tag=t9\r\n") && !r.contains("Timestamp"));
 }

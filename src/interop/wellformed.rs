@@ -1,4 +1,4 @@
-//! SPEC D15: what the IM server must be able to parse to do its job. A request that fails here
+//! What the IM server must be able to parse to do its job. A request that fails here
 //! must be rejected with 400 (or dropped when no response can be formed), never repaired and
 //! forwarded. The reference server and the oracle share this one definition.
 
