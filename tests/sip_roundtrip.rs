@@ -1,4 +1,4 @@
-//! Byte faithfulness of the SIP layer (STYLE "bytes are sacred"; SPEC B §7.3, §7.4).
+//! Byte faithfulness of the SIP layer (STYLE "bytes are sacred"; the protocol notes, §7.4).
 //!
 //! (a) Every fixture under `tests/fixtures/` parses, round-trips through an empty edit list byte
 //!     for byte, is cut exactly by both framers, and declares its exact Content-Length.
@@ -205,7 +205,7 @@ fn fixtures_are_discovered() {
     let all = fixtures();
     let examples = all.iter().filter(|(n, _)| n.starts_with("examples/")).count();
     let variants = all.iter().filter(|(n, _)| n.starts_with("variants/")).count();
-    assert_eq!(examples, 14, "the 14 SPEC B §5.3 examples");
+    assert_eq!(examples, 14, "the 14 the protocol notes examples");
     assert!(variants >= 15, "at least 15 variants, found {variants}");
 }
 

@@ -1,4 +1,4 @@
-//! The 14 test vectors of SPEC B §2.4 (vector 8 per D16), compared semantically: the rewritten
+//! The 14 test vectors of the rewrite vectors (vector 8 per D16), compared semantically: the rewritten
 //! value must hold the same feature-parameter set as the expected one (RFC 3840: order carries
 //! no meaning). Also checked byte for byte against the reference output shape.
 

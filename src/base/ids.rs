@@ -1,4 +1,4 @@
-//! Identifier generation: lowercase UUIDv4 strings (SPEC D10) from a seeded splitmix64 stream,
+//! Identifier generation: lowercase UUIDv4 strings (docs/decisions.md D10) from a seeded splitmix64 stream,
 //! so that simulated runs are deterministic and live runs can seed from the clock.
 
 /// Format 128 random bits as a lowercase RFC 9562 version-4 UUID.

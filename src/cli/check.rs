@@ -16,7 +16,7 @@ pub struct Args {
     /// Interop level of the server.
     #[arg(long, value_enum)]
     pub level: Level,
-    /// Session case (SPEC D13).
+    /// Session case (docs/decisions.md D13).
     #[arg(long, value_enum)]
     pub case: SessionCase,
     /// The recipient's kind (terminating) or the sender's (originating).

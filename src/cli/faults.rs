@@ -1,4 +1,4 @@
-//! `imcpm faults`: the deliberate defects of the reference server (the ratchet, SPEC A.2), one
+//! `imcpm faults`: the deliberate defects of the reference server (the ratchet, docs/requirements.md), one
 //! per line: the name for `--fault`, then every requirement ID it is meant to make fail.
 
 use crate::node::im_server::faults::Fault;

@@ -1,5 +1,5 @@
 //! The command line: clap subcommands, each a thin adapter (pick a driver, judge, render).
-//! Exit status per SPEC D11: 0 when no FAIL, ERROR or XPASS; 1 when there is; 2 for bad usage
+//! Exit status per docs/decisions.md D11: 0 when no FAIL, ERROR or XPASS; 1 when there is; 2 for bad usage
 //! or input.
 
 pub mod check;
@@ -33,7 +33,7 @@ pub enum Command {
     Rewrite(rewrite::Args),
     /// Judge one pair: a request entering the IM server and what left it.
     Check(check::Args),
-    /// List the requirement catalogue (SPEC A.2).
+    /// List the requirement catalogue (docs/requirements.md).
     Rules(rules::Args),
     /// Run the reference IM server over real UDP/TCP sockets until Ctrl-C or SIGTERM.
     Serve(serve::Args),

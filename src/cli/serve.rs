@@ -1,8 +1,8 @@
-//! `imcpm serve`: the reference IM server (SPEC D6, a proxy AS on the ISC interface) over real
+//! `imcpm serve`: the reference IM server (docs/decisions.md D6, a proxy AS on the ISC interface) over real
 //! UDP and TCP sockets, through the tokio driver of `net`. Logs go to stderr (tracing); the bound
 //! addresses and, at Ctrl-C/SIGTERM, a one-line summary go to stdout.
 //!
-//! # Users file (`--users FILE`, SPEC D8)
+//! # Users file (`--users FILE`, docs/decisions.md D8)
 //! TOML with one table, `[users]`: address of record = `"im"` or `"cpm"`. Static users are
 //! local and always online; third-party REGISTERs add to them.
 //! ```toml

@@ -1,4 +1,4 @@
-//! Service recognition (SPEC B §5.1), for both the CPM and the IM form of a request: ordered
+//! Service recognition (the classification rules), for both the CPM and the IM form of a request: ordered
 //! tests, the first match wins. Precedence for the CPM form: P-Asserted-Service, then the
 //! Accept-Contact ICSI, then Contact, then body heuristics (CPIM/IMDN, SDP, resource-lists).
 
@@ -111,7 +111,7 @@ pub fn form_of(msg: &Message) -> Form {
     form_from(&scan(msg))
 }
 
-/// Classify a MESSAGE or INVITE into its Appendix T service (SPEC B §5.1). None for other
+/// Classify a MESSAGE or INVITE into its Appendix T service (the classification rules). None for other
 /// methods and for INVITEs that match no rule.
 pub fn classify(msg: &Message) -> Option<Service> {
     match msg.method()? {

@@ -1,4 +1,4 @@
-//! The reference rewrite of Appendix T (T.1, T.2, Table 1; SPEC B §2.4 as amended by D16, with
+//! The reference rewrite of Appendix T (T.1, T.2, Table 1; the rewrite vectors as amended by D16, with
 //! D1/D2 for P-Asserted-Service). Produces span edits against the original bytes: every byte that
 //! is not part of a mapped parameter or an added/removed header field is copied verbatim.
 //!
@@ -35,7 +35,7 @@ pub struct Ids {
 pub struct RewriteOptions {
     /// The direction.
     pub direction: Direction,
-    /// The service; `None` classifies the request (SPEC B §5.1).
+    /// The service; `None` classifies the request (the classification rules).
     pub service: Option<Service>,
     /// Conversation-ID / Contribution-ID to add on IM -> CPM.
     pub ids: Ids,

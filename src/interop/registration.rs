@@ -1,4 +1,4 @@
-//! Who is served and how (SPEC D8, D13): the served user and session case of a request on the
+//! Who is served and how (docs/decisions.md D8, D13): the served user and session case of a request on the
 //! ISC interface, whether the core says the user is unregistered, and what a third-party
 //! REGISTER teaches. One definition for the reference server and the oracle.
 
@@ -20,7 +20,7 @@ pub fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
 }
 
 /// The session case from P-Served-User, then the `orig` Route parameter, then the
-/// Request-URI's domain (SPEC D13).
+/// Request-URI's domain (docs/decisions.md D13).
 pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
     if let Some(h) = msg.first(&HeaderName::PServedUser) {
         let pl = ParamList::parse(msg.bytes(), h.value);

@@ -1,11 +1,11 @@
-//! The requirement catalogue (SPEC A.2) as code. Every verdict names one of these IDs; IDs are
+//! The requirement catalogue (docs/requirements.md) as code. Every verdict names one of these IDs; IDs are
 //! stable because reports, snapshots, scenario files and CI jobs refer to them.
 
 use crate::base::{Level, Role, Service};
 use serde::Serialize;
 use std::fmt;
 
-/// The worst verdict a requirement's findings can get (SPEC D11).
+/// The worst verdict a requirement's findings can get (docs/decisions.md D11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
 pub enum Grade {
@@ -274,6 +274,55 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     ReqId::parse(id).map(ReqId::rule)
 }
 
+/// docs/requirements.md: the catalogue as a document, generated from this table (a test keeps
+/// the file current). Decision numbers in clauses link to docs/decisions.md.
+pub fn requirements_markdown() -> String {
+    let link = |clause: &str| -> String {
+        let mut out = String::new();
+        let mut rest = clause;
+        while let Some(i) = rest.find('D') {
+            let digits: String = rest[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+            let boundary = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric();
+            out.push_str(&rest[..i]);
+            if boundary && !digits.is_empty() {
+                out.push_str(&format!("[D{digits}](decisions.md#d{digits})"));
+            } else {
+                out.push_str(&rest[i..i + 1 + digits.len()]);
+            }
+            rest = &rest[i + 1 + digits.len()..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let mut s = String::from(
+        "# Requirements\n\n\
+         <!-- Generated from src/interop/rules.rs by `IMCPM_BLESS=1 cargo test --lib requirements_doc`. -->\n\n\
+         Every verdict the harness gives names exactly one of these requirement IDs. The IDs are \
+         stable: reports, scenario files and CI jobs refer to them. `imcpm rules` prints the same \
+         table. The grade is the worst verdict a requirement's findings can get (FAIL, or NON-STRICT \
+         for recommended practice); single findings may be graded lower where a decision says so \
+         ([D3](decisions.md#d3), [D11](decisions.md#d11)). Clauses name Appendix T (T.1, T.2, T.3 \
+         and its notes), the RFCs, and the project's decisions ([docs/decisions.md](decisions.md)).\n\n\
+         | ID | grade | levels | clause | requirement |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for r in catalogue() {
+        let levels = match r.applies {
+            Applies::Both => "1, 2",
+            Applies::Level1 => "1",
+            Applies::Level2 => "2",
+        };
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            r.id,
+            r.grade.as_str(),
+            levels,
+            link(r.clause),
+            link(r.text)
+        ));
+    }
+    s
+}
+
 /// The per-service requirement families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -307,6 +356,17 @@ mod tests {
                 assert!(id.as_str().ends_with(s.id_part()), "{id} for {s}");
             }
         }
+    }
+
+    #[test]
+    fn requirements_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/requirements.md");
+        let want = requirements_markdown();
+        if std::env::var_os("IMCPM_BLESS").is_some() {
+            std::fs::write(path, &want).expect("write docs/requirements.md");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/requirements.md is stale: run IMCPM_BLESS=1 cargo test --lib requirements_doc");
     }
 
     #[test]

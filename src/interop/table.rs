@@ -1,5 +1,5 @@
 //! Table 1 of Appendix T (T.3): the mapping between SIMPLE IM service identifiers / feature tags
-//! and OMA CPM identifiers, as one static table, plus the CPM ICSIs of SPEC D4 (including the
+//! and OMA CPM identifiers, as one static table, plus the CPM ICSIs of docs/decisions.md D4 (including the
 //! `.group` specialisations, mapped like their parent).
 
 use serde::Serialize;
@@ -39,7 +39,7 @@ pub struct Row {
 }
 
 /// Table 1, one row per [`Service`] in [`Service::ALL`] order. Disposition notifications use the
-/// pager ICSI; group chat uses the session ICSI (T.3 rows 1 and 2, SPEC B §1.2).
+/// pager ICSI; group chat uses the session ICSI (T.3 rows 1 and 2, Table 1).
 pub static TABLE_1: [Row; 6] = [
     Row {
         service: Service::Pager,
@@ -85,7 +85,7 @@ pub static TABLE_1: [Row; 6] = [
     },
 ];
 
-/// A CPM ICSI that Appendix T maps (SPEC D4), with the service family it implies.
+/// A CPM ICSI that Appendix T maps (docs/decisions.md D4), with the service family it implies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CpmIcsi {
     /// `oma.cpm.msg`: pager or disposition notification.

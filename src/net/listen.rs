@@ -1,4 +1,4 @@
-//! `--listen` / `--sut` addresses: `udp:127.0.0.1:5060`, `tcp:[::1]:5060` (SPEC A.3).
+//! `--listen` / `--sut` addresses: `udp:127.0.0.1:5060`, `tcp:[::1]:5060` (the command-line conventions).
 //! Hosts are IP literals; nothing is resolved.
 
 use crate::base::Transport;

@@ -1,5 +1,5 @@
 //! The tokio driver: runs any sans-IO [`SansIo`] node over real UDP and TCP sockets. This is the
-//! only module that does socket I/O or reads the real clock (STYLE.md); SPEC §7.3 (RFC 3261
+//! only module that does socket I/O or reads the real clock (STYLE.md); RFC 3261 §7.3 (RFC 3261
 //! §7.5, §18; RFC 5626 keep-alive) is implemented here.
 //!
 //! # Use

@@ -1,4 +1,4 @@
-//! A conference focus for group chat (SPEC D17): not the server under test, a node of its own.
+//! A conference focus for group chat (docs/decisions.md D17): not the server under test, a node of its own.
 //! It accepts an INVITE to its conference-factory URI, answers it with a conference URI
 //! (`Contact: ...;isfocus`), and invites every listed participant through its core, in the IM
 //! form (`+g.oma.sip-im;isfocus`) or the CPM form (`cpm.session` ICSI; `Conversation-ID` of the

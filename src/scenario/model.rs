@@ -30,7 +30,7 @@ pub struct Scenario {
     pub description: String,
     /// The interop levels it applies to (it runs once per level).
     pub levels: Vec<Level>,
-    /// The requirement IDs it exercises (SPEC A.2).
+    /// The requirement IDs it exercises (docs/requirements.md).
     pub requirements: Vec<ReqId>,
     /// Transport between the clients, the core and the IM server (`udp` or `tcp`).
     #[serde(default = "default_transport")]

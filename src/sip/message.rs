@@ -349,7 +349,7 @@ impl Message {
         })
     }
 
-    /// Check what a proxy must be able to parse to do its job (RFC 3261 §16.3 and SPEC D15):
+    /// Check what a proxy must be able to parse to do its job (RFC 3261 §16.3 and docs/decisions.md D15):
     /// Via, CSeq, Call-ID, From, To, Max-Forwards, Route, Content-Length.
     pub fn validate_for_proxy(&self) -> Result<(), ParseError> {
         let at = |kind, off| ParseError::at(kind, &self.bytes, off);

@@ -274,7 +274,7 @@ pub fn norm_eq(b: &[u8], target: &str) -> bool {
     norm_into(b, &mut buf).is_some_and(|x| x == target.as_bytes())
 }
 
-/// Check a Conversation-ID / Contribution-ID value (SPEC D10): 1 to 256 RFC 3261 `word`
+/// Check a Conversation-ID / Contribution-ID value (docs/decisions.md D10): 1 to 256 RFC 3261 `word`
 /// characters.
 pub fn is_valid_conv_id(v: &[u8]) -> bool {
     !v.is_empty()

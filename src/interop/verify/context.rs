@@ -1,4 +1,4 @@
-//! What the oracle needs to know about a pair beyond its bytes (SPEC D13, D14).
+//! What the oracle needs to know about a pair beyond its bytes (docs/decisions.md D13, D14).
 
 use crate::base::Level;
 use crate::base::Transport;

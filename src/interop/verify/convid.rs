@@ -1,4 +1,4 @@
-//! Conversation identity across a trace (SPEC D10, B §4.4): Conversation-IDs the server
+//! Conversation identity across a trace (docs/decisions.md D10): Conversation-IDs the server
 //! generates are stable per pair or group and distinct between them, the one a local CPM client
 //! sent first is reused toward it, an IMDN carries the IDs of the message it reports on, and
 //! Contribution-IDs are fresh per contribution.

@@ -1,5 +1,5 @@
 //! Pair rules: one request entering the IM server, and what left it. Each violation is reported
-//! under exactly one requirement ID, the most specific (SPEC D11): a forgotten large-message tag
+//! under exactly one requirement ID, the most specific (docs/decisions.md D11): a forgotten large-message tag
 //! is `T1.TERM.LMM`, not also `T3.MAP`. Comparison is semantic where RFC 3840 says order does
 //! not matter, byte-exact for bodies and untouched headers.
 
@@ -43,7 +43,7 @@ pub enum Expectation {
     Unknown,
 }
 
-/// Decide what the server should do (SPEC D3, D7, D8, D13, D14).
+/// Decide what the server should do (docs/decisions.md D3, D7, D8, D13, D14).
 pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
     let Some(service) = classify(ingress) else { return Expectation::PassThrough };
     let form = form_of(ingress);

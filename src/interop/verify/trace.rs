@@ -1,7 +1,7 @@
 //! Trace rules: pair every request that entered the IM server with what left it, judge each
 //! pair ([`super::pair`]), then judge what needs the whole trace: a retransmission forwarded
 //! once, responses relayed with the server's Via removed, Conversation-ID stable / distinct /
-//! reused, IMDNs following their message, and no delivery after an offline 480 (SPEC D3, D10,
+//! reused, IMDNs following their message, and no delivery after an offline 480 (docs/decisions.md D3, D10,
 //! D14). The same code judges a simulated run, a live run and a capture.
 
 use super::context::{Egress, PairContext};

@@ -1,5 +1,5 @@
 //! The simulated SIP/IP core: an S-CSCF-like stateful proxy and registrar for one domain
-//! (SPEC B §6). It keeps registrations and sends third-party REGISTERs with the UE's REGISTER as
+//! (the protocol notes). It keeps registrations and sends third-party REGISTERs with the UE's REGISTER as
 //! a `message/sip` body to the IM server (D8); routes initial MESSAGE/INVITE requests of local
 //! users through the IM server on the ISC interface, originating and terminating, with the Route
 //! set `<sip:AS;lr[;orig]>, <sip:core;lr;odi=N>` and `P-Served-User` (D13), and takes them back;

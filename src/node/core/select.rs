@@ -1,4 +1,4 @@
-//! RFC 3841 caller preferences: which registered contacts a request may reach (SPEC B §2.3).
+//! RFC 3841 caller preferences: which registered contacts a request may reach (the protocol notes).
 //! Contacts without feature parameters are immune; Reject-Contact discards on a full match;
 //! each Accept-Contact value scores matched/N, `require` discards on a mismatch, `explicit`
 //! zeroes a partial score, `explicit;require` discards contacts not advertising every feature.

@@ -1,5 +1,5 @@
 //! The Appendix T decision of the reference server: which rewrite (or refusal) a request gets,
-//! given the level, the session case and who the served user is (SPEC D3, D7, D8, D10, D13).
+//! given the level, the session case and who the served user is (docs/decisions.md D3, D7, D8, D10, D13).
 //! The rewrite itself is [`crate::interop::interwork`], shared with `imcpm rewrite`.
 
 use super::ImServer;

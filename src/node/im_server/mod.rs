@@ -1,6 +1,6 @@
 //! The reference IM server: a sans-IO proxy AS on the ISC interface that implements Appendix T
-//! at level 1 or 2 (SPEC A.1). It is the embedded default server under test, so it must be right
-//! on every point of SPEC A; the fault switch ([`faults`]) breaks it on purpose for the ratchet.
+//! at level 1 or 2 (docs/decisions.md). It is the embedded default server under test, so it must be right
+//! on every point of the requirement catalogue and the decisions; the fault switch ([`faults`]) breaks it on purpose for the ratchet.
 //!
 //! Inputs are packets and time; outputs are packets and the next deadline ([`SansIo`]). RFC 3261
 //! transactions absorb retransmissions; the proxy core relays responses; the Appendix T decision

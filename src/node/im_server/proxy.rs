@@ -1,4 +1,4 @@
-//! Proxy mechanics on the ISC interface (RFC 3261 §16.6, SPEC D6, B §7.2): pop our own Route
+//! Proxy mechanics on the ISC interface (RFC 3261 §16.6, docs/decisions.md D6): pop our own Route
 //! entry, add our Via with a fresh branch, decrement Max-Forwards, Record-Route INVITEs, choose
 //! the transport (D9: over 1300 bytes on UDP goes TCP), and strip our Via from responses. All of
 //! it as span edits on the received bytes.

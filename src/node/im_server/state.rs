@@ -1,5 +1,5 @@
 //! What the IM server remembers: who is an IM or a CPM client and whether they are registered
-//! (third-party REGISTER, SPEC D8, or a static users file), and conversation identity per D10
+//! (third-party REGISTER, docs/decisions.md D8, or a static users file), and conversation identity per D10
 //! (bounded LRU maps).
 
 use crate::base::ClientKind;
@@ -143,7 +143,7 @@ impl<V: Clone> Lru<V> {
     }
 }
 
-/// Conversation identity (SPEC D10): Conversation-ID per pair or group focus, and the IDs of
+/// Conversation identity (docs/decisions.md D10): Conversation-ID per pair or group focus, and the IDs of
 /// delivered messages by CPIM `imdn.Message-ID` for their disposition notifications.
 #[derive(Debug, Clone)]
 pub struct Conversations {

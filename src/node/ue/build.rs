@@ -1,4 +1,4 @@
-//! How a simulated client writes each service request in its own form (SPEC B §5.3): IM clients
+//! How a simulated client writes each service request in its own form (the protocol notes): IM clients
 //! tag with `+g.oma.sip-im` (LMM: plus `.large-message`); CPM clients with the service's ICSI,
 //! `P-Preferred-Service`, `+sip.instance`, `Conversation-ID` and `Contribution-ID` (B §4.3).
 
