@@ -6,7 +6,7 @@
 //! `RUST_LOG=imcpm=debug cargo test --test net_driver -- --nocapture` shows the driver's logs.
 
 use imcpm::base::{Instant, Packet, Transport};
-use imcpm::net::{self, Bound, Direction, Listen, NetConfig, Served};
+use imcpm::net::{self, Bound, Listen, NetConfig, Served, Way};
 use imcpm::node::{Input, Output, SansIo};
 use imcpm::sip::framing::{FramingError, StreamFrame, check_stream};
 use std::collections::{HashMap, VecDeque};
@@ -499,7 +499,7 @@ async fn idle_tcp_connection_is_closed() {
 
 #[tokio::test]
 async fn tap_sees_every_message_both_ways() {
-    type Seen = (Direction, Transport, SocketAddr, SocketAddr, Vec<u8>);
+    type Seen = (Way, Transport, SocketAddr, SocketAddr, Vec<u8>);
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let sink = seen.clone();
     let bound = Bound::bind(cfg(&["udp:127.0.0.1:0", "tcp:127.0.0.1:0"])).await.unwrap().with_tap(move |e| {
@@ -517,10 +517,10 @@ async fn tap_sees_every_message_both_ways() {
     let (cu, ct) = (client.local_addr().unwrap(), c.local_addr().unwrap());
     let seen = seen.lock().unwrap().clone();
     let expected: Vec<Seen> = vec![
-        (Direction::In, Transport::Udp, cu, udp, request("bob", "w1", "")),
-        (Direction::Out, Transport::Udp, udp, cu, answer),
-        (Direction::In, Transport::Tcp, ct, tcp, request("bob", "w2", "")),
-        (Direction::Out, Transport::Tcp, tcp, ct, tcp_answer),
+        (Way::In, Transport::Udp, cu, udp, request("bob", "w1", "")),
+        (Way::Out, Transport::Udp, udp, cu, answer),
+        (Way::In, Transport::Tcp, ct, tcp, request("bob", "w2", "")),
+        (Way::Out, Transport::Tcp, tcp, ct, tcp_answer),
     ];
     assert_eq!(seen, expected);
 }

@@ -6,7 +6,7 @@ use super::clock::Clock;
 use super::route::{Conn, ConnState};
 use super::stream::{CloseReason, StreamLimits};
 use super::tasks::{self, ConnId, Event, Stop};
-use super::{Direction, Listen, NetConfig, NetStats, Served, Tap, TapEvent};
+use super::{Listen, NetConfig, NetStats, Served, Tap, TapEvent, Way};
 use crate::base::{Instant, Packet, Transport};
 use crate::node::{Input, Output, SansIo};
 use crate::sip::framing::frame_datagram;
@@ -262,8 +262,8 @@ impl<N: SansIo> Driver<N> {
     /// Feed one received message to the node, then drain.
     async fn receive(&mut self, packet: Packet, wire_to: SocketAddr) {
         let now = self.clock.now();
-        log_message(Direction::In, packet.transport, packet.from, &packet.bytes);
-        self.tap(now, Direction::In, packet.transport, packet.from, wire_to, &packet.bytes);
+        log_message(Way::In, packet.transport, packet.from, &packet.bytes);
+        self.tap(now, Way::In, packet.transport, packet.from, wire_to, &packet.bytes);
         self.stats.received += 1;
         self.node.handle_input(Input::Receive { now, packet });
         self.drain().await;
@@ -277,7 +277,7 @@ impl<N: SansIo> Driver<N> {
     pub(super) fn tap(
         &mut self,
         at: Instant,
-        direction: Direction,
+        direction: Way,
         transport: Transport,
         from: SocketAddr,
         to: SocketAddr,
@@ -321,13 +321,13 @@ fn datagram_message(bytes: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
 }
 
 /// One debug line per message: direction, transport, peer and the start line.
-pub(super) fn log_message(direction: Direction, transport: Transport, peer: SocketAddr, bytes: &[u8]) {
+pub(super) fn log_message(direction: Way, transport: Transport, peer: SocketAddr, bytes: &[u8]) {
     if tracing::enabled!(tracing::Level::DEBUG) {
         let end = memchr::memchr2(b'\r', b'\n', bytes).unwrap_or(bytes.len()).min(200);
         let first_line = String::from_utf8_lossy(&bytes[..end]);
         let dir = match direction {
-            Direction::In => "in",
-            Direction::Out => "out",
+            Way::In => "in",
+            Way::Out => "out",
         };
         tracing::debug!(dir, %transport, %peer, len = bytes.len(), %first_line, "sip message");
     }

@@ -103,7 +103,7 @@ impl Default for NetConfig {
 
 /// Which way a tapped message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
+pub enum Way {
     /// Received from the network.
     In,
     /// Sent (handed to the socket).
@@ -118,7 +118,7 @@ pub struct TapEvent<'a> {
     /// When (received: when the run loop took it; sent: when handed to the socket).
     pub at: Instant,
     /// In or out.
-    pub direction: Direction,
+    pub direction: Way,
     /// UDP or TCP.
     pub transport: Transport,
     /// Sender address.

@@ -5,7 +5,7 @@
 use super::driver::{Driver, log_message};
 use super::stream::ConnTask;
 use super::tasks::{self, ConnId};
-use super::{Direction, TapEvent};
+use super::{TapEvent, Way};
 use crate::base::{Packet, Transport};
 use crate::node::SansIo;
 use std::net::{IpAddr, SocketAddr};
@@ -73,8 +73,8 @@ impl<N: SansIo> Driver<N> {
         };
         match socket.send_to(&p.bytes, p.to).await {
             Ok(_) => {
-                log_message(Direction::Out, Transport::Udp, p.to, &p.bytes);
-                self.tap(self.clock.now(), Direction::Out, Transport::Udp, local, p.to, &p.bytes);
+                log_message(Way::Out, Transport::Udp, p.to, &p.bytes);
+                self.tap(self.clock.now(), Way::Out, Transport::Udp, local, p.to, &p.bytes);
                 self.stats.sent += 1;
             }
             Err(e) => {
@@ -132,10 +132,10 @@ impl<N: SansIo> Driver<N> {
             }
             ConnState::Open(tx) => {
                 let (from, to) = (conn.wire_local.unwrap_or(conn.node_local), conn.peer);
-                log_message(Direction::Out, Transport::Tcp, to, &bytes);
+                log_message(Way::Out, Transport::Tcp, to, &bytes);
                 let now = self.clock.now();
                 if let Some(tap) = self.tap.as_mut() {
-                    let (transport, direction) = (Transport::Tcp, Direction::Out);
+                    let (transport, direction) = (Transport::Tcp, Way::Out);
                     tap(&TapEvent { at: now, direction, transport, from, to, bytes: &bytes });
                 }
                 match tx.send(bytes) {
