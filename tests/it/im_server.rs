@@ -1,9 +1,7 @@
 //! The reference IM server driven with scripted packets in virtual time (no sockets), its output
 //! judged by the same oracle the harness uses.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use imcpm::base::Level;
 use imcpm::base::{ClientKind, SessionCase};
 use imcpm::base::{Packet, Transport};

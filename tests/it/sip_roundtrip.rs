@@ -8,9 +8,6 @@
 //! (c) No input panics the parser, the framers, the value readers or the typed accessors, and
 //!     every error points at a line and offset inside its input.
 
-#[path = "common/sipgen.rs"]
-mod sipgen;
-
 use imcpm::sip::{
     FramingError, HeaderName, Message, NameAddr, ParamList, ParseError, SipUri, Span, StreamFrame, apply_edits,
     check_stream, frame_datagram, split_list, uri::Via,
@@ -320,7 +317,7 @@ fn framing_errors_name_the_content_length_line() {
 fn generator_covers_every_spelling() {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = sipgen::arb_message();
+    let strategy = crate::common::sipgen::arb_message();
     let (mut compact, mut folded, mut hcolon, mut tab, mut tel, mut binary, mut response, mut odd_case) =
         (0, 0, 0, 0, 0, 0, 0, 0);
     for _ in 0..300 {
@@ -333,7 +330,7 @@ fn generator_covers_every_spelling() {
         tab += head.contains(&b'\t') as u32;
         tel += head.windows(4).any(|w| w == b"tel:") as u32;
         binary += std::str::from_utf8(&g.body).is_err() as u32;
-        response += matches!(g.start, sipgen::GenStart::Response { .. }) as u32;
+        response += matches!(g.start, crate::common::sipgen::GenStart::Response { .. }) as u32;
         odd_case +=
             g.headers.iter().any(|h| h.name.len() > 1 && h.name != h.expect.canonical() && !h.name.starts_with("X-"))
                 as u32;
@@ -352,7 +349,7 @@ fn generator_covers_every_spelling() {
     }
 }
 
-fn check_generated(g: &sipgen::GenMsg) -> Result<(), TestCaseError> {
+fn check_generated(g: &crate::common::sipgen::GenMsg) -> Result<(), TestCaseError> {
     let bytes = g.bytes();
     let shown = || String::from_utf8_lossy(&bytes).into_owned();
     let m = Message::parse(bytes.as_slice()).map_err(|e| TestCaseError::fail(format!("{e}\n{}", shown())))?;
@@ -374,11 +371,11 @@ fn check_generated(g: &sipgen::GenMsg) -> Result<(), TestCaseError> {
     }
 
     match &g.start {
-        sipgen::GenStart::Request { method, uri } => {
+        crate::common::sipgen::GenStart::Request { method, uri } => {
             prop_assert_eq!(m.method().map(|x| x.as_str()), Some(*method));
             prop_assert_eq!(m.request_uri().map(|u| u.into_owned()), Some(uri.clone()));
         }
-        sipgen::GenStart::Response { code, reason } => {
+        crate::common::sipgen::GenStart::Response { code, reason } => {
             prop_assert_eq!(m.status().map(imcpm::sip::StatusCode::as_u16), Some(*code));
             let imcpm::sip::StartLine::Response { reason: r, .. } = m.start() else {
                 return Err(TestCaseError::fail("not a response"));
@@ -424,7 +421,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))), ..ProptestConfig::default() })]
 
     #[test]
-    fn generated_messages_read_back_exactly(g in sipgen::arb_message()) {
+    fn generated_messages_read_back_exactly(g in crate::common::sipgen::arb_message()) {
         check_generated(&g)?;
     }
 

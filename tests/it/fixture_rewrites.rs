@@ -50,7 +50,7 @@ fn rewritten_fixture(#[case] name: &str) {
     assert_eq!(m.body(), fixture(name).body());
     assert_eq!(m.content_length().unwrap(), Some(m.body().len()));
     let text = String::from_utf8_lossy(&out).replace("\r\n", "\n");
-    insta::with_settings!({snapshot_path => "../snapshots/fixtures", prepend_module_to_snapshot => false, description => format!("{name} rewritten {dir:?}")}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/fixtures", prepend_module_to_snapshot => false, description => format!("{name} rewritten {dir:?}")}, {
         insta::assert_snapshot!(name.trim_end_matches(".sip"), text);
     });
 }

@@ -204,7 +204,7 @@ fn json_is_stable_whatever_the_input_order() {
 
 #[test]
 fn json_snapshot() {
-    insta::with_settings!({snapshot_path => "../snapshots/reports", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/reports", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("hand_built_report_json", to_json(&report()));
     });
 }
@@ -402,7 +402,7 @@ fn html_escapes_everything() {
 #[test]
 fn markdown_snapshot() {
     let md = to_markdown(&report());
-    insta::with_settings!({snapshot_path => "../snapshots/reports", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/reports", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("hand_built_report_md", md);
     });
 }

@@ -37,7 +37,7 @@ fn reference() -> RunReport {
 fn markdown_and_json_of_the_reference_run() {
     let r = reference();
     assert!(!imcpm::report::failing(&r.results));
-    insta::with_settings!({snapshot_path => "../snapshots/reports", prepend_module_to_snapshot => false, omit_expression => true}, {
+    insta::with_settings!({snapshot_path => "../../snapshots/reports", prepend_module_to_snapshot => false, omit_expression => true}, {
         insta::assert_snapshot!("reference_run_md", imcpm::report::markdown::to_markdown(&r));
         insta::assert_snapshot!("reference_run_json", imcpm::report::json::to_json(&r));
     });

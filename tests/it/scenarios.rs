@@ -31,7 +31,7 @@ fn scenario(#[files("scenarios/**/*.toml")] path: PathBuf) {
             }
         }
         let name = format!("{}.L{level}", s.name.replace('/', "__"));
-        insta::with_settings!({snapshot_path => "../snapshots/scenarios", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::with_settings!({snapshot_path => "../../snapshots/scenarios", prepend_module_to_snapshot => false, omit_expression => true}, {
             insta::assert_snapshot!(name, render(&run, &s.title));
         });
     }

@@ -1,6 +1,8 @@
 //! Shared helpers for the server tests: a scripted driver over virtual time and request makers.
 #![allow(dead_code)]
 
+pub mod sipgen;
+
 use imcpm::base::Level;
 use imcpm::base::{Instant, Packet, Transport};
 use imcpm::node::im_server::faults::FaultSet;

@@ -2,8 +2,6 @@
 //! pair, breaks the egress the way a faulty server would, and asserts the FAIL (or NON-STRICT)
 //! under the one most specific requirement ID. The unbroken pair passes.
 
-mod common;
-
 use imcpm::base::Level;
 use imcpm::base::Transport;
 use imcpm::base::{ClientKind, SessionCase};
@@ -12,7 +10,7 @@ use imcpm::interop::verify::{Egress, PairContext, check_pair};
 use imcpm::sip::Message;
 use rstest::rstest;
 
-use common::{fixture as text, reframe};
+use crate::common::{fixture as text, reframe};
 
 fn edit(s: &str, from: &str, to: &str) -> String {
     assert!(s.contains(from), "fixture lacks {from:?}");

@@ -12,9 +12,6 @@
 //! For the fixtures the expected limitations are also listed by name (a two-sided ratchet,
 //! STYLE idiom 9): a fixture that rsip starts reading correctly fails until its entry is gone.
 
-#[path = "common/sipgen.rs"]
-mod sipgen;
-
 use imcpm::sip::{Header, HeaderName, Message, NameAddr, SipUri};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
@@ -454,7 +451,7 @@ fn fixtures_agree_with_rsip_or_hit_a_known_limitation() {
 fn generated_messages_agree_with_rsip_or_hit_a_known_limitation() {
     const CASES: usize = 500;
     let mut runner = TestRunner::deterministic();
-    let strategy = sipgen::arb_message();
+    let strategy = crate::common::sipgen::arb_message();
     let mut tally = Tally::default();
     for i in 0..CASES {
         let g = strategy.new_tree(&mut runner).expect("generate").current();

@@ -1,0 +1,20 @@
+//! The integration tests, as one test binary (one link): each module is one former test file.
+//! The interop tests (real sipp, Kamailio, tshark, Chromium) are separate binaries behind the
+//! `interop` feature.
+
+mod cli;
+mod common;
+mod fixture_rewrites;
+mod harness_api;
+mod im_server;
+mod net_driver;
+mod oracle_faults;
+mod ratchet;
+mod report_pcapng;
+mod report_reference_run;
+mod report_render;
+mod rsip_differential;
+mod scenarios;
+mod serve_sockets;
+mod sip_roundtrip;
+mod vectors;
