@@ -8,6 +8,9 @@
 //!
 //! `cargo bench --bench server -- --warm-up-time 1 --measurement-time 3`
 
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imcpm::base::{Instant, Packet, Transport};
 use imcpm::node::im_server::{ImServer, ServerConfig};

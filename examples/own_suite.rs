@@ -3,6 +3,9 @@
 //!
 //! `cargo run --example own_suite [scenario-dir]`
 
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use imcpm::harness::Case;
 use std::path::PathBuf;
 

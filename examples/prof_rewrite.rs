@@ -1,4 +1,7 @@
 //! A loop over the rewrite path for profilers: `cargo run --release --example prof_rewrite`.
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use imcpm::base::Direction;
 use imcpm::interop::classify::classify;
 use imcpm::interop::interwork::{Ids, RewriteOptions, plan};

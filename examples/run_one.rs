@@ -1,6 +1,9 @@
 //! Run one scenario file at one level against the embedded reference server and print its
 //! results: `cargo run --example run_one -- scenarios/t1/pager.toml 1`.
 
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use imcpm::interop::finding::Verdict;
 use imcpm::scenario::{RunOptions, Scenario, run_scenario};
 use std::path::Path;

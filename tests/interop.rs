@@ -7,6 +7,8 @@
 //! Needs `sipp` (Debian `sip-tester`); when it is missing these tests fail and say so. Run with
 //! `cargo test --features interop --test interop -- --test-threads=1`.
 #![cfg(feature = "interop")]
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 #[path = "interop/support.rs"]
 mod support;

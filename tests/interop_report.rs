@@ -3,6 +3,8 @@
 //! and takes a screenshot, kept under target/report-screenshot/ for review. Needs the cargo
 //! feature `interop`; fails, naming the package, when Chromium is missing.
 #![cfg(feature = "interop")]
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use imcpm::cli::Format;
 use imcpm::cli::run::{Args, TransportArg, execute};

@@ -2,6 +2,8 @@
 //! UDP and TCP, IPv4 and IPv6, with the addresses of the trace. Needs `tshark` (Debian
 //! `tshark`); fails, naming the package, when it is not installed.
 #![cfg(feature = "interop")]
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use imcpm::base::{Instant, Packet, Trace, Transport};
 use imcpm::capture::write_pcapng;

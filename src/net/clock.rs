@@ -1,4 +1,4 @@
-//! The real clock, read here and nowhere else (STYLE.md idiom 2): our [`Instant`] is the number
+//! The real clock, read here and nowhere else (docs/architecture.md): our [`Instant`] is the number
 //! of microseconds since the driver bound its sockets. Built on `tokio::time::Instant`, so a
 //! test runtime with paused time drives the node's timers too.
 

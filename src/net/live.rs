@@ -177,7 +177,7 @@ fn start_server() -> io::Result<Started> {
         super::block_on(async move {
             let mut bound = None;
             for _ in 0..20 {
-                let probe = match std::net::UdpSocket::bind("127.0.0.1:0") {
+                let probe = match UdpSocket::bind("127.0.0.1:0") {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = addr_tx.send(Err(e));

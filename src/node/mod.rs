@@ -72,7 +72,7 @@ pub enum Output {
     Timeout(Instant),
 }
 
-/// The one dialect every stateful part speaks (STYLE.md): feed inputs, then drain
+/// The one dialect every stateful part speaks (docs/architecture.md): feed inputs, then drain
 /// `poll_output` until it returns [`Output::Timeout`].
 pub trait SansIo {
     /// Feed one input.

@@ -23,21 +23,21 @@ const TEMPLATE: &str = include_str!("templates/report.html");
 /// Ladder geometry, in SVG user units (pixels).
 mod geo {
     /// Left margin holding the time column.
-    pub const LEFT: u32 = 64;
+    pub(super) const LEFT: u32 = 64;
     /// Distance between lifelines.
-    pub const COL: u32 = 230;
+    pub(super) const COL: u32 = 230;
     /// Top of the node boxes.
-    pub const TOP: u32 = 8;
+    pub(super) const TOP: u32 = 8;
     /// Height of the node boxes.
-    pub const BOX_H: u32 = 26;
+    pub(super) const BOX_H: u32 = 26;
     /// y of the first arrow.
-    pub const FIRST: u32 = TOP + BOX_H + 30;
+    pub(super) const FIRST: u32 = TOP + BOX_H + 30;
     /// Distance between arrows.
-    pub const ROW: u32 = 32;
+    pub(super) const ROW: u32 = 32;
     /// Width of one label character (11px monospace).
-    pub const CHAR_W: f32 = 6.7;
+    pub(super) const CHAR_W: f32 = 6.7;
     /// Width of a self-message loop.
-    pub const LOOP_W: u32 = 28;
+    pub(super) const LOOP_W: u32 = 28;
 }
 
 /// Key of a section: scenario and level.

@@ -479,6 +479,6 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.to_string().contains("line 2"));
         let e = Message::parse(&b"INVITE sip:a@b SIP/7.0\r\n\r\n"[..]).unwrap_err();
-        assert_eq!(e.status(), crate::sip::StatusCode::VERSION_NOT_SUPPORTED);
+        assert_eq!(e.status(), StatusCode::VERSION_NOT_SUPPORTED);
     }
 }

@@ -163,7 +163,7 @@ fn split_host_port(hp: &str) -> Option<(&str, Option<u16>)> {
 /// A Via value as the oracle compares it: the bytes without the `received` and `rport`
 /// parameters a proxy or UAS may add (RFC 3261 §18.2.1, RFC 3581).
 pub fn via_key(buf: &[u8], value: Span) -> Vec<u8> {
-    let pl = crate::sip::params::ParamList::parse(buf, value);
+    let pl = ParamList::parse(buf, value);
     let mut out = pl.head.of(buf).to_vec();
     for p in &pl.params {
         if !(p.is(buf, "received") || p.is(buf, "rport")) {

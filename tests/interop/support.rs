@@ -9,12 +9,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Scenario files.
-pub fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sipp").join(name)
 }
 
 /// Fail (never skip) when a tool is missing, naming the Debian package to install.
-pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+pub(crate) fn require_tool(tool: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin")]) {
         let p = dir.join(tool);
@@ -29,7 +29,7 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
 }
 
 /// A fresh directory for one test's logs; kept when the test fails.
-pub fn work_dir(name: &str) -> PathBuf {
+pub(crate) fn work_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let d = std::env::temp_dir().join(format!("imcpm-interop-{name}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -37,12 +37,12 @@ pub fn work_dir(name: &str) -> PathBuf {
 }
 
 /// A loopback UDP port free right now (released before use; the window is tiny).
-pub fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A free loopback port for a sipp of `transport` (`u1` or `t1`): free for both UDP and TCP.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..100 {
         let p = free_udp_port();
         if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
@@ -53,18 +53,18 @@ pub fn free_port() -> u16 {
 }
 
 /// A child process killed by PID when dropped.
-pub struct Proc {
+pub(crate) struct Proc {
     pub name: String,
     pub child: Child,
 }
 
 impl Proc {
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Wait up to `limit`; on timeout kill it (by PID) and return None.
-    pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -81,7 +81,7 @@ impl Proc {
     }
 
     /// SIGTERM by PID (the clean shutdown path), then wait up to `limit`.
-    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
         self.wait_for(limit)
     }
@@ -97,7 +97,7 @@ impl Drop for Proc {
 }
 
 /// `imcpm serve`, with its stdout lines collected by a thread.
-pub struct Server {
+pub(crate) struct Server {
     pub proc: Proc,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
@@ -109,7 +109,7 @@ pub struct Server {
 impl Server {
     /// Start `imcpm serve --level 1` on free loopback UDP and TCP ports, plus `extra` args; wait
     /// for the bound addresses it prints.
-    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
         let stderr_log = dir.join("imcpm-serve.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
         cmd.args(["serve", "--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0", "--level", "1", "-v"])
@@ -153,12 +153,12 @@ impl Server {
         s
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
     /// SIGTERM; the exit status and the summary line it prints on the way out.
-    pub fn stop(&mut self) -> (Option<ExitStatus>, String) {
+    pub(crate) fn stop(&mut self) -> (Option<ExitStatus>, String) {
         let status = self.proc.terminate(Duration::from_secs(5));
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
             self.stdout.push(l);
@@ -169,14 +169,14 @@ impl Server {
 }
 
 /// A number in the summary line: `forwarded 5` -> 5.
-pub fn summary_count(summary: &str, key: &str) -> Option<u64> {
+pub(crate) fn summary_count(summary: &str, key: &str) -> Option<u64> {
     let at = summary.find(&format!("{key} "))? + key.len() + 1;
     summary[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// What one sipp run reported.
 #[derive(Debug)]
-pub struct SippOutcome {
+pub(crate) struct SippOutcome {
     pub role: &'static str,
     /// None when it had to be killed.
     pub exit: Option<i32>,
@@ -187,7 +187,7 @@ pub struct SippOutcome {
 }
 
 impl SippOutcome {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{}: exit {:?}, successful {}, failed {}\n-- errors --\n{}\n-- messages: {}",
             self.role,
@@ -201,7 +201,7 @@ impl SippOutcome {
 }
 
 /// One sipp pair's set-up.
-pub struct SippRun<'a> {
+pub(crate) struct SippRun<'a> {
     pub dir: &'a Path,
     /// `pager` or `lmm` (files `NAME_uac.xml`, `NAME_uas.xml`).
     pub scenario: &'a str,
@@ -260,7 +260,7 @@ fn outcome(dir: &Path, role: &'static str, exit: Option<ExitStatus>) -> SippOutc
 
 /// Start the UAS, wait until it holds its port, run the UAC to the end (bounded), then let the
 /// UAS finish (bounded). Everything is killed by PID on the way out.
-pub fn run_sipp_pair(r: &SippRun<'_>) -> (SippOutcome, SippOutcome) {
+pub(crate) fn run_sipp_pair(r: &SippRun<'_>) -> (SippOutcome, SippOutcome) {
     let uas_port = free_port();
     let calls = r.calls.to_string();
     let mut uas_cmd = sipp_cmd(r.dir, "uas");

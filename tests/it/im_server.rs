@@ -118,11 +118,11 @@ fn t1_terminating_cpm_to_im(#[case] rx: &str, #[values(Level::One, Level::Two)] 
 #[case::group_focus("6c_focus_to_im.sip")]
 fn t2_terminating_im_to_cpm(#[case] tx: &str) {
     let rx = im_rx_to_carol(&fixture(tx));
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
+    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
     let reg = register_carol(&mut d, CPM_TAGS, 3600, 1);
     assert!(first_line(&reg[0]).starts_with("SIP/2.0 200"));
     let out = d.send(Transport::Tcp, CORE, &rx);
-    let bad = judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &out);
+    let bad = judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &out);
     assert!(bad.is_empty(), "{bad:?}\n{}", requests(&out).first().map(|p| text(p)).unwrap_or_default());
     assert!(text(requests(&out)[0]).contains("Conversation-ID: "));
 }
@@ -135,17 +135,17 @@ fn t2_terminating_im_to_cpm(#[case] tx: &str) {
 #[case::group("6b_group_cpm_ue.sip")]
 fn t2_originating_cpm_to_im_and_level1_refusal(#[case] rx: &str) {
     let rx = cpm_orig_from_carol(&fixture(rx));
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
+    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     let out = d.send(Transport::Tcp, CORE, &rx);
-    let bad = judge(imcpm::base::Level::Two, SessionCase::Orig, ClientKind::Cpm, &rx, &out);
+    let bad = judge(Level::Two, SessionCase::Orig, ClientKind::Cpm, &rx, &out);
     assert!(bad.is_empty(), "{bad:?}\n{}", requests(&out).first().map(|p| text(p)).unwrap_or_default());
     // Level 1: a local CPM client is refused with 403 (D7).
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     let out = d.send(Transport::Tcp, CORE, &rx);
     assert!(requests(&out).is_empty());
     assert!(responses(&out).iter().any(|p| first_line(p).starts_with("SIP/2.0 403")), "{out:?}");
-    assert!(judge(imcpm::base::Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &out).is_empty());
+    assert!(judge(Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &out).is_empty());
 }
 
 #[test]
@@ -154,7 +154,7 @@ fn retransmissions_are_absorbed_and_answered_from_the_transaction() {
         "SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
         "SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
     );
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     let mut fwd = 0;
     for _ in 0..3 {
         fwd += requests(&d.send(Transport::Udp, CORE, &rx)).iter().filter(|p| p.to == addr(CORE)).count();
@@ -174,7 +174,7 @@ fn retransmissions_are_absorbed_and_answered_from_the_transaction() {
     assert_eq!(again.len(), 1);
     assert!(first_line(&again[0]).starts_with("SIP/2.0 200"));
     // With the fault on, each retransmission is forwarded again.
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::one(Fault::ForwardRetransmissions)));
+    let mut d = Driver::new(server(Level::One, FaultSet::one(Fault::ForwardRetransmissions)));
     let n: usize = (0..3).map(|_| requests(&d.send(Transport::Udp, CORE, &rx)).len()).sum();
     assert_eq!(n, 3);
 }
@@ -189,7 +189,7 @@ fn udp(rx: &str) -> String {
 #[test]
 fn timer_b_expiry_sends_408_upstream() {
     let rx = udp(&fixture("5a_session_cpm_rx.sip"));
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     let out = d.send(Transport::Udp, CORE, &rx);
     assert!(first_line(responses(&out)[0]).starts_with("SIP/2.0 100"));
     let later = d.advance(Duration::from_secs(40));
@@ -200,7 +200,7 @@ fn timer_b_expiry_sends_408_upstream() {
 #[test]
 fn timer_f_expiry_ends_without_408() {
     let rx = udp(&fixture("1a_pager_cpm_rx.sip"));
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     d.send(Transport::Udp, CORE, &rx);
     let later = d.advance(Duration::from_secs(40));
     assert!(requests(&later).len() >= 5, "Timer E retransmissions");
@@ -216,7 +216,7 @@ fn timer_f_expiry_ends_without_408() {
 #[test]
 fn cancel_is_answered_and_forwarded() {
     let rx = fixture("5a_session_cpm_rx.sip");
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     let out = d.send(Transport::Tcp, CORE, &rx);
     let fwd = Message::parse(requests(&out)[0].bytes.clone()).unwrap();
     let im = Message::parse(rx.as_bytes().to_vec()).unwrap();
@@ -233,7 +233,7 @@ fn cancel_is_answered_and_forwarded() {
 #[test]
 fn max_forwards_zero_gets_483() {
     let rx = reframe(&fixture("1a_pager_cpm_rx.sip").replace("Max-Forwards: 67", "Max-Forwards: 0"));
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     let out = d.send(Transport::Tcp, CORE, &rx);
     assert_eq!(out.len(), 1);
     assert!(first_line(&out[0]).starts_with("SIP/2.0 483"));
@@ -242,7 +242,7 @@ fn max_forwards_zero_gets_483() {
 #[test]
 fn offline_cpm_client_gets_480_and_nothing_later() {
     let rx = im_rx_to_carol(&fixture("1b_pager_im_tx.sip"));
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
+    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     register_carol(&mut d, CPM_TAGS, 0, 2);
     let out = d.send(Transport::Tcp, CORE, &rx);
@@ -250,7 +250,7 @@ fn offline_cpm_client_gets_480_and_nothing_later() {
     let again = register_carol(&mut d, CPM_TAGS, 3600, 3);
     assert!(requests(&again).is_empty());
     // The fault defers: 202 now, delivery on registration.
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::one(Fault::DeferOffline)));
+    let mut d = Driver::new(server(Level::Two, FaultSet::one(Fault::DeferOffline)));
     register_carol(&mut d, CPM_TAGS, 0, 1);
     let mut d2 = d;
     assert!(first_line(&d2.send(Transport::Tcp, CORE, &rx)[0]).starts_with("SIP/2.0 202"));
@@ -260,7 +260,7 @@ fn offline_cpm_client_gets_480_and_nothing_later() {
 #[test]
 fn registration_expiry_makes_the_client_offline() {
     let rx = im_rx_to_carol(&fixture("1b_pager_im_tx.sip"));
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
+    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
     let r = register_carol(&mut d, CPM_TAGS, 60, 1);
     assert!(text(&r[0]).contains("Expires: 60"));
     let out = d.send(Transport::Tcp, CORE, &rx);
@@ -273,7 +273,7 @@ fn registration_expiry_makes_the_client_offline() {
     );
     assert!(first_line(&out[0]).starts_with("SIP/2.0 480"), "{out:?}");
     // An IM client registration makes the same user an IM user: no mapping.
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
+    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
     register_carol(&mut d, IM_TAGS, 3600, 1);
     let out = d.send(Transport::Tcp, CORE, &rx);
     assert!(text(requests(&out)[0]).contains("Accept-Contact: *;+g.oma.sip-im"));
@@ -286,14 +286,14 @@ fn over_1300_bytes_switches_from_udp_to_tcp() {
         "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
     ));
     assert!(rx.len() < 1300);
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::none()));
+    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     let out = d.send(Transport::Udp, CORE, &rx);
     let f = requests(&out)[0];
     assert!(f.bytes.len() > 1300);
     assert_eq!(f.transport, Transport::Tcp);
     assert!(text(f).starts_with("INVITE sip:carol@im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP "));
-    let mut d = Driver::new(server(imcpm::base::Level::Two, FaultSet::one(Fault::UdpOver1300)));
+    let mut d = Driver::new(server(Level::Two, FaultSet::one(Fault::UdpOver1300)));
     register_carol(&mut d, CPM_TAGS, 3600, 1);
     assert_eq!(requests(&d.send(Transport::Udp, CORE, &rx))[0].transport, Transport::Udp);
 }
@@ -308,7 +308,7 @@ fn malformed_input_gets_400_and_the_server_keeps_serving() {
     let bad_cseq = good.replace("CSeq: 1 MESSAGE", "CSeq: 1 INVITE");
     let bad_ac =
         good.replace(r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3A"#, r#"Accept-Contact: *;+g.3gpp.icsi-ref=urn%3A"#);
-    let mut d = Driver::new(server(imcpm::base::Level::One, FaultSet::none()));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
     for (i, bad) in [&bad_via, &bad_cseq, &bad_ac].into_iter().enumerate() {
         let out = d.send(Transport::Tcp, CORE, bad);
         assert!(requests(&out).is_empty(), "case {i}: never repaired and forwarded");

@@ -2,6 +2,9 @@
 //! The interop tests (real sipp, Kamailio, tshark, Chromium) are separate binaries behind the
 //! `interop` feature.
 
+// Tests and measurement code: unwrap is the assertion, and timing reads the clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 mod cli;
 mod common;
 mod fixture_rewrites;

@@ -55,7 +55,7 @@ fn correct_l1_pairs_pass(#[case] rx: &str, #[case] tx: &str) {
 #[test]
 fn correct_l2_term_ft_passes() {
     let f = judge(
-        imcpm::base::Level::Two,
+        Level::Two,
         SessionCase::Term,
         ClientKind::Cpm,
         &text("4a_ft_im_rx.sip"),
@@ -94,7 +94,7 @@ fn broken_l1_egress_fails(
     #[case] verdict: Verdict,
 ) {
     let egress = break_it(&text(tx));
-    let f = judge(imcpm::base::Level::One, SessionCase::Term, ClientKind::Im, &text(rx), &egress, |_| {});
+    let f = judge(Level::One, SessionCase::Term, ClientKind::Im, &text(rx), &egress, |_| {});
     let bad = non_pass(&f);
     assert!(bad.contains(&(id.to_string(), verdict)), "{id}: got {bad:?}");
     // The most specific ID only: a mapping defect is not also reported as T3.MAP and vice versa.
@@ -115,11 +115,9 @@ fn require_dropped_is_a_preserve_failure() {
         "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message",
         "Accept-Contact: *;+g.oma.sip-im;+g.oma.sip-im.large-message;require;explicit",
     );
-    assert!(
-        non_pass(&judge(imcpm::base::Level::One, SessionCase::Term, ClientKind::Im, &rx, &good, |_| {})).is_empty()
-    );
+    assert!(non_pass(&judge(Level::One, SessionCase::Term, ClientKind::Im, &rx, &good, |_| {})).is_empty());
     let bad = edit(&good, ";require;explicit", ";explicit");
-    let f = non_pass(&judge(imcpm::base::Level::One, SessionCase::Term, ClientKind::Im, &rx, &bad, |_| {}));
+    let f = non_pass(&judge(Level::One, SessionCase::Term, ClientKind::Im, &rx, &bad, |_| {}));
     assert_eq!(f, vec![("SIP.PRESERVE".to_string(), Verdict::Fail)]);
 }
 
@@ -139,14 +137,7 @@ const FT_ENC: &str = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.om
 #[case::user_agent_dropped(|s: &str| edit(s, "User-Agent: IM-client/OMA1.0 ExampleIM/1.0\r\n", ""), "SIP.PRESERVE", Verdict::Fail)]
 fn broken_l2_term_egress_fails(#[case] break_it: Mutate, #[case] id: &str, #[case] verdict: Verdict) {
     let egress = break_it(&text("4b_ft_cpm_tx.sip"));
-    let f = non_pass(&judge(
-        imcpm::base::Level::Two,
-        SessionCase::Term,
-        ClientKind::Cpm,
-        &text("4a_ft_im_rx.sip"),
-        &egress,
-        |_| {},
-    ));
+    let f = non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &text("4a_ft_im_rx.sip"), &egress, |_| {}));
     assert!(f.contains(&(id.to_string(), verdict)), "{id}: got {f:?}");
 }
 
@@ -159,15 +150,8 @@ fn conversation_id_replaced_fails_kept() {
         "Conversation-ID: 3b241101-e2bb-4255-8caf-4136c566a962",
         "Conversation-ID: keep-me-1",
     );
-    assert!(non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
-    let f = non_pass(&judge(
-        imcpm::base::Level::Two,
-        SessionCase::Term,
-        ClientKind::Cpm,
-        &rx,
-        &text("4b_ft_cpm_tx.sip"),
-        |_| {},
-    ));
+    assert!(non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
+    let f = non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &text("4b_ft_cpm_tx.sip"), |_| {}));
     assert!(f.contains(&("T2.CONVID.KEPT".to_string(), Verdict::Fail)), "{f:?}");
 }
 
@@ -191,11 +175,11 @@ fn response(code: u16, reason: &str, req: &str) -> String {
 fn level1_local_cpm_must_be_refused() {
     let rx = text("6b_group_cpm_ue.sip");
     let ok = response(403, "Forbidden", &rx);
-    assert!(non_pass(&judge(imcpm::base::Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
-    let f = non_pass(&judge(imcpm::base::Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &rx, |_| {}));
+    assert!(non_pass(&judge(Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &ok, |_| {})).is_empty());
+    let f = non_pass(&judge(Level::One, SessionCase::Orig, ClientKind::Cpm, &rx, &rx, |_| {}));
     assert!(f.contains(&("T1.NO-LOCAL-CPM".to_string(), Verdict::Fail)), "{f:?}");
     let f = non_pass(&judge(
-        imcpm::base::Level::One,
+        Level::One,
         SessionCase::Orig,
         ClientKind::Cpm,
         &rx,
@@ -211,7 +195,7 @@ fn offline_cpm_client_gets_480_not_202() {
     let offline = |c: &mut PairContext| c.online = Some(false);
     assert!(
         non_pass(&judge(
-            imcpm::base::Level::Two,
+            Level::Two,
             SessionCase::Term,
             ClientKind::Cpm,
             &rx,
@@ -221,7 +205,7 @@ fn offline_cpm_client_gets_480_not_202() {
         .is_empty()
     );
     for bad in [response(202, "Accepted", &rx), response(200, "OK", &rx), text("4b_ft_cpm_tx.sip")] {
-        let f = non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &bad, offline));
+        let f = non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &bad, offline));
         assert!(f.contains(&("T2.ONLINE-ONLY".to_string(), Verdict::Fail)), "{f:?}");
     }
 }
@@ -231,13 +215,12 @@ fn over_1300_bytes_on_udp_fails_framing() {
     let rx = text("4a_ft_im_rx.sip");
     let tx = text("4b_ft_cpm_tx.sip");
     assert!(tx.len() > 1300);
-    let f = non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| {
+    let f = non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| {
         c.egress_transport = Some(Transport::Udp)
     }));
     assert_eq!(f, vec![("SIP.FRAMING".to_string(), Verdict::Fail)]);
     assert!(
-        non_pass(&judge(imcpm::base::Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| c
-            .egress_transport =
+        non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &tx, |c| c.egress_transport =
             Some(Transport::Tcp)))
         .is_empty()
     );
@@ -250,18 +233,11 @@ fn malformed_via_must_not_be_repaired_and_forwarded() {
         "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
         "Via: SIP/2.0/TCP scscf.im.example.net:5060 extra;branch=z9hG4bK77e1.term",
     );
-    let f = non_pass(&judge(
-        imcpm::base::Level::One,
-        SessionCase::Term,
-        ClientKind::Im,
-        &rx,
-        &text("1b_pager_im_tx.sip"),
-        |_| {},
-    ));
+    let f = non_pass(&judge(Level::One, SessionCase::Term, ClientKind::Im, &rx, &text("1b_pager_im_tx.sip"), |_| {}));
     assert_eq!(f, vec![("SIP.ROBUST".to_string(), Verdict::Fail)]);
     assert!(
         non_pass(&judge(
-            imcpm::base::Level::One,
+            Level::One,
             SessionCase::Term,
             ClientKind::Im,
             &rx,
@@ -275,18 +251,11 @@ fn malformed_via_must_not_be_repaired_and_forwarded() {
 #[test]
 fn max_forwards_zero_needs_483() {
     let rx = edit(&text("1a_pager_cpm_rx.sip"), "Max-Forwards: 67", "Max-Forwards: 0");
-    let f = non_pass(&judge(
-        imcpm::base::Level::One,
-        SessionCase::Term,
-        ClientKind::Im,
-        &rx,
-        &text("1b_pager_im_tx.sip"),
-        |_| {},
-    ));
+    let f = non_pass(&judge(Level::One, SessionCase::Term, ClientKind::Im, &rx, &text("1b_pager_im_tx.sip"), |_| {}));
     assert_eq!(f, vec![("SIP.PROXY".to_string(), Verdict::Fail)]);
     assert!(
         non_pass(&judge(
-            imcpm::base::Level::One,
+            Level::One,
             SessionCase::Term,
             ClientKind::Im,
             &rx,

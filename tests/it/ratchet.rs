@@ -1,4 +1,4 @@
-//! The two-sided ratchet (STYLE.md): the reference server passes every scenario (tests/scenarios.rs),
+//! The two-sided ratchet : the reference server passes every scenario (tests/scenarios.rs),
 //! every deliberate fault makes at least one scenario fail with each ID it targets, every FAIL-grade
 //! requirement has such a fault, and every catalogue ID is exercised by a scenario file.
 

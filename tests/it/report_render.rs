@@ -21,7 +21,7 @@ fn results() -> Vec<ResultItem> {
     // t1/pager at level 1: a FAIL (with a passing finding of the same ID) and a PASS.
     r.extend(group(
         "t1/pager",
-        imcpm::base::Level::One,
+        Level::One,
         &[
             pass(ReqId::T1_TERM_PAGER),
             Finding::new(
@@ -37,7 +37,7 @@ fn results() -> Vec<ResultItem> {
     // t1/pager at level 2: NON-STRICT and PASS.
     r.extend(group(
         "t1/pager",
-        imcpm::base::Level::Two,
+        Level::Two,
         &[
             pass(ReqId::T1_TERM_PAGER),
             Finding::new(
@@ -52,7 +52,7 @@ fn results() -> Vec<ResultItem> {
     // t2/offline at level 2: INCONCLUSIVE and XFAIL; at level 1: NOT-APPLICABLE.
     r.extend(group(
         "t2/offline",
-        imcpm::base::Level::Two,
+        Level::Two,
         &[
             Finding::new(
                 ReqId::T2_ONLINE_ONLY,
@@ -70,7 +70,7 @@ fn results() -> Vec<ResultItem> {
     ));
     r.extend(group(
         "t2/offline",
-        imcpm::base::Level::One,
+        Level::One,
         &[Finding::new(ReqId::T2_ONLINE_ONLY, Verdict::NotApplicable, "level 2 only", "level 1 run")],
     ));
     r
@@ -98,7 +98,7 @@ fn flow() -> Flow {
     m2.changed_lines = vec![1];
     Flow {
         scenario: "t1/pager".into(),
-        level: imcpm::base::Level::One,
+        level: Level::One,
         nodes: vec!["alice (CPM, remote)".into(), "core".into(), "im-server".into(), "bob (IM)".into()],
         messages: vec![
             msg(1, "alice (CPM, remote)", "core", "MESSAGE sip:bob@im.example SIP/2.0", req),
@@ -118,7 +118,7 @@ fn report() -> RunReport {
             version: "0.1.0".into(),
             sut: "embedded reference server".into(),
             fault: Some("keep-cpm-tag".into()),
-            levels: vec![imcpm::base::Level::One, imcpm::base::Level::Two],
+            levels: vec![Level::One, Level::Two],
             transport: "sim".into(),
             started: "1970-01-01T00:00:00Z".into(),
             duration_ms: 0,
@@ -226,9 +226,9 @@ fn baseline_round_trip_and_regression() {
     let kind = |cs: &[imcpm::report::model::Change], id: &str, level: Level| {
         cs.iter().find(|c| c.requirement == id && c.level == level).map(|c| c.change)
     };
-    assert_eq!(kind(&changes, "SIP.PROXY", imcpm::base::Level::One), Some(ChangeKind::NewFail));
-    assert_eq!(kind(&changes, "T1.TERM.PAGER", imcpm::base::Level::One), Some(ChangeKind::NewPass));
-    assert_eq!(kind(&changes, "T2.ONLINE-ONLY", imcpm::base::Level::One), Some(ChangeKind::Removed));
+    assert_eq!(kind(&changes, "SIP.PROXY", Level::One), Some(ChangeKind::NewFail));
+    assert_eq!(kind(&changes, "T1.TERM.PAGER", Level::One), Some(ChangeKind::NewPass));
+    assert_eq!(kind(&changes, "T2.ONLINE-ONLY", Level::One), Some(ChangeKind::Removed));
 
     // The changes appear in report.json, the Markdown and the HTML.
     let mut with = r.clone();
@@ -327,12 +327,12 @@ fn junit_maps_error_and_xpass() {
     let mut r = report();
     r.results.extend(group(
         "solo",
-        imcpm::base::Level::One,
+        Level::One,
         &[Finding::new(ReqId::SIP_FRAMING, Verdict::Error, "a run", "socket closed")],
     ));
     r.results.extend(group(
         "solo",
-        imcpm::base::Level::Two,
+        Level::Two,
         &[Finding::new(ReqId::T3_MAP, Verdict::Xpass, "known deviation", "now passes")],
     ));
     r.summary = summary(&r.results);
@@ -428,7 +428,7 @@ fn big_report() -> RunReport {
     let mut flows = Vec::new();
     for s in 0..40 {
         let name = format!("{}/case_{s:02}", ["t1", "t2", "negative", "robust"][s % 4]);
-        for level in imcpm::base::Level::ALL {
+        for level in Level::ALL {
             let mut fs = Vec::new();
             for k in 0..4 {
                 let id = ids[(s * 3 + k * 7 + level.number() as usize) % ids.len()];

@@ -10,7 +10,7 @@
 //! of agreements and limitations by reason is printed (`--nocapture` shows it).
 //!
 //! For the fixtures the expected limitations are also listed by name (a two-sided ratchet,
-//! STYLE idiom 9): a fixture that rsip starts reading correctly fails until its entry is gone.
+//! as for the server faults): a fixture that rsip starts reading correctly fails until its entry is gone.
 
 use imcpm::sip::{Header, HeaderName, Message, NameAddr, SipUri};
 use proptest::strategy::{Strategy, ValueTree};

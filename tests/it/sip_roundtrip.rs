@@ -1,4 +1,4 @@
-//! Byte faithfulness of the SIP layer (STYLE "bytes are sacred"; the protocol notes, §7.4).
+//! Byte faithfulness of the SIP layer (a message is never re-serialised).
 //!
 //! (a) Every fixture under `tests/fixtures/` parses, round-trips through an empty edit list byte
 //!     for byte, is cut exactly by both framers, and declares its exact Content-Length.

@@ -209,7 +209,7 @@ pub fn judge_im_to_cpm_value(
                     &b.text,
                     loc.clone(),
                 );
-            } else if b.cpm.iter().any(|c| Some(*c) != crate::interop::table::CpmIcsi::from_norm(&want_norm)) {
+            } else if b.cpm.iter().any(|c| Some(*c) != CpmIcsi::from_norm(&want_norm)) {
                 j.violation(ReqId::T3_MAP, format!("only the ICSI of {service}"), &b.text, loc.clone());
             }
         }

@@ -43,8 +43,8 @@ pub(super) fn req(method: &str, via: &str, to_tag: &str, extra: &str) -> Vec<u8>
 
 /// A response to `request` built with the layer's own helper.
 pub(super) fn resp(request: &[u8], code: u16, to_tag: Option<&str>) -> Vec<u8> {
-    let m = crate::sip::Message::parse(request).expect("test request");
-    super::response_with_reason(&m, crate::sip::StatusCode::new(code), "Reason", to_tag)
+    let m = Message::parse(request).expect("test request");
+    response_with_reason(&m, crate::sip::StatusCode::new(code), "Reason", to_tag)
 }
 
 /// A packet from the UE to the server over `t`.

@@ -181,7 +181,7 @@ impl Ue {
     }
 
     fn instance(&self) -> String {
-        format!("urn:uuid:{}", crate::base::ids::IdGen::new(self.cfg.seed ^ 0x5eed).uuid())
+        format!("urn:uuid:{}", IdGen::new(self.cfg.seed ^ 0x5eed).uuid())
     }
 
     /// The Conversation-ID this CPM client uses toward `peer` (one per peer, reused).

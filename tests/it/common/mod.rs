@@ -1,7 +1,7 @@
 //! Shared helpers for the server tests: a scripted driver over virtual time and request makers.
 #![allow(dead_code)]
 
-pub mod sipgen;
+pub(crate) mod sipgen;
 
 use imcpm::base::Level;
 use imcpm::base::{Instant, Packet, Transport};
@@ -12,19 +12,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const SERVER: &str = "192.0.2.1:5060";
-pub const CORE: &str = "192.0.2.2:5060";
+pub(crate) const SERVER: &str = "192.0.2.1:5060";
+pub(crate) const CORE: &str = "192.0.2.2:5060";
 
-pub fn addr(s: &str) -> SocketAddr {
+pub(crate) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-pub fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/examples").join(name);
     String::from_utf8(std::fs::read(p).unwrap()).unwrap()
 }
 
-pub fn server(level: Level, faults: FaultSet) -> ImServer {
+pub(crate) fn server(level: Level, faults: FaultSet) -> ImServer {
     let mut c = ServerConfig::new(
         level,
         "imserver.im.example.net",
@@ -37,14 +37,14 @@ pub fn server(level: Level, faults: FaultSet) -> ImServer {
 }
 
 /// Feeds inputs and collects outputs, stepping virtual time.
-pub struct Driver {
+pub(crate) struct Driver {
     pub server: ImServer,
     pub now: Instant,
     pub out: Vec<(Instant, Packet)>,
 }
 
 impl Driver {
-    pub fn new(server: ImServer) -> Driver {
+    pub(crate) fn new(server: ImServer) -> Driver {
         Driver { server, now: Instant::ZERO, out: Vec::new() }
     }
     fn drain(&mut self) -> Instant {
@@ -57,7 +57,7 @@ impl Driver {
         panic!("server did not settle");
     }
     /// Deliver a message from `from` over `t` and collect what the server sends at once.
-    pub fn send(&mut self, t: Transport, from: &str, bytes: &str) -> Vec<Packet> {
+    pub(crate) fn send(&mut self, t: Transport, from: &str, bytes: &str) -> Vec<Packet> {
         let n = self.out.len();
         let packet = Packet { transport: t, from: addr(from), to: addr(SERVER), bytes: bytes.as_bytes().to_vec() };
         self.server.handle_input(Input::Receive { now: self.now, packet });
@@ -65,7 +65,7 @@ impl Driver {
         self.out[n..].iter().map(|(_, p)| p.clone()).collect()
     }
     /// Advance virtual time by `d`, firing every deadline on the way; returns what was sent.
-    pub fn advance(&mut self, d: Duration) -> Vec<Packet> {
+    pub(crate) fn advance(&mut self, d: Duration) -> Vec<Packet> {
         let n = self.out.len();
         let end = self.now + d;
         for _ in 0..100_000 {
@@ -83,24 +83,24 @@ impl Driver {
     }
 }
 
-pub fn text(p: &Packet) -> String {
+pub(crate) fn text(p: &Packet) -> String {
     String::from_utf8_lossy(&p.bytes).into_owned()
 }
 
-pub fn first_line(p: &Packet) -> String {
+pub(crate) fn first_line(p: &Packet) -> String {
     text(p).lines().next().unwrap_or("").to_string()
 }
 
-pub fn requests(ps: &[Packet]) -> Vec<&Packet> {
+pub(crate) fn requests(ps: &[Packet]) -> Vec<&Packet> {
     ps.iter().filter(|p| !p.bytes.starts_with(b"SIP/2.0")).collect()
 }
 
-pub fn responses(ps: &[Packet]) -> Vec<&Packet> {
+pub(crate) fn responses(ps: &[Packet]) -> Vec<&Packet> {
     ps.iter().filter(|p| p.bytes.starts_with(b"SIP/2.0")).collect()
 }
 
 /// Rewrite a fixture's Content-Length after an edit.
-pub fn reframe(s: &str) -> String {
+pub(crate) fn reframe(s: &str) -> String {
     let (head, body) = s.split_once("\r\n\r\n").unwrap();
     let head: Vec<String> =
         head.split("\r\n")
@@ -112,7 +112,7 @@ pub fn reframe(s: &str) -> String {
 }
 
 /// A third-party REGISTER from the core for `user` with the UE's contact tags (D8).
-pub fn third_party_register(user: &str, contact_params: &str, expires: u32, n: u32) -> String {
+pub(crate) fn third_party_register(user: &str, contact_params: &str, expires: u32, n: u32) -> String {
     let inner = format!(
         "REGISTER sip:im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bKue{n}\r\nMax-Forwards: 70\r\nFrom: <{user}>;tag=r{n}\r\nTo: <{user}>\r\nCall-ID: reg-{n}@ue\r\nCSeq: {n} REGISTER\r\nContact: <sip:ue@192.0.2.10:5060;transport=tcp>{contact_params}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
     );
@@ -122,5 +122,5 @@ pub fn third_party_register(user: &str, contact_params: &str, expires: u32, n: u
     )
 }
 
-pub const CPM_TAGS: &str = r#";+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.filetransfer,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session";+sip.instance="<urn:gsma:imei:35824005-944763-1>""#;
-pub const IM_TAGS: &str = ";+g.oma.sip-im;+g.oma.sip-im.large-message";
+pub(crate) const CPM_TAGS: &str = r#";+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.filetransfer,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session";+sip.instance="<urn:gsma:imei:35824005-944763-1>""#;
+pub(crate) const IM_TAGS: &str = ";+g.oma.sip-im;+g.oma.sip-im.large-message";

@@ -16,7 +16,7 @@ use proptest::strategy::Union;
 
 /// Which odd-but-valid spellings one message may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Knobs {
+pub(crate) struct Knobs {
     /// Compact header names (`v`, `f`, `a`, `m`, `l`, ...).
     pub compact: bool,
     /// Header names in odd letter case.
@@ -35,7 +35,7 @@ pub struct Knobs {
 
 /// One generated header field.
 #[derive(Debug, Clone)]
-pub struct GenHeader {
+pub(crate) struct GenHeader {
     /// The header's identity (what `HeaderName::parse` of the written name must give).
     pub expect: HeaderName,
     /// The name as written.
@@ -52,7 +52,7 @@ pub struct GenHeader {
 
 /// The first line of a generated message.
 #[derive(Debug, Clone)]
-pub enum GenStart {
+pub(crate) enum GenStart {
     /// A request line.
     Request {
         /// The method (upper case, from RFC 3261 and extensions).
@@ -71,7 +71,7 @@ pub enum GenStart {
 
 /// A generated message and its expected reading.
 #[derive(Clone)]
-pub struct GenMsg {
+pub(crate) struct GenMsg {
     /// The spellings switched on.
     pub knobs: Knobs,
     /// The start line.
@@ -104,7 +104,7 @@ impl std::fmt::Debug for GenMsg {
 
 impl GenMsg {
     /// The message as it goes on the wire: CRLF line ends, exact Content-Length.
-    pub fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024 + self.body.len());
         match &self.start {
             GenStart::Request { method, uri } => out.extend_from_slice(format!("{method} {uri} SIP/2.0").as_bytes()),
@@ -546,7 +546,7 @@ fn optional_header(k: Knobs) -> BoxedStrategy<GenHeader> {
 }
 
 /// A complete message.
-pub fn arb_message() -> impl Strategy<Value = GenMsg> {
+pub(crate) fn arb_message() -> impl Strategy<Value = GenMsg> {
     arb_knobs()
         .prop_flat_map(|k| (Just(k), arb_start(k)))
         .prop_flat_map(|(k, start)| {

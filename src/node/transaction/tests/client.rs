@@ -104,7 +104,7 @@ fn provisional_stops_timers_a_and_b() {
     let ev = events(&mut l);
     assert!(ev.contains(&TxEvent::Response {
         tx: ctx,
-        msg: crate::sip::Message::parse(resp(&cancel, 200, Some("s1"))).unwrap(),
+        msg: Message::parse(resp(&cancel, 200, Some("s1"))).unwrap(),
         flow: Flow::of_received(&from_srv(vec![], Udp)),
     }));
     assert_eq!(response_codes(&ev), vec![100, 200, 487]);

@@ -254,7 +254,7 @@ fn trying_copies_via_from_to_call_id_cseq() {
                 Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKu\r\nf: <sip:a@h>;tag=1\r\nTo: <sip:bob@h>\r\n\
                 i: c@h\r\nCSeq: 7 INVITE\r\nTimestamp: 54\r\nContact: <sip:a@192.0.2.1>\r\n\
                 Content-Length: 0\r\n\r\n";
-    let m = crate::sip::Message::parse(&raw[..]).unwrap();
+    let m = Message::parse(&raw[..]).unwrap();
     let t = String::from_utf8(trying_for(&m)).unwrap();
     assert_eq!(
         t,
