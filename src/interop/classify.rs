@@ -17,6 +17,9 @@ pub enum Form {
     Cpm,
     /// `+g.oma.sip-im` (TRUE) in Accept-Contact or Contact, and no CPM ICSI.
     Im,
+    /// IM tags present, but only negated (`+g.oma.sip-im="FALSE"`), and no CPM ICSI: not an IM
+    /// request (the rewrite vectors, vector 13), forwarded unchanged.
+    Negated,
     /// Neither.
     Neither,
 }
@@ -33,6 +36,8 @@ struct Tags {
     im_tag: bool,
     /// A TRUE `+g.oma.sip-im.large-message` in Accept-Contact.
     lmm_ac: bool,
+    /// An IM tag whose value is not TRUE (a negation) in Accept-Contact or Contact.
+    im_negated: bool,
     /// `oma.cpm.deferred` in P-Asserted-Service or Accept-Contact.
     deferred: bool,
     /// A Contact with `isfocus`.
@@ -65,12 +70,16 @@ fn scan(msg: &Message) -> Tags {
                             None => t.deferred |= ac && norm_eq(item.of(buf), DEFERRED),
                         }
                     }
-                } else if p.is(buf, IM_TAG) && p.boolean(buf) == Some(true) {
-                    t.im = true;
-                    t.im_tag = true;
-                } else if p.is(buf, LMM_TAG) && p.boolean(buf) == Some(true) {
-                    t.im = true;
-                    t.lmm_ac |= ac;
+                } else if p.is(buf, IM_TAG) || p.is(buf, LMM_TAG) {
+                    if p.boolean(buf) != Some(true) {
+                        t.im_negated = true;
+                    } else if p.is(buf, IM_TAG) {
+                        t.im = true;
+                        t.im_tag = true;
+                    } else {
+                        t.im = true;
+                        t.lmm_ac |= ac;
+                    }
                 } else if !ac && p.is(buf, "isfocus") {
                     t.focus = true;
                 }
@@ -101,6 +110,8 @@ fn form_from(t: &Tags) -> Form {
         Form::Cpm
     } else if t.im {
         Form::Im
+    } else if t.im_negated {
+        Form::Negated
     } else {
         Form::Neither
     }
@@ -204,6 +215,8 @@ mod tests {
         );
         assert_eq!(classify(&g), Some(Service::Group));
         let neg = msg("MESSAGE sip:b@h SIP/2.0\r\nAccept-Contact: *;+g.oma.sip-im=\"FALSE\"", "text/plain", "x");
-        assert_eq!(form_of(&neg), Form::Neither);
+        assert_eq!(form_of(&neg), Form::Negated);
+        let none = msg("MESSAGE sip:b@h SIP/2.0\r\nSubject: x", "text/plain", "x");
+        assert_eq!(form_of(&none), Form::Neither);
     }
 }

@@ -2,22 +2,23 @@
 //! D1/D2 for P-Asserted-Service). Produces span edits against the original bytes: every byte that
 //! is not part of a mapped parameter or an added/removed header field is copied verbatim.
 //!
-//! Per Accept-Contact value (every field, compact `a:` included) and per Contact value of an
-//! INVITE:
+//! Per Accept-Contact value (every field, compact `a:` included) and per Contact value, whatever
+//! the method (D18):
 //! - CPM -> IM: mapped CPM ICSIs leave the `+g.3gpp.icsi-ref` list (the parameter goes when the
 //!   list empties); `+g.oma.sip-im` (plus `+g.oma.sip-im.large-message` for LMM) takes the place
 //!   of the removed parameter, never twice. Values without a CPM ICSI are untouched (D16).
 //! - IM -> CPM: TRUE-valued IM tags are replaced by the service's percent-encoded ICSI, merged
-//!   into an existing `+g.3gpp.icsi-ref` list. Negated tags (`="FALSE"`) are untouched.
+//!   into an existing `+g.3gpp.icsi-ref` list. Negated tags (`="FALSE"`) are untouched, and a
+//!   request whose only IM tags are negated is not an IM request: it is left as it is.
 //!
 //! Reject-Contact is not rewritten (Appendix T names Contact and Accept-Contact only).
 
 use crate::base::Service;
-use crate::interop::classify::{classify, cpm_icsis};
+use crate::interop::classify::{Form, classify, cpm_icsis, form_of};
 use crate::interop::table::{CpmIcsi, ICSI_REF, IM_TAG, LMM_TAG};
 use crate::sip::edit::EditError;
 use crate::sip::params::{Param, ParamList, norm_eq};
-use crate::sip::{Edit, HeaderName, Message, Method, Span, apply_edits};
+use crate::sip::{Edit, HeaderName, Message, Span, apply_edits};
 
 pub use crate::base::Direction;
 
@@ -75,11 +76,15 @@ pub fn plan(msg: &Message, opts: &RewriteOptions) -> Result<Plan, InterworkError
     let buf = msg.bytes();
     let mut edits = Vec::new();
     let mut mapped = 0;
+    // Not an IM request: its only IM tags are negated (vector 13). Forwarded unchanged.
+    if opts.direction == Direction::ImToCpm && form_of(msg) == Form::Negated {
+        return Ok(Plan { service, edits, mapped_values: 0 });
+    }
+    // Every Accept-Contact value, and the Contact whatever the method (D18: CPM and RCS stacks
+    // put one in MESSAGE too).
     let mut targets: Vec<Span> = msg.list_values(&HeaderName::AcceptContact);
     let ac_count = targets.len();
-    if msg.method() == Some(&Method::Invite) {
-        targets.extend(msg.list_values(&HeaderName::Contact));
-    }
+    targets.extend(msg.list_values(&HeaderName::Contact));
     let mut ac_mapped = 0;
     for (i, v) in targets.iter().enumerate() {
         let e = value_edits(buf, *v, opts.direction, service);

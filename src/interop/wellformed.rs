@@ -20,6 +20,44 @@ fn quotes_balanced(b: &[u8]) -> bool {
     !in_q
 }
 
+/// True when a header the server need not parse is malformed (D15: such a request is forwarded
+/// untouched, neither rejected nor repaired). Checked: Date (RFC 3261 §20.17, an RFC 1123 date
+/// in GMT) and the numeric Expires.
+pub fn malformed_elsewhere(msg: &Message) -> bool {
+    msg.headers().iter().any(|h| bad_optional(&h.name, msg.slice(h.value)))
+}
+
+/// True when this value of a header the server need not parse is malformed.
+pub fn bad_optional(name: &HeaderName, v: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(v);
+    let t = text.trim();
+    match name {
+        HeaderName::Date => !is_rfc1123(t),
+        HeaderName::Expires => t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// `Wkday, DD Mon YYYY HH:MM:SS GMT` (RFC 1123, as RFC 3261 §20.17 requires).
+fn is_rfc1123(t: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let Some((day, rest)) = t.split_once(',') else { return false };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let time = |s: &str| {
+        let p: Vec<&str> = s.split(':').collect();
+        p.len() == 3 && p.iter().all(|x| digits(x, 2))
+    };
+    DAYS.contains(&day.trim())
+        && f.len() == 5
+        && digits(f[0], 2)
+        && MONTHS.contains(&f[1])
+        && digits(f[2], 4)
+        && time(f[3])
+        && f[4] == "GMT"
+}
+
 /// Validate the headers of D15: start line, Via, CSeq, Call-ID, From, To, Max-Forwards, Route,
 /// Content-Length, and the headers Appendix T rewrites: Accept-Contact, Contact,
 /// P-Asserted-Service, P-Served-User.

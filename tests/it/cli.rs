@@ -84,6 +84,11 @@ fn rewrite_and_check_every_fixture() {
             assert!(err.contains("cannot tell the service"), "{}: {err}", f.display());
             continue;
         }
+        if form == Form::Negated {
+            // Not an IM request (its only IM tag is negated, vector 13): left as it is.
+            assert_eq!(out.stdout, input, "{}: a negated-only request must not be rewritten", f.display());
+            continue;
+        }
         let r = Message::parse(out.stdout.clone()).unwrap();
         assert_eq!(r.body(), m.body(), "{}: body changed", f.display());
         assert_eq!(r.content_length().unwrap(), Some(r.body().len()), "{}", f.display());

@@ -11,6 +11,7 @@ mod fixture_rewrites;
 mod harness_api;
 mod im_server;
 mod net_driver;
+mod oracle_corpus;
 mod oracle_faults;
 mod ratchet;
 mod report_pcapng;

@@ -186,7 +186,8 @@ fn level1_local_cpm_must_be_refused() {
         &response(488, "Not Acceptable Here", &rx),
         |_| {},
     ));
-    assert_eq!(f, vec![("T1.NO-LOCAL-CPM".to_string(), Verdict::NonStrict)]);
+    // D7 says 403 and no decision lowers another refusal: a 488 is a FAIL.
+    assert_eq!(f, vec![("T1.NO-LOCAL-CPM".to_string(), Verdict::Fail)]);
 }
 
 #[test]
@@ -204,9 +205,15 @@ fn offline_cpm_client_gets_480_not_202() {
         ))
         .is_empty()
     );
-    for bad in [response(202, "Accepted", &rx), response(200, "OK", &rx), text("4b_ft_cpm_tx.sip")] {
+    for bad in [response(202, "Accepted", &rx), response(200, "OK", &rx)] {
         let f = non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &bad, offline));
         assert!(f.contains(&("T2.ONLINE-ONLY".to_string(), Verdict::Fail)), "{f:?}");
+    }
+    // D3: forwarding is neither storing nor a later delivery (the trace rules judge those):
+    // NON-STRICT, as is another 4xx/5xx.
+    for lenient in [text("4b_ft_cpm_tx.sip"), response(486, "Busy Here", &rx)] {
+        let f = non_pass(&judge(Level::Two, SessionCase::Term, ClientKind::Cpm, &rx, &lenient, offline));
+        assert_eq!(f, vec![("T2.ONLINE-ONLY".to_string(), Verdict::NonStrict)]);
     }
 }
 

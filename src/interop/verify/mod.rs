@@ -7,6 +7,7 @@
 pub mod context;
 pub mod convid;
 pub mod judge;
+pub mod meaning;
 pub mod pair;
 pub mod trace;
 pub mod values;

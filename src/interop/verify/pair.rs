@@ -5,6 +5,7 @@
 
 use super::context::{Egress, PairContext};
 use super::judge::Judge;
+use super::meaning;
 use super::values::{self, ValueView};
 use crate::base::Direction;
 use crate::base::Level;
@@ -58,7 +59,7 @@ pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
                 }
                 (Some(ClientKind::Im), _) => Expectation::PassThrough,
                 (Some(ClientKind::Cpm), _) if ctx.online == Some(false) => Expectation::Offline,
-                (Some(ClientKind::Cpm), Form::Cpm) => Expectation::PassThrough,
+                (Some(ClientKind::Cpm), Form::Cpm | Form::Negated) => Expectation::PassThrough,
                 (Some(ClientKind::Cpm), _) => {
                     Expectation::Map { dir: Direction::ImToCpm, family: Family::T2Term, service }
                 }
@@ -124,6 +125,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             ReqId::T1_NO_LOCAL_CPM,
             StatusCode::FORBIDDEN,
             "403 Forbidden: a level-1 server serves no local CPM client",
+            Lowering::None,
         ),
         (Expectation::Offline, e) => judge_reject(
             &mut j,
@@ -132,6 +134,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             ReqId::T2_ONLINE_ONLY,
             StatusCode::TEMPORARILY_UNAVAILABLE,
             "480 Temporarily Unavailable: no deferred delivery to an offline CPM client",
+            Lowering::Offline,
         ),
         (exp, Egress::Forwarded(eg)) => {
             if ctx.role == crate::base::Role::Proxy {
@@ -156,9 +159,24 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
                 ),
                 _ => {}
             }
-            if to_local_cpm(ctx) {
+            // A request whose only IM tags are negated is forwarded unchanged (vector 13).
+            if to_local_cpm(ctx) && form_of(ingress) != Form::Negated {
                 judge_conv_ids(&mut j, &p, eg);
             }
+        }
+        // A request the server could have parsed (D15: malformed elsewhere is forwarded
+        // untouched). A mapped request refused although every header was well-formed (e.g. a
+        // tolerated spelling, D12) is a failure to map, judged below under the service's ID.
+        (exp, Egress::Responded(r))
+            if r.status() == Some(StatusCode::BAD_REQUEST)
+                && (!matches!(exp, Expectation::Map { .. }) || wellformed::malformed_elsewhere(ingress)) =>
+        {
+            j.violation(
+                ReqId::SIP_ROBUST,
+                "forwarded: every header the server must parse is well-formed (D15)",
+                "answered 400",
+                p.loc_resp(),
+            );
         }
         (Expectation::Map { family, service, .. }, Egress::Responded(r)) => {
             let id = ReqId::of_service(family, service);
@@ -171,14 +189,6 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         }
         (Expectation::Map { family, service, .. }, Egress::Nothing) => {
             nothing(&mut j, ctx, ReqId::of_service(family, service), "the request forwarded in the mapped form");
-        }
-        (_, Egress::Responded(r)) if r.status() == Some(StatusCode::BAD_REQUEST) => {
-            j.violation(
-                ReqId::SIP_ROBUST,
-                "forwarded: every header the server must parse is well-formed (D15)",
-                "answered 400",
-                p.loc_resp(),
-            );
         }
         _ => {}
     }
@@ -197,13 +207,27 @@ fn nothing(j: &mut Judge, ctx: &PairContext, id: ReqId, exp: &str) {
     j.push(id, verdict, exp, "nothing left the server", Location { message: ctx.ingress_index, ..Location::default() });
 }
 
-fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: ReqId, code: StatusCode, exp: &str) {
+/// How a refusal that is not the expected code is graded. Each lowering below the
+/// requirement's grade comes from a decision; there is no generic one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lowering {
+    /// None: anything but the code is a violation (D7: 403).
+    None,
+    /// D3: any other 4xx/5xx, and forwarding (neither storing nor a later delivery; the trace
+    /// rules still make a later delivery a FAIL), are NON-STRICT.
+    Offline,
+}
+
+fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: ReqId, code: StatusCode, exp: &str, low: Lowering) {
     match e {
         Egress::Responded(r) if r.status() == Some(code) => j.checked(id, exp),
-        Egress::Responded(r) if r.status().is_some_and(|c| c.is_error()) => {
+        Egress::Responded(r) if low == Lowering::Offline && r.status().is_some_and(|c| c.is_error()) => {
             j.push(id, Verdict::NonStrict, exp, format!("answered {}", status(r)), p.loc_resp());
         }
         Egress::Responded(r) => j.violation(id, exp, format!("answered {}", status(r)), p.loc_resp()),
+        Egress::Forwarded(_) if low == Lowering::Offline => {
+            j.push(id, Verdict::NonStrict, exp, "forwarded toward the offline client", p.loc_egress(None, None));
+        }
         Egress::Forwarded(_) => j.violation(id, exp, "forwarded", p.loc_egress(None, None)),
         Egress::Nothing => nothing(j, p.ctx, id, exp),
     }
@@ -289,7 +313,9 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
     // The ISC Route set is judged on initial requests; in-dialog requests follow the dialog's
     // route set, which may end at the server.
-    if ri.len() >= 2 && ing.to_tag().is_none() {
+    // A Route set that still starts with the server's own entry is a pop defect (below), not a
+    // misroute.
+    if ri.len() >= 2 && ing.to_tag().is_none() && re.first() != ri.first() {
         j.checked(ReqId::ROUTE_VIA_IMS, "sent on toward the next hop of the ISC Route set");
         if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
             j.violation(
@@ -327,7 +353,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
 }
 
 /// Headers whose change the preserve rule does not judge (other rules do).
-fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm: bool) -> bool {
+fn managed(name: &HeaderName, exp: Expectation, to_cpm: bool) -> bool {
     let always = matches!(
         name,
         HeaderName::Via
@@ -337,8 +363,13 @@ fn managed(name: &HeaderName, exp: Expectation, method: Option<&Method>, to_cpm:
             | HeaderName::ContentLength
     );
     let mapped = matches!(exp, Expectation::Map { .. } | Expectation::Unknown)
-        && (matches!(name, HeaderName::AcceptContact | HeaderName::PAssertedService | HeaderName::PPreferredService)
-            || (*name == HeaderName::Contact && method == Some(&Method::Invite)));
+        && matches!(
+            name,
+            HeaderName::AcceptContact
+                | HeaderName::Contact
+                | HeaderName::PAssertedService
+                | HeaderName::PPreferredService
+        );
     let ids = to_cpm
         && matches!(name, HeaderName::ConversationId | HeaderName::ContributionId | HeaderName::PAssertedService);
     always || mapped || ids
@@ -371,13 +402,20 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         }
     }
     for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
-        let a = ing.first(&name).map(|h| ing.slice(h.value));
-        let b = eg.first(&name).map(|h| eg.slice(h.value));
-        if a != b {
+        // By meaning (D19), except the Call-ID, which is compared exactly (RFC 3261 §8.1.1.4).
+        let view = |m: &Message| {
+            m.first(&name).map(|h| {
+                let v = m.slice(h.value);
+                if name == HeaderName::CallId { v.trim_ascii().to_vec() } else { meaning::canonical(&name, v) }
+            })
+        };
+        if view(ing) != view(eg) {
+            let a = ing.first(&name).map(|h| ing.value(h).into_owned());
+            let b = eg.first(&name).map(|h| eg.value(h).into_owned());
             j.violation(
                 ReqId::SIP_PRESERVE,
-                format!("{}: {}", name.canonical(), String::from_utf8_lossy(a.unwrap_or(b"(absent)"))),
-                String::from_utf8_lossy(b.unwrap_or(b"(absent)")).into_owned(),
+                format!("{}: {}", name.canonical(), a.as_deref().unwrap_or("(absent)")),
+                b.unwrap_or_else(|| "(absent)".into()),
                 p.header_loc(eg, &name),
             );
         }
@@ -393,31 +431,68 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         );
     }
     let to_cpm = to_local_cpm(p.ctx);
-    let mut used = vec![false; eg.headers().len()];
+    // Every other header by meaning (D19): per name, the sequence of values (Accept-Contact: the
+    // multiset); the order of fields with different names is free.
+    let mut seen: Vec<&HeaderName> = Vec::new();
     for h in ing.headers() {
-        if managed(&h.name, exp, ing.method(), to_cpm) {
+        if seen.contains(&&h.name) || managed(&h.name, exp, to_cpm) {
             continue;
         }
-        let v = ing.slice(h.value);
-        let hit =
-            eg.headers().iter().enumerate().find(|(i, e)| !used[*i] && e.name == h.name && eg.slice(e.value) == v);
-        match hit {
-            Some((i, _)) => used[i] = true,
-            None => j.violation(
-                ReqId::SIP_PRESERVE,
-                format!("{}: {}", h.name.canonical(), String::from_utf8_lossy(v)),
-                "missing or changed",
-                p.loc_ingress(None, Some(h.line)),
-            ),
+        seen.push(&h.name);
+        if matches!(h.name, HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq) {
+            continue;
         }
+        let a = meaning::values(ing, &h.name);
+        let b = meaning::values(eg, &h.name);
+        if a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.0 == y.0) {
+            continue;
+        }
+        // One defect, one ID: a CPM ICSI invented in these values is T3.MAP's; a malformed
+        // header the server need not parse, changed, is SIP.ROBUST's (D15: forwarded untouched).
+        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact)
+            && cpm_icsis(eg).iter().any(|c| !cpm_icsis(ing).contains(c))
+        {
+            continue;
+        }
+        if ing.all(&h.name).any(|x| wellformed::bad_optional(&h.name, ing.slice(x.value))) {
+            j.violation(
+                ReqId::SIP_ROBUST,
+                format!(
+                    "{}: {} forwarded untouched (malformed, not needed by the server)",
+                    h.name.canonical(),
+                    ing.value(h)
+                ),
+                "changed or removed",
+                p.loc_ingress(None, Some(h.line)),
+            );
+            continue;
+        }
+        // The first value of the ingress that the egress lost or changed.
+        let bv: Vec<&Vec<u8>> = b.iter().map(|x| &x.0).collect();
+        let lost = a.iter().enumerate().find(|(k, x)| bv.get(*k) != Some(&&x.0)).map_or(&a[0], |(_, x)| x);
+        let line = ing.headers().iter().find(|x| x.line_no == lost.1).map(|x| x.line);
+        j.violation(
+            ReqId::SIP_PRESERVE,
+            format!("{}: {} (its values unchanged, in order)", h.name.canonical(), String::from_utf8_lossy(&lost.0)),
+            if b.len() < a.len() {
+                format!("{} of {} values", b.len(), a.len())
+            } else {
+                let got: Vec<String> = b.iter().map(|x| String::from_utf8_lossy(&x.0).into_owned()).collect();
+                format!("{}: {}", h.name.canonical(), got.join(", "))
+            },
+            p.loc_ingress(None, line),
+        );
     }
 }
 
 fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     j.checked(ReqId::SIP_FRAMING, "Content-Length equals the body length; over 1300 bytes not on UDP");
+    // The transport the request went out on: as observed, else the one its own top Via names
+    // (the Via the server added says how it sent the request, RFC 3261 §18.1.1).
+    let transport = p.ctx.egress_transport.or_else(|| via_transport(eg));
     match eg.content_length() {
         Ok(Some(n)) if n == eg.body().len() => {}
-        Ok(None) if p.ctx.egress_transport != Some(Transport::Tcp) => {}
+        Ok(None) if transport != Some(Transport::Tcp) => {}
         Ok(v) => j.violation(
             ReqId::SIP_FRAMING,
             format!("Content-Length: {}", eg.body().len()),
@@ -431,7 +506,7 @@ fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             p.header_loc(eg, &HeaderName::ContentLength),
         ),
     }
-    if p.ctx.egress_transport == Some(Transport::Udp) && eg.bytes().len() > 1300 {
+    if transport == Some(Transport::Udp) && eg.bytes().len() > 1300 {
         j.violation(
             ReqId::SIP_FRAMING,
             "a request over 1300 bytes sent over TCP (RFC 3261 §18.1.1)",
@@ -439,6 +514,15 @@ fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             p.loc_egress(None, None),
         );
     }
+}
+
+/// The transport token of the top Via (`SIP/2.0/UDP host` -> UDP).
+fn via_transport(m: &Message) -> Option<Transport> {
+    let v = m.top_via()?.of(m.bytes());
+    let text = std::str::from_utf8(v).ok()?;
+    // sent-protocol = name SLASH version SLASH transport, with LWS allowed around the slashes.
+    let token = text.splitn(3, '/').nth(2)?.split_whitespace().next()?;
+    Transport::from_via(token)
 }
 
 /// T3.MAP: no CPM ICSI invented (one the ingress did not carry, other than the one IM -> CPM adds).
@@ -461,18 +545,14 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     }
 }
 
-/// The values a rewrite judges: every Accept-Contact value, and Contact values of an INVITE.
-fn targets(m: &Message) -> Vec<(HeaderName, Vec<Span>)> {
-    let mut v = vec![(HeaderName::AcceptContact, m.list_values(&HeaderName::AcceptContact))];
-    if m.method() == Some(&Method::Invite) {
-        v.push((HeaderName::Contact, m.list_values(&HeaderName::Contact)));
-    }
-    v
-}
+/// The values a rewrite judges: every Accept-Contact value and every Contact value, whatever
+/// the method (a MESSAGE's Contact too: D18).
+const TARGETS: [HeaderName; 2] = [HeaderName::AcceptContact, HeaderName::Contact];
 
-/// Walk the ingress's Accept-Contact (and INVITE Contact) values with their egress
-/// counterparts: a value the direction maps (`mapped`) is judged by `judge`, any other must
-/// arrive unchanged, a missing one is a violation of `id`. Returns whether any value was mapped.
+/// Walk the ingress's Accept-Contact and Contact values with their egress counterparts: a value
+/// the direction maps (`mapped`) is judged by `judge`, any other must arrive unchanged, a missing
+/// one is a violation of `id`. Accept-Contact values are paired by content, not position (their
+/// order carries no meaning, D19); Contact values by position.
 fn each_value(
     j: &mut Judge,
     p: &Pos<'_>,
@@ -480,32 +560,102 @@ fn each_value(
     id: ReqId,
     mapped: impl Fn(&ValueView<'_>) -> bool,
     mut judge: impl FnMut(&mut Judge, &ValueView<'_>, &ValueView<'_>, Location),
-) -> bool {
+) -> Walk {
     let ing = p.ingress;
-    let mut any = false;
-    for ((name, vi), (_, ve)) in targets(ing).into_iter().zip(targets(eg)) {
-        for (k, si) in vi.iter().enumerate() {
-            let a = ValueView::new(ing.bytes(), *si);
-            let Some(se) = ve.get(k) else {
+    let mut walk = Walk::default();
+    for (t, name) in TARGETS.iter().enumerate() {
+        let vi: Vec<ValueView<'_>> =
+            ing.list_values(name).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+        let se = eg.list_values(name);
+        let ve: Vec<ValueView<'_>> = se.iter().map(|s| ValueView::new(eg.bytes(), *s)).collect();
+        let mut used = vec![false; ve.len()];
+        // First pass: each ingress value's counterpart. Accept-Contact: the unused egress value
+        // that keeps its other parameters (same index preferred); Contact: the same index.
+        let mut pair: Vec<Option<usize>> = vec![None; vi.len()];
+        for (k, a) in vi.iter().enumerate() {
+            let fits = |e: &ValueView<'_>| {
+                if mapped(a) { values::keeps_others(a, e) } else { values::same_meaning(a, e) }
+            };
+            let pick = if *name == HeaderName::AcceptContact {
+                (k < ve.len() && !used[k] && fits(&ve[k]))
+                    .then_some(k)
+                    .or_else(|| (0..ve.len()).find(|&x| !used[x] && fits(&ve[x])))
+            } else {
+                None
+            };
+            if let Some(x) = pick {
+                used[x] = true;
+                pair[k] = Some(x);
+            }
+        }
+        // Second pass: the rest by position, then any unused value.
+        for k in 0..vi.len() {
+            if pair[k].is_none() {
+                let x = (k < ve.len() && !used[k]).then_some(k).or_else(|| (0..ve.len()).find(|&x| !used[x]));
+                if let Some(x) = x {
+                    used[x] = true;
+                    pair[k] = Some(x);
+                }
+            }
+        }
+        for (k, a) in vi.iter().enumerate() {
+            let Some(x) = pair[k] else {
                 j.violation(
-                    id,
-                    format!("{} value #{} kept", name.canonical(), k + 1),
+                    if mapped(a) { id } else { ReqId::SIP_PRESERVE },
+                    format!("{} value {} kept", name.canonical(), a.text),
                     "missing",
-                    p.header_loc(eg, &name),
+                    p.header_loc(eg, name),
                 );
                 continue;
             };
-            let b = ValueView::new(eg.bytes(), *se);
-            let loc = p.loc_egress(Some(eg), Some(*se));
-            if mapped(&a) {
-                any = true;
-                judge(j, &a, &b, loc);
+            let loc = p.loc_egress(Some(eg), Some(se[x]));
+            if mapped(a) {
+                walk.mapped[t] += 1;
+                judge(j, a, &ve[x], loc);
             } else {
-                values::judge_untouched(j, &a, &b, name.canonical(), loc);
+                values::judge_untouched(j, a, &ve[x], name.canonical(), loc);
+            }
+        }
+        if *name == HeaderName::AcceptContact {
+            walk.added_ac = (0..se.len()).filter(|&x| !used[x]).map(|x| se[x]).collect();
+        }
+    }
+    walk
+}
+
+/// What [`each_value`] found.
+#[derive(Default)]
+struct Walk {
+    /// Ingress values mapped: Accept-Contact, Contact.
+    mapped: [usize; 2],
+    /// Egress Accept-Contact values with no ingress counterpart (the server added them).
+    added_ac: Vec<Span>,
+}
+
+/// After the mapping no source tag remains in ANY Accept-Contact or Contact value of the
+/// egress, added or duplicated ones included (D19), and the target tag is not carried by more
+/// values than the mapping produces ("no tag appears twice").
+fn judge_leftovers(
+    j: &mut Judge,
+    p: &Pos<'_>,
+    eg: &Message,
+    id: ReqId,
+    left: impl Fn(&ValueView<'_>) -> bool,
+    what: &str,
+) {
+    for name in TARGETS {
+        for s in eg.list_values(&name) {
+            let v = ValueView::new(eg.bytes(), s);
+            if left(&v) {
+                j.violation(
+                    id,
+                    format!("no {what} left in any {} value", name.canonical()),
+                    format!("{}: {}", name.canonical(), v.text),
+                    p.loc_egress(Some(eg), Some(s)),
+                );
             }
         }
     }
-    any
 }
 
 fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service: Service) {
@@ -513,7 +663,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     j.checked(id, format!("{tags} in place of the CPM ICSI"));
     j.checked(ReqId::X_PAS_REMOVED, "no CPM P-Asserted-Service / P-Preferred-Service");
-    let any_mapped = each_value(
+    let walk = each_value(
         j,
         p,
         eg,
@@ -524,37 +674,49 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
             values::judge_cpm_to_im_value(j, id, a, b, lmm, loc);
         },
     );
-    // Values the server added (beyond the ingress ones): no large-message tag for a non-LMM
-    // request, no CPM ICSI (judge_invented), nothing the mapping does not call for.
-    let extra: Vec<Span> = eg
-        .list_values(&HeaderName::AcceptContact)
-        .into_iter()
-        .skip(ing.list_values(&HeaderName::AcceptContact).len())
-        .collect();
-    for s in &extra {
-        let v = ValueView::new(eg.bytes(), *s);
-        if service != Service::Lmm && !v.lmm.is_empty() {
-            j.violation(
-                ReqId::T3_MAP,
-                format!("{IM_TAG} only (not a large-message request)"),
-                v.text.clone(),
-                p.loc_egress(Some(eg), Some(*s)),
-            );
-        }
-    }
-    if !any_mapped {
-        // D16: the ICSI was only in P-Asserted-Service: an IM Accept-Contact must be added.
-        let found = eg.list_values(&HeaderName::AcceptContact).into_iter().any(|s| {
-            let v = ValueView::new(eg.bytes(), s);
-            v.im_true == 1 && (service != Service::Lmm || v.lmm_true == 1)
-        });
+    judge_leftovers(j, p, eg, id, |v| !v.cpm.is_empty(), "CPM ICSI");
+    let ac_in: Vec<ValueView<'_>> =
+        ing.list_values(&HeaderName::AcceptContact).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+    let ac_out: Vec<(Span, ValueView<'_>)> =
+        eg.list_values(&HeaderName::AcceptContact).into_iter().map(|s| (s, ValueView::new(eg.bytes(), s))).collect();
+    // D16: no Accept-Contact value carried a CPM ICSI (whatever Contact carries): one IM
+    // Accept-Contact value must be added, with the large-message tag for LMM.
+    let d16 = walk.mapped[0] == 0;
+    if d16 {
+        let found = ac_out.iter().any(|(_, v)| v.im_true == 1 && (service != Service::Lmm || v.lmm_true == 1));
         if !found {
             j.violation(
                 id,
-                format!("Accept-Contact: *;{tags} added (D16)"),
-                "no Accept-Contact value with +g.oma.sip-im",
+                format!("Accept-Contact: *;{tags} added (D16: no Accept-Contact value carried the CPM ICSI)"),
+                "no Accept-Contact value with the IM tag(s)",
                 p.header_loc(eg, &HeaderName::AcceptContact),
             );
+        }
+    }
+    // Added values: at most the one D16 calls for carries the IM tag (no tag appears twice).
+    let allowed = usize::from(d16);
+    let added: Vec<Span> =
+        walk.added_ac.iter().copied().filter(|s| ValueView::new(eg.bytes(), *s).im_true > 0).collect();
+    if added.len() > allowed {
+        j.violation(
+            id,
+            format!("{allowed} added Accept-Contact value(s) with {IM_TAG} (no tag appears twice)"),
+            format!("{} added values with {IM_TAG}", added.len()),
+            p.loc_egress(Some(eg), Some(added[allowed])),
+        );
+    }
+    // Values the server added: no large-message tag for a non-LMM request.
+    if service != Service::Lmm {
+        for (s, v) in &ac_out {
+            if !v.lmm.is_empty() && !ac_in.iter().any(|a| !a.lmm.is_empty()) {
+                j.violation(
+                    ReqId::T3_MAP,
+                    format!("{IM_TAG} only (not a large-message request)"),
+                    v.text.clone(),
+                    p.loc_egress(Some(eg), Some(*s)),
+                );
+                break;
+            }
         }
     }
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
@@ -577,7 +739,7 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         id,
         format!("{ICSI_REF}=\"{}\" in place of the IM tags, and P-Asserted-Service: {}", row.icsi_encoded, row.icsi),
     );
-    let any_mapped = each_value(
+    let walk = each_value(
         j,
         p,
         eg,
@@ -585,7 +747,9 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         |a| a.im_true > 0 || a.lmm_true > 0,
         |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc),
     );
-    if !any_mapped {
+    judge_leftovers(j, p, eg, id, |v| v.im_true > 0 || v.lmm_true > 0, "IM tag");
+    if walk.mapped[0] == 0 {
+        // The mirror of D16: no Accept-Contact value carried an IM tag: one with the ICSI is added.
         let want = norm(row.icsi.as_bytes());
         let found = eg
             .list_values(&HeaderName::AcceptContact)

@@ -131,9 +131,28 @@ fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
     Some(parts.join("; "))
 }
 
-/// A value the mapping does not own must arrive unchanged (semantically).
+/// True when `b` means the same as `a` (RFC 3840: parameter order and name case are free).
+pub fn same_meaning(a: &ValueView<'_>, b: &ValueView<'_>) -> bool {
+    a.head == b.head && a.all_params() == b.all_params()
+}
+
+/// True when `b` keeps every parameter of `a` that the mapping does not own.
+pub fn keeps_others(a: &ValueView<'_>, b: &ValueView<'_>) -> bool {
+    let a_cpm_other: Vec<&String> = a.other_icsi.iter().filter(|n| !is_cpm_family(n)).collect();
+    let b_cpm_other: Vec<&String> = b.other_icsi.iter().filter(|n| !is_cpm_family(n)).collect();
+    a.head == b.head && a.others == b.others && a_cpm_other == b_cpm_other
+}
+
+/// An `oma.cpm.*` ICSI that Table 1 does not map (deferred, systemmsg, ...).
+pub fn is_cpm_family(n: &str) -> bool {
+    n.contains("3gpp-service.ims.icsi.oma.cpm.")
+}
+
+/// A value the mapping does not own must arrive unchanged (semantically). A value that gained a
+/// CPM ICSI is left to `T3.MAP` ("no CPM ICSI invented"): one defect, one ID.
 pub fn judge_untouched(j: &mut Judge, a: &ValueView<'_>, b: &ValueView<'_>, header: &str, loc: Location) {
-    if a.head != b.head || a.all_params() != b.all_params() {
+    let invented = b.cpm.iter().any(|c| !a.cpm.contains(c));
+    if !invented && !same_meaning(a, b) {
         j.violation(
             ReqId::SIP_PRESERVE,
             format!("{header}: {} (unchanged)", a.text),
@@ -151,9 +170,6 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &Va
     }
     if lmm && b.lmm_true == 0 {
         j.violation(id, format!("{want} (large message mode: both IM tags)"), &b.text, loc.clone());
-    }
-    if !b.cpm.is_empty() {
-        j.violation(id, format!("no CPM ICSI left next to {IM_TAG}"), &b.text, loc.clone());
     }
     if b.im.len() > 1 || b.lmm.len() > 1 || b.icsi.len() > 1 {
         j.violation(id, "no feature tag twice in one value (RFC 3841)", &b.text, loc.clone());
@@ -190,11 +206,10 @@ pub fn judge_im_to_cpm_value(
     let row = service.row();
     let want_norm = norm(row.icsi.as_bytes());
     let want_text = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
-    if b.im_true > 0 || b.lmm_true > 0 {
-        j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone());
-    }
     match b.icsi_norm.iter().position(|n| *n == want_norm) {
-        None if !b.cpm.is_empty() => {
+        // Another CPM ICSI than the service's (e.g. cpm.msg for a file transfer, or the
+        // deferred ICSI the server never emits): a Table 1 spelling defect.
+        None if !b.cpm.is_empty() || b.other_icsi.iter().any(|n| is_cpm_family(n)) => {
             j.violation(ReqId::T3_MAP, format!("{want_text} (the ICSI of {service})"), &b.text, loc.clone())
         }
         None => j.violation(id, format!("{want_text} in place of the IM tags"), &b.text, loc.clone()),
@@ -217,7 +232,8 @@ pub fn judge_im_to_cpm_value(
     if b.icsi.len() > 1 {
         j.violation(id, "one +g.3gpp.icsi-ref parameter (merged list, RFC 3841)", &b.text, loc.clone());
     }
-    let mut a2 = ValueView { other_icsi: a.other_icsi.clone(), ..ValueView::new(a.buf, Span::new(0, 0)) };
+    let keep = |v: &ValueView<'_>| v.other_icsi.iter().filter(|n| !is_cpm_family(n)).cloned().collect::<Vec<_>>();
+    let mut a2 = ValueView { other_icsi: keep(a), ..ValueView::new(a.buf, Span::new(0, 0)) };
     a2.head = a.head;
     a2.others = a.others.clone();
     a2.text = a.text.clone();
@@ -233,7 +249,7 @@ pub fn judge_im_to_cpm_value(
     };
     a2.others.extend(neg(a));
     a2.others.sort();
-    let mut b2 = ValueView { other_icsi: b.other_icsi.clone(), ..ValueView::new(b.buf, Span::new(0, 0)) };
+    let mut b2 = ValueView { other_icsi: keep(b), ..ValueView::new(b.buf, Span::new(0, 0)) };
     b2.head = b.head;
     b2.others = b.others.clone();
     b2.others.extend(neg(b));

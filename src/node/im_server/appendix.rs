@@ -57,6 +57,10 @@ impl ImServer {
                             Decision::Reject(StatusCode::TEMPORARILY_UNAVAILABLE)
                         };
                     }
+                    if form == Form::Negated {
+                        // Not an IM request (its only IM tag is negated): forwarded unchanged.
+                        return none;
+                    }
                     let ids = self.ids_toward_cpm(msg, service, &user);
                     if form == Form::Cpm {
                         // Already in the CPM form: only the identity headers are added.
