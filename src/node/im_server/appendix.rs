@@ -94,6 +94,14 @@ impl ImServer {
     fn mapped(&mut self, msg: &Message, dir: Direction, svc: Service, ids: Ids, real: Service) -> Decision {
         match plan(msg, &RewriteOptions { direction: dir, service: Some(svc), ids }) {
             Ok(mut p) => {
+                if self.config.faults.has(Fault::SkipContact) {
+                    let contact: Vec<_> = msg.all(&HeaderName::Contact).map(|h| h.line).collect();
+                    // Edits inside a Contact field (an insertion at its very end belongs to the next).
+                    let inside = |c: &crate::sip::Span, e: &crate::sip::Span| {
+                        c.start <= e.start && e.end <= c.end && e.start < c.end
+                    };
+                    p.edits.retain(|e| !contact.iter().any(|c| inside(c, &e.span)));
+                }
                 if dir == Direction::CpmToIm && self.config.faults.has(Fault::KeepCpmPas) {
                     let pas: Vec<_> = msg
                         .headers()

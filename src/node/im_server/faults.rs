@@ -27,6 +27,8 @@ macro_rules! faults {
 faults! {
     /// CPM -> IM: leave out `+g.oma.sip-im.large-message` for large message mode.
     ForgetLmmTag = "forget-lmm-tag" => [T1_TERM_LMM, T2_ORIG_LMM];
+    /// Leave every Contact value as it came (the source tag stays in Contact, MESSAGE or INVITE).
+    SkipContact = "skip-contact" => [T1_TERM_PAGER, T1_TERM_FT, T1_TERM_SESSION, T1_TERM_GROUP, T1_TERM_LMM, T2_ORIG_PAGER, T2_ORIG_FT, T2_ORIG_SESSION, T2_ORIG_GROUP, T2_ORIG_LMM, T2_TERM_PAGER, T2_TERM_FT, T2_TERM_SESSION, T2_TERM_GROUP, T2_TERM_LMM];
     /// CPM -> IM: keep the CPM ICSI next to the IM tag.
     KeepCpmIcsi = "keep-cpm-icsi" => [T1_TERM_PAGER, T1_TERM_IMDN, T1_TERM_FT, T1_TERM_SESSION, T1_TERM_GROUP, T1_TERM_LMM, T2_ORIG_PAGER, T2_ORIG_IMDN, T2_ORIG_FT, T2_ORIG_SESSION, T2_ORIG_GROUP, T2_ORIG_LMM];
     /// IM -> CPM: keep `+g.oma.sip-im` next to the CPM ICSI.
