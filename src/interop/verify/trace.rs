@@ -12,7 +12,7 @@ use crate::base::Service;
 use crate::base::Trace;
 use crate::base::{ClientKind, Role, SessionCase};
 use crate::interop::classify::classify;
-use crate::interop::finding::{Finding, Location};
+use crate::interop::finding::{Finding, Location, Verdict};
 use crate::interop::registration::{aor, aor_of, served_user, session_case, third_party_register, unregistered};
 use crate::interop::rules::ReqId;
 use crate::sip::StatusCode;
@@ -195,10 +195,14 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
                 }
             }
         }
+        if let Some(k) = first_egress {
+            judge_next_hop(&mut j, trace, &parsed, i, k);
+        }
         report.pairs.push(PairRecord { ingress: i, egress: first_egress, response, case, client, service });
     }
 
-    judge_relayed_responses(&mut j, trace, &parsed, &is_sut);
+    judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete);
+    judge_trying_not_relayed(&mut j, trace, &parsed, &is_sut);
     judge_deferred(&mut j, trace, &parsed, &offline_480, &used_egress, &is_sut);
     super::convid::judge_conversations(&mut j, &delivered);
     report.findings.extend(j.finish_trace());
@@ -277,9 +281,22 @@ impl Delivery {
     }
 }
 
-fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
+fn via_keys(r: &Message) -> Vec<Vec<u8>> {
+    r.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(r.bytes(), *s)).collect()
+}
+
+fn judge_relayed_responses(
+    j: &mut Judge,
+    trace: &Trace,
+    parsed: &[Parsed],
+    is_sut: &dyn Fn(&SocketAddr) -> bool,
+    complete: bool,
+) {
     // A response received by the server whose top Via is the server's must go upstream with that
-    // Via removed (RFC 3261 §16.7 step 3).
+    // Via removed (RFC 3261 §16.7 step 3); a final response must go at all (§16.7 step 5: the
+    // best final response is forwarded; a 2xx always). Retransmissions are judged with their
+    // first copy; a response to CANCEL is hop by hop.
+    let mut seen: Vec<(Vec<Vec<u8>>, Option<StatusCode>)> = Vec::new();
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
         let Some(r) = &p.msg else { continue };
         if !is_sut(&o.packet.to) || r.is_request() || r.status() == Some(StatusCode::TRYING) {
@@ -290,6 +307,11 @@ fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_s
             continue;
         }
         j.checked(ReqId::SIP_PROXY, "responses relayed upstream with the server's Via removed");
+        let key = (via_keys(r), r.status());
+        let first_copy = !seen.contains(&key);
+        if first_copy {
+            seen.push(key);
+        }
         let relayed = (k + 1..parsed.len()).find(|&n| {
             is_sut(&trace.events[n].packet.from)
                 && parsed[n].msg.as_ref().is_some_and(|x| {
@@ -299,6 +321,16 @@ fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_s
                     }
                 })
         });
+        let to_cancel = r.cseq().is_ok_and(|(_, m)| m == Method::Cancel);
+        if relayed.is_none() && first_copy && !to_cancel && r.status().is_some_and(StatusCode::is_final) {
+            j.push(
+                ReqId::SIP_PROXY,
+                if complete { Verdict::Fail } else { Verdict::Inconclusive },
+                format!("the {} relayed upstream", r.status().map_or(String::new(), |s| s.to_string())),
+                if complete { "dropped: never sent upstream" } else { "not seen upstream in the capture" },
+                Location { message: Some(k), side: Some("response".into()), line: Some(1), ..Location::default() },
+            );
+        }
         if let Some(n) = relayed {
             let x = parsed[n].msg.as_ref().expect("found above");
             let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
@@ -316,6 +348,93 @@ fn judge_relayed_responses(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_s
                 );
             }
         }
+    }
+}
+
+/// 100 Trying is hop by hop (RFC 3261 §16.7 step 3): a 100 the server sends upstream after a
+/// 100 arrived from downstream is a relay, unless the upstream retransmitted the request in
+/// between (the server transaction then repeats its own 100).
+fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
+    let mut judged: Vec<Vec<Vec<u8>>> = Vec::new();
+    for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
+        let Some(r) = &p.msg else { continue };
+        if !is_sut(&o.packet.to) || r.status() != Some(StatusCode::TRYING) {
+            continue;
+        }
+        let vias = via_keys(r);
+        if vias.len() < 2 || judged.contains(&vias) {
+            continue;
+        }
+        judged.push(vias.clone());
+        j.checked(ReqId::SIP_PROXY, "100 Trying not forwarded upstream");
+        let upstream = &vias[1..];
+        let mut last = k;
+        for n in k + 1..parsed.len() {
+            let Some(x) = &parsed[n].msg else { continue };
+            let from_sut = is_sut(&trace.events[n].packet.from);
+            if from_sut && x.status() == Some(StatusCode::TRYING) && via_keys(x)[..] == *upstream {
+                let retransmitted = (last + 1..n).any(|q| {
+                    is_sut(&trace.events[q].packet.to)
+                        && parsed[q]
+                            .msg
+                            .as_ref()
+                            .is_some_and(|m| m.is_request() && via_keys(m).first() == upstream.first())
+                });
+                if !retransmitted {
+                    j.violation(
+                        ReqId::SIP_PROXY,
+                        "100 Trying absorbed (hop by hop, never forwarded upstream)",
+                        "the downstream 100 Trying relayed upstream",
+                        Location {
+                            message: Some(n),
+                            side: Some("response".into()),
+                            line: Some(1),
+                            ..Location::default()
+                        },
+                    );
+                    break;
+                }
+                last = n;
+            }
+        }
+    }
+}
+
+/// ROUTE.VIA-IMS by where the packet went, not only by the Route header: an initial request goes
+/// to the next hop its Route set names (an IP literal: that address; the core's own host name
+/// when it came from the core: the host it came from), never straight to the UE.
+fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: usize) {
+    let (Some(ing), Some(eg)) = (&parsed[i].msg, &parsed[k].msg) else { return };
+    if ing.to_tag().is_some() {
+        return;
+    }
+    let uri = |m: &Message, v: crate::sip::Span| {
+        crate::sip::NameAddr::parse(m.bytes(), v).and_then(|na| crate::sip::SipUri::parse(&na.uri_text(m.bytes())))
+    };
+    let ri = ing.list_values(&HeaderName::Route);
+    let Some(next) = eg.list_values(&HeaderName::Route).first().and_then(|v| uri(eg, *v)) else { return };
+    let to = trace.events[k].packet.to;
+    let (want, what) = match next.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => (Some((ip, Some(next.port.unwrap_or(5060)))), format!("{}:{}", ip, next.port.unwrap_or(5060))),
+        Err(_) => {
+            // A host name: judged when it names the element the request came from (the core).
+            let back = ri.get(1).and_then(|v| uri(ing, *v)).is_some_and(|u| u.host == next.host && u.port == next.port);
+            let from = trace.events[i].packet.from;
+            if !back {
+                return;
+            }
+            (Some((from.ip(), None)), format!("{} ({})", next.host, from.ip()))
+        }
+    };
+    let Some((ip, port)) = want else { return };
+    j.checked(ReqId::ROUTE_VIA_IMS, "sent to the next hop of the ISC Route set");
+    if to.ip() != ip || port.is_some_and(|p| p != to.port()) {
+        j.violation(
+            ReqId::ROUTE_VIA_IMS,
+            format!("sent to the next hop of its Route set, {what}"),
+            format!("sent to {to}"),
+            Location { message: Some(k), side: Some("egress".into()), ..Location::default() },
+        );
     }
 }
 

@@ -53,6 +53,12 @@ faults! {
     OmitContributionId = "omit-contribution-id" => [T2_CONTRIB_ADDED];
     /// Offline CPM client: answer 202, store, and deliver when it registers again.
     DeferOffline = "defer-offline" => [T2_ONLINE_ONLY];
+    /// Relay a 100 Trying from downstream upstream (it is hop by hop).
+    ForwardTrying = "forward-trying" => [SIP_PROXY];
+    /// Drop the final responses from downstream instead of relaying them.
+    DropFinal = "drop-final" => [SIP_PROXY];
+    /// Pop the Route set right but send the packet straight to the UE's registered contact.
+    Misroute = "misroute" => [ROUTE_VIA_IMS];
     /// Level 1: serve a local CPM client instead of refusing it with 403.
     ServeLocalCpm = "serve-local-cpm" => [T1_NO_LOCAL_CPM];
     /// Forward without decrementing Max-Forwards.

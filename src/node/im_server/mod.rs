@@ -272,8 +272,19 @@ impl ImServer {
             }
             _ => None,
         };
+        let misroute = match (&user, case) {
+            (Some(u), SessionCase::Term) if self.config.faults.has(Fault::Misroute) => {
+                self.registry.contact(u).and_then(crate::sip::SipUri::parse).and_then(|u| self.resolve(&u)).map(|x| x.0)
+            }
+            _ => None,
+        };
         match self.build_forward(&msg, edits, flow.transport, bypass) {
-            Ok(f) => self.send_forward(tx, &msg, f),
+            Ok(mut f) => {
+                if let Some(to) = misroute {
+                    f.to = to;
+                }
+                self.send_forward(tx, &msg, f)
+            }
             Err(proxy::NoRoute::Unresolvable(h)) => {
                 tracing::warn!(host = %h, "next hop unresolvable");
                 self.answer(tx, &msg, StatusCode::SERVICE_UNAVAILABLE, &[])
@@ -348,8 +359,11 @@ impl ImServer {
     }
 
     fn on_response(&mut self, c: ClientTx, msg: &Message) {
-        if msg.status() == Some(StatusCode::TRYING) {
+        if msg.status() == Some(StatusCode::TRYING) && !self.config.faults.has(Fault::ForwardTrying) {
             return; // hop by hop: never relayed
+        }
+        if msg.status().is_some_and(StatusCode::is_final) && self.config.faults.has(Fault::DropFinal) {
+            return;
         }
         let Some(p) = self.proxied.get(&c) else { return };
         let server = p.server;
