@@ -1,6 +1,7 @@
 //! Verdicts and findings (SPEC D11, A.3). A finding is a judgement of the server under test,
 //! never an error of ours: it names exactly one requirement ID, says what was expected and what
-//! was observed, and points at the message and header line like a compiler diagnostic.
+//! was observed, and points at the message and header line like a compiler diagnostic. The one
+//! exception is marked: an ERROR with cause `harness` says the harness could not run the case.
 
 use crate::interop::rules::ReqId;
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,30 @@ impl fmt::Display for Location {
     }
 }
 
+/// Why a finding is not a judgement of the server under test. Absent for the oracle's findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// The harness could not run the case (a step that cannot run, a world that livelocks, an
+    /// I/O error); the finding's `observed` says why.
+    Harness,
+}
+
+impl Cause {
+    /// The spelling in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Harness => "harness",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One judgement against one requirement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -121,6 +146,9 @@ pub struct Finding {
     pub observed: String,
     /// Where.
     pub location: Location,
+    /// Set when the finding is not about the server (an ERROR of the harness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 impl Finding {
@@ -137,7 +165,13 @@ impl Finding {
             expected: expected.into(),
             observed: observed.into(),
             location: Location::default(),
+            cause: None,
         }
+    }
+    /// An ERROR of the harness under `requirement`: it could not run what judges it, because of
+    /// `why`.
+    pub fn harness(requirement: ReqId, expected: impl Into<String>, why: impl Into<String>) -> Finding {
+        Finding { cause: Some(Cause::Harness), ..Finding::new(requirement, Verdict::Error, expected, why) }
     }
     /// The same finding pointing at `loc`.
     pub fn at(mut self, loc: Location) -> Finding {
@@ -148,11 +182,11 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} at {}\n  expected: {}\n  observed: {}",
-            self.verdict, self.requirement, self.location, self.expected, self.observed
-        )
+        write!(f, "{} {} at {}", self.verdict, self.requirement, self.location)?;
+        if let Some(c) = self.cause {
+            write!(f, " (cause: {c})")?;
+        }
+        write!(f, "\n  expected: {}\n  observed: {}", self.expected, self.observed)
     }
 }
 

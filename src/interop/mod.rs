@@ -13,7 +13,7 @@ pub mod verify;
 pub mod wellformed;
 
 pub use classify::{Form, classify, form_of};
-pub use finding::{Finding, Location, Verdict};
+pub use finding::{Cause, Finding, Location, Verdict};
 pub use interwork::{Ids, RewriteOptions, rewrite};
 pub use rules::{Grade, Rule, catalogue, rule};
 pub use table::TABLE_1;

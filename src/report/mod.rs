@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Version of the JSON schema (docs/report-format.md).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One result: a requirement judged in one scenario at one level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -4,8 +4,9 @@
 //! messages through the IM server as line diffs, verdicts) is snapshotted under
 //! snapshots/scenarios/.
 
-use imcpm::interop::finding::Verdict;
-use imcpm::scenario::{RunOptions, Scenario, render::render, run_scenario};
+use imcpm::interop::finding::{Cause, Verdict};
+use imcpm::interop::rules::ReqId;
+use imcpm::scenario::{RunOptions, Scenario, harness_failure, harness_findings, render::render, run_scenario};
 use rstest::rstest;
 use std::path::{Path, PathBuf};
 
@@ -52,4 +53,103 @@ fn the_suite_is_deterministic() {
     let b = run_scenario(&s, imcpm::base::Level::One, &RunOptions::default());
     assert_eq!(render(&a, &s.title), render(&b, &s.title));
     assert_eq!(a.trace.events.len(), b.trace.events.len());
+}
+
+/// A scenario whose first step cannot run: its template file does not exist.
+fn missing_template(requirements: &str) -> Scenario {
+    let text = format!(
+        r#"
+title = "A step whose template does not exist"
+levels = [1, 2]
+requirements = [{requirements}]
+
+[actors]
+bob = {{ kind = "im" }}
+carol = {{ kind = "im" }}
+
+[[steps]]
+from = "bob"
+send = "pager"
+to = "carol"
+template = "no-such-template.sip"
+expect = {{ status = 200, delivered_to = ["carol"] }}
+
+[[steps]]
+from = "carol"
+send = "pager"
+to = "bob"
+expect = {{ status = 200, delivered_to = ["bob"] }}
+"#
+    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/harness-test/missing-template.toml");
+    Scenario::parse("harness-test/missing-template", &path, &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The harness findings of a result: ERROR, cause `harness`, the reason as observed.
+fn assert_harness_error(r: &imcpm::report::ResultItem, why: &str) {
+    assert_eq!(r.verdict, Verdict::Error, "{}: {:?}", r.requirement, r.findings);
+    let h: Vec<_> = r.findings.iter().filter(|f| f.cause == Some(Cause::Harness)).collect();
+    assert_eq!(h.len(), 1, "{}: one harness finding: {:?}", r.requirement, r.findings);
+    assert_eq!(h[0].verdict, Verdict::Error);
+    assert!(h[0].observed.contains(why), "{}: observed {:?}", r.requirement, h[0].observed);
+    let json = serde_json::to_value(h[0]).expect("finding serialises");
+    assert_eq!(json["cause"], "harness");
+}
+
+#[test]
+fn a_step_that_cannot_run_is_a_harness_error_of_every_listed_requirement() {
+    let s = missing_template(r#""T1.TERM.PAGER", "SIP.PROXY""#);
+    let listed = [ReqId::T1_TERM_PAGER, ReqId::SIP_PROXY];
+    for &level in &s.levels {
+        let run = run_scenario(&s, level, &RunOptions::default());
+        for id in listed {
+            let r = run.results.iter().find(|r| r.requirement == id).unwrap_or_else(|| panic!("L{level}: no {id}"));
+            assert_harness_error(r, "no-such-template.sip");
+        }
+        assert!(
+            run.findings.iter().all(|f| f.requirement != ReqId::ROUTE_VIA_IMS),
+            "L{level}: a finding under ROUTE.VIA-IMS, which the scenario does not list: {:?}",
+            run.findings.iter().filter(|f| f.requirement == ReqId::ROUTE_VIA_IMS).collect::<Vec<_>>()
+        );
+        assert!(
+            run.findings.iter().filter(|f| f.cause.is_some()).all(|f| listed.contains(&f.requirement)),
+            "L{level}: harness findings only under listed requirements"
+        );
+        // The play stopped at the step that could not run: nothing was sent.
+        assert!(run.trace.events.iter().all(|e| !String::from_utf8_lossy(&e.packet.bytes).starts_with("MESSAGE ")));
+    }
+}
+
+#[test]
+fn a_harness_error_under_a_listed_route_via_ims_is_reported_once() {
+    let s = missing_template(r#""ROUTE.VIA-IMS""#);
+    let run = run_scenario(&s, imcpm::base::Level::One, &RunOptions::default());
+    let r: Vec<_> = run.results.iter().filter(|r| r.requirement == ReqId::ROUTE_VIA_IMS).collect();
+    assert_eq!(r.len(), 1);
+    assert_harness_error(r[0], "no-such-template.sip");
+}
+
+#[test]
+fn a_run_the_harness_cannot_start_errs_under_every_listed_requirement() {
+    let s = missing_template(r#""T1.TERM.PAGER", "SIP.PROXY", "T1.TERM.PAGER""#);
+    let run = harness_failure(&s, imcpm::base::Level::Two, "cannot bind 127.0.0.1:5060");
+    let ids: Vec<ReqId> = run.results.iter().map(|r| r.requirement).collect();
+    assert_eq!(ids, vec![ReqId::T1_TERM_PAGER, ReqId::SIP_PROXY]);
+    for r in &run.results {
+        assert_harness_error(r, "cannot bind");
+    }
+    assert_eq!(harness_findings(&[], "why")[0].requirement, ReqId::ROUTE_VIA_IMS);
+}
+
+#[test]
+fn findings_of_the_server_carry_no_cause() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let s = load(&root.join("t1/pager.toml"));
+    let run = run_scenario(&s, imcpm::base::Level::One, &RunOptions::default());
+    assert!(!run.findings.is_empty());
+    for f in &run.findings {
+        assert_eq!(f.cause, None);
+        let json = serde_json::to_value(f).expect("finding serialises");
+        assert!(json.get("cause").is_none(), "{json}");
+    }
 }
