@@ -9,14 +9,44 @@ use crate::interop::table::IM_TAG;
 use crate::sip::params::ParamList;
 use crate::sip::{HeaderName, Message, NameAddr, SipUri};
 
-/// The address of record of a URI text, lowercased (`sip:user@host`, `tel:number`).
+/// The address of record of a URI text, lowercased (`sip:user@host`, `tel:number`). One user's
+/// E.164 number has one key whatever the form: `tel:+1-555-123`, `sip:+1555123@host;user=phone`
+/// and `sip:+1555123@host` all give `tel:+1555123` (RFC 3966 visual separators dropped), so that
+/// Conversation-IDs and registrations of one user meet.
 pub fn aor(uri: &str) -> Option<String> {
-    SipUri::parse(uri).map(|u| u.aor().to_ascii_lowercase())
+    let u = SipUri::parse(uri)?;
+    Some(match e164(&u) {
+        Some(n) => format!("tel:{n}"),
+        None => u.aor().to_ascii_lowercase(),
+    })
+}
+
+/// The global number of a tel URI, or of a SIP URI whose user part is one (`+` and digits,
+/// `user=phone` or not).
+fn e164(u: &SipUri) -> Option<String> {
+    let user = u.user.as_deref()?;
+    let num = user.split(';').next()?.strip_prefix('+')?;
+    let digits: String = num.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')')).collect();
+    let phone = u.scheme == "tel" || u.param("user").is_some_and(|v| v.eq_ignore_ascii_case("phone"));
+    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    // A SIP user part of `+` and digits only is taken as the number too (RCS stacks often
+    // leave `user=phone` out); visual separators need the explicit phone form.
+    (numeric && (phone || num.bytes().all(|b| b.is_ascii_digit()))).then(|| format!("+{digits}"))
 }
 
 /// The address of record of a name-addr of `buf`.
 pub fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
     aor(&na.uri_text(buf))
+}
+
+/// The AoR of a message's `isfocus` Contact: the conference focus that sent an INVITE, or that
+/// a conference factory's 2xx names (docs/decisions.md D17: a group's Conversation-ID is kept
+/// per focus).
+pub fn focus_aor(m: &Message) -> Option<String> {
+    m.list_values(&HeaderName::Contact).into_iter().find_map(|v| {
+        let focus = ParamList::parse(m.bytes(), v).has(m.bytes(), "isfocus");
+        focus.then(|| NameAddr::parse(m.bytes(), v)).flatten().and_then(|na| aor_of(m.bytes(), &na))
+    })
 }
 
 /// The session case from P-Served-User, then the `orig` Route parameter, then the
@@ -118,4 +148,20 @@ pub fn third_party_register(msg: &Message, level: Level) -> Option<ThirdPartyReg
         }
     }
     Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_key_per_e164_user() {
+        let k = Some("tel:+15551230001".to_string());
+        assert_eq!(aor("tel:+1-555-123-0001"), k);
+        assert_eq!(aor("sip:+15551230001@im.example.net;user=phone"), k);
+        assert_eq!(aor("sip:+15551230001@im.example.net"), k);
+        assert_eq!(aor("tel:+15551230001;phone-context=example.net"), k);
+        assert_eq!(aor("sip:Alice@IM.example.net").as_deref(), Some("sip:alice@im.example.net"));
+        assert_eq!(aor("sip:+1555-123@im.example.net").as_deref(), Some("sip:+1555-123@im.example.net"));
+    }
 }

@@ -13,10 +13,11 @@ use crate::base::Trace;
 use crate::base::{ClientKind, Role, SessionCase};
 use crate::interop::classify::classify;
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::registration::{aor, aor_of, served_user, session_case, third_party_register, unregistered};
+use crate::interop::registration::{
+    aor, aor_of, focus_aor, served_user, session_case, third_party_register, unregistered,
+};
 use crate::interop::rules::ReqId;
 use crate::sip::StatusCode;
-use crate::sip::params::ParamList;
 use crate::sip::{HeaderName, Message, Method};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -190,7 +191,16 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
             let to_cpm = ctx.level == Level::Two && case == SessionCase::Term && client == Some(ClientKind::Cpm);
             let from_cpm = ctx.level == Level::Two && case == SessionCase::Orig && client == Some(ClientKind::Cpm);
             if to_cpm || from_cpm {
-                if let Some(d) = Delivery::new(m, parsed[k].msg.as_ref().expect("parsed egress"), svc, to_cpm, i, k) {
+                // A group's focus: the `isfocus` Contact of the focus's INVITE (toward the
+                // client), or of the factory's 2xx (from the client): D17 keeps the
+                // Conversation-ID per focus, so the factory INVITE and the focus's INVITEs meet.
+                let answer = response
+                    .and_then(|r| parsed[r].msg.as_ref())
+                    .filter(|r| r.status().is_some_and(StatusCode::is_success));
+                let focus = if to_cpm { focus_aor(m) } else { answer.and_then(focus_aor) };
+                if let Some(d) =
+                    Delivery::new(m, parsed[k].msg.as_ref().expect("parsed egress"), svc, to_cpm, focus, i, k)
+                {
                     delivered.push(d);
                 }
             }
@@ -246,17 +256,16 @@ impl Delivery {
         eg: &Message,
         service: Service,
         to_cpm: bool,
+        focus: Option<String>,
         ingress: usize,
         egress: usize,
     ) -> Option<Delivery> {
         let from = ing.from_addr().ok().and_then(|na| aor_of(ing.bytes(), &na))?;
         let to = ing.to_addr().ok().and_then(|na| aor_of(ing.bytes(), &na))?;
         let (local, peer) = if to_cpm { (to, from) } else { (from, to) };
-        let focus = ing
-            .list_values(&HeaderName::Contact)
-            .into_iter()
-            .any(|v| ParamList::parse(ing.bytes(), v).has(ing.bytes(), "isfocus"));
-        let key = if service == Service::Group && (focus || !to_cpm) {
+        let key = if let (Service::Group, Some(f)) = (service, &focus) {
+            format!("group {f}")
+        } else if service == Service::Group && !to_cpm {
             format!("group {peer}")
         } else {
             let (a, b) = if local <= peer { (&local, &peer) } else { (&peer, &local) };

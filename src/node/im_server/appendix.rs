@@ -15,7 +15,6 @@ use crate::interop::classify::{Form, classify, form_of};
 use crate::interop::interwork::{Ids, RewriteOptions, plan};
 use crate::interop::registration::unregistered;
 use crate::sip::StatusCode;
-use crate::sip::params::ParamList;
 use crate::sip::{Edit, HeaderName, Message};
 
 /// What to do with a request.
@@ -119,6 +118,28 @@ impl ImServer {
         }
     }
 
+    /// D17: a conference factory's 2xx names the focus (`isfocus` Contact); the group's
+    /// Conversation-ID, as the creating client sent it, is kept for that focus, so that the
+    /// focus's INVITEs toward other local CPM clients carry it.
+    pub(super) fn learn_focus(&mut self, forwarded: &[u8], answer: &Message) {
+        if self.config.faults.has(Fault::ForgetGroupFocus) || !answer.status().is_some_and(StatusCode::is_success) {
+            return;
+        }
+        let Ok(req) = Message::parse(forwarded.to_vec()) else { return };
+        if req.method() != Some(&crate::sip::Method::Invite) || classify(&req) != Some(Service::Group) {
+            return;
+        }
+        let (Some(focus), Some(conv)) =
+            (crate::interop::registration::focus_aor(answer), req.first_value(&HeaderName::ConversationId))
+        else {
+            return;
+        };
+        let key = conversation_key("", "", Some(&focus));
+        if self.convs.by_key.get(&key).is_none() {
+            self.convs.by_key.put(key, conv.into_owned());
+        }
+    }
+
     /// D10: remember what a local CPM client sends (Conversation-ID per peer or group, and
     /// the IDs of its messages for their IMDNs).
     fn learn_from_local_cpm(&mut self, msg: &Message, service: Service) {
@@ -143,11 +164,8 @@ impl ImServer {
             .ok()
             .and_then(|na| crate::interop::registration::aor_of(msg.bytes(), &na))
             .unwrap_or_default();
-        let focus = msg
-            .list_values(&HeaderName::Contact)
-            .into_iter()
-            .any(|v| ParamList::parse(msg.bytes(), v).has(msg.bytes(), "isfocus"));
-        let key = conversation_key(user, &from, (service == Service::Group && focus).then_some(from.as_str()));
+        let focus = crate::interop::registration::focus_aor(msg).filter(|_| service == Service::Group);
+        let key = conversation_key(user, &from, focus.as_deref());
         let incoming = msg.first_value(&HeaderName::ConversationId).map(|v| v.into_owned());
         let reported = (service == Service::Imdn)
             .then(|| imdn_reports_on(msg.body()))

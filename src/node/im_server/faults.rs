@@ -59,6 +59,9 @@ faults! {
     DropFinal = "drop-final" => [SIP_PROXY];
     /// Pop the Route set right but send the packet straight to the UE's registered contact.
     Misroute = "misroute" => [ROUTE_VIA_IMS];
+    /// Do not learn a group's focus from the factory's 2xx: the focus's INVITEs get a new
+    /// Conversation-ID instead of the creator's.
+    ForgetGroupFocus = "forget-group-focus" => [T2_CONVID_STABLE];
     /// Level 1: serve a local CPM client instead of refusing it with 403.
     ServeLocalCpm = "serve-local-cpm" => [T1_NO_LOCAL_CPM];
     /// Forward without decrementing Max-Forwards.

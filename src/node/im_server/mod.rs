@@ -367,6 +367,8 @@ impl ImServer {
         }
         let Some(p) = self.proxied.get(&c) else { return };
         let server = p.server;
+        let forwarded = p.forwarded.clone();
+        self.learn_focus(&forwarded, msg);
         let out = proxy::strip_top_via(msg);
         if let Err(e) = self.layer.respond(server, out.clone(), self.now) {
             // A 2xx retransmission after the server transaction accepted: relay statelessly.
