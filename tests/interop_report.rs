@@ -6,10 +6,8 @@
 // Tests and measurement code: unwrap is the assertion, and timing reads the clock.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-use imcpm::cli::Format;
-use imcpm::cli::run::{Args, TransportArg, execute};
 use imcpm::node::im_server::faults::{Fault, FaultSet};
-use imcpm::scenario::load_dir;
+use imcpm::scenario::{SuiteOptions, execute, load_dir, plan};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -82,20 +80,14 @@ fn rand_suffix() -> u128 {
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    let a = Args {
-        level: None,
-        scenarios: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
-        filter: vec!["t1/*".into(), "t2/term/*".into()],
-        transport: TransportArg::Sim,
-        report_dir: PathBuf::from("unused"),
-        format: Format::Text,
-        fault: vec!["forget-lmm-tag".into()],
-        pcap: None,
-        baseline: None,
-        deterministic: true,
+    let all = load_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap();
+    let jobs = plan(&all, None, &["t1/*".into(), "t2/term/*".into()]);
+    let opts = SuiteOptions {
+        transport: None,
+        faults: FaultSet::one(Fault::ForgetLmmTag),
+        fault_names: vec!["forget-lmm-tag".into()],
     };
-    let all = load_dir(&a.scenarios).unwrap();
-    let (r, _) = execute(&a, &all, &FaultSet::one(Fault::ForgetLmmTag), &mut |_| {}).unwrap();
+    let (r, _) = execute(&all, &jobs, &opts, &mut |_| {});
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/report-screenshot");
     std::fs::create_dir_all(&dir).unwrap();
     let html = dir.join("report.html");

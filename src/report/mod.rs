@@ -9,6 +9,7 @@ pub mod markdown;
 pub mod matrix;
 pub mod model;
 pub mod text;
+pub mod write;
 
 use crate::base::Level;
 use crate::interop::finding::{Finding, Verdict, worst};

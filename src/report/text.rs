@@ -1,8 +1,14 @@
-//! Terminal rendering of results: a compact table, then each non-passing finding like a
-//! compiler diagnostic (verdict, ID, where, expected, observed, the offending line).
+//! Terminal rendering of results, for every command: a compact table, then each non-passing
+//! finding like a compiler diagnostic (verdict, ID, where, expected, observed, the offending
+//! line). `check` shows one row per result ([`results_table`], [`details`]); `run` one row per
+//! requirement with counts ([`summary_table`], [`failures`], all of it in [`run_text`]).
 
 use super::ResultItem;
+use super::model::RunReport;
 use crate::interop::finding::Verdict;
+use crate::interop::rules::catalogue;
+use std::path::Path;
+use std::time::Duration;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
@@ -40,4 +46,104 @@ pub fn details(results: &[ResultItem], source: &dyn Fn(&crate::interop::Location
         }
     }
     out
+}
+
+#[derive(Tabled)]
+struct SummaryRow {
+    requirement: &'static str,
+    verdict: String,
+    #[tabled(rename = "pass")]
+    pass: usize,
+    #[tabled(rename = "n-strict")]
+    non_strict: usize,
+    #[tabled(rename = "fail")]
+    fail: usize,
+    #[tabled(rename = "other")]
+    other: usize,
+}
+
+/// The summary of a run: one row per requirement ID (catalogue order) with its overall verdict
+/// and counts of results per verdict, verdicts in colour when `color`. Fits 80 columns.
+pub fn summary_table(results: &[ResultItem], color: bool) -> String {
+    let mut rows = Vec::new();
+    for r in catalogue() {
+        let mine: Vec<&ResultItem> = results.iter().filter(|x| x.requirement == r.id).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let count = |v: Verdict| mine.iter().filter(|x| x.verdict == v).count();
+        let worst = mine.iter().map(|x| x.verdict).max().unwrap_or(Verdict::NotApplicable);
+        let other = mine.len() - count(Verdict::Pass) - count(Verdict::NonStrict) - count(Verdict::Fail);
+        rows.push(SummaryRow {
+            requirement: r.id.as_str(),
+            verdict: worst.to_string(),
+            pass: count(Verdict::Pass),
+            non_strict: count(Verdict::NonStrict),
+            fail: count(Verdict::Fail),
+            other,
+        });
+    }
+    let mut t = Table::new(rows).with(Style::sharp()).to_string();
+    if color {
+        for (word, code) in [
+            ("NON-STRICT", "33"),
+            ("INCONCLUSIVE", "90"),
+            ("PASS", "32"),
+            ("FAIL", "31;1"),
+            ("ERROR", "31;1"),
+            ("XPASS", "35"),
+            ("XFAIL", "36"),
+        ] {
+            t = t.replace(&format!("│ {word} "), &format!("│ \x1b[{code}m{word}\x1b[0m "));
+        }
+    }
+    t
+}
+
+/// The failures of a run: every finding that is not PASS or NOT-APPLICABLE, like a compiler
+/// diagnostic, naming its scenario and level.
+pub fn failures(results: &[ResultItem]) -> String {
+    let mut s = String::new();
+    for r in results {
+        for f in r.findings.iter().filter(|f| !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable)) {
+            s.push_str(&format!(
+                "{} {} in {} [L{}] ({})\n  at {}\n  expected: {}\n  observed: {}\n",
+                f.verdict, f.requirement, r.scenario, r.level, r.clause, f.location, f.expected, f.observed
+            ));
+        }
+    }
+    s
+}
+
+/// What `imcpm run` prints: the [`summary_table`], the [`failures`], the comparison with the
+/// baseline when there is one, and a closing line of counts (`runs` scenario runs in `elapsed`
+/// with `cpu` seconds of CPU, reports in `report_dir`).
+pub fn run_text(r: &RunReport, runs: usize, elapsed: Duration, cpu: f64, report_dir: &Path, color: bool) -> String {
+    let mut s = summary_table(&r.results, color);
+    s.push('\n');
+    let fails = failures(&r.results);
+    if !fails.is_empty() {
+        s.push_str("\nFindings other than PASS:\n");
+        s.push_str(&fails);
+    }
+    if !r.changes.is_empty() {
+        let counts = super::json::change_counts(&r.changes);
+        s.push_str(&format!(
+            "\nCompared with the baseline: {}\n",
+            counts.iter().map(|(k, n)| format!("{n} {k:?}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    s.push_str(&format!(
+        "\n{} results from {} runs of {} scenarios: {}\n{} scenario runs in {:.0} ms ({:.3} s CPU). Reports in {}\n",
+        r.results.len(),
+        runs,
+        r.run.scenarios.len(),
+        counts.join(", "),
+        runs,
+        elapsed.as_secs_f64() * 1000.0,
+        cpu,
+        report_dir.display()
+    ));
+    s
 }

@@ -1,13 +1,18 @@
-//! Scenarios: the file model ([`model`]), running them in the simulated world ([`run`]: the world
-//! is built by [`world`], the steps are played by `steps` and their explicit expectations checked
-//! by `expect`) and rendering a run for people and snapshots ([`render`]).
+//! Scenarios: the file model ([`model`]), choosing them ([`select`]), running one in the
+//! simulated world ([`run`]: the world is built by [`world`], the steps are played by `steps` and
+//! their explicit expectations checked by `expect`), running a suite of them into one report
+//! ([`suite`]) and rendering a run for people and snapshots ([`render`]).
 
 mod expect;
 pub mod model;
 pub mod render;
 pub mod run;
+pub mod select;
 mod steps;
+pub mod suite;
 pub mod world;
 
 pub use model::{Scenario, ScenarioError, load_dir};
 pub use run::{RunOptions, ScenarioRun, harness_failure, harness_findings, run_scenario, run_with};
+pub use select::{glob, plan, selected};
+pub use suite::{SuiteOptions, execute};

@@ -2,35 +2,23 @@
 //! deterministic times): Markdown and JSON snapshotted for review; JUnit well-formed with counts
 //! that match the summary; a run with a fault reports the FAIL for the ID it targets.
 
-use imcpm::cli::Format;
-use imcpm::cli::run::{Args, TransportArg, execute};
 use imcpm::interop::Verdict;
 use imcpm::node::im_server::faults::{Fault, FaultSet};
 use imcpm::report::model::RunReport;
-use imcpm::scenario::load_dir;
+use imcpm::scenario::{SuiteOptions, execute, load_dir, plan};
 use std::path::PathBuf;
 
-fn args() -> Args {
-    Args {
-        level: None,
-        scenarios: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
-        filter: Vec::new(),
-        transport: TransportArg::Sim,
-        report_dir: PathBuf::from("unused"),
-        format: Format::Text,
-        fault: Vec::new(),
-        pcap: None,
-        baseline: None,
-        deterministic: true,
-    }
+/// Every scenario at every level it declares, in the simulated world, deterministic times.
+fn run_all(opts: &SuiteOptions) -> RunReport {
+    let all = load_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap();
+    let jobs = plan(&all, None, &[]);
+    let (mut r, _) = execute(&all, &jobs, opts, &mut |_| {});
+    r.run.started = "1970-01-01T00:00:00Z".into();
+    r
 }
 
 fn reference() -> RunReport {
-    let a = args();
-    let all = load_dir(&a.scenarios).unwrap();
-    let (mut r, _) = execute(&a, &all, &FaultSet::none(), &mut |_| {}).unwrap();
-    r.run.started = "1970-01-01T00:00:00Z".into();
-    r
+    run_all(&SuiteOptions::default())
 }
 
 #[test]
@@ -71,10 +59,11 @@ fn junit_of_the_reference_run_matches_the_summary() {
 
 #[test]
 fn a_fault_shows_as_fail_in_every_report() {
-    let mut a = args();
-    a.fault = vec!["forget-lmm-tag".into()];
-    let all = load_dir(&a.scenarios).unwrap();
-    let (r, _) = execute(&a, &all, &FaultSet::one(Fault::ForgetLmmTag), &mut |_| {}).unwrap();
+    let r = run_all(&SuiteOptions {
+        transport: None,
+        faults: FaultSet::one(Fault::ForgetLmmTag),
+        fault_names: vec!["forget-lmm-tag".into()],
+    });
     assert!(imcpm::report::failing(&r.results));
     let fails: Vec<&str> =
         r.results.iter().filter(|x| x.verdict == Verdict::Fail).map(|x| x.requirement.as_str()).collect();

@@ -1,0 +1,105 @@
+//! Writing a run's reports: the report directory (an earlier run there moved aside first), the
+//! four report files, and the run's times (its start in RFC 3339, its duration, CPU seconds).
+
+use super::model::RunReport;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A report directory or file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {err}")]
+pub struct WriteError {
+    /// What was being written (a path, or the move of the previous run).
+    pub what: String,
+    /// Why it failed.
+    pub err: io::Error,
+}
+
+/// Write the reports of `r` into `dir`: report.json, junit.xml, report.md and report.html. An earlier run there (a `report.json`) is
+/// moved first to `previous` beside a directory named `latest`, to `<dir>.previous` otherwise,
+/// replacing an earlier run there but never a directory without a `report.json`.
+pub fn write_reports(dir: &Path, r: &RunReport) -> Result<(), WriteError> {
+    move_previous(dir)
+        .map_err(|err| WriteError { what: format!("moving the previous run out of {}", dir.display()), err })?;
+    std::fs::create_dir_all(dir).map_err(|err| WriteError { what: dir.display().to_string(), err })?;
+    for (name, body) in [
+        ("report.json", super::json::to_json(r)),
+        ("junit.xml", super::junit::to_junit(r)),
+        ("report.md", super::markdown::to_markdown(r)),
+        ("report.html", super::html::to_html(r)),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, body).map_err(|err| WriteError { what: p.display().to_string(), err })?;
+    }
+    Ok(())
+}
+
+fn move_previous(dir: &Path) -> io::Result<()> {
+    if !dir.join("report.json").exists() {
+        return Ok(());
+    }
+    let prev = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("latest") => dir.with_file_name("previous"),
+        _ => PathBuf::from(format!("{}.previous", dir.display())),
+    };
+    if prev.exists() {
+        // Only ever replace an earlier run of ours, never someone's directory.
+        if !prev.join("report.json").exists() {
+            return Err(io::Error::other(format!("{} exists and holds no report.json; move it away", prev.display())));
+        }
+        std::fs::remove_dir_all(&prev)?;
+    }
+    std::fs::rename(dir, &prev)
+}
+
+/// Set the run's start time and duration: when it `started` and how long it took, or with
+/// `deterministic` the epoch and 0 (for diffs and snapshots).
+pub fn stamp(r: &mut RunReport, started: SystemTime, elapsed: Duration, deterministic: bool) {
+    if deterministic {
+        r.run.started = rfc3339(0);
+        r.run.duration_ms = 0;
+    } else {
+        let secs = started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        r.run.started = rfc3339(secs);
+        r.run.duration_ms = elapsed.as_millis() as u64;
+    }
+}
+
+/// CPU seconds used by this process so far (Linux /proc; 0 elsewhere).
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let after = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// RFC 3339 UTC time of a Unix timestamp.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,69 @@
+//! A suite run (`imcpm run`): the planned scenarios, each at its levels (see [`super::plan`]),
+//! against the embedded reference server in the simulated world or behind real sockets on
+//! loopback, judged by the oracle and gathered into one [`RunReport`].
+
+use super::{RunOptions, Scenario, ScenarioRun, render, run_scenario};
+use crate::base::{Level, Transport};
+use crate::node::im_server::faults::FaultSet;
+use crate::report::model::{RunInfo, RunReport, ScenarioFile, file_hash};
+use crate::report::{self, ResultItem};
+
+/// How a suite runs.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteOptions {
+    /// How the harness reaches the embedded server: `None` for the simulated world, or real
+    /// sockets on loopback over this transport.
+    pub transport: Option<Transport>,
+    /// Deliberate faults of the embedded server.
+    pub faults: FaultSet,
+    /// The faults as asked for (`--fault`), for the report's `run.fault`.
+    pub fault_names: Vec<String>,
+}
+
+/// Run the `jobs` (scenario index in `all`, level), calling `progress` after each, and build
+/// the report (no file output; start time and duration left empty, see
+/// [`crate::report::write::stamp`]). Also returns the runs, in job order.
+pub fn execute(
+    all: &[Scenario],
+    jobs: &[(usize, Level)],
+    opts: &SuiteOptions,
+    progress: &mut dyn FnMut(&ScenarioRun),
+) -> (RunReport, Vec<ScenarioRun>) {
+    let run_opts = RunOptions { faults: opts.faults.clone() };
+    let mut runs = Vec::with_capacity(jobs.len());
+    for &(i, level) in jobs {
+        let run = match opts.transport {
+            None => run_scenario(&all[i], level, &run_opts),
+            Some(t) => crate::net::live::run_scenario_live(&all[i], level, &run_opts, t)
+                .unwrap_or_else(|e| super::harness_failure(&all[i], level, &e.to_string())),
+        };
+        progress(&run);
+        runs.push(run);
+    }
+    let mut results: Vec<ResultItem> = runs.iter().flat_map(|r| r.results.clone()).collect();
+    results.sort_by(|x, y| (&x.scenario, x.level, x.requirement).cmp(&(&y.scenario, y.level, y.requirement)));
+    let mut levels: Vec<Level> = runs.iter().map(|r| r.level).collect();
+    levels.sort();
+    levels.dedup();
+    let mut used: Vec<&Scenario> = runs.iter().filter_map(|r| all.iter().find(|s| s.name == r.scenario)).collect();
+    used.dedup_by(|x, y| x.name == y.name);
+    let report = RunReport {
+        schema_version: report::SCHEMA_VERSION,
+        run: RunInfo {
+            tool: "imcpm".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sut: "embedded reference server".into(),
+            fault: (!opts.fault_names.is_empty()).then(|| opts.fault_names.join(",")),
+            levels,
+            transport: opts.transport.map_or("sim", |t| t.as_str()).to_lowercase(),
+            started: String::new(),
+            duration_ms: 0,
+            scenarios: used.iter().map(|s| ScenarioFile { name: s.name.clone(), hash: file_hash(&s.source) }).collect(),
+        },
+        summary: report::summary(&results),
+        results,
+        changes: Vec::new(),
+        flows: runs.iter().map(render::flow).collect(),
+    };
+    (report, runs)
+}
