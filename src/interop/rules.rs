@@ -114,7 +114,7 @@ macro_rules! requirements {
 macro_rules! t1_term_text {
     ($what:literal) => {
         concat!(
-            "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in the Contact of an INVITE; no CPM ICSI remains; no tag appears twice (",
+            "A CPM request delivered to an IM client carries +g.oma.sip-im (LMM: plus +g.oma.sip-im.large-message) in place of the CPM ICSI, in every Accept-Contact value that had one and in Contact when present, whatever the method; no CPM ICSI remains in any Accept-Contact or Contact value; no tag appears twice; when no Accept-Contact value carried the ICSI, an Accept-Contact with the IM tag(s) is added (",
             $what,
             ")."
         )
@@ -132,7 +132,7 @@ macro_rules! t2_orig_text {
 macro_rules! t2_term_text {
     ($what:literal) => {
         concat!(
-            "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in the Contact of an INVITE, and P-Asserted-Service with that ICSI (",
+            "An IM request delivered to a local CPM client carries the service's CPM ICSI (percent-encoded +g.3gpp.icsi-ref) in place of the IM tags, in Accept-Contact and in Contact when present, and P-Asserted-Service with that ICSI; no IM tag remains (",
             $what,
             ")."
         )
@@ -144,19 +144,19 @@ requirements! {
     T1_TERM_IMDN = "T1.TERM.IMDN", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("standalone-message disposition notification");
     T1_TERM_FT = "T1.TERM.FT", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("file transfer INVITE: Contact and Accept-Contact");
     T1_TERM_SESSION = "T1.TERM.SESSION", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1", t1_term_text!("1-1 session INVITE");
-    T1_TERM_GROUP = "T1.TERM.GROUP", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1, D17", t1_term_text!("group chat INVITE");
+    T1_TERM_GROUP = "T1.TERM.GROUP", Fail, Both, "T.1, T.2 bullet 1, T.3 row 1, decisions.md#d17", t1_term_text!("group chat INVITE");
     T1_TERM_LMM = "T1.TERM.LMM", Fail, Both, "T.1, T.3 row 2", t1_term_text!("large-message-mode INVITE: both IM tags <-> cpm.largemsg");
     T2_ORIG_PAGER = "T2.ORIG.PAGER", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("pager-mode standalone message");
     T2_ORIG_IMDN = "T2.ORIG.IMDN", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("standalone-message disposition notification");
     T2_ORIG_FT = "T2.ORIG.FT", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("file transfer INVITE: Contact and Accept-Contact");
     T2_ORIG_SESSION = "T2.ORIG.SESSION", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("1-1 session INVITE");
-    T2_ORIG_GROUP = "T2.ORIG.GROUP", Fail, Level2, "T.2 bullet 2, T.3, D17", t2_orig_text!("group chat INVITE");
+    T2_ORIG_GROUP = "T2.ORIG.GROUP", Fail, Level2, "T.2 bullet 2, T.3, decisions.md#d17", t2_orig_text!("group chat INVITE");
     T2_ORIG_LMM = "T2.ORIG.LMM", Fail, Level2, "T.2 bullet 2, T.3", t2_orig_text!("large-message-mode INVITE: both IM tags <-> cpm.largemsg");
     T2_TERM_PAGER = "T2.TERM.PAGER", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("pager-mode standalone message");
     T2_TERM_IMDN = "T2.TERM.IMDN", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("standalone-message disposition notification");
     T2_TERM_FT = "T2.TERM.FT", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("file transfer INVITE: Contact and Accept-Contact");
     T2_TERM_SESSION = "T2.TERM.SESSION", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("1-1 session INVITE");
-    T2_TERM_GROUP = "T2.TERM.GROUP", Fail, Level2, "T.2 bullet 3, T.3, D17", t2_term_text!("group chat INVITE");
+    T2_TERM_GROUP = "T2.TERM.GROUP", Fail, Level2, "T.2 bullet 3, T.3, decisions.md#d17", t2_term_text!("group chat INVITE");
     T2_TERM_LMM = "T2.TERM.LMM", Fail, Level2, "T.2 bullet 3, T.3", t2_term_text!("large-message-mode INVITE: both IM tags <-> cpm.largemsg");
     T2_CONVID_ADDED = "T2.CONVID.ADDED", Fail, Level2, "T.2 bullet 3",
         "Every request delivered to a local CPM client carries exactly one well-formed Conversation-ID.";
@@ -166,15 +166,15 @@ requirements! {
         "Different pairs (or groups) get different Conversation-IDs.";
     T2_CONVID_KEPT = "T2.CONVID.KEPT", Fail, Level2, "T.2, CPM Conv. Functions",
         "A Conversation-ID already present on the incoming request is forwarded unchanged.";
-    T2_CONTRIB_ADDED = "T2.CONTRIB.ADDED", NonStrict, Level2, "CPM Conv. Functions, D10",
+    T2_CONTRIB_ADDED = "T2.CONTRIB.ADDED", NonStrict, Level2, "CPM Conv. Functions, decisions.md#d10",
         "Requests delivered to a local CPM client carry a Contribution-ID, fresh per contribution (IMDN: that of its message).";
-    T2_ONLINE_ONLY = "T2.ONLINE-ONLY", Fail, Level2, "T.2 NOTE 3, D3",
+    T2_ONLINE_ONLY = "T2.ONLINE-ONLY", Fail, Level2, "T.2 NOTE 3, decisions.md#d3",
         "No deferred delivery to an offline local CPM client: 480, never 2xx/202, nothing delivered later.";
-    T1_NO_LOCAL_CPM = "T1.NO-LOCAL-CPM", Fail, Level1, "T.1, D7",
+    T1_NO_LOCAL_CPM = "T1.NO-LOCAL-CPM", Fail, Level1, "T.1, decisions.md#d7",
         "A level-1 server does not serve local CPM clients (403).";
-    T3_MAP = "T3.MAP", Fail, Both, "T.3, D12",
+    T3_MAP = "T3.MAP", Fail, Both, "T.3, decisions.md#d12",
         "Identifiers are spelled exactly as Table 1: ICSI percent-encoded inside the feature tag, plain in P-Asserted-Service, the ICSI that matches the service, no CPM ICSI invented.";
-    X_PAS_REMOVED = "X.PAS-REMOVED", NonStrict, Both, "D1",
+    X_PAS_REMOVED = "X.PAS-REMOVED", NonStrict, Both, "decisions.md#d1",
         "No CPM P-Asserted-Service / P-Preferred-Service left on an IM-bound request.";
     SIP_PRESERVE = "SIP.PRESERVE", Fail, Both, "RFC 3261 §16.6",
         "Request-URI, From, To, Call-ID, CSeq, the body (byte for byte), unrelated headers and all other feature params (require, explicit, +sip.instance, iari-ref, +g.gsma.*, isfocus, q, expires) survive.";
@@ -182,8 +182,8 @@ requirements! {
         "Own Via with a z9hG4bK branch on top, Max-Forwards decremented by one (483 at zero), own Route entry removed; responses relayed upstream with its Via removed; 100 Trying not forwarded upstream; a retransmitted request not forwarded twice.";
     SIP_FRAMING = "SIP.FRAMING", Fail, Both, "RFC 3261 §7.5, §18",
         "Content-Length matches the body; a request over 1300 bytes is not sent over UDP.";
-    SIP_ROBUST = "SIP.ROBUST", Fail, Both, "RFC 3261 §16.3, D15",
-        "Malformed input as D15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving.";
+    SIP_ROBUST = "SIP.ROBUST", Fail, Both, "RFC 3261 §16.3, decisions.md#d15",
+        "Malformed input as decisions.md#d15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving.";
     ROUTE_VIA_IMS = "ROUTE.VIA-IMS", Fail, Both, "T.1 NOTE 1, T.2 NOTE 2",
         "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client.";
 }
@@ -278,6 +278,8 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
 /// the file current). Decision numbers in clauses link to docs/decisions.md.
 pub fn requirements_markdown() -> String {
     let link = |clause: &str| -> String {
+        let clause = clause.replace("decisions.md#d", "D");
+        let clause = clause.as_str();
         let mut out = String::new();
         let mut rest = clause;
         while let Some(i) = rest.find('D') {

@@ -173,7 +173,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         {
             j.violation(
                 ReqId::SIP_ROBUST,
-                "forwarded: every header the server must parse is well-formed (D15)",
+                "forwarded: every header the server must parse is well-formed (decisions.md#d15)",
                 "answered 400",
                 p.loc_resp(),
             );
@@ -687,7 +687,9 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         if !found {
             j.violation(
                 id,
-                format!("Accept-Contact: *;{tags} added (D16: no Accept-Contact value carried the CPM ICSI)"),
+                format!(
+                    "Accept-Contact: *;{tags} added (decisions.md#d16: no Accept-Contact value carried the CPM ICSI)"
+                ),
                 "no Accept-Contact value with the IM tag(s)",
                 p.header_loc(eg, &HeaderName::AcceptContact),
             );
@@ -724,7 +726,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
             if CpmIcsi::from_raw(v.of(eg.bytes())).is_some() {
                 j.violation(
                     ReqId::X_PAS_REMOVED,
-                    format!("no CPM {} on an IM-bound request (D1)", name.canonical()),
+                    format!("no CPM {} on an IM-bound request (decisions.md#d1)", name.canonical()),
                     eg.text(v).into_owned(),
                     p.loc_egress(Some(eg), Some(v)),
                 );
