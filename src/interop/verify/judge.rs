@@ -52,3 +52,98 @@ impl Judge {
         self.findings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(message: usize) -> Location {
+        Location { message: Some(message), ..Location::default() }
+    }
+
+    fn pairs(f: &[Finding]) -> Vec<(ReqId, Verdict)> {
+        f.iter().map(|x| (x.requirement, x.verdict)).collect()
+    }
+
+    #[test]
+    fn violation_takes_the_grade_of_the_catalogue() {
+        assert_eq!(ReqId::T2_CONVID_STABLE.grade(), Grade::NonStrict);
+        assert_eq!(ReqId::SIP_PROXY.grade(), Grade::Fail);
+        let mut j = Judge::default();
+        j.violation(ReqId::T2_CONVID_STABLE, "one ID per pair", "two IDs", at(1));
+        j.violation(ReqId::SIP_PROXY, "Max-Forwards: 69", "Max-Forwards: 70", at(2));
+        let f = j.finish(Location::default());
+        assert_eq!(pairs(&f), vec![(ReqId::T2_CONVID_STABLE, Verdict::NonStrict), (ReqId::SIP_PROXY, Verdict::Fail)]);
+        assert_eq!(f[1].expected, "Max-Forwards: 69");
+        assert_eq!(f[1].observed, "Max-Forwards: 70");
+        assert_eq!(f[1].location, at(2));
+    }
+
+    #[test]
+    fn push_keeps_an_explicit_verdict_below_the_grade() {
+        let mut j = Judge::default();
+        j.push(ReqId::T2_ONLINE_ONLY, Verdict::NonStrict, "480", "answered 486", at(3));
+        let f = j.finish(Location::default());
+        assert_eq!(pairs(&f), vec![(ReqId::T2_ONLINE_ONLY, Verdict::NonStrict)]);
+    }
+
+    #[test]
+    fn finish_passes_each_checked_id_without_findings_once() {
+        let mut j = Judge::default();
+        j.checked(ReqId::SIP_PRESERVE, "unchanged");
+        j.checked(ReqId::SIP_PROXY, "own Via on top");
+        j.checked(ReqId::SIP_FRAMING, "Content-Length right");
+        // Checked again: still one PASS, with the first statement of what was expected.
+        j.checked(ReqId::SIP_PRESERVE, "something else");
+        j.violation(ReqId::SIP_PROXY, "own Via on top", "no Via added", at(4));
+        let f = j.finish(at(9));
+        assert_eq!(
+            pairs(&f),
+            vec![
+                (ReqId::SIP_PROXY, Verdict::Fail),
+                (ReqId::SIP_PRESERVE, Verdict::Pass),
+                (ReqId::SIP_FRAMING, Verdict::Pass),
+            ]
+        );
+        assert_eq!(f[1].expected, "unchanged");
+        assert_eq!(f[1].observed, "as expected");
+        assert_eq!(f[1].location, at(9));
+        assert_eq!(f[2].location, at(9));
+    }
+
+    #[test]
+    fn a_violation_without_checked_still_suppresses_the_pass() {
+        let mut j = Judge::default();
+        j.violation(ReqId::T3_MAP, "Table 1 spelling", "+G.OMA.SIP-IM", at(1));
+        assert_eq!(pairs(&j.finish(Location::default())), vec![(ReqId::T3_MAP, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn nothing_checked_gives_no_findings() {
+        assert!(Judge::default().finish(Location::default()).is_empty());
+    }
+
+    #[test]
+    fn identical_findings_are_recorded_once() {
+        let mut j = Judge::default();
+        for _ in 0..3 {
+            j.violation(ReqId::SIP_PROXY, "483", "forwarded", at(1));
+        }
+        // The same ID with another location or text is another finding.
+        j.violation(ReqId::SIP_PROXY, "483", "forwarded", at(2));
+        j.violation(ReqId::SIP_PROXY, "483", "answered 200 OK", at(2));
+        let f = j.finish(Location::default());
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.iter().filter(|x| x.location == at(1)).count(), 1);
+        assert!(f.iter().all(|x| x.requirement == ReqId::SIP_PROXY && x.verdict == Verdict::Fail));
+    }
+
+    #[test]
+    fn finish_trace_passes_without_a_location() {
+        let mut j = Judge::default();
+        j.checked(ReqId::T2_CONVID_DISTINCT, "distinct");
+        let f = j.finish_trace();
+        assert_eq!(pairs(&f), vec![(ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]);
+        assert_eq!(f[0].location, Location::default());
+    }
+}

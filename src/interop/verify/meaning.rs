@@ -163,4 +163,55 @@ mod tests {
         assert_ne!(c("To", "<sip:Bob@x>"), c("To", "<sip:bob@x>"));
         assert_ne!(c("Allow", "MESSAGE"), c("Allow", "message"));
     }
+
+    /// A request with the header lines `extra`, CRLF line ends, exact Content-Length.
+    fn with(extra: &[&str]) -> Message {
+        let mut s = String::from(
+            "OPTIONS sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n\
+             From: <sip:a@x>;tag=1\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: v1\r\nCSeq: 1 OPTIONS\r\n",
+        );
+        for l in extra {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        s.push_str("Content-Length: 0\r\n\r\n");
+        Message::parse(s.into_bytes()).unwrap()
+    }
+
+    fn vals(m: &Message, name: &str) -> Vec<String> {
+        values(m, &HeaderName::parse(name)).into_iter().map(|(v, _)| String::from_utf8(v).unwrap()).collect()
+    }
+
+    #[test]
+    fn list_fields_split_and_merged_agree() {
+        let one = with(&["Supported: timer, 100rel"]);
+        let two = with(&["Supported: timer", "Supported: 100rel"]);
+        assert_eq!(vals(&one, "Supported"), vec!["timer", "100rel"]);
+        assert_eq!(vals(&one, "Supported"), vals(&two, "Supported"));
+        // An extension list header of OTHER_LISTS splits too.
+        assert!(is_list(&HeaderName::parse("Allow")));
+        assert_eq!(vals(&with(&["Allow: INVITE,MESSAGE"]), "Allow"), vec!["INVITE", "MESSAGE"]);
+        // Not a list: a comma is part of the value.
+        assert!(!is_list(&HeaderName::parse("Subject")));
+        assert_eq!(vals(&with(&["Subject: a, b"]), "Subject"), vec!["a,b"]);
+    }
+
+    #[test]
+    fn order_counts_except_in_accept_contact() {
+        let a = with(&["Supported: timer, 100rel"]);
+        let b = with(&["Supported: 100rel, timer"]);
+        assert_ne!(vals(&a, "Supported"), vals(&b, "Supported"));
+        let a = with(&["Accept-Contact: *;+g.oma.sip-im, *;require;explicit"]);
+        let b = with(&["Accept-Contact: *;require;explicit", "Accept-Contact: *;+g.oma.sip-im"]);
+        assert_eq!(vals(&a, "Accept-Contact"), vals(&b, "Accept-Contact"));
+        let c = with(&["Accept-Contact: *;require;explicit"]);
+        assert_ne!(vals(&a, "Accept-Contact"), vals(&c, "Accept-Contact"));
+    }
+
+    #[test]
+    fn quoted_strings_keep_case_and_spacing() {
+        assert_ne!(c("Contact", "\"Bob  Smith\" <sip:b@x>"), c("Contact", "\"Bob Smith\" <sip:b@x>"));
+        assert_eq!(c("Content-Type", "text/plain; charset=UTF-8"), "text/plain;charset=UTF-8");
+        assert_ne!(c("Content-Type", "text/plain;charset=UTF-8"), c("Content-Type", "text/plain;charset=utf-8"));
+    }
 }

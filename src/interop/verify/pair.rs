@@ -852,3 +852,430 @@ fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::Role;
+
+    const CPM_AC: &str = r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg""#;
+    const IM_AC: &str = "Accept-Contact: *;+g.oma.sip-im";
+    const NEG_AC: &str = r#"Accept-Contact: *;+g.oma.sip-im="FALSE""#;
+
+    /// `lines` and `body` as a message with CRLF line ends and an exact Content-Length.
+    fn frame(lines: &[String], body: &str) -> Message {
+        let mut s = String::new();
+        for l in lines {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        Message::parse(s.into_bytes()).unwrap()
+    }
+
+    /// A MESSAGE from alice to bob as the core hands it to the server (its Route entry on top),
+    /// with the header lines `extra`.
+    fn ingress(mf: u32, extra: &[&str], body: &str) -> Message {
+        let mut l: Vec<String> = vec![
+            "MESSAGE sip:bob@im.example.net SIP/2.0".into(),
+            "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bKcore1".into(),
+            "Route: <sip:imserver.im.example.net;lr>, <sip:scscf.im.example.net;lr>".into(),
+            format!("Max-Forwards: {mf}"),
+            "From: <sip:alice@im.example.net>;tag=a1".into(),
+            "To: <sip:bob@im.example.net>".into(),
+            "Call-ID: call-1@im.example.net".into(),
+            "CSeq: 1 MESSAGE".into(),
+        ];
+        l.extend(extra.iter().map(|x| x.to_string()));
+        l.push("Content-Type: text/plain".into());
+        frame(&l, body)
+    }
+
+    /// What a correct proxy sends on for [`ingress`]: its own Via (over `transport`) on top, its
+    /// Route entry popped, Max-Forwards lowered by one.
+    fn forwarded(transport: &str, mf: u32, extra: &[&str], body: &str) -> Message {
+        let mut l: Vec<String> = vec![
+            "MESSAGE sip:bob@im.example.net SIP/2.0".into(),
+            format!("Via: SIP/2.0/{transport} imserver.im.example.net:5060;branch=z9hG4bKas1"),
+            "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bKcore1".into(),
+            "Route: <sip:scscf.im.example.net;lr>".into(),
+            format!("Max-Forwards: {mf}"),
+            "From: <sip:alice@im.example.net>;tag=a1".into(),
+            "To: <sip:bob@im.example.net>".into(),
+            "Call-ID: call-1@im.example.net".into(),
+            "CSeq: 1 MESSAGE".into(),
+        ];
+        l.extend(extra.iter().map(|x| x.to_string()));
+        l.push("Content-Type: text/plain".into());
+        frame(&l, body)
+    }
+
+    /// The server's final response to [`ingress`], e.g. `"483 Too Many Hops"`.
+    fn response(status: &str) -> Message {
+        let l: Vec<String> = vec![
+            format!("SIP/2.0 {status}"),
+            "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bKcore1".into(),
+            "From: <sip:alice@im.example.net>;tag=a1".into(),
+            "To: <sip:bob@im.example.net>;tag=s1".into(),
+            "Call-ID: call-1@im.example.net".into(),
+            "CSeq: 1 MESSAGE".into(),
+        ];
+        frame(&l, "")
+    }
+
+    fn ctx(level: Level, case: SessionCase, client: Option<ClientKind>) -> PairContext {
+        PairContext::new(level, case, client)
+    }
+
+    fn pairs(f: &[Finding]) -> Vec<(ReqId, Verdict)> {
+        f.iter().map(|x| (x.requirement, x.verdict)).collect()
+    }
+
+    fn non_pass(f: &[Finding]) -> Vec<(ReqId, Verdict)> {
+        f.iter().filter(|x| x.verdict != Verdict::Pass).map(|x| (x.requirement, x.verdict)).collect()
+    }
+
+    fn fixture(text: &str) -> Message {
+        Message::parse(text.as_bytes().to_vec()).unwrap()
+    }
+
+    fn map(dir: Direction, family: Family, service: Service) -> Expectation {
+        Expectation::Map { dir, family, service }
+    }
+
+    // --- expectation ------------------------------------------------------------------------
+
+    #[test]
+    fn level_1_terminating_cpm_form_maps_to_im_under_t1_term() {
+        let m = fixture(include_str!("../../../tests/fixtures/examples/1a_pager_cpm_rx.sip"));
+        let want = map(Direction::CpmToIm, Family::T1Term, Service::Pager);
+        // D8: at level 1 every local user is an IM user, whatever kind is declared.
+        for client in [Some(ClientKind::Im), Some(ClientKind::Cpm), None] {
+            assert_eq!(expectation(&ctx(Level::One, SessionCase::Term, client), &m), want, "{client:?}");
+        }
+        let lmm = fixture(include_str!("../../../tests/fixtures/examples/2a_lmm_cpm_rx.sip"));
+        assert_eq!(
+            expectation(&ctx(Level::One, SessionCase::Term, None), &lmm),
+            map(Direction::CpmToIm, Family::T1Term, Service::Lmm)
+        );
+    }
+
+    #[test]
+    fn level_2_terminating_im_form_to_a_cpm_client_maps_under_t2_term() {
+        let m = fixture(include_str!("../../../tests/fixtures/examples/4a_ft_im_rx.sip"));
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm)), &m),
+            map(Direction::ImToCpm, Family::T2Term, Service::Ft)
+        );
+        let pager = ingress(70, &[IM_AC], "hi");
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm)), &pager),
+            map(Direction::ImToCpm, Family::T2Term, Service::Pager)
+        );
+        // The same request to an IM client is IM to IM.
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Im)), &pager),
+            Expectation::PassThrough
+        );
+    }
+
+    #[test]
+    fn level_2_terminating_cpm_form_to_a_cpm_client_passes_through() {
+        let m = ingress(70, &[CPM_AC], "hi");
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm)), &m),
+            Expectation::PassThrough
+        );
+        // The same request to an IM client at level 2 is mapped under T1.TERM.
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Im)), &m),
+            map(Direction::CpmToIm, Family::T1Term, Service::Pager)
+        );
+    }
+
+    #[test]
+    fn only_a_negated_im_tag_passes_through_to_a_cpm_client() {
+        let m = ingress(70, &[NEG_AC], "hi");
+        assert_eq!(form_of(&m), Form::Negated);
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm)), &m),
+            Expectation::PassThrough
+        );
+    }
+
+    #[test]
+    fn an_offline_cpm_client_expects_480() {
+        let mut c = ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm));
+        c.online = Some(false);
+        for tags in [IM_AC, CPM_AC, NEG_AC] {
+            assert_eq!(expectation(&c, &ingress(70, &[tags], "hi")), Expectation::Offline, "{tags}");
+        }
+        // Online or unknown: not offline.
+        c.online = None;
+        assert_ne!(expectation(&c, &ingress(70, &[IM_AC], "hi")), Expectation::Offline);
+        // An offline IM client is not this rule's.
+        let mut im = ctx(Level::Two, SessionCase::Term, Some(ClientKind::Im));
+        im.online = Some(false);
+        assert_eq!(expectation(&im, &ingress(70, &[IM_AC], "hi")), Expectation::PassThrough);
+    }
+
+    #[test]
+    fn level_1_originating_cpm_form_expects_403() {
+        let m = ingress(70, &[CPM_AC], "hi");
+        for client in [Some(ClientKind::Cpm), Some(ClientKind::Im), None] {
+            assert_eq!(expectation(&ctx(Level::One, SessionCase::Orig, client), &m), Expectation::Reject403);
+        }
+        // An IM-form request of a level-1 local user goes through.
+        let im = ingress(70, &[IM_AC], "hi");
+        assert_eq!(expectation(&ctx(Level::One, SessionCase::Orig, None), &im), Expectation::PassThrough);
+    }
+
+    #[test]
+    fn level_2_originating_cpm_form_maps_under_t2_orig() {
+        let m = ingress(70, &[CPM_AC], "hi");
+        let want = map(Direction::CpmToIm, Family::T2Orig, Service::Pager);
+        assert_eq!(expectation(&ctx(Level::Two, SessionCase::Orig, Some(ClientKind::Cpm)), &m), want);
+        // Unknown sender: the CPM form says it is a CPM client.
+        assert_eq!(expectation(&ctx(Level::Two, SessionCase::Orig, None), &m), want);
+        // A declared IM client's CPM-form request is not mapped.
+        assert_eq!(
+            expectation(&ctx(Level::Two, SessionCase::Orig, Some(ClientKind::Im)), &m),
+            Expectation::PassThrough
+        );
+    }
+
+    #[test]
+    fn level_2_terminating_unknown_client_is_unknown() {
+        for tags in [IM_AC, CPM_AC] {
+            let m = ingress(70, &[tags], "hi");
+            assert_eq!(expectation(&ctx(Level::Two, SessionCase::Term, None), &m), Expectation::Unknown, "{tags}");
+        }
+    }
+
+    #[test]
+    fn requests_outside_table_1_pass_through() {
+        let opts = frame(
+            &[
+                "OPTIONS sip:bob@im.example.net SIP/2.0".into(),
+                "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bKo1".into(),
+                "Max-Forwards: 70".into(),
+                "From: <sip:alice@im.example.net>;tag=a1".into(),
+                "To: <sip:bob@im.example.net>".into(),
+                "Call-ID: o-1@im.example.net".into(),
+                "CSeq: 1 OPTIONS".into(),
+                CPM_AC.into(),
+            ],
+            "",
+        );
+        assert_eq!(expectation(&ctx(Level::One, SessionCase::Orig, None), &opts), Expectation::PassThrough);
+        assert_eq!(expectation(&ctx(Level::Two, SessionCase::Term, None), &opts), Expectation::PassThrough);
+    }
+
+    // --- check_pair -------------------------------------------------------------------------
+
+    #[test]
+    fn a_correct_pass_through_gives_only_passes() {
+        let ing = ingress(70, &[IM_AC], "hi");
+        let eg = forwarded("TCP", 69, &[IM_AC], "hi");
+        let f = check_pair(&ctx(Level::One, SessionCase::Term, Some(ClientKind::Im)), &ing, Egress::Forwarded(&eg));
+        assert_eq!(
+            pairs(&f),
+            vec![
+                (ReqId::SIP_PROXY, Verdict::Pass),
+                (ReqId::ROUTE_VIA_IMS, Verdict::Pass),
+                (ReqId::SIP_PRESERVE, Verdict::Pass),
+                (ReqId::SIP_FRAMING, Verdict::Pass),
+                (ReqId::T3_MAP, Verdict::Pass),
+            ]
+        );
+    }
+
+    #[test]
+    fn max_forwards_zero_answered_483_passes() {
+        let ing = ingress(0, &[IM_AC], "hi");
+        let r = response("483 Too Many Hops");
+        let f = check_pair(&ctx(Level::One, SessionCase::Term, Some(ClientKind::Im)), &ing, Egress::Responded(&r));
+        assert_eq!(pairs(&f), vec![(ReqId::SIP_PROXY, Verdict::Pass)]);
+    }
+
+    #[test]
+    fn max_forwards_zero_forwarded_fails_sip_proxy() {
+        let ing = ingress(0, &[IM_AC], "hi");
+        let eg = forwarded("TCP", 0, &[IM_AC], "hi");
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        let f = check_pair(&c, &ing, Egress::Forwarded(&eg));
+        assert_eq!(pairs(&f), vec![(ReqId::SIP_PROXY, Verdict::Fail)]);
+        assert_eq!(f[0].observed, "forwarded");
+        // Another answer than 483 is a failure too; nothing seen in a capture is inconclusive.
+        let ok = response("200 OK");
+        let f = check_pair(&c, &ing, Egress::Responded(&ok));
+        assert_eq!(pairs(&f), vec![(ReqId::SIP_PROXY, Verdict::Fail)]);
+        assert_eq!(f[0].observed, "answered 200 OK");
+        let capture = PairContext { complete: false, ..c.clone() };
+        assert_eq!(
+            pairs(&check_pair(&capture, &ing, Egress::Nothing)),
+            vec![(ReqId::SIP_PROXY, Verdict::Inconclusive)]
+        );
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Nothing)), vec![(ReqId::SIP_PROXY, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn level_1_local_cpm_client_any_answer_but_403_fails() {
+        let ing = ingress(70, &[CPM_AC], "hi");
+        let c = ctx(Level::One, SessionCase::Orig, Some(ClientKind::Cpm));
+        let r403 = response("403 Forbidden");
+        assert_eq!(
+            pairs(&check_pair(&c, &ing, Egress::Responded(&r403))),
+            vec![(ReqId::T1_NO_LOCAL_CPM, Verdict::Pass)]
+        );
+        // D7 has no lowering: a 488 is a FAIL, not NON-STRICT (unlike D3's 4xx for offline).
+        let r488 = response("488 Not Acceptable Here");
+        let f = check_pair(&c, &ing, Egress::Responded(&r488));
+        assert_eq!(pairs(&f), vec![(ReqId::T1_NO_LOCAL_CPM, Verdict::Fail)]);
+        assert_eq!(f[0].observed, "answered 488 Not Acceptable Here");
+        let eg = forwarded("TCP", 69, &[IM_AC], "hi");
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Forwarded(&eg))), vec![(ReqId::T1_NO_LOCAL_CPM, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn offline_cpm_client_forwarded_is_non_strict() {
+        let ing = ingress(70, &[IM_AC], "hi");
+        let mut c = ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm));
+        c.online = Some(false);
+        let eg = forwarded("TCP", 69, &[IM_AC], "hi");
+        let f = check_pair(&c, &ing, Egress::Forwarded(&eg));
+        assert_eq!(pairs(&f), vec![(ReqId::T2_ONLINE_ONLY, Verdict::NonStrict)]);
+        assert_eq!(f[0].observed, "forwarded toward the offline client");
+    }
+
+    #[test]
+    fn offline_cpm_client_answers_graded_as_d3() {
+        let ing = ingress(70, &[IM_AC], "hi");
+        let mut c = ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm));
+        c.online = Some(false);
+        let judge = |status: &str| pairs(&check_pair(&c, &ing, Egress::Responded(&response(status))));
+        assert_eq!(judge("480 Temporarily Unavailable"), vec![(ReqId::T2_ONLINE_ONLY, Verdict::Pass)]);
+        assert_eq!(judge("486 Busy Here"), vec![(ReqId::T2_ONLINE_ONLY, Verdict::NonStrict)]);
+        assert_eq!(judge("500 Server Internal Error"), vec![(ReqId::T2_ONLINE_ONLY, Verdict::NonStrict)]);
+        assert_eq!(judge("202 Accepted"), vec![(ReqId::T2_ONLINE_ONLY, Verdict::Fail)]);
+        assert_eq!(judge("200 OK"), vec![(ReqId::T2_ONLINE_ONLY, Verdict::Fail)]);
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Nothing)), vec![(ReqId::T2_ONLINE_ONLY, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn over_1300_bytes_on_udp_by_its_own_via_fails_framing() {
+        let body = "x".repeat(1400);
+        let ing = ingress(70, &[IM_AC], &body);
+        let eg = forwarded("UDP", 69, &[IM_AC], &body);
+        assert!(eg.bytes().len() > 1300);
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        assert_eq!(c.egress_transport, None);
+        let f = check_pair(&c, &ing, Egress::Forwarded(&eg));
+        assert_eq!(non_pass(&f), vec![(ReqId::SIP_FRAMING, Verdict::Fail)]);
+        // Over TCP by its Via, or seen on TCP whatever the Via says: no framing defect.
+        let tcp = forwarded("TCP", 69, &[IM_AC], &body);
+        assert!(non_pass(&check_pair(&c, &ing, Egress::Forwarded(&tcp))).is_empty());
+        let seen_tcp = PairContext { egress_transport: Some(Transport::Tcp), ..c.clone() };
+        assert!(non_pass(&check_pair(&seen_tcp, &ing, Egress::Forwarded(&eg))).is_empty());
+        // Small enough for UDP.
+        let small = forwarded("UDP", 69, &[IM_AC], "hi");
+        assert!(non_pass(&check_pair(&c, &ingress(70, &[IM_AC], "hi"), Egress::Forwarded(&small))).is_empty());
+    }
+
+    #[test]
+    fn content_length_absent_is_a_framing_defect_on_tcp_only() {
+        let ing = ingress(70, &[IM_AC], "");
+        let no_cl = |transport: &str| {
+            let text = String::from_utf8(forwarded(transport, 69, &[IM_AC], "").into_bytes()).unwrap();
+            Message::parse(text.replace("Content-Length: 0\r\n", "").into_bytes()).unwrap()
+        };
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        let tcp = no_cl("TCP");
+        assert_eq!(tcp.content_length().unwrap(), None);
+        assert_eq!(non_pass(&check_pair(&c, &ing, Egress::Forwarded(&tcp))), vec![(ReqId::SIP_FRAMING, Verdict::Fail)]);
+        assert!(non_pass(&check_pair(&c, &ing, Egress::Forwarded(&no_cl("UDP")))).is_empty());
+    }
+
+    #[test]
+    fn answering_400_to_a_well_formed_request_fails_robust() {
+        let ing = ingress(70, &[IM_AC], "hi");
+        let r = response("400 Bad Request");
+        let f = check_pair(&ctx(Level::One, SessionCase::Term, Some(ClientKind::Im)), &ing, Egress::Responded(&r));
+        assert_eq!(pairs(&f), vec![(ReqId::SIP_ROBUST, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn malformed_must_parse_input_answered_400_or_forwarded() {
+        // D15: an Accept-Contact value not starting with `*` is malformed.
+        let ing = ingress(70, &["Accept-Contact: <sip:x@y>;+g.oma.sip-im"], "hi");
+        assert!(wellformed::validate(&ing).is_err());
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        let r = response("400 Bad Request");
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Responded(&r))), vec![(ReqId::SIP_ROBUST, Verdict::Pass)]);
+        let eg = forwarded("TCP", 69, &["Accept-Contact: <sip:x@y>;+g.oma.sip-im"], "hi");
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Forwarded(&eg))), vec![(ReqId::SIP_ROBUST, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn unknown_client_at_level_2_is_inconclusive() {
+        let ing = ingress(70, &[IM_AC], "hi");
+        let eg = forwarded("TCP", 69, &[IM_AC], "hi");
+        let f = check_pair(&ctx(Level::Two, SessionCase::Term, None), &ing, Egress::Forwarded(&eg));
+        assert_eq!(non_pass(&f), vec![(ReqId::T2_CONVID_ADDED, Verdict::Inconclusive)]);
+    }
+
+    #[test]
+    fn a_mapped_request_not_forwarded_fails_its_service_id() {
+        let ing = ingress(70, &[CPM_AC], "hi");
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        let r = response("404 Not Found");
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Responded(&r))), vec![(ReqId::T1_TERM_PAGER, Verdict::Fail)]);
+        let capture = PairContext { complete: false, ..c.clone() };
+        assert_eq!(
+            pairs(&check_pair(&capture, &ing, Egress::Nothing)),
+            vec![(ReqId::T1_TERM_PAGER, Verdict::Inconclusive)]
+        );
+    }
+
+    #[test]
+    fn proxy_role_defects_are_sip_proxy() {
+        let ing = ingress(70, &[IM_AC], "hi");
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        assert_eq!(c.role, Role::Proxy);
+        // Max-Forwards not lowered.
+        let eg = forwarded("TCP", 70, &[IM_AC], "hi");
+        let f = check_pair(&c, &ing, Egress::Forwarded(&eg));
+        assert_eq!(non_pass(&f), vec![(ReqId::SIP_PROXY, Verdict::Fail)]);
+        assert_eq!(f[0].expected, "Max-Forwards: 69");
+    }
+
+    // --- via_transport ----------------------------------------------------------------------
+
+    fn with_via(via: &str) -> Message {
+        frame(
+            &[
+                "MESSAGE sip:bob@im.example.net SIP/2.0".into(),
+                format!("Via: {via}"),
+                "Max-Forwards: 70".into(),
+                "From: <sip:alice@im.example.net>;tag=a1".into(),
+                "To: <sip:bob@im.example.net>".into(),
+                "Call-ID: v-1@im.example.net".into(),
+                "CSeq: 1 MESSAGE".into(),
+            ],
+            "",
+        )
+    }
+
+    #[test]
+    fn via_transport_reads_the_top_via() {
+        assert_eq!(via_transport(&with_via("SIP/2.0/UDP h.example.net;branch=z9hG4bK1")), Some(Transport::Udp));
+        assert_eq!(via_transport(&with_via("SIP / 2.0 / TCP h.example.net;branch=z9hG4bK1")), Some(Transport::Tcp));
+        assert_eq!(via_transport(&with_via("SIP/2.0/udp h.example.net;branch=z9hG4bK1")), Some(Transport::Udp));
+        assert_eq!(via_transport(&with_via("SIP/2.0/TLS h.example.net;branch=z9hG4bK1")), None);
+        // The top value of a list decides.
+        assert_eq!(
+            via_transport(&with_via("SIP/2.0/TCP a.example.net;branch=z9hG4bK1, SIP/2.0/UDP b.example.net")),
+            Some(Transport::Tcp)
+        );
+    }
+}

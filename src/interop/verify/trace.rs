@@ -485,3 +485,287 @@ impl Judge {
         self.finish(Location::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::{Instant, Packet, Transport};
+
+    const UP: &str = "10.0.0.1:5060";
+    const SUT: &str = "10.0.0.2:5060";
+    const DOWN: &str = "10.0.0.3:5060";
+    const VIA_UP: &str = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKup1";
+    const VIA_SUT: &str = "Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKas1";
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// `lines` and `body` as message bytes with CRLF line ends and an exact Content-Length.
+    fn frame(lines: &[&str], body: &str) -> Vec<u8> {
+        let mut s = String::new();
+        for l in lines {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        s.into_bytes()
+    }
+
+    /// A request from alice to bob; `top` are the lines before the common ones (Vias, Route).
+    fn request(method: &str, top: &[&str], mf: u32) -> Vec<u8> {
+        let mf = format!("Max-Forwards: {mf}");
+        let cseq = format!("CSeq: 1 {method}");
+        let start = format!("{method} sip:bob@im.example.net SIP/2.0");
+        let mut l: Vec<&str> = vec![&start];
+        l.extend_from_slice(top);
+        l.extend_from_slice(&[
+            &mf,
+            "From: <sip:alice@im.example.net>;tag=a1",
+            "To: <sip:bob@im.example.net>",
+            "Call-ID: call-1@im.example.net",
+            &cseq,
+            "Accept-Contact: *;+g.oma.sip-im",
+        ]);
+        frame(&l, "")
+    }
+
+    /// A response to [`request`] with the given Via lines.
+    fn response(status: &str, method: &str, vias: &[&str]) -> Vec<u8> {
+        let start = format!("SIP/2.0 {status}");
+        let cseq = format!("CSeq: 1 {method}");
+        let mut l: Vec<&str> = vec![&start];
+        l.extend_from_slice(vias);
+        l.extend_from_slice(&[
+            "From: <sip:alice@im.example.net>;tag=a1",
+            "To: <sip:bob@im.example.net>;tag=b1",
+            "Call-ID: call-1@im.example.net",
+            &cseq,
+        ]);
+        frame(&l, "")
+    }
+
+    fn trace(packets: Vec<(&str, &str, Vec<u8>)>) -> Trace {
+        let mut t = Trace::default();
+        for (n, (from, to, bytes)) in packets.into_iter().enumerate() {
+            t.push(Instant(n as u64 * 1000), Packet::new(Transport::Udp, addr(from), addr(to), bytes));
+        }
+        t
+    }
+
+    fn ctx(complete: bool) -> TraceContext {
+        TraceContext {
+            level: Level::One,
+            sut: vec![addr(SUT)],
+            role: Role::Proxy,
+            domains: vec!["im.example.net".into()],
+            users: BTreeMap::new(),
+            complete,
+        }
+    }
+
+    fn non_pass(r: &TraceReport) -> Vec<(ReqId, Verdict, Option<usize>)> {
+        r.findings
+            .iter()
+            .filter(|f| f.verdict != Verdict::Pass)
+            .map(|f| (f.requirement, f.verdict, f.location.message))
+            .collect()
+    }
+
+    /// An INVITE from upstream, forwarded downstream correctly.
+    fn invite_forwarded() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+        vec![(UP, SUT, request("INVITE", &[VIA_UP], 70)), (SUT, DOWN, request("INVITE", &[VIA_SUT, VIA_UP], 69))]
+    }
+
+    #[test]
+    fn a_request_forwarded_and_its_answer_relayed_pass() {
+        let mut p = invite_forwarded();
+        p.push((DOWN, SUT, response("100 Trying", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((DOWN, SUT, response("200 OK", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((SUT, UP, response("200 OK", "INVITE", &[VIA_UP])));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![]);
+        assert_eq!(r.pairs.len(), 1);
+        // `response` is the server's final answer on the ingress transaction: here the relayed 200.
+        assert_eq!((r.pairs[0].ingress, r.pairs[0].egress, r.pairs[0].response), (0, Some(1), Some(4)));
+        assert_eq!(r.pairs[0].case, SessionCase::Term);
+        assert_eq!(r.pairs[0].service, Some(Service::Session));
+        assert!(r.findings.iter().any(|f| f.requirement == ReqId::SIP_PROXY && f.verdict == Verdict::Pass));
+    }
+
+    #[test]
+    fn a_downstream_100_trying_relayed_upstream_fails_sip_proxy() {
+        let mut p = invite_forwarded();
+        p.push((DOWN, SUT, response("100 Trying", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(3))]);
+    }
+
+    #[test]
+    fn a_100_trying_after_an_upstream_retransmission_is_the_servers_own() {
+        let mut p = invite_forwarded();
+        p.push((DOWN, SUT, response("100 Trying", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((UP, SUT, request("INVITE", &[VIA_UP], 70)));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![]);
+        // One pair: the retransmission is judged with its first copy.
+        assert_eq!(r.pairs.len(), 1);
+        // A second 100 without a retransmission before it is a relay again.
+        let mut p = invite_forwarded();
+        p.push((DOWN, SUT, response("100 Trying", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((UP, SUT, request("INVITE", &[VIA_UP], 70)));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(5))]);
+    }
+
+    #[test]
+    fn a_final_response_never_relayed_fails_in_a_run_and_is_inconclusive_in_a_capture() {
+        let mut p =
+            vec![(UP, SUT, request("MESSAGE", &[VIA_UP], 70)), (SUT, DOWN, request("MESSAGE", &[VIA_SUT, VIA_UP], 69))];
+        p.push((DOWN, SUT, response("200 OK", "MESSAGE", &[VIA_SUT, VIA_UP])));
+        let t = trace(p.clone());
+        assert_eq!(non_pass(&check_trace(&ctx(true), &t)), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(2))]);
+        assert_eq!(non_pass(&check_trace(&ctx(false), &t)), vec![(ReqId::SIP_PROXY, Verdict::Inconclusive, Some(2))]);
+        // Relayed with the server's Via removed: nothing to report.
+        p.push((SUT, UP, response("200 OK", "MESSAGE", &[VIA_UP])));
+        assert_eq!(non_pass(&check_trace(&ctx(true), &trace(p.clone()))), vec![]);
+        // Relayed with the server's own Via still on: a relay defect at the relayed copy.
+        p.pop();
+        p.push((SUT, UP, response("200 OK", "MESSAGE", &[VIA_SUT, VIA_UP])));
+        assert_eq!(non_pass(&check_trace(&ctx(true), &trace(p))), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(3))]);
+    }
+
+    #[test]
+    fn a_response_to_cancel_is_hop_by_hop() {
+        let mut p = invite_forwarded();
+        p.push((UP, SUT, request("CANCEL", &[VIA_UP], 70)));
+        p.push((SUT, UP, response("200 OK", "CANCEL", &[VIA_UP])));
+        p.push((SUT, DOWN, request("CANCEL", &[VIA_SUT, VIA_UP], 70)));
+        p.push((DOWN, SUT, response("200 OK", "CANCEL", &[VIA_SUT, VIA_UP])));
+        p.push((DOWN, SUT, response("487 Request Terminated", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((SUT, UP, response("487 Request Terminated", "INVITE", &[VIA_UP])));
+        assert_eq!(non_pass(&check_trace(&ctx(true), &trace(p))), vec![]);
+    }
+
+    const ROUTE_IN: &str = "Route: <sip:10.0.0.2;lr>, <sip:10.0.0.1:5060;lr>";
+    const ROUTE_OUT: &str = "Route: <sip:10.0.0.1:5060;lr>";
+
+    #[test]
+    fn a_request_sent_past_its_ip_literal_next_hop_fails_route_via_ims() {
+        let ue = "10.0.0.9:5060";
+        let p = vec![
+            (UP, SUT, request("MESSAGE", &[VIA_UP, ROUTE_IN], 70)),
+            (SUT, ue, request("MESSAGE", &[VIA_SUT, VIA_UP, ROUTE_OUT], 69)),
+        ];
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![(ReqId::ROUTE_VIA_IMS, Verdict::Fail, Some(1))]);
+        let f = r.findings.iter().find(|f| f.verdict == Verdict::Fail).unwrap();
+        assert_eq!(f.expected, "sent to the next hop of its Route set, 10.0.0.1:5060");
+        assert_eq!(f.observed, "sent to 10.0.0.9:5060");
+        // The right address, but another port.
+        let p = vec![
+            (UP, SUT, request("MESSAGE", &[VIA_UP, ROUTE_IN], 70)),
+            (SUT, "10.0.0.1:5070", request("MESSAGE", &[VIA_SUT, VIA_UP, ROUTE_OUT], 69)),
+        ];
+        assert_eq!(non_pass(&check_trace(&ctx(true), &trace(p))), vec![(ReqId::ROUTE_VIA_IMS, Verdict::Fail, Some(1))]);
+    }
+
+    #[test]
+    fn a_request_sent_to_its_next_hop_passes_route_via_ims() {
+        let p = vec![
+            (UP, SUT, request("MESSAGE", &[VIA_UP, ROUTE_IN], 70)),
+            (SUT, UP, request("MESSAGE", &[VIA_SUT, VIA_UP, ROUTE_OUT], 69)),
+        ];
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![]);
+        assert!(r.findings.iter().any(|f| f.requirement == ReqId::ROUTE_VIA_IMS && f.verdict == Verdict::Pass));
+    }
+
+    #[test]
+    fn a_request_forwarded_twice_fails_sip_proxy() {
+        let mut p = invite_forwarded();
+        p.push((UP, SUT, request("INVITE", &[VIA_UP], 70)));
+        p.push((SUT, DOWN, request("INVITE", &["Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKas2", VIA_UP], 69)));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(3))]);
+        // The same branch again is a retransmission of the server's own client transaction.
+        let mut p = invite_forwarded();
+        p.push((UP, SUT, request("INVITE", &[VIA_UP], 70)));
+        p.push((SUT, DOWN, request("INVITE", &[VIA_SUT, VIA_UP], 69)));
+        assert_eq!(non_pass(&check_trace(&ctx(true), &trace(p))), vec![]);
+    }
+
+    #[test]
+    fn nothing_sent_for_a_mapped_request_fails_in_a_run() {
+        let cpm_ac = r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg""#;
+        let bytes = frame(
+            &[
+                "MESSAGE sip:bob@im.example.net SIP/2.0",
+                VIA_UP,
+                "Max-Forwards: 70",
+                "From: <sip:alice@cpm.example.com>;tag=a1",
+                "To: <sip:bob@im.example.net>",
+                "Call-ID: call-2@cpm.example.com",
+                "CSeq: 1 MESSAGE",
+                cpm_ac,
+            ],
+            "",
+        );
+        let t = trace(vec![(UP, SUT, bytes)]);
+        assert_eq!(non_pass(&check_trace(&ctx(true), &t)), vec![(ReqId::T1_TERM_PAGER, Verdict::Fail, Some(0))]);
+        assert_eq!(
+            non_pass(&check_trace(&ctx(false), &t)),
+            vec![(ReqId::T1_TERM_PAGER, Verdict::Inconclusive, Some(0))]
+        );
+    }
+
+    /// A MESSAGE to bob that the core flags as unregistered (D3).
+    fn to_offline_bob(call_id: &str) -> Vec<u8> {
+        let call_id = format!("Call-ID: {call_id}");
+        frame(
+            &[
+                "MESSAGE sip:bob@im.example.net SIP/2.0",
+                VIA_UP,
+                "Max-Forwards: 70",
+                "From: <sip:alice@im.example.net>;tag=a1",
+                "To: <sip:bob@im.example.net>",
+                &call_id,
+                "CSeq: 1 MESSAGE",
+                "P-Served-User: <sip:bob@im.example.net>;sescase=term;regstate=unreg",
+                "Accept-Contact: *;+g.oma.sip-im",
+            ],
+            "",
+        )
+    }
+
+    fn level_2_bob_cpm() -> TraceContext {
+        let mut c = ctx(true);
+        c.level = Level::Two;
+        c.users.insert("sip:bob@im.example.net".into(), ClientKind::Cpm);
+        c
+    }
+
+    #[test]
+    fn nothing_delivered_after_an_offline_480() {
+        let mut p = vec![
+            (UP, SUT, to_offline_bob("off-1@im.example.net")),
+            (SUT, UP, response("480 Temporarily Unavailable", "MESSAGE", &[VIA_UP])),
+        ];
+        let r = check_trace(&level_2_bob_cpm(), &trace(p.clone()));
+        assert_eq!(non_pass(&r), vec![]);
+        assert_eq!(
+            r.findings.iter().filter(|f| f.requirement == ReqId::T2_ONLINE_ONLY).map(|f| f.verdict).collect::<Vec<_>>(),
+            vec![Verdict::Pass, Verdict::Pass]
+        );
+        // The server stored it and delivers it later, on a request of its own.
+        let mut later = String::from_utf8(to_offline_bob("off-1@im.example.net")).unwrap();
+        later = later.replacen(VIA_UP, VIA_SUT, 1);
+        p.push((SUT, DOWN, later.into_bytes()));
+        let r = check_trace(&level_2_bob_cpm(), &trace(p));
+        assert_eq!(non_pass(&r), vec![(ReqId::T2_ONLINE_ONLY, Verdict::Fail, Some(2))]);
+    }
+}

@@ -258,3 +258,181 @@ pub fn judge_im_to_cpm_value(
         j.violation(ReqId::SIP_PRESERVE, format!("every other parameter of {} kept", a.text), d, loc);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interop::finding::{Finding, Verdict};
+
+    const MSG: &str = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg""#;
+    const LARGE: &str = r#"+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg""#;
+
+    fn view(s: &str) -> ValueView<'_> {
+        ValueView::new(s.as_bytes(), Span::new(0, s.len()))
+    }
+
+    fn pairs(f: &[Finding]) -> Vec<(ReqId, Verdict)> {
+        f.iter().map(|x| (x.requirement, x.verdict)).collect()
+    }
+
+    /// The findings of one value rule on its own.
+    fn run(rule: impl FnOnce(&mut Judge)) -> Vec<(ReqId, Verdict)> {
+        let mut j = Judge::default();
+        rule(&mut j);
+        pairs(&j.finish(Location::default()))
+    }
+
+    #[test]
+    fn view_sorts_parameters_by_role() {
+        let s = format!(r#"*;{MSG};+g.oma.sip-im="FALSE";+sip.instance="<urn:uuid:1>";Require"#);
+        let v = view(&s);
+        assert_eq!(v.head, b"*");
+        assert_eq!(v.cpm, vec![CpmIcsi::Msg]);
+        assert_eq!(v.im.len(), 1);
+        assert_eq!(v.im_true, 0);
+        assert_eq!(v.lmm_true, 0);
+        assert_eq!(
+            v.others,
+            vec![("+sip.instance".to_string(), b"\"<urn:uuid:1>\"".to_vec()), ("require".to_string(), Vec::new())]
+        );
+    }
+
+    #[test]
+    fn same_meaning_ignores_order_and_name_case() {
+        let a = view(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:1>";expires=60;+g.oma.sip-im"#);
+        let b = view(r#"<sip:bob@192.0.2.1>;+G.OMA.SIP-IM;EXPIRES=60;+SIP.Instance="<urn:uuid:1>""#);
+        assert!(same_meaning(&a, &b));
+        assert!(same_meaning(&b, &a));
+    }
+
+    #[test]
+    fn same_meaning_sees_value_and_address_changes() {
+        let a = view(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:1>";expires=60"#);
+        assert!(!same_meaning(&a, &view(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:2>";expires=60"#)));
+        assert!(!same_meaning(&a, &view(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:1>";expires=61"#)));
+        assert!(!same_meaning(&a, &view(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:1>""#)));
+        assert!(!same_meaning(&a, &view(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:1>";expires=60;q=0.5"#)));
+        assert!(!same_meaning(&a, &view(r#"<sip:bob@192.0.2.2>;+sip.instance="<urn:uuid:1>";expires=60"#)));
+        // A mapped tag is a parameter like any other here.
+        assert!(!same_meaning(&view("*;+g.oma.sip-im"), &view(&format!("*;{MSG}"))));
+    }
+
+    #[test]
+    fn keeps_others_ignores_the_mapped_tags() {
+        let a = format!(r#"<sip:bob@192.0.2.1>;{MSG};+sip.instance="<urn:uuid:1>";require"#);
+        let b = r#"<sip:bob@192.0.2.1>;+g.oma.sip-im;+sip.instance="<urn:uuid:1>";require"#;
+        assert!(keeps_others(&view(&a), &view(b)));
+        // Tags of either family, mapped or left behind, are not "others".
+        let both =
+            format!(r#"<sip:bob@192.0.2.1>;{LARGE};+g.oma.sip-im.large-message;require;+sip.instance="<urn:uuid:1>""#);
+        assert!(keeps_others(&view(&a), &view(&both)));
+    }
+
+    #[test]
+    fn keeps_others_sees_a_dropped_or_changed_parameter() {
+        let a = format!(r#"<sip:bob@192.0.2.1>;{MSG};+sip.instance="<urn:uuid:1>";require"#);
+        assert!(!keeps_others(&view(&a), &view("<sip:bob@192.0.2.1>;+g.oma.sip-im;require")));
+        assert!(!keeps_others(&view(&a), &view(r#"<sip:bob@192.0.2.1>;+g.oma.sip-im;+sip.instance="<urn:uuid:1>""#)));
+        assert!(!keeps_others(
+            &view(&a),
+            &view(r#"<sip:bob@192.0.2.9>;+g.oma.sip-im;+sip.instance="<urn:uuid:1>";require"#)
+        ));
+        // A non-CPM icsi-ref item is another parameter: it must stay.
+        let mmtel = r#"*;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.mmtel""#;
+        assert!(!keeps_others(&view(mmtel), &view("*;+g.oma.sip-im")));
+        assert!(keeps_others(&view(mmtel), &view(&format!("{mmtel};+g.oma.sip-im"))));
+    }
+
+    #[test]
+    fn cpm_to_im_lmm_without_the_large_message_tag_is_a_violation_of_the_given_id() {
+        let a = format!("*;{LARGE}");
+        let f = run(|j| {
+            judge_cpm_to_im_value(j, ReqId::T2_ORIG_LMM, &view(&a), &view("*;+g.oma.sip-im"), true, Location::default())
+        });
+        assert_eq!(f, vec![(ReqId::T2_ORIG_LMM, Verdict::Fail)]);
+        // Both tags: nothing to report.
+        let ok = run(|j| {
+            let b = view("*;+g.oma.sip-im;+g.oma.sip-im.large-message");
+            judge_cpm_to_im_value(j, ReqId::T2_ORIG_LMM, &view(&a), &b, true, Location::default())
+        });
+        assert_eq!(ok, vec![]);
+    }
+
+    #[test]
+    fn cpm_to_im_value_defects_under_their_own_ids() {
+        let a = format!(r#"*;{MSG};+sip.instance="<urn:uuid:1>""#);
+        let id = ReqId::T1_TERM_PAGER;
+        let judge = |b: &str| run(|j| judge_cpm_to_im_value(j, id, &view(&a), &view(b), false, Location::default()));
+        assert_eq!(judge(r#"*;+g.oma.sip-im;+sip.instance="<urn:uuid:1>""#), vec![]);
+        // The IM tag missing.
+        assert_eq!(judge(&format!(r#"*;{MSG};+sip.instance="<urn:uuid:1>""#)), vec![(id, Verdict::Fail)]);
+        // Twice in one value.
+        assert_eq!(judge(r#"*;+g.oma.sip-im;+g.oma.sip-im;+sip.instance="<urn:uuid:1>""#), vec![(id, Verdict::Fail)]);
+        // A large-message tag on a request that is not one.
+        assert_eq!(
+            judge(r#"*;+g.oma.sip-im;+g.oma.sip-im.large-message;+sip.instance="<urn:uuid:1>""#),
+            vec![(ReqId::T3_MAP, Verdict::Fail)]
+        );
+        // Spelled otherwise than Table 1 (D12).
+        assert_eq!(
+            judge(r#"*;+g.oma.sip-im="TRUE";+sip.instance="<urn:uuid:1>""#),
+            vec![(ReqId::T3_MAP, Verdict::Fail)]
+        );
+        assert_eq!(judge(r#"*;+G.OMA.SIP-IM;+sip.instance="<urn:uuid:1>""#), vec![(ReqId::T3_MAP, Verdict::Fail)]);
+        // Another parameter lost.
+        assert_eq!(judge("*;+g.oma.sip-im"), vec![(ReqId::SIP_PRESERVE, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn im_to_cpm_value_rules() {
+        let a = r#"<sip:bob@192.0.2.1>;+g.oma.sip-im;+sip.instance="<urn:uuid:1>""#;
+        let id = ReqId::T2_TERM_PAGER;
+        let judge =
+            |b: &str| run(|j| judge_im_to_cpm_value(j, id, &view(a), &view(b), Service::Pager, Location::default()));
+        assert_eq!(judge(&format!(r#"<sip:bob@192.0.2.1>;{MSG};+sip.instance="<urn:uuid:1>""#)), vec![]);
+        // No ICSI at all.
+        assert_eq!(judge(r#"<sip:bob@192.0.2.1>;+sip.instance="<urn:uuid:1>""#), vec![(id, Verdict::Fail)]);
+        // The ICSI of another service, or unencoded.
+        assert_eq!(
+            judge(&format!(r#"<sip:bob@192.0.2.1>;{LARGE};+sip.instance="<urn:uuid:1>""#)),
+            vec![(ReqId::T3_MAP, Verdict::Fail)]
+        );
+        assert_eq!(
+            judge(
+                r#"<sip:bob@192.0.2.1>;+g.3gpp.icsi-ref="urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg";+sip.instance="<urn:uuid:1>""#
+            ),
+            vec![(ReqId::T3_MAP, Verdict::Fail)]
+        );
+        // +sip.instance lost.
+        assert_eq!(judge(&format!("<sip:bob@192.0.2.1>;{MSG}")), vec![(ReqId::SIP_PRESERVE, Verdict::Fail)]);
+    }
+
+    #[test]
+    fn untouched_value_changed_is_sip_preserve_unless_a_cpm_icsi_was_invented() {
+        let a = view(r##"*;+g.gsma.rcs.botversion="#=1";require"##);
+        let same = run(|j| {
+            judge_untouched(
+                j,
+                &a,
+                &view(r##"*;Require;+g.gsma.rcs.botversion="#=1""##),
+                "Accept-Contact",
+                Location::default(),
+            )
+        });
+        assert_eq!(same, vec![]);
+        let changed = run(|j| {
+            judge_untouched(j, &a, &view(r##"*;+g.gsma.rcs.botversion="#=1""##), "Accept-Contact", Location::default())
+        });
+        assert_eq!(changed, vec![(ReqId::SIP_PRESERVE, Verdict::Fail)]);
+        // Gaining a CPM ICSI is T3.MAP's ("no CPM ICSI invented"), judged elsewhere.
+        let invented = format!(r##"*;+g.gsma.rcs.botversion="#=1";require;{MSG}"##);
+        assert_eq!(run(|j| judge_untouched(j, &a, &view(&invented), "Accept-Contact", Location::default())), vec![]);
+    }
+
+    #[test]
+    fn cpm_family_is_every_oma_cpm_icsi() {
+        assert!(is_cpm_family("urn:urn-7:3gpp-service.ims.icsi.oma.cpm.deferred"));
+        assert!(is_cpm_family("urn:urn-7:3gpp-service.ims.icsi.oma.cpm.systemmsg"));
+        assert!(!is_cpm_family("urn:urn-7:3gpp-service.ims.icsi.mmtel"));
+    }
+}
