@@ -24,7 +24,16 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
     // Conversation-IDs seen per key, in order: what the local CPM client sent (originating) and
     // what the server delivered (terminating).
     let mut first: BTreeMap<&str, (String, usize)> = BTreeMap::new();
-    let mut generated: BTreeMap<String, &str> = BTreeMap::new();
+    // Every Conversation-ID seen, with the pair or group and the message it was seen at.
+    let mut owners: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+    for d in all {
+        if let Some(c) = &d.conv_in {
+            owners.entry(c.as_str()).or_default().push((d.key.as_str(), d.ingress));
+        }
+        if let (true, Some(c)) = (d.to_cpm, &d.conv_out) {
+            owners.entry(c.as_str()).or_default().push((d.key.as_str(), d.egress));
+        }
+    }
     for d in all {
         if !d.to_cpm {
             if let Some(c) = &d.conv_in {
@@ -53,16 +62,19 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
             }
         }
         j.checked(ReqId::T2_CONVID_DISTINCT, "different Conversation-IDs for different pairs or groups");
-        match generated.get(out) {
-            Some(other) if *other != d.key => j.violation(
+        // An ID the server chose must not be one another pair or group used before, whether the
+        // server chose it there too or a client sent it.
+        let other = owners
+            .get(out.as_str())
+            .and_then(|seen| seen.iter().find(|(k, at)| *k != d.key.as_str() && *at < d.egress))
+            .map(|(k, _)| *k);
+        if let Some(other) = other {
+            j.violation(
                 ReqId::T2_CONVID_DISTINCT,
                 format!("a Conversation-ID of its own for {}", d.key),
                 format!("Conversation-ID: {out}, also used for {other}"),
                 loc(d),
-            ),
-            _ => {
-                generated.insert(out.clone(), &d.key);
-            }
+            );
         }
     }
     // Contribution-IDs the server generated: fresh per contribution.
@@ -181,6 +193,14 @@ mod tests {
         );
         assert_eq!(f[0].location.message, Some(3));
         assert_eq!(f[0].observed, format!("Conversation-ID: c1, also used for {AB}"));
+    }
+
+    #[test]
+    fn an_id_a_client_sent_for_one_pair_is_not_generated_for_another() {
+        // The client used "x" with B; the server later chose "x" toward the pair with C.
+        let all = [d(false, AB, Some("x"), Some("x"), 0), d(true, AC, None, Some("x"), 2)];
+        let f = judge(&all);
+        assert!(pairs(&f).contains(&(ReqId::T2_CONVID_DISTINCT, Verdict::NonStrict)), "{f:?}");
     }
 
     #[test]

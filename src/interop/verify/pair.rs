@@ -105,10 +105,19 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         return j.finish(pass_loc);
     }
     // Max-Forwards 0: 483 (RFC 3261 §16.3 step 3).
-    if ingress.max_forwards().ok().flatten() == Some(0) && ingress.method() != Some(&Method::Options) {
-        let exp = "483 Too Many Hops for Max-Forwards 0";
+    // An OPTIONS may instead be answered by the proxy itself as a UAS; none is forwarded.
+    if ingress.max_forwards().ok().flatten() == Some(0) {
+        let options = ingress.method() == Some(&Method::Options);
+        let exp = if options {
+            "answered (483, or as a UAS) for Max-Forwards 0, never forwarded"
+        } else {
+            "483 Too Many Hops for Max-Forwards 0"
+        };
         match egress {
             Egress::Responded(r) if r.status() == Some(StatusCode::TOO_MANY_HOPS) => j.checked(ReqId::SIP_PROXY, exp),
+            Egress::Responded(r) if options && r.status().is_some_and(StatusCode::is_final) => {
+                j.checked(ReqId::SIP_PROXY, exp)
+            }
             Egress::Responded(r) => j.violation(ReqId::SIP_PROXY, exp, format!("answered {}", status(r)), p.loc_resp()),
             Egress::Forwarded(_) => j.violation(ReqId::SIP_PROXY, exp, "forwarded", p.loc_egress(None, None)),
             Egress::Nothing => nothing(&mut j, ctx, ReqId::SIP_PROXY, exp),
@@ -190,6 +199,18 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         (Expectation::Map { family, service, .. }, Egress::Nothing) => {
             nothing(&mut j, ctx, ReqId::of_service(family, service), "the request forwarded in the mapped form");
         }
+        // Nothing to map, but still the server's to send on toward its client (NOTE 1, NOTE 2).
+        (Expectation::PassThrough, Egress::Nothing) => {
+            nothing(&mut j, ctx, ReqId::ROUTE_VIA_IMS, "the request sent on toward the next hop");
+        }
+        (Expectation::PassThrough, Egress::Responded(r)) if r.status().is_some_and(|c| c.is_error()) => {
+            j.violation(
+                ReqId::ROUTE_VIA_IMS,
+                "the request sent on toward the next hop (nothing to map, nothing to refuse)",
+                format!("answered {}", status(r)),
+                p.loc_resp(),
+            );
+        }
         _ => {}
     }
     j.finish(pass_loc)
@@ -221,7 +242,9 @@ enum Lowering {
 fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: ReqId, code: StatusCode, exp: &str, low: Lowering) {
     match e {
         Egress::Responded(r) if r.status() == Some(code) => j.checked(id, exp),
-        Egress::Responded(r) if low == Lowering::Offline && r.status().is_some_and(|c| c.is_error()) => {
+        Egress::Responded(r)
+            if low == Lowering::Offline && r.status().is_some_and(|c| (400..600).contains(&c.as_u16())) =>
+        {
             j.push(id, Verdict::NonStrict, exp, format!("answered {}", status(r)), p.loc_resp());
         }
         Egress::Responded(r) => j.violation(id, exp, format!("answered {}", status(r)), p.loc_resp()),
@@ -855,6 +878,21 @@ fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_options_with_max_forwards_0_is_answered_never_forwarded() {
+        let opt = "OPTIONS sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKo1\r\nMax-Forwards: 0\r\nFrom: <sip:a@im.example.net>;tag=1\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(opt.as_bytes().to_vec()).unwrap();
+        let fwd = opt.replacen("Via:", "Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKx\r\nVia:", 1);
+        let f = Message::parse(fwd.into_bytes()).unwrap();
+        let ctx = PairContext::new(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        let bad: Vec<_> = check_pair(&ctx, &m, Egress::Forwarded(&f))
+            .into_iter()
+            .filter(|x| x.verdict != Verdict::Pass)
+            .map(|x| (x.requirement, x.verdict))
+            .collect();
+        assert_eq!(bad, vec![(ReqId::SIP_PROXY, Verdict::Fail)]);
+    }
+
     use super::*;
     use crate::base::Role;
 

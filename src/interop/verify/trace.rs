@@ -48,7 +48,8 @@ pub struct PairRecord {
     pub ingress: usize,
     /// Trace index of the request the server forwarded, if any.
     pub egress: Option<usize>,
-    /// Trace index of the final response the server gave instead, if any.
+    /// Trace index of the final response the server sent upstream for this request, if any: its
+    /// own answer, or the one it relayed.
     pub response: Option<usize>,
     /// Session case used.
     pub case: SessionCase,
@@ -138,6 +139,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
             parsed[k].msg.as_ref().is_some_and(|r| {
                 is_sut(&o.packet.from)
                     && r.status().is_some_and(StatusCode::is_final)
+                    && r.cseq().is_ok_and(|(_, m)| m == method)
                     && r.top_via().is_some_and(|v| crate::sip::uri::via_key(r.bytes(), v) == top_bytes)
             })
         });
@@ -150,7 +152,8 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         pctx.role = ctx.role;
         pctx.complete = ctx.complete;
         pctx.ingress_index = Some(i);
-        pctx.online = registered.or(unregistered(m).then_some(false));
+        // The core's `regstate=unreg` wins over what the registrations said (D3).
+        pctx.online = if unregistered(m) { Some(false) } else { registered };
         let first_egress = egress.first().copied();
         pctx.egress_index = first_egress.or(response);
         pctx.egress_transport = first_egress.map(|k| trace.events[k].packet.transport);
@@ -384,10 +387,11 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
             if from_sut && x.status() == Some(StatusCode::TRYING) && via_keys(x)[..] == *upstream {
                 let retransmitted = (last + 1..n).any(|q| {
                     is_sut(&trace.events[q].packet.to)
-                        && parsed[q]
-                            .msg
-                            .as_ref()
-                            .is_some_and(|m| m.is_request() && via_keys(m).first() == upstream.first())
+                        && parsed[q].msg.as_ref().is_some_and(|m| {
+                            m.is_request()
+                                && !matches!(m.method(), Some(Method::Cancel | Method::Ack))
+                                && via_keys(m).first() == upstream.first()
+                        })
                 });
                 if !retransmitted {
                     j.violation(
@@ -591,6 +595,36 @@ mod tests {
         assert_eq!(r.pairs[0].case, SessionCase::Term);
         assert_eq!(r.pairs[0].service, Some(Service::Session));
         assert!(r.findings.iter().any(|f| f.requirement == ReqId::SIP_PROXY && f.verdict == Verdict::Pass));
+    }
+
+    #[test]
+    fn a_relayed_100_after_an_upstream_cancel_is_still_a_relay() {
+        let mut p = invite_forwarded();
+        p.push((DOWN, SUT, response("100 Trying", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((UP, SUT, request("CANCEL", &[VIA_UP], 70)));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert!(non_pass(&r).contains(&(ReqId::SIP_PROXY, Verdict::Fail, Some(4))), "{:?}", non_pass(&r));
+    }
+
+    #[test]
+    fn the_200_to_a_cancel_is_not_the_answer_to_the_invite() {
+        // A level-1 server refuses a local CPM client's INVITE with 403; the client cancels and
+        // gets its 200 for the CANCEL first. The INVITE's answer is the 403.
+        let cpm = "Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"";
+        let served = "P-Served-User: <sip:alice@im.example.net>;sescase=orig;regstate=reg";
+        let inv = String::from_utf8(request("INVITE", &[VIA_UP, served], 70))
+            .unwrap()
+            .replace("Accept-Contact: *;+g.oma.sip-im", cpm);
+        let p = vec![
+            (UP, SUT, inv.clone().into_bytes()),
+            (UP, SUT, request("CANCEL", &[VIA_UP], 70)),
+            (SUT, UP, response("200 OK", "CANCEL", &[VIA_UP])),
+            (SUT, UP, response("403 Forbidden", "INVITE", &[VIA_UP])),
+        ];
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![], "{:?}", r.findings);
+        assert_eq!(r.pairs[0].response, Some(3));
     }
 
     #[test]
