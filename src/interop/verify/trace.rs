@@ -10,7 +10,7 @@ use super::pair::{Expectation, check_pair, expectation};
 use crate::base::Level;
 use crate::base::Service;
 use crate::base::Trace;
-use crate::base::{ClientKind, Role, SessionCase};
+use crate::base::{ClientKind, Instant, Role, SessionCase};
 use crate::interop::classify::classify;
 use crate::interop::finding::{Finding, Location, Verdict};
 use crate::interop::registration::{
@@ -68,20 +68,25 @@ pub struct TraceReport {
     pub findings: Vec<Finding>,
 }
 
-/// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered).
+/// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered until).
 #[derive(Debug, Default)]
 struct Registrations {
-    state: HashMap<String, (Option<ClientKind>, bool)>,
+    state: HashMap<String, (Option<ClientKind>, Instant)>,
 }
 
 impl Registrations {
-    fn learn(&mut self, msg: &Message, level: Level) {
+    fn learn(&mut self, msg: &Message, level: Level, now: Instant) {
         let Some(r) = third_party_register(msg, level) else { return };
-        let entry = self.state.entry(r.user).or_insert((None, false));
+        let entry = self.state.entry(r.user).or_insert((None, Instant::ZERO));
         if r.kind.is_some() {
             entry.0 = r.kind;
         }
-        entry.1 = r.expires != Some(0);
+        // No expiry given: RFC 3261 §10.2.1's default of one hour.
+        entry.1 = now + std::time::Duration::from_secs(r.expires.unwrap_or(3600));
+    }
+    /// The user's kind and whether the registration holds at `now`.
+    fn at(&self, user: &str, now: Instant) -> Option<(Option<ClientKind>, bool)> {
+        self.state.get(user).map(|(k, until)| (*k, now < *until))
     }
 }
 
@@ -109,7 +114,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         }
         let method = m.method().cloned().unwrap_or(Method::Other(String::new()));
         if method == Method::Register {
-            regs.learn(m, ctx.level);
+            regs.learn(m, ctx.level, obs.time);
             continue;
         }
         if matches!(method, Method::Ack | Method::Cancel) {
@@ -146,7 +151,7 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         let case = session_case(m, &ctx.domains);
         let user = served_user(m, case);
         let (reg_kind, registered) =
-            user.as_ref().and_then(|u| regs.state.get(u).copied()).map_or((None, None), |(k, r)| (k, Some(r)));
+            user.as_ref().and_then(|u| regs.at(u, obs.time)).map_or((None, None), |(k, r)| (k, Some(r)));
         let client = user.as_ref().and_then(|u| ctx.users.get(u).copied()).or(reg_kind);
         let mut pctx = PairContext::new(ctx.level, case, client);
         pctx.role = ctx.role;
