@@ -13,6 +13,7 @@ mod im_server;
 mod net_driver;
 mod oracle_corpus;
 mod oracle_faults;
+mod oracle_props;
 mod ratchet;
 mod report_pcapng;
 mod report_reference_run;
