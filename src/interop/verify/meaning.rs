@@ -26,8 +26,10 @@ const OTHER_LISTS: &[&str] = &[
     "p-early-media",
 ];
 
-/// Headers whose leading token (before any `;`) is case-insensitive.
+/// Headers whose leading part (before any `;`) is case-insensitive (Via: protocol, transport and
+/// sent-by host).
 const TOKEN_CASE_FREE: &[&str] = &[
+    "via",
     "content-type",
     "accept",
     "content-disposition",

@@ -297,11 +297,11 @@ impl Pos<'_> {
 fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     let ing = p.ingress;
     j.checked(ReqId::SIP_PROXY, "own Via on top, Max-Forwards - 1, own Route entry removed");
-    // Compared without `received`/`rport`, which the next hops may add (RFC 3261 §18.2.1).
-    let vi: Vec<Vec<u8>> =
-        ing.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(ing.bytes(), *s)).collect();
-    let ve: Vec<Vec<u8>> =
-        eg.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(eg.bytes(), *s)).collect();
+    // Compared by meaning (D19) and without `received`/`rport`, which the next hops may add
+    // (RFC 3261 §18.2.1).
+    let via = |m: &Message, s: &Span| meaning::canonical(&HeaderName::Via, &crate::sip::uri::via_key(m.bytes(), *s));
+    let vi: Vec<Vec<u8>> = ing.list_values(&HeaderName::Via).iter().map(|s| via(ing, s)).collect();
+    let ve: Vec<Vec<u8>> = eg.list_values(&HeaderName::Via).iter().map(|s| via(eg, s)).collect();
     let via_loc = p.header_loc(eg, &HeaderName::Via);
     if ve.len() != vi.len() + 1 || ve[1..] != vi[..] {
         j.violation(
@@ -582,7 +582,9 @@ fn each_value(
     eg: &Message,
     id: ReqId,
     mapped: impl Fn(&ValueView<'_>) -> bool,
+    looks_mapped: impl Fn(&ValueView<'_>) -> bool,
     mut judge: impl FnMut(&mut Judge, &ValueView<'_>, &ValueView<'_>, Location),
+    cpm_to_im: bool,
 ) -> Walk {
     let ing = p.ingress;
     let mut walk = Walk::default();
@@ -592,33 +594,45 @@ fn each_value(
         let se = eg.list_values(name);
         let ve: Vec<ValueView<'_>> = se.iter().map(|s| ValueView::new(eg.bytes(), *s)).collect();
         let mut used = vec![false; ve.len()];
-        // First pass: each ingress value's counterpart. Accept-Contact: the unused egress value
-        // that keeps its other parameters (same index preferred); Contact: the same index.
         let mut pair: Vec<Option<usize>> = vec![None; vi.len()];
-        for (k, a) in vi.iter().enumerate() {
-            let fits = |e: &ValueView<'_>| {
-                if mapped(a) { values::keeps_others(a, e) } else { values::same_meaning(a, e) }
-            };
-            let pick = if *name == HeaderName::AcceptContact {
-                (k < ve.len() && !used[k] && fits(&ve[k]))
-                    .then_some(k)
-                    .or_else(|| (0..ve.len()).find(|&x| !used[x] && fits(&ve[x])))
-            } else {
-                None
-            };
-            if let Some(x) = pick {
-                used[x] = true;
-                pair[k] = Some(x);
+        // Accept-Contact values are paired by content, in stages from the most to the least
+        // constrained: untouched values with an egress value of the same meaning; mapped values
+        // with one that keeps their other parameters and carries the target form; then with one
+        // that keeps their other parameters. Contact values (and what is left) go by position,
+        // preferring, for an untouched value, an egress value that does not look mapped.
+        if *name == HeaderName::AcceptContact {
+            let stages: [&dyn Fn(&ValueView<'_>, &ValueView<'_>) -> bool; 3] = [
+                &|a, e| !mapped(a) && values::same_meaning(a, e),
+                &|a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
+                &|a, e| mapped(a) && values::keeps_others(a, e),
+            ];
+            for fits in stages {
+                for (k, a) in vi.iter().enumerate() {
+                    if pair[k].is_some() {
+                        continue;
+                    }
+                    let free = |x: usize| !used[x] && fits(a, &ve[x]);
+                    if let Some(x) = (k < ve.len() && free(k)).then_some(k).or_else(|| (0..ve.len()).find(|&x| free(x)))
+                    {
+                        used[x] = true;
+                        pair[k] = Some(x);
+                    }
+                }
             }
         }
-        // Second pass: the rest by position, then any unused value.
         for k in 0..vi.len() {
-            if pair[k].is_none() {
-                let x = (k < ve.len() && !used[k]).then_some(k).or_else(|| (0..ve.len()).find(|&x| !used[x]));
-                if let Some(x) = x {
-                    used[x] = true;
-                    pair[k] = Some(x);
-                }
+            if pair[k].is_some() {
+                continue;
+            }
+            let prefer = |x: usize| !used[x] && (mapped(&vi[k]) || !looks_mapped(&ve[x]));
+            let x = (k < ve.len() && prefer(k))
+                .then_some(k)
+                .or_else(|| (0..ve.len()).find(|&x| prefer(x)))
+                .or_else(|| (k < ve.len() && !used[k]).then_some(k))
+                .or_else(|| (0..ve.len()).find(|&x| !used[x]));
+            if let Some(x) = x {
+                used[x] = true;
+                pair[k] = Some(x);
             }
         }
         for (k, a) in vi.iter().enumerate() {
@@ -636,7 +650,7 @@ fn each_value(
                 walk.mapped[t] += 1;
                 judge(j, a, &ve[x], loc);
             } else {
-                values::judge_untouched(j, a, &ve[x], name.canonical(), loc);
+                values::judge_untouched(j, a, &ve[x], name.canonical(), loc, cpm_to_im);
             }
         }
         if *name == HeaderName::AcceptContact {
@@ -692,10 +706,12 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         eg,
         id,
         |a| !a.cpm.is_empty(),
+        |e| e.im_true > 0 && e.cpm.is_empty(),
         |j, a, b, loc| {
             let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
             values::judge_cpm_to_im_value(j, id, a, b, lmm, loc);
         },
+        true,
     );
     judge_leftovers(j, p, eg, id, |v| !v.cpm.is_empty(), "CPM ICSI");
     let ac_in: Vec<ValueView<'_>> =
@@ -706,8 +722,23 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     // Accept-Contact value must be added, with the large-message tag for LMM.
     let d16 = walk.mapped[0] == 0;
     if d16 {
-        let found = ac_out.iter().any(|(_, v)| v.im_true == 1 && (service != Service::Lmm || v.lmm_true == 1));
-        if !found {
+        let added = ac_out.iter().find(|(_, v)| v.im_true == 1 && (service != Service::Lmm || v.lmm_true == 1));
+        // The added value is spelled as Table 1 too (D12).
+        if let Some((at, v)) = added {
+            let exact = v.im.iter().chain(&v.lmm).all(|p| {
+                let name = p.name.of(eg.bytes());
+                (name == IM_TAG.as_bytes() || name == LMM_TAG.as_bytes()) && p.value.is_none()
+            });
+            if !exact {
+                j.violation(
+                    ReqId::T3_MAP,
+                    format!("Accept-Contact: *;{tags} spelled exactly as Table 1"),
+                    v.text.clone(),
+                    p.loc_egress(Some(eg), Some(*at)),
+                );
+            }
+        }
+        if added.is_none() {
             j.violation(
                 id,
                 format!(
@@ -770,24 +801,64 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         eg,
         id,
         |a| a.im_true > 0 || a.lmm_true > 0,
+        |e| !e.cpm.is_empty() && e.im_true == 0,
         |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc),
+        false,
     );
     judge_leftovers(j, p, eg, id, |v| v.im_true > 0 || v.lmm_true > 0, "IM tag");
-    if walk.mapped[0] == 0 {
-        // The mirror of D16: no Accept-Contact value carried an IM tag: one with the ICSI is added.
-        let want = norm(row.icsi.as_bytes());
-        let found = eg
-            .list_values(&HeaderName::AcceptContact)
-            .into_iter()
-            .any(|s| ValueView::new(eg.bytes(), s).icsi_norm.contains(&want));
-        if !found {
-            j.violation(
+    let want = norm(row.icsi.as_bytes());
+    let with_icsi = |s: &Span| ValueView::new(eg.bytes(), *s).icsi_norm.contains(&want);
+    let mirror = walk.mapped[0] == 0;
+    if mirror {
+        // The mirror of D16: no Accept-Contact value carried an IM tag: one with the ICSI is added,
+        // spelled as Table 1 (D12). Another CPM ICSI in its place is a spelling defect (T3.MAP,
+        // judged with the invented ones), not a second one under the service's ID.
+        let ac = eg.list_values(&HeaderName::AcceptContact);
+        match ac.iter().find(|s| with_icsi(s)) {
+            Some(s) => {
+                let v = ValueView::new(eg.bytes(), *s);
+                let i = v.icsi_norm.iter().position(|n| *n == want).unwrap_or(0);
+                let exact = v.icsi_raw.get(i).is_some_and(|r| r.of(eg.bytes()) == row.icsi_encoded.as_bytes())
+                    && v.icsi.iter().all(|p| p.is_quoted(eg.bytes()) && p.name.of(eg.bytes()) == ICSI_REF.as_bytes());
+                if !exact {
+                    j.violation(
+                        ReqId::T3_MAP,
+                        format!("{ICSI_REF}=\"{}\" (percent-encoded, quoted, as Table 1)", row.icsi_encoded),
+                        v.text.clone(),
+                        p.loc_egress(Some(eg), Some(*s)),
+                    );
+                }
+            }
+            None if ac.iter().any(|s| {
+                let v = ValueView::new(eg.bytes(), *s);
+                !v.cpm.is_empty() || v.other_icsi.iter().any(|n| values::is_cpm_family(n))
+            }) =>
+            {
+                j.violation(
+                    ReqId::T3_MAP,
+                    format!("{ICSI_REF}=\"{}\" (the ICSI of {service})", row.icsi_encoded),
+                    "another CPM ICSI in the added Accept-Contact value",
+                    p.header_loc(eg, &HeaderName::AcceptContact),
+                );
+            }
+            None => j.violation(
                 id,
                 format!("an Accept-Contact value with {ICSI_REF}=\"{}\"", row.icsi_encoded),
                 "none",
                 p.header_loc(eg, &HeaderName::AcceptContact),
-            );
+            ),
         }
+    }
+    // Added values: at most the one the mirror of D16 calls for carries the ICSI.
+    let allowed = usize::from(mirror);
+    let added: Vec<Span> = walk.added_ac.iter().copied().filter(|s| with_icsi(s)).collect();
+    if added.len() > allowed {
+        j.violation(
+            id,
+            format!("{allowed} added Accept-Contact value(s) with the ICSI (no tag appears twice)"),
+            format!("{} added values with the ICSI", added.len()),
+            p.loc_egress(Some(eg), Some(added[allowed])),
+        );
     }
     // P-Asserted-Service with the plain ICSI (D2).
     let pas = eg.list_values(&HeaderName::PAssertedService);

@@ -81,7 +81,7 @@ impl<'a> ValueView<'a> {
             } else {
                 v.others.push((
                     p.name_text(buf).to_ascii_lowercase(),
-                    p.value.map(|s| s.of(buf).to_vec()).unwrap_or_default(),
+                    p.value.map(|s| pct_upper(s.of(buf))).unwrap_or_default(),
                 ));
             }
         }
@@ -95,12 +95,28 @@ impl<'a> ValueView<'a> {
         for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
             all.push((
                 p.name_text(self.buf).to_ascii_lowercase(),
-                p.value.map(|s| s.of(self.buf).to_vec()).unwrap_or_default(),
+                p.value.map(|s| pct_upper(s.of(self.buf))).unwrap_or_default(),
             ));
         }
         all.sort();
         all
     }
+}
+
+/// Percent-escapes with upper-case hex digits: `%3a` and `%3A` mean the same (RFC 3986 §2.1).
+fn pct_upper(v: &[u8]) -> Vec<u8> {
+    let mut out = v.to_vec();
+    let mut i = 0;
+    while i + 2 < out.len() {
+        if out[i] == b'%' && out[i + 1].is_ascii_hexdigit() && out[i + 2].is_ascii_hexdigit() {
+            out[i + 1] = out[i + 1].to_ascii_uppercase();
+            out[i + 2] = out[i + 2].to_ascii_uppercase();
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
@@ -148,10 +164,17 @@ pub fn is_cpm_family(n: &str) -> bool {
     n.contains("3gpp-service.ims.icsi.oma.cpm.")
 }
 
-/// A value the mapping does not own must arrive unchanged (semantically). A value that gained a
-/// CPM ICSI is left to `T3.MAP` ("no CPM ICSI invented"): one defect, one ID.
-pub fn judge_untouched(j: &mut Judge, a: &ValueView<'_>, b: &ValueView<'_>, header: &str, loc: Location) {
-    let invented = b.cpm.iter().any(|c| !a.cpm.contains(c));
+/// A value the mapping does not own must arrive unchanged (semantically). On CPM -> IM a value
+/// that gained a CPM ICSI is left to the leftover and `T3.MAP` rules: one defect, one ID.
+pub fn judge_untouched(
+    j: &mut Judge,
+    a: &ValueView<'_>,
+    b: &ValueView<'_>,
+    header: &str,
+    loc: Location,
+    cpm_to_im: bool,
+) {
+    let invented = cpm_to_im && b.cpm.iter().any(|c| !a.cpm.contains(c));
     if !invented && !same_meaning(a, b) {
         j.violation(
             ReqId::SIP_PRESERVE,
@@ -417,16 +440,32 @@ mod tests {
                 &view(r##"*;Require;+g.gsma.rcs.botversion="#=1""##),
                 "Accept-Contact",
                 Location::default(),
+                true,
             )
         });
         assert_eq!(same, vec![]);
         let changed = run(|j| {
-            judge_untouched(j, &a, &view(r##"*;+g.gsma.rcs.botversion="#=1""##), "Accept-Contact", Location::default())
+            judge_untouched(
+                j,
+                &a,
+                &view(r##"*;+g.gsma.rcs.botversion="#=1""##),
+                "Accept-Contact",
+                Location::default(),
+                true,
+            )
         });
         assert_eq!(changed, vec![(ReqId::SIP_PRESERVE, Verdict::Fail)]);
-        // Gaining a CPM ICSI is T3.MAP's ("no CPM ICSI invented"), judged elsewhere.
+        // On CPM -> IM, gaining a CPM ICSI is judged elsewhere (leftovers, T3.MAP); on IM -> CPM
+        // an untouched value that gained the ICSI changed.
         let invented = format!(r##"*;+g.gsma.rcs.botversion="#=1";require;{MSG}"##);
-        assert_eq!(run(|j| judge_untouched(j, &a, &view(&invented), "Accept-Contact", Location::default())), vec![]);
+        assert_eq!(
+            run(|j| judge_untouched(j, &a, &view(&invented), "Accept-Contact", Location::default(), true)),
+            vec![]
+        );
+        assert_eq!(
+            run(|j| judge_untouched(j, &a, &view(&invented), "Accept-Contact", Location::default(), false)),
+            vec![(ReqId::SIP_PRESERVE, Verdict::Fail)]
+        );
     }
 
     #[test]
