@@ -572,6 +572,22 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
 /// the method (a MESSAGE's Contact too: D18).
 const TARGETS: [HeaderName; 2] = [HeaderName::AcceptContact, HeaderName::Contact];
 
+/// How one direction's values are told apart.
+#[derive(Clone, Copy)]
+struct ValueRules<'f> {
+    /// The per-service requirement.
+    id: ReqId,
+    /// An ingress value the direction maps.
+    mapped: &'f dyn Fn(&ValueView<'_>) -> bool,
+    /// An egress value that carries the target form.
+    looks_mapped: &'f dyn Fn(&ValueView<'_>) -> bool,
+    /// CPM -> IM (else IM -> CPM).
+    cpm_to_im: bool,
+}
+
+/// A pairing test between an ingress and an egress value.
+type Fit<'a> = &'a dyn Fn(&ValueView<'_>, &ValueView<'_>) -> bool;
+
 /// Walk the ingress's Accept-Contact and Contact values with their egress counterparts: a value
 /// the direction maps (`mapped`) is judged by `judge`, any other must arrive unchanged, a missing
 /// one is a violation of `id`. Accept-Contact values are paired by content, not position (their
@@ -580,12 +596,10 @@ fn each_value(
     j: &mut Judge,
     p: &Pos<'_>,
     eg: &Message,
-    id: ReqId,
-    mapped: impl Fn(&ValueView<'_>) -> bool,
-    looks_mapped: impl Fn(&ValueView<'_>) -> bool,
+    rules: &ValueRules<'_>,
     mut judge: impl FnMut(&mut Judge, &ValueView<'_>, &ValueView<'_>, Location),
-    cpm_to_im: bool,
 ) -> Walk {
+    let ValueRules { id, mapped, looks_mapped, cpm_to_im } = *rules;
     let ing = p.ingress;
     let mut walk = Walk::default();
     for (t, name) in TARGETS.iter().enumerate() {
@@ -601,7 +615,7 @@ fn each_value(
         // that keeps their other parameters. Contact values (and what is left) go by position,
         // preferring, for an untouched value, an egress value that does not look mapped.
         if *name == HeaderName::AcceptContact {
-            let stages: [&dyn Fn(&ValueView<'_>, &ValueView<'_>) -> bool; 3] = [
+            let stages: [Fit<'_>; 3] = [
                 &|a, e| !mapped(a) && values::same_meaning(a, e),
                 &|a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
                 &|a, e| mapped(a) && values::keeps_others(a, e),
@@ -700,19 +714,16 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     j.checked(id, format!("{tags} in place of the CPM ICSI"));
     j.checked(ReqId::X_PAS_REMOVED, "no CPM P-Asserted-Service / P-Preferred-Service");
-    let walk = each_value(
-        j,
-        p,
-        eg,
+    let rules = ValueRules {
         id,
-        |a| !a.cpm.is_empty(),
-        |e| e.im_true > 0 && e.cpm.is_empty(),
-        |j, a, b, loc| {
-            let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
-            values::judge_cpm_to_im_value(j, id, a, b, lmm, loc);
-        },
-        true,
-    );
+        mapped: &|a| !a.cpm.is_empty(),
+        looks_mapped: &|e| e.im_true > 0 && e.cpm.is_empty(),
+        cpm_to_im: true,
+    };
+    let walk = each_value(j, p, eg, &rules, |j, a, b, loc| {
+        let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
+        values::judge_cpm_to_im_value(j, id, a, b, lmm, loc);
+    });
     judge_leftovers(j, p, eg, id, |v| !v.cpm.is_empty(), "CPM ICSI");
     let ac_in: Vec<ValueView<'_>> =
         ing.list_values(&HeaderName::AcceptContact).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
@@ -795,16 +806,13 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         id,
         format!("{ICSI_REF}=\"{}\" in place of the IM tags, and P-Asserted-Service: {}", row.icsi_encoded, row.icsi),
     );
-    let walk = each_value(
-        j,
-        p,
-        eg,
+    let rules = ValueRules {
         id,
-        |a| a.im_true > 0 || a.lmm_true > 0,
-        |e| !e.cpm.is_empty() && e.im_true == 0,
-        |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc),
-        false,
-    );
+        mapped: &|a| a.im_true > 0 || a.lmm_true > 0,
+        looks_mapped: &|e| !e.cpm.is_empty() && e.im_true == 0,
+        cpm_to_im: false,
+    };
+    let walk = each_value(j, p, eg, &rules, |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc));
     judge_leftovers(j, p, eg, id, |v| v.im_true > 0 || v.lmm_true > 0, "IM tag");
     let want = norm(row.icsi.as_bytes());
     let with_icsi = |s: &Span| ValueView::new(eg.bytes(), *s).icsi_norm.contains(&want);
