@@ -30,6 +30,8 @@ check src/interop 'base|sip|interop::[a-uw-z][a-z_]*' src/interop/verify
 # Sans-IO nodes and the simulated world never import the oracle, sockets or the runner.
 check src/node 'base|sip|node|interop::[a-uw-z][a-z_]*'
 check src/sim 'base|sip|node|sim'
+# Captures (pcapng out, pcap/pcapng in) see only the ground floor and the SIP layer.
+check src/capture 'base|sip|capture'
 
 if [ "$fail" -ne 0 ]; then
   exit 1

@@ -1,11 +1,24 @@
-//! Captures: pcapng out (this module's [`pcapng`] writer, for `imcpm run --pcap`), and later pcap
-//! and pcapng in (decode, IP defragmentation, TCP reassembly) for `check-pcap`. A capture is
-//! one more way to hold a [`crate::base::Trace`]; the oracle judges it the
-//! same as a run.
+//! Captures: pcapng out (this module's [`pcapng`] writer, for `imcpm run --pcap`), and pcap and
+//! pcapng in ([`read`]: decode, IP defragmentation, TCP reassembly) for judging captures. A
+//! capture is one more way to hold a [`crate::base::Trace`]; the oracle judges it the same as a
+//! run.
+//!
+//! The reading half, bottom up: `source` (one file as a stream of frames), `link` (link
+//! layers down to IP), `defrag` (bounded IP reassembly), `tcp` (bounded stream reassembly
+//! and SIP framing), `detect` (SIP by its start line), `pipeline` (the merge of files,
+//! duplicates, UDP, delivery in time order) and [`read`], the public API: [`read_captures`].
 
+mod defrag;
+mod detect;
+mod link;
 pub mod pcapng;
+mod pipeline;
+pub mod read;
+mod source;
+mod tcp;
 
 pub use pcapng::{PcapngOptions, write_pcapng, write_pcapng_with};
+pub use read::{CaptureError, NotJudged, ReadOptions, ReadStats, SipMessage, read_captures, read_streams};
 
 use crate::base::{Instant, Trace};
 use std::io::{self, Write};

@@ -5,6 +5,7 @@
 // Tests and measurement code: unwrap is the assertion, and timing reads the clock.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod capture_read;
 mod cli;
 mod common;
 mod fixture_rewrites;
