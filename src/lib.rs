@@ -23,6 +23,7 @@
 
 pub mod base;
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod harness;
 pub mod interop;

@@ -90,6 +90,8 @@ struct Direction {
     held_bytes: usize,
     /// Contiguous bytes not framed yet.
     buf: Vec<u8>,
+    /// Offsets in `buf` where a segment began: where a sender usually ended a message.
+    starts: Vec<usize>,
     /// The last frame that added to `buf`.
     seen: Seen,
     /// Looking for a start line (after a gap, or joined mid-stream).
@@ -158,6 +160,9 @@ impl Direction {
                 continue;
             }
             let skip = (self.delivered - k) as usize;
+            if skip == 0 {
+                self.starts.push(self.buf.len());
+            }
             self.buf.extend_from_slice(&h.bytes[skip..]);
             self.seen = self.seen.max(h.seen);
             self.advance(end - self.delivered);
@@ -175,7 +180,7 @@ impl Direction {
         if k > self.delivered {
             counts.gaps += 1;
             self.advance(k - self.delivered);
-            self.buf.clear();
+            self.consume(self.buf.len());
             self.resync = true;
         }
         self.drain();
@@ -199,9 +204,26 @@ impl Direction {
 
     fn drop_front(&mut self, n: usize) {
         if n > 0 {
-            self.buf.drain(..n);
+            self.consume(n);
             self.dropped = true;
         }
+    }
+
+    /// Drop the first `n` bytes of `buf`, keeping the segment starts in step.
+    fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+        self.starts.retain(|&b| b > n);
+        for b in &mut self.starts {
+            *b -= n;
+        }
+    }
+
+    /// Where a message framed as `start..end` really ends when its Content-Length is too large:
+    /// a segment that begins inside its body with a SIP start line begins the next message (a
+    /// wrong Content-Length then shows in the message, for the judge to see).
+    fn cut_at_segment(&self, start: usize, end: usize) -> Option<usize> {
+        let head_end = memchr::memmem::find(&self.buf[start..end], b"\r\n\r\n").map(|i| start + i + 4)?;
+        self.starts.iter().copied().find(|&b| b >= head_end && b < end && detect::starts_with_sip(&self.buf[b..]))
     }
 
     /// Cut every whole message at the front of `buf`.
@@ -227,11 +249,12 @@ impl Direction {
             }
             match check_stream(&self.buf) {
                 Ok(StreamFrame::KeepAlive(n)) => {
-                    self.buf.drain(..n);
+                    self.consume(n);
                 }
                 Ok(StreamFrame::Message { start, end }) => {
+                    let end = self.cut_at_segment(start, end).unwrap_or(end);
                     let bytes = self.buf[start..end].to_vec();
-                    self.buf.drain(..end);
+                    self.consume(end);
                     out.push(StreamMessage { from, to, bytes, seen: self.seen });
                 }
                 Err(FramingError::Incomplete) if self.buf.len() <= max_message => return,
@@ -239,7 +262,7 @@ impl Direction {
                     // Not framable here: look for the next start line after this one.
                     counts.unframable += 1;
                     let line = memchr::memchr(b'\n', &self.buf).map_or(self.buf.len(), |i| i + 1);
-                    self.buf.drain(..line);
+                    self.consume(line);
                     self.resync = true;
                 }
             }
@@ -266,7 +289,7 @@ impl Direction {
         } else if !self.buf.is_empty() {
             counts.incomplete += 1;
         }
-        self.buf.clear();
+        self.consume(self.buf.len());
         self.dropped = false;
     }
 }
@@ -489,6 +512,23 @@ mod tests {
         t.segment(a, b, seg(100, &s[..n as usize], 5), &mut out);
         assert_eq!(t.counts.retransmissions, 1);
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_content_length_too_large_ends_where_the_next_segment_starts_a_message() {
+        // The sender says 2 bytes more than it sent; the next segment starts the next message.
+        let bad = String::from_utf8(M1.to_vec()).unwrap();
+        let n: usize = bad.split("Content-Length: ").nth(1).unwrap().split('\r').next().unwrap().parse().unwrap();
+        let bad = bad.replacen(&format!("Content-Length: {n}"), &format!("Content-Length: {}", n + 2), 1);
+        let (a, b) = addrs();
+        let mut t = Tcp::new(limits());
+        let mut out = Vec::new();
+        t.segment(a, b, Segment { syn: true, ..seg(99, b"", 1) }, &mut out);
+        t.segment(a, b, seg(100, bad.as_bytes(), 2), &mut out);
+        t.segment(a, b, seg(100 + bad.len() as u32, M2, 3), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].bytes, bad.as_bytes(), "the message as sent, its wrong Content-Length visible");
+        assert_eq!(out[1].bytes, M2);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod check;
+pub mod check_pcap;
 pub mod faults;
 pub mod input;
 pub mod rewrite;
@@ -36,6 +37,8 @@ pub enum Command {
     Rewrite(rewrite::Args),
     /// Judge one pair: a request entering the IM server and what left it.
     Check(check::Args),
+    /// Judge the SIP traffic of pcap/pcapng captures (the IM server given by --sut).
+    CheckPcap(check_pcap::Args),
     /// List the requirement catalogue (docs/requirements.md).
     Rules(rules::Args),
     /// Run the reference IM server over real UDP/TCP sockets until Ctrl-C or SIGTERM.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Rewrite(a) => rewrite::run(a),
         Command::Check(a) => check::run(a),
+        Command::CheckPcap(a) => check_pcap::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Serve(a) => serve::run(a, cli.verbose),
         Command::Faults(a) => faults::run(a),

@@ -76,6 +76,7 @@ pub fn run_in(
     let ctx = TraceContext {
         level,
         sut: vec![plan.server],
+        sut_hosts: Vec::new(),
         role: Role::Proxy,
         domains: vec![DOMAIN.into()],
         users: std::mem::take(&mut built.users),

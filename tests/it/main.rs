@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod capture_read;
+mod check_pcap;
 mod cli;
 mod common;
 mod fixture_rewrites;

@@ -30,6 +30,9 @@ pub struct TraceContext {
     pub level: Level,
     /// The IM server's addresses.
     pub sut: Vec<SocketAddr>,
+    /// The IM server's hosts, whatever the port (a capture's `--sut HOST` without a port: the
+    /// connections it opens come from ephemeral ports).
+    pub sut_hosts: Vec<std::net::IpAddr>,
     /// Its declared role.
     pub role: Role,
     /// Domains the IM server serves (Request-URI in one of them = terminating, D13 fallback).
@@ -98,7 +101,7 @@ struct Parsed {
 pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
     let parsed: Vec<Parsed> =
         trace.events.iter().map(|o| Parsed { msg: Message::parse(o.packet.bytes.clone()).ok() }).collect();
-    let is_sut = |a: &SocketAddr| ctx.sut.contains(a);
+    let is_sut = |a: &SocketAddr| ctx.sut.contains(a) || ctx.sut_hosts.contains(&a.ip());
     let mut report = TraceReport::default();
     let mut regs = Registrations::default();
     let mut seen_tx: HashMap<(Vec<u8>, String), usize> = HashMap::new();
@@ -159,6 +162,11 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         pctx.ingress_index = Some(i);
         // The core's `regstate=unreg` wins over what the registrations said (D3).
         pctx.online = if unregistered(m) { Some(false) } else { registered };
+        // The server's own final answer given before it forwarded anything is its answer to the
+        // request (e.g. a 202 for a stored message); what it sends on later is a later delivery,
+        // left to the trace rules (D3), not the forwarding of this request.
+        let answered_first = matches!((egress.first(), response), (Some(&k), Some(r)) if r < k);
+        let egress: Vec<usize> = if answered_first { Vec::new() } else { egress };
         let first_egress = egress.first().copied();
         pctx.egress_index = first_egress.or(response);
         pctx.egress_transport = first_egress.map(|k| trace.events[k].packet.transport);
@@ -219,6 +227,9 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
         report.pairs.push(PairRecord { ingress: i, egress: first_egress, response, case, client, service });
     }
 
+    if !ctx.complete {
+        judge_unpaired_egress(&mut j, trace, &parsed, &used_egress, &is_sut);
+    }
     judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete);
     judge_trying_not_relayed(&mut j, trace, &parsed, &is_sut);
     judge_deferred(&mut j, trace, &parsed, &offline_480, &used_egress, &is_sut);
@@ -339,12 +350,21 @@ fn judge_relayed_responses(
                 })
         });
         let to_cancel = r.cseq().is_ok_and(|(_, m)| m == Method::Cancel);
+        // In a capture the relay may simply be missing; once the capture runs on for 64*T1 (32 s,
+        // every transaction timer of RFC 3261 has fired) without it, it was dropped.
+        let end = trace.events.last().map_or(o.time, |e| e.time);
+        let seen_long = end.since(o.time) >= std::time::Duration::from_secs(32);
         if relayed.is_none() && first_copy && !to_cancel && r.status().is_some_and(StatusCode::is_final) {
+            let sure = complete || seen_long;
             j.push(
                 ReqId::SIP_PROXY,
-                if complete { Verdict::Fail } else { Verdict::Inconclusive },
+                if sure { Verdict::Fail } else { Verdict::Inconclusive },
                 format!("the {} relayed upstream", r.status().map_or(String::new(), |s| s.to_string())),
-                if complete { "dropped: never sent upstream" } else { "not seen upstream in the capture" },
+                if sure {
+                    "dropped: never sent upstream"
+                } else {
+                    "not seen upstream in the capture (it ends within 32 s)"
+                },
                 Location { message: Some(k), side: Some("response".into()), line: Some(1), ..Location::default() },
             );
         }
@@ -365,6 +385,33 @@ fn judge_relayed_responses(
                 );
             }
         }
+    }
+}
+
+/// In a capture, a request the server sent with no ingress seen for it: INCONCLUSIVE (the
+/// capture may start after the ingress, or miss the interface it arrived on).
+fn judge_unpaired_egress(
+    j: &mut Judge,
+    trace: &Trace,
+    parsed: &[Parsed],
+    used: &[bool],
+    is_sut: &dyn Fn(&SocketAddr) -> bool,
+) {
+    for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
+        let Some(m) = &p.msg else { continue };
+        if used[k] || !is_sut(&o.packet.from) || is_sut(&o.packet.to) || !m.is_request() {
+            continue;
+        }
+        if matches!(m.method(), Some(Method::Ack | Method::Cancel | Method::Register)) {
+            continue;
+        }
+        j.push(
+            ReqId::SIP_PROXY,
+            Verdict::Inconclusive,
+            "the request the server forwarded, judged with the one it received",
+            "no ingress request seen for it (the capture may start after it)",
+            Location { message: Some(k), side: Some("egress".into()), ..Location::default() },
+        );
     }
 }
 
@@ -566,6 +613,7 @@ mod tests {
         TraceContext {
             level: Level::One,
             sut: vec![addr(SUT)],
+            sut_hosts: Vec::new(),
             role: Role::Proxy,
             domains: vec!["im.example.net".into()],
             users: BTreeMap::new(),

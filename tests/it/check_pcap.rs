@@ -1,0 +1,159 @@
+//! `check-pcap` judges captures with the oracle of every other command. Three proofs:
+//! - real traffic made by third-party software (Kamailio configured as a level-1 IM server,
+//!   sipp clients, dumpcap; captures/README.md): the correct config passes, the faulty one
+//!   fails T1.TERM.LMM and is NON-STRICT under X.PAS-REMOVED, and nothing else;
+//! - a capture of each run of the reference suite, written by our pcapng writer and read back
+//!   by the capture reader, gets the verdict per requirement that the run's oracle gave;
+//! - a capture of the reference server under each fault of the ratchet gets the verdict the
+//!   targeted IDs' grade implies.
+
+use imcpm::base::{Level, Role};
+use imcpm::capture::{ReadOptions, write_pcapng};
+use imcpm::check::{CaptureJob, SutAddr, judge_captures};
+use imcpm::interop::finding::Verdict;
+use imcpm::interop::rules::{Grade, ReqId};
+use imcpm::interop::verify::{TraceContext, check_trace};
+use imcpm::node::im_server::faults::{Fault, FaultSet};
+use imcpm::scenario::run::{DOMAIN, server_addr};
+use imcpm::scenario::{RunOptions, Scenario, ScenarioRun, load_dir, run_scenario};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Worst verdict per requirement.
+fn worst(findings: impl IntoIterator<Item = (ReqId, Verdict)>) -> BTreeMap<ReqId, Verdict> {
+    let mut m = BTreeMap::new();
+    for (id, v) in findings {
+        let e = m.entry(id).or_insert(v);
+        *e = (*e).max(v);
+    }
+    m
+}
+
+fn kamailio(name: &str) -> BTreeMap<ReqId, Verdict> {
+    let job = CaptureJob {
+        files: vec![root().join("captures").join(name)],
+        sut: vec!["127.0.0.1:5070".parse().unwrap()],
+        level: Level::One,
+        domains: Vec::new(),
+        users: BTreeMap::new(),
+        read: ReadOptions::default(),
+    };
+    let v = judge_captures(&job);
+    assert!(v.error.is_none(), "{:?}", v.error);
+    assert_eq!(v.pairs, 7, "3 MESSAGEs, 2 INVITEs and their BYEs");
+    worst(v.results.iter().map(|r| (r.requirement, r.verdict)))
+}
+
+#[test]
+fn kamailio_correct_config_passes_and_faulty_fails_what_it_breaks() {
+    let good = kamailio("kamailio-l1-correct.pcapng");
+    assert!(good.values().all(|v| *v == Verdict::Pass), "{good:?}");
+    assert!(good.contains_key(&ReqId::T1_TERM_LMM) && good.contains_key(&ReqId::T1_TERM_PAGER));
+    let bad = kamailio("kamailio-l1-faulty.pcapng");
+    let not_pass: BTreeMap<_, _> = bad.into_iter().filter(|(_, v)| *v != Verdict::Pass).collect();
+    assert_eq!(
+        not_pass,
+        BTreeMap::from([(ReqId::T1_TERM_LMM, Verdict::Fail), (ReqId::X_PAS_REMOVED, Verdict::NonStrict)])
+    );
+}
+
+/// Judge the capture of one run: the run's trace written as pcapng, read back, judged with the
+/// context `imcpm check-pcap` would be given (the server's address, the level, the domain and
+/// the scenario's users as a users file).
+fn judge_run(s: &Scenario, run: &ScenarioRun, dir: &std::path::Path) -> BTreeMap<ReqId, Verdict> {
+    let file = dir.join(format!("{}-L{}.pcapng", s.name.replace('/', "_"), run.level));
+    let mut out = Vec::new();
+    write_pcapng(&run.trace, &mut out).unwrap();
+    std::fs::write(&file, out).unwrap();
+    let job = CaptureJob {
+        files: vec![file],
+        sut: vec![SutAddr::Addr(server_addr())],
+        level: run.level,
+        domains: vec![DOMAIN.into()],
+        users: users(s),
+        read: ReadOptions::default(),
+    };
+    let v = judge_captures(&job);
+    assert!(v.error.is_none(), "{}: {:?}", s.name, v.error);
+    worst(v.results.iter().map(|r| (r.requirement, r.verdict)))
+}
+
+fn users(s: &Scenario) -> BTreeMap<String, imcpm::base::ClientKind> {
+    s.actors
+        .iter()
+        .filter(|(_, a)| a.network == imcpm::scenario::model::Where::Local)
+        .map(|(n, a)| (format!("sip:{n}@{DOMAIN}"), a.kind))
+        .collect()
+}
+
+/// The run's own oracle verdicts (the trace judged as complete).
+fn oracle(s: &Scenario, run: &ScenarioRun) -> BTreeMap<ReqId, Verdict> {
+    let ctx = TraceContext {
+        level: run.level,
+        sut: vec![server_addr()],
+        sut_hosts: Vec::new(),
+        role: Role::Proxy,
+        domains: vec![DOMAIN.into()],
+        users: users(s),
+        complete: true,
+    };
+    worst(check_trace(&ctx, &run.trace).findings.iter().map(|f| (f.requirement, f.verdict)))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_capture_of_each_reference_run_gets_the_runs_verdicts() {
+    let dir = tmp("check_pcap_reference");
+    let all = load_dir(&root().join("scenarios")).unwrap();
+    let mut differ = Vec::new();
+    for s in &all {
+        for &level in &s.levels {
+            let run = run_scenario(s, level, &RunOptions::default());
+            let want = oracle(s, &run);
+            let got = judge_run(s, &run, &dir);
+            if want != got {
+                differ.push(format!("{} L{level}: run {want:?}\n  capture {got:?}", s.name));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{} runs judged differently from their capture:\n{}", differ.len(), differ.join("\n"));
+}
+
+#[test]
+fn a_capture_under_each_fault_fails_what_the_fault_targets() {
+    let dir = tmp("check_pcap_faults");
+    let all = load_dir(&root().join("scenarios")).unwrap();
+    let mut missing = Vec::new();
+    for f in Fault::ALL {
+        let mut seen: BTreeMap<ReqId, Verdict> = BTreeMap::new();
+        for s in &all {
+            for &level in &s.levels {
+                let run = run_scenario(s, level, &RunOptions { faults: FaultSet::one(*f) });
+                for (id, v) in judge_run(s, &run, &dir) {
+                    let e = seen.entry(id).or_insert(v);
+                    *e = (*e).max(v);
+                }
+            }
+        }
+        for id in f.targets() {
+            let want = match id.grade() {
+                Grade::Fail => Verdict::Fail,
+                Grade::NonStrict => Verdict::NonStrict,
+            };
+            let got = seen.get(id).copied().unwrap_or(Verdict::NotApplicable);
+            if got < want || got == Verdict::Inconclusive {
+                missing.push(format!("fault {f}: {id} is {got} in the captures, want {want}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
