@@ -1,7 +1,8 @@
 //! A pcapng writer for traces, so that a run opens in Wireshark or sngrep (`imcpm run --pcap`).
 //!
-//! One section, one interface of link type RAW (101: each packet starts with its IPv4 or IPv6
-//! header, so both families share the interface), microsecond timestamps. Each observation is
+//! One section per trace ([`PcapngWriter`] writes several, e.g. one per run), one interface per
+//! section of link type RAW (101: each packet starts with its IPv4 or IPv6 header, so both
+//! families share the interface), microsecond timestamps. Each observation is
 //! one packet between its own `from` and `to` addresses (every simulated node has its own):
 //! UDP as one datagram; TCP as PSH/ACK segments of a SYN-less stream per direction whose
 //! sequence numbers advance by the payload length and whose ACKs follow the other direction,
@@ -57,58 +58,96 @@ fn option<'a>(code: OptionCode, value: &'a [u8]) -> PcapNGOption<'a> {
     PcapNGOption { code, len: value.len() as u16, value: Cow::Borrowed(value) }
 }
 
-/// Write `trace` as pcapng to `w`, with `opts`.
+/// Write `trace` as pcapng to `w`, with `opts`: one section.
 pub fn write_pcapng_with(trace: &Trace, opts: &PcapngOptions, w: &mut impl Write) -> io::Result<()> {
-    let appl = format!("imcpm {}", env!("CARGO_PKG_VERSION"));
-    let mut shb_opts = vec![option(OptionCode::ShbUserAppl, appl.as_bytes())];
-    if let Some(c) = &opts.comment {
-        shb_opts.push(option(OptionCode::Comment, c.as_bytes()));
-    }
-    let mut shb = SectionHeaderBlock {
-        block_type: 0,
-        block_len1: 0,
-        bom: 0,
-        major_version: 1,
-        minor_version: 0,
-        section_len: -1,
-        options: shb_opts,
-        block_len2: 0,
-    };
-    w.write_all(&shb.to_vec().map_err(gen_err)?)?;
-    let mut idb = InterfaceDescriptionBlock {
-        block_type: 0,
-        block_len1: 0,
-        linktype: Linktype::RAW,
-        reserved: 0,
-        snaplen: 0,
-        options: vec![option(OptionCode::IfName, b"imcpm")],
-        block_len2: 0,
-        if_tsresol: 6,
-        if_tsoffset: 0,
-    };
-    w.write_all(&idb.to_vec().map_err(gen_err)?)?;
+    let mut out = PcapngWriter::new(w, opts.time_base_us);
+    out.section(opts.comment.as_deref(), trace, 0)?;
+    out.finish()?;
+    Ok(())
+}
 
-    let mut tcp = TcpState::default();
-    for (i, obs) in trace.events.iter().enumerate() {
-        let ts = opts.time_base_us.saturating_add(obs.time.0);
-        let comment = format!("trace #{i}");
-        for packet in packets(obs, &mut tcp)? {
-            let mut epb = EnhancedPacketBlock {
-                block_type: 0,
-                block_len1: 0,
-                if_id: 0,
-                ts_high: (ts >> 32) as u32,
-                ts_low: ts as u32,
-                caplen: packet.len() as u32,
-                origlen: packet.len() as u32,
-                data: &packet,
-                options: vec![option(OptionCode::Comment, comment.as_bytes())],
-                block_len2: 0,
-            };
-            w.write_all(&epb.to_vec().map_err(gen_err)?)?;
-        }
+/// A pcapng file written section by section (draft-ietf-opsawg-pcapng §4.1: each Section Header
+/// Block starts a section with its own interfaces), e.g. one section per run of a suite.
+///
+/// Every section has its own header (`shb_userappl` `imcpm VERSION`, the section's comment as
+/// `opt_comment`) and its own interface 0 (RAW, microseconds). The TCP sequence numbers go on
+/// from one section to the next: tools that read a multi-section file as one capture
+/// (Wireshark, the reader of this crate) follow a stream across sections, and a stream that
+/// started again at 1 would look like a retransmission there.
+pub struct PcapngWriter<W: Write> {
+    w: W,
+    time_base_us: u64,
+    tcp: TcpState,
+}
+
+impl<W: Write> PcapngWriter<W> {
+    /// A writer to `w`; every timestamp is `time_base_us` plus the section's offset plus the
+    /// trace's time (see [`PcapngOptions::time_base_us`]).
+    pub fn new(w: W, time_base_us: u64) -> PcapngWriter<W> {
+        PcapngWriter { w, time_base_us, tcp: TcpState::default() }
     }
-    w.flush()
+
+    /// Write one section: its header with `comment`, its interface and `trace`, each packet at
+    /// `time_base_us + offset_us + time`. Packet comments `trace #N` count from 0 in every
+    /// section.
+    pub fn section(&mut self, comment: Option<&str>, trace: &Trace, offset_us: u64) -> io::Result<()> {
+        let appl = format!("imcpm {}", env!("CARGO_PKG_VERSION"));
+        let mut shb_opts = vec![option(OptionCode::ShbUserAppl, appl.as_bytes())];
+        if let Some(c) = comment {
+            shb_opts.push(option(OptionCode::Comment, c.as_bytes()));
+        }
+        let mut shb = SectionHeaderBlock {
+            block_type: 0,
+            block_len1: 0,
+            bom: 0,
+            major_version: 1,
+            minor_version: 0,
+            section_len: -1,
+            options: shb_opts,
+            block_len2: 0,
+        };
+        self.w.write_all(&shb.to_vec().map_err(gen_err)?)?;
+        let mut idb = InterfaceDescriptionBlock {
+            block_type: 0,
+            block_len1: 0,
+            linktype: Linktype::RAW,
+            reserved: 0,
+            snaplen: 0,
+            options: vec![option(OptionCode::IfName, b"imcpm")],
+            block_len2: 0,
+            if_tsresol: 6,
+            if_tsoffset: 0,
+        };
+        self.w.write_all(&idb.to_vec().map_err(gen_err)?)?;
+
+        let base = self.time_base_us.saturating_add(offset_us);
+        for (i, obs) in trace.events.iter().enumerate() {
+            let ts = base.saturating_add(obs.time.0);
+            let comment = format!("trace #{i}");
+            for packet in packets(obs, &mut self.tcp)? {
+                let mut epb = EnhancedPacketBlock {
+                    block_type: 0,
+                    block_len1: 0,
+                    if_id: 0,
+                    ts_high: (ts >> 32) as u32,
+                    ts_low: ts as u32,
+                    caplen: packet.len() as u32,
+                    origlen: packet.len() as u32,
+                    data: &packet,
+                    options: vec![option(OptionCode::Comment, comment.as_bytes())],
+                    block_len2: 0,
+                };
+                self.w.write_all(&epb.to_vec().map_err(gen_err)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush and hand back the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.w.flush()?;
+        Ok(self.w)
+    }
 }
 
 /// Next sequence number of each TCP direction (from, to).

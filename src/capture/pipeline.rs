@@ -192,6 +192,7 @@ pub(super) fn run(
         stats.frames_per_file.push(src.as_ref().map_or(0, |s| s.frames()));
         if let Some(s) = src {
             stats.comments.extend(s.take_file_comments().into_iter().map(|c| (file, 0, c)));
+            stats.sections.extend(s.take_sections());
         }
     }
     stats.comments.sort_by_key(|(file, frame, _)| (*file, *frame));

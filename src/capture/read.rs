@@ -208,14 +208,50 @@ pub struct ReadStats {
     /// Holes in TCP streams that were skipped.
     pub gaps: u64,
     /// Comments in the files: (file index, frame number, text); frame 0 for a comment on the
-    /// file itself (pcapng section header). Sorted by file and frame.
+    /// file itself (pcapng section header: [`ReadStats::sections`] tells which frames that
+    /// section holds). Sorted by file and frame.
     pub comments: Vec<(usize, u64, String)>,
+    /// The pcapng sections of every file, in file order then file order of their headers:
+    /// where each starts, how many frames it holds, its comment. A file of `imcpm run --pcap`
+    /// has one section per run, commented `imcpm run: SCENARIO LLEVEL`
+    /// ([`crate::capture::write_runs_pcapng`]). A pcap file has none. See
+    /// [`ReadStats::section_of`].
+    pub sections: Vec<Section>,
     /// Errors in files after the first (which [`read_captures`] returns): each stops its own
     /// file only.
     pub later_errors: Vec<CaptureError>,
 }
 
+/// One section of a pcapng file (draft-ietf-opsawg-pcapng §4.1: a Section Header Block and
+/// the blocks after it up to the next one), as [`ReadStats::sections`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Index of its file in the list given.
+    pub file: usize,
+    /// Number of its first frame, counted over the whole file as [`SipMessage::frame`] is (and
+    /// as Wireshark numbers frames across sections); for a section without packet records, the
+    /// number the next frame of the file has.
+    pub first_frame: u64,
+    /// Packet records read in it (those before an error, when the file fails inside it).
+    pub frames: u64,
+    /// Its header's comments (`opt_comment`), joined by a line feed; empty when it has none.
+    pub comment: String,
+}
+
+impl Section {
+    /// Whether frame `frame` of file `file` is in this section.
+    pub fn holds(&self, file: usize, frame: u64) -> bool {
+        file == self.file && frame >= self.first_frame && frame - self.first_frame < self.frames
+    }
+}
+
 impl ReadStats {
+    /// The section that holds frame `frame` of file `file` (e.g. a [`SipMessage`]'s), if that
+    /// file is a pcapng file.
+    pub fn section_of(&self, file: usize, frame: u64) -> Option<&Section> {
+        self.sections.iter().find(|s| s.holds(file, frame))
+    }
+
     pub(super) fn count(&mut self, why: NotJudged, n: u64) {
         if n > 0 {
             *self.not_judged.entry(why).or_default() += n;

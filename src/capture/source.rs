@@ -1,14 +1,15 @@
 //! One capture file read as a stream of frames: pcap (both byte orders, microsecond and
-//! nanosecond timestamps) and pcapng (several sections, several interfaces each with its own link
-//! type, timestamp resolution `if_tsresol` and offset `if_tsoffset`, packet comments), through
-//! `pcap-parser`'s streaming readers. The file is never loaded whole: the reader keeps one
-//! circular buffer, grown (within a bound) only when a single block does not fit.
+//! nanosecond timestamps) and pcapng (several sections, each with its comment and first frame,
+//! several interfaces each with its own link type, timestamp resolution `if_tsresol` and offset
+//! `if_tsoffset`, packet comments), through `pcap-parser`'s streaming readers. The file is never
+//! loaded whole: the reader keeps one circular buffer, grown (within a bound) only when a
+//! single block does not fit.
 //!
 //! Formats: the libpcap file format and pcapng (IETF draft-ietf-opsawg-pcap and
 //! draft-ietf-opsawg-pcapng). Frames are numbered from 1 over the packet records (pcap records,
 //! pcapng Enhanced, Simple and obsolete Packet Blocks), as Wireshark numbers them.
 
-use super::read::CaptureError;
+use super::read::{CaptureError, Section};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, OptionCode, PcapBlockOwned, PcapError, PcapNGOption};
 use std::io::Read;
@@ -74,6 +75,8 @@ struct State {
     last_ns: u64,
     /// File-level comments (section headers), to be collected with frame 0.
     file_comments: Vec<String>,
+    /// Sections begun so far: first frame and comment (pcapng only).
+    sections: Vec<(u64, String)>,
 }
 
 /// A capture file read frame by frame.
@@ -157,6 +160,23 @@ impl FileSource {
     /// Comments of the file itself (pcapng section headers) read so far, handed out once.
     pub(crate) fn take_file_comments(&mut self) -> Vec<String> {
         std::mem::take(&mut self.state.file_comments)
+    }
+
+    /// The file's sections read so far (pcapng; none for pcap), each with its frame count up
+    /// to the frames read so far, handed out once.
+    pub(crate) fn take_sections(&mut self) -> Vec<Section> {
+        let sections = std::mem::take(&mut self.state.sections);
+        let ends: Vec<u64> = sections.iter().skip(1).map(|(first, _)| *first).chain([self.state.frames + 1]).collect();
+        sections
+            .into_iter()
+            .zip(ends)
+            .map(|((first_frame, comment), end)| Section {
+                file: self.file,
+                first_frame,
+                frames: end.saturating_sub(first_frame),
+                comment,
+            })
+            .collect()
     }
 
     fn error(&self, make: impl FnOnce(usize, PathBuf, u64) -> CaptureError) -> CaptureError {
@@ -302,7 +322,9 @@ fn handle_ng(st: &mut State, file: usize, block: Block<'_>) -> Result<Option<Raw
     match block {
         Block::SectionHeader(shb) => {
             st.interfaces.clear();
-            st.file_comments.extend(comments(&shb.options));
+            let texts = comments(&shb.options);
+            st.sections.push((st.frames + 1, texts.join("\n")));
+            st.file_comments.extend(texts);
             Ok(None)
         }
         Block::InterfaceDescription(idb) => {
@@ -488,6 +510,31 @@ mod tests {
         assert!(matches!(err, Some(CaptureError::NotACapture { .. })), "{err:?}");
         let (_, err) = read_all(Vec::new(), usize::MAX, 1 << 20);
         assert!(matches!(err, Some(CaptureError::NotACapture { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn sections_count_their_frames_up_to_an_error() {
+        let one = |n: u64| {
+            let mut t = Trace::default();
+            for i in 0..n {
+                let (a, b) = ("192.0.2.1:5060".parse().unwrap(), "192.0.2.2:5060".parse().unwrap());
+                t.push(Instant(i), Packet::new(Transport::Udp, a, b, b"OPTIONS sip:b@x SIP/2.0\r\n\r\n".to_vec()));
+            }
+            t
+        };
+        let mut w = crate::capture::PcapngWriter::new(Vec::new(), 0);
+        w.section(Some("first"), &one(2), 0).unwrap();
+        w.section(None, &one(0), 10).unwrap();
+        w.section(Some("third"), &one(3), 20).unwrap();
+        let mut bytes = w.finish().unwrap();
+        bytes.truncate(bytes.len() - 1);
+        let mut src = FileSource::new(4, Path::new("mem.pcapng"), Box::new(Cursor::new(bytes)), 1 << 20).unwrap();
+        while let Ok(Some(_)) = src.next_frame() {}
+        let got: Vec<(usize, u64, u64, String)> =
+            src.take_sections().into_iter().map(|s| (s.file, s.first_frame, s.frames, s.comment)).collect();
+        let want = [(4, 1, 2, "first"), (4, 3, 0, ""), (4, 3, 2, "third")].map(|(f, a, b, c)| (f, a, b, c.to_string()));
+        assert_eq!(got, want);
+        assert!(src.take_sections().is_empty(), "handed out once");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! terminal, and report.json, junit.xml, report.md and report.html in the report directory.
 
 use super::Format;
-use crate::base::{Level, Transport};
+use crate::base::{Level, Trace, Transport};
 use crate::interop::finding::Verdict;
 use crate::node::im_server::faults::FaultSet;
 use crate::report::{self, write};
@@ -43,7 +43,8 @@ pub struct Args {
     /// A deliberate defect of the embedded reference server (repeatable; see `imcpm faults`).
     #[arg(long = "fault")]
     pub fault: Vec<String>,
-    /// Also write everything sent and received as pcapng.
+    /// Also write everything sent and received as pcapng: one section per scenario and level,
+    /// its header commented `imcpm run: SCENARIO LLEVEL`, the runs one after the other in time.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
     /// Compare with an earlier report.json: each result marked unchanged, new PASS, new FAIL
@@ -123,8 +124,10 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     }
     write::write_reports(&a.report_dir, &report).map_err(|e| miette::miette!("{e}"))?;
     if let Some(p) = &a.pcap {
-        let trace = crate::capture::concat(runs.iter().map(|r| &r.trace));
-        crate::capture::write_pcapng_file(p, &trace).map_err(|e| miette::miette!("{}: {e}", p.display()))?;
+        // One section per (scenario, level) run, commented `imcpm run: SCENARIO LLEVEL`.
+        let sections: Vec<(String, &Trace)> =
+            runs.iter().map(|r| (format!("{} L{}", r.scenario, r.level), &r.trace)).collect();
+        crate::capture::write_runs_pcapng_file(p, &sections).map_err(|e| miette::miette!("{}: {e}", p.display()))?;
     }
     let text = match a.format {
         Format::Json => report::json::to_json(&report),

@@ -163,6 +163,9 @@ fn two_files_merge_in_time_order_with_a_duplicate() {
     assert_eq!(stats.duplicates, 1);
     assert_eq!(stats.frames, 6);
     assert_eq!(stats.frames_per_file, [3, 3]);
+    // The pcapng file has one section; the pcap file has none.
+    let sections: Vec<(usize, u64, u64)> = stats.sections.iter().map(|s| (s.file, s.first_frame, s.frames)).collect();
+    assert_eq!(sections, [(0, 1, 3)]);
     // Without duplicate detection the copy counts as a second message.
     let opts = ReadOptions { duplicate_window_us: 0, ..ReadOptions::default() };
     let (all, stats, _) = read_with(&["merge-a.pcapng", "merge-b.pcap"], &opts);
@@ -266,12 +269,16 @@ fn what_the_pcapng_writer_writes_reads_back() {
 #[test]
 fn the_sample_captures_read_whole() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures");
-    for name in ["sim-t1-pager-L1", "sim-t2-term-ft"] {
+    for (name, run) in [("sim-t1-pager-L1", "t1/pager L1"), ("sim-t2-term-ft", "t2/term/ft L2")] {
         let listing = std::fs::read_to_string(root.join(format!("{name}.txt"))).unwrap();
         let mut n = 0;
         let (stats, err) = read_captures(&[root.join(format!("{name}.pcapng"))], &ReadOptions::default(), |_| n += 1);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(n, listing.lines().count(), "{name}");
         assert!(stats.not_judged.is_empty(), "{name}: {:?}", stats.not_judged);
+        // Written by `imcpm run --pcap` for one scenario at one level: one section, named.
+        let comments: Vec<&str> = stats.sections.iter().map(|s| s.comment.as_str()).collect();
+        assert_eq!(comments, [format!("imcpm run: {run}")], "{name}");
+        assert_eq!((stats.sections[0].first_frame, stats.sections[0].frames), (1, stats.frames), "{name}");
     }
 }

@@ -1,6 +1,6 @@
 //! The command line as a user drives it: `rewrite` and `check` on the example and tricky-variant
-//! fixtures, `rules`, `faults`, `run --fault`, and bad input (exit 2, a message naming the file and
-//! line, never a panic).
+//! fixtures, `rules`, `faults`, `run --fault`, `run --pcap`, and bad input (exit 2, a message
+//! naming the file and line, never a panic).
 
 use imcpm::interop::classify::{Form, form_of};
 use imcpm::sip::{HeaderName, Message};
@@ -251,4 +251,32 @@ fn run_with_a_fault_exits_1_and_reports_the_fail() {
     assert!(PathBuf::from(format!("{}.previous", dir.display())).join("report.json").exists());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Compared with the baseline") && text.contains("NewPass"), "{text}");
+}
+
+#[test]
+fn run_pcap_writes_one_section_per_scenario_and_level() {
+    use imcpm::capture::{ReadOptions, read_captures};
+    let pcap = tmp("t1-pager.pcapng");
+    let dir = tmp("r-pcap");
+    let out = imcpm(&[
+        "run",
+        "--filter",
+        "t1/pager",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--report-dir",
+        dir.to_str().unwrap(),
+        "--deterministic",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut n = 0u64;
+    let (stats, err) = read_captures(std::slice::from_ref(&pcap), &ReadOptions::default(), |_| n += 1);
+    assert!(err.is_none(), "{err:?}");
+    let comments: Vec<&str> = stats.sections.iter().map(|s| s.comment.as_str()).collect();
+    assert_eq!(comments, ["imcpm run: t1/pager L1", "imcpm run: t1/pager L2"]);
+    assert_eq!(stats.sections[0].first_frame, 1);
+    assert_eq!(stats.sections[1].first_frame, 1 + stats.sections[0].frames);
+    assert!(stats.sections.iter().all(|s| s.frames > 0), "{:?}", stats.sections);
+    assert_eq!(stats.sections.iter().map(|s| s.frames).sum::<u64>(), stats.frames);
+    assert_eq!(n, stats.frames, "every frame one SIP message");
 }

@@ -190,3 +190,88 @@ fn mixed_families_are_written_as_ipv6_with_the_ipv4_side_mapped() {
 fn push(t: &mut Trace, time: Instant, from: SocketAddr, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
     t.push(time, WirePacket::new(transport, from, to, bytes));
 }
+
+/// Two runs written as two sections (`imcpm run --pcap`), and an empty run between them: three
+/// section headers with their comments, read back by our reader with each section's first frame,
+/// frame count and comment; the runs laid out one after the other in time; the TCP stream of
+/// the first run going on in the third.
+#[test]
+fn runs_are_written_as_sections_and_read_back_one_by_one() {
+    use imcpm::capture::{ReadOptions, Section, read_streams, write_runs_pcapng};
+    let first = trace();
+    let empty = Trace::default();
+    let mut second = Trace::default();
+    let core: SocketAddr = "10.0.0.2:5060".parse().unwrap();
+    let ims: SocketAddr = "10.0.0.3:5070".parse().unwrap();
+    push(&mut second, Instant(0), core, ims, Transport::Tcp, sip("MESSAGE", 7));
+    push(&mut second, Instant(10), ims, core, Transport::Udp, sip("MESSAGE", 8));
+    let runs = [("t1/pager L1".to_string(), &first), ("t1/none L1".into(), &empty), ("t1/pager L2".into(), &second)];
+    let file = write_runs_pcapng(&runs, Vec::new()).unwrap();
+
+    // The blocks as written: a section header with its comment and an interface per run.
+    let mut reader = PcapNGReader::new(65536, &file[..]).unwrap();
+    let mut blocks = Vec::new();
+    loop {
+        match reader.next() {
+            Ok((offset, block)) => {
+                match block {
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        let c = shb.options.iter().find(|o| o.code == pcap_parser::OptionCode::Comment).unwrap();
+                        blocks.push(format!("SHB {}", String::from_utf8_lossy(&c.value[..c.len as usize])));
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(_)) => blocks.push("IDB".into()),
+                    PcapBlockOwned::NG(Block::EnhancedPacket(_)) => blocks.push("EPB".into()),
+                    _ => panic!("unexpected block"),
+                }
+                reader.consume(offset);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => reader.refill().unwrap(),
+            Err(e) => panic!("read error {e:?}"),
+        }
+    }
+    let mut want = vec!["SHB imcpm run: t1/pager L1".to_string(), "IDB".into()];
+    want.extend(std::iter::repeat_n("EPB".to_string(), 5));
+    want.extend(["SHB imcpm run: t1/none L1".into(), "IDB".into(), "SHB imcpm run: t1/pager L2".into(), "IDB".into()]);
+    want.extend(["EPB".into(), "EPB".into()]);
+    assert_eq!(blocks, want);
+
+    // Our reader: every message, and where each section starts.
+    let mut got = Vec::new();
+    let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(file.clone()));
+    let (stats, err) = read_streams(vec![("runs.pcapng".into(), input)], &ReadOptions::default(), |m| got.push(m));
+    assert!(err.is_none(), "{err:?}");
+    let section =
+        |first_frame, frames, comment: &str| Section { file: 0, first_frame, frames, comment: comment.into() };
+    assert_eq!(
+        stats.sections,
+        [
+            section(1, 5, "imcpm run: t1/pager L1"),
+            section(6, 0, "imcpm run: t1/none L1"),
+            section(6, 2, "imcpm run: t1/pager L2")
+        ]
+    );
+    assert_eq!(stats.frames_per_file, [7]);
+    assert_eq!(got.len(), 7, "every message of both runs");
+    let comment_of = |m: &imcpm::capture::SipMessage| stats.section_of(m.file, m.frame).map(|s| s.comment.as_str());
+    let per_run: Vec<Option<&str>> = got.iter().map(comment_of).collect();
+    assert_eq!(per_run[..5], [Some("imcpm run: t1/pager L1"); 5]);
+    assert_eq!(per_run[5..], [Some("imcpm run: t1/pager L2"); 2]);
+    assert_eq!(got[5].packet.bytes, second.events[0].packet.bytes);
+    assert_eq!(stats.section_of(0, 8), None);
+
+    // The second run starts a second after the first one's last packet; times keep increasing.
+    let packets = read_back(&file);
+    let last_first = first.events.last().unwrap().time.0;
+    assert_eq!(packets[5].ts_us, last_first + 1_000_000 + 1_000_000);
+    assert!(packets.windows(2).all(|w| w[0].ts_us <= w[1].ts_us));
+    // Each section's packet comments count from 0; core -> ims over TCP goes on where the first
+    // run left it.
+    assert_eq!(packets[5].comment, "trace #0");
+    let sent: u32 = first.events[1..4]
+        .iter()
+        .filter(|o| o.packet.from == core && o.packet.transport == Transport::Tcp)
+        .map(|o| o.packet.bytes.len() as u32)
+        .sum();
+    assert_eq!(packets[5].tcp.map(|t| t.0), Some(1 + sent));
+}
