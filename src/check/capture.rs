@@ -94,7 +94,9 @@ impl CaptureVerdicts {
     }
 }
 
-/// Judge the capture files of `job`.
+/// Judge the capture files of `job`. A file of several pcapng sections (such as `imcpm run
+/// --pcap` writes, one per scenario and level) is judged section by section, each on its own:
+/// a section whose comment names a level (`imcpm run: t1/pager L2`) is judged at that level.
 pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
     let mut trace = Trace::default();
     let mut seen = Vec::new();
@@ -102,43 +104,79 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         seen.push(Seen { file: m.file, frame: m.frame });
         trace.push(Instant(m.time_us), m.packet);
     });
-    let ctx = TraceContext {
-        level: job.level,
-        sut: job.sut.iter().filter_map(|s| if let SutAddr::Addr(a) = s { Some(*a) } else { None }).collect(),
-        sut_hosts: job.sut.iter().filter_map(|s| if let SutAddr::Host(h) = s { Some(*h) } else { None }).collect(),
-        role: Role::Proxy,
-        domains: job.domains.clone(),
-        users: job.users.clone(),
-        complete: false,
-    };
-    let report = check_trace(&ctx, &trace);
     let name = |i: usize| {
         job.files
             .get(i)
             .and_then(|p| p.file_name())
             .map_or_else(|| format!("file {i}"), |n| n.to_string_lossy().into_owned())
     };
-    // Findings by key (file and Call-ID of the message they point at), located by frame.
-    let mut by_key: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-    for mut f in report.findings {
-        let key = match f.location.message.and_then(|i| seen.get(i).map(|s| (i, s.clone()))) {
-            Some((i, s)) => {
-                f.location.message = usize::try_from(s.frame).ok();
-                let call = Message::parse(trace.events[i].packet.bytes.clone())
-                    .ok()
-                    .and_then(|m| m.call_id().map(|c| c.into_owned()))
-                    .unwrap_or_else(|| "(no Call-ID)".into());
-                format!("{} {call}", name(s.file))
-            }
-            None => {
-                let files: Vec<String> = (0..job.files.len()).map(name).collect();
-                files.join(" + ")
-            }
-        };
-        by_key.entry(key).or_default().push(f);
+    // The parts judged on their own: each section when there are several, else everything.
+    let mut parts: Vec<(String, Level, Vec<usize>)> = Vec::new();
+    if stats.sections.len() > 1 {
+        for (n, sec) in stats.sections.iter().enumerate() {
+            let idx: Vec<usize> = (0..seen.len())
+                .filter(|&i| sec.file == seen[i].file && sec.holds(seen[i].file, seen[i].frame))
+                .collect();
+            let label =
+                if sec.comment.is_empty() { format!("section {}", n + 1) } else { sec.comment.replace('\n', " ") };
+            parts.push((
+                format!("{} [{label}]", name(sec.file)),
+                section_level(&sec.comment).unwrap_or(job.level),
+                idx,
+            ));
+        }
+    } else {
+        let files: Vec<String> = (0..job.files.len()).map(name).collect();
+        parts.push((files.join(" + "), job.level, (0..seen.len()).collect()));
     }
-    let results = by_key.iter().flat_map(|(k, fs)| report::group(k, job.level, fs)).collect();
-    CaptureVerdicts { results, stats, error, trace, seen, pairs: report.pairs.len() }
+    let mut results = Vec::new();
+    let mut pairs = 0;
+    for (label, level, idx) in parts {
+        let mut sub = Trace::default();
+        for &i in &idx {
+            sub.push(trace.events[i].time, trace.events[i].packet.clone());
+        }
+        let ctx = TraceContext {
+            level,
+            sut: job.sut.iter().filter_map(|s| if let SutAddr::Addr(a) = s { Some(*a) } else { None }).collect(),
+            sut_hosts: job.sut.iter().filter_map(|s| if let SutAddr::Host(h) = s { Some(*h) } else { None }).collect(),
+            role: Role::Proxy,
+            domains: job.domains.clone(),
+            users: job.users.clone(),
+            complete: false,
+        };
+        let report = check_trace(&ctx, &sub);
+        pairs += report.pairs.len();
+        // Findings by key (part, file and Call-ID of the message they point at), at frames.
+        let mut by_key: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+        for mut f in report.findings {
+            let key = match f.location.message.and_then(|k| idx.get(k).copied()) {
+                Some(i) => {
+                    f.location.message = usize::try_from(seen[i].frame).ok();
+                    let call = Message::parse(trace.events[i].packet.bytes.clone())
+                        .ok()
+                        .and_then(|m| m.call_id().map(|c| c.into_owned()))
+                        .unwrap_or_else(|| "(no Call-ID)".into());
+                    let file = name(seen[i].file);
+                    if label.starts_with(&file) { format!("{label} {call}") } else { format!("{file} {call}") }
+                }
+                None => label.clone(),
+            };
+            by_key.entry(key).or_default().push(f);
+        }
+        results.extend(by_key.iter().flat_map(|(k, fs)| report::group(k, level, fs)));
+    }
+    CaptureVerdicts { results, stats, error, trace, seen, pairs }
+}
+
+/// The level a section's comment names, as `imcpm run --pcap` writes it (`... L1` / `... L2`).
+fn section_level(comment: &str) -> Option<Level> {
+    let rest = comment.strip_prefix(crate::capture::RUN_COMMENT_PREFIX)?;
+    match rest.rsplit(' ').next()? {
+        "L1" => Some(Level::One),
+        "L2" => Some(Level::Two),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

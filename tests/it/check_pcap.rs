@@ -84,7 +84,8 @@ fn judge_run_findings(s: &Scenario, run: &ScenarioRun, dir: &std::path::Path) ->
     assert!(v.error.is_none(), "{}: {:?}", s.name, v.error);
     // A packet the simulated link duplicated within 2 ms reads back once (the reader cannot tell
     // it from one frame seen on two interfaces): then the frames are not one per message.
-    let frames = if v.trace.len() == run.trace.len() { v.seen.iter().map(|x| x.frame as usize).collect() } else { Vec::new() };
+    let frames =
+        if v.trace.len() == run.trace.len() { v.seen.iter().map(|x| x.frame as usize).collect() } else { Vec::new() };
     let mut judged: Vec<Judged> = v
         .results
         .iter()
@@ -145,7 +146,9 @@ fn a_capture_of_each_reference_run_gets_the_runs_verdicts() {
             if frames.is_empty() {
                 // Known difference: duplicates merged (network/impaired); compare per requirement.
                 assert_eq!(s.name, "network/impaired", "only the impaired link duplicates packets");
-                let want = worst(oracle(s, &run, &(0..run.trace.len()).collect::<Vec<_>>()).into_iter().map(|(i, v, _)| (i, v)));
+                let want = worst(
+                    oracle(s, &run, &(0..run.trace.len()).collect::<Vec<_>>()).into_iter().map(|(i, v, _)| (i, v)),
+                );
                 let got = worst(got.into_iter().map(|(i, v, _)| (i, v)));
                 assert_eq!(want, got, "{} L{level}", s.name);
                 continue;
@@ -187,4 +190,79 @@ fn a_capture_under_each_fault_fails_what_the_fault_targets() {
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+fn imcpm(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_imcpm")).args(args).output().expect("imcpm runs")
+}
+
+/// `imcpm run --pcap` writes a section per run; `check-pcap` judges each section at the level
+/// its comment names, and finds the fault the run was made with.
+#[test]
+fn check_pcap_judges_a_run_capture_section_by_section() {
+    let dir = tmp("check_pcap_cli");
+    for (fault, want_exit) in [(None, 0), (Some("forget-lmm-tag"), 1)] {
+        let pcap = dir.join(format!("{}.pcapng", fault.unwrap_or("none")));
+        let mut run = vec!["run", "--filter", "t1/*", "--report-dir"];
+        let rd = dir.join(format!("run-{}", fault.unwrap_or("none")));
+        let rd = rd.to_str().unwrap().to_string();
+        run.push(&rd);
+        let p = pcap.to_str().unwrap().to_string();
+        run.extend(["--pcap", &p]);
+        if let Some(f) = fault {
+            run.extend(["--fault", f]);
+        }
+        let out = imcpm(&run);
+        assert_eq!(out.status.code(), Some(want_exit), "{}", String::from_utf8_lossy(&out.stderr));
+        let cd = dir.join(format!("check-{}", fault.unwrap_or("none")));
+        let cd = cd.to_str().unwrap().to_string();
+        let out = imcpm(&[
+            "check-pcap",
+            &p,
+            "--sut",
+            "192.0.2.1:5060",
+            "--level",
+            "1",
+            "--domain",
+            "im.example.net",
+            "--report-dir",
+            &cd,
+            "--format",
+            "json",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(want_exit), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let results = json["results"].as_array().unwrap();
+        assert!(results.iter().any(|r| r["scenario"].as_str().unwrap().contains("[imcpm run: t1/pager L2]")));
+        assert!(results.iter().any(|r| r["level"] == 2), "sections at level 2 judged at level 2");
+        let failing: Vec<&str> =
+            results.iter().filter(|r| r["verdict"] == "FAIL").map(|r| r["requirement"].as_str().unwrap()).collect();
+        match fault {
+            None => assert!(failing.is_empty(), "{failing:?}"),
+            Some(_) => assert!(failing.iter().all(|id| *id == "T1.TERM.LMM") && !failing.is_empty(), "{failing:?}"),
+        }
+    }
+}
+
+/// A truncated capture: the error names the file and the frame, exit 2, and what came before
+/// it is still judged and reported.
+#[test]
+fn a_truncated_capture_is_judged_up_to_the_broken_frame() {
+    let dir = tmp("check_pcap_truncated");
+    let cd = dir.join("r");
+    let out = imcpm(&[
+        "check-pcap",
+        root().join("tests/fixtures/captures/truncated.pcapng").to_str().unwrap(),
+        "--sut",
+        "127.0.0.1",
+        "--level",
+        "1",
+        "--report-dir",
+        cd.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("truncated.pcapng") && err.contains("frame"), "{err}");
+    assert!(cd.join("report.json").exists(), "what came before the broken frame is reported");
 }
