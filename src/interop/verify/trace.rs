@@ -99,6 +99,48 @@ struct Parsed {
 
 /// Judge a whole trace.
 pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
+    let mut l = judge_local(ctx, trace);
+    judge_deferred(&mut l.judge, &l.offline, &l.sent);
+    super::convid::judge_conversations(&mut l.judge, &l.delivered);
+    l.report.findings.extend(l.judge.finish_trace());
+    l.report
+}
+
+/// A request the server sent (MESSAGE or INVITE), for the no-deferral rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    /// Trace index.
+    pub(crate) index: usize,
+    /// The AoR of its Request-URI.
+    pub(crate) target: Option<String>,
+    /// Its Call-ID.
+    pub(crate) call_id: Option<String>,
+    /// It is the forwarding of a request the server received (paired).
+    pub(crate) used: bool,
+    /// Its method.
+    pub(crate) method: String,
+}
+
+/// An offline client's request the server should have refused: (user, Call-ID, trace index).
+pub(crate) type Offline = (String, String, usize);
+
+/// What judging one trace gives, before the rules that may span several traces (no later
+/// delivery to an offline client; Conversation-IDs).
+pub(crate) struct Local {
+    /// Pairs and the findings of the pair and trace rules.
+    pub(crate) report: TraceReport,
+    /// The trace rules' judge (its passes not finished yet).
+    pub(crate) judge: Judge,
+    /// Contributions to or from local CPM clients.
+    pub(crate) delivered: Vec<Delivery>,
+    /// Requests toward offline clients.
+    pub(crate) offline: Vec<Offline>,
+    /// Requests the server sent.
+    pub(crate) sent: Vec<Sent>,
+}
+
+/// Judge a trace but for the rules that span traces ([`check_trace`] adds them).
+pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
     let parsed: Vec<Parsed> =
         trace.events.iter().map(|o| Parsed { msg: Message::parse(o.packet.bytes.clone()).ok() }).collect();
     let is_sut = |a: &SocketAddr| ctx.sut.contains(a) || ctx.sut_hosts.contains(&a.ip());
@@ -232,10 +274,20 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
     }
     judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete);
     judge_trying_not_relayed(&mut j, trace, &parsed, &is_sut);
-    judge_deferred(&mut j, trace, &parsed, &offline_480, &used_egress, &is_sut);
-    super::convid::judge_conversations(&mut j, &delivered);
-    report.findings.extend(j.finish_trace());
-    report
+    let sent = (0..parsed.len())
+        .filter_map(|n| {
+            let m = parsed[n].msg.as_ref()?;
+            let service = matches!(m.method(), Some(Method::Message | Method::Invite));
+            (is_sut(&trace.events[n].packet.from) && m.is_request() && service).then(|| Sent {
+                index: n,
+                target: m.request_uri().and_then(|u| aor(&u)),
+                call_id: m.call_id().map(|c| c.into_owned()),
+                used: used_egress[n],
+                method: m.method().map(|x| x.to_string()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Local { report, judge: j, delivered, offline: offline_480, sent }
 }
 
 /// A contribution delivered to or sent by a local CPM client, for the Conversation-ID rules.
@@ -503,34 +555,23 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
     }
 }
 
-fn judge_deferred(
-    j: &mut Judge,
-    trace: &Trace,
-    parsed: &[Parsed],
-    offline: &[(String, String, usize)],
-    used: &[bool],
-    is_sut: &dyn Fn(&SocketAddr) -> bool,
-) {
+/// No delivery to an offline client after the server should have refused it (D3): a later
+/// request the server sent on its own (not the forwarding of one it received) with the same
+/// Call-ID or toward the same user.
+pub(crate) fn judge_deferred(j: &mut Judge, offline: &[Offline], sent: &[Sent]) {
     for (user, call_id, at) in offline {
         j.checked(ReqId::T2_ONLINE_ONLY, "nothing delivered later to a CPM client that was offline");
-        for n in at + 1..parsed.len() {
-            let Some(m) = &parsed[n].msg else { continue };
-            if !is_sut(&trace.events[n].packet.from) || !m.is_request() || used[n] {
-                continue;
-            }
-            if !matches!(m.method(), Some(Method::Message | Method::Invite)) {
-                continue;
-            }
-            let target = m.request_uri().and_then(|u| aor(&u));
-            if m.call_id().as_deref() == Some(call_id.as_str()) || target.as_deref() == Some(user.as_str()) {
-                j.violation(
-                    ReqId::T2_ONLINE_ONLY,
-                    format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"),
-                    format!("{} sent by the server later", m.method().map(|x| x.to_string()).unwrap_or_default()),
-                    Location { message: Some(n), side: Some("egress".into()), ..Location::default() },
-                );
-                break;
-            }
+        let later = sent.iter().filter(|s| s.index > *at && !s.used);
+        if let Some(s) = later
+            .into_iter()
+            .find(|s| s.call_id.as_deref() == Some(call_id.as_str()) || s.target.as_deref() == Some(user.as_str()))
+        {
+            j.violation(
+                ReqId::T2_ONLINE_ONLY,
+                format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"),
+                format!("{} sent by the server later", s.method),
+                Location { message: Some(s.index), side: Some("egress".into()), ..Location::default() },
+            );
         }
     }
 }
