@@ -169,7 +169,9 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
                 _ => {}
             }
             // A request whose only IM tags are negated is forwarded unchanged (vector 13).
-            if to_local_cpm(ctx) && form_of(ingress) != Form::Negated {
+            // Conversation identity goes with the contributions (MESSAGE, INVITE), not with the
+            // rest of a dialog (BYE, UPDATE, ...).
+            if to_local_cpm(ctx) && form_of(ingress) != Form::Negated && classify(ingress).is_some() {
                 judge_conv_ids(&mut j, &p, eg);
             }
         }
@@ -203,7 +205,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         (Expectation::PassThrough, Egress::Nothing) => {
             nothing(&mut j, ctx, ReqId::ROUTE_VIA_IMS, "the request sent on toward the next hop");
         }
-        (Expectation::PassThrough, Egress::Responded(r)) if r.status().is_some_and(|c| c.is_error()) => {
+        (Expectation::PassThrough, Egress::Responded(r)) if r.status().is_some_and(StatusCode::is_final) => {
             j.violation(
                 ReqId::ROUTE_VIA_IMS,
                 "the request sent on toward the next hop (nothing to map, nothing to refuse)",
@@ -453,7 +455,29 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             Location { header: Some("body".into()), ..p.loc_egress(None, None) },
         );
     }
-    let to_cpm = to_local_cpm(p.ctx);
+    let to_cpm = to_local_cpm(p.ctx) && form_of(ing) != Form::Negated && classify(ing).is_some();
+    // A request that is not an IM request (its only IM tags are negated) is forwarded unchanged:
+    // nothing added either (no Conversation-ID, Contribution-ID or Accept-Contact; an added
+    // CPM P-Asserted-Service is T3.MAP's, as an invented ICSI).
+    let invented = cpm_icsis(eg).iter().any(|c| !cpm_icsis(ing).contains(c));
+    if to_local_cpm(p.ctx) && form_of(ing) == Form::Negated && !invented {
+        for name in
+            [HeaderName::ConversationId, HeaderName::ContributionId, HeaderName::AcceptContact, HeaderName::Contact]
+        {
+            let (a, b) = (ing.list_values(&name).len(), eg.list_values(&name).len());
+            if b > a {
+                j.violation(
+                    ReqId::SIP_PRESERVE,
+                    format!(
+                        "{} as received ({a} values): a request that is not an IM request is forwarded unchanged",
+                        name.canonical()
+                    ),
+                    format!("{b} values"),
+                    p.header_loc(eg, &name),
+                );
+            }
+        }
+    }
     // Every other header by meaning (D19): per name, the sequence of values (Accept-Contact: the
     // multiset); the order of fields with different names is free.
     let mut seen: Vec<&HeaderName> = Vec::new();

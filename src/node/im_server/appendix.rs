@@ -58,6 +58,10 @@ impl ImServer {
                     }
                     if form == Form::Negated {
                         // Not an IM request (its only IM tag is negated): forwarded unchanged.
+                        if faults.has(Fault::MapNegated) {
+                            let ids = self.ids_toward_cpm(msg, service, &user);
+                            return Decision::Forward { edits: id_edits(msg, &ids), mapped: None };
+                        }
                         return none;
                     }
                     let ids = self.ids_toward_cpm(msg, service, &user);
@@ -93,6 +97,13 @@ impl ImServer {
     fn mapped(&mut self, msg: &Message, dir: Direction, svc: Service, ids: Ids, real: Service) -> Decision {
         match plan(msg, &RewriteOptions { direction: dir, service: Some(svc), ids }) {
             Ok(mut p) => {
+                if dir == Direction::CpmToIm && self.config.faults.has(Fault::SkipD16) {
+                    // The appended Accept-Contact is an insertion at the end of the header block.
+                    let end = msg.headers_end().start;
+                    p.edits.retain(|e| {
+                        !(e.span.is_empty() && e.span.start == end && e.with.starts_with(b"Accept-Contact"))
+                    });
+                }
                 if self.config.faults.has(Fault::SkipContact) {
                     let contact: Vec<_> = msg.all(&HeaderName::Contact).map(|h| h.line).collect();
                     // Edits inside a Contact field (an insertion at its very end belongs to the next).

@@ -62,6 +62,13 @@ faults! {
     /// Do not learn a group's focus from the factory's 2xx: the focus's INVITEs get a new
     /// Conversation-ID instead of the creator's.
     ForgetGroupFocus = "forget-group-focus" => [T2_CONVID_STABLE];
+    /// Give a request whose only IM tag is negated the Conversation-ID and Contribution-ID of
+    /// an IM request toward a CPM client.
+    MapNegated = "map-negated" => [SIP_PRESERVE];
+    /// CPM -> IM: add no Accept-Contact when the CPM ICSI was only in P-Asserted-Service / Contact.
+    SkipD16 = "skip-d16" => [T1_TERM_PAGER, T1_TERM_SESSION];
+    /// CPM -> IM: add a second Accept-Contact field with the IM tag.
+    DuplicateImTag = "duplicate-im-tag" => [T1_TERM_PAGER, T1_TERM_SESSION, T1_TERM_FT, T1_TERM_LMM, T2_ORIG_PAGER];
     /// Level 1: serve a local CPM client instead of refusing it with 403.
     ServeLocalCpm = "serve-local-cpm" => [T1_NO_LOCAL_CPM];
     /// Forward without decrementing Max-Forwards.

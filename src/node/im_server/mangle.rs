@@ -62,6 +62,11 @@ impl ImServer {
                         v.to_string()
                     }
                 }),
+                Fault::DuplicateImTag if ingress_cpm => {
+                    let Ok(m) = Message::parse(out.clone()) else { return out };
+                    let e = Edit::append_header(&m, "Accept-Contact", "*;+g.oma.sip-im");
+                    apply_edits(&out, &[e]).unwrap_or(out)
+                }
                 Fault::UnencodedIcsi => edit_lines(out, &TAGS, |v| v.replace("urn%3Aurn-7%3A", "urn:urn-7:")),
                 Fault::OmitPas if !had(HeaderName::PAssertedService) => remove_lines(out, HeaderName::PAssertedService),
                 Fault::OmitConversationId if !had(HeaderName::ConversationId) => {
