@@ -48,6 +48,10 @@ const TOKEN_CASE_FREE: &[&str] = &[
     "request-disposition",
 ];
 
+/// Headers whose value is free text (RFC 3261 TEXT-UTF8 and comments): only the amount of
+/// whitespace is free; `;`, `/`, `:` and letter case are part of the text.
+const FREE_TEXT: &[&str] = &["subject", "user-agent", "server", "organization"];
+
 /// True when the header's values may be split on commas (and the fields of one name combined).
 pub fn is_list(name: &HeaderName) -> bool {
     name.is_list() || OTHER_LISTS.contains(&name.canonical().to_ascii_lowercase().as_str())
@@ -59,6 +63,11 @@ fn token_case_free(name: &HeaderName) -> bool {
 
 /// The canonical text of one header value (one list element for list headers).
 pub fn canonical(name: &HeaderName, raw: &[u8]) -> Vec<u8> {
+    if FREE_TEXT.contains(&name.canonical().to_ascii_lowercase().as_str()) {
+        // Runs of whitespace (folding included) are one space; nothing else changes.
+        let text = String::from_utf8_lossy(raw);
+        return text.split_whitespace().collect::<Vec<_>>().join(" ").into_bytes();
+    }
     let lower_lead = token_case_free(name);
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
     let (mut in_q, mut in_a, mut space) = (false, false, false);
@@ -164,6 +173,9 @@ mod tests {
         assert_ne!(c("From", "\"Bob\" <sip:a@x>"), c("From", "\"bob\" <sip:a@x>"));
         assert_ne!(c("To", "<sip:Bob@x>"), c("To", "<sip:bob@x>"));
         assert_ne!(c("Allow", "MESSAGE"), c("Allow", "message"));
+        assert_ne!(c("Subject", "Meet;Now at 5 / room B"), c("Subject", "Meet;now at 5/room B"));
+        assert_ne!(c("User-Agent", "X/1 (Linux; Android 14)"), c("User-Agent", "X/1 (Linux;android 14)"));
+        assert_eq!(c("Subject", "Meet  at\r\n 5"), c("Subject", "Meet at 5"));
     }
 
     /// A request with the header lines `extra`, CRLF line ends, exact Content-Length.
@@ -195,7 +207,7 @@ mod tests {
         assert_eq!(vals(&with(&["Allow: INVITE,MESSAGE"]), "Allow"), vec!["INVITE", "MESSAGE"]);
         // Not a list: a comma is part of the value.
         assert!(!is_list(&HeaderName::parse("Subject")));
-        assert_eq!(vals(&with(&["Subject: a, b"]), "Subject"), vec!["a,b"]);
+        assert_eq!(vals(&with(&["Subject: a, b"]), "Subject"), vec!["a, b"]);
     }
 
     #[test]

@@ -325,7 +325,8 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
     let mi = ing.max_forwards().ok().flatten();
     let me = eg.max_forwards().ok().flatten();
-    let want = mi.map_or(70, |m| m.saturating_sub(1));
+    // Without one, the proxy adds one (RFC 3261 §16.6 step 3: SHOULD be 70, so any value).
+    let want = mi.map_or(me.filter(|m| *m > 0).unwrap_or(70), |m| m.saturating_sub(1));
     if me != Some(want) {
         j.violation(
             ReqId::SIP_PROXY,
@@ -334,8 +335,11 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             p.header_loc(eg, &HeaderName::MaxForwards),
         );
     }
-    let ri: Vec<Vec<u8>> = ing.list_values(&HeaderName::Route).iter().map(|s| s.of(ing.bytes()).to_vec()).collect();
-    let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| s.of(eg.bytes()).to_vec()).collect();
+    let ri: Vec<Vec<u8>> = ing.list_values(&HeaderName::Route).iter().map(|s| route_key(ing, *s)).collect();
+    let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| route_key(eg, *s)).collect();
+    let text = |m: &Message, k: usize| {
+        m.list_values(&HeaderName::Route).get(k).map(|s| m.text(*s).into_owned()).unwrap_or_default()
+    };
     // The ISC Route set is judged on initial requests; in-dialog requests follow the dialog's
     // route set, which may end at the server.
     // A Route set that still starts with the server's own entry is a pop defect (below), not a
@@ -345,11 +349,11 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
         if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
             j.violation(
                 ReqId::ROUTE_VIA_IMS,
-                format!("top Route {}", String::from_utf8_lossy(&ri[1])),
+                format!("top Route {}", text(ing, 1)),
                 if re.is_empty() {
                     "no Route: sent straight to the UE".to_string()
                 } else {
-                    format!("top Route {}", String::from_utf8_lossy(&re[0]))
+                    format!("top Route {}", text(eg, 0))
                 },
                 p.header_loc(eg, &HeaderName::Route),
             );
@@ -363,10 +367,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
         let obs = if re == ri {
             "its own Route entry still on top".to_string()
         } else {
-            format!(
-                "Route set {}",
-                re.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect::<Vec<_>>().join(", ")
-            )
+            format!("Route set {}", (0..re.len()).map(|k| text(eg, k)).collect::<Vec<_>>().join(", "))
         };
         j.violation(
             ReqId::SIP_PROXY,
@@ -375,6 +376,38 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             p.header_loc(eg, &HeaderName::Route),
         );
     }
+}
+
+/// A Route or Record-Route entry by meaning: the URI's scheme, user, host and port and its
+/// parameters in any order (RFC 3261 §19.1.4), then the header parameters; the display name
+/// and spelling are free. An entry that does not parse compares by its canonical text.
+fn route_key(m: &Message, v: Span) -> Vec<u8> {
+    let buf = m.bytes();
+    let Some(na) = crate::sip::NameAddr::parse(buf, v) else {
+        return meaning::canonical(&HeaderName::Route, v.of(buf));
+    };
+    let Some(u) = crate::sip::SipUri::parse(&na.uri_text(buf)) else {
+        return meaning::canonical(&HeaderName::Route, v.of(buf));
+    };
+    let mut params: Vec<String> = u.params.iter().map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or(""))).collect();
+    params.sort();
+    let mut hp: Vec<String> = na
+        .params
+        .params
+        .iter()
+        .map(|p| format!("{}={}", p.name_text(buf).to_ascii_lowercase(), p.value_text(buf)))
+        .collect();
+    hp.sort();
+    format!(
+        "{}:{}@{}:{};{}|{}",
+        u.scheme,
+        u.user.as_deref().unwrap_or(""),
+        u.host,
+        u.port.map_or(String::new(), |p| p.to_string()),
+        params.join(";"),
+        hp.join(";")
+    )
+    .into_bytes()
 }
 
 /// Headers whose change the preserve rule does not judge (other rules do).
@@ -404,8 +437,8 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     let ing = p.ingress;
     j.checked(ReqId::SIP_PRESERVE, "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
     // Record-Route: the proxy may add its own entries on top, never drop or change others.
-    let rri: Vec<&[u8]> = ing.list_values(&HeaderName::RecordRoute).iter().map(|s| s.of(ing.bytes())).collect();
-    let rre: Vec<&[u8]> = eg.list_values(&HeaderName::RecordRoute).iter().map(|s| s.of(eg.bytes())).collect();
+    let rri: Vec<Vec<u8>> = ing.list_values(&HeaderName::RecordRoute).iter().map(|s| route_key(ing, *s)).collect();
+    let rre: Vec<Vec<u8>> = eg.list_values(&HeaderName::RecordRoute).iter().map(|s| route_key(eg, *s)).collect();
     if rre.len() < rri.len() || rre[rre.len() - rri.len()..] != rri[..] {
         j.violation(
             ReqId::SIP_PRESERVE,
@@ -488,6 +521,30 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         seen.push(&h.name);
         if matches!(h.name, HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq) {
             continue;
+        }
+        // Accept-Contact and Contact values as feature-parameter sets (RFC 3840: parameter order
+        // and name case are free; Accept-Contact order too, D19).
+        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact) {
+            let vi: Vec<ValueView<'_>> =
+                ing.list_values(&h.name).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+            let ve: Vec<ValueView<'_>> =
+                eg.list_values(&h.name).into_iter().map(|s| ValueView::new(eg.bytes(), s)).collect();
+            let same = vi.len() == ve.len()
+                && if h.name == HeaderName::Contact {
+                    vi.iter().zip(&ve).all(|(x, y)| values::same_meaning(x, y))
+                } else {
+                    let mut used = vec![false; ve.len()];
+                    vi.iter().all(|x| match (0..ve.len()).find(|&k| !used[k] && values::same_meaning(x, &ve[k])) {
+                        Some(k) => {
+                            used[k] = true;
+                            true
+                        }
+                        None => false,
+                    })
+                };
+            if same {
+                continue;
+            }
         }
         let a = meaning::values(ing, &h.name);
         let b = meaning::values(eg, &h.name);

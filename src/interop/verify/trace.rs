@@ -166,7 +166,7 @@ pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
             continue;
         }
         let Some(top) = m.top_via() else { continue };
-        let top_bytes = crate::sip::uri::via_key(m.bytes(), top);
+        let top_bytes = via_meaning(m, top);
         let key = (top_bytes.clone(), method.to_string());
         if seen_tx.contains_key(&key) {
             continue; // a retransmission: judged with its first copy
@@ -180,7 +180,7 @@ pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
                 let Some(e) = &parsed[k].msg else { return false };
                 is_sut(&o.packet.from) && e.method() == Some(&method) && {
                     let vias = e.list_values(&HeaderName::Via);
-                    vias.len() >= 2 && crate::sip::uri::via_key(e.bytes(), vias[1]) == top_bytes
+                    vias.len() >= 2 && via_meaning(e, vias[1]) == top_bytes
                 }
             })
             .collect();
@@ -190,7 +190,7 @@ pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
                 is_sut(&o.packet.from)
                     && r.status().is_some_and(StatusCode::is_final)
                     && r.cseq().is_ok_and(|(_, m)| m == method)
-                    && r.top_via().is_some_and(|v| crate::sip::uri::via_key(r.bytes(), v) == top_bytes)
+                    && r.top_via().is_some_and(|v| via_meaning(r, v) == top_bytes)
             })
         });
         let case = session_case(m, &ctx.domains);
@@ -361,8 +361,20 @@ impl Delivery {
     }
 }
 
+/// A Via value by meaning (D19), without `received`/`rport`, which next hops add.
+fn via_meaning(m: &Message, v: crate::sip::Span) -> Vec<u8> {
+    super::meaning::canonical(&HeaderName::Via, &crate::sip::uri::via_key(m.bytes(), v))
+}
+
 fn via_keys(r: &Message) -> Vec<Vec<u8>> {
-    r.list_values(&HeaderName::Via).iter().map(|s| crate::sip::uri::via_key(r.bytes(), *s)).collect()
+    r.list_values(&HeaderName::Via).iter().map(|s| via_meaning(r, *s)).collect()
+}
+
+/// Everything but the Via fields, for telling a relayed response from one of the server's own.
+fn without_via(m: &Message) -> (Vec<(HeaderName, Vec<u8>)>, Vec<u8>) {
+    let h =
+        m.headers().iter().filter(|h| h.name != HeaderName::Via).map(|h| (h.name.clone(), m.slice(h.value).to_vec()));
+    (h.collect(), m.body().to_vec())
 }
 
 fn judge_relayed_responses(
@@ -392,12 +404,19 @@ fn judge_relayed_responses(
         if first_copy {
             seen.push(key);
         }
+        // RFC 3261 §16.7 step 6: a proxy may send a 500 upstream in place of a 503.
+        let same_status = |x: &Message| {
+            x.status() == r.status()
+                || (r.status() == Some(StatusCode::SERVICE_UNAVAILABLE)
+                    && x.status() == Some(StatusCode::SERVER_INTERNAL_ERROR))
+        };
+        let vk = via_keys(r);
         let relayed = (k + 1..parsed.len()).find(|&n| {
             is_sut(&trace.events[n].packet.from)
                 && parsed[n].msg.as_ref().is_some_and(|x| {
-                    x.status() == r.status() && x.call_id() == r.call_id() && {
-                        let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
-                        xv.first() == vias.get(1) || xv.first() == vias.first()
+                    same_status(x) && x.call_id() == r.call_id() && {
+                        let xv = via_keys(x);
+                        xv.first() == vk.get(1) || xv.first() == vk.first()
                     }
                 })
         });
@@ -422,8 +441,8 @@ fn judge_relayed_responses(
         }
         if let Some(n) = relayed {
             let x = parsed[n].msg.as_ref().expect("found above");
-            let xv: Vec<&[u8]> = x.list_values(&HeaderName::Via).iter().map(|s| s.of(x.bytes())).collect();
-            if xv[..] != vias[1..] {
+            let xv = via_keys(x);
+            if xv[..] != vk[1..] {
                 j.violation(
                     ReqId::SIP_PROXY,
                     "the response relayed upstream without the server's own Via",
@@ -498,10 +517,18 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                         })
                 });
                 if !retransmitted {
-                    j.violation(
+                    // The downstream 100 itself, less the server's Via, is a relay; another 100
+                    // may be the server's own, sent late (RFC 3261 §17.2.1): not decidable.
+                    let relay = without_via(x) == without_via(r);
+                    j.push(
                         ReqId::SIP_PROXY,
+                        if relay { Verdict::Fail } else { Verdict::Inconclusive },
                         "100 Trying absorbed (hop by hop, never forwarded upstream)",
-                        "the downstream 100 Trying relayed upstream",
+                        if relay {
+                            "the downstream 100 Trying relayed upstream"
+                        } else {
+                            "a 100 Trying sent upstream after the downstream one: a relay, or the server's own late one"
+                        },
                         Location {
                             message: Some(n),
                             side: Some("response".into()),

@@ -212,9 +212,29 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &Va
             break;
         }
     }
-    if let Some(d) = diff_others(a, b) {
+    // The IM tag written inside the address (a URI parameter, not a feature tag) is one defect,
+    // judged above under the service's ID (no IM tag); the address is otherwise the same.
+    let head = strip_tags(b.head);
+    let b_head = ValueView { head: &head, ..ValueView::new(b.buf, Span::new(0, 0)) };
+    let b2 = ValueView { others: b.others.clone(), other_icsi: b.other_icsi.clone(), ..b_head };
+    if let Some(d) = diff_others(a, &b2) {
         j.violation(ReqId::SIP_PRESERVE, format!("every other parameter of {} kept", a.text), d, loc);
     }
+}
+
+/// `head` without IM feature tags written as URI parameters (`<sip:b@h;+g.oma.sip-im>`).
+fn strip_tags(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    let mut rest = text.as_ref();
+    while let Some(i) = rest.to_ascii_lowercase().find(";+g.oma.sip-im") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let end = after.find([';', '>', '?']).unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out.into_bytes()
 }
 
 /// IM -> CPM, a value that carried a TRUE IM tag.
