@@ -18,7 +18,7 @@ pub enum Form {
     /// `+g.oma.sip-im` (TRUE) in Accept-Contact or Contact, and no CPM ICSI.
     Im,
     /// IM tags present, but only negated (`+g.oma.sip-im="FALSE"`), and no CPM ICSI: not an IM
-    /// request (the rewrite vectors, vector 13), forwarded unchanged.
+    /// request, forwarded unchanged.
     Negated,
     /// Neither.
     Neither,

@@ -1,4 +1,4 @@
-//! Verdicts and findings (SPEC D11, A.3). A finding is a judgement of the server under test,
+//! Verdicts and findings (docs/decisions.md D11). A finding is a judgement of the server under test,
 //! never an error of ours: it names exactly one requirement ID, says what was expected and what
 //! was observed, and points at the message and header line like a compiler diagnostic. The one
 //! exception is marked: an ERROR with cause `harness` says the harness could not run the case.
@@ -7,7 +7,7 @@ use crate::interop::rules::ReqId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A verdict (SPEC D11). Ordered from best to worst for aggregation.
+/// A verdict (docs/decisions.md D11). Ordered from best to worst for aggregation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Verdict {
     /// Not applicable to this case.

@@ -76,7 +76,7 @@ pub fn plan(msg: &Message, opts: &RewriteOptions) -> Result<Plan, InterworkError
     let buf = msg.bytes();
     let mut edits = Vec::new();
     let mut mapped = 0;
-    // Not an IM request: its only IM tags are negated (vector 13). Forwarded unchanged.
+    // Not an IM request: its only IM tags are negated. Forwarded unchanged.
     if opts.direction == Direction::ImToCpm && form_of(msg) == Form::Negated {
         return Ok(Plan { service, edits, mapped_values: 0 });
     }

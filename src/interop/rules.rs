@@ -185,7 +185,7 @@ requirements! {
     SIP_ROBUST = "SIP.ROBUST", Fail, Both, "RFC 3261 §16.3, decisions.md#d15",
         "Malformed input as decisions.md#d15 says: 400 for what the server must parse, never repaired and forwarded; untouched forwarding otherwise; the server keeps serving.";
     ROUTE_VIA_IMS = "ROUTE.VIA-IMS", Fail, Both, "T.1 NOTE 1, T.2 NOTE 2",
-        "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client.";
+        "The IM server sends a request on toward the next hop of the ISC Route set (back to the core), not straight to the UE, and it reaches the intended client. The core's own routing is the harness's: a failure there is INCONCLUSIVE, not a finding against the server.";
 }
 
 impl ReqId {

@@ -103,6 +103,17 @@ pub enum CpmIcsi {
 }
 
 impl CpmIcsi {
+    /// The ICSI URN, plain (as in P-Asserted-Service).
+    pub fn urn(self) -> &'static str {
+        match self {
+            CpmIcsi::Msg => "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg",
+            CpmIcsi::MsgGroup => "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg.group",
+            CpmIcsi::LargeMsg => "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.largemsg",
+            CpmIcsi::FileTransfer => "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.filetransfer",
+            CpmIcsi::Session => "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session",
+            CpmIcsi::SessionGroup => "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session.group",
+        }
+    }
     /// Recognise a normalised (percent-decoded, lowercased) ICSI URN. `oma.cpm.deferred` and
     /// `oma.cpm.systemmsg` are not mapped (they pass through untouched).
     pub fn from_norm(urn: &str) -> Option<CpmIcsi> {

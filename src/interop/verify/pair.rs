@@ -168,7 +168,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
                 ),
                 _ => {}
             }
-            // A request whose only IM tags are negated is forwarded unchanged (vector 13).
+            // A request whose only IM tags are negated is forwarded unchanged (a negated tag is no IM tag: it is not an IM request).
             // Conversation identity goes with the contributions (MESSAGE, INVITE), not with the
             // rest of a dialog (BYE, UPDATE, ...).
             if to_local_cpm(ctx) && form_of(ingress) != Form::Negated && classify(ingress).is_some() {
@@ -640,10 +640,24 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     for i in cpm_icsis(eg) {
         if !before.contains(&i) && Some(i) != allowed && exp != Expectation::Unknown {
             let what = match allowed {
-                Some(a) => format!("no CPM ICSI but {a:?} (Table 1 for this service)"),
+                Some(a) => format!("no CPM ICSI but {} (Table 1 for this service)", a.urn()),
                 None => "no CPM ICSI the request did not carry".to_string(),
             };
-            j.violation(ReqId::T3_MAP, what, format!("{i:?} added"), p.header_loc(eg, &HeaderName::AcceptContact));
+            // Point at the header that carries it.
+            let at = [
+                HeaderName::PAssertedService,
+                HeaderName::PPreferredService,
+                HeaderName::AcceptContact,
+                HeaderName::Contact,
+            ]
+            .into_iter()
+            .find(|n| {
+                eg.list_values(n).iter().any(|v| {
+                    CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || ValueView::new(eg.bytes(), *v).cpm.contains(&i)
+                })
+            })
+            .unwrap_or(HeaderName::AcceptContact);
+            j.violation(ReqId::T3_MAP, what, format!("{} added", i.urn()), p.header_loc(eg, &at));
             return;
         }
     }

@@ -1,6 +1,6 @@
 //! How a simulated client writes each service request in its own form (the protocol notes): IM clients
 //! tag with `+g.oma.sip-im` (LMM: plus `.large-message`); CPM clients with the service's ICSI,
-//! `P-Preferred-Service`, `+sip.instance`, `Conversation-ID` and `Contribution-ID` (B §4.3).
+//! `P-Preferred-Service`, `+sip.instance`, `Conversation-ID` and `Contribution-ID` (a CPM client refuses an LMM INVITE without them with 400).
 
 use crate::base::ClientKind;
 use crate::base::Service;

@@ -278,7 +278,7 @@ impl Ue {
                 if self.cfg.kind == ClientKind::Cpm && lmm && missing {
                     response_with_reason(
                         msg,
-                        StatusCode::new(400),
+                        StatusCode::BAD_REQUEST,
                         "Missing Conversation-ID or Contribution-ID",
                         Some(&tag),
                     )
