@@ -102,31 +102,15 @@ fn report_of(a: &Args, v: &CaptureVerdicts) -> RunReport {
             SutAddr::Addr(x) => x.to_string(),
         })
         .collect();
-    RunReport {
-        schema_version: report::SCHEMA_VERSION,
-        run: RunInfo {
-            tool: "imcpm".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            sut: format!("capture: {}", sut.join(", ")),
-            fault: None,
-            levels: vec![a.level],
-            transport: "capture".into(),
-            started: String::new(),
-            duration_ms: 0,
-            scenarios: a
-                .files
-                .iter()
-                .map(|f| ScenarioFile {
-                    name: f.display().to_string(),
-                    hash: file_hash(&std::fs::read(f).unwrap_or_default()),
-                })
-                .collect(),
-        },
-        summary: report::summary(&v.results),
-        results: v.results.clone(),
-        changes: Vec::new(),
-        flows: Vec::new(),
-    }
+    let files = a
+        .files
+        .iter()
+        .map(|f| ScenarioFile { name: f.display().to_string(), hash: file_hash(&std::fs::read(f).unwrap_or_default()) })
+        .collect();
+    RunReport::new(
+        RunInfo::new(format!("capture: {}", sut.join(", ")), "capture".into(), vec![a.level], files),
+        v.results.clone(),
+    )
 }
 
 fn text(a: &Args, v: &CaptureVerdicts, color: bool) -> String {

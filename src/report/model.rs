@@ -25,6 +25,38 @@ pub struct RunReport {
     pub flows: Vec<Flow>,
 }
 
+impl RunReport {
+    /// A report of `results` (its summary counted from them), without comparison or flows.
+    pub fn new(run: RunInfo, results: Vec<ResultItem>) -> RunReport {
+        RunReport {
+            schema_version: super::SCHEMA_VERSION,
+            run,
+            summary: super::summary(&results),
+            results,
+            changes: Vec::new(),
+            flows: Vec::new(),
+        }
+    }
+}
+
+impl RunInfo {
+    /// Metadata of this tool against `sut` over `transport`; times are stamped later
+    /// (`report::write::stamp`).
+    pub fn new(sut: String, transport: String, levels: Vec<Level>, scenarios: Vec<ScenarioFile>) -> RunInfo {
+        RunInfo {
+            tool: "imcpm".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sut,
+            fault: None,
+            levels,
+            transport,
+            started: String::new(),
+            duration_ms: 0,
+            scenarios,
+        }
+    }
+}
+
 /// Run metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {

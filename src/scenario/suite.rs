@@ -5,8 +5,8 @@
 use super::{RunOptions, Scenario, ScenarioRun, render, run_scenario};
 use crate::base::{Level, Transport};
 use crate::node::im_server::faults::FaultSet;
+use crate::report::ResultItem;
 use crate::report::model::{RunInfo, RunReport, ScenarioFile, file_hash};
-use crate::report::{self, ResultItem};
 
 /// How a suite runs.
 #[derive(Debug, Clone, Default)]
@@ -47,23 +47,14 @@ pub fn execute(
     levels.dedup();
     let mut used: Vec<&Scenario> = runs.iter().filter_map(|r| all.iter().find(|s| s.name == r.scenario)).collect();
     used.dedup_by(|x, y| x.name == y.name);
-    let report = RunReport {
-        schema_version: report::SCHEMA_VERSION,
-        run: RunInfo {
-            tool: "imcpm".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            sut: "embedded reference server".into(),
-            fault: (!opts.fault_names.is_empty()).then(|| opts.fault_names.join(",")),
-            levels,
-            transport: opts.transport.map_or("sim", |t| t.as_str()).to_lowercase(),
-            started: String::new(),
-            duration_ms: 0,
-            scenarios: used.iter().map(|s| ScenarioFile { name: s.name.clone(), hash: file_hash(&s.source) }).collect(),
-        },
-        summary: report::summary(&results),
-        results,
-        changes: Vec::new(),
-        flows: runs.iter().map(render::flow).collect(),
-    };
+    let mut info = RunInfo::new(
+        "embedded reference server".into(),
+        opts.transport.map_or("sim", |t| t.as_str()).to_lowercase(),
+        levels,
+        used.iter().map(|s| ScenarioFile { name: s.name.clone(), hash: file_hash(&s.source) }).collect(),
+    );
+    info.fault = (!opts.fault_names.is_empty()).then(|| opts.fault_names.join(","));
+    let mut report = RunReport::new(info, results);
+    report.flows = runs.iter().map(render::flow).collect();
     (report, runs)
 }

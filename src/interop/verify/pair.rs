@@ -620,13 +620,10 @@ fn judge_framing(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
 }
 
-/// The transport token of the top Via (`SIP/2.0/UDP host` -> UDP).
+/// The transport of the top Via (`SIP/2.0/UDP host` -> UDP).
 fn via_transport(m: &Message) -> Option<Transport> {
-    let v = m.top_via()?.of(m.bytes());
-    let text = std::str::from_utf8(v).ok()?;
-    // sent-protocol = name SLASH version SLASH transport, with LWS allowed around the slashes.
-    let token = text.splitn(3, '/').nth(2)?.split_whitespace().next()?;
-    Transport::from_via(token)
+    let v = crate::sip::uri::Via::parse(m.bytes(), m.top_via()?)?;
+    Transport::from_via(&v.transport)
 }
 
 /// T3.MAP: no CPM ICSI invented (one the ingress did not carry, other than the one IM -> CPM adds).
