@@ -169,7 +169,8 @@ fn a_capture_under_each_fault_fails_what_the_fault_targets() {
     let mut missing = Vec::new();
     for f in Fault::ALL {
         let mut seen: BTreeMap<ReqId, Verdict> = BTreeMap::new();
-        for s in &all {
+        // The scenarios that name one of the fault's targets (the ratchet shows they catch it).
+        for s in all.iter().filter(|s| s.requirements.iter().any(|id| f.targets().contains(id))) {
             for &level in &s.levels {
                 let run = run_scenario(s, level, &RunOptions { faults: FaultSet::one(*f) });
                 for (id, v) in judge_run(s, &run, &dir) {
