@@ -98,8 +98,18 @@ def capture_seeds():
 TO_CLIENT, SYN, FIN, RST, JUMP, V6 = 0x01, 0x02, 0x04, 0x08, 0x40, 0x80
 
 
+MAX_SEGMENT = 1460
+
+
 def rec(flags, off, payload=b"", ms=1, conn=0):
+    assert len(payload) <= MAX_SEGMENT, len(payload)
     return struct.pack("<BhBH", flags | (conn << 4), off, ms, len(payload)) + payload
+
+
+def recs(flags, off, payload, conn=0, size=1000):
+    """A payload longer than one segment: the first piece at `off`, the rest following on."""
+    parts = segments(payload, size)
+    return b"".join(rec(flags, off if i == 0 else 0, p, conn=conn) for i, p in enumerate(parts))
 
 
 def segments(data, size):
@@ -148,17 +158,17 @@ def tcp_seeds():
     # A hole that never fills, then the next message: resynchronisation.
     s = segments(m1, 250)
     x = bytes([0]) + rec(SYN, -1, conn=1) + rec(0, 0, s[0], conn=1)
-    x += rec(0, len(s[1]), b"".join(s[2:]) + m2, conn=1) + rec(FIN, 0, conn=1)
+    x += recs(0, len(s[1]), b"".join(s[2:]) + m2, conn=1) + rec(FIN, 0, conn=1)
     write(d, "gap", x)
     # The same, but the hole is skipped on time (4 s later, or 20 ms with the short wait).
-    x = bytes([0]) + rec(0, 0, s[0], conn=1) + rec(0, len(s[1]), b"".join(s[2:]) + m2, conn=1)
+    x = bytes([0]) + rec(0, 0, s[0], conn=1) + recs(0, len(s[1]), b"".join(s[2:]) + m2, conn=1)
     x += rec(JUMP, 0, m3[:200], conn=2) + rec(0, 0, m3[200:], conn=2)
     write(d, "gap-timeout", x)
     write(d, "gap-short-wait", bytes([0x10]) + x[1:])
     # Both directions: request and its 200 OK.
     ok = ok_for(m1)
     x = bytes([0]) + rec(SYN, -1, conn=1) + rec(SYN | TO_CLIENT, -1, conn=1)
-    x += rec(0, 0, m1[:500], conn=1) + rec(0, 0, m1[500:], conn=1) + rec(TO_CLIENT, 0, ok, conn=1)
+    x += rec(0, 0, m1[:500], conn=1) + recs(0, 0, m1[500:], conn=1) + rec(TO_CLIENT, 0, ok, conn=1)
     x += rec(FIN, 0, conn=1) + rec(FIN | TO_CLIENT, 0, conn=1)
     write(d, "both-directions", x)
     # Two connections interleaved, one reset in the middle of a message.
@@ -173,7 +183,7 @@ def tcp_seeds():
     write(d, "interleaved-rst", x)
     # A new connection (SYN) on the same address pair inside a message.
     x = bytes([0]) + rec(SYN, -1, conn=1) + rec(0, 0, m1[:300], conn=1) + rec(SYN, 5000, conn=1)
-    x += rec(0, 0, m2, conn=1)
+    x += recs(0, 0, m2, conn=1)
     write(d, "syn-reuse", x)
     # Keep-alives and junk before a message; a header without Content-Length.
     junk = b"\r\n\r\n" + b"hello there\r\n" + m2

@@ -107,21 +107,6 @@ pub fn capture_read(data: &[u8]) {
     }
 }
 
-/// Known and not yet fixed: pcap-parser 0.17.0 computes `block_len - 12` for a pcapng Process
-/// Information Block (type 0x80000001) before checking the length is at least 12, so a block
-/// length of 4 to 11 subtracts with overflow (a panic where overflow is checked: debug builds,
-/// tests, fuzzing). The `capture_read` fuzz target skips inputs that may hold such a block, so
-/// that the fuzzer goes on past it; the regression test `fuzz_regressions::pcapng_short_pib`
-/// replays it unfiltered. Remove this filter once the reader handles it.
-pub fn known_short_pib(data: &[u8]) -> bool {
-    data.windows(8).any(|w| {
-        let (le, be) = (u32::from_le_bytes([w[0], w[1], w[2], w[3]]), u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-        let (len_le, len_be) =
-            (u32::from_le_bytes([w[4], w[5], w[6], w[7]]), u32::from_be_bytes([w[4], w[5], w[6], w[7]]));
-        (le == 0x8000_0001 || be == 0x8000_0001) && (len_le < 12 || len_be < 12)
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // tcp_reassembly
 

@@ -77,6 +77,8 @@ struct State {
     file_comments: Vec<String>,
     /// Sections begun so far: first frame and comment (pcapng only).
     sections: Vec<(u64, String)>,
+    /// pcapng: the current section's byte order (true: big-endian), once its header is read.
+    ng_big_endian: Option<bool>,
 }
 
 /// A capture file read frame by frame.
@@ -186,6 +188,9 @@ impl FileSource {
     /// The next frame, `None` at the end of the file. After an error, always `None`.
     pub(crate) fn next_frame(&mut self) -> Result<Option<RawFrame>, CaptureError> {
         while !self.done {
+            if let Some(detail) = short_block(&self.state, self.reader.data()) {
+                return Err(self.fail(Failure::Corrupt(detail)));
+            }
             let step = match self.reader.next() {
                 Ok((offset, block)) => {
                     let out = handle_block(&mut self.state, self.file, block);
@@ -275,6 +280,22 @@ impl FileSource {
     }
 }
 
+/// A pcapng block (other than a section header) whose total length is below the 12 bytes
+/// every block has (type, length, trailing length). pcap-parser 0.17 subtracts 12 from some
+/// such lengths unchecked (a Process Information Block of length 8 overflows: a panic where
+/// overflow is checked, a huge length where not), so the reader rejects them first.
+fn short_block(st: &State, data: &[u8]) -> Option<String> {
+    let be = st.ng_big_endian?;
+    let word = |b: &[u8]| {
+        let w: [u8; 4] = b.try_into().ok()?;
+        Some(if be { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) })
+    };
+    let kind = word(data.get(0..4)?)?;
+    let len = word(data.get(4..8)?)?;
+    (kind != 0x0A0D_0D0A && len < 12)
+        .then(|| format!("pcapng block of type 0x{kind:08x} with a total length of {len} (at least 12)"))
+}
+
 enum Failure {
     Truncated,
     Read,
@@ -322,6 +343,7 @@ fn handle_ng(st: &mut State, file: usize, block: Block<'_>) -> Result<Option<Raw
     match block {
         Block::SectionHeader(shb) => {
             st.interfaces.clear();
+            st.ng_big_endian = Some(shb.big_endian());
             let texts = comments(&shb.options);
             st.sections.push((st.frames + 1, texts.join("\n")));
             st.file_comments.extend(texts);

@@ -10,6 +10,7 @@ mod check_pcap;
 mod cli;
 mod common;
 mod fixture_rewrites;
+mod fuzz_regressions;
 mod harness_api;
 mod im_server;
 mod net_driver;

@@ -573,7 +573,17 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         }
         // The first value of the ingress that the egress lost or changed.
         let bv: Vec<&Vec<u8>> = b.iter().map(|x| &x.0).collect();
-        let lost = a.iter().enumerate().find(|(k, x)| bv.get(*k) != Some(&&x.0)).map_or(&a[0], |(_, x)| x);
+        let got: Vec<String> = b.iter().map(|x| String::from_utf8_lossy(&x.0).into_owned()).collect();
+        let Some((_, lost)) = a.iter().enumerate().find(|(k, x)| bv.get(*k) != Some(&&x.0)) else {
+            // Nothing lost or changed: the egress has the ingress's values and more after them.
+            j.violation(
+                ReqId::SIP_PRESERVE,
+                format!("{}: its {} received values only, none added", h.name.canonical(), a.len()),
+                format!("{}: {}", h.name.canonical(), got.join(", ")),
+                p.header_loc(eg, &h.name),
+            );
+            continue;
+        };
         let line = ing.headers().iter().find(|x| x.line_no == lost.1).map(|x| x.line);
         j.violation(
             ReqId::SIP_PRESERVE,
@@ -581,7 +591,6 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             if b.len() < a.len() {
                 format!("{} of {} values", b.len(), a.len())
             } else {
-                let got: Vec<String> = b.iter().map(|x| String::from_utf8_lossy(&x.0).into_owned()).collect();
                 format!("{}: {}", h.name.canonical(), got.join(", "))
             },
             p.loc_ingress(None, line),
