@@ -151,6 +151,8 @@ struct Reader<'o, F> {
     /// ones.
     ready: BinaryHeap<Reverse<Ready>>,
     made: u64,
+    /// The comment of each pcapng section seen: (file, section number) -> comment.
+    section_comments: HashMap<(usize, u32), std::sync::Arc<str>>,
 }
 
 pub(super) fn run(
@@ -230,6 +232,7 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
             out: Vec::new(),
             ready: BinaryHeap::new(),
             made: 0,
+            section_comments: HashMap::new(),
         }
     }
 
@@ -253,6 +256,8 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
             file: seen.file,
             frame: seen.frame,
             time_us: seen.time_ns / 1000,
+            section: seen.section,
+            section_comment: self.section_comments.get(&(seen.file, seen.section)).cloned().unwrap_or_default(),
             packet: Packet::new(transport, from, to, bytes),
         };
         self.ready.push(Reverse(Ready { key: (seen.time_ns, seen.file, seen.frame, self.made), msg }));
@@ -271,6 +276,9 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
 
     fn one_frame(&mut self, f: RawFrame) {
         self.stats.frames += 1;
+        if !f.section.1.is_empty() {
+            self.section_comments.entry((f.file, f.section.0)).or_insert_with(|| f.section.1.clone());
+        }
         for c in &f.comments {
             self.stats.comments.push((f.file, f.frame, c.clone()));
         }
@@ -305,7 +313,7 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
             self.stats.duplicates += 1;
             return;
         }
-        let seen = Seen { time_ns: f.time_ns, file: f.file, frame: f.frame };
+        let seen = Seen { time_ns: f.time_ns, file: f.file, frame: f.frame, section: f.section.0 };
         let (proto, payload) = match &frag {
             None => (ip.ip_number, Cow::Borrowed(ip.payload)),
             Some(info) => match self.defrag.add(&sliced, info, f.time_ns) {

@@ -118,6 +118,10 @@ pub struct SipMessage {
     pub frame: u64,
     /// Capture time of that frame, µs since the Unix epoch.
     pub time_us: u64,
+    /// 0-based number of that frame's pcapng section in its file (0 for pcap).
+    pub section: u32,
+    /// That section's comment (empty when it has none, and for pcap).
+    pub section_comment: std::sync::Arc<str>,
     /// Transport, sender, receiver and the bytes of exactly one message.
     pub packet: Packet,
 }

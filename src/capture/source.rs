@@ -14,6 +14,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, OptionCode, PcapBlockOwned, PcapError, PcapNGOption};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Initial capacity of a file's read buffer.
 const INITIAL_BUFFER: usize = 64 * 1024;
@@ -52,6 +53,9 @@ pub(crate) struct RawFrame {
     pub(crate) data: FrameData,
     /// The frame's comments (pcapng `opt_comment`).
     pub(crate) comments: Vec<String>,
+    /// 0-based number of its pcapng section in the file (0 for pcap), and that section's
+    /// comment (empty when none).
+    pub(crate) section: (u32, Arc<str>),
 }
 
 /// One pcapng interface (or the pcap file's single link).
@@ -77,6 +81,8 @@ struct State {
     file_comments: Vec<String>,
     /// Sections begun so far: first frame and comment (pcapng only).
     sections: Vec<(u64, String)>,
+    /// The current section: its 0-based number and comment.
+    section: (u32, Arc<str>),
     /// pcapng: the current section's byte order (true: big-endian), once its header is read.
     ng_big_endian: Option<bool>,
 }
@@ -333,6 +339,7 @@ fn handle_block(st: &mut State, file: usize, block: PcapBlockOwned<'_>) -> Resul
                 interface: 0,
                 data: FrameData::Packet { linktype: iface.linktype, bytes: b.data.to_vec(), cut: b.caplen < b.origlen },
                 comments: Vec::new(),
+                section: st.section.clone(),
             }))
         }
         PcapBlockOwned::NG(block) => handle_ng(st, file, block),
@@ -345,6 +352,7 @@ fn handle_ng(st: &mut State, file: usize, block: Block<'_>) -> Result<Option<Raw
             st.interfaces.clear();
             st.ng_big_endian = Some(shb.big_endian());
             let texts = comments(&shb.options);
+            st.section = (u32::try_from(st.sections.len()).unwrap_or(u32::MAX), Arc::from(texts.join("\n")));
             st.sections.push((st.frames + 1, texts.join("\n")));
             st.file_comments.extend(texts);
             Ok(None)
@@ -376,6 +384,7 @@ fn handle_ng(st: &mut State, file: usize, block: Block<'_>) -> Result<Option<Raw
                     cut: epb.caplen < epb.origlen,
                 },
                 comments: comments(&epb.options),
+                section: st.section.clone(),
             }))
         }
         Block::SimplePacket(spb) => {
@@ -396,6 +405,7 @@ fn handle_ng(st: &mut State, file: usize, block: Block<'_>) -> Result<Option<Raw
                     cut: (spb.origlen as usize) > spb.data.len(),
                 },
                 comments: Vec::new(),
+                section: st.section.clone(),
             }))
         }
         Block::Unknown(u) if u.block_type == OPB_TYPE => {
@@ -414,6 +424,7 @@ fn unreadable(st: &State, file: usize, interface: u32, why: &'static str) -> Raw
         interface,
         data: FrameData::Unreadable(why),
         comments: Vec::new(),
+        section: st.section.clone(),
     }
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct Seen {
     pub(crate) file: usize,
     /// 1-based frame number.
     pub(crate) frame: u64,
+    /// 0-based pcapng section number in the file.
+    pub(crate) section: u32,
 }
 
 /// One TCP segment.
@@ -484,7 +486,7 @@ mod tests {
             fin: false,
             rst: false,
             payload,
-            seen: Seen { time_ns: frame * 1000, file: 0, frame },
+            seen: Seen { time_ns: frame * 1000, file: 0, frame, section: 0 },
         }
     }
 

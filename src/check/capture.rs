@@ -1,22 +1,45 @@
 //! Judging captures: the SIP messages of one or more pcap/pcapng files (the capture reader,
-//! [`crate::capture::read_captures`]) become a [`Trace`], which the same oracle as every other
-//! command judges ([`check_trace`]) as an incomplete trace: what the capture does not show is
-//! INCONCLUSIVE, never a PASS or a FAIL. The IM server is told by its addresses (`--sut`);
-//! packets to it are ingress, packets from it egress.
+//! [`crate::capture::read_captures`]) are judged by the same oracle as every other command, as
+//! an incomplete trace: what the capture does not show is INCONCLUSIVE, never a PASS or a
+//! FAIL. The IM server is told by its addresses (`--sut`); packets to it are ingress, packets
+//! from it egress.
+//!
+//! Streaming, in bounded memory: a proxy keeps the Call-ID, so the messages are held per
+//! dialog (Call-ID) and each dialog is judged on its own ([`judge_local_in`], the pair and
+//! trace rules unchanged) once it has been quiet for [`Window::idle`] of capture time (64*T1,
+//! every transaction timer of RFC 3261 has fired), or earlier, least recently active first,
+//! when the messages held pass [`Window::max_bytes`] (counted: "closed early"). What spans
+//! dialogs is kept in small, bounded state: registrations learnt from third-party REGISTERs,
+//! the deliveries the Conversation-ID rules compare (judged in batches of
+//! [`Window::max_deliveries`]), and the requests toward offline clients and the requests the
+//! server sent of its own accord (the no-deferral rule, at most [`Window::max_pending`] each).
+//! What falls outside is counted in [`WindowInfo`] and reported, never silently dropped.
 //!
 //! Results are keyed by capture file and dialog (Call-ID) in place of a scenario, and findings
-//! point at the capture's own frame numbers (1-based, as Wireshark numbers them).
+//! point at the capture's own frame numbers (1-based, as Wireshark numbers them). They go into
+//! an [`Aggregate`]: counts of every result, the first of each kind in full.
 
+use super::redact;
 use crate::base::{ClientKind, Instant, Level, Role, Trace};
-use crate::capture::{CaptureError, ReadOptions, ReadStats, read_captures};
-use crate::interop::finding::Finding;
-use crate::interop::rules::ReqId;
-use crate::interop::verify::{TraceContext, check_trace};
+use crate::capture::{CaptureError, ReadOptions, ReadStats, SipMessage, read_captures};
+use crate::interop::finding::{Finding, Verdict};
+use crate::interop::registration::aor_of;
+use crate::interop::verify::TraceContext;
+use crate::interop::verify::convid::judge_conversations;
+use crate::interop::verify::judge::Judge;
+use crate::interop::verify::trace::{
+    Delivery, Offline, PairRecord, Registrations, Sent, judge_deferred, judge_local_in,
+};
+use crate::report::aggregate::{Aggregate, DEFAULT_KEEP};
+use crate::report::model::{Flow, FlowMessage};
 use crate::report::{self, ResultItem};
+use crate::scenario::glob;
 use crate::sip::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Which address of a capture is the IM server: a host (any port) or a host and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +64,35 @@ impl std::str::FromStr for SutAddr {
     }
 }
 
+/// The bounds of the judging window. Defaults: docs/captures.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// A dialog quiet this long (capture time) is judged and forgotten.
+    pub idle: Duration,
+    /// At most this many bytes of SIP messages held; past it the least recently active dialog
+    /// is judged early.
+    pub max_bytes: usize,
+    /// Deliveries to or from local CPM clients compared together by the Conversation-ID rules.
+    pub max_deliveries: usize,
+    /// Requests toward offline clients, and requests the server sent of its own accord, kept
+    /// for the no-deferral rule (each).
+    pub max_pending: usize,
+    /// Users whose registrations are remembered.
+    pub max_users: usize,
+}
+
+impl Default for Window {
+    fn default() -> Window {
+        Window {
+            idle: Duration::from_secs(32),
+            max_bytes: 24 << 20,
+            max_deliveries: 20_000,
+            max_pending: 10_000,
+            max_users: 100_000,
+        }
+    }
+}
+
 /// What to judge and how.
 #[derive(Debug, Clone)]
 pub struct CaptureJob {
@@ -56,118 +108,492 @@ pub struct CaptureJob {
     pub users: BTreeMap<String, ClientKind>,
     /// Reader options (extra SIP ports, bounds).
     pub read: ReadOptions,
+    /// The judging window.
+    pub window: Window,
+    /// Results kept in full per (requirement, verdict).
+    pub keep: usize,
+    /// Ladders (message flows of dialogs) kept for the HTML report, failing dialogs first.
+    pub ladders: usize,
+    /// Only results whose requirement ID or key matches one of these globs (none: all).
+    pub filter: Vec<String>,
+    /// Pseudonymise user parts and phone numbers in results and ladders.
+    pub redact: bool,
 }
 
-/// Where a trace message came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    /// Index into [`CaptureJob::files`].
-    pub file: usize,
-    /// 1-based frame number in that file.
-    pub frame: u64,
+impl CaptureJob {
+    /// A job with the default window, results and ladders, no domain, users or filter.
+    pub fn new(files: Vec<PathBuf>, sut: Vec<SutAddr>, level: Level) -> CaptureJob {
+        CaptureJob {
+            files,
+            sut,
+            level,
+            domains: Vec::new(),
+            users: BTreeMap::new(),
+            read: ReadOptions::default(),
+            window: Window::default(),
+            keep: DEFAULT_KEEP,
+            ladders: 20,
+            filter: Vec::new(),
+            redact: false,
+        }
+    }
 }
 
 /// The verdicts of a capture.
 #[derive(Debug)]
 pub struct CaptureVerdicts {
-    /// Results, keyed by file and Call-ID (in `scenario`), in stable order.
-    pub results: Vec<ResultItem>,
+    /// Every result counted, the first of each kind in full.
+    pub aggregate: Aggregate,
+    /// Ladders of some dialogs (failing ones first), numbered by frame.
+    pub flows: Vec<Flow>,
+    /// Dialogs judged whose ladder was not kept.
+    pub flows_left_out: usize,
     /// What the reader counted, including what it could not judge.
     pub stats: ReadStats,
     /// The first truncated or corrupt file, if any: everything before it was judged.
     pub error: Option<CaptureError>,
-    /// The SIP messages judged, in time order.
-    pub trace: Trace,
-    /// Where each trace message was seen.
-    pub seen: Vec<Seen>,
     /// Requests entering the server that were paired and judged.
     pub pairs: usize,
+    /// What the window held and what fell outside it.
+    pub window: WindowInfo,
 }
 
-impl CaptureVerdicts {
-    /// Catalogue IDs the capture exercised (some finding names them) and those it never did.
-    pub fn coverage(&self) -> (Vec<ReqId>, Vec<ReqId>) {
-        let used: Vec<ReqId> =
-            ReqId::ALL.iter().copied().filter(|id| self.results.iter().any(|r| r.requirement == *id)).collect();
-        let not = ReqId::ALL.iter().copied().filter(|id| !used.contains(id)).collect();
-        (used, not)
-    }
+/// A judged unit of the capture: the whole merged capture, or one `imcpm run` section.
+struct Part {
+    /// Key of results not tied to a message.
+    label: String,
+    ctx: TraceContext,
+    regs: Registrations,
+    /// Deliveries not judged yet, their message IDs global.
+    deliveries: Vec<Delivery>,
+    offline: Vec<Offline>,
+    sent: Vec<Sent>,
+    /// Result key and frame of each global message ID the cross-dialog state refers to.
+    ids: HashMap<usize, (Arc<str>, u64)>,
 }
 
-/// Judge the capture files of `job`. A file of several pcapng sections (such as `imcpm run
-/// --pcap` writes, one per scenario and level) is judged section by section, each on its own:
-/// a section whose comment names a level (`imcpm run: t1/pager L2`) is judged at that level.
+/// The messages of one dialog not judged yet.
+struct Bucket {
+    trace: Trace,
+    /// File and frame of each message.
+    at: Vec<(usize, u64)>,
+    bytes: usize,
+    /// Bumped at each message: a queue entry with an older one is stale.
+    generation: u64,
+}
+
+type BucketKey = (usize, Box<[u8]>);
+
+struct Streaming<'a> {
+    job: &'a CaptureJob,
+    names: Vec<String>,
+    parts: Vec<Part>,
+    part_of: HashMap<(usize, u32), usize>,
+    buckets: HashMap<BucketKey, Bucket>,
+    /// Activity order: (time, generation, bucket), one entry per message, stale ones skipped.
+    queue: VecDeque<(Instant, u64, BucketKey)>,
+    held: usize,
+    now: Instant,
+    next_id: usize,
+    aggregate: Aggregate,
+    flows: Vec<(bool, Flow)>,
+    flows_left_out: usize,
+    pairs: usize,
+    info: WindowInfo,
+}
+
+/// Judge the capture files of `job`. A pcapng section whose comment names an `imcpm run`
+/// (`imcpm run: t1/pager L2`, as `imcpm run --pcap` writes one per scenario and level) is
+/// judged on its own at the level it names; everything else together.
 pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
-    let mut trace = Trace::default();
-    let mut seen = Vec::new();
-    let (stats, error) = read_captures(&job.files, &job.read, |m| {
-        seen.push(Seen { file: m.file, frame: m.frame });
-        trace.push(Instant(m.time_us), m.packet);
-    });
-    let name = |i: usize| {
-        job.files
-            .get(i)
-            .and_then(|p| p.file_name())
-            .map_or_else(|| format!("file {i}"), |n| n.to_string_lossy().into_owned())
+    let names = (0..job.files.len())
+        .map(|i| job.files[i].file_name().map_or_else(|| format!("file {i}"), |n| n.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>();
+    let label = names.join(" + ");
+    let mut s = Streaming {
+        job,
+        parts: Vec::new(),
+        names,
+        part_of: HashMap::new(),
+        buckets: HashMap::new(),
+        queue: VecDeque::new(),
+        held: 0,
+        now: Instant::ZERO,
+        next_id: 0,
+        aggregate: Aggregate::new(job.keep),
+        flows: Vec::new(),
+        flows_left_out: 0,
+        pairs: 0,
+        info: WindowInfo {
+            idle_ms: job.window.idle.as_millis() as u64,
+            max_bytes: job.window.max_bytes,
+            max_deliveries: job.window.max_deliveries,
+            max_pending: job.window.max_pending,
+            ..WindowInfo::default()
+        },
     };
-    // The parts judged on their own: each section when there are several, else everything.
-    let mut parts: Vec<(String, Level, Vec<usize>)> = Vec::new();
-    if stats.sections.len() > 1 {
-        for (n, sec) in stats.sections.iter().enumerate() {
-            let idx: Vec<usize> = (0..seen.len())
-                .filter(|&i| sec.file == seen[i].file && sec.holds(seen[i].file, seen[i].frame))
-                .collect();
-            let label =
-                if sec.comment.is_empty() { format!("section {}", n + 1) } else { sec.comment.replace('\n', " ") };
-            parts.push((
-                format!("{} [{label}]", name(sec.file)),
-                section_level(&sec.comment).unwrap_or(job.level),
-                idx,
-            ));
-        }
-    } else {
-        let files: Vec<String> = (0..job.files.len()).map(name).collect();
-        parts.push((files.join(" + "), job.level, (0..seen.len()).collect()));
+    s.new_part(label, job.level);
+    let (stats, error) = read_captures(&job.files, &job.read, |m| s.push(m));
+    s.finish();
+    let mut flows: Vec<(bool, Flow)> = s.flows;
+    flows.sort_by_key(|(failing, _)| !*failing);
+    CaptureVerdicts {
+        aggregate: s.aggregate,
+        flows: flows.into_iter().map(|(_, f)| f).collect(),
+        flows_left_out: s.flows_left_out,
+        stats,
+        error,
+        pairs: s.pairs,
+        window: s.info,
     }
-    let mut results = Vec::new();
-    let mut pairs = 0;
-    for (label, level, idx) in parts {
-        let mut sub = Trace::default();
-        for &i in &idx {
-            sub.push(trace.events[i].time, trace.events[i].packet.clone());
-        }
-        let ctx = TraceContext {
-            level,
-            sut: job.sut.iter().filter_map(|s| if let SutAddr::Addr(a) = s { Some(*a) } else { None }).collect(),
-            sut_hosts: job.sut.iter().filter_map(|s| if let SutAddr::Host(h) = s { Some(*h) } else { None }).collect(),
-            role: Role::Proxy,
-            domains: job.domains.clone(),
-            users: job.users.clone(),
-            complete: false,
-        };
-        let report = check_trace(&ctx, &sub);
-        pairs += report.pairs.len();
-        // Findings by key (part, file and Call-ID of the message they point at), at frames.
-        let mut by_key: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-        for mut f in report.findings {
-            let key = match f.location.message.and_then(|k| idx.get(k).copied()) {
-                Some(i) => {
-                    f.location.message = usize::try_from(seen[i].frame).ok();
-                    let call = Message::parse(trace.events[i].packet.bytes.clone())
-                        .ok()
-                        .and_then(|m| m.call_id().map(|c| c.into_owned()))
-                        .unwrap_or_else(|| "(no Call-ID)".into());
-                    let file = name(seen[i].file);
-                    if label.starts_with(&file) { format!("{label} {call}") } else { format!("{file} {call}") }
-                }
-                None => label.clone(),
-            };
-            by_key.entry(key).or_default().push(f);
-        }
-        results.extend(by_key.iter().flat_map(|(k, fs)| report::group(k, level, fs)));
-    }
-    CaptureVerdicts { results, stats, error, trace, seen, pairs }
 }
+
+/// The Call-ID of a message, by a scan of its header lines (`Call-ID` or `i`), trimmed.
+fn call_id_of(bytes: &[u8]) -> &[u8] {
+    for line in bytes.split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
+            return line[colon + 1..].trim_ascii();
+        }
+    }
+    b""
+}
+
+impl Streaming<'_> {
+    fn new_part(&mut self, label: String, level: Level) -> usize {
+        let job = self.job;
+        self.parts.push(Part {
+            label,
+            ctx: TraceContext {
+                level,
+                sut: job.sut.iter().filter_map(|s| if let SutAddr::Addr(a) = s { Some(*a) } else { None }).collect(),
+                sut_hosts: job
+                    .sut
+                    .iter()
+                    .filter_map(|s| if let SutAddr::Host(h) = s { Some(*h) } else { None })
+                    .collect(),
+                role: Role::Proxy,
+                domains: job.domains.clone(),
+                users: job.users.clone(),
+                complete: false,
+            },
+            regs: Registrations::default(),
+            deliveries: Vec::new(),
+            offline: Vec::new(),
+            sent: Vec::new(),
+            ids: HashMap::new(),
+        });
+        self.parts.len() - 1
+    }
+
+    fn part_for(&mut self, m: &SipMessage) -> usize {
+        if !m.section_comment.starts_with(crate::capture::RUN_COMMENT_PREFIX) {
+            return 0;
+        }
+        if let Some(p) = self.part_of.get(&(m.file, m.section)) {
+            return *p;
+        }
+        let label = format!("{} [{}]", self.names[m.file], m.section_comment.replace('\n', " "));
+        let p = self.new_part(label, section_level(&m.section_comment).unwrap_or(self.job.level));
+        self.part_of.insert((m.file, m.section), p);
+        p
+    }
+
+    fn push(&mut self, m: SipMessage) {
+        let time = Instant(m.time_us);
+        self.now = self.now.max(time);
+        let part = self.part_for(&m);
+        if m.packet.bytes.starts_with(b"REGISTER ") && self.is_sut(&m.packet.to) {
+            let p = &mut self.parts[part];
+            if let Ok(msg) = Message::parse(m.packet.bytes.clone()) {
+                let user = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na));
+                if p.regs.len() < self.job.window.max_users || user.is_some_and(|u| p.regs.knows(&u)) {
+                    p.regs.learn(&msg, p.ctx.level, time);
+                } else {
+                    self.info.registrations_not_kept += 1;
+                }
+            }
+        }
+        let key: BucketKey = (part, call_id_of(&m.packet.bytes).into());
+        let len = m.packet.bytes.len();
+        let b = self.buckets.entry(key.clone()).or_insert_with(|| Bucket {
+            trace: Trace::default(),
+            at: Vec::new(),
+            bytes: 0,
+            generation: 0,
+        });
+        b.trace.push(time, m.packet);
+        b.at.push((m.file, m.frame));
+        b.bytes += len;
+        b.generation += 1;
+        self.queue.push_back((time, b.generation, key));
+        self.held += len;
+        self.info.peak_bytes = self.info.peak_bytes.max(self.held);
+        self.info.peak_dialogs = self.info.peak_dialogs.max(self.buckets.len());
+        self.sweep();
+    }
+
+    fn is_sut(&self, a: &SocketAddr) -> bool {
+        self.job.sut.iter().any(|s| match s {
+            SutAddr::Host(h) => *h == a.ip(),
+            SutAddr::Addr(x) => x == a,
+        })
+    }
+
+    /// Judge the dialogs that have been quiet long enough, then, while too much is held, the
+    /// least recently active ones.
+    fn sweep(&mut self) {
+        while let Some((time, generation, key)) = self.queue.front() {
+            let live = self.buckets.get(key).is_some_and(|b| b.generation == *generation);
+            if !live {
+                self.queue.pop_front();
+                continue;
+            }
+            let quiet = self.now.since(*time) >= self.job.window.idle;
+            if !quiet && self.held <= self.job.window.max_bytes {
+                break;
+            }
+            if !quiet {
+                self.info.closed_early += 1;
+            }
+            let Some((_, _, key)) = self.queue.pop_front() else { break };
+            self.judge_bucket(&key);
+        }
+    }
+
+    fn key_of(&self, part: usize, at: (usize, u64), call: &[u8]) -> Arc<str> {
+        let call = if call.is_empty() { "(no Call-ID)".into() } else { String::from_utf8_lossy(call) };
+        let p = &self.parts[part];
+        if part == 0 {
+            Arc::from(format!("{} {call}", self.names[at.0]))
+        } else {
+            Arc::from(format!("{} {call}", p.label))
+        }
+    }
+
+    fn judge_bucket(&mut self, key: &BucketKey) {
+        let Some(b) = self.buckets.remove(key) else { return };
+        self.held -= b.bytes;
+        self.info.dialogs += 1;
+        let part = key.0;
+        let keys: Vec<Arc<str>> = b.at.iter().map(|&at| self.key_of(part, at, &key.1)).collect();
+        let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
+        let p = &self.parts[part];
+        let local = judge_local_in(&p.ctx, &b.trace, Some(&p.regs), Some(self.now));
+        self.pairs += local.report.pairs.len();
+        let mut findings = local.report.findings;
+        findings.extend(local.judge.finish_trace());
+        // Findings by key (file and Call-ID of the message they point at), at frames.
+        let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
+        for mut f in findings {
+            let k = match f.location.message {
+                Some(i) if i < b.at.len() => {
+                    f.location.message = usize::try_from(b.at[i].1).ok();
+                    keys[i].clone()
+                }
+                _ => first_key.clone(),
+            };
+            by_key.entry(k).or_default().push(f);
+        }
+        let level = self.parts[part].ctx.level;
+        let mut notable = false;
+        for (k, fs) in &by_key {
+            for r in report::group(k, level, fs) {
+                notable |= !matches!(r.verdict, Verdict::Pass | Verdict::NotApplicable);
+                self.add(r);
+            }
+        }
+        self.keep_flow(part, &b, &keys, &local.report.pairs, notable);
+        // Cross-dialog state, message indices made global.
+        let base = self.next_id;
+        self.next_id += b.at.len();
+        let p = &mut self.parts[part];
+        let pin = |ids: &mut HashMap<usize, (Arc<str>, u64)>, i: usize| {
+            ids.insert(base + i, (keys[i].clone(), b.at[i].1));
+            base + i
+        };
+        for mut d in local.delivered {
+            d.ingress = pin(&mut p.ids, d.ingress);
+            d.egress = pin(&mut p.ids, d.egress);
+            p.deliveries.push(d);
+        }
+        for (user, call, i) in local.offline {
+            if p.offline.len() < self.job.window.max_pending {
+                let g = pin(&mut p.ids, i);
+                p.offline.push((user, call, g));
+            } else {
+                self.info.pending_not_kept += 1;
+            }
+        }
+        for mut s in local.sent.into_iter().filter(|s| !s.used) {
+            if p.sent.len() < self.job.window.max_pending {
+                s.index = pin(&mut p.ids, s.index);
+                p.sent.push(s);
+            } else {
+                self.info.pending_not_kept += 1;
+            }
+        }
+        if p.deliveries.len() >= self.job.window.max_deliveries {
+            self.judge_conversations(part);
+        }
+    }
+
+    /// Judge the deliveries held for `part` together, then forget them.
+    fn judge_conversations(&mut self, part: usize) {
+        let p = &mut self.parts[part];
+        if p.deliveries.is_empty() {
+            return;
+        }
+        self.info.conversation_batches += 1;
+        let mut j = Judge::default();
+        judge_conversations(&mut j, &p.deliveries);
+        let deliveries = std::mem::take(&mut p.deliveries);
+        let findings = j.finish_trace();
+        self.add_cross(part, findings);
+        let p = &mut self.parts[part];
+        let pinned: std::collections::HashSet<usize> =
+            p.offline.iter().map(|o| o.2).chain(p.sent.iter().map(|s| s.index)).collect();
+        for d in deliveries {
+            for i in [d.ingress, d.egress] {
+                if !pinned.contains(&i) {
+                    p.ids.remove(&i);
+                }
+            }
+        }
+    }
+
+    /// Results of the rules that span dialogs: findings at global message IDs.
+    fn add_cross(&mut self, part: usize, findings: Vec<Finding>) {
+        let p = &self.parts[part];
+        let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
+        for mut f in findings {
+            let k = match f.location.message.and_then(|g| p.ids.get(&g)) {
+                Some((k, frame)) => {
+                    f.location.message = usize::try_from(*frame).ok();
+                    k.clone()
+                }
+                None => {
+                    f.location.message = None;
+                    Arc::from(p.label.as_str())
+                }
+            };
+            by_key.entry(k).or_default().push(f);
+        }
+        let level = p.ctx.level;
+        for (k, fs) in &by_key {
+            for r in report::group(k, level, fs) {
+                self.add(r);
+            }
+        }
+    }
+
+    fn add(&mut self, mut r: ResultItem) {
+        let f = &self.job.filter;
+        if !f.is_empty() && !f.iter().any(|g| glob(g, r.requirement.as_str()) || glob(g, &r.scenario)) {
+            return;
+        }
+        if self.job.redact {
+            redact::redact(std::slice::from_mut(&mut r));
+        }
+        self.aggregate.add(r);
+    }
+
+    /// Keep the ladder of a judged dialog while there is room, a notable one (a verdict other
+    /// than PASS) in place of an unremarkable one when there is not.
+    fn keep_flow(&mut self, part: usize, b: &Bucket, keys: &[Arc<str>], pairs: &[PairRecord], notable: bool) {
+        let limit = self.job.ladders;
+        let replace = if self.flows.len() < limit {
+            None
+        } else if notable {
+            match self.flows.iter().position(|(n, _)| !n) {
+                Some(i) => Some(i),
+                None => {
+                    self.flows_left_out += 1;
+                    return;
+                }
+            }
+        } else {
+            self.flows_left_out += 1;
+            return;
+        };
+        let flow = self.flow(part, b, keys, pairs);
+        match replace {
+            Some(i) => {
+                self.flows_left_out += 1;
+                self.flows[i] = (notable, flow);
+            }
+            None => self.flows.push((notable, flow)),
+        }
+    }
+
+    /// The ladder of a dialog: nodes are the capture's addresses, messages numbered by frame.
+    fn flow(&self, part: usize, b: &Bucket, keys: &[Arc<str>], pairs: &[PairRecord]) -> Flow {
+        let node = |a: SocketAddr| {
+            if self.is_sut(&a) { format!("IM server {a}") } else { a.to_string() }
+        };
+        let mut nodes: Vec<String> = Vec::new();
+        for e in &b.trace.events {
+            for n in [node(e.packet.from), node(e.packet.to)] {
+                if !nodes.contains(&n) {
+                    nodes.push(n);
+                }
+            }
+        }
+        let start = b.trace.events.first().map_or(Instant::ZERO, |e| e.time);
+        let red = |s: String| if self.job.redact { redact::redact_text(&s) } else { s };
+        let messages = b
+            .trace
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let text = String::from_utf8_lossy(&e.packet.bytes).replace("\r\n", "\n");
+                let pair = pairs.iter().find(|p| p.egress == Some(i));
+                let changed_lines = pair
+                    .map(|p| report::changed_lines(&b.trace.events[p.ingress].packet.bytes, &e.packet.bytes))
+                    .unwrap_or_default();
+                FlowMessage {
+                    number: usize::try_from(b.at[i].1).unwrap_or(usize::MAX),
+                    time_ms: e.time.since(start).as_millis() as u64,
+                    from: node(e.packet.from),
+                    to: node(e.packet.to),
+                    transport: e.packet.transport.as_str().to_string(),
+                    summary: red(text.lines().next().unwrap_or("").to_string()),
+                    text: red(text),
+                    from_ingress: pair.and_then(|p| usize::try_from(b.at[p.ingress].1).ok()),
+                    changed_lines,
+                }
+            })
+            .collect();
+        let scenario = keys.first().map_or_else(|| self.parts[part].label.clone(), |k| red(k.to_string()));
+        Flow { scenario, level: self.parts[part].ctx.level, nodes, messages, index_base: 0 }
+    }
+
+    /// Judge every dialog still held and what spans dialogs.
+    fn finish(&mut self) {
+        while let Some((_, _, key)) = self.queue.pop_front() {
+            if self.buckets.contains_key(&key) {
+                self.judge_bucket(&key);
+            }
+        }
+        for part in 0..self.parts.len() {
+            self.judge_conversations(part);
+            let p = &self.parts[part];
+            let mut j = Judge::default();
+            judge_deferred(&mut j, &p.offline, &p.sent);
+            let findings = j.finish_trace();
+            self.add_cross(part, findings);
+        }
+    }
+}
+
+/// What the judging window held, and what fell outside it (report.json `capture.window`).
+pub use crate::report::model::WindowInfo;
 
 /// The level a section's comment names, as `imcpm run --pcap` writes it (`... L1` / `... L2`).
 fn section_level(comment: &str) -> Option<Level> {

@@ -3,8 +3,8 @@
 use super::Format;
 use crate::base::Level;
 use crate::capture::ReadOptions;
-use crate::check::{CaptureJob, CaptureVerdicts, SutAddr, judge_captures, redact};
-use crate::report::model::{RunInfo, RunReport, ScenarioFile, file_hash};
+use crate::check::{CaptureJob, CaptureVerdicts, SutAddr, judge_captures};
+use crate::report::model::{CaptureInfo, FileHasher, RunInfo, RunReport, ScenarioFile, file_hash};
 use crate::report::{self, write};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,6 +46,15 @@ pub struct Args {
     /// pseudonyms (captures from live networks).
     #[arg(long)]
     pub redact: bool,
+    /// Results listed in full per requirement and verdict; every result is counted.
+    #[arg(long, default_value_t = crate::report::aggregate::DEFAULT_KEEP, value_name = "N")]
+    pub max_results: usize,
+    /// Dialog ladders in report.html (failing dialogs first).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_ladders: usize,
+    /// Megabytes of SIP messages held while their dialogs wait to be judged (docs/captures.md).
+    #[arg(long, default_value_t = 24, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub window_mb: u64,
 }
 
 /// Run `imcpm check-pcap`.
@@ -58,39 +67,30 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     };
     let mut read = ReadOptions::default();
     read.sip_ports.extend(&a.port);
-    let job = CaptureJob {
-        files: a.files.clone(),
-        sut: a.sut.clone(),
-        level: a.level,
-        domains: a.domain.clone(),
-        users,
-        read,
-    };
-    let mut v = judge_captures(&job);
-    if !a.filter.is_empty() {
-        v.results.retain(|r| {
-            a.filter
-                .iter()
-                .any(|f| crate::scenario::glob(f, r.requirement.as_str()) || crate::scenario::glob(f, &r.scenario))
-        });
-    }
-    if a.redact {
-        redact::redact(&mut v.results);
-    }
+    let mut job = CaptureJob::new(a.files.clone(), a.sut.clone(), a.level);
+    job.domains = a.domain.clone();
+    job.users = users;
+    job.read = read;
+    job.window.max_bytes = usize::try_from(a.window_mb << 20).unwrap_or(usize::MAX);
+    job.keep = a.max_results;
+    job.ladders = a.max_ladders;
+    job.filter = a.filter.clone();
+    job.redact = a.redact;
+    let v = judge_captures(&job);
     let mut r = report_of(&a, &v);
     write::stamp(&mut r, started, wall.elapsed(), false);
     write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
     let text = match a.format {
         Format::Json => report::json::to_json(&r),
         Format::Markdown => report::markdown::to_markdown(&r),
-        Format::Text => text(&a, &v, std::io::stdout().is_terminal()),
+        Format::Text => text(&a, &r, std::io::stdout().is_terminal()),
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if let Some(e) = &v.error {
         // Everything before the broken frame was judged and reported above.
         return Err(miette::miette!("{e} (what came before it is judged above)"));
     }
-    Ok(if report::failing(&r.results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if r.failing() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn report_of(a: &Args, v: &CaptureVerdicts) -> RunReport {
@@ -102,48 +102,78 @@ fn report_of(a: &Args, v: &CaptureVerdicts) -> RunReport {
             SutAddr::Addr(x) => x.to_string(),
         })
         .collect();
-    let files = a
-        .files
-        .iter()
-        .map(|f| ScenarioFile { name: f.display().to_string(), hash: file_hash(&std::fs::read(f).unwrap_or_default()) })
-        .collect();
-    RunReport::new(
+    let files = a.files.iter().map(|f| ScenarioFile { name: f.display().to_string(), hash: hash_file(f) }).collect();
+    let mut r = RunReport::aggregated(
         RunInfo::new(format!("capture: {}", sut.join(", ")), "capture".into(), vec![a.level], files),
-        v.results.clone(),
-    )
+        &v.aggregate,
+    );
+    r.flows = v.flows.clone();
+    let s = &v.stats;
+    r.capture = Some(CaptureInfo {
+        frames: s.frames,
+        sip_messages: s.sip,
+        requests_judged: v.pairs,
+        not_judged: s.not_judged.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        duplicates: s.duplicates,
+        tcp_retransmissions: s.retransmissions,
+        tcp_gaps: s.gaps,
+        window: v.window.clone(),
+        ladders: v.flows.len(),
+        ladders_left_out: v.flows_left_out,
+        error: v.error.as_ref().map(ToString::to_string),
+    });
+    r
 }
 
-fn text(a: &Args, v: &CaptureVerdicts, color: bool) -> String {
-    let mut out = report::text::summary_table(&v.results, color);
+/// The file's hash, read in pieces (a capture may be larger than memory should hold).
+fn hash_file(p: &std::path::Path) -> String {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(p) else { return file_hash(b"") };
+    let mut h = FileHasher::default();
+    let mut buf = vec![0u8; 1 << 16];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    h.finish()
+}
+
+fn text(a: &Args, r: &RunReport, color: bool) -> String {
+    let rows: Vec<_> = r
+        .aggregate
+        .as_ref()
+        .map(|x| x.requirements.iter().map(|c| (c.requirement, c.counts.clone())).collect())
+        .unwrap_or_default();
+    let mut out = report::text::counts_table(&rows, color);
     out.push('\n');
-    out.push_str(&report::text::failures(&v.results));
-    let s = &v.stats;
-    out.push_str(&format!(
-        "\n{} frames, {} SIP messages, {} requests to the IM server judged; {} results: {}\n",
-        s.frames,
-        s.sip,
-        v.pairs,
-        v.results.len(),
-        counts(&v.results)
-    ));
-    if !s.not_judged.is_empty() {
-        let parts: Vec<String> = s.not_judged.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        out.push_str(&format!("Not judged: {}\n", parts.join(", ")));
+    out.push_str(&report::text::failures(&r.results));
+    if let Some(x) = &r.aggregate {
+        if x.left_out > 0 {
+            out.push_str(&format!(
+                "\n{} results counted; the first {} of each requirement and verdict are listed in the reports, {} more counted only.\n",
+                x.results, x.kept_per_kind, x.left_out
+            ));
+        }
     }
-    if s.duplicates > 0 {
-        out.push_str(&format!("{} duplicate frames counted once\n", s.duplicates));
+    out.push('\n');
+    for n in r.capture.as_ref().map(CaptureInfo::notes).unwrap_or_default() {
+        out.push_str(&n);
+        out.push('\n');
     }
-    let (_, never) = v.coverage();
-    if !never.is_empty() {
-        let ids: Vec<&str> = never.iter().map(|i| i.as_str()).collect();
-        out.push_str(&format!("Not exercised by this capture: {}\n", ids.join(" ")));
+    out.push_str(&format!("Results: {}\n", counts(&r.summary)));
+    if let Some(x) = &r.aggregate {
+        if !x.coverage.not_exercised.is_empty() {
+            let ids: Vec<&str> = x.coverage.not_exercised.iter().map(|i| i.as_str()).collect();
+            out.push_str(&format!("Not exercised by this capture: {}\n", ids.join(" ")));
+        }
     }
     out.push_str(&format!("Reports in {}\n", a.report_dir.display()));
     out
 }
 
-fn counts(results: &[report::ResultItem]) -> String {
-    let parts: Vec<String> =
-        report::summary(results).into_iter().filter(|(_, n)| *n > 0).map(|(v, n)| format!("{n} {v}")).collect();
+fn counts(summary: &std::collections::BTreeMap<&'static str, usize>) -> String {
+    let parts: Vec<String> = summary.iter().filter(|(_, n)| **n > 0).map(|(v, n)| format!("{n} {v}")).collect();
     if parts.is_empty() { "none".into() } else { parts.join(", ") }
 }

@@ -68,9 +68,10 @@ fn msg_anchor(section: usize, number: usize) -> String {
     format!("m{section}-{number}")
 }
 
-fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>) -> Value {
-    // Location.message is a trace index; the flow numbers messages from 1.
-    let target = f.location.message.map(|i| i + 1).filter(|n| numbers.contains(n));
+fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>, base: usize) -> Value {
+    // Location.message is a trace index (the flow numbers messages from 1) or, in a capture,
+    // already the frame number: `base` is the number of index 0.
+    let target = f.location.message.map(|i| i + base).filter(|n| numbers.contains(n));
     context! {
         verdict => f.verdict.as_str(),
         cls => css_class(f.verdict),
@@ -84,11 +85,11 @@ fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>) -> Valu
 
 /// Lines of each message that a non-PASS finding points at: message number -> 0-based lines.
 /// A finding without a line marks the whole message (`None` in the set).
-fn hits(results: &[&ResultItem]) -> BTreeMap<usize, BTreeSet<Option<usize>>> {
+fn hits(results: &[&ResultItem], base: usize) -> BTreeMap<usize, BTreeSet<Option<usize>>> {
     let mut m: BTreeMap<usize, BTreeSet<Option<usize>>> = BTreeMap::new();
     for f in results.iter().flat_map(|r| &r.findings).filter(|f| f.verdict != Verdict::Pass) {
         if let Some(i) = f.location.message {
-            m.entry(i + 1).or_default().insert(f.location.line.map(|l| l.saturating_sub(1)));
+            m.entry(i + base).or_default().insert(f.location.line.map(|l| l.saturating_sub(1)));
         }
     }
     m
@@ -309,7 +310,8 @@ pub fn to_html(r: &RunReport) -> String {
             results.iter().copied().filter(|x| x.scenario == key.0 && x.level == key.1).collect();
         let flow = flows.get(key).copied();
         let numbers: BTreeSet<usize> = flow.map(|f| f.messages.iter().map(|m| m.number).collect()).unwrap_or_default();
-        let hit = hits(&mine);
+        let base = flow.map_or(1, |f| f.index_base);
+        let hit = hits(&mine, base);
         let label = row_label(&key.0, key.1);
         let items: Vec<Value> = mine
             .iter()
@@ -318,11 +320,11 @@ pub fn to_html(r: &RunReport) -> String {
                     .findings
                     .iter()
                     .filter(|f| f.verdict != Verdict::Pass)
-                    .map(|f| finding_value(f, i, &numbers))
+                    .map(|f| finding_value(f, i, &numbers, base))
                     .collect();
                 if x.verdict.is_failing() {
                     for f in x.findings.iter().filter(|f| f.verdict.is_failing()) {
-                        let mut v = finding_value(f, i, &numbers);
+                        let mut v = finding_value(f, i, &numbers, base);
                         v = context! { scenario => label.as_str(), section => format!("#s{i}"), ..v };
                         failures.push(v);
                     }
@@ -377,12 +379,40 @@ pub fn to_html(r: &RunReport) -> String {
     let change_summary: Vec<Value> =
         change_counts(&r.changes).into_iter().map(|(k, n)| context! { kind => k.as_str(), count => n }).collect();
     let not_exercised: Vec<&str> = m.not_exercised().iter().map(|id| id.as_str()).collect();
-    let failing = super::failing(&r.results);
+    let failing = r.failing();
+    let (not_exercised, counts): (Vec<&str>, Vec<Value>) = match &r.aggregate {
+        Some(a) => (
+            a.coverage.not_exercised.iter().map(|id| id.as_str()).collect(),
+            a.requirements
+                .iter()
+                .map(|c| {
+                    let text: Vec<String> = c.counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+                    context! {
+                        requirement => c.requirement.as_str(),
+                        verdict => c.verdict.as_str(),
+                        cls => css_class(c.verdict),
+                        counts => text.join(", "),
+                    }
+                })
+                .collect(),
+        ),
+        None => (not_exercised, Vec::new()),
+    };
+    let left_out = r.aggregate.as_ref().filter(|a| a.left_out > 0).map(|a| {
+        format!(
+            "{} results counted; the first {} of each requirement and verdict are listed, {} more counted only.",
+            a.results, a.kept_per_kind, a.left_out
+        )
+    });
+    let notes: Vec<String> = r.capture.as_ref().map(|c| c.notes()).unwrap_or_default();
 
     let ctx = context! {
         run => run_value(r),
         failing => failing,
-        total => r.results.len(),
+        total => r.aggregate.as_ref().map_or(r.results.len(), |a| a.results),
+        counts => counts,
+        left_out => left_out,
+        notes => notes,
         badges => badges,
         columns => columns,
         rows => rows,

@@ -20,6 +20,10 @@ struct JsonReport<'a> {
     results: Vec<&'a ResultItem>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     changes: &'a [Change],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregate: Option<&'a super::aggregate::AggregateInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture: Option<&'a super::model::CaptureInfo>,
 }
 
 /// report.json: pretty-printed, keys in schema order, results sorted by scenario, level and
@@ -31,6 +35,8 @@ pub fn to_json(r: &RunReport) -> String {
         summary: &r.summary,
         results: sorted(&r.results),
         changes: &r.changes,
+        aggregate: r.aggregate.as_ref(),
+        capture: r.capture.as_ref(),
     };
     // Invariant: every field is a string, integer, sequence or string-keyed map; serde_json
     // cannot fail on those.

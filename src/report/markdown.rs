@@ -93,8 +93,9 @@ fn group_title(g: &[usize], columns: &[ReqId]) -> String {
 
 fn header(out: &mut String, r: &RunReport) {
     let run = &r.run;
-    let failing = super::failing(&r.results);
+    let failing = r.failing();
     let count = |v: Verdict| r.summary.get(v.as_str()).copied().unwrap_or(0);
+    let total = r.aggregate.as_ref().map_or(r.results.len(), |a| a.results);
     let _ = writeln!(out, "# imcpm report\n");
     let _ = writeln!(
         out,
@@ -104,7 +105,7 @@ fn header(out: &mut String, r: &RunReport) {
         count(Verdict::Fail),
         count(Verdict::Error),
         count(Verdict::Xpass),
-        r.results.len()
+        total
     );
     let levels: Vec<String> = run.levels.iter().map(Level::to_string).collect();
     let _ = writeln!(out, "| run | |\n| --- | --- |");
@@ -127,6 +128,33 @@ fn summary(out: &mut String, r: &RunReport) {
         let _ = writeln!(out, "| {} | {} |", v, r.summary.get(v.as_str()).copied().unwrap_or(0));
     }
     out.push('\n');
+    if let Some(c) = &r.capture {
+        let _ = writeln!(out, "## Capture\n");
+        for n in c.notes() {
+            let _ = writeln!(out, "- {n}");
+        }
+        out.push('\n');
+    }
+    if let Some(a) = &r.aggregate {
+        let _ = writeln!(out, "## Counts per requirement\n");
+        if a.left_out > 0 {
+            let _ = writeln!(
+                out,
+                "{} results counted; the first {} of each requirement and verdict are listed below, {} more counted only.\n",
+                a.results, a.kept_per_kind, a.left_out
+            );
+        }
+        let _ = writeln!(out, "| requirement | verdict | results |\n| --- | --- | --- |");
+        for c in &a.requirements {
+            let counts: Vec<String> = c.counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+            let _ = writeln!(out, "| {} | {} | {} |", c.requirement, c.verdict, counts.join(", "));
+        }
+        out.push('\n');
+        if !a.coverage.not_exercised.is_empty() {
+            let ids: Vec<&str> = a.coverage.not_exercised.iter().map(|i| i.as_str()).collect();
+            let _ = writeln!(out, "Not exercised: {}.\n", ids.join(", "));
+        }
+    }
 }
 
 fn matrix(out: &mut String, r: &RunReport) {

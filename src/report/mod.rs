@@ -2,6 +2,7 @@
 //! `replay`): results keyed by scenario, level and requirement, each with its findings, and a
 //! summary of counts keyed by verdict name. Renderers turn it into text, JSON and more.
 
+pub mod aggregate;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -18,7 +19,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Version of the JSON schema (docs/report-format.md).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One result: a requirement judged in one scenario at one level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,4 +72,48 @@ pub fn summary(results: &[ResultItem]) -> BTreeMap<&'static str, usize> {
 /// True when the results make the exit status 1 (a FAIL, ERROR or XPASS).
 pub fn failing(results: &[ResultItem]) -> bool {
     results.iter().any(|r| r.verdict.is_failing())
+}
+
+/// The lines of a message, line ends removed.
+pub fn lines(b: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(b).split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect()
+}
+
+/// A line diff (LCS): each line of `b` marked ` ` (kept) or `+` (added), with `-` lines of `a`
+/// that were removed, in order.
+pub fn diff(a: &[String], b: &[String]) -> Vec<(char, String)> {
+    let (n, m) = (a.len(), b.len());
+    let mut dp = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            dp[i][j] = if a[i] == b[j] { dp[i + 1][j + 1] + 1 } else { dp[i + 1][j].max(dp[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push((' ', b[j].clone()));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || dp[i + 1][j] >= dp[i][j + 1]) {
+            out.push(('-', a[i].clone()));
+            i += 1;
+        } else {
+            out.push(('+', b[j].clone()));
+            j += 1;
+        }
+    }
+    out
+}
+
+/// 0-based lines of message `b` that are not in message `a` (the lines a rewrite added or
+/// changed), for highlighting in ladders.
+pub fn changed_lines(a: &[u8], b: &[u8]) -> Vec<usize> {
+    diff(&lines(a), &lines(b))
+        .iter()
+        .filter(|(m, _)| *m != '-')
+        .enumerate()
+        .filter(|(_, (m, _))| *m == '+')
+        .map(|(k, _)| k)
+        .collect()
 }

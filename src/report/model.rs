@@ -23,6 +23,12 @@ pub struct RunReport {
     /// The message flows, for the ladders of the HTML report (not in report.json).
     #[serde(skip)]
     pub flows: Vec<Flow>,
+    /// Counts of every result when `results` holds only some of them (captures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<super::aggregate::AggregateInfo>,
+    /// What a capture held and what of it could not be judged (captures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureInfo>,
 }
 
 impl RunReport {
@@ -35,8 +41,144 @@ impl RunReport {
             results,
             changes: Vec::new(),
             flows: Vec::new(),
+            aggregate: None,
+            capture: None,
         }
     }
+
+    /// A report of the results an [`super::aggregate::Aggregate`] kept, its summary counting
+    /// every result.
+    pub fn aggregated(run: RunInfo, a: &super::aggregate::Aggregate) -> RunReport {
+        let mut r = RunReport::new(run, a.kept.clone());
+        r.summary = a.summary();
+        r.aggregate = Some(a.info());
+        r
+    }
+
+    /// True when the run's results make the exit status 1 (a FAIL, ERROR or XPASS), counting
+    /// the results left out of an aggregated report too.
+    pub fn failing(&self) -> bool {
+        self.aggregate
+            .as_ref()
+            .map_or_else(|| super::failing(&self.results), |a| a.requirements.iter().any(|r| r.verdict.is_failing()))
+    }
+}
+
+/// What a capture held and what of it could not be judged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CaptureInfo {
+    /// Frames read (all files).
+    pub frames: u64,
+    /// SIP messages found in them.
+    pub sip_messages: u64,
+    /// Requests to the IM server paired with what it did and judged.
+    pub requests_judged: usize,
+    /// Frames (or messages) not judged, by reason.
+    pub not_judged: BTreeMap<String, u64>,
+    /// Frames seen twice (two interfaces, or merged files) counted once.
+    pub duplicates: u64,
+    /// TCP segments retransmitted.
+    pub tcp_retransmissions: u64,
+    /// Holes in TCP streams.
+    pub tcp_gaps: u64,
+    /// The judging window.
+    pub window: WindowInfo,
+    /// Dialogs whose ladder is in report.html, and those left out.
+    pub ladders: usize,
+    /// Dialogs judged whose ladder was left out of report.html.
+    pub ladders_left_out: usize,
+    /// The file that could not be read to its end, and where (everything before it is judged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CaptureInfo {
+    /// The facts a reader of the report needs besides the results, one sentence each.
+    pub fn notes(&self) -> Vec<String> {
+        let mut n = vec![format!(
+            "{} frames, {} SIP messages, {} requests to the IM server paired and judged.",
+            self.frames, self.sip_messages, self.requests_judged
+        )];
+        if !self.not_judged.is_empty() {
+            let parts: Vec<String> = self.not_judged.iter().map(|(k, c)| format!("{c} {k}")).collect();
+            n.push(format!("Not judged: {}.", parts.join(", ")));
+        }
+        if self.duplicates > 0 {
+            n.push(format!("{} duplicate frames (two interfaces or merged files) counted once.", self.duplicates));
+        }
+        if self.tcp_gaps > 0 {
+            n.push(format!("{} holes in TCP streams: the bytes missing there were not judged.", self.tcp_gaps));
+        }
+        let w = &self.window;
+        n.push(format!(
+            "{} dialogs judged, each once quiet for {} s of capture time (at most {} held at once, {} KiB of messages).",
+            w.dialogs,
+            w.idle_ms / 1000,
+            w.peak_dialogs,
+            w.peak_bytes / 1024
+        ));
+        if w.closed_early > 0 {
+            n.push(format!(
+                "{} dialogs judged early because the window held {} MiB: a message of theirs after that is judged apart.",
+                w.closed_early,
+                w.max_bytes >> 20
+            ));
+        }
+        if w.conversation_batches > 1 {
+            n.push(format!(
+                "Conversation-IDs compared in {} batches of up to {} deliveries, not across batches.",
+                w.conversation_batches, w.max_deliveries
+            ));
+        }
+        if w.pending_not_kept > 0 {
+            n.push(format!(
+                "{} requests not kept for the no-deferral rule (over {}): not judged by it.",
+                w.pending_not_kept, w.max_pending
+            ));
+        }
+        if w.registrations_not_kept > 0 {
+            n.push(format!("{} third-party REGISTERs of users beyond the bound not learnt.", w.registrations_not_kept));
+        }
+        if self.ladders_left_out > 0 {
+            n.push(format!(
+                "Ladders of {} dialogs in the HTML report (failing ones first); {} left out.",
+                self.ladders, self.ladders_left_out
+            ));
+        }
+        if let Some(e) = &self.error {
+            n.push(format!("{e}: everything before it is judged."));
+        }
+        n
+    }
+}
+
+/// What the capture judge's window held, and what fell outside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WindowInfo {
+    /// A dialog quiet this long (capture time, ms) is judged.
+    pub idle_ms: u64,
+    /// Bound on the bytes of SIP messages held.
+    pub max_bytes: usize,
+    /// Deliveries compared together by the Conversation-ID rules.
+    pub max_deliveries: usize,
+    /// Bound on requests kept for the no-deferral rule (each kind).
+    pub max_pending: usize,
+    /// Dialogs judged.
+    pub dialogs: usize,
+    /// Dialogs judged before being quiet for `idle_ms`, because `max_bytes` was reached: a
+    /// response or retransmission after that is judged apart from its dialog.
+    pub closed_early: usize,
+    /// Most bytes held at once.
+    pub peak_bytes: usize,
+    /// Most dialogs held at once.
+    pub peak_dialogs: usize,
+    /// Batches the Conversation-ID rules judged apart (more than one: IDs are not compared
+    /// across batches).
+    pub conversation_batches: usize,
+    /// Requests not kept for the no-deferral rule (not judged by it).
+    pub pending_not_kept: usize,
+    /// Third-party REGISTERs of users beyond the bound, not learnt.
+    pub registrations_not_kept: usize,
 }
 
 impl RunInfo {
@@ -162,6 +304,10 @@ pub struct Flow {
     pub nodes: Vec<String>,
     /// The messages in order.
     pub messages: Vec<FlowMessage>,
+    /// The number of the message a finding's location index 0 points at: 1 when locations
+    /// are trace indices (a run), 0 when they already are frame numbers (a capture).
+    #[serde(skip)]
+    pub index_base: usize,
 }
 
 /// One message of a flow.
@@ -191,9 +337,30 @@ pub struct FlowMessage {
 
 /// FNV-1a 64-bit hash of bytes, as `fnv1a64:<16 hex>`.
 pub fn file_hash(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    let mut h = FileHasher::default();
+    h.update(bytes);
+    h.finish()
+}
+
+/// [`file_hash`] fed in pieces.
+#[derive(Debug, Clone, Copy)]
+pub struct FileHasher(u64);
+
+impl Default for FileHasher {
+    fn default() -> FileHasher {
+        FileHasher(0xcbf2_9ce4_8422_2325)
     }
-    format!("fnv1a64:{h:016x}")
+}
+
+impl FileHasher {
+    /// Add bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    /// `fnv1a64:<16 hex>`.
+    pub fn finish(self) -> String {
+        format!("fnv1a64:{:016x}", self.0)
+    }
 }

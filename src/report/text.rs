@@ -6,7 +6,8 @@
 use super::ResultItem;
 use super::model::RunReport;
 use crate::interop::finding::Verdict;
-use crate::interop::rules::catalogue;
+use crate::interop::rules::{ReqId, catalogue};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 use tabled::settings::Style;
@@ -65,16 +66,29 @@ struct SummaryRow {
 /// The summary of a run: one row per requirement ID (catalogue order) with its overall verdict
 /// and counts of results per verdict, verdicts in colour when `color`. Fits 80 columns.
 pub fn summary_table(results: &[ResultItem], color: bool) -> String {
-    let mut rows = Vec::new();
+    let mut rows: Vec<(ReqId, BTreeMap<&'static str, usize>)> = Vec::new();
     for r in catalogue() {
-        let mine: Vec<&ResultItem> = results.iter().filter(|x| x.requirement == r.id).collect();
-        if mine.is_empty() {
-            continue;
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for x in results.iter().filter(|x| x.requirement == r.id) {
+            *counts.entry(x.verdict.as_str()).or_default() += 1;
         }
-        let count = |v: Verdict| mine.iter().filter(|x| x.verdict == v).count();
-        let worst = mine.iter().map(|x| x.verdict).max().unwrap_or(Verdict::NotApplicable);
-        let other = mine.len() - count(Verdict::Pass) - count(Verdict::NonStrict) - count(Verdict::Fail);
-        rows.push(SummaryRow {
+        if !counts.is_empty() {
+            rows.push((r.id, counts));
+        }
+    }
+    counts_table(&rows, color)
+}
+
+/// [`summary_table`] from counts per requirement and verdict name (an aggregated report).
+pub fn counts_table(rows: &[(ReqId, BTreeMap<&'static str, usize>)], color: bool) -> String {
+    let mut out = Vec::new();
+    for r in catalogue() {
+        let Some((_, counts)) = rows.iter().find(|(id, _)| *id == r.id) else { continue };
+        let count = |v: Verdict| counts.get(v.as_str()).copied().unwrap_or(0);
+        let total: usize = counts.values().sum();
+        let worst = Verdict::ALL.iter().copied().filter(|v| count(*v) > 0).max().unwrap_or(Verdict::NotApplicable);
+        let other = total - count(Verdict::Pass) - count(Verdict::NonStrict) - count(Verdict::Fail);
+        out.push(SummaryRow {
             requirement: r.id.as_str(),
             verdict: worst.to_string(),
             pass: count(Verdict::Pass),
@@ -83,7 +97,7 @@ pub fn summary_table(results: &[ResultItem], color: bool) -> String {
             other,
         });
     }
-    let mut t = Table::new(rows).with(Style::sharp()).to_string();
+    let mut t = Table::new(out).with(Style::sharp()).to_string();
     if color {
         for (word, code) in [
             ("NON-STRICT", "33"),

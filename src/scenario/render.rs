@@ -5,42 +5,12 @@
 use super::run::ScenarioRun;
 use crate::interop::finding::Verdict;
 use crate::report::model::{Flow, FlowMessage};
+pub use crate::report::{diff, lines};
 use std::fmt::Write;
 use std::net::SocketAddr;
 
 fn name(run: &ScenarioRun, a: SocketAddr) -> String {
     run.names.iter().find(|(x, _)| *x == a).map_or_else(|| a.to_string(), |(_, n)| n.clone())
-}
-
-fn lines(b: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(b).split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect()
-}
-
-/// A line diff (LCS): each line of `b` marked ` ` (kept) or `+` (added), with `-` lines of `a`
-/// that were removed, in order.
-pub fn diff(a: &[String], b: &[String]) -> Vec<(char, String)> {
-    let (n, m) = (a.len(), b.len());
-    let mut dp = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            dp[i][j] = if a[i] == b[j] { dp[i + 1][j + 1] + 1 } else { dp[i + 1][j].max(dp[i][j + 1]) };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            out.push((' ', b[j].clone()));
-            i += 1;
-            j += 1;
-        } else if i < n && (j == m || dp[i + 1][j] >= dp[i][j + 1]) {
-            out.push(('-', a[i].clone()));
-            i += 1;
-        } else {
-            out.push(('+', b[j].clone()));
-            j += 1;
-        }
-    }
-    out
 }
 
 /// The text rendering snapshotted for every scenario.
@@ -152,5 +122,5 @@ pub fn flow(run: &ScenarioRun) -> Flow {
             }
         })
         .collect();
-    Flow { scenario: run.scenario.clone(), level: run.level, nodes, messages }
+    Flow { scenario: run.scenario.clone(), level: run.level, nodes, messages, index_base: 1 }
 }

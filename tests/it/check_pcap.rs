@@ -8,7 +8,7 @@
 //!   targeted IDs' grade implies.
 
 use imcpm::base::{Level, Role};
-use imcpm::capture::{ReadOptions, write_pcapng};
+use imcpm::capture::write_pcapng;
 use imcpm::check::{CaptureJob, SutAddr, judge_captures};
 use imcpm::interop::finding::Verdict;
 use imcpm::interop::rules::{Grade, ReqId};
@@ -34,18 +34,12 @@ fn worst(findings: impl IntoIterator<Item = (ReqId, Verdict)>) -> BTreeMap<ReqId
 }
 
 fn kamailio(name: &str) -> BTreeMap<ReqId, Verdict> {
-    let job = CaptureJob {
-        files: vec![root().join("captures").join(name)],
-        sut: vec!["127.0.0.1:5070".parse().unwrap()],
-        level: Level::One,
-        domains: Vec::new(),
-        users: BTreeMap::new(),
-        read: ReadOptions::default(),
-    };
+    let job =
+        CaptureJob::new(vec![root().join("captures").join(name)], vec!["127.0.0.1:5070".parse().unwrap()], Level::One);
     let v = judge_captures(&job);
     assert!(v.error.is_none(), "{:?}", v.error);
     assert_eq!(v.pairs, 7, "3 MESSAGEs, 2 INVITEs and their BYEs");
-    worst(v.results.iter().map(|r| (r.requirement, r.verdict)))
+    worst(v.aggregate.counts.iter().flat_map(|(id, c)| c.keys().map(move |v| (*id, *v))))
 }
 
 #[test]
@@ -72,26 +66,25 @@ fn judge_run_findings(s: &Scenario, run: &ScenarioRun, dir: &std::path::Path) ->
     let mut out = Vec::new();
     write_pcapng(&run.trace, &mut out).unwrap();
     std::fs::write(&file, out).unwrap();
-    let job = CaptureJob {
-        files: vec![file],
-        sut: vec![SutAddr::Addr(server_addr())],
-        level: run.level,
-        domains: vec![DOMAIN.into()],
-        users: users(s),
-        read: ReadOptions::default(),
-    };
+    let mut job = CaptureJob::new(vec![file], vec![SutAddr::Addr(server_addr())], run.level);
+    job.domains = vec![DOMAIN.into()];
+    job.users = users(s);
+    job.keep = usize::MAX;
     let v = judge_captures(&job);
     assert!(v.error.is_none(), "{}: {:?}", s.name, v.error);
-    // A packet the simulated link duplicated within 2 ms reads back once (the reader cannot tell
-    // it from one frame seen on two interfaces): then the frames are not one per message.
-    let frames =
-        if v.trace.len() == run.trace.len() { v.seen.iter().map(|x| x.frame as usize).collect() } else { Vec::new() };
+    assert_eq!(v.aggregate.left_out, 0);
+    // One frame per trace message, in order. A packet the simulated link duplicated within
+    // 2 ms reads back once (the reader cannot tell it from one frame seen on two interfaces):
+    // then the frames are not one per message.
+    let frames = if v.stats.sip == run.trace.len() as u64 { (1..=run.trace.len()).collect() } else { Vec::new() };
     let mut judged: Vec<Judged> = v
-        .results
+        .aggregate
+        .kept
         .iter()
         .flat_map(|r| r.findings.iter().map(|f| (f.requirement, f.verdict, f.location.message)))
         .collect();
     judged.sort();
+    judged.dedup();
     (judged, frames)
 }
 
@@ -124,6 +117,7 @@ fn oracle(s: &Scenario, run: &ScenarioRun, frames: &[usize]) -> Vec<Judged> {
         .map(|f| (f.requirement, f.verdict, f.location.message.map(|i| frames[i])))
         .collect();
     judged.sort();
+    judged.dedup();
     judged
 }
 

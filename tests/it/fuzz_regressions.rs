@@ -136,3 +136,16 @@ fn oracle_empty_list_header_gains_values() {
     assert_eq!(bad.len(), 1, "{f:#?}");
     assert!(bad[0].observed.contains("Supported: x"), "{:?}", bad[0]);
 }
+
+/// tcp_reassembly: a message whose Content-Length (282) claims more than its connection holds
+/// before a segment that starts with a start line. The reader cuts it at that segment (so the
+/// wrong length shows in the message, for the judge to see); the target's check wanted every
+/// delivered message to frame to exactly itself, and now accepts this cut. Found by the fuzzer.
+#[test]
+fn tcp_message_cut_at_a_segment_with_a_start_line() {
+    let input =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/tcp_reassembly-cut-short"))
+            .unwrap();
+    let (delivered, _) = harness::tcp_reassembly(&input);
+    assert!(delivered > 0);
+}

@@ -106,6 +106,7 @@ fn flow() -> Flow {
             m2,
             msg(4, "core", "alice (CPM, remote)", "SIP/2.0 200 OK", "SIP/2.0 200 OK\nCall-ID: c1\n\n"),
         ],
+        index_base: 1,
     }
 }
 
@@ -131,6 +132,8 @@ fn report() -> RunReport {
         results,
         changes: vec![],
         flows: vec![flow()],
+        aggregate: None,
+        capture: None,
     }
 }
 
@@ -465,6 +468,7 @@ fn big_report() -> RunReport {
                 level,
                 nodes: nodes.iter().map(|n| n.to_string()).collect(),
                 messages,
+                index_base: 1,
             });
         }
     }

@@ -71,25 +71,39 @@ pub struct TraceReport {
     pub findings: Vec<Finding>,
 }
 
-/// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered until).
+/// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered
+/// since, registered until).
 #[derive(Debug, Default)]
-struct Registrations {
-    state: HashMap<String, (Option<ClientKind>, Instant)>,
+pub(crate) struct Registrations {
+    state: HashMap<String, (Option<ClientKind>, Instant, Instant)>,
 }
 
 impl Registrations {
-    fn learn(&mut self, msg: &Message, level: Level, now: Instant) {
+    /// Learn from `msg` if it is a third-party REGISTER, received at `now`.
+    pub(crate) fn learn(&mut self, msg: &Message, level: Level, now: Instant) {
         let Some(r) = third_party_register(msg, level) else { return };
-        let entry = self.state.entry(r.user).or_insert((None, Instant::ZERO));
+        let entry = self.state.entry(r.user).or_insert((None, now, Instant::ZERO));
         if r.kind.is_some() {
             entry.0 = r.kind;
         }
+        if now >= entry.2 {
+            entry.1 = now; // a new registration, not a refresh
+        }
         // No expiry given: RFC 3261 §10.2.1's default of one hour.
-        entry.1 = now + std::time::Duration::from_secs(r.expires.unwrap_or(3600));
+        entry.2 = now + std::time::Duration::from_secs(r.expires.unwrap_or(3600));
     }
-    /// The user's kind and whether the registration holds at `now`.
+    /// The user's kind and whether the registration holds at `now`; nothing before the first
+    /// registration seen (a capture may show it only later).
     fn at(&self, user: &str, now: Instant) -> Option<(Option<ClientKind>, bool)> {
-        self.state.get(user).map(|(k, until)| (*k, now < *until))
+        self.state.get(user).filter(|(_, since, _)| *since <= now).map(|(k, _, until)| (*k, now < *until))
+    }
+    /// Users known.
+    pub(crate) fn len(&self) -> usize {
+        self.state.len()
+    }
+    /// Whether `user` is known.
+    pub(crate) fn knows(&self, user: &str) -> bool {
+        self.state.contains_key(user)
     }
 }
 
@@ -141,6 +155,19 @@ pub(crate) struct Local {
 
 /// Judge a trace but for the rules that span traces ([`check_trace`] adds them).
 pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
+    judge_local_in(ctx, trace, None, None)
+}
+
+/// [`judge_local`] of a part of a longer trace (one dialog of a capture): `known` holds the
+/// registrations learnt from the whole trace so far (consulted after the part's own), and
+/// `end` is when the whole trace was last seen (for "the capture ran on long enough"), when
+/// later than the part's last message.
+pub(crate) fn judge_local_in(
+    ctx: &TraceContext,
+    trace: &Trace,
+    known: Option<&Registrations>,
+    end: Option<Instant>,
+) -> Local {
     let parsed: Vec<Parsed> =
         trace.events.iter().map(|o| Parsed { msg: Message::parse(o.packet.bytes.clone()).ok() }).collect();
     let is_sut = |a: &SocketAddr| ctx.sut.contains(a) || ctx.sut_hosts.contains(&a.ip());
@@ -195,8 +222,10 @@ pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
         });
         let case = session_case(m, &ctx.domains);
         let user = served_user(m, case);
-        let (reg_kind, registered) =
-            user.as_ref().and_then(|u| regs.at(u, obs.time)).map_or((None, None), |(k, r)| (k, Some(r)));
+        let (reg_kind, registered) = user
+            .as_ref()
+            .and_then(|u| regs.at(u, obs.time).or_else(|| known.and_then(|k| k.at(u, obs.time))))
+            .map_or((None, None), |(k, r)| (k, Some(r)));
         let client = user.as_ref().and_then(|u| ctx.users.get(u).copied()).or(reg_kind);
         let mut pctx = PairContext::new(ctx.level, case, client);
         pctx.role = ctx.role;
@@ -272,7 +301,9 @@ pub(crate) fn judge_local(ctx: &TraceContext, trace: &Trace) -> Local {
     if !ctx.complete {
         judge_unpaired_egress(&mut j, trace, &parsed, &used_egress, &is_sut);
     }
-    judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete);
+    let last = trace.events.last().map_or(Instant::ZERO, |e| e.time);
+    let end = end.map_or(last, |e| e.max(last));
+    judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete, end);
     judge_trying_not_relayed(&mut j, trace, &parsed, &is_sut);
     let sent = (0..parsed.len())
         .filter_map(|n| {
@@ -383,6 +414,7 @@ fn judge_relayed_responses(
     parsed: &[Parsed],
     is_sut: &dyn Fn(&SocketAddr) -> bool,
     complete: bool,
+    end: Instant,
 ) {
     // A response received by the server whose top Via is the server's must go upstream with that
     // Via removed (RFC 3261 §16.7 step 3); a final response must go at all (§16.7 step 5: the
@@ -423,7 +455,6 @@ fn judge_relayed_responses(
         let to_cancel = r.cseq().is_ok_and(|(_, m)| m == Method::Cancel);
         // In a capture the relay may simply be missing; once the capture runs on for 64*T1 (32 s,
         // every transaction timer of RFC 3261 has fired) without it, it was dropped.
-        let end = trace.events.last().map_or(o.time, |e| e.time);
         let seen_long = end.since(o.time) >= std::time::Duration::from_secs(32);
         if relayed.is_none() && first_copy && !to_cancel && r.status().is_some_and(StatusCode::is_final) {
             let sure = complete || seen_long;
