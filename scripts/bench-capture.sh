@@ -15,10 +15,8 @@
 #   read only   examples/read_capture.rs (imcpm::capture::read_captures, each message counted
 #               and dropped): reading and framing only, the floor under check-pcap
 # On the --big capture check-pcap runs once (--runs does not apply), stopped after
-# --big-timeout seconds: its judge is quadratic in the number of messages today (see
-# docs/PERFORMANCE.md), so a full run of 10x the packets would take ~100x as long; a row stopped
-# there shows "> LIMIT" and a peak RSS that is a lower bound. The --format json variant is not
-# run on it (its judging is the same).
+# --big-timeout seconds (a row stopped there shows "> LIMIT" and a peak RSS that is a lower
+# bound). The --format json variant is not run on it (its judging is the same).
 # Wall time is measured around the command (date +%s%N), best of the runs; peak RSS is
 # /usr/bin/time -v's "Maximum resident set size", the highest of the runs; CPU is user+sys of
 # the best run. "vs tshark" is tshark's wall time divided by the row's, on the same file.

@@ -184,6 +184,11 @@ struct Bucket {
 
 type BucketKey = (usize, Box<[u8]>);
 
+/// Messages handed from the reader thread to the judge at a time.
+const BATCH: usize = 256;
+/// Batches in flight between them.
+const READ_AHEAD: usize = 8;
+
 struct Streaming<'a> {
     job: &'a CaptureJob,
     names: Vec<String>,
@@ -233,7 +238,31 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         },
     };
     s.new_part(label, job.level);
-    let (stats, error) = read_captures(&job.files, &job.read, |m| s.push(m));
+    // The reader runs on a thread of its own and hands over messages in batches (a bounded
+    // channel: at most READ_AHEAD batches in flight), so reading and judging overlap.
+    let (stats, error) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SipMessage>>(READ_AHEAD);
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let out = read_captures(&job.files, &job.read, |m| {
+                batch.push(m);
+                if batch.len() == BATCH {
+                    // The judge hangs up only by ending, and it never ends before the reader.
+                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                }
+            });
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            out
+        });
+        for batch in rx {
+            for m in batch {
+                s.push(m);
+            }
+        }
+        reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    });
     s.finish();
     let mut flows: Vec<(bool, Flow)> = s.flows;
     flows.sort_by_key(|(failing, _)| !*failing);

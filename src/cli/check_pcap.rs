@@ -76,8 +76,13 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     job.ladders = a.max_ladders;
     job.filter = a.filter.clone();
     job.redact = a.redact;
-    let v = judge_captures(&job);
-    let mut r = report_of(&a, &v);
+    // The files' hashes (for the report) are computed beside the judging.
+    let (v, hashes) = std::thread::scope(|scope| {
+        let hashes = scope.spawn(|| a.files.iter().map(|f| hash_file(f)).collect::<Vec<String>>());
+        let v = judge_captures(&job);
+        (v, hashes.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    let mut r = report_of(&a, &v, hashes);
     write::stamp(&mut r, started, wall.elapsed(), false);
     write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
     let text = match a.format {
@@ -93,7 +98,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     Ok(if r.failing() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn report_of(a: &Args, v: &CaptureVerdicts) -> RunReport {
+fn report_of(a: &Args, v: &CaptureVerdicts, hashes: Vec<String>) -> RunReport {
     let sut: Vec<String> = a
         .sut
         .iter()
@@ -102,7 +107,8 @@ fn report_of(a: &Args, v: &CaptureVerdicts) -> RunReport {
             SutAddr::Addr(x) => x.to_string(),
         })
         .collect();
-    let files = a.files.iter().map(|f| ScenarioFile { name: f.display().to_string(), hash: hash_file(f) }).collect();
+    let files =
+        a.files.iter().zip(hashes).map(|(f, hash)| ScenarioFile { name: f.display().to_string(), hash }).collect();
     let mut r = RunReport::aggregated(
         RunInfo::new(format!("capture: {}", sut.join(", ")), "capture".into(), vec![a.level], files),
         &v.aggregate,

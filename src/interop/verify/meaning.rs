@@ -54,16 +54,22 @@ const FREE_TEXT: &[&str] = &["subject", "user-agent", "server", "organization"];
 
 /// True when the header's values may be split on commas (and the fields of one name combined).
 pub fn is_list(name: &HeaderName) -> bool {
-    name.is_list() || OTHER_LISTS.contains(&name.canonical().to_ascii_lowercase().as_str())
+    name.is_list() || named(OTHER_LISTS, name)
+}
+
+/// Whether `name` is one of `names` (lowercase), without allocating.
+fn named(names: &[&str], name: &HeaderName) -> bool {
+    let c = name.canonical();
+    names.iter().any(|n| n.eq_ignore_ascii_case(c))
 }
 
 fn token_case_free(name: &HeaderName) -> bool {
-    TOKEN_CASE_FREE.contains(&name.canonical().to_ascii_lowercase().as_str())
+    named(TOKEN_CASE_FREE, name)
 }
 
 /// The canonical text of one header value (one list element for list headers).
 pub fn canonical(name: &HeaderName, raw: &[u8]) -> Vec<u8> {
-    if FREE_TEXT.contains(&name.canonical().to_ascii_lowercase().as_str()) {
+    if named(FREE_TEXT, name) {
         // Runs of whitespace (folding included) are one space; nothing else changes.
         let text = String::from_utf8_lossy(raw);
         return text.split_whitespace().collect::<Vec<_>>().join(" ").into_bytes();
