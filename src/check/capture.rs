@@ -169,7 +169,7 @@ struct Part {
     offline: Vec<Offline>,
     sent: Vec<Sent>,
     /// Result key and frame of each global message ID the cross-dialog state refers to.
-    ids: HashMap<usize, (Arc<str>, u64)>,
+    ids: HashMap<usize, (Arc<str>, u64, Instant)>,
 }
 
 /// The messages of one dialog not judged yet.
@@ -275,6 +275,12 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         pairs: s.pairs,
         window: s.info,
     }
+}
+
+/// A capture time (µs since the Unix epoch) in RFC 3339 UTC with microseconds.
+fn capture_time(t: Instant) -> String {
+    let s = report::write::rfc3339(t.0 / 1_000_000);
+    format!("{}.{:06}Z", s.trim_end_matches('Z'), t.0 % 1_000_000)
 }
 
 /// The Call-ID of a message, by a scan of its header lines (`Call-ID` or `i`), trimmed.
@@ -423,6 +429,7 @@ impl Streaming<'_> {
             let k = match f.location.message {
                 Some(i) if i < b.at.len() => {
                     f.location.message = usize::try_from(b.at[i].1).ok();
+                    f.location.time = b.trace.events.get(i).map(|e| capture_time(e.time));
                     keys[i].clone()
                 }
                 _ => first_key.clone(),
@@ -442,8 +449,8 @@ impl Streaming<'_> {
         let base = self.next_id;
         self.next_id += b.at.len();
         let p = &mut self.parts[part];
-        let pin = |ids: &mut HashMap<usize, (Arc<str>, u64)>, i: usize| {
-            ids.insert(base + i, (keys[i].clone(), b.at[i].1));
+        let pin = |ids: &mut HashMap<usize, (Arc<str>, u64, Instant)>, i: usize| {
+            ids.insert(base + i, (keys[i].clone(), b.at[i].1, b.trace.events[i].time));
             base + i
         };
         for mut d in local.delivered {
@@ -502,8 +509,9 @@ impl Streaming<'_> {
         let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
         for mut f in findings {
             let k = match f.location.message.and_then(|g| p.ids.get(&g)) {
-                Some((k, frame)) => {
+                Some((k, frame, time)) => {
                     f.location.message = usize::try_from(*frame).ok();
+                    f.location.time = Some(capture_time(*time));
                     k.clone()
                 }
                 None => {

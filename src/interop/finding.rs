@@ -88,6 +88,9 @@ pub struct Location {
     /// The header name (canonical spelling), when the finding is about a header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
+    /// Capture time of that message (RFC 3339 UTC, microseconds), when judged on a capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 impl fmt::Display for Location {
@@ -104,6 +107,9 @@ impl fmt::Display for Location {
         }
         if let Some(h) = &self.header {
             parts.push(h.clone());
+        }
+        if let Some(t) = &self.time {
+            parts.push(t.clone());
         }
         if parts.is_empty() { f.write_str("-") } else { f.write_str(&parts.join(", ")) }
     }

@@ -261,3 +261,101 @@ fn a_truncated_capture_is_judged_up_to_the_broken_frame() {
     assert!(err.contains("truncated.pcapng") && err.contains("frame"), "{err}");
     assert!(cd.join("report.json").exists(), "what came before the broken frame is reported");
 }
+
+fn kamailio_job(name: &str) -> CaptureJob {
+    CaptureJob::new(vec![root().join("captures").join(name)], vec!["127.0.0.1:5070".parse().unwrap()], Level::One)
+}
+
+/// A window too small to hold a dialog judges each one early: requests lose their egress and
+/// responses their requests, which must come out INCONCLUSIVE, never FAIL (nor PASS for what
+/// was not seen whole), and the report must say how many dialogs were cut.
+#[test]
+fn a_window_too_small_gives_inconclusive_and_says_so() {
+    for name in ["kamailio-l1-correct.pcapng", "kamailio-l1-faulty.pcapng"] {
+        let mut job = kamailio_job(name);
+        job.window.max_bytes = 1;
+        job.keep = usize::MAX;
+        let v = judge_captures(&job);
+        assert!(v.window.closed_early > 0, "{name}: {:?}", v.window);
+        let fails: Vec<String> = v
+            .aggregate
+            .kept
+            .iter()
+            .filter(|r| r.verdict == Verdict::Fail)
+            .map(|r| format!("{} {}", r.requirement, r.scenario))
+            .collect();
+        assert!(fails.is_empty(), "{name}: FAIL from a cut dialog: {fails:?}");
+        assert!(v.aggregate.counts.values().any(|c| c.contains_key(&Verdict::Inconclusive)), "{name}");
+        // No service requirement passes on half a pair.
+        for id in [ReqId::T1_TERM_LMM, ReqId::T1_TERM_PAGER] {
+            assert!(!v.aggregate.counts.get(&id).is_some_and(|c| c.contains_key(&Verdict::Pass)), "{name}: {id} PASS");
+        }
+    }
+}
+
+/// Every result is counted, only the first of each kind is kept, and what is left out still
+/// fails the run; the ladders kept are the failing dialogs' first.
+#[test]
+fn aggregated_results_count_everything_and_ladders_put_failures_first() {
+    let mut job = kamailio_job("kamailio-l1-faulty.pcapng");
+    job.keep = 0;
+    job.ladders = 1;
+    let v = judge_captures(&job);
+    assert!(v.aggregate.kept.is_empty());
+    assert_eq!(v.aggregate.left_out, v.aggregate.total());
+    assert!(v.aggregate.failing(), "a FAIL counted but not kept still fails");
+    assert_eq!(v.flows.len(), 1);
+    assert_eq!(v.flows_left_out + 1, v.window.dialogs);
+    // The one ladder kept is a dialog with a finding other than PASS: its key is one of theirs.
+    let mut all = kamailio_job("kamailio-l1-faulty.pcapng");
+    all.keep = usize::MAX;
+    let w = judge_captures(&all);
+    let notable: Vec<&str> = w
+        .aggregate
+        .kept
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::NotApplicable))
+        .map(|r| r.scenario.as_str())
+        .collect();
+    assert!(notable.contains(&v.flows[0].scenario.as_str()), "{} not in {notable:?}", v.flows[0].scenario);
+    // Frames, not trace indices: the ladder numbers its messages by frame.
+    assert!(v.flows[0].messages.windows(2).all(|m| m[0].number < m[1].number));
+    assert_eq!(v.flows[0].index_base, 0);
+}
+
+/// `--max-results 0`: report.json lists no result, counts them all, and the exit status is
+/// still 1 for the FAIL it does not list.
+#[test]
+fn check_pcap_exit_status_counts_results_not_listed() {
+    let dir = tmp("check_pcap_aggregate");
+    let cd = dir.join("r");
+    let out = imcpm(&[
+        "check-pcap",
+        root().join("captures/kamailio-l1-faulty.pcapng").to_str().unwrap(),
+        "--sut",
+        "127.0.0.1:5070",
+        "--level",
+        "1",
+        "--max-results",
+        "0",
+        "--report-dir",
+        cd.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema_version"], 3);
+    assert!(json["results"].as_array().unwrap().is_empty());
+    assert!(json["summary"]["FAIL"].as_u64().unwrap() >= 1);
+    let lmm = json["aggregate"]["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["requirement"] == "T1.TERM.LMM")
+        .expect("T1.TERM.LMM counted");
+    assert_eq!(lmm["verdict"], "FAIL");
+    assert!(json["aggregate"]["coverage"]["not_exercised"].as_array().unwrap().iter().any(|x| x == "T2.ORIG.PAGER"));
+    assert!(json["capture"]["frames"].as_u64().unwrap() > 0);
+    assert!(json["capture"]["window"]["dialogs"].as_u64().unwrap() > 0);
+}

@@ -12,7 +12,13 @@ use imcpm::report::model::{ChangeKind, Flow, FlowMessage, RunInfo, RunReport, Sc
 use imcpm::report::{ResultItem, SCHEMA_VERSION, group, summary};
 
 fn at(message: usize, side: &str, line: usize, header: &str) -> Location {
-    Location { message: Some(message), side: Some(side.into()), line: Some(line), header: Some(header.into()) }
+    Location {
+        message: Some(message),
+        side: Some(side.into()),
+        line: Some(line),
+        header: Some(header.into()),
+        time: None,
+    }
 }
 
 fn results() -> Vec<ResultItem> {

@@ -286,7 +286,13 @@ impl Pos<'_> {
         self.loc(eg, self.ctx.egress_index, "egress", span)
     }
     fn loc_resp(&self) -> Location {
-        Location { message: self.ctx.egress_index, side: Some("response".into()), line: Some(1), header: None }
+        Location {
+            message: self.ctx.egress_index,
+            side: Some("response".into()),
+            line: Some(1),
+            header: None,
+            time: None,
+        }
     }
     fn header_loc(&self, eg: &Message, name: &HeaderName) -> Location {
         match eg.first(name) {
