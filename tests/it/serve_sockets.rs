@@ -131,3 +131,78 @@ fn read_message(s: &mut TcpStream) -> String {
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+/// A request addressed to the server itself, with no Route (the Request-URI is its own
+/// address), is answered, never forwarded: once such a datagram made the server forward it to
+/// itself without end (Max-Forwards 0 exempted OPTIONS, and each pass put it back to 0), a
+/// denial of service by one datagram. Each datagram here gets one answer; the server's own
+/// counters at shutdown show it received and sent exactly that many messages, and its memory
+/// stays small.
+#[test]
+fn a_request_to_the_server_itself_is_answered_not_forwarded_to_itself() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("imcpm serve starts");
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let udp: SocketAddr = loop {
+        let line = lines.next().expect("serve prints its address").expect("readable");
+        if let Some(a) = line.strip_prefix("imcpm serve: listening on udp:") {
+            break a.parse().unwrap();
+        }
+    };
+    let server = Server(child);
+    let me = UdpSocket::bind("127.0.0.1:0").unwrap();
+    me.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let at = me.local_addr().unwrap();
+    let cases = [
+        ("OPTIONS", format!("sip:{udp}"), 0, "SIP/2.0 200"),
+        ("OPTIONS", format!("sip:{udp}"), 70, "SIP/2.0 200"),
+        ("MESSAGE", format!("sip:{udp}"), 70, "SIP/2.0 405"),
+        ("MESSAGE", format!("sip:bob@{udp}"), 70, "SIP/2.0 404"),
+        // Routed to itself by its own Route entry, then by the Request-URI: still answered.
+        ("MESSAGE", format!("sip:{udp};transport=udp"), 5, "SIP/2.0 405"),
+    ];
+    let mut buf = [0u8; 65536];
+    for (n, (method, ru, mf, want)) in cases.iter().enumerate() {
+        let route = if n == 4 { format!("Route: <sip:{udp};lr>\r\n") } else { String::new() };
+        let req = format!(
+            "{method} {ru} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bKself{n}\r\n{route}Max-Forwards: {mf}\r\n\
+             From: <sip:probe@example.com>;tag=p{n}\r\nTo: <{ru}>\r\nCall-ID: self-{n}@test\r\nCSeq: 1 {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        me.send_to(req.as_bytes(), udp).unwrap();
+        let (len, from) = me.recv_from(&mut buf).expect("an answer");
+        let resp = String::from_utf8_lossy(&buf[..len]).into_owned();
+        assert_eq!(from, udp);
+        assert!(resp.starts_with(want), "case {n} ({method} {ru}, Max-Forwards {mf}): want {want}, got {resp}");
+    }
+    // Nothing more arrives: no retransmitted or looping traffic.
+    me.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    assert!(me.recv_from(&mut buf).is_err(), "more than one answer per request");
+    let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").to_string()))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(rss_kb < 64 * 1024, "the server grew to {rss_kb} kB");
+    // Stop it and read its counters.
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let summary = lines.map_while(Result::ok).find(|l| l.contains("stopped after")).expect("a summary at shutdown");
+    drop(server);
+    let count = |what: &str| -> u64 {
+        summary
+            .split(what)
+            .nth(1)
+            .and_then(|r| r.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(count("messages received"), cases.len() as u64, "{summary}");
+    assert_eq!(count("sent"), cases.len() as u64, "{summary}");
+    assert_eq!(count("forwarded"), 0, "{summary}");
+}

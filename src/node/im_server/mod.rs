@@ -251,7 +251,14 @@ impl ImServer {
                 return self.answer_with(tx, &msg, e.status(), &reason, &[]);
             }
         }
-        if msg.max_forwards().ok().flatten() == Some(0) && method != Method::Options {
+        // A request addressed to this server itself (its Request-URI names us and no Route
+        // entry but ours is left) is answered here as a UAS (RFC 3261 §11, §16.4), never
+        // forwarded: forwarding it would send it back to us, again and again.
+        if self.addressed_to_us(&msg) {
+            return self.answer_as_uas(tx, &msg, &method);
+        }
+        // Max-Forwards is checked on every path (RFC 3261 §16.3 step 3).
+        if msg.max_forwards().ok().flatten() == Some(0) {
             return self.answer(tx, &msg, StatusCode::TOO_MANY_HOPS, &[]);
         }
         if method == Method::Invite {
@@ -290,6 +297,33 @@ impl ImServer {
                 self.answer(tx, &msg, StatusCode::SERVICE_UNAVAILABLE, &[])
             }
             Err(proxy::NoRoute::EditConflict) => self.answer(tx, &msg, StatusCode::SERVER_INTERNAL_ERROR, &[]),
+            Err(proxy::NoRoute::ToSelf(a)) => {
+                tracing::debug!(next_hop = %a, "next hop is this server: loop");
+                self.answer(tx, &msg, StatusCode::LOOP_DETECTED, &[])
+            }
+        }
+    }
+
+    /// The request is for this server itself: its Request-URI names one of our addresses and
+    /// no Route entry other than ours remains.
+    fn addressed_to_us(&self, msg: &Message) -> bool {
+        let ours = msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| self.is_own(&u));
+        ours && crate::node::route::pop_own(msg, |u| self.is_own(u)).next.is_none()
+    }
+
+    /// Answer a request addressed to this server: OPTIONS with 200 and what we allow (RFC 3261
+    /// §11.2); a user at our address we do not serve 404; any other method 405 with Allow.
+    fn answer_as_uas(&mut self, tx: ServerTx, msg: &Message, method: &Method) {
+        const ALLOW: &str = "OPTIONS, REGISTER";
+        match method {
+            Method::Options => {
+                self.answer(tx, msg, StatusCode::OK, &[("Allow", ALLOW.into()), ("Accept", "application/sdp".into())])
+            }
+            Method::Ack => {}
+            _ if msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| u.user.is_some()) => {
+                self.answer(tx, msg, StatusCode::NOT_FOUND, &[])
+            }
+            _ => self.answer(tx, msg, StatusCode::METHOD_NOT_ALLOWED, &[("Allow", ALLOW.into())]),
         }
     }
 

@@ -32,6 +32,8 @@ pub enum NoRoute {
     Unresolvable(String),
     /// Our own edits collide (a bug of ours): answered 500, never forwarded half-done.
     EditConflict,
+    /// The next hop is one of our own addresses: a loop (answered 482, RFC 3261 §16.3 step 4).
+    ToSelf(SocketAddr),
 }
 
 impl ImServer {
@@ -45,6 +47,16 @@ impl ImServer {
         }
         let Ok(ip) = uri.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return false };
         self.config.addrs.iter().any(|(_, a)| a.ip() == ip && uri.port.is_none_or(|p| p == a.port()))
+    }
+
+    /// Is this address one we listen on? A wildcard listen (`0.0.0.0`, `::`) owns its port on
+    /// every loopback and unspecified address (the only ones we know to be ours without I/O).
+    pub(super) fn is_own_addr(&self, to: SocketAddr) -> bool {
+        self.config.addrs.iter().any(|(_, a)| {
+            a.port() == to.port()
+                && (a.ip() == to.ip()
+                    || (a.ip().is_unspecified() && (to.ip().is_loopback() || to.ip().is_unspecified())))
+        })
     }
 
     /// Resolve a URI to an address (IP literal, or the configured host table) and its
@@ -108,6 +120,9 @@ impl ImServer {
                 self.resolve(&u).ok_or_else(|| NoRoute::Unresolvable(u.host.clone()))?
             }
         };
+        if self.is_own_addr(target.0) {
+            return Err(NoRoute::ToSelf(target.0));
+        }
         // Max-Forwards.
         match msg.first(&HeaderName::MaxForwards) {
             Some(h) if !self.config.faults.has(Fault::KeepMaxForwards) => {
