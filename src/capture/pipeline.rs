@@ -280,7 +280,11 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
             self.section_comments.entry((f.file, f.section.0)).or_insert_with(|| f.section.1.clone());
         }
         for c in &f.comments {
-            self.stats.comments.push((f.file, f.frame, c.clone()));
+            if self.stats.comments.len() < super::read::MAX_COMMENTS {
+                self.stats.comments.push((f.file, f.frame, c.clone()));
+            } else {
+                self.stats.comments_not_kept += 1;
+            }
         }
         if f.time_ns > self.clock_ns {
             self.clock_ns = f.time_ns;

@@ -81,7 +81,7 @@ pub struct ReadOptions {
     /// Bytes one TCP direction may hold waiting for a hole to fill. Default: 4 MiB.
     pub max_direction_bytes: usize,
     /// Bytes all TCP directions may hold together; the least recently active are evicted
-    /// beyond. Default: 256 MiB.
+    /// beyond. Default: 32 MiB.
     pub max_total_bytes: usize,
     /// TCP directions tracked at once. Default: 65536.
     pub max_directions: usize,
@@ -101,12 +101,15 @@ impl Default for ReadOptions {
             fragment_timeout_us: 30_000_000,
             tcp_gap_wait_us: 3_000_000,
             max_direction_bytes: 4 << 20,
-            max_total_bytes: 256 << 20,
+            max_total_bytes: 32 << 20,
             max_directions: 65_536,
             max_message_bytes: 1 << 20,
         }
     }
 }
+
+/// Frame comments kept in [`ReadStats::comments`].
+pub const MAX_COMMENTS: usize = 10_000;
 
 /// One SIP message found in the captures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +218,8 @@ pub struct ReadStats {
     /// file itself (pcapng section header: [`ReadStats::sections`] tells which frames that
     /// section holds). Sorted by file and frame.
     pub comments: Vec<(usize, u64, String)>,
+    /// Frame comments beyond the first [`MAX_COMMENTS`], counted and not kept.
+    pub comments_not_kept: u64,
     /// The pcapng sections of every file, in file order then file order of their headers:
     /// where each starts, how many frames it holds, its comment. A file of `imcpm run --pcap`
     /// has one section per run, commented `imcpm run: SCENARIO LLEVEL`

@@ -175,17 +175,38 @@ struct Part {
 /// The messages of one dialog not judged yet.
 struct Bucket {
     trace: Trace,
-    /// File and frame of each message.
-    at: Vec<(usize, u64)>,
+    /// File, frame and arrival number (capture order, all files) of each message.
+    at: Vec<(usize, u64, usize)>,
+    /// Bytes held for it, per-message overhead included.
     bytes: usize,
     /// Bumped at each message: a queue entry with an older one is stale.
     generation: u64,
+    /// Top-Via branches of the requests it holds that entered the server (for pairing what the
+    /// server sends with another Call-ID).
+    branches: Vec<Box<[u8]>>,
+    /// A dialog of this key was judged early before: this one may hold the rest of it.
+    after_cut: bool,
 }
+
+/// Messages of a dialog drawn in its ladder.
+const MAX_LADDER_MESSAGES: usize = 200;
+/// Bytes of a message shown in a ladder.
+const MAX_LADDER_TEXT: usize = 16 << 10;
+
+/// Bytes counted per message held besides its own (its place in the trace, the queue and the
+/// maps).
+const OVERHEAD: usize = 160;
+/// Keys of dialogs judged early that are remembered (a later message of one is judged apart,
+/// and what it holds is not trusted by the no-deferral rule).
+const MAX_CUT_KEYS: usize = 65_536;
 
 type BucketKey = (usize, Box<[u8]>);
 
-/// Messages handed from the reader thread to the judge at a time.
+/// Messages handed from the reader thread to the judge at a time (or fewer, up to
+/// [`BATCH_BYTES`]).
 const BATCH: usize = 256;
+/// Bytes of messages handed over at a time.
+const BATCH_BYTES: usize = 64 << 10;
 /// Batches in flight between them.
 const READ_AHEAD: usize = 8;
 
@@ -199,7 +220,14 @@ struct Streaming<'a> {
     queue: VecDeque<(Instant, u64, BucketKey)>,
     held: usize,
     now: Instant,
-    next_id: usize,
+    /// Arrival number of the next message.
+    seq: usize,
+    /// Ingress top-Via branch -> the dialog holding that request.
+    by_branch: HashMap<Box<[u8]>, BucketKey>,
+    /// Keys of dialogs judged early, oldest first.
+    cut: (VecDeque<BucketKey>, std::collections::HashSet<BucketKey>),
+    /// The pcapng section each file is in.
+    section_now: HashMap<usize, u32>,
     aggregate: Aggregate,
     flows: Vec<(bool, Flow)>,
     flows_left_out: usize,
@@ -224,7 +252,10 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         queue: VecDeque::new(),
         held: 0,
         now: Instant::ZERO,
-        next_id: 0,
+        seq: 0,
+        by_branch: HashMap::new(),
+        cut: (VecDeque::new(), std::collections::HashSet::new()),
+        section_now: HashMap::new(),
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
         flows_left_out: 0,
@@ -244,9 +275,12 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SipMessage>>(READ_AHEAD);
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
+            let mut bytes = 0;
             let out = read_captures(&job.files, &job.read, |m| {
+                bytes += m.packet.bytes.len();
                 batch.push(m);
-                if batch.len() == BATCH {
+                if batch.len() == BATCH || bytes >= BATCH_BYTES {
+                    bytes = 0;
                     // The judge hangs up only by ending, and it never ends before the reader.
                     let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
                 }
@@ -281,6 +315,48 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
 fn capture_time(t: Instant) -> String {
     let s = report::write::rfc3339(t.0 / 1_000_000);
     format!("{}.{:06}Z", s.trim_end_matches('Z'), t.0 % 1_000_000)
+}
+
+/// The `branch` parameters of the first two Via values of a message, by a scan of its header
+/// lines (`Via` or `v`, several values on a line split at commas outside quotes).
+fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
+    let mut found: [Option<&[u8]>; 2] = [None, None];
+    let mut n = 0;
+    for line in bytes.split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || n == 2 {
+            break;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let name = line[..colon].trim_ascii();
+        if !(name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
+            continue;
+        }
+        let mut quoted = false;
+        let mut start = colon + 1;
+        for i in colon + 1..=line.len() {
+            let c = line.get(i).copied();
+            if c == Some(b'"') {
+                quoted = !quoted;
+            }
+            if (c == Some(b',') && !quoted) || c.is_none() {
+                if n < 2 {
+                    found[n] = branch_of(&line[start..i]);
+                    n += 1;
+                }
+                start = i + 1;
+            }
+        }
+    }
+    (found[0], found[1])
+}
+
+/// The value of the `branch` parameter of one Via value.
+fn branch_of(via: &[u8]) -> Option<&[u8]> {
+    via.split(|b| *b == b';').skip(1).find_map(|p| {
+        let eq = p.iter().position(|b| *b == b'=')?;
+        p[..eq].trim_ascii().eq_ignore_ascii_case(b"branch").then(|| p[eq + 1..].trim_ascii()).filter(|v| !v.is_empty())
+    })
 }
 
 /// The Call-ID of a message, by a scan of its header lines (`Call-ID` or `i`), trimmed.
@@ -342,28 +418,45 @@ impl Streaming<'_> {
     fn push(&mut self, m: SipMessage) {
         let time = Instant(m.time_us);
         self.now = self.now.max(time);
-        let part = self.part_for(&m);
-        if m.packet.bytes.starts_with(b"REGISTER ") && self.is_sut(&m.packet.to) {
-            let p = &mut self.parts[part];
-            if let Ok(msg) = Message::parse(m.packet.bytes.clone()) {
-                let user = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na));
-                if p.regs.len() < self.job.window.max_users || user.is_some_and(|u| p.regs.knows(&u)) {
-                    p.regs.learn(&msg, p.ctx.level, time);
-                } else {
-                    self.info.registrations_not_kept += 1;
-                }
+        // An `imcpm run` section of a file that has moved on to its next section is over.
+        if self.section_now.insert(m.file, m.section).is_some_and(|s| s != m.section) {
+            let over: Vec<usize> =
+                self.part_of.iter().filter(|((f, s), _)| *f == m.file && *s != m.section).map(|(_, p)| *p).collect();
+            for p in over {
+                self.finish_part(p);
             }
         }
-        let key: BucketKey = (part, call_id_of(&m.packet.bytes).into());
-        let len = m.packet.bytes.len();
+        let part = self.part_for(&m);
+        let to_sut = self.is_sut(&m.packet.to);
+        if m.packet.bytes.starts_with(b"REGISTER ") && to_sut {
+            self.learn_registration(part, &m.packet.bytes, time);
+        }
+        let bytes = &m.packet.bytes;
+        let (top, second) = via_branches(bytes);
+        // The dialog of the request the server received that this message answers or carries
+        // on (the server's Via on top of it), whatever its Call-ID; else its Call-ID's.
+        let held = [second, top].into_iter().flatten().find_map(|b| self.by_branch.get(b).cloned());
+        let key: BucketKey = held.unwrap_or_else(|| (part, call_id_of(bytes).into()));
+        let ingress = to_sut && !bytes.starts_with(b"SIP/") && !bytes.starts_with(b"ACK ");
+        let len = bytes.len() + OVERHEAD + key.1.len();
+        let after_cut = self.cut.1.contains(&key);
         let b = self.buckets.entry(key.clone()).or_insert_with(|| Bucket {
             trace: Trace::default(),
             at: Vec::new(),
             bytes: 0,
             generation: 0,
+            branches: Vec::new(),
+            after_cut,
         });
+        if let (true, Some(t)) = (ingress, top) {
+            if !self.by_branch.contains_key(t) {
+                self.by_branch.insert(t.into(), key.clone());
+                b.branches.push(t.into());
+            }
+        }
         b.trace.push(time, m.packet);
-        b.at.push((m.file, m.frame));
+        b.at.push((m.file, m.frame, self.seq));
+        self.seq += 1;
         b.bytes += len;
         b.generation += 1;
         self.queue.push_back((time, b.generation, key));
@@ -397,11 +490,50 @@ impl Streaming<'_> {
                 self.info.closed_early += 1;
             }
             let Some((_, _, key)) = self.queue.pop_front() else { break };
-            self.judge_bucket(&key);
+            self.judge_bucket(&key, !quiet);
         }
     }
 
-    fn key_of(&self, part: usize, at: (usize, u64), call: &[u8]) -> Arc<str> {
+    /// Learn a third-party REGISTER, within the bound on users (expired ones make room).
+    fn learn_registration(&mut self, part: usize, bytes: &[u8], time: Instant) {
+        let Ok(msg) = Message::parse(bytes.to_vec()) else { return };
+        let max = self.job.window.max_users;
+        let p = &mut self.parts[part];
+        let user = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na));
+        let known = user.is_some_and(|u| p.regs.knows(&u));
+        if !known && p.regs.len() >= max {
+            // Forget users whose registrations all ended before the dialogs still held began.
+            let keep_from = self.now.0.saturating_sub(2 * self.job.window.idle.as_micros() as u64);
+            p.regs.forget_ended_before(Instant(keep_from));
+        }
+        if known || p.regs.len() < max {
+            p.regs.learn(&msg, p.ctx.level, time);
+        } else {
+            self.info.registrations_not_kept += 1;
+        }
+    }
+
+    /// Judge every dialog of `part` still held and what spans its dialogs, then forget them.
+    fn finish_part(&mut self, part: usize) {
+        let keys: Vec<BucketKey> = self.buckets.keys().filter(|k| k.0 == part).cloned().collect();
+        for k in keys {
+            self.judge_bucket(&k, false);
+        }
+        self.judge_conversations(part);
+        let p = &mut self.parts[part];
+        let (offline, sent) = (std::mem::take(&mut p.offline), std::mem::take(&mut p.sent));
+        if !offline.is_empty() {
+            let mut j = Judge::default();
+            judge_deferred(&mut j, &offline, &sent);
+            let findings = j.finish_trace();
+            self.add_cross(part, findings);
+        }
+        let p = &mut self.parts[part];
+        p.ids.clear();
+        p.regs = Registrations::default();
+    }
+
+    fn key_of(&self, part: usize, at: (usize, u64, usize), call: &[u8]) -> Arc<str> {
         let call = if call.is_empty() { "(no Call-ID)".into() } else { String::from_utf8_lossy(call) };
         let p = &self.parts[part];
         if part == 0 {
@@ -411,10 +543,22 @@ impl Streaming<'_> {
         }
     }
 
-    fn judge_bucket(&mut self, key: &BucketKey) {
+    /// Judge a dialog (`early`: before it was quiet, because the window was full).
+    fn judge_bucket(&mut self, key: &BucketKey, early: bool) {
         let Some(b) = self.buckets.remove(key) else { return };
         self.held -= b.bytes;
         self.info.dialogs += 1;
+        for br in &b.branches {
+            self.by_branch.remove(br);
+        }
+        if early && self.cut.1.insert(key.clone()) {
+            self.cut.0.push_back(key.clone());
+            if self.cut.0.len() > MAX_CUT_KEYS {
+                if let Some(old) = self.cut.0.pop_front() {
+                    self.cut.1.remove(&old);
+                }
+            }
+        }
         let part = key.0;
         let keys: Vec<Arc<str>> = b.at.iter().map(|&at| self.key_of(part, at, &key.1)).collect();
         let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
@@ -432,7 +576,10 @@ impl Streaming<'_> {
                     f.location.time = b.trace.events.get(i).map(|e| capture_time(e.time));
                     keys[i].clone()
                 }
-                _ => first_key.clone(),
+                _ => {
+                    f.location.message = None;
+                    first_key.clone()
+                }
             };
             by_key.entry(k).or_default().push(f);
         }
@@ -445,13 +592,13 @@ impl Streaming<'_> {
             }
         }
         self.keep_flow(part, &b, &keys, &local.report.pairs, notable);
-        // Cross-dialog state, message indices made global.
-        let base = self.next_id;
-        self.next_id += b.at.len();
+        // Cross-dialog state, message indices made global: their arrival numbers, so that the
+        // rules that compare positions see capture order whatever order dialogs are judged in.
         let p = &mut self.parts[part];
         let pin = |ids: &mut HashMap<usize, (Arc<str>, u64, Instant)>, i: usize| {
-            ids.insert(base + i, (keys[i].clone(), b.at[i].1, b.trace.events[i].time));
-            base + i
+            let g = b.at[i].2;
+            ids.insert(g, (keys[i].clone(), b.at[i].1, b.trace.events[i].time));
+            g
         };
         for mut d in local.delivered {
             d.ingress = pin(&mut p.ids, d.ingress);
@@ -466,8 +613,11 @@ impl Streaming<'_> {
                 self.info.pending_not_kept += 1;
             }
         }
+        // A request the server sent whose ingress may lie in a part of the dialog judged apart
+        // (cut by the window) cannot be told from a delivery of its own accord: not kept.
+        let whole = !early && !b.after_cut;
         for mut s in local.sent.into_iter().filter(|s| !s.used) {
-            if p.sent.len() < self.job.window.max_pending {
+            if whole && p.sent.len() < self.job.window.max_pending {
                 s.index = pin(&mut p.ids, s.index);
                 p.sent.push(s);
             } else {
@@ -486,6 +636,8 @@ impl Streaming<'_> {
             return;
         }
         self.info.conversation_batches += 1;
+        // In capture order (dialogs are judged in the order they fall quiet).
+        p.deliveries.sort_by_key(|d| (d.ingress, d.egress));
         let mut j = Judge::default();
         judge_conversations(&mut j, &p.deliveries);
         let deliveries = std::mem::take(&mut p.deliveries);
@@ -588,8 +740,14 @@ impl Streaming<'_> {
             .events
             .iter()
             .enumerate()
+            .take(MAX_LADDER_MESSAGES)
             .map(|(i, e)| {
-                let text = String::from_utf8_lossy(&e.packet.bytes).replace("\r\n", "\n");
+                let bytes = &e.packet.bytes;
+                let mut text =
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LADDER_TEXT)]).replace("\r\n", "\n");
+                if bytes.len() > MAX_LADDER_TEXT {
+                    text.push_str(&format!("\n… ({} bytes more)", bytes.len() - MAX_LADDER_TEXT));
+                }
                 let pair = pairs.iter().find(|p| p.egress == Some(i));
                 let changed_lines = pair
                     .map(|p| report::changed_lines(&b.trace.events[p.ingress].packet.bytes, &e.packet.bytes))
@@ -615,16 +773,11 @@ impl Streaming<'_> {
     fn finish(&mut self) {
         while let Some((_, _, key)) = self.queue.pop_front() {
             if self.buckets.contains_key(&key) {
-                self.judge_bucket(&key);
+                self.judge_bucket(&key, false);
             }
         }
         for part in 0..self.parts.len() {
-            self.judge_conversations(part);
-            let p = &self.parts[part];
-            let mut j = Judge::default();
-            judge_deferred(&mut j, &p.offline, &p.sent);
-            let findings = j.finish_trace();
-            self.add_cross(part, findings);
+            self.finish_part(part);
         }
     }
 }

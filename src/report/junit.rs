@@ -108,6 +108,29 @@ pub fn to_junit(r: &RunReport) -> String {
         suite.add_test_cases(cases);
         report.add_test_suite(suite);
     }
+    // An aggregated report lists some results only: one case per requirement over all of them,
+    // so that a failure left out of the listing still fails the JUnit report too.
+    if let Some(a) = &r.aggregate {
+        let mut suite = TestSuite::new("all results");
+        suite.add_property(Property::new("results", a.results.to_string()));
+        suite.add_property(Property::new("listed per requirement and verdict", a.kept_per_kind.to_string()));
+        for c in &a.requirements {
+            let counts: Vec<String> = c.counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+            let text = format!("{}: {}", c.requirement, counts.join(", "));
+            let status = if c.verdict.is_failing() {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type(c.verdict.as_str()).set_message(text.clone());
+                s
+            } else {
+                TestCaseStatus::success()
+            };
+            let mut tc = TestCase::new(format!("{} (all results)", c.requirement), status);
+            tc.set_classname("all-results");
+            tc.set_system_out(text);
+            suite.add_test_case(tc);
+        }
+        report.add_test_suite(suite);
+    }
     // Invariant: serialising into a Vec cannot hit an I/O error, and quick-junit filters the
     // characters XML cannot carry.
     report.to_string().expect("a JUnit report serialises to a string")

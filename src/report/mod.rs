@@ -106,10 +106,19 @@ pub fn diff(a: &[String], b: &[String]) -> Vec<(char, String)> {
     out
 }
 
+/// The most line pairs [`changed_lines`] compares (its table has one cell per pair).
+pub const MAX_DIFF_CELLS: usize = 250_000;
+
 /// 0-based lines of message `b` that are not in message `a` (the lines a rewrite added or
 /// changed), for highlighting in ladders.
+/// Messages too long to compare (more than [`MAX_DIFF_CELLS`] line pairs) show no changed
+/// lines.
 pub fn changed_lines(a: &[u8], b: &[u8]) -> Vec<usize> {
-    diff(&lines(a), &lines(b))
+    let (la, lb) = (lines(a), lines(b));
+    if la.len().saturating_mul(lb.len()) > MAX_DIFF_CELLS {
+        return Vec::new();
+    }
+    diff(&la, &lb)
         .iter()
         .filter(|(m, _)| *m != '-')
         .enumerate()

@@ -358,4 +358,151 @@ fn check_pcap_exit_status_counts_results_not_listed() {
     assert!(json["aggregate"]["coverage"]["not_exercised"].as_array().unwrap().iter().any(|x| x == "T2.ORIG.PAGER"));
     assert!(json["capture"]["frames"].as_u64().unwrap() > 0);
     assert!(json["capture"]["window"]["dialogs"].as_u64().unwrap() > 0);
+    // JUnit too fails the requirement whose results are not listed.
+    let junit = std::fs::read_to_string(cd.join("junit.xml")).unwrap();
+    let case =
+        junit.split("<testcase").find(|c| c.contains("T1.TERM.LMM (all results)")).expect("a case per requirement");
+    assert!(case.contains("<failure"), "{case}");
+}
+
+const CORE: &str = "10.0.0.1:5060";
+const SUT: &str = "10.0.0.2:5060";
+
+/// A SIP message from lines (CRLF, Content-Length 0).
+fn sip(lines: &[&str]) -> Vec<u8> {
+    let mut s: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+    s.push_str("Content-Length: 0\r\n\r\n");
+    s.into_bytes()
+}
+
+/// The worst verdict per requirement of `trace` judged whole by the oracle and judged as a
+/// capture by check-pcap's streaming judge.
+fn whole_and_streamed(
+    name: &str,
+    trace: &imcpm::base::Trace,
+    level: Level,
+    users: BTreeMap<String, imcpm::base::ClientKind>,
+) -> (BTreeMap<ReqId, Verdict>, BTreeMap<ReqId, Verdict>) {
+    let ctx = TraceContext {
+        level,
+        sut: vec![SUT.parse().unwrap()],
+        sut_hosts: Vec::new(),
+        role: Role::Proxy,
+        domains: vec!["im.example.net".into()],
+        users: users.clone(),
+        complete: false,
+    };
+    let whole = worst(check_trace(&ctx, trace).findings.iter().map(|f| (f.requirement, f.verdict)));
+    let file = tmp("check_pcap_streamed").join(format!("{name}.pcapng"));
+    let mut out = Vec::new();
+    write_pcapng(trace, &mut out).unwrap();
+    std::fs::write(&file, out).unwrap();
+    let mut job = CaptureJob::new(vec![file], vec![SutAddr::Addr(SUT.parse().unwrap())], level);
+    job.domains = vec!["im.example.net".into()];
+    job.users = users;
+    let v = judge_captures(&job);
+    assert!(v.error.is_none());
+    let streamed = worst(v.aggregate.counts.iter().flat_map(|(id, c)| c.keys().map(move |v| (*id, *v))));
+    (whole, streamed)
+}
+
+fn at(t: &mut imcpm::base::Trace, ms: u64, from: &str, to: &str, bytes: Vec<u8>) {
+    t.push(
+        imcpm::base::Instant(1_700_000_000_000_000 + ms * 1000),
+        imcpm::base::Packet::new(imcpm::base::Transport::Udp, from.parse().unwrap(), to.parse().unwrap(), bytes),
+    );
+}
+
+/// A server that changes the Call-ID of what it forwards is paired by the Via chain, as the
+/// whole-trace oracle pairs it, not by Call-ID: SIP.PRESERVE fails in both.
+#[test]
+fn a_forward_with_another_call_id_is_paired_by_its_via() {
+    let common = [
+        "Max-Forwards: 70",
+        "From: <sip:alice@im.example.net>;tag=a1",
+        "To: <sip:bob@im.example.net>",
+        "CSeq: 1 MESSAGE",
+        "Accept-Contact: *;+g.oma.sip-im",
+    ];
+    let via_core = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKcore1";
+    let via_sut = "Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKsut1";
+    let mut ing =
+        vec!["MESSAGE sip:bob@im.example.net SIP/2.0", via_core, "Route: <sip:10.0.0.2;lr>, <sip:10.0.0.1;lr>"];
+    ing.extend(common);
+    ing.push("Call-ID: X@test");
+    let mut eg = vec!["MESSAGE sip:bob@im.example.net SIP/2.0", via_sut, via_core, "Route: <sip:10.0.0.1;lr>"];
+    eg.extend(common.iter().map(|l| if l.starts_with("Max-Forwards") { "Max-Forwards: 69" } else { l }));
+    eg.push("Call-ID: Y@test");
+    let ok = |vias: &[&str]| {
+        let mut l = vec!["SIP/2.0 200 OK"];
+        l.extend(vias);
+        l.extend(["From: <sip:alice@im.example.net>;tag=a1", "To: <sip:bob@im.example.net>;tag=b1", "CSeq: 1 MESSAGE"]);
+        l.push("Call-ID: Y@test");
+        sip(&l)
+    };
+    let mut t = imcpm::base::Trace::default();
+    at(&mut t, 0, CORE, SUT, sip(&ing));
+    at(&mut t, 1, SUT, CORE, sip(&eg));
+    at(&mut t, 2, CORE, SUT, ok(&[via_sut, via_core]));
+    at(&mut t, 3, SUT, CORE, ok(&[via_core]));
+    let (whole, streamed) = whole_and_streamed("callid-rewrite", &t, Level::One, BTreeMap::new());
+    assert_eq!(whole.get(&ReqId::SIP_PRESERVE), Some(&Verdict::Fail), "{whole:?}");
+    assert_eq!(whole, streamed);
+}
+
+/// The no-deferral rule compares positions in the capture, not the order in which dialogs
+/// fall quiet: a request the server sends of its own accord to an offline client after the
+/// 480 fails it even when the dialog of the 480 is judged last.
+#[test]
+fn no_deferral_is_judged_in_capture_order() {
+    let offered = sip(&[
+        "MESSAGE sip:bob@im.example.net SIP/2.0",
+        "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKoff1",
+        "Route: <sip:10.0.0.2;lr>, <sip:10.0.0.1;lr>",
+        "P-Served-User: <sip:bob@im.example.net>;sescase=term;regstate=unreg",
+        "Max-Forwards: 70",
+        "From: <sip:alice@im.example.net>;tag=a1",
+        "To: <sip:bob@im.example.net>",
+        "Call-ID: A@test",
+        "CSeq: 1 MESSAGE",
+        "Accept-Contact: *;+g.oma.sip-im",
+    ]);
+    let refused = sip(&[
+        "SIP/2.0 480 Temporarily Unavailable",
+        "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKoff1",
+        "From: <sip:alice@im.example.net>;tag=a1",
+        "To: <sip:bob@im.example.net>;tag=s1",
+        "Call-ID: A@test",
+        "CSeq: 1 MESSAGE",
+    ]);
+    let own = sip(&[
+        "MESSAGE sip:bob@im.example.net SIP/2.0",
+        "Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKown1",
+        "Max-Forwards: 70",
+        "From: <sip:alice@im.example.net>;tag=a1",
+        "To: <sip:bob@im.example.net>",
+        "Call-ID: B@test",
+        "CSeq: 1 MESSAGE",
+    ]);
+    let other = sip(&[
+        "OPTIONS sip:carol@im.example.net SIP/2.0",
+        "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc1",
+        "Max-Forwards: 70",
+        "From: <sip:alice@im.example.net>;tag=a2",
+        "To: <sip:carol@im.example.net>",
+        "Call-ID: C@test",
+        "CSeq: 1 OPTIONS",
+    ]);
+    let mut t = imcpm::base::Trace::default();
+    at(&mut t, 0, CORE, SUT, offered.clone());
+    at(&mut t, 1, SUT, CORE, refused.clone());
+    at(&mut t, 10_000, SUT, CORE, own);
+    // The offer retransmitted: its dialog stays open past the server's own request's.
+    at(&mut t, 20_000, CORE, SUT, offered);
+    at(&mut t, 20_001, SUT, CORE, refused);
+    at(&mut t, 45_000, CORE, SUT, other);
+    let users = BTreeMap::from([("sip:bob@im.example.net".to_string(), imcpm::base::ClientKind::Cpm)]);
+    let (whole, streamed) = whole_and_streamed("deferral-order", &t, Level::Two, users);
+    assert_eq!(whole.get(&ReqId::T2_ONLINE_ONLY), Some(&Verdict::Fail), "{whole:?}");
+    assert_eq!(streamed.get(&ReqId::T2_ONLINE_ONLY), Some(&Verdict::Fail), "{streamed:?}");
 }

@@ -71,31 +71,47 @@ pub struct TraceReport {
     pub findings: Vec<Finding>,
 }
 
-/// Registration state learnt from third-party REGISTERs (D8): user -> (kind, registered
-/// since, registered until).
-#[derive(Debug, Default)]
+/// Registration state learnt from third-party REGISTERs (D8): per user, its registrations in
+/// time order as (kind, registered since, registered until), the last few kept, so that a
+/// request is judged by the registration that held when it arrived even when a later REGISTER
+/// has been learnt already (a capture judged dialog by dialog).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Registrations {
-    state: HashMap<String, (Option<ClientKind>, Instant, Instant)>,
+    state: HashMap<String, Vec<(Option<ClientKind>, Instant, Instant)>>,
 }
+
+/// Registrations kept per user.
+const REGISTRATION_HISTORY: usize = 4;
 
 impl Registrations {
     /// Learn from `msg` if it is a third-party REGISTER, received at `now`.
     pub(crate) fn learn(&mut self, msg: &Message, level: Level, now: Instant) {
         let Some(r) = third_party_register(msg, level) else { return };
-        let entry = self.state.entry(r.user).or_insert((None, now, Instant::ZERO));
-        if r.kind.is_some() {
-            entry.0 = r.kind;
-        }
-        if now >= entry.2 {
-            entry.1 = now; // a new registration, not a refresh
-        }
         // No expiry given: RFC 3261 §10.2.1's default of one hour.
-        entry.2 = now + std::time::Duration::from_secs(r.expires.unwrap_or(3600));
+        let until = now + std::time::Duration::from_secs(r.expires.unwrap_or(3600));
+        let history = self.state.entry(r.user).or_default();
+        match history.last_mut() {
+            // A refresh of the registration that holds, the kind unchanged (or not said).
+            Some(last) if now < last.2 && (r.kind.is_none() || r.kind == last.0) => last.2 = until,
+            last => {
+                let kind = r.kind.or_else(|| last.map(|l| l.0).unwrap_or(None));
+                if let Some(l) = history.last_mut() {
+                    l.2 = l.2.min(now); // a change of kind ends the previous one here
+                }
+                history.push((kind, now, until));
+                if history.len() > REGISTRATION_HISTORY {
+                    history.remove(0);
+                }
+            }
+        }
     }
-    /// The user's kind and whether the registration holds at `now`; nothing before the first
-    /// registration seen (a capture may show it only later).
+    /// The user's kind and whether a registration held at `now`, from the last registration
+    /// that began at or before `now`; nothing before the first seen (a capture may show it
+    /// only later).
     fn at(&self, user: &str, now: Instant) -> Option<(Option<ClientKind>, bool)> {
-        self.state.get(user).filter(|(_, since, _)| *since <= now).map(|(k, _, until)| (*k, now < *until))
+        let h = self.state.get(user)?;
+        let (kind, _, until) = h.iter().rev().find(|(_, since, _)| *since <= now)?;
+        Some((*kind, now < *until))
     }
     /// Users known.
     pub(crate) fn len(&self) -> usize {
@@ -104,6 +120,10 @@ impl Registrations {
     /// Whether `user` is known.
     pub(crate) fn knows(&self, user: &str) -> bool {
         self.state.contains_key(user)
+    }
+    /// Forget the users whose every registration ended before `t`.
+    pub(crate) fn forget_ended_before(&mut self, t: Instant) {
+        self.state.retain(|_, h| h.iter().any(|(_, _, until)| *until >= t));
     }
 }
 
@@ -706,6 +726,37 @@ mod tests {
             t.push(Instant(n as u64 * 1000), Packet::new(Transport::Udp, addr(from), addr(to), bytes));
         }
         t
+    }
+
+    /// A registration learnt later (a capture judged dialog by dialog learns REGISTERs as they
+    /// arrive) does not change what held earlier: the one that ended at 10 s leaves bob
+    /// unregistered at 15 s even once the one of 20 s is known.
+    #[test]
+    fn registrations_answer_for_the_time_asked() {
+        let reg = |exp: u32| {
+            let t = format!(
+                "REGISTER sip:im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKr{exp}\r\n\
+                 From: <sip:scscf@im.example.net>;tag=r\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: r{exp}\r\n\
+                 CSeq: 1 REGISTER\r\nExpires: {exp}\r\nContent-Length: 0\r\n\r\n"
+            );
+            Message::parse(t.into_bytes()).unwrap()
+        };
+        let s = |n: u64| Instant(n * 1_000_000);
+        let mut r = Registrations::default();
+        r.learn(&reg(10), Level::Two, s(0));
+        r.learn(&reg(3600), Level::Two, s(20));
+        let bob = "sip:bob@im.example.net";
+        assert_eq!(r.at(bob, s(5)), Some((None, true)));
+        assert_eq!(r.at(bob, s(15)), Some((None, false)), "expired at 10 s, whatever came later");
+        assert_eq!(r.at(bob, s(25)), Some((None, true)));
+        // Before the first registration seen: nothing known.
+        let mut late = Registrations::default();
+        late.learn(&reg(3600), Level::Two, s(20));
+        assert_eq!(late.at(bob, s(15)), None);
+        // A refresh extends, a deregistration (Expires: 0) ends.
+        r.learn(&reg(0), Level::Two, s(30));
+        assert_eq!(r.at(bob, s(29)), Some((None, true)));
+        assert_eq!(r.at(bob, s(31)), Some((None, false)));
     }
 
     fn ctx(complete: bool) -> TraceContext {
