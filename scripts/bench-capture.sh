@@ -9,14 +9,13 @@
 #   tshark      tshark -r FILE -Y sip -T fields -e sip.Method -e sip.Accept-Contact > /dev/null
 #   check-pcap  imcpm check-pcap FILE --sut 192.0.2.1:5060 --level 1 --report-dir DIR > /dev/null
 #               (text summary on stdout, reports written: report.json/.md/.html, junit.xml)
-#   check-pcap --format json
-#               the same with --format json > /dev/null; check-pcap has no way to skip writing
-#               the reports, so this still writes them (the difference is the stdout rendering)
+#   check-pcap --no-reports
+#               the same judging, the text summary on stdout, no report files written
 #   read only   examples/read_capture.rs (imcpm::capture::read_captures, each message counted
 #               and dropped): reading and framing only, the floor under check-pcap
 # On the --big capture check-pcap runs once (--runs does not apply), stopped after
 # --big-timeout seconds (a row stopped there shows "> LIMIT" and a peak RSS that is a lower
-# bound). The --format json variant is not run on it (its judging is the same).
+# bound). The --no-reports variant is not run on it (its judging is the same).
 # Wall time is measured around the command (date +%s%N), best of the runs; peak RSS is
 # /usr/bin/time -v's "Maximum resident set size", the highest of the runs; CPU is user+sys of
 # the best run. "vs tshark" is tshark's wall time divided by the row's, on the same file.
@@ -169,9 +168,8 @@ for n in "${sizes[@]}"; do
   measure "check-pcap (reports)" "$f" "$runs" "$limit" \
     "$BIN" check-pcap "$f" --sut 192.0.2.1:5060 --level 1 --report-dir "$WORK/rep"
   if [ "$big" = 0 ]; then
-    measure "check-pcap --format json" "$f" "$runs" 0 \
-      sh -c 'exec "$1" check-pcap "$2" --sut 192.0.2.1:5060 --level 1 --report-dir "$3" --format json > /dev/null' \
-      sh "$BIN" "$f" "$WORK/rep"
+    measure "check-pcap --no-reports" "$f" "$runs" 0 \
+      "$BIN" check-pcap "$f" --sut 192.0.2.1:5060 --level 1 --no-reports
   fi
   measure "read only (read_capture)" "$f" "$RUNS" 0 "$FLOOR" "$f"
   check_floor "$f" "$expect"

@@ -255,7 +255,7 @@ impl Direction {
                 }
                 Ok(StreamFrame::Message { start, end }) => {
                     let end = self.cut_at_segment(start, end).unwrap_or(end);
-                    let bytes = self.buf[start..end].to_vec();
+                    let bytes = super::pipeline::message_bytes(&self.buf[start..end]);
                     self.consume(end);
                     out.push(StreamMessage { from, to, bytes, seen: self.seen });
                 }

@@ -196,8 +196,8 @@ const MAX_LADDER_TEXT: usize = 16 << 10;
 /// Bytes counted per message held besides its own (its place in the trace, the queue and the
 /// maps).
 const OVERHEAD: usize = 160;
-/// Keys of dialogs judged early that are remembered (a later message of one is judged apart,
-/// and what it holds is not trusted by the no-deferral rule).
+/// Keys of dialogs judged early that are remembered, for twice the idle time at most (a later
+/// message of one is judged apart, and what it holds is not trusted by the no-deferral rule).
 const MAX_CUT_KEYS: usize = 65_536;
 
 type BucketKey = (usize, Box<[u8]>);
@@ -224,8 +224,9 @@ struct Streaming<'a> {
     seq: usize,
     /// Ingress top-Via branch -> the dialog holding that request.
     by_branch: HashMap<Box<[u8]>, BucketKey>,
-    /// Keys of dialogs judged early, oldest first.
-    cut: (VecDeque<BucketKey>, std::collections::HashSet<BucketKey>),
+    /// Hashes of the keys of dialogs judged early, oldest first, with when (a collision only
+    /// makes a dialog's requests untrusted by the no-deferral rule).
+    cut: (VecDeque<(Instant, u64)>, std::collections::HashSet<u64>),
     /// The pcapng section each file is in.
     section_now: HashMap<usize, u32>,
     aggregate: Aggregate,
@@ -309,6 +310,13 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         pairs: s.pairs,
         window: s.info,
     }
+}
+
+fn key_hash(k: &BucketKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    h.finish()
 }
 
 /// A capture time (µs since the Unix epoch) in RFC 3339 UTC with microseconds.
@@ -439,7 +447,7 @@ impl Streaming<'_> {
         let key: BucketKey = held.unwrap_or_else(|| (part, call_id_of(bytes).into()));
         let ingress = to_sut && !bytes.starts_with(b"SIP/") && !bytes.starts_with(b"ACK ");
         let len = bytes.len() + OVERHEAD + key.1.len();
-        let after_cut = self.cut.1.contains(&key);
+        let after_cut = self.cut.1.contains(&key_hash(&key));
         let b = self.buckets.entry(key.clone()).or_insert_with(|| Bucket {
             trace: Trace::default(),
             at: Vec::new(),
@@ -551,13 +559,16 @@ impl Streaming<'_> {
         for br in &b.branches {
             self.by_branch.remove(br);
         }
-        if early && self.cut.1.insert(key.clone()) {
-            self.cut.0.push_back(key.clone());
-            if self.cut.0.len() > MAX_CUT_KEYS {
-                if let Some(old) = self.cut.0.pop_front() {
-                    self.cut.1.remove(&old);
-                }
+        if early && self.cut.1.insert(key_hash(key)) {
+            self.cut.0.push_back((self.now, key_hash(key)));
+        }
+        // A message of a dialog cut more than twice the idle time ago starts a new one.
+        while let Some(&(t, h)) = self.cut.0.front() {
+            if self.cut.0.len() <= MAX_CUT_KEYS && self.now.since(t) <= 2 * self.job.window.idle {
+                break;
             }
+            self.cut.0.pop_front();
+            self.cut.1.remove(&h);
         }
         let part = key.0;
         let keys: Vec<Arc<str>> = b.at.iter().map(|&at| self.key_of(part, at, &key.1)).collect();

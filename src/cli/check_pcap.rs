@@ -52,6 +52,9 @@ pub struct Args {
     /// Dialog ladders in report.html (failing dialogs first).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub max_ladders: usize,
+    /// Judge and print only: write no report files (the exit status is the same).
+    #[arg(long)]
+    pub no_reports: bool,
     /// Megabytes of SIP messages held while their dialogs wait to be judged (docs/captures.md).
     #[arg(long, default_value_t = 24, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub window_mb: u64,
@@ -84,7 +87,9 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     });
     let mut r = report_of(&a, &v, hashes);
     write::stamp(&mut r, started, wall.elapsed(), false);
-    write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
+    if !a.no_reports {
+        write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
+    }
     let text = match a.format {
         Format::Json => report::json::to_json(&r),
         Format::Markdown => report::markdown::to_markdown(&r),
@@ -175,7 +180,9 @@ fn text(a: &Args, r: &RunReport, color: bool) -> String {
             out.push_str(&format!("Not exercised by this capture: {}\n", ids.join(" ")));
         }
     }
-    out.push_str(&format!("Reports in {}\n", a.report_dir.display()));
+    if !a.no_reports {
+        out.push_str(&format!("Reports in {}\n", a.report_dir.display()));
+    }
     out
 }
 
