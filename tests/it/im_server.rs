@@ -322,3 +322,49 @@ fn malformed_input_gets_400_and_the_server_keeps_serving() {
     let out = d.send(Transport::Tcp, CORE, &good.replace("z9hG4bK77e1.term", "z9hG4bK77e9.term"));
     assert_eq!(requests(&out).len(), 1);
 }
+
+/// RFC 3261 §16.3's checks before routing, and answers to requests that do not parse but carry
+/// what a response needs (RFC 4475-style input), each one datagram from the core.
+#[test]
+fn odd_requests_get_the_answer_rfc_3261_gives_them() {
+    let good = fixture("1a_pager_cpm_rx.sip");
+    let start = good.lines().next().unwrap().to_string();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown SIP version", good.replacen(&start, &start.replace("SIP/2.0", "SIP/7.0"), 1), "SIP/2.0 505"),
+        (
+            "TAB and double space in the request line",
+            good.replacen(&start, &start.replacen(' ', "\t", 1).replacen(" SIP/2.0", "  SIP/2.0", 1), 1),
+            "SIP/2.0 400",
+        ),
+        ("leading whitespace", good.replacen(&start, &format!(" {start}"), 1), "SIP/2.0 400"),
+        (
+            "Proxy-Require with an unknown option",
+            reframe(&good.replace("CSeq: 1 MESSAGE\r\n", "CSeq: 1 MESSAGE\r\nProxy-Require: com.example.foo\r\n")),
+            "SIP/2.0 420",
+        ),
+        ("CSeq beyond 32 bits", good.replace("CSeq: 1 MESSAGE", "CSeq: 4294967296 MESSAGE"), "SIP/2.0 400"),
+    ];
+    for (what, bytes, want) in cases {
+        let mut d = Driver::new(server(Level::One, FaultSet::none()));
+        let out = d.send(Transport::Udp, CORE, &bytes);
+        assert!(requests(&out).is_empty(), "{what}: forwarded");
+        let answers: Vec<String> = out.iter().map(first_line).collect();
+        assert!(answers.iter().any(|l| l.starts_with(want)), "{what}: want {want}, got {answers:?}");
+        if want.ends_with("420") {
+            let r = out.iter().map(text).find(|t| t.starts_with(want)).unwrap();
+            assert!(r.contains("Unsupported: com.example.foo\r\n"), "{r}");
+        }
+    }
+    // A Request-URI scheme the server would have to route on and cannot: 416. The server's own
+    // Route entry is popped first; nothing else is left to route on.
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
+    let route_line = good.lines().find(|l| l.starts_with("Route:")).unwrap().to_string();
+    let own = route_line.split(',').next().unwrap().to_string();
+    let mailto = good.replacen(&start, "MESSAGE mailto:bob@im.example.net SIP/2.0", 1).replace(&route_line, &own);
+    let out = d.send(Transport::Udp, CORE, &mailto);
+    assert!(
+        out.iter().any(|p| first_line(p).starts_with("SIP/2.0 416")),
+        "{:?}",
+        out.iter().map(first_line).collect::<Vec<_>>()
+    );
+}

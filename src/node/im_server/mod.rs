@@ -160,7 +160,22 @@ impl ImServer {
     /// A request the transaction layer could not take (e.g. a malformed Via): 400 to its
     /// source when a response can be formed (D15), else dropped.
     fn reject_unmatchable(&mut self, bytes: Vec<u8>, flow: Flow) {
-        let Ok(msg) = Message::parse(bytes) else { return };
+        let msg = match Message::parse(bytes.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                // Not even a message (a start line with a TAB, a `<>`-enclosed Request-URI,
+                // leading or trailing whitespace, an unknown SIP version): answered when the
+                // header lines a response needs are there (RFC 3261 §8.2.2 via §16.3 step 1),
+                // 505 for the version (§21.5.7), else 400.
+                if !self.config.faults.has(Fault::RepairMalformedVia) {
+                    if let Some(r) = raw_response(&bytes, e.status(), &self.ids.token(8)) {
+                        self.layer.send_stateless(flow.packet(r));
+                        self.stats.answered += 1;
+                    }
+                }
+                return;
+            }
+        };
         if !msg.is_request() || msg.method() == Some(&Method::Ack) {
             return;
         }
@@ -257,9 +272,22 @@ impl ImServer {
         if self.addressed_to_us(&msg) {
             return self.answer_as_uas(tx, &msg, &method);
         }
+        // A Request-URI scheme the server cannot route on, when it must (RFC 3261 §16.3 step 2).
+        if crate::node::route::pop_own(&msg, |u| self.is_own(u)).next.is_none() {
+            let scheme = msg.request_uri().and_then(|u| u.split_once(':').map(|(s, _)| s.to_ascii_lowercase()));
+            if scheme.is_some_and(|s| !matches!(s.as_str(), "sip" | "sips" | "tel")) {
+                return self.answer(tx, &msg, StatusCode::UNSUPPORTED_URI_SCHEME, &[]);
+            }
+        }
         // Max-Forwards is checked on every path (RFC 3261 §16.3 step 3).
         if msg.max_forwards().ok().flatten() == Some(0) {
             return self.answer(tx, &msg, StatusCode::TOO_MANY_HOPS, &[]);
+        }
+        // This server supports no extension a proxy must understand (RFC 3261 §16.3 step 5).
+        let required: Vec<String> =
+            msg.list_values(&HeaderName::ProxyRequire).iter().map(|v| msg.text(*v).trim().to_string()).collect();
+        if !required.is_empty() && method != Method::Ack && method != Method::Cancel {
+            return self.answer(tx, &msg, StatusCode::BAD_EXTENSION, &[("Unsupported", required.join(", "))]);
         }
         if method == Method::Invite {
             let t = trying_for(&msg);
@@ -456,4 +484,38 @@ impl SansIo for ImServer {
             None => Output::Timeout(self.layer.next_timeout().unwrap_or(Instant::NEVER)),
         }
     }
+}
+
+/// A response with `status` to request bytes that do not parse as a message, from their raw
+/// header lines: `None` unless it is a request (not ACK) carrying Via, From, To, Call-ID and
+/// CSeq lines. The To gets `tag` when it has none.
+fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let head = text.split("\r\n\r\n").next()?;
+    let mut lines = head.split("\r\n");
+    let start = lines.next()?.trim_start();
+    if start.starts_with("SIP/") || start.to_ascii_uppercase().starts_with("ACK ") || start.is_empty() {
+        return None;
+    }
+    let name_of = |l: &str| l.split_once(':').map(|(n, _)| n.trim().to_ascii_lowercase());
+    let keep = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"];
+    let mut out = format!("SIP/2.0 {} {}\r\n", status.as_u16(), status.reason());
+    let mut seen = [false; 5];
+    for l in lines {
+        let Some(n) = name_of(l) else { continue };
+        let Some(k) = keep.iter().position(|x| *x == n) else { continue };
+        let slot = [0, 0, 1, 1, 2, 2, 3, 3, 4][k];
+        seen[slot] = true;
+        if slot == 2 && !l.to_ascii_lowercase().contains("tag=") {
+            out.push_str(&format!("{l};tag={tag}\r\n"));
+        } else {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    if !seen.iter().all(|x| *x) {
+        return None;
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Some(out.into_bytes())
 }
