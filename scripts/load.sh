@@ -15,18 +15,17 @@
 # at least 97% of the offered rate achieved. The sipp UAC and UAS run on the same cores as the
 # server (their CPU is reported too), so the ramp measures the machine, not the server alone.
 #
-# UDP receive buffers: Kamailio sizes its socket buffer itself (maxbuffer=4194304); the imcpm
-# driver takes the kernel default (net.core.rmem_default, 208 KB on Debian), which overflows in
-# short scheduling stalls on a busy 2-core machine. So that both servers get the same 4 MB,
-# the script raises net.core.rmem_default for the run and restores it on exit (needs root;
-# `--rmem-default 0` leaves the kernel default). It reports the datagrams the kernel dropped
-# on each socket, and how busy the machine was before each run (others' builds skew figures).
+# UDP receive buffers: Kamailio sizes its socket buffer itself (maxbuffer=4194304); imcpm serve
+# gets the same 4 MB asked with `--udp-rcvbuf` (`SO_RCVBUFFORCE` when root, else capped by
+# net.core.rmem_max). The script changes no sysctl; it records the buffer each server's socket
+# really has (`ss -m`, `rb`), the datagrams the kernel dropped on each socket, and how busy the
+# machine was before each run (others' builds skew figures).
 #
 # Usage: scripts/load.sh [--rate N] [--duration S] [--ramp "R1 R2 ..."|--no-ramp]
-#                        [--ramp-duration S] [--only imcpm|kamailio] [--rmem-default BYTES]
+#                        [--ramp-duration S] [--only imcpm|kamailio] [--udp-rcvbuf BYTES]
 #                        [--quiet-wait S] [--ramp-retries N] [--repeat N] [--no-build] [--keep]
 # Defaults: --rate 2000 --duration 30 --ramp "4000 8000 10000 12000 14000 16000 18000 20000"
-#           --ramp-duration 10 --rmem-default 4194304 --quiet-wait 0 (before each run, wait up
+#           --ramp-duration 10 --udp-rcvbuf 4194304 --quiet-wait 0 (before each run, wait up
 #           to S seconds for the machine to be idle: under 0.3 cores busy) --ramp-retries 1 (a
 #           ramp step that is not clean is tried again up to N times before the ramp stops, as
 #           other work on a shared machine can spoil one step). Everything it starts is killed by
@@ -56,7 +55,7 @@ while [ $# -gt 0 ]; do
     --no-ramp) RAMP=""; shift ;;
     --ramp-duration) RAMP_DURATION="${2:?}"; shift 2 ;;
     --only) SUTS="${2:?}"; shift 2 ;;
-    --rmem-default) RMEM="${2:?}"; shift 2 ;;
+    --udp-rcvbuf) RMEM="${2:?}"; shift 2 ;;
     --quiet-wait) QUIET_WAIT="${2:?}"; shift 2 ;;
     --ramp-retries) RAMP_RETRIES="${2:?}"; shift 2 ;;
     --repeat) REPEAT="${2:?}"; shift 2 ;;
@@ -69,7 +68,7 @@ done
 for n in "$RATE" "$DURATION" "$RAMP_DURATION" $RAMP; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "not a positive number: \`$n\`"
 done
-[[ "$RMEM" =~ ^[0-9]+$ ]] || die "--rmem-default takes a number of bytes, not \`$RMEM\`"
+[[ "$RMEM" =~ ^[0-9]+$ ]] || die "--udp-rcvbuf takes a number of bytes, not \`$RMEM\`"
 [[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] && [ "$QUIET_WAIT" -le 1800 ] || die "--quiet-wait takes seconds (<= 1800)"
 [[ "$RAMP_RETRIES" =~ ^[0-3]$ ]] || die "--ramp-retries takes 0 to 3"
 [[ "$REPEAT" =~ ^[1-9]$ ]] || die "--repeat takes 1 to 9"
@@ -79,7 +78,7 @@ for s in $SUTS; do [[ "$s" == imcpm || "$s" == kamailio ]] || die "--only takes 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SIPP_DIR="$ROOT/tests/interop/sipp"
 KAM_CFG="$ROOT/scripts/kamailio/imcpm-l1.cfg"
-BIN="$ROOT/target/release/imcpm"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/imcpm"
 command -v sipp >/dev/null || die "sipp is missing: apt-get install sip-tester"
 KAMAILIO="$(command -v kamailio || echo /usr/sbin/kamailio)"
 if [[ " $SUTS " == *" kamailio "* ]]; then
@@ -93,10 +92,8 @@ fi
 WORK="$(mktemp -d /tmp/imcpm-load.XXXXXX)"
 PIDS=()
 SUBS=() # subshells waiting for a PIDS entry: they end, and reap it, once it is killed
-RESTORE_RMEM=""
 cleanup() {
   local pid
-  if [ -n "$RESTORE_RMEM" ]; then echo "$RESTORE_RMEM" >/proc/sys/net/core/rmem_default || true; fi
   local i
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
   sleep 0.3
@@ -184,7 +181,7 @@ stop_pid() { # PID [SIGNAL]: signal, wait up to 5 s, then SIGKILL; reap it
 start_sut() { # SUT DIR -> SUT_PID SUT_PORT
   local sut=$1 dir=$2 i
   if [ "$sut" = imcpm ]; then
-    "$BIN" serve --listen udp:127.0.0.1:0 --level 1 >"$dir/serve.out" 2>"$dir/serve.log" &
+    "$BIN" serve --listen udp:127.0.0.1:0 --level 1 --udp-rcvbuf "$RMEM" >"$dir/serve.out" 2>"$dir/serve.log" &
     SUT_PID=$!; PIDS+=("$SUT_PID")
     for i in $(seq 100); do grep -q 'listening on udp:' "$dir/serve.out" 2>/dev/null && break; sleep 0.05; done
     SUT_PORT=$(sed -n 's/^imcpm serve: listening on udp:127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/serve.out")
@@ -199,6 +196,10 @@ start_sut() { # SUT DIR -> SUT_PID SUT_PORT
     sleep 1 # children forked and bound
     kill -0 "$SUT_PID" 2>/dev/null || { cat "$dir/kamailio.log" >&2; die "kamailio did not start"; }
   fi
+  # The receive buffer the server's socket really has (bytes, as the kernel reports it).
+  local rb
+  rb=$(ss -ulmnH "sport = :$SUT_PORT" 2>/dev/null | grep -o 'rb[0-9]*' | head -1 | tr -d rb)
+  RCVBUF_SEEN="$RCVBUF_SEEN $sut=${rb:-?}"
 }
 
 # One measured run: SUT RATE DURATION LABEL; sets R_* results and prints one line.
@@ -274,16 +275,7 @@ run_once() {
     "$R_SIPP_CPU" "$R_DROPS" "$R_SIPP_DROPS" "$R_IDLE_BUSY" "$R_CLEAN"
 }
 
-RMEM_NOTE="kernel default $(cat /proc/sys/net/core/rmem_default) bytes"
-if [ "$RMEM" != 0 ]; then
-  old=$(cat /proc/sys/net/core/rmem_default)
-  if echo "$RMEM" >/proc/sys/net/core/rmem_default 2>/dev/null; then
-    RESTORE_RMEM=$old
-    RMEM_NOTE="net.core.rmem_default raised from $old to $RMEM bytes for this run (restored on exit)"
-  else
-    RMEM_NOTE="cannot raise net.core.rmem_default (not root?): kernel default $old bytes"
-  fi
-fi
+RCVBUF_SEEN=""
 
 # Cores busy (all processes) over one second, from /proc/stat.
 busy_cores() {
@@ -298,9 +290,9 @@ echo "== imcpm load comparison: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "   machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(uname -sr)"
 echo "   sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1); $("$KAMAILIO" -v 2>/dev/null | head -1 || true); imcpm $("$BIN" --version | cut -d' ' -f2)"
 echo "   command: scripts/load.sh $ARGS"
-echo "   settings: --rate $RATE --duration $DURATION --repeat $REPEAT --ramp \"$RAMP\" --ramp-duration $RAMP_DURATION --ramp-retries $RAMP_RETRIES --only \"$SUTS\" --rmem-default $RMEM --quiet-wait $QUIET_WAIT"
+echo "   settings: --rate $RATE --duration $DURATION --repeat $REPEAT --ramp \"$RAMP\" --ramp-duration $RAMP_DURATION --ramp-retries $RAMP_RETRIES --only \"$SUTS\" --udp-rcvbuf $RMEM --quiet-wait $QUIET_WAIT"
 echo "   note: the sipp UAC and UAS share the $(nproc) cores with the server under test"
-echo "   UDP receive buffers: $RMEM_NOTE; Kamailio: maxbuffer=4194304"
+echo "   UDP receive buffers asked: imcpm serve --udp-rcvbuf $RMEM; Kamailio maxbuffer=4194304 (what each got: at the end)"
 echo
 echo "== fixed rate: $RATE MESSAGE/s for $DURATION s ($REPEAT time(s) each)"
 declare -A US=() FAILED=()
@@ -331,3 +323,5 @@ if [ -n "$RAMP" ]; then
     echo "$sut: highest clean rate ${best}/s (of the steps tried: $RAMP)"
   done
 fi
+echo
+echo "   UDP receive buffers the servers' sockets had (ss -m rb, bytes, per run):$RCVBUF_SEEN"

@@ -54,6 +54,10 @@ pub struct Args {
     /// A deliberate defect (`imcpm faults` lists them). Repeatable; none by default.
     #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
     pub fault: Vec<Fault>,
+    /// Receive buffer of each UDP socket, in bytes (0: the kernel's default). Set past
+    /// net.core.rmem_max when privileged; the size the kernel gave is printed.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub udp_rcvbuf: usize,
 }
 
 fn parse_fault(s: &str) -> Result<Fault, UnknownFault> {
@@ -212,7 +216,7 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         }
     };
     init_logging(verbose);
-    let cfg = NetConfig { listens: a.listen.clone(), ..NetConfig::default() };
+    let cfg = NetConfig { listens: a.listen.clone(), udp_rcvbuf: a.udp_rcvbuf, ..NetConfig::default() };
     let started = Instant::now();
     let result = net::try_block_on(async move {
         let bound = Bound::bind(cfg).await?;
@@ -226,6 +230,10 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         config.faults = FaultSet::parse(&names).unwrap_or_else(|_| FaultSet::none());
         for l in bound.local_addrs() {
             say(format_args!("imcpm serve: listening on {l}"));
+        }
+        for (addr, got) in bound.udp_rcvbuf() {
+            say(format_args!("imcpm serve: udp:{addr} receive buffer {got} bytes (asked {})", a.udp_rcvbuf));
+            tracing::info!(%addr, asked = a.udp_rcvbuf, effective = got, "UDP receive buffer");
         }
         let faults: Vec<&str> = config.faults.iter().map(Fault::name).collect();
         say(format_args!(

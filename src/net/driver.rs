@@ -31,20 +31,62 @@ pub struct Bound {
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
     local: Vec<Listen>,
+    rcvbuf: Vec<(SocketAddr, usize)>,
     clock: Clock,
     tap: Option<Tap>,
+}
+
+/// A non-blocking UDP socket bound to `addr` with a receive buffer of `rcvbuf` bytes asked (0:
+/// the default), and the size the kernel reports.
+fn udp_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<(std::net::UdpSocket, usize)> {
+    let s =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if rcvbuf > 0 && !force_rcvbuf(&s, rcvbuf) {
+        // Not privileged: the kernel caps it at net.core.rmem_max.
+        s.set_recv_buffer_size(rcvbuf)?;
+    }
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    let got = s.recv_buffer_size()?;
+    Ok((s.into(), got))
+}
+
+/// `SO_RCVBUFFORCE` (Linux, privileged: not capped by net.core.rmem_max). False when refused.
+#[cfg(target_os = "linux")]
+fn force_rcvbuf(s: &socket2::Socket, size: usize) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(v) = libc::c_int::try_from(size) else { return false };
+    // SAFETY: setsockopt on a socket we own, with a pointer to a c_int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::from_ref(&v).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn force_rcvbuf(_: &socket2::Socket, _: usize) -> bool {
+    false
 }
 
 impl Bound {
     /// Bind every address of `cfg.listens` (all or nothing). The clock starts here.
     pub async fn bind(cfg: NetConfig) -> io::Result<Bound> {
         let (mut udp, mut tcp, mut local) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rcvbuf = Vec::new();
         for l in &cfg.listens {
             let context = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {l}: {e}"));
             let addr = match l.transport {
                 Transport::Udp => {
-                    let s = UdpSocket::bind(l.addr).await.map_err(context)?;
+                    let (s, got) = udp_socket(l.addr, cfg.udp_rcvbuf).map_err(context)?;
+                    let s = UdpSocket::from_std(s).map_err(context)?;
                     let addr = s.local_addr()?;
+                    rcvbuf.push((addr, got));
                     udp.push((addr, Arc::new(s)));
                     addr
                 }
@@ -57,7 +99,13 @@ impl Bound {
             };
             local.push(Listen { transport: l.transport, addr });
         }
-        Ok(Bound { cfg, udp, tcp, local, clock: Clock::start(), tap: None })
+        Ok(Bound { cfg, udp, tcp, local, rcvbuf, clock: Clock::start(), tap: None })
+    }
+
+    /// The receive buffer of each UDP socket as the kernel reports it (Linux reports twice the
+    /// size asked, the other half being its bookkeeping).
+    pub fn udp_rcvbuf(&self) -> &[(SocketAddr, usize)] {
+        &self.rcvbuf
     }
 
     /// The bound addresses, in the order of `cfg.listens`, with the ports the OS chose.
@@ -84,7 +132,7 @@ impl Bound {
     /// Run `node` until `shutdown` resolves; then stop accepting, let connections flush what
     /// is queued (briefly), close every socket and hand the node back.
     pub async fn run<N: SansIo>(self, node: N, shutdown: impl Future<Output = ()>) -> Served<N> {
-        let Bound { cfg, udp, tcp, local, clock, tap } = self;
+        let Bound { cfg, udp, tcp, local, clock, tap, rcvbuf: _ } = self;
         let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut d = Driver {

@@ -90,6 +90,10 @@ pub struct NetConfig {
     pub tcp_idle: Duration,
     /// Longest wait for an outgoing TCP connection.
     pub connect_timeout: Duration,
+    /// Receive buffer asked for each UDP socket, in bytes (0: the kernel's default). Set with
+    /// `SO_RCVBUFFORCE` where allowed (root, `CAP_NET_ADMIN`), else `SO_RCVBUF`, which the
+    /// kernel caps at `net.core.rmem_max`; [`Bound::udp_rcvbuf`] tells what it gave.
+    pub udp_rcvbuf: usize,
 }
 
 impl Default for NetConfig {
@@ -100,6 +104,7 @@ impl Default for NetConfig {
             max_connections: 1024,
             tcp_idle: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
+            udp_rcvbuf: 4 << 20,
         }
     }
 }

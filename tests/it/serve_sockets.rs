@@ -206,3 +206,35 @@ fn a_request_to_the_server_itself_is_answered_not_forwarded_to_itself() {
     assert_eq!(count("sent"), cases.len() as u64, "{summary}");
     assert_eq!(count("forwarded"), 0, "{summary}");
 }
+
+/// `--udp-rcvbuf`: the size the kernel gave is printed; as root (`SO_RCVBUFFORCE`) it is at
+/// least the size asked, past net.core.rmem_max.
+#[test]
+fn serve_sizes_its_udp_receive_buffer_and_says_what_it_got() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().nth(1) == Some("0"))))
+        .unwrap_or(false);
+    let rmem_max: usize =
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let asked = (rmem_max * 2).max(1 << 20);
+    let child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1", "--udp-rcvbuf", &asked.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("imcpm serve starts");
+    let mut server = Server(child);
+    let lines = BufReader::new(server.0.stdout.take().expect("stdout")).lines();
+    let line = lines
+        .map_while(Result::ok)
+        .find(|l| l.contains("receive buffer"))
+        .expect("serve prints the receive buffer it got");
+    let got: usize = line.split("receive buffer ").nth(1).and_then(|r| r.split(' ').next()?.parse().ok()).unwrap();
+    assert!(line.contains(&format!("(asked {asked})")), "{line}");
+    if root {
+        assert!(got >= asked, "privileged: {got} < {asked} asked ({line})");
+    } else {
+        assert!(got > 0, "{line}");
+    }
+}
