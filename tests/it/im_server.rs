@@ -368,3 +368,21 @@ fn odd_requests_get_the_answer_rfc_3261_gives_them() {
         out.iter().map(first_line).collect::<Vec<_>>()
     );
 }
+
+/// RFC 3263 §4.1: a next hop whose URI has no transport parameter is reached over UDP, whatever
+/// the request came in on; `transport=tcp` (or D9's 1300 bytes) makes it TCP, with or without
+/// a TCP listener of the server's own.
+#[test]
+fn the_next_hop_transport_follows_its_uri_not_the_incoming_one() {
+    let good = fixture("1a_pager_cpm_rx.sip");
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
+    let out = d.send(Transport::Tcp, CORE, &good);
+    assert_eq!(requests(&out)[0].transport, Transport::Udp, "no transport parameter: UDP");
+    let tcp =
+        good.replace("<sip:scscf.im.example.net;lr;odi=Ax7t>", "<sip:scscf.im.example.net;transport=tcp;lr;odi=Ax7t>");
+    let tcp = tcp.replace("z9hG4bK77e1.term", "z9hG4bK77e2.term");
+    let out = d.send(Transport::Udp, CORE, &tcp);
+    let fwd = requests(&out)[0];
+    assert_eq!(fwd.transport, Transport::Tcp, "transport=tcp: TCP");
+    assert!(text(fwd).contains("Via: SIP/2.0/TCP "), "{}", text(fwd));
+}

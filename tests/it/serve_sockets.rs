@@ -41,9 +41,11 @@ fn start() -> (Server, SocketAddr, SocketAddr) {
 }
 
 fn message(server: SocketAddr, hop: SocketAddr, transport: &str, via: SocketAddr) -> String {
+    // RFC 3263: a next hop without a transport parameter is reached over UDP; a TCP one says so.
+    let hop_tp = if transport == "TCP" { ";transport=tcp" } else { "" };
     let body = "From: <sip:alice@cpm.example.com>\r\nTo: <sip:bob@im.example.net>\r\nimdn.Message-ID: s1\r\n\r\nContent-Type: text/plain\r\n\r\nHello";
     format!(
-        "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch=z9hG4bKsock{transport}\r\nRoute: <sip:{server};lr>, <sip:{hop};lr>\r\nMax-Forwards: 67\r\nFrom: <sip:alice@cpm.example.com>;tag=a1\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: sock-{transport}@test\r\nCSeq: 1 MESSAGE\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg\r\nAccept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"\r\nContent-Type: message/cpim\r\nContent-Length: {}\r\n\r\n{body}",
+        "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch=z9hG4bKsock{transport}\r\nRoute: <sip:{server};lr>, <sip:{hop}{hop_tp};lr>\r\nMax-Forwards: 67\r\nFrom: <sip:alice@cpm.example.com>;tag=a1\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: sock-{transport}@test\r\nCSeq: 1 MESSAGE\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg\r\nAccept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"\r\nContent-Type: message/cpim\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
 }

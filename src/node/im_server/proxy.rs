@@ -145,7 +145,11 @@ impl ImServer {
             edits.push(Edit::header_before(msg, at, "Record-Route", &rr));
         }
         let branch = format!("z9hG4bK{}", self.ids.token(16));
-        let mut transport = target.1.unwrap_or(in_transport);
+        // RFC 3263 §4.1: a `sip:` next hop without a transport parameter (and no NAPTR/SRV,
+        // which this server does not look up) is reached over UDP, whatever the request came in
+        // on; D9: over 1300 bytes it goes TCP. Outgoing TCP needs no TCP listener.
+        let _ = in_transport;
+        let mut transport = target.1.unwrap_or(Transport::Udp);
         let mut bytes = Vec::new();
         for _ in 0..2 {
             let (_, local) = self.local_addr(transport);
@@ -154,18 +158,12 @@ impl ImServer {
             all.push(Edit::header_before(msg, via_at, "Via", &via));
             bytes = apply_edits(buf, &all).map_err(|_| NoRoute::EditConflict)?;
             bytes = self.apply_output_faults(msg, bytes);
-            let has_tcp = self.config.addrs.iter().any(|(t, _)| *t == Transport::Tcp);
-            if transport == Transport::Udp
-                && bytes.len() > UDP_LIMIT
-                && has_tcp
-                && !self.config.faults.has(Fault::UdpOver1300)
-            {
+            if transport == Transport::Udp && bytes.len() > UDP_LIMIT && !self.config.faults.has(Fault::UdpOver1300) {
                 transport = Transport::Tcp;
                 continue;
             }
             break;
         }
-        let (transport, _) = self.local_addr(transport);
         Ok(Forward { bytes, transport, to: target.0, branch })
     }
 }
