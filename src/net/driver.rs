@@ -252,7 +252,11 @@ impl<N: SansIo> Driver<N> {
                 let local = self.tcp_addrs[listen];
                 tracing::warn!(transport = "TCP", %peer, %local, "connection refused: max_connections reached");
             }
-            Event::Connected { id, result } => self.on_connected(id, result),
+            Event::Connected { id, result } => {
+                if self.on_connected(id, result) {
+                    self.drain().await;
+                }
+            }
             Event::Message { id, bytes } => {
                 let Some(c) = self.conns.get(&id) else { return };
                 let packet = Packet { transport: Transport::Tcp, from: c.peer, to: c.node_local, bytes };
@@ -263,29 +267,39 @@ impl<N: SansIo> Driver<N> {
         }
     }
 
-    fn on_connected(&mut self, id: ConnId, result: io::Result<(TcpStream, OwnedSemaphorePermit)>) {
+    /// A connection attempt ended; true when the node was told of undelivered packets (then it
+    /// has output to drain).
+    fn on_connected(&mut self, id: ConnId, result: io::Result<(TcpStream, OwnedSemaphorePermit)>) -> bool {
         match result {
             Ok((stream, permit)) => {
                 if !self.conns.contains_key(&id) {
-                    return; // cannot happen: only `Closed` removes an entry, and this one has no task yet
+                    return false; // cannot happen: only `Closed` removes an entry, and this one has no task yet
                 }
                 let wire_local = stream.local_addr().ok();
                 let tx = self.spawn_conn(id, stream, permit);
                 self.stats.connected += 1;
-                let Some(conn) = self.conns.get_mut(&id) else { return };
+                let Some(conn) = self.conns.get_mut(&id) else { return false };
                 conn.wire_local = wire_local;
                 tracing::debug!(transport = "TCP", peer = %conn.peer, local = ?wire_local, "connected");
                 let queued = std::mem::replace(&mut conn.state, ConnState::Open(tx)).into_queue();
                 for bytes in queued {
                     self.send_on(id, bytes);
                 }
+                false
             }
             Err(e) => {
-                let Some(conn) = self.conns.remove(&id) else { return };
-                let dropped = conn.state.into_queue().len();
-                tracing::warn!(transport = "TCP", peer = %conn.peer, error = %e, dropped, "connect failed; packets dropped");
+                let Some(conn) = self.conns.remove(&id) else { return false };
+                let queued = conn.state.into_queue();
+                tracing::warn!(transport = "TCP", peer = %conn.peer, error = %e, dropped = queued.len(), "connect failed; the node is told");
                 self.stats.connect_failures += 1;
-                self.stats.dropped += dropped as u64;
+                self.stats.dropped += queued.len() as u64;
+                // The node learns that what it sent did not go (a proxy answers upstream).
+                let now = self.clock.now();
+                for bytes in queued {
+                    let packet = Packet { transport: Transport::Tcp, from: conn.node_local, to: conn.peer, bytes };
+                    self.node.handle_input(Input::Unreachable { now, packet });
+                }
+                true
             }
         }
     }

@@ -134,7 +134,7 @@ impl SansIo for LiveSut {
                     tracing::warn!(error = %e, "live: could not send to the server");
                 }
             }
-            Input::Timeout(now) => self.now = now,
+            Input::Timeout(now) | Input::Unreachable { now, .. } => self.now = now,
         }
     }
 

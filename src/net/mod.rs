@@ -29,6 +29,9 @@
 //!   bound listen address the message arrived on (as in [`Bound::local_addrs`], so a wildcard
 //!   listen gives `0.0.0.0:port`), or, on a connection the driver opened, the `from` of the
 //!   packet that made the driver open it.
+//! - `Input::Unreachable`: a TCP connection the driver opened for the node's packets failed
+//!   (refused, timed out); each packet queued on it comes back to the node as it was sent. A
+//!   proxy answers upstream (the reference server: 500). UDP has no such report here.
 //! - UDP: one datagram is one message, cut with [`frame_datagram`](crate::sip::frame_datagram)
 //!   (leading CRLFs and bytes past Content-Length dropped). A datagram that fails framing
 //!   (e.g. RFC 4475 `clerr`) is logged and **fed raw**, so the node answers 400 itself;

@@ -17,7 +17,7 @@ macro_rules! sans_io_over_layer {
                         // A message the layer cannot take is not ours to answer: dropped.
                         let _ = self.layer.handle_packet(packet, self.now);
                     }
-                    $crate::node::Input::Timeout(now) => {
+                    $crate::node::Input::Timeout(now) | $crate::node::Input::Unreachable { now, .. } => {
                         self.now = self.now.max(now);
                         self.layer.handle_timeout(self.now);
                     }
@@ -60,6 +60,14 @@ pub enum Input {
     },
     /// Time has advanced to `now` (a deadline the node asked for was reached, or later).
     Timeout(Instant),
+    /// A packet the node sent could not be delivered (its TCP connection could not be made):
+    /// RFC 3261 §18.4, a transport error, which a proxy treats as a 503 from that hop (§16.9).
+    Unreachable {
+        /// When the driver learnt it.
+        now: Instant,
+        /// The packet, as the node sent it.
+        packet: Packet,
+    },
 }
 
 /// An output of a sans-IO node.

@@ -34,6 +34,7 @@ struct TestNode {
     timeouts: usize,
     /// Call-ID of a relayed request -> (transport, our address, requester).
     origins: HashMap<String, (Transport, SocketAddr, SocketAddr)>,
+    unreachable: Vec<Packet>,
 }
 
 impl SansIo for TestNode {
@@ -46,6 +47,7 @@ impl SansIo for TestNode {
                 self.timers = later;
                 self.out.extend(due.into_iter().map(|(_, p)| p));
             }
+            Input::Unreachable { packet, .. } => self.unreachable.push(packet),
         }
     }
 
@@ -415,7 +417,7 @@ async fn relay_connects_out_reads_the_answer_and_reuses_the_connection() {
 }
 
 #[tokio::test]
-async fn connect_failure_drops_the_packet_and_the_driver_goes_on() {
+async fn connect_failure_tells_the_node_and_the_driver_goes_on() {
     // A port with nothing listening: bind, note the port, close.
     let dead = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let node = TestNode { relay_to: Some(dead), ..TestNode::default() };
@@ -428,6 +430,11 @@ async fn connect_failure_drops_the_packet_and_the_driver_goes_on() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let served = server.stop().await;
     assert_eq!((served.stats.connect_failures, served.stats.dropped), (1, 1), "{:?}", served.stats);
+    // The node is told which packet did not go, as it sent it.
+    let lost = &served.node.unreachable;
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!((lost[0].transport, lost[0].to), (Transport::Tcp, dead));
+    assert!(lost[0].bytes.windows(2).any(|w| w == b"d1"), "{:?}", String::from_utf8_lossy(&lost[0].bytes));
 }
 
 #[tokio::test]

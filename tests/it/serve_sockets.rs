@@ -240,3 +240,26 @@ fn serve_sizes_its_udp_receive_buffer_and_says_what_it_got() {
         assert!(got > 0, "{line}");
     }
 }
+
+/// A next hop that is down (TCP connection refused): the request is answered 500 upstream
+/// (RFC 3261 §16.9: a transport error is a 503 from that hop; §16.7 step 6: a proxy sends 500
+/// in place of a lone 503), never left unanswered.
+#[test]
+fn a_next_hop_that_is_down_gets_the_client_a_500() {
+    let (_s, udp, _) = start();
+    let down = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }; // closed again: connecting to it is refused
+    let core = UdpSocket::bind("127.0.0.1:0").unwrap();
+    core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = core.local_addr().unwrap();
+    let req = message(udp, down, "TCP", me)
+        .replace(";branch=z9hG4bKsockTCP", ";branch=z9hG4bKdown")
+        .replace("Via: SIP/2.0/TCP", "Via: SIP/2.0/UDP");
+    core.send_to(req.as_bytes(), udp).unwrap();
+    let mut buf = [0u8; 65536];
+    let (n, _) = core.recv_from(&mut buf).expect("a final answer for the unreachable next hop");
+    let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(resp.starts_with("SIP/2.0 500"), "{resp}");
+}

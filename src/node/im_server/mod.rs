@@ -447,6 +447,21 @@ impl ImServer {
         }
     }
 
+    /// A request this server forwarded could not be delivered: as a 503 from that hop, and the
+    /// only response, so 500 upstream (RFC 3261 §16.9, §16.7 step 6); never silence.
+    fn on_unreachable(&mut self, packet: &Packet) {
+        let Some(c) = self.proxied.iter().find(|(_, p)| p.forwarded == packet.bytes).map(|(c, _)| *c) else { return };
+        let Some(p) = self.proxied.remove(&c) else { return };
+        self.by_server.remove(&p.server);
+        tracing::debug!(to = %packet.to, "next hop unreachable: 500 upstream");
+        match self.layer.server_request(p.server).cloned() {
+            Some(req) if req.method() != Some(&Method::Ack) => {
+                self.answer(p.server, &req, StatusCode::SERVER_INTERNAL_ERROR, &[]);
+            }
+            _ => self.layer.abandon(p.server),
+        }
+    }
+
     fn on_client_timeout(&mut self, c: ClientTx, timer: Timer) {
         let Some(p) = self.proxied.remove(&c) else { return };
         self.by_server.remove(&p.server);
@@ -472,6 +487,11 @@ impl SansIo for ImServer {
             Input::Timeout(now) => {
                 self.now = self.now.max(now);
                 self.layer.handle_timeout(self.now);
+            }
+            Input::Unreachable { now, packet } => {
+                self.now = self.now.max(now);
+                self.layer.handle_timeout(self.now);
+                self.on_unreachable(&packet);
             }
         }
         self.drain_events();
