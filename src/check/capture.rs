@@ -5,7 +5,7 @@
 //! from it egress.
 //!
 //! Streaming, in bounded memory: a proxy keeps the Call-ID, so the messages are held per
-//! dialog (Call-ID) and each dialog is judged on its own ([`judge_local_in`], the pair and
+//! dialog (Call-ID) and each dialog is judged on its own (`judge_local_in`, the pair and
 //! trace rules unchanged) once it has been quiet for [`Window::idle`] of capture time (64*T1,
 //! every transaction timer of RFC 3261 has fired), or earlier, least recently active first,
 //! when the messages held pass [`Window::max_bytes`] (counted: "closed early"). What spans

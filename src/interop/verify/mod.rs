@@ -1,7 +1,7 @@
 //! The oracle (docs/decisions.md D14), in two layers. [`pair`] judges one request entering the IM server
 //! against what left it (the forwarded request, or the response it gave). [`trace`] judges what
 //! needs more than one pair (Conversation-ID stable / distinct / kept / reused, IMDN reuse,
-//! offline handling, retransmissions forwarded once) over a [`trace::Trace`], whoever produced
+//! offline handling, retransmissions forwarded once) over a [`crate::base::Trace`], whoever produced
 //! it: the simulated world, a live run, or a capture. Verdicts are a pure function of the input.
 
 pub mod context;
