@@ -1,5 +1,5 @@
 //! Appendix T as data and functions: Table 1 ([`table`]), the requirement catalogue
-//! ([`rules`]), the service classifier ([`classify`]), the reference rewrite ([`interwork`]) and
+//! ([`rules`]), the service classifier ([`classify`](mod@classify)), the reference rewrite ([`interwork`]) and
 //! the oracle ([`verify`]). Knows nothing of sockets.
 
 pub mod bodies;
