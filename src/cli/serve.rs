@@ -56,8 +56,8 @@ pub struct Args {
     pub fault: Vec<Fault>,
     /// Receive buffer of each UDP socket, in bytes (0: the kernel's default). Set past
     /// net.core.rmem_max when privileged; the size the kernel gave is printed.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
-    pub udp_rcvbuf: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(0..=(1 << 30)))]
+    pub udp_rcvbuf: u32,
 }
 
 fn parse_fault(s: &str) -> Result<Fault, UnknownFault> {
@@ -216,7 +216,7 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         }
     };
     init_logging(verbose);
-    let cfg = NetConfig { listens: a.listen.clone(), udp_rcvbuf: a.udp_rcvbuf, ..NetConfig::default() };
+    let cfg = NetConfig { listens: a.listen.clone(), udp_rcvbuf: a.udp_rcvbuf as usize, ..NetConfig::default() };
     let started = Instant::now();
     let result = net::try_block_on(async move {
         let bound = Bound::bind(cfg).await?;

@@ -386,3 +386,48 @@ fn the_next_hop_transport_follows_its_uri_not_the_incoming_one() {
     assert_eq!(fwd.transport, Transport::Tcp, "transport=tcp: TCP");
     assert!(text(fwd).contains("Via: SIP/2.0/TCP "), "{}", text(fwd));
 }
+
+/// Requests for the server itself, in RFC 3261 §16.3's order: Max-Forwards 0 is 483 unless it
+/// is an OPTIONS for the server (answered as a UAS); an in-dialog request for it 481; and a
+/// Request-URI on the server's host without a port means 5060, so with the server on 5070 it
+/// is a UA's Contact to forward, not the server.
+#[test]
+fn requests_for_the_server_itself_in_rfc_3261_order() {
+    let req = |method: &str, ru: &str, mf: u32, to_tag: &str, n: u32| {
+        format!(
+            "{method} {ru} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKus{n}\r\nMax-Forwards: {mf}\r\n\
+             From: <sip:alice@im.example.net>;tag=a{n}\r\nTo: <sip:bob@im.example.net>{to_tag}\r\n\
+             Call-ID: us{n}@test\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
+    for (n, (method, mf, to_tag, want)) in [
+        ("MESSAGE", 0, "", "SIP/2.0 483"),
+        ("MESSAGE", 70, "", "SIP/2.0 405"),
+        ("OPTIONS", 0, "", "SIP/2.0 200"),
+        ("OPTIONS", 70, ";tag=b1", "SIP/2.0 481"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = d.send(Transport::Udp, CORE, &req(method, "sip:192.0.2.1", mf, to_tag, n as u32));
+        assert!(requests(&out).is_empty(), "{method} Max-Forwards {mf}: forwarded");
+        let lines: Vec<String> = out.iter().map(first_line).collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "{method} Max-Forwards {mf} {to_tag}: want {want}, got {lines:?}"
+        );
+    }
+    // The server on 5070: `sip:bob@192.0.2.1` is 192.0.2.1:5060, someone else.
+    let c = imcpm::node::im_server::ServerConfig::new(
+        Level::One,
+        "192.0.2.1",
+        "im.example.net",
+        vec![(Transport::Udp, "192.0.2.1:5070".parse().unwrap())],
+    );
+    let mut d = Driver::new(imcpm::node::im_server::ImServer::new(c));
+    let out = d.send(Transport::Udp, CORE, &req("MESSAGE", "sip:bob@192.0.2.1", 70, ";tag=b2", 9));
+    let fwd = requests(&out);
+    assert_eq!(fwd.len(), 1, "{:?}", out.iter().map(first_line).collect::<Vec<_>>());
+    assert_eq!(fwd[0].to, "192.0.2.1:5060".parse().unwrap());
+}

@@ -164,13 +164,14 @@ fn a_request_to_the_server_itself_is_answered_not_forwarded_to_itself() {
         ("OPTIONS", format!("sip:{udp}"), 0, "SIP/2.0 200"),
         ("OPTIONS", format!("sip:{udp}"), 70, "SIP/2.0 200"),
         ("MESSAGE", format!("sip:{udp}"), 70, "SIP/2.0 405"),
+        ("MESSAGE", format!("sip:{udp}"), 0, "SIP/2.0 483"),
         ("MESSAGE", format!("sip:bob@{udp}"), 70, "SIP/2.0 404"),
         // Routed to itself by its own Route entry, then by the Request-URI: still answered.
         ("MESSAGE", format!("sip:{udp};transport=udp"), 5, "SIP/2.0 405"),
     ];
     let mut buf = [0u8; 65536];
     for (n, (method, ru, mf, want)) in cases.iter().enumerate() {
-        let route = if n == 4 { format!("Route: <sip:{udp};lr>\r\n") } else { String::new() };
+        let route = if n == 5 { format!("Route: <sip:{udp};lr>\r\n") } else { String::new() };
         let req = format!(
             "{method} {ru} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bKself{n}\r\n{route}Max-Forwards: {mf}\r\n\
              From: <sip:probe@example.com>;tag=p{n}\r\nTo: <{ru}>\r\nCall-ID: self-{n}@test\r\nCSeq: 1 {method}\r\n\

@@ -269,19 +269,22 @@ impl ImServer {
         // A request addressed to this server itself (its Request-URI names us and no Route
         // entry but ours is left) is answered here as a UAS (RFC 3261 §11, §16.4), never
         // forwarded: forwarding it would send it back to us, again and again.
-        if self.addressed_to_us(&msg) {
-            return self.answer_as_uas(tx, &msg, &method);
-        }
-        // A Request-URI scheme the server cannot route on, when it must (RFC 3261 §16.3 step 2).
+        // RFC 3261 §16.3 in its order. Step 2: a Request-URI scheme the server cannot route on,
+        // when it must (no Route entry but its own is left).
         if crate::node::route::pop_own(&msg, |u| self.is_own(u)).next.is_none() {
             let scheme = msg.request_uri().and_then(|u| u.split_once(':').map(|(s, _)| s.to_ascii_lowercase()));
             if scheme.is_some_and(|s| !matches!(s.as_str(), "sip" | "sips" | "tel")) {
                 return self.answer(tx, &msg, StatusCode::UNSUPPORTED_URI_SCHEME, &[]);
             }
         }
-        // Max-Forwards is checked on every path (RFC 3261 §16.3 step 3).
-        if msg.max_forwards().ok().flatten() == Some(0) {
+        let to_us = self.addressed_to_us(&msg);
+        // Step 3: Max-Forwards on every path; an OPTIONS for the server itself is answered as a
+        // UAS (§16.3 step 3, §11).
+        if msg.max_forwards().ok().flatten() == Some(0) && !(to_us && method == Method::Options) {
             return self.answer(tx, &msg, StatusCode::TOO_MANY_HOPS, &[]);
+        }
+        if to_us {
+            return self.answer_as_uas(tx, &msg, &method);
         }
         // This server supports no extension a proxy must understand (RFC 3261 §16.3 step 5).
         let required: Vec<String> =
@@ -335,7 +338,12 @@ impl ImServer {
     /// The request is for this server itself: its Request-URI names one of our addresses and
     /// no Route entry other than ours remains.
     fn addressed_to_us(&self, msg: &Message) -> bool {
-        let ours = msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| self.is_own(&u));
+        let ours = msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| {
+            // A Request-URI without a port means 5060 (5061 for sips), not any port: a UA's
+            // Contact on our host with another port is not us.
+            let port = u.port.unwrap_or(if u.scheme.eq_ignore_ascii_case("sips") { 5061 } else { 5060 });
+            self.is_own(&crate::sip::SipUri { port: Some(port), ..u })
+        });
         ours && crate::node::route::pop_own(msg, |u| self.is_own(u)).next.is_none()
     }
 
@@ -344,9 +352,11 @@ impl ImServer {
     fn answer_as_uas(&mut self, tx: ServerTx, msg: &Message, method: &Method) {
         const ALLOW: &str = "OPTIONS, REGISTER";
         match method {
-            Method::Options => {
-                self.answer(tx, msg, StatusCode::OK, &[("Allow", ALLOW.into()), ("Accept", "application/sdp".into())])
+            // An in-dialog request for the server itself: it has no dialogs of its own.
+            _ if msg.to_tag().is_some() && *method != Method::Ack => {
+                self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[])
             }
+            Method::Options => self.answer(tx, msg, StatusCode::OK, &[("Allow", ALLOW.into())]),
             Method::Ack => {}
             _ if msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| u.user.is_some()) => {
                 self.answer(tx, msg, StatusCode::NOT_FOUND, &[])
@@ -514,7 +524,8 @@ fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> 
     let head = text.split("\r\n\r\n").next()?;
     let mut lines = head.split("\r\n");
     let start = lines.next()?.trim_start();
-    if start.starts_with("SIP/") || start.to_ascii_uppercase().starts_with("ACK ") || start.is_empty() {
+    let method = start.split_ascii_whitespace().next()?;
+    if start.starts_with("SIP/") || method.eq_ignore_ascii_case("ACK") {
         return None;
     }
     let name_of = |l: &str| l.split_once(':').map(|(n, _)| n.trim().to_ascii_lowercase());
@@ -524,6 +535,10 @@ fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> 
     for l in lines {
         let Some(n) = name_of(l) else { continue };
         let Some(k) = keep.iter().position(|x| *x == n) else { continue };
+        // Echo nothing that could carry more than the one header line it claims to be.
+        if l.len() > 1024 || l.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return None;
+        }
         let slot = [0, 0, 1, 1, 2, 2, 3, 3, 4][k];
         seen[slot] = true;
         if slot == 2 && !l.to_ascii_lowercase().contains("tag=") {

@@ -46,7 +46,12 @@ impl ImServer {
             return our_port(uri.port);
         }
         let Ok(ip) = uri.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return false };
-        self.config.addrs.iter().any(|(_, a)| a.ip() == ip && uri.port.is_none_or(|p| p == a.port()))
+        // A wildcard listen owns its port on loopback and unspecified addresses (as in
+        // `is_own_addr`).
+        self.config.addrs.iter().any(|(_, a)| {
+            (a.ip() == ip || (a.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+                && uri.port.is_none_or(|p| p == a.port())
+        })
     }
 
     /// Is this address one we listen on? A wildcard listen (`0.0.0.0`, `::`) owns its port on
