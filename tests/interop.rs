@@ -99,6 +99,13 @@ fn sipp_cpm_pager_udp_in_tcp_out() {
 }
 
 #[test]
+fn sipp_cpm_pager_tcp_in_udp_out() {
+    // The UAC connects over TCP; the UAS listens on UDP only and its Route entry names no
+    // transport: RFC 3263 §4.1 says UDP, whatever the request came in on.
+    assert_clean("pager-tcp-udp", "pager", "t1", "u1", 1);
+}
+
+#[test]
 fn sipp_checks_fail_when_the_server_keeps_the_cpm_icsi_pager() {
     assert_checks_fail("pager-keep-icsi", "pager");
 }
