@@ -431,3 +431,20 @@ fn requests_for_the_server_itself_in_rfc_3261_order() {
     assert_eq!(fwd.len(), 1, "{:?}", out.iter().map(first_line).collect::<Vec<_>>());
     assert_eq!(fwd[0].to, "192.0.2.1:5060".parse().unwrap());
 }
+
+/// A CANCEL matching no transaction of the server is forwarded statelessly (RFC 3261 §16.10:
+/// the server may have forwarded the request it cancels statelessly), not answered 481.
+#[test]
+fn a_cancel_matching_nothing_is_forwarded_statelessly() {
+    let cancel = "CANCEL sip:bob@im.example.net SIP/2.0\r\n\
+        Via: SIP/2.0/UDP scscf.im.example.net:5060;branch=z9hG4bKlost1\r\n\
+        Route: <sip:imserver.im.example.net;lr>, <sip:scscf.im.example.net;lr>\r\n\
+        Max-Forwards: 70\r\nFrom: <sip:alice@im.example.net>;tag=a1\r\nTo: <sip:bob@im.example.net>\r\n\
+        Call-ID: lost-cancel@test\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
+    let out = d.send(Transport::Udp, CORE, cancel);
+    let fwd = requests(&out);
+    assert_eq!(fwd.len(), 1, "{:?}", out.iter().map(first_line).collect::<Vec<_>>());
+    assert!(first_line(fwd[0]).starts_with("CANCEL sip:bob@im.example.net"));
+    assert!(!out.iter().any(|p| first_line(p).starts_with("SIP/2.0 481")));
+}

@@ -409,7 +409,16 @@ impl ImServer {
     }
 
     fn on_cancel(&mut self, tx: ServerTx, target: Option<ServerTx>, msg: &Message) {
-        let Some(target) = target else { return self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[]) };
+        let Some(target) = target else {
+            // No response context: forwarded statelessly (RFC 3261 §16.10), by its Route set or
+            // Request-URI as the request it cancels would have been; unanswered here.
+            self.layer.abandon(tx);
+            if let Ok(f) = self.build_forward(msg, Vec::new(), Transport::Udp, None) {
+                let local = self.local_addr(f.transport).1;
+                self.layer.send_stateless(Packet { transport: f.transport, from: local, to: f.to, bytes: f.bytes });
+            }
+            return;
+        };
         self.answer(tx, msg, StatusCode::OK, &[]);
         if let Some(c) = self.by_server.get(&target).copied() {
             if let Some(p) = self.proxied.get(&c) {
