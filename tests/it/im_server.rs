@@ -343,6 +343,15 @@ fn odd_requests_get_the_answer_rfc_3261_gives_them() {
             "SIP/2.0 420",
         ),
         ("CSeq beyond 32 bits", good.replace("CSeq: 1 MESSAGE", "CSeq: 4294967296 MESSAGE"), "SIP/2.0 400"),
+        (
+            "headers in the Request-URI",
+            good.replacen(
+                &start,
+                &start.replace("im.example.net SIP", "im.example.net?Route=%3Csip:evil.example%3E SIP"),
+                1,
+            ),
+            "SIP/2.0 400",
+        ),
     ];
     for (what, bytes, want) in cases {
         let mut d = Driver::new(server(Level::One, FaultSet::none()));

@@ -269,6 +269,17 @@ impl ImServer {
         // A request addressed to this server itself (its Request-URI names us and no Route
         // entry but ours is left) is answered here as a UAS (RFC 3261 §11, §16.4), never
         // forwarded: forwarding it would send it back to us, again and again.
+        // A Request-URI with a headers component (`?Route=...`): not allowed there (RFC 3261
+        // §19.1.5, the Request-URI table of §19.1.1); rejected rather than forwarded with it.
+        if msg.request_uri().is_some_and(|u| u.starts_with("sip") && u.contains('?')) {
+            return self.answer_with(
+                tx,
+                &msg,
+                StatusCode::BAD_REQUEST,
+                "Bad Request (headers in the Request-URI)",
+                &[],
+            );
+        }
         // RFC 3261 §16.3 in its order. Step 2: a Request-URI scheme the server cannot route on,
         // when it must (no Route entry but its own is left).
         if crate::node::route::pop_own(&msg, |u| self.is_own(u)).next.is_none() {
