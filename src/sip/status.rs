@@ -47,6 +47,7 @@ status_codes! {
     REQUEST_TERMINATED = 487, "Request Terminated";
     NOT_ACCEPTABLE_HERE = 488, "Not Acceptable Here";
     SERVER_INTERNAL_ERROR = 500, "Server Internal Error";
+    NOT_IMPLEMENTED = 501, "Not Implemented";
     SERVICE_UNAVAILABLE = 503, "Service Unavailable";
     VERSION_NOT_SUPPORTED = 505, "Version Not Supported";
 }

@@ -25,4 +25,5 @@ mod rsip_differential;
 mod scenarios;
 mod serve_sockets;
 mod sip_roundtrip;
+mod torture;
 mod vectors;

@@ -271,7 +271,9 @@ impl ImServer {
         // forwarded: forwarding it would send it back to us, again and again.
         // A Request-URI with a headers component (`?Route=...`): not allowed there (RFC 3261
         // §19.1.5, the Request-URI table of §19.1.1); rejected rather than forwarded with it.
-        if msg.request_uri().is_some_and(|u| u.starts_with("sip") && u.contains('?')) {
+        // (A `?` in the user part is just a character there: only one after the host counts.)
+        let uri_headers = |u: &str| u.rsplit_once('@').map_or(u, |(_, host)| host).contains('?');
+        if msg.request_uri().is_some_and(|u| u.starts_with("sip") && uri_headers(&u)) {
             return self.answer_with(
                 tx,
                 &msg,
@@ -367,6 +369,14 @@ impl ImServer {
             _ if msg.to_tag().is_some() && *method != Method::Ack => {
                 self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[])
             }
+            // A UAS rejects what it is required to support and does not (RFC 3261 §8.2.2.3).
+            _ if msg.first(&HeaderName::Require).is_some() && *method != Method::Ack => {
+                let required: Vec<String> =
+                    msg.list_values(&HeaderName::Require).iter().map(|v| msg.text(*v).trim().to_string()).collect();
+                self.answer(tx, msg, StatusCode::BAD_EXTENSION, &[("Unsupported", required.join(", "))]);
+            }
+            // A method it does not know at all: 501 (§8.2.1), not 405.
+            Method::Other(_) => self.answer(tx, msg, StatusCode::NOT_IMPLEMENTED, &[]),
             Method::Options => self.answer(tx, msg, StatusCode::OK, &[("Allow", ALLOW.into())]),
             Method::Ack => {}
             _ if msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| u.user.is_some()) => {
