@@ -149,3 +149,16 @@ fn tcp_message_cut_at_a_segment_with_a_start_line() {
     let (delivered, _) = harness::tcp_reassembly(&input);
     assert!(delivered > 0);
 }
+
+/// server: a datagram that does not parse but has the header lines a response needs, one of
+/// them with a name the response could not carry as it was. The stateless answer echoed the
+/// line as received and sent a response that does not parse itself. It now writes each header
+/// with its name spelt out and sends nothing unless the response parses. Found by the fuzzer.
+#[test]
+fn server_answers_an_unparsable_request_only_with_a_response_that_parses() {
+    let input = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/server-raw-response-unparsable"),
+    )
+    .unwrap();
+    let _ = harness::server(&input);
+}

@@ -558,29 +558,37 @@ fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> 
     if start.starts_with("SIP/") || method.eq_ignore_ascii_case("ACK") {
         return None;
     }
-    let name_of = |l: &str| l.split_once(':').map(|(n, _)| n.trim().to_ascii_lowercase());
     let keep = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"];
+    let names = ["Via", "From", "To", "Call-ID", "CSeq"];
     let mut out = format!("SIP/2.0 {} {}\r\n", status.as_u16(), status.reason());
     let mut seen = [false; 5];
     for l in lines {
-        let Some(n) = name_of(l) else { continue };
-        let Some(k) = keep.iter().position(|x| *x == n) else { continue };
-        // Echo nothing that could carry more than the one header line it claims to be.
-        if l.len() > 1024 || l.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        // Only `Name: value` lines whose name is exactly one of these (no folding, no spaces in
+        // it), written back with the name spelt out and the value trimmed.
+        let Some((name, value)) = l.split_once(':') else { continue };
+        let Some(k) = keep.iter().position(|x| name.trim_end().eq_ignore_ascii_case(x)) else { continue };
+        let value = value.trim();
+        // Echo nothing that could carry more than the one header value it claims to be.
+        if name.starts_with([' ', '\t'])
+            || value.len() > 1024
+            || value.bytes().any(|b| b.is_ascii_control() && b != b'\t')
+        {
             return None;
         }
         let slot = [0, 0, 1, 1, 2, 2, 3, 3, 4][k];
         seen[slot] = true;
-        if slot == 2 && !l.to_ascii_lowercase().contains("tag=") {
-            out.push_str(&format!("{l};tag={tag}\r\n"));
+        let tag = if slot == 2 && !value.to_ascii_lowercase().contains("tag=") {
+            format!(";tag={tag}")
         } else {
-            out.push_str(l);
-            out.push_str("\r\n");
-        }
+            String::new()
+        };
+        out.push_str(&format!("{}: {value}{tag}\r\n", names[slot]));
     }
     if !seen.iter().all(|x| *x) {
         return None;
     }
     out.push_str("Content-Length: 0\r\n\r\n");
+    // Only ever a response that is itself well formed (the request's lines may not be).
+    Message::parse(out.clone().into_bytes()).ok()?;
     Some(out.into_bytes())
 }
