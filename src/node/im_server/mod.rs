@@ -180,8 +180,7 @@ impl ImServer {
             return;
         }
         if self.config.faults.has(Fault::RepairMalformedVia) {
-            let tr = flow.transport;
-            if let Ok(f) = self.build_forward(&msg, Vec::new(), tr, None) {
+            if let Ok(f) = self.build_forward(&msg, Vec::new(), None) {
                 let local = self.local_addr(f.transport).1;
                 self.layer.send_stateless(Packet { transport: f.transport, from: local, to: f.to, bytes: f.bytes });
             }
@@ -212,9 +211,9 @@ impl ImServer {
     fn drain_events(&mut self) {
         while let Some(ev) = self.layer.poll_event() {
             match ev {
-                TxEvent::Request { tx, msg, flow } => self.on_request(tx, msg, flow),
+                TxEvent::Request { tx, msg, .. } => self.on_request(tx, msg),
                 TxEvent::Cancel { tx, target, msg, .. } => self.on_cancel(tx, target, &msg),
-                TxEvent::Ack { msg, flow } => self.on_ack(&msg, flow),
+                TxEvent::Ack { msg, .. } => self.on_ack(&msg),
                 TxEvent::Response { tx, msg, .. } => self.on_response(tx, &msg),
                 TxEvent::StrayResponse { msg, .. } => tracing::debug!(status = ?msg.status(), "stray response dropped"),
                 TxEvent::Timeout { tx, timer } => self.on_client_timeout(tx, timer),
@@ -254,7 +253,7 @@ impl ImServer {
         }
     }
 
-    fn on_request(&mut self, tx: ServerTx, msg: Message, flow: Flow) {
+    fn on_request(&mut self, tx: ServerTx, msg: Message) {
         self.stats.requests += 1;
         let method = msg.method().cloned().unwrap_or(Method::Other(String::new()));
         if method == Method::Register {
@@ -302,7 +301,7 @@ impl ImServer {
         // This server supports no extension a proxy must understand (RFC 3261 §16.3 step 5).
         let required: Vec<String> =
             msg.list_values(&HeaderName::ProxyRequire).iter().map(|v| msg.text(*v).trim().to_string()).collect();
-        if !required.is_empty() && method != Method::Ack && method != Method::Cancel {
+        if !required.is_empty() {
             return self.answer(tx, &msg, StatusCode::BAD_EXTENSION, &[("Unsupported", required.join(", "))]);
         }
         if method == Method::Invite {
@@ -314,7 +313,7 @@ impl ImServer {
         let decision = self.decide(&msg, case, user.as_deref(), self.now);
         let edits = match decision {
             Decision::Reject(code) => return self.answer(tx, &msg, code, &[]),
-            Decision::Defer => return self.defer(tx, &msg, flow, user.unwrap_or_default()),
+            Decision::Defer => return self.defer(tx, &msg, user.unwrap_or_default()),
             Decision::Forward { edits, .. } => edits,
         };
         let bypass = match (&user, case) {
@@ -329,7 +328,7 @@ impl ImServer {
             }
             _ => None,
         };
-        match self.build_forward(&msg, edits, flow.transport, bypass) {
+        match self.build_forward(&msg, edits, bypass) {
             Ok(mut f) => {
                 if let Some(to) = misroute {
                     f.to = to;
@@ -366,11 +365,9 @@ impl ImServer {
         const ALLOW: &str = "OPTIONS, REGISTER";
         match method {
             // An in-dialog request for the server itself: it has no dialogs of its own.
-            _ if msg.to_tag().is_some() && *method != Method::Ack => {
-                self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[])
-            }
+            _ if msg.to_tag().is_some() => self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[]),
             // A UAS rejects what it is required to support and does not (RFC 3261 §8.2.2.3).
-            _ if msg.first(&HeaderName::Require).is_some() && *method != Method::Ack => {
+            _ if msg.first(&HeaderName::Require).is_some() => {
                 let required: Vec<String> =
                     msg.list_values(&HeaderName::Require).iter().map(|v| msg.text(*v).trim().to_string()).collect();
                 self.answer(tx, msg, StatusCode::BAD_EXTENSION, &[("Unsupported", required.join(", "))]);
@@ -378,7 +375,6 @@ impl ImServer {
             // A method it does not know at all: 501 (§8.2.1), not 405.
             Method::Other(_) => self.answer(tx, msg, StatusCode::NOT_IMPLEMENTED, &[]),
             Method::Options => self.answer(tx, msg, StatusCode::OK, &[("Allow", ALLOW.into())]),
-            Method::Ack => {}
             _ if msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| u.user.is_some()) => {
                 self.answer(tx, msg, StatusCode::NOT_FOUND, &[])
             }
@@ -405,9 +401,9 @@ impl ImServer {
         }
     }
 
-    fn defer(&mut self, tx: ServerTx, msg: &Message, flow: Flow, user: String) {
+    fn defer(&mut self, tx: ServerTx, msg: &Message, user: String) {
         // The faulty behaviour D3 forbids: accept now, deliver when the client registers.
-        if let Ok(forward) = self.build_forward(msg, Vec::new(), flow.transport, None) {
+        if let Ok(forward) = self.build_forward(msg, Vec::new(), None) {
             self.deferred.push(Deferred { user, forward });
         }
         self.answer(tx, msg, StatusCode::ACCEPTED, &[]);
@@ -434,7 +430,7 @@ impl ImServer {
             // No response context: forwarded statelessly (RFC 3261 §16.10), by its Route set or
             // Request-URI as the request it cancels would have been; unanswered here.
             self.layer.abandon(tx);
-            if let Ok(f) = self.build_forward(msg, Vec::new(), Transport::Udp, None) {
+            if let Ok(f) = self.build_forward(msg, Vec::new(), None) {
                 let local = self.local_addr(f.transport).1;
                 self.layer.send_stateless(Packet { transport: f.transport, from: local, to: f.to, bytes: f.bytes });
             }
@@ -452,9 +448,9 @@ impl ImServer {
         }
     }
 
-    fn on_ack(&mut self, msg: &Message, flow: Flow) {
+    fn on_ack(&mut self, msg: &Message) {
         // The ACK for a 2xx: end to end, routed by its Route set (we Record-Routed).
-        if let Ok(f) = self.build_forward(msg, Vec::new(), flow.transport, None) {
+        if let Ok(f) = self.build_forward(msg, Vec::new(), None) {
             let local = self.local_addr(f.transport).1;
             self.layer.send_stateless(Packet { transport: f.transport, from: local, to: f.to, bytes: f.bytes });
         }

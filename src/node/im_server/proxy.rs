@@ -99,7 +99,6 @@ impl ImServer {
         &mut self,
         msg: &Message,
         mut edits: Vec<Edit>,
-        in_transport: Transport,
         bypass_to: Option<SocketAddr>,
     ) -> Result<Forward, NoRoute> {
         let buf = msg.bytes();
@@ -153,7 +152,6 @@ impl ImServer {
         // RFC 3263 §4.1: a `sip:` next hop without a transport parameter (and no NAPTR/SRV,
         // which this server does not look up) is reached over UDP, whatever the request came in
         // on; D9: over 1300 bytes it goes TCP. Outgoing TCP needs no TCP listener.
-        let _ = in_transport;
         let mut transport = target.1.unwrap_or(Transport::Udp);
         let mut bytes = Vec::new();
         for _ in 0..2 {
