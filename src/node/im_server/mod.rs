@@ -359,8 +359,9 @@ impl ImServer {
         ours && crate::node::route::pop_own(msg, |u| self.is_own(u)).next.is_none()
     }
 
-    /// Answer a request addressed to this server: OPTIONS with 200 and what we allow (RFC 3261
-    /// §11.2); a user at our address we do not serve 404; any other method 405 with Allow.
+    /// Answer a request addressed to this server as a UAS: in-dialog 481 (it has no dialogs);
+    /// an unknown Require option 420 (§8.2.2.3); an unknown method 501; OPTIONS 200 with what it
+    /// allows (§11.2); a user at its address 404; any other method 405 with Allow.
     fn answer_as_uas(&mut self, tx: ServerTx, msg: &Message, method: &Method) {
         const ALLOW: &str = "OPTIONS, REGISTER";
         match method {
