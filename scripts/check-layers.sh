@@ -33,6 +33,18 @@ check src/node 'base|sip|node|interop::[a-uw-z][a-z_]*'
 check src/sim 'base|sip|node|sim'
 # Captures (pcapng out, pcap/pcapng in) see only the ground floor and the SIP layer.
 check src/capture 'base|sip|capture'
+# The socket driver runs any sans-IO node; it knows nothing of scenarios, reports or the CLI.
+check src/net 'base|sip|node|net'
+
+# No clock, sleep or socket below the drivers: the sans-IO core, the world, the oracle and the
+# scenario player take time as an input.
+io=$(grep -rnE 'Instant::now|SystemTime::now|thread::sleep|tokio::time::sleep|std::net::(UdpSocket|TcpStream|TcpListener)|tokio::net::' \
+  src/sim src/node src/interop src/scenario --include='*.rs' || true)
+if [ -n "$io" ]; then
+  echo "clock, sleep or socket in the sans-IO layers:" >&2
+  echo "$io" >&2
+  fail=1
+fi
 
 if [ "$fail" -ne 0 ]; then
   exit 1

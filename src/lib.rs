@@ -27,6 +27,7 @@ pub mod check;
 pub mod cli;
 pub mod harness;
 pub mod interop;
+pub mod live;
 pub mod net;
 pub mod node;
 pub mod report;

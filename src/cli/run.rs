@@ -6,9 +6,10 @@
 use super::Format;
 use crate::base::{Level, Trace, Transport};
 use crate::interop::finding::Verdict;
+use crate::live::{LiveOptions, PoolUser, Target, run_jobs};
 use crate::node::im_server::faults::FaultSet;
 use crate::report::{self, write};
-use crate::scenario::{ScenarioRun, SuiteOptions, execute, load_dir, plan};
+use crate::scenario::{ScenarioRun, SuiteOptions, execute, load_dir, plan, report_of};
 use clap::ValueEnum;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use std::io::{IsTerminal, Write};
@@ -34,6 +35,28 @@ pub struct Args {
     #[arg(long, value_parser = transport_parser(), default_value = "sim")]
     #[allow(unused_qualifications)]
     pub transport: std::option::Option<Transport>,
+    /// An external IM server under test, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets):
+    /// the harness plays the core, the clients, the foci and the remote network over real
+    /// sockets (docs/live-testing.md). Needs `--level`.
+    #[arg(long, value_name = "TRANSPORT:IP:PORT", conflicts_with_all = ["transport", "fault"], requires = "level")]
+    pub sut: Option<crate::net::Listen>,
+    /// Where the harness's core listens for the server under test (default: a free port on
+    /// 127.0.0.2, [::1] or the interface that routes to the server, one per scenario; with
+    /// a fixed address the scenarios run one after the other).
+    #[arg(long, value_name = "TRANSPORT:IP:PORT", requires = "sut")]
+    pub listen: Option<crate::net::Listen>,
+    /// The local users the server under test knows (the TOML `[users]` table of `imcpm
+    /// serve --users`): scenario actors are mapped onto them, each scenario getting users no
+    /// other running scenario uses. Without it, actors get addresses of record unique to the
+    /// run, which the server learns from the third-party REGISTERs.
+    #[arg(long, value_name = "FILE", requires = "sut")]
+    pub users: Option<PathBuf>,
+    /// The server's declared role; only `proxy` is judged.
+    #[arg(long, value_enum, default_value = "proxy")]
+    pub role: RoleArg,
+    /// Most scenarios run at once in a live run.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
     /// Where the reports go; an existing run there is moved to `previous` beside it.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
@@ -54,6 +77,13 @@ pub struct Args {
     /// Fixed time fields in the reports (for diffs and snapshots).
     #[arg(long)]
     pub deterministic: bool,
+}
+
+/// `--role`: the declared role of the server under test (D6: only a proxy is judged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// A SIP proxy on the ISC interface.
+    Proxy,
 }
 
 /// `--transport`: `sim` (the in-memory world, `None`) or each [`Transport`] over real sockets.
@@ -108,8 +138,28 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
             None => eprintln!("[{n}/{total}] {} L{} {worst}", r.scenario, r.level),
         }
     };
-    let opts = SuiteOptions { transport: a.transport, faults, fault_names: a.fault.clone() };
-    let (mut report, runs) = execute(&all, &jobs, &opts, &mut progress);
+    let transport = a.sut.map(|s| Some(s.transport)).unwrap_or(a.transport);
+    let opts = SuiteOptions { transport, faults: faults.clone(), fault_names: a.fault.clone() };
+    let (mut report, runs) = match (a.sut, a.transport) {
+        (None, None) => execute(&all, &jobs, &opts, &mut progress),
+        (sut, t) => {
+            let (target, name) = match (sut, t) {
+                (Some(sut), _) => {
+                    (Target::External { sut, listen: a.listen.map(|l| l.addr) }, format!("external server at {sut}"))
+                }
+                (None, Some(t)) => (Target::Embedded(t), "embedded reference server".to_string()),
+                (None, None) => unreachable!("handled above"),
+            };
+            let mut live = LiveOptions::new(target);
+            live.run.faults = faults;
+            live.parallel = usize::from(a.parallel);
+            if let Some(p) = &a.users {
+                live.pool = read_pool(p)?;
+            }
+            let runs = run_jobs(&all, &jobs, &live, &mut progress).map_err(|e| miette::miette!("{e}"))?;
+            (report_of(&all, &runs, &opts, &name), runs)
+        }
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -136,4 +186,11 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(if report::failing(&report.results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The user pool of `--users`: the `[users]` table of `imcpm serve --users`.
+fn read_pool(p: &std::path::Path) -> miette::Result<Vec<PoolUser>> {
+    let text = std::fs::read_to_string(p).map_err(|e| miette::miette!("--users {}: {e}", p.display()))?;
+    let users = super::serve::parse_users(p, &text).map_err(|e| miette::Report::new(*e))?;
+    Ok(users.into_iter().map(|(aor, kind)| PoolUser { aor, kind }).collect())
 }

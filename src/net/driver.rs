@@ -129,7 +129,8 @@ impl Bound {
         self
     }
 
-    /// Run `node` until `shutdown` resolves; then stop accepting, let connections flush what
+    /// Run `node` until `shutdown` resolves or the node says it has
+    /// [`finished`](SansIo::finished); then stop accepting, let connections flush what
     /// is queued (briefly), close every socket and hand the node back.
     pub async fn run<N: SansIo>(self, node: N, shutdown: impl Future<Output = ()>) -> Served<N> {
         let Bound { cfg, udp, tcp, local, clock, tap, rcvbuf: _ } = self;
@@ -165,7 +166,7 @@ impl Bound {
 
         d.drain().await;
         let mut shutdown = std::pin::pin!(shutdown);
-        loop {
+        while !d.node.finished() {
             let wake = d.clock.deadline(d.deadline);
             tokio::select! {
                 biased;

@@ -59,7 +59,6 @@
 mod clock;
 mod driver;
 mod listen;
-pub mod live;
 mod route;
 mod stream;
 mod tasks;

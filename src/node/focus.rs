@@ -34,6 +34,18 @@ pub struct FocusConfig {
     pub seed: u64,
 }
 
+/// A participant to invite into a conference.
+#[derive(Debug, Clone)]
+struct Invitation {
+    conf: String,
+    contact: String,
+    to: String,
+    inviter: String,
+    subject: String,
+    conv: String,
+    contrib: String,
+}
+
 /// The focus node.
 pub struct Focus {
     cfg: FocusConfig,
@@ -41,11 +53,19 @@ pub struct Focus {
     ids: IdGen,
     now: Instant,
     invites: HashMap<ClientTx, ()>,
+    /// Invitations waiting for the creator's ACK, by the creating INVITE's Call-ID.
+    waiting: HashMap<String, Vec<Invitation>>,
     /// Conferences created (conference URI, participants invited).
     pub conferences: Vec<(String, Vec<String>)>,
 }
 
 impl Focus {
+    /// Transactions of this element still waiting for a final response (see
+    /// [`TransactionLayer::awaiting_final`]).
+    pub fn awaiting_final(&self) -> usize {
+        self.layer.awaiting_final()
+    }
+
     /// A focus.
     pub fn new(cfg: FocusConfig) -> Focus {
         Focus {
@@ -53,6 +73,7 @@ impl Focus {
             ids: IdGen::new(cfg.seed),
             now: Instant::ZERO,
             invites: HashMap::new(),
+            waiting: HashMap::new(),
             conferences: Vec::new(),
             cfg,
         }
@@ -91,10 +112,32 @@ impl Focus {
         let contrib =
             msg.first_value(&HeaderName::ContributionId).map(|c| c.into_owned()).unwrap_or_else(|| self.ids.uuid());
         let subject = msg.first_value(&HeaderName::Subject).map(|c| c.into_owned()).unwrap_or_else(|| "Group".into());
-        for p in &parts {
-            self.invite(&conf, &contact, p, &inviter, &subject, &conv, &contrib);
+        // The participants are invited once the creator's ACK confirms the conference (so
+        // that every element on the path has seen the 2xx, whatever the transports' order).
+        let invitations = parts
+            .iter()
+            .map(|p| Invitation {
+                conf: conf.clone(),
+                contact: contact.clone(),
+                to: p.clone(),
+                inviter: inviter.clone(),
+                subject: subject.clone(),
+                conv: conv.clone(),
+                contrib: contrib.clone(),
+            })
+            .collect();
+        if let Some(cid) = msg.call_id() {
+            self.waiting.insert(cid.into_owned(), invitations);
         }
         self.conferences.push((conf, parts));
+    }
+
+    /// The creator's ACK: invite the participants of its conference.
+    fn on_ack(&mut self, msg: &Message) {
+        let Some(list) = msg.call_id().and_then(|c| self.waiting.remove(c.as_ref())) else { return };
+        for i in list {
+            self.invite(&i.conf, &i.contact, &i.to, &i.inviter, &i.subject, &i.conv, &i.contrib);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -177,6 +220,7 @@ impl Focus {
                         let _ = self.layer.respond(tx, response_to(&msg, StatusCode::OK, Some("f")), self.now);
                     }
                 },
+                TxEvent::Ack { msg, .. } => self.on_ack(&msg),
                 TxEvent::Response { tx, msg, .. }
                     if msg.status().is_some_and(StatusCode::is_success) && self.invites.remove(&tx).is_some() =>
                 {

@@ -87,4 +87,9 @@ pub trait SansIo {
     fn handle_input(&mut self, input: Input);
     /// The next output.
     fn poll_output(&mut self) -> Output;
+    /// True once the participant has nothing more to do and its driver may stop (a scenario
+    /// that has played to its end). Servers never finish: they run until shut down.
+    fn finished(&self) -> bool {
+        false
+    }
 }

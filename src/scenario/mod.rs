@@ -8,11 +8,14 @@ pub mod model;
 pub mod render;
 pub mod run;
 pub mod select;
-mod steps;
+pub mod steps;
 pub mod suite;
 pub mod world;
 
 pub use model::{Scenario, ScenarioError, load_dir};
-pub use run::{RunOptions, ScenarioRun, harness_failure, harness_findings, run_scenario, run_with};
+pub use run::{
+    RunOptions, ScenarioRun, harness_failure, harness_findings, judge, prepare_outside, run_scenario, run_with,
+};
 pub use select::{glob, plan, selected};
-pub use suite::{SuiteOptions, execute};
+pub use steps::Player;
+pub use suite::{SuiteOptions, execute, report_of};

@@ -44,6 +44,17 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
+impl Scenario {
+    /// Whether the file names its transport (a top-level `transport` key) rather than taking
+    /// the default: a live run against the embedded server keeps a named transport.
+    pub fn names_transport(&self) -> bool {
+        std::str::from_utf8(&self.source)
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .is_some_and(|t| t.contains_key("transport"))
+    }
+}
+
 fn default_transport() -> String {
     "tcp".into()
 }

@@ -4,10 +4,9 @@
 //! through, every requirement the scenario lists gets an ERROR with cause `harness`
 //! ([`harness_findings`]).
 
-use super::expect::Expectations;
 use super::model::Scenario;
-use super::steps;
-use super::world::{self, Built};
+use super::steps::{Player, Settle};
+use super::world::{self, Built, ServerAt};
 use crate::base::{Level, Role, Trace};
 use crate::interop::finding::{Finding, Verdict};
 use crate::interop::rules::ReqId;
@@ -16,9 +15,11 @@ use crate::node::SansIo;
 use crate::node::im_server::faults::FaultSet;
 use crate::node::im_server::{ImServer, ServerConfig};
 use crate::report::{self, ResultItem};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-pub use super::world::{AddressPlan, DOMAIN, Pacer, REMOTE_DOMAIN, SERVER_HOST, ServerFactory, server_addr};
+pub use super::world::{AddressPlan, DOMAIN, REMOTE_DOMAIN, SERVER_HOST, ServerFactory, server_addr};
+use std::time::Duration;
 
 /// The outcome of one scenario at one level.
 pub struct ScenarioRun {
@@ -39,7 +40,7 @@ pub struct ScenarioRun {
 }
 
 /// Options of a run.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Faults of the embedded server.
     pub faults: FaultSet,
@@ -57,39 +58,74 @@ pub fn run_scenario(s: &Scenario, level: Level, opts: &RunOptions) -> ScenarioRu
 
 /// Run a scenario at a level against the server `make` builds, in the simulated network.
 pub fn run_with(s: &Scenario, level: Level, opts: &RunOptions, make: ServerFactory<'_>) -> ScenarioRun {
-    run_in(s, level, opts, make, AddressPlan::sim(), None)
+    run_in(s, level, opts, make, AddressPlan::sim())
 }
 
-/// Run a scenario at a level against the server `make` builds, with every node at the address
-/// `plan` gives, optionally paced in real time.
+/// Run a scenario at a level against the server `make` builds, in the simulated network with
+/// every node at the address `plan` gives.
 pub fn run_in(
     s: &Scenario,
     level: Level,
     opts: &RunOptions,
     make: ServerFactory<'_>,
     plan: AddressPlan,
-    pacer: Option<Pacer>,
 ) -> ScenarioRun {
-    let mut built = world::build(s, level, &opts.faults, make, plan, pacer);
-    let mut expect = Expectations::default();
-    let stopped = steps::play(s, level, &mut built, &mut expect).err();
+    let built = world::build(s, level, &opts.faults, ServerAt::Inside(make), plan, &Default::default());
+    let mut player = Player::new(s, level, built, Settle::simulated(s));
+    player.play_out();
+    judge(player)
+}
+
+/// A scenario at a level ready to be played against a server outside the world, at
+/// `plan.server`, by a driver that hosts the returned [`Player`] (a sans-IO participant) over
+/// real sockets; `quiet` ends a phase early once the world has been idle that long. The
+/// configuration the embedded reference server would need in this world is in
+/// [`Player::server_config`]. Judge the play with [`judge`].
+///
+/// `aors` maps actors onto the addresses of record the server knows (unmapped actors are
+/// `sip:NAME@DOMAIN`).
+pub fn prepare_outside(
+    s: &Scenario,
+    level: Level,
+    opts: &RunOptions,
+    plan: AddressPlan,
+    quiet: Duration,
+    aors: &BTreeMap<String, String>,
+) -> Player {
+    let built = world::build(s, level, &opts.faults, ServerAt::Outside, plan, aors);
+    Player::new(s, level, built, Settle::live(s, quiet))
+}
+
+/// Judge a play (finished, or stopped early: what remains unplayed is a harness ERROR): the
+/// oracle over the trace, the steps' expectations, and INCONCLUSIVE for every requirement the
+/// scenario names that nothing judged.
+pub fn judge(mut p: Player) -> ScenarioRun {
+    let (s, level) = (p.scenario().clone(), p.level());
     let ctx = TraceContext {
         level,
-        sut: vec![plan.server],
+        sut: std::iter::once(p.b.server).chain(p.b.server_peers.iter().copied()).collect(),
         sut_hosts: Vec::new(),
         role: Role::Proxy,
         domains: vec![DOMAIN.into()],
-        users: std::mem::take(&mut built.users),
+        users: std::mem::take(&mut p.b.users),
         complete: true,
     };
-    let oracle = check_trace(&ctx, &built.world.trace);
+    let oracle = check_trace(&ctx, &p.b.world.trace);
     let mut findings = oracle.findings;
-    findings.extend(expect.finish());
-    if let Some(why) = stopped {
+    findings.extend(std::mem::take(&mut p.expect).finish());
+    if let Some(why) = &p.stopped {
+        findings.extend(harness_findings(&s.requirements, why));
+    }
+    if !p.b.unreachable.is_empty() {
+        let why = format!(
+            "the server under test at {} could not be reached: {} message(s) not delivered (TCP connection refused or timed out)",
+            p.b.server,
+            p.b.unreachable.len()
+        );
         findings.extend(harness_findings(&s.requirements, &why));
     }
-    not_judged(s, level, &mut findings);
-    finish(s, level, findings, built, oracle.pairs)
+    not_judged(&s, level, &mut findings);
+    finish(&s, level, findings, p.b, oracle.pairs)
 }
 
 /// What a harness ERROR finding says was expected.

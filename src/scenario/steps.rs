@@ -1,14 +1,20 @@
-//! Playing a scenario's steps in a built world: register the online actors, then per step send,
-//! register, de-register or wait, let the world settle, and hand the step to the expectation
-//! checks. A step that cannot run (an unreadable template, a world that livelocks) ends the play
-//! with the reason, a harness failure.
+//! Playing a scenario's steps in a built world, as a sans-IO participant ([`Player`]): register
+//! the online actors, then per step send, register, de-register or wait, let the world settle,
+//! and hand the step to the expectation checks; at the end let the world drain. A step that
+//! cannot run (an unreadable template, a world that livelocks) ends the play with the reason, a
+//! harness failure.
+//!
+//! The player has no clock. In the simulation [`Player::play_out`] drives it in virtual time
+//! (each phase lasts its settle time exactly, so every run is the same); over real sockets a
+//! driver of `net` hosts it like any node, and a phase ends early once the world has been quiet
+//! for [`Settle::quiet`] with nothing left waiting for an answer.
 
 use super::expect::{Expectations, Snapshot};
 use super::model::{Scenario, Step, Where, parse_duration};
 use super::world::{self, Built, factory_uri};
-use crate::base::{Level, Service};
+use crate::base::{Instant, Level, Service};
 use crate::node::ue::SendOptions;
-use crate::sim::World;
+use crate::node::{Input, Output, SansIo};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -17,54 +23,206 @@ const REGISTER_EXPIRES: u32 = 3600;
 /// Virtual time for the initial registrations and for the world to drain after the last step.
 const SETTLE_EDGES: Duration = Duration::from_secs(1);
 
-/// A settle time per step: virtual time in the simulation; in live runs (paced) real time.
-fn settle_time(s: &Scenario, live: bool) -> Duration {
-    match (s.network.is_some(), live) {
-        (true, _) => Duration::from_secs(20),
-        (false, false) => Duration::from_secs(2),
-        (false, true) => Duration::from_millis(400),
+/// How long the phases of a play last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// Longest time a step (without its own `wait`) is given to settle.
+    pub step: Duration,
+    /// Longest time for the initial registrations and for the final drain.
+    pub edges: Duration,
+    /// End a phase (other than an explicit `wait`) once nothing has been sent or received for
+    /// this long and nothing waits for a final response; `None`: phases last their full time.
+    pub quiet: Option<Duration>,
+}
+
+impl Settle {
+    /// The simulation's fixed times: 2 s per step (20 s with link impairments), 1 s at the
+    /// edges, no early end.
+    pub fn simulated(s: &Scenario) -> Settle {
+        let step = if s.network.is_some() { Duration::from_secs(20) } else { Duration::from_secs(2) };
+        Settle { step, edges: SETTLE_EDGES, quiet: None }
+    }
+    /// Real time: the same bounds, each phase ending once the world has been quiet for `quiet`.
+    pub fn live(s: &Scenario, quiet: Duration) -> Settle {
+        Settle { quiet: Some(quiet), ..Settle::simulated(s) }
     }
 }
 
 /// A request a step sent: the sender and the index in its `sent` list.
 pub(super) type Sent = (String, usize);
 
-/// The state of a play.
-struct Play<'a> {
-    s: &'a Scenario,
-    b: &'a mut Built,
-    /// Requests sent by steps with an `id`, for `reports_on`.
+/// Where a play is.
+enum Phase {
+    /// The online actors register.
+    Registering,
+    /// Step `i` (0-based) runs; the counts before it and the request it sent.
+    Step { i: usize, before: Snapshot, sent: Option<Sent> },
+    /// After the last step.
+    Draining,
+    /// Played out (or stopped).
+    Done,
+}
+
+/// A scenario being played in its world: a sans-IO participant.
+pub struct Player {
+    s: Scenario,
+    level: Level,
+    pub(super) b: Built,
+    pub(super) expect: Expectations,
     step_ids: HashMap<String, Sent>,
-    settle: Duration,
+    settle: Settle,
+    phase: Phase,
+    /// When the phase began and when it ends at the latest.
+    since: Instant,
+    deadline: Instant,
+    /// Why the play stopped early.
+    pub(super) stopped: Option<String>,
 }
 
-/// Play every step of `s` in `b`, checking each step's expectations at `level` into `expect`.
-/// Returns why the play stopped early, if it did.
-pub(super) fn play(s: &Scenario, level: Level, b: &mut Built, expect: &mut Expectations) -> Result<(), String> {
-    let settle = settle_time(s, b.world.pacer.is_some());
-    let mut p = Play { s, b, step_ids: HashMap::new(), settle };
-    for (name, actor) in &s.actors {
-        if actor.online {
-            p.b.world.with_ue(name, |u, now| u.register(now, REGISTER_EXPIRES));
+impl Player {
+    /// A play of `s` at `level` in `b`; the online actors register at once.
+    pub(super) fn new(s: &Scenario, level: Level, b: Built, settle: Settle) -> Player {
+        let mut p = Player {
+            s: s.clone(),
+            level,
+            b,
+            expect: Expectations::default(),
+            step_ids: HashMap::new(),
+            settle,
+            phase: Phase::Registering,
+            since: Instant::ZERO,
+            deadline: Instant::ZERO,
+            stopped: None,
+        };
+        for (name, actor) in &p.s.actors {
+            if actor.online {
+                p.b.world.with_ue(name, |u, now| u.register(now, REGISTER_EXPIRES));
+            }
+        }
+        p.begin(settle.edges);
+        p
+    }
+
+    /// The scenario played.
+    pub fn scenario(&self) -> &Scenario {
+        &self.s
+    }
+    /// The level it is played at.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+    /// The configuration the embedded reference server gets in this world.
+    pub fn server_config(&self) -> &crate::node::im_server::ServerConfig {
+        &self.b.server_config
+    }
+
+    /// Play to the end in virtual time (the simulation).
+    pub(super) fn play_out(&mut self) {
+        while !matches!(self.phase, Phase::Done) {
+            let d = self.deadline;
+            self.advance(d);
         }
     }
-    run_for(&mut p.b.world, SETTLE_EDGES)?;
-    for (i, st) in s.steps.iter().enumerate() {
-        let before = Snapshot::take(s, &p.b.world);
-        let sent = p.step(i, st)?;
-        if let Some(e) = Scenario::expect_at(st, level) {
-            expect.check(i + 1, e, sent.as_ref(), &before, &p.b.world);
+
+    /// The 1-based step running, for messages.
+    fn where_now(&self) -> String {
+        match &self.phase {
+            Phase::Registering => "during the initial registrations".into(),
+            Phase::Step { i, .. } => format!("during step {}", i + 1),
+            Phase::Draining => "after the last step".into(),
+            Phase::Done => "after the end".into(),
         }
     }
-    run_for(&mut p.b.world, SETTLE_EDGES)
-}
 
-fn run_for(w: &mut World, d: Duration) -> Result<(), String> {
-    w.run_for(d).map_err(|e| e.to_string())
-}
+    /// Stop the play now (e.g. interrupted), saying why; the requirements get a harness ERROR.
+    pub fn interrupt(&mut self, why: &str) {
+        if !matches!(self.phase, Phase::Done) {
+            self.stopped = Some(format!("{why} {}", self.where_now()));
+            self.phase = Phase::Done;
+        }
+    }
 
-impl Play<'_> {
-    /// Run step `i` (0-based) and let the world settle; the request it sent, if any.
+    fn begin(&mut self, max: Duration) {
+        self.since = self.b.world.now();
+        self.deadline = self.since + max;
+    }
+
+    /// Whether an early end is possible for the current phase: its settle is not an explicit
+    /// wait and quiet detection is on.
+    fn quiet_for(&self) -> Option<Duration> {
+        let q = self.settle.quiet?;
+        match &self.phase {
+            Phase::Step { i, .. } if self.s.steps[*i].wait.is_some() => None,
+            _ => Some(q),
+        }
+    }
+
+    /// When the current phase could end early (the world quiet for long enough), if it can.
+    fn quiet_end(&self) -> Option<Instant> {
+        let q = self.quiet_for()?;
+        if self.b.world.busy() {
+            return None;
+        }
+        Some(self.b.world.last_packet().max(self.since) + q)
+    }
+
+    /// Bring the world to `now`, moving through every phase that ends by then.
+    fn advance(&mut self, now: Instant) {
+        loop {
+            if matches!(self.phase, Phase::Done) {
+                return;
+            }
+            let target = self.deadline.min(now);
+            if let Err(e) = self.b.world.run_until(target) {
+                self.stopped = Some(e.to_string());
+                self.phase = Phase::Done;
+                return;
+            }
+            let t = self.b.world.now();
+            let over = t >= self.deadline || self.quiet_end().is_some_and(|q| t >= q);
+            if !over {
+                return;
+            }
+            self.next_phase();
+        }
+    }
+
+    /// The current phase is over: check its step's expectations and start the next one.
+    fn next_phase(&mut self) {
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Registering => self.start_step(0),
+            Phase::Step { i, before, sent } => {
+                if let Some(e) = Scenario::expect_at(&self.s.steps[i], self.level) {
+                    self.expect.check(i + 1, e, sent.as_ref(), &before, &self.b.world);
+                }
+                self.start_step(i + 1);
+            }
+            Phase::Draining | Phase::Done => {}
+        }
+    }
+
+    /// Start step `i`, or the drain after the last one.
+    fn start_step(&mut self, i: usize) {
+        let Some(st) = self.s.steps.get(i).cloned() else {
+            self.phase = Phase::Draining;
+            self.begin(self.settle.edges);
+            return;
+        };
+        let before = Snapshot::take(&self.s, &self.b.world);
+        match self.step(i, &st) {
+            Ok(sent) => {
+                let d = st.wait.as_deref().and_then(parse_duration).unwrap_or(self.settle.step);
+                self.phase = Phase::Step { i, before, sent };
+                self.begin(d);
+            }
+            Err(why) => {
+                self.stopped = Some(why);
+                self.phase = Phase::Done;
+            }
+        }
+    }
+
+    /// Run step `i` (0-based); the request it sent, if any.
     fn step(&mut self, i: usize, st: &Step) -> Result<Option<Sent>, String> {
         let sent = match st.send {
             Some(svc) => self.send(i, st, svc)?,
@@ -76,8 +234,6 @@ impl Play<'_> {
         if let Some(n) = &st.deregister {
             self.b.world.with_ue(n, |u, now| u.register(now, 0));
         }
-        let d = st.wait.as_deref().and_then(parse_duration).unwrap_or(self.settle);
-        run_for(&mut self.b.world, d)?;
         Ok(sent)
     }
 
@@ -126,5 +282,52 @@ impl Play<'_> {
     fn template(&self, i: usize, t: &str) -> Result<String, String> {
         let p = self.s.path.parent().map(|d| d.join(t)).unwrap_or_else(|| t.into());
         std::fs::read_to_string(&p).map_err(|e| format!("step {}: template {}: {e}", i + 1, p.display()))
+    }
+
+    /// When the player next needs to be woken.
+    fn wake_at(&mut self) -> Instant {
+        if matches!(self.phase, Phase::Done) {
+            return Instant::NEVER;
+        }
+        let mut t = self.b.world.next_event().min(self.deadline);
+        if let Some(q) = self.quiet_end() {
+            t = t.min(q);
+        }
+        t
+    }
+}
+
+/// Hosted by a driver: packets to the server under test leave as `Transmit`, what it sends
+/// comes in as `Receive`, and the driver's clock moves the play on.
+impl SansIo for Player {
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Receive { now, packet } => {
+                self.advance(now);
+                // The server also speaks from other ports of its address (TCP connections it
+                // opens): those are the server too.
+                if packet.from.ip() == self.b.server.ip() && !self.b.server_peers.contains(&packet.from) {
+                    self.b.server_peers.push(packet.from);
+                }
+                self.b.world.inject(now, packet);
+                self.advance(now);
+            }
+            Input::Timeout(now) => self.advance(now),
+            Input::Unreachable { now, packet } => {
+                self.advance(now);
+                self.b.unreachable.push(packet);
+            }
+        }
+    }
+
+    fn poll_output(&mut self) -> Output {
+        if let Some(p) = self.b.world.pop_export() {
+            return Output::Transmit(p);
+        }
+        Output::Timeout(self.wake_at())
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.phase, Phase::Done)
     }
 }

@@ -20,7 +20,9 @@ pub struct SuiteOptions {
     pub fault_names: Vec<String>,
 }
 
-/// Run the `jobs` (scenario index in `all`, level), calling `progress` after each, and build
+/// Run the `jobs` (scenario index in `all`, level) in the simulated world (`opts.transport` is
+/// only recorded: live runs are made by `crate::live` and reported with [`report_of`]), calling
+/// `progress` after each, and build
 /// the report (no file output; start time and duration left empty, see
 /// [`crate::report::write::stamp`]). Also returns the runs, in job order.
 pub fn execute(
@@ -32,14 +34,16 @@ pub fn execute(
     let run_opts = RunOptions { faults: opts.faults.clone() };
     let mut runs = Vec::with_capacity(jobs.len());
     for &(i, level) in jobs {
-        let run = match opts.transport {
-            None => run_scenario(&all[i], level, &run_opts),
-            Some(t) => crate::net::live::run_scenario_live(&all[i], level, &run_opts, t)
-                .unwrap_or_else(|e| super::harness_failure(&all[i], level, &e.to_string())),
-        };
+        let run = run_scenario(&all[i], level, &run_opts);
         progress(&run);
         runs.push(run);
     }
+    let report = report_of(all, &runs, opts, "embedded reference server");
+    (report, runs)
+}
+
+/// The report of a suite's `runs` (however they ran; `sut` names the server under test).
+pub fn report_of(all: &[Scenario], runs: &[ScenarioRun], opts: &SuiteOptions, sut: &str) -> RunReport {
     let mut results: Vec<ResultItem> = runs.iter().flat_map(|r| r.results.clone()).collect();
     results.sort_by(|x, y| (&x.scenario, x.level, x.requirement).cmp(&(&y.scenario, y.level, y.requirement)));
     let mut levels: Vec<Level> = runs.iter().map(|r| r.level).collect();
@@ -48,7 +52,7 @@ pub fn execute(
     let mut used: Vec<&Scenario> = runs.iter().filter_map(|r| all.iter().find(|s| s.name == r.scenario)).collect();
     used.dedup_by(|x, y| x.name == y.name);
     let mut info = RunInfo::new(
-        "embedded reference server".into(),
+        sut.into(),
         opts.transport.map_or("sim", |t| t.as_str()).to_lowercase(),
         levels,
         used.iter().map(|s| ScenarioFile { name: s.name.clone(), hash: file_hash(&s.source) }).collect(),
@@ -56,5 +60,5 @@ pub fn execute(
     info.fault = (!opts.fault_names.is_empty()).then(|| opts.fault_names.join(","));
     let mut report = RunReport::new(info, results);
     report.flows = runs.iter().map(render::flow).collect();
-    (report, runs)
+    report
 }

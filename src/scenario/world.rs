@@ -108,17 +108,25 @@ pub struct AddressPlan {
     local: [u8; 3],
     remote: [u8; 3],
     port: u16,
+    /// The local core's address when it is not on the plan's grid (a live run).
+    core: Option<SocketAddr>,
 }
 
 impl AddressPlan {
     /// The simulated network.
     pub fn sim() -> AddressPlan {
-        AddressPlan { server: a("192.0.2.1:5060"), local: [192, 0, 2], remote: [198, 51, 100], port: 5060 }
+        AddressPlan { server: a("192.0.2.1:5060"), local: [192, 0, 2], remote: [198, 51, 100], port: 5060, core: None }
     }
     /// Loopback addresses: the server at `server`, everyone else on `port` of 127.0.0.x
     /// (local) and 127.0.1.x (remote).
     pub fn loopback(server: SocketAddr, port: u16) -> AddressPlan {
-        AddressPlan { server, local: [127, 0, 0], remote: [127, 0, 1], port }
+        AddressPlan { server, local: [127, 0, 0], remote: [127, 0, 1], port, core: None }
+    }
+    /// A live run's plan: the server at `server`, the local core (the one node the server
+    /// talks to) at `core`, every other node inside the world on 127.0.0.x (local) and
+    /// 127.0.1.x (remote) at `core`'s port, never on the wire.
+    pub fn facing(server: SocketAddr, core: SocketAddr) -> AddressPlan {
+        AddressPlan { core: Some(core), ..AddressPlan::loopback(server, core.port()) }
     }
     fn at(&self, w: Where, host: u8) -> SocketAddr {
         let net = if w == Where::Local { self.local } else { self.remote };
@@ -126,7 +134,10 @@ impl AddressPlan {
     }
     /// The core of a network.
     pub fn core_of(&self, w: Where) -> SocketAddr {
-        self.at(w, 2)
+        match (w, self.core) {
+            (Where::Local, Some(c)) => c,
+            _ => self.at(w, 2),
+        }
     }
     /// The conference focus of a network.
     pub fn focus_of(&self, w: Where) -> SocketAddr {
@@ -184,9 +195,16 @@ pub fn server_addr() -> SocketAddr {
 /// Builds the server under test for a level (the embedded reference server by default).
 pub type ServerFactory<'a> = &'a dyn Fn(ServerConfig) -> Box<dyn SansIo + Send>;
 
-/// A pacer makes virtual time follow the wall clock (live runs): called with the time the world
-/// is about to reach, it returns when that time has come.
-pub type Pacer = Box<dyn FnMut(crate::base::Instant)>;
+/// Where the server under test runs.
+#[derive(Clone, Copy)]
+pub enum ServerAt<'a> {
+    /// A node of the world, built by the factory (the simulation).
+    Inside(ServerFactory<'a>),
+    /// Outside the world, at `plan.server`, reached over a real network: packets to it leave
+    /// the world ([`World::export`]), and the core and the server are named on the wire by
+    /// their IP literals (`IP:PORT`), since the server resolves none of the world's names.
+    Outside,
+}
 
 /// What draws random numbers in a world, for [`node_seed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +253,15 @@ pub struct Built {
     pub aors: BTreeMap<String, String>,
     /// The local subscribers and their client kinds (for the oracle).
     pub users: BTreeMap<String, ClientKind>,
+    /// The server under test's address.
+    pub server: SocketAddr,
+    /// Other addresses the server sent from (over a real network: the TCP connections it
+    /// opened), judged as the server.
+    pub server_peers: Vec<SocketAddr>,
+    /// The configuration the embedded reference server gets (or would get) in this world.
+    pub server_config: ServerConfig,
+    /// Packets for the server under test that its driver could not send (connection refused).
+    pub unreachable: Vec<crate::base::Packet>,
 }
 
 /// What the world is built from besides the scenario.
@@ -244,24 +271,60 @@ struct Ctx<'a> {
     hosts: HashMap<String, SocketAddr>,
     transport: Transport,
     s: &'a Scenario,
+    /// The server's name on the wire (its host name, or `IP:PORT` when it is outside).
+    server_host: String,
+    /// Whether nodes facing the server name themselves by IP literal.
+    literal: bool,
+    /// Addresses of record other than `sip:NAME@DOMAIN`, by actor.
+    aors: &'a BTreeMap<String, String>,
+}
+
+impl Ctx<'_> {
+    /// The address of record of an actor.
+    fn aor(&self, name: &str, w: Where) -> String {
+        self.aors.get(name).cloned().unwrap_or_else(|| format!("sip:{name}@{}", domain_of(w)))
+    }
+}
+
+/// An IP address as a SIP host: IPv6 in brackets.
+fn ip_host(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => v.ip().to_string(),
+        SocketAddr::V6(v) => format!("[{}]", v.ip()),
+    }
 }
 
 /// Build the world of `s` at `level`, with the server `make` builds and every node at the
 /// address `plan` gives. Nodes are added in a fixed order: the server, the cores, the foci, then
 /// the clients in actor-name order.
+///
+/// `aors` gives an actor another address of record than `sip:NAME@DOMAIN` (a live run maps
+/// actors onto users a real server knows, distinct per scenario).
 pub fn build(
     s: &Scenario,
     level: Level,
     faults: &FaultSet,
-    make: ServerFactory<'_>,
+    server: ServerAt<'_>,
     plan: AddressPlan,
-    pacer: Option<Pacer>,
+    aors: &BTreeMap<String, String>,
 ) -> Built {
     let transport = if s.transport == "udp" { Transport::Udp } else { Transport::Tcp };
-    let cx = Ctx { seed: scenario_seed(&s.name, level), plan, hosts: plan.hosts(), transport, s };
+    let literal = matches!(server, ServerAt::Outside);
+    let mut hosts = plan.hosts();
+    let server_host = if literal {
+        let h = format!("{}:{}", ip_host(plan.server), plan.server.port());
+        hosts.insert(h.clone(), plan.server);
+        h
+    } else {
+        SERVER_HOST.to_string()
+    };
+    let cx = Ctx { seed: scenario_seed(&s.name, level), plan, hosts, transport, s, server_host, literal, aors };
     let mut world = World::new(node_seed(cx.seed, NodeRole::Network));
-    world.pacer = pacer;
-    world.add(SERVER_NODE, plan.server, SimNode::Server(make(server_config(&cx, level, faults))));
+    let server_config = server_config(&cx, level, faults);
+    match server {
+        ServerAt::Inside(make) => world.add(SERVER_NODE, plan.server, SimNode::Server(make(server_config.clone()))),
+        ServerAt::Outside => world.export = true,
+    }
     for w in [Where::Local, Where::Remote] {
         world.add(side(w).core_node, plan.core_of(w), SimNode::Core(Box::new(Core::new(core_config(&cx, w)))));
     }
@@ -271,19 +334,24 @@ pub fn build(
     if let Some(n) = &s.network {
         world.impair(plan.core(), plan.server, Impairment { loss: n.loss, duplicate: n.duplicate, reorder: n.reorder });
     }
-    let mut built = Built { world, aors: BTreeMap::new(), users: BTreeMap::new() };
+    let mut built = Built {
+        world,
+        aors: BTreeMap::new(),
+        users: BTreeMap::new(),
+        server: plan.server,
+        server_peers: Vec::new(),
+        server_config,
+        unreachable: Vec::new(),
+    };
     add_clients(&cx, &mut built);
     built
 }
 
 fn server_config(cx: &Ctx<'_>, level: Level, faults: &FaultSet) -> ServerConfig {
     let plan = cx.plan;
-    let mut cfg = ServerConfig::new(
-        level,
-        SERVER_HOST,
-        DOMAIN,
-        vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)],
-    );
+    let host = if cx.literal { ip_host(plan.server) } else { SERVER_HOST.to_string() };
+    let mut cfg =
+        ServerConfig::new(level, &host, DOMAIN, vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)]);
     cfg.hosts = cx.hosts.clone();
     cfg.faults = faults.clone();
     cfg.seed = node_seed(cx.seed, NodeRole::Server);
@@ -293,18 +361,19 @@ fn server_config(cx: &Ctx<'_>, level: Level, faults: &FaultSet) -> ServerConfig 
         cx.s.actors
             .iter()
             .filter(|(_, x)| x.network == Where::Local)
-            .map(|(n, x)| (format!("sip:{n}@{DOMAIN}"), x.kind))
+            .map(|(n, x)| (cx.aor(n, Where::Local), x.kind))
             .collect();
     cfg
 }
 
 fn core_config(cx: &Ctx<'_>, w: Where) -> CoreConfig {
     let (me, peer) = (side(w), side(other(w)));
+    let addr = cx.plan.core_of(w);
     CoreConfig {
-        host: me.core_host.into(),
-        addr: cx.plan.core_of(w),
+        host: if cx.literal && me.im_server { ip_host(addr) } else { me.core_host.into() },
+        addr,
         domain: me.domain.into(),
-        im_server: me.im_server.then(|| SERVER_HOST.to_string()),
+        im_server: me.im_server.then(|| cx.server_host.clone()),
         peers: [(peer.domain.to_string(), peer.core_host.to_string())].into_iter().collect(),
         factory: Some((CONF_FACTORY.into(), me.focus_host.into())),
         hosts: cx.hosts.clone(),
@@ -330,7 +399,7 @@ fn add_clients(cx: &Ctx<'_>, built: &mut Built) {
     for (i, (name, actor)) in cx.s.actors.iter().enumerate() {
         let w = actor.network;
         let me = side(w);
-        let aor = format!("sip:{name}@{}", me.domain);
+        let aor = cx.aor(name, w);
         if w == Where::Local {
             built.users.insert(aor.clone(), actor.kind);
         }

@@ -3,6 +3,13 @@
 //! configured, seeded loss, duplication and reordering. Every delivered message is recorded in a
 //! [`Trace`] (the sniffer sits at the receiving end, so a lost packet is never seen). A bounded
 //! drive turns a livelock into an error.
+//!
+//! A world may also have a peer outside it (a server under test on a real network): with
+//! [`World::export`] on, a packet addressed to no node of the world leaves through
+//! [`World::pop_export`] (recorded in the trace as it leaves), and what that peer sends comes in
+//! through [`World::inject`]. Both cross the link of the node inside, so its impairments apply;
+//! the link to the outside has no delay of its own (the real network has one). The world has no
+//! clock: whoever hosts it says what time it is.
 
 use crate::base::Trace;
 use crate::base::ids::IdGen;
@@ -91,8 +98,13 @@ pub struct World {
     seq: u64,
     /// Bound on steps per drive.
     pub max_steps: u64,
-    /// Makes virtual time follow the wall clock (live runs); None in the simulation.
-    pub pacer: Option<Box<dyn FnMut(Instant)>>,
+    /// Packets to addresses outside the world leave through [`World::pop_export`] (live runs);
+    /// off in the simulation, where they are undeliverable.
+    pub export: bool,
+    exports: std::collections::VecDeque<Packet>,
+    last_packet: Instant,
+    /// The last arrival time scheduled on each reliable (stream) flow, to keep its order.
+    stream_tail: std::collections::HashMap<(SocketAddr, SocketAddr), Instant>,
 }
 
 impl World {
@@ -110,7 +122,10 @@ impl World {
             flights: Vec::new(),
             seq: 0,
             max_steps: 1_000_000,
-            pacer: None,
+            export: false,
+            exports: std::collections::VecDeque::new(),
+            last_packet: Instant::ZERO,
+            stream_tail: std::collections::HashMap::new(),
         }
     }
     /// Add a node.
@@ -149,7 +164,8 @@ impl World {
             .find(|(a, b, _)| (packet.from == *a && packet.to == *b) || (packet.from == *b && packet.to == *a))
             .map(|x| x.2);
         let mut copies = 1;
-        let mut delay = self.delay;
+        let outside = self.export && !(self.is_inside(packet.from) && self.is_inside(packet.to));
+        let mut delay = if outside { Duration::ZERO } else { self.delay };
         if let Some(i) = imp.filter(|_| packet.transport.is_reliable()) {
             // A reliable transport repairs loss, duplication and reordering itself: what is left
             // of a loss is the delay of its retransmission.
@@ -169,7 +185,13 @@ impl World {
         }
         for c in 0..copies {
             self.seq += 1;
-            let at = self.now + delay + Duration::from_micros(c * 100);
+            let mut at = self.now + delay + Duration::from_micros(c * 100);
+            if packet.transport.is_reliable() {
+                // A stream delivers in order: nothing overtakes a delayed segment.
+                let tail = self.stream_tail.entry((packet.from, packet.to)).or_insert(Instant::ZERO);
+                at = at.max(*tail);
+                *tail = at;
+            }
             self.flights.push(Some(InFlight { packet: packet.clone() }));
             self.queue.push(Reverse((at, self.seq, self.flights.len() - 1)));
         }
@@ -203,14 +225,8 @@ impl World {
             let deadline = self.nodes.iter().map(|s| s.deadline).min().unwrap_or(Instant::NEVER);
             let next = arrival.unwrap_or(Instant::NEVER).min(deadline);
             if next > end {
-                if let Some(p) = self.pacer.as_mut() {
-                    p(end);
-                }
-                self.now = end;
+                self.now = self.now.max(end);
                 return Ok(());
-            }
-            if let Some(p) = self.pacer.as_mut() {
-                p(next);
             }
             self.now = self.now.max(next);
             if arrival.is_some_and(|a| a <= deadline) {
@@ -236,14 +252,62 @@ impl World {
         self.run_until(end)
     }
 
+    fn is_inside(&self, a: SocketAddr) -> bool {
+        self.nodes.iter().any(|s| s.addr == a)
+    }
+
     fn deliver(&mut self, p: Packet) {
         let Some(i) = self.nodes.iter().position(|s| s.addr == p.to) else {
-            self.undeliverable.push(p);
+            if self.export {
+                self.last_packet = self.now;
+                self.trace.push(self.now, p.clone());
+                self.exports.push_back(p);
+            } else {
+                self.undeliverable.push(p);
+            }
             return;
         };
+        self.last_packet = self.now;
         self.trace.push(self.now, p.clone());
         let now = self.now;
         self.nodes[i].node.io().handle_input(Input::Receive { now, packet: p });
+    }
+
+    /// A packet from outside the world arrives at `now` (which must not be before
+    /// [`World::now`]): it crosses the link to its node and is delivered by the next drive.
+    pub fn inject(&mut self, now: Instant, packet: Packet) {
+        self.now = self.now.max(now);
+        self.enqueue(packet);
+    }
+
+    /// The next packet for the outside, in the order they left.
+    pub fn pop_export(&mut self) -> Option<Packet> {
+        self.exports.pop_front()
+    }
+
+    /// When the world next has something to do (a packet arrives, a node's timer fires), after
+    /// draining every node's output; [`Instant::NEVER`] for nothing.
+    pub fn next_event(&mut self) -> Instant {
+        self.flush();
+        let arrival = self.queue.peek().map_or(Instant::NEVER, |Reverse((t, _, _))| *t);
+        self.nodes.iter().map(|s| s.deadline).min().unwrap_or(Instant::NEVER).min(arrival)
+    }
+
+    /// When a packet last arrived at a node or left the world.
+    pub fn last_packet(&self) -> Instant {
+        self.last_packet
+    }
+
+    /// True while a packet is on a link or a node of the world (the server under test aside)
+    /// waits for a final response or has yet to send one.
+    pub fn busy(&self) -> bool {
+        !self.queue.is_empty()
+            || self.nodes.iter().any(|s| match &s.node {
+                SimNode::Ue(n) => n.awaiting_final() > 0,
+                SimNode::Core(n) => n.awaiting_final() > 0,
+                SimNode::Focus(n) => n.awaiting_final() > 0,
+                SimNode::Server(_) => false,
+            })
     }
 
     /// Let a node act now (e.g. a client sends); its outputs go out on the next drive.

@@ -83,6 +83,12 @@ pub struct Core {
 }
 
 impl Core {
+    /// Transactions of this element still waiting for a final response (see
+    /// [`TransactionLayer::awaiting_final`]).
+    pub fn awaiting_final(&self) -> usize {
+        self.layer.awaiting_final()
+    }
+
     /// A core.
     pub fn new(cfg: CoreConfig) -> Core {
         Core {
@@ -106,8 +112,21 @@ impl Core {
     }
 
     fn is_own(&self, u: &SipUri) -> bool {
+        let host = u.host.trim_matches(|c| c == '[' || c == ']');
         u.host.eq_ignore_ascii_case(&self.cfg.host)
-            || (u.host == self.cfg.addr.ip().to_string() && u.port.is_none_or(|p| p == self.cfg.addr.port()))
+            || (host == self.cfg.addr.ip().to_string() && u.port.is_none_or(|p| p == self.cfg.addr.port()))
+            || self.resolve(u) == Some(self.cfg.addr)
+    }
+
+    /// How this core names itself in the Route and Record-Route entries it writes: its host
+    /// name, resolved by its peers; or, when that name is an IP literal (a core facing a real
+    /// server), `IP:PORT` and, over TCP, `;transport=tcp`, so that a peer needs nothing else.
+    fn route_host(&self) -> String {
+        if self.cfg.host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>().is_err() {
+            return self.cfg.host.clone();
+        }
+        let t = if self.cfg.as_transport == Transport::Tcp { ";transport=tcp" } else { "" };
+        format!("{}:{}{t}", self.cfg.host, self.cfg.addr.port())
     }
 
     fn alive(&self, aor: &str) -> Vec<&Binding> {
@@ -233,7 +252,9 @@ impl Core {
                     let Some(to) = self.cfg.hosts.get(&focus).copied() else {
                         return self.reject(tx, &msg, StatusCode::NOT_FOUND);
                     };
-                    return self.forward(tx, &msg, edits, to, flow.transport, first_pass);
+                    // Record-Route toward the focus too (as toward a UE), so in-dialog requests
+                    // come back through the core: the server need not reach the focus itself.
+                    return self.forward(tx, &msg, edits, to, flow.transport, true);
                 }
                 let domain = SipUri::parse(&ruri).map(|u| u.host).unwrap_or_default();
                 if domain.eq_ignore_ascii_case(&self.cfg.domain) {
@@ -243,7 +264,8 @@ impl Core {
                     return self.deliver(tx, &msg, edits, &target);
                 }
                 match self.cfg.peers.get(&domain.to_ascii_lowercase()).and_then(|h| self.cfg.hosts.get(h)).copied() {
-                    Some(to) => self.forward(tx, &msg, edits, to, flow.transport, first_pass),
+                    // Likewise toward another network.
+                    Some(to) => self.forward(tx, &msg, edits, to, flow.transport, true),
                     None => {
                         self.unroutable.push(ruri.clone());
                         self.reject(tx, &msg, StatusCode::NOT_FOUND)
@@ -284,7 +306,7 @@ impl Core {
             msg,
             at,
             "Route",
-            &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.cfg.host),
+            &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.route_host()),
         ));
         strip_served_user(msg, &mut edits);
         let cseq_at = msg.first(&HeaderName::CSeq).map_or(msg.headers_end().start, |h| h.line.start + h.line.len());
@@ -345,7 +367,7 @@ impl Core {
         }
         if record_route && msg.method() == Some(&Method::Invite) && msg.to_tag().is_none() {
             let at = msg.first(&HeaderName::RecordRoute).map_or(msg.headers_end().start, |h| h.line.start);
-            edits.push(Edit::header_before(msg, at, "Record-Route", &format!("<sip:{};lr>", self.cfg.host)));
+            edits.push(Edit::header_before(msg, at, "Record-Route", &format!("<sip:{};lr>", self.route_host())));
         }
         let Ok(bytes) = apply_edits(msg.bytes(), &edits) else {
             return self.reject_with(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, "Edit Conflict");

@@ -252,6 +252,16 @@ impl TransactionLayer {
         self.len() == 0
     }
 
+    /// Transactions still waiting for a final response: client transactions that have not
+    /// received one, server transactions that have not sent one. Zero when everything this
+    /// element started or was asked has been answered (timers absorbing retransmissions may
+    /// still run).
+    pub fn awaiting_final(&self) -> usize {
+        let open = |s: TxState| matches!(s, TxState::Calling | TxState::Trying | TxState::Proceeding);
+        self.clients.values().filter(|t| open(t.state)).count()
+            + self.servers.values().filter(|t| open(t.state)).count()
+    }
+
     /// Number of scheduled deadlines, stale ones included (for memory-bound tests).
     #[cfg(test)]
     pub(super) fn deadline_entries(&self) -> usize {

@@ -116,6 +116,12 @@ pub struct Ue {
 }
 
 impl Ue {
+    /// Transactions of this element still waiting for a final response (see
+    /// [`TransactionLayer::awaiting_final`]).
+    pub fn awaiting_final(&self) -> usize {
+        self.layer.awaiting_final()
+    }
+
     /// A client.
     pub fn new(cfg: UeConfig) -> Ue {
         Ue {
