@@ -33,6 +33,9 @@ pub struct Settle {
     /// End a phase (other than an explicit `wait`) once nothing has been sent or received for
     /// this long and nothing waits for a final response; `None`: phases last their full time.
     pub quiet: Option<Duration>,
+    /// After the last step, de-register every actor still registered, so that a real server
+    /// keeps no registration of the run.
+    pub deregister: bool,
 }
 
 impl Settle {
@@ -40,11 +43,11 @@ impl Settle {
     /// edges, no early end.
     pub fn simulated(s: &Scenario) -> Settle {
         let step = if s.network.is_some() { Duration::from_secs(20) } else { Duration::from_secs(2) };
-        Settle { step, edges: SETTLE_EDGES, quiet: None }
+        Settle { step, edges: SETTLE_EDGES, quiet: None, deregister: false }
     }
     /// Real time: the same bounds, each phase ending once the world has been quiet for `quiet`.
     pub fn live(s: &Scenario, quiet: Duration) -> Settle {
-        Settle { quiet: Some(quiet), ..Settle::simulated(s) }
+        Settle { quiet: Some(quiet), deregister: true, ..Settle::simulated(s) }
     }
 }
 
@@ -70,6 +73,8 @@ pub struct Player {
     pub(super) b: Built,
     pub(super) expect: Expectations,
     step_ids: HashMap<String, Sent>,
+    /// Actors registered now (as far as the steps go).
+    registered: std::collections::BTreeSet<String>,
     settle: Settle,
     phase: Phase,
     /// When the phase began and when it ends at the latest.
@@ -88,6 +93,7 @@ impl Player {
             b,
             expect: Expectations::default(),
             step_ids: HashMap::new(),
+            registered: Default::default(),
             settle,
             phase: Phase::Registering,
             since: Instant::ZERO,
@@ -97,6 +103,7 @@ impl Player {
         for (name, actor) in &p.s.actors {
             if actor.online {
                 p.b.world.with_ue(name, |u, now| u.register(now, REGISTER_EXPIRES));
+                p.registered.insert(name.clone());
             }
         }
         p.begin(settle.edges);
@@ -204,6 +211,11 @@ impl Player {
     /// Start step `i`, or the drain after the last one.
     fn start_step(&mut self, i: usize) {
         let Some(st) = self.s.steps.get(i).cloned() else {
+            if self.settle.deregister {
+                for name in std::mem::take(&mut self.registered) {
+                    self.b.world.with_ue(&name, |u, now| u.register(now, 0));
+                }
+            }
             self.phase = Phase::Draining;
             self.begin(self.settle.edges);
             return;
@@ -230,9 +242,11 @@ impl Player {
         };
         if let Some(n) = &st.register {
             self.b.world.with_ue(n, |u, now| u.register(now, REGISTER_EXPIRES));
+            self.registered.insert(n.clone());
         }
         if let Some(n) = &st.deregister {
             self.b.world.with_ue(n, |u, now| u.register(now, 0));
+            self.registered.remove(n);
         }
         Ok(sent)
     }

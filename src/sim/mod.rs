@@ -8,8 +8,8 @@
 //! [`World::export`] on, a packet addressed to no node of the world leaves through
 //! [`World::pop_export`] (recorded in the trace as it leaves), and what that peer sends comes in
 //! through [`World::inject`]. Both cross the link of the node inside, so its impairments apply;
-//! the link to the outside has no delay of its own (the real network has one). The world has no
-//! clock: whoever hosts it says what time it is.
+//! a packet going out has the link's delay, one coming in none of its own (it crossed a real
+//! network). The world has no clock: whoever hosts it says what time it is.
 
 use crate::base::Trace;
 use crate::base::ids::IdGen;
@@ -164,8 +164,10 @@ impl World {
             .find(|(a, b, _)| (packet.from == *a && packet.to == *b) || (packet.from == *b && packet.to == *a))
             .map(|x| x.2);
         let mut copies = 1;
-        let outside = self.export && !(self.is_inside(packet.from) && self.is_inside(packet.to));
-        let mut delay = if outside { Duration::ZERO } else { self.delay };
+        // What comes in from outside has crossed a real network already; what goes out crosses
+        // the node's link first, like any packet of the world.
+        let inbound = self.export && !self.is_inside(packet.from);
+        let mut delay = if inbound { Duration::ZERO } else { self.delay };
         if let Some(i) = imp.filter(|_| packet.transport.is_reliable()) {
             // A reliable transport repairs loss, duplication and reordering itself: what is left
             // of a loss is the delay of its retransmission.

@@ -13,6 +13,7 @@ mod fixture_rewrites;
 mod fuzz_regressions;
 mod harness_api;
 mod im_server;
+mod live;
 mod net_driver;
 mod oracle_corpus;
 mod oracle_faults;

@@ -540,8 +540,8 @@ fn judge_unpaired_egress(
 /// 100 Trying is hop by hop (RFC 3261 §16.7 step 3): a 100 the server sends upstream after a
 /// 100 arrived from downstream is a relay, unless the upstream retransmitted the request in
 /// between (the server transaction then repeats its own 100). It is a FAIL when the server had
-/// already sent its own 100 and then sends one equal to the downstream one less the Via;
-/// otherwise INCONCLUSIVE (its own 100 may just have arrived late: a 100 carries nothing that
+/// sends two 100s upstream (its own, then one equal to the downstream one less the Via, in either
+/// order of arrival); a single one after the downstream 100 is INCONCLUSIVE (its own 100 may just have arrived late: a 100 carries nothing that
 /// tells the two apart).
 fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
     let mut judged: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -581,7 +581,23 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                                 .as_ref()
                                 .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && via_keys(m)[..] == *upstream)
                     });
-                    let relay = own_before && without_via(x) == without_via(r);
+                    // Two 100s from the server for one transaction: one of them is not its own.
+                    let another_after = (n + 1..parsed.len()).any(|q| {
+                        is_sut(&trace.events[q].packet.from)
+                            && parsed[q]
+                                .msg
+                                .as_ref()
+                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && via_keys(m)[..] == *upstream)
+                            && !(n + 1..q).any(|w| {
+                                is_sut(&trace.events[w].packet.to)
+                                    && parsed[w].msg.as_ref().is_some_and(|m| {
+                                        m.is_request()
+                                            && !matches!(m.method(), Some(Method::Cancel | Method::Ack))
+                                            && via_keys(m).first() == upstream.first()
+                                    })
+                            })
+                    });
+                    let relay = (own_before || another_after) && without_via(x) == without_via(r);
                     j.push(
                         ReqId::SIP_PROXY,
                         if relay { Verdict::Fail } else { Verdict::Inconclusive },
@@ -857,6 +873,17 @@ mod tests {
         p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
         let r = check_trace(&ctx(true), &trace(p));
         assert_eq!(non_pass(&r), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(4))]);
+    }
+
+    #[test]
+    fn two_100s_from_the_server_after_the_downstream_one_are_a_relay() {
+        // Its own 100 delayed past the downstream one, then the relay: still a FAIL.
+        let mut p = invite_forwarded();
+        p.push((DOWN, SUT, response("100 Trying", "INVITE", &[VIA_SUT, VIA_UP])));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        p.push((SUT, UP, response("100 Trying", "INVITE", &[VIA_UP])));
+        let r = check_trace(&ctx(true), &trace(p));
+        assert_eq!(non_pass(&r), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(3))]);
     }
 
     #[test]

@@ -1,0 +1,246 @@
+//! Live runs over real sockets on loopback give the verdicts of the simulated run: against the
+//! embedded reference server (`--transport udp|tcp`) and against `imcpm serve` started as a
+//! separate process (`--sut`, IPv4 and IPv6, UDP and TCP, levels 1 and 2, with a pool of users
+//! the server was started with). Also: an unreachable server is a clear error, not a hang, and
+//! Ctrl-C writes the partial report. Every process started here is killed at the end.
+
+use imcpm::base::{Level, Transport};
+use imcpm::interop::finding::Verdict;
+use imcpm::live::{LiveError, LiveOptions, PoolUser, Target, run_jobs};
+use imcpm::net::Listen;
+use imcpm::report::ResultItem;
+use imcpm::scenario::{Scenario, SuiteOptions, execute, load_dir, plan, report_of};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+type Verdicts = BTreeMap<(String, u8, String), Verdict>;
+
+fn scenarios() -> Vec<Scenario> {
+    load_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
+}
+
+fn verdicts(results: &[ResultItem]) -> Verdicts {
+    results.iter().map(|r| ((r.scenario.clone(), r.level.number(), r.requirement.to_string()), r.verdict)).collect()
+}
+
+fn simulated(all: &[Scenario], level: Option<Level>) -> Verdicts {
+    let jobs = plan(all, level, &[]);
+    let (report, _) = execute(all, &jobs, &SuiteOptions::default(), &mut |_| {});
+    verdicts(&report.results)
+}
+
+fn live(all: &[Scenario], level: Option<Level>, opts: &LiveOptions) -> Verdicts {
+    let jobs = plan(all, level, &[]);
+    let runs = run_jobs(all, &jobs, opts, &mut |_| {}).unwrap();
+    assert_eq!(runs.len(), jobs.len());
+    verdicts(&report_of(all, &runs, &SuiteOptions::default(), "test").results)
+}
+
+/// The keys whose verdicts differ, with both verdicts.
+fn differences(a: &Verdicts, b: &Verdicts) -> Vec<String> {
+    let mut d: Vec<String> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k:?}: simulated {v}, live {:?}", b.get(k)))
+        .collect();
+    d.extend(b.keys().filter(|k| !a.contains_key(*k)).map(|k| format!("{k:?}: only live")));
+    d
+}
+
+#[test]
+fn the_embedded_server_over_udp_and_tcp_gives_the_simulated_verdicts() {
+    let all = scenarios();
+    let sim = simulated(&all, None);
+    assert!(sim.values().all(|v| matches!(v, Verdict::Pass | Verdict::NotApplicable)), "{sim:?}");
+    let threads: Vec<_> = [Transport::Udp, Transport::Tcp]
+        .into_iter()
+        .map(|t| {
+            let all = all.clone();
+            std::thread::spawn(move || (t, live(&all, None, &LiveOptions::new(Target::Embedded(t)))))
+        })
+        .collect();
+    for h in threads {
+        let (t, got) = h.join().unwrap();
+        assert_eq!(differences(&sim, &got), Vec::<String>::new(), "over {t}");
+    }
+}
+
+/// `imcpm serve` as a separate process; killed when dropped.
+struct Serve(Child, SocketAddr);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A pool of users for the server and the harness: 8 IM and 8 CPM clients.
+fn pool_file() -> PathBuf {
+    let mut text = String::from("[users]\n");
+    for k in ["im", "cpm"] {
+        for i in 1..=8 {
+            text.push_str(&format!("\"sip:{k}{i}@im.example.net\" = \"{k}\"\n"));
+        }
+    }
+    let p = std::env::temp_dir().join(format!("imcpm-live-pool-{}.toml", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn pool() -> Vec<PoolUser> {
+    let mut v = Vec::new();
+    for (k, kind) in [("im", imcpm::base::ClientKind::Im), ("cpm", imcpm::base::ClientKind::Cpm)] {
+        for i in 1..=8 {
+            v.push(PoolUser { aor: format!("sip:{k}{i}@im.example.net"), kind });
+        }
+    }
+    v
+}
+
+/// A port free for both UDP and TCP on `ip`.
+fn free_port(ip: &str) -> u16 {
+    let host = ip.trim_matches(|c| c == '[' || c == ']');
+    for _ in 0..50 {
+        let u = std::net::UdpSocket::bind((host, 0)).unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind((host, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip}");
+}
+
+/// Start `imcpm serve` at `level` on a free port of `ip` (UDP and TCP), with the pool.
+fn serve(ip: &str, level: Level, users: &std::path::Path) -> Serve {
+    let port = free_port(ip);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", &level.number().to_string()])
+        .args(["--listen", &format!("udp:{ip}:{port}"), "--listen", &format!("tcp:{ip}:{port}")])
+        .arg("--users")
+        .arg(users)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    // Ready once it says where it listens.
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("serve prints its addresses").unwrap();
+        if let Some(a) = line.strip_prefix("imcpm serve: listening on tcp:") {
+            break a.parse().unwrap();
+        }
+    };
+    Serve(child, addr)
+}
+
+#[test]
+fn imcpm_serve_as_a_separate_process_gives_the_simulated_verdicts() {
+    let all = scenarios();
+    let users = pool_file();
+    let mut handles = Vec::new();
+    for level in [Level::One, Level::Two] {
+        for ip in ["127.0.0.1", "[::1]"] {
+            for t in [Transport::Udp, Transport::Tcp] {
+                let (all, users) = (all.clone(), users.clone());
+                handles.push(std::thread::spawn(move || {
+                    let server = serve(ip, level, &users);
+                    let mut opts = LiveOptions::new(Target::External {
+                        sut: Listen { transport: t, addr: server.1 },
+                        listen: None,
+                    });
+                    opts.pool = pool();
+                    let got = live(&all, Some(level), &opts);
+                    drop(server);
+                    (level, ip, t, got)
+                }));
+            }
+        }
+    }
+    let sims: BTreeMap<u8, Verdicts> =
+        [Level::One, Level::Two].into_iter().map(|l| (l.number(), simulated(&all, Some(l)))).collect();
+    for h in handles {
+        let (level, ip, t, got) = h.join().unwrap();
+        let mut diff = differences(&sims[&level.number()], &got);
+        // Over TCP the impaired network's loss is a 200 ms delay: the server's own 100 Trying
+        // may then arrive after the downstream one, which is undecidable (INCONCLUSIVE), never
+        // a FAIL. The scenario names UDP; an external server reached over TCP runs it over TCP.
+        if t == Transport::Tcp {
+            diff.retain(|d| {
+                !(d.contains("\"network/impaired\"")
+                    && d.contains("SIP.PROXY")
+                    && d.contains("live Some(Inconclusive)"))
+            });
+        }
+        assert_eq!(diff, Vec::<String>::new(), "level {level}, {t} over {ip}");
+    }
+    let _ = std::fs::remove_file(users);
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error_not_a_hang() {
+    let all = scenarios();
+    let jobs = plan(&all, Some(Level::One), &["t1/pager".to_string()]);
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for t in [Transport::Udp, Transport::Tcp] {
+        let sut = Listen { transport: t, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+        let opts = LiveOptions::new(Target::External { sut, listen: None });
+        let started = std::time::Instant::now();
+        match run_jobs(&all, &jobs, &opts, &mut |_| {}) {
+            Err(LiveError::Unreachable { sut: s, why }) => {
+                assert_eq!(s, sut.to_string());
+                assert!(why.contains("refused") || why.contains("unreachable"), "{why}");
+            }
+            other => panic!("over {t}: expected Unreachable, got {:?}", other.map(|r| r.len())),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no hang");
+    }
+}
+
+#[test]
+fn scenarios_whose_users_the_pool_cannot_give_are_errors_naming_the_pool() {
+    let all = scenarios();
+    let users = pool_file();
+    let server = serve("127.0.0.1", Level::Two, &users);
+    let jobs = plan(&all, Some(Level::Two), &["t2/term/pager".to_string()]);
+    let mut opts = LiveOptions::new(Target::External { sut: Listen::udp(server.1), listen: None });
+    // Only IM users: the scenario's CPM actor cannot be mapped.
+    opts.pool = pool().into_iter().filter(|u| u.kind == imcpm::base::ClientKind::Im).collect();
+    let runs = run_jobs(&all, &jobs, &opts, &mut |_| {}).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].findings.iter().all(|f| f.verdict == Verdict::Error), "{:?}", runs[0].findings);
+    assert!(runs[0].findings.iter().all(|f| f.observed.contains("the pool (--users) has 0")), "{:?}", runs[0].findings);
+    drop(server);
+    let _ = std::fs::remove_file(users);
+}
+
+#[test]
+fn ctrl_c_writes_the_partial_report() {
+    let dir = std::env::temp_dir().join(format!("imcpm-live-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--transport", "udp", "--filter", "online/offline", "--report-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The scenario waits 5 s by design: interrupt it during the wait.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling a child process we started.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("interrupted (Ctrl-C) during step"), "{stdout}");
+    let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    assert!(json.contains("interrupted (Ctrl-C)"), "{json}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
