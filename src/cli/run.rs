@@ -38,18 +38,23 @@ pub struct Args {
     /// An external IM server under test, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets):
     /// the harness plays the core, the clients, the foci and the remote network over real
     /// sockets (docs/live-testing.md). Needs `--level`.
-    #[arg(long, value_name = "TRANSPORT:IP:PORT", conflicts_with_all = ["transport", "fault"], requires = "level")]
+    #[arg(long, value_name = "TRANSPORT:IP:PORT", conflicts_with_all = ["transport", "fault"])]
     pub sut: Option<crate::net::Listen>,
+    /// A SUT config (TOML: the server's address, level, user pool, known deviations; see
+    /// docs/live-testing.md). `--sut`, `--listen`, `--level` and `--users` given on the command
+    /// line win over its values.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["transport", "fault"])]
+    pub sut_config: Option<PathBuf>,
     /// Where the harness's core listens for the server under test (default: a free port on
     /// 127.0.0.2, [::1] or the interface that routes to the server, one per scenario; with
     /// a fixed address the scenarios run one after the other).
-    #[arg(long, value_name = "TRANSPORT:IP:PORT", requires = "sut")]
+    #[arg(long, value_name = "TRANSPORT:IP:PORT")]
     pub listen: Option<crate::net::Listen>,
     /// The local users the server under test knows (the TOML `[users]` table of `imcpm
     /// serve --users`): scenario actors are mapped onto them, each scenario getting users no
     /// other running scenario uses. Without it, actors get addresses of record unique to the
     /// run, which the server learns from the third-party REGISTERs.
-    #[arg(long, value_name = "FILE", requires = "sut")]
+    #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
     /// The server's declared role; only `proxy` is judged.
     #[arg(long, value_enum, default_value = "proxy")]
@@ -97,7 +102,31 @@ fn transport_parser() -> impl TypedValueParser<Value = Option<Transport>> {
 }
 
 /// Run `imcpm run`.
-pub fn run(a: Args) -> miette::Result<ExitCode> {
+pub fn run(mut a: Args) -> miette::Result<ExitCode> {
+    let sut_config = match &a.sut_config {
+        Some(p) => Some(crate::live::sutconfig::load(p)?),
+        None => None,
+    };
+    if let Some(c) = &sut_config {
+        a.sut = a.sut.or(Some(c.sut));
+        a.listen = a.listen.or(c.listen);
+        a.level = a.level.or(Some(c.level));
+    }
+    if a.sut.is_none() && (a.listen.is_some() || a.users.is_some()) {
+        return Err(miette::miette!("--listen and --users are for a live run against an external server: give --sut"));
+    }
+    if a.sut.is_some() && a.level.is_none() {
+        return Err(miette::miette!("--sut needs --level 1|2 (the level the server under test implements)"));
+    }
+    if let (Some(sut), Some(l)) = (a.sut, a.listen) {
+        if sut.transport != l.transport {
+            return Err(miette::miette!(
+                "--listen {l} is over {} but --sut {sut} is over {}",
+                l.transport,
+                sut.transport
+            ));
+        }
+    }
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();
     let cpu0 = write::cpu_seconds();
@@ -153,11 +182,27 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
             let mut live = LiveOptions::new(target);
             live.run.faults = faults;
             live.parallel = usize::from(a.parallel);
+            if let Some(c) = &sut_config {
+                live.pool = c.users.clone();
+                if let Some(q) = c.quiet {
+                    live.quiet = q;
+                }
+            }
             if let Some(p) = &a.users {
                 live.pool = read_pool(p)?;
             }
             let runs = run_jobs(&all, &jobs, &live, &mut progress).map_err(|e| miette::miette!("{e}"))?;
-            (report_of(&all, &runs, &opts, &name), runs)
+            let mut report = report_of(&all, &runs, &opts, &name);
+            if let Some(c) = &sut_config {
+                for d in crate::live::sutconfig::apply(&c.deviations, &mut report.results) {
+                    eprintln!(
+                        "note: the known deviation {} in {} matched no result of this run",
+                        d.requirement, d.scenario
+                    );
+                }
+                report.summary = report::summary(&report.results);
+            }
+            (report, runs)
         }
     };
     if let Some(b) = bar {

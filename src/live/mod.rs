@@ -24,6 +24,8 @@ use crate::net::{Bound, Listen, NetConfig};
 use crate::node::im_server::ImServer;
 use crate::scenario::model::Where;
 use crate::scenario::run::AddressPlan;
+pub mod sutconfig;
+
 use crate::scenario::{Player, RunOptions, Scenario, ScenarioRun, harness_failure, judge, prepare_outside};
 use std::collections::BTreeMap;
 use std::io;

@@ -94,6 +94,15 @@ impl Aggregate {
     }
 }
 
+/// Which catalogue IDs `results` exercised (a result other than NOT-APPLICABLE).
+pub fn coverage_of(results: &[ResultItem]) -> Coverage {
+    let mut a = Aggregate::new(0);
+    for r in results {
+        *a.counts.entry(r.requirement).or_default().entry(r.verdict).or_default() += 1;
+    }
+    a.coverage()
+}
+
 /// Which catalogue IDs an input exercised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Coverage {

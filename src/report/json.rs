@@ -24,6 +24,8 @@ struct JsonReport<'a> {
     aggregate: Option<&'a super::aggregate::AggregateInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     capture: Option<&'a super::model::CaptureInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<&'a super::aggregate::Coverage>,
 }
 
 /// report.json: pretty-printed, keys in schema order, results sorted by scenario, level and
@@ -37,6 +39,7 @@ pub fn to_json(r: &RunReport) -> String {
         changes: &r.changes,
         aggregate: r.aggregate.as_ref(),
         capture: r.capture.as_ref(),
+        coverage: r.coverage.as_ref(),
     };
     // Invariant: every field is a string, integer, sequence or string-keyed map; serde_json
     // cannot fail on those.

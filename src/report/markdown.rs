@@ -157,6 +157,14 @@ fn summary(out: &mut String, r: &RunReport) {
     }
 }
 
+/// Which catalogue IDs a suite run left unexercised.
+fn coverage(out: &mut String, r: &RunReport) {
+    if let Some(c) = r.coverage.as_ref().filter(|c| !c.not_exercised.is_empty()) {
+        let ids: Vec<&str> = c.not_exercised.iter().map(|i| i.as_str()).collect();
+        let _ = writeln!(out, "Not exercised by this run: {}.\n", ids.join(", "));
+    }
+}
+
 fn matrix(out: &mut String, r: &RunReport) {
     let m = Matrix::of(&r.results);
     let _ = writeln!(out, "## Requirement x scenario matrix\n");
@@ -269,6 +277,7 @@ pub fn to_markdown(r: &RunReport) -> String {
     summary(&mut out, r);
     changes(&mut out, r);
     findings(&mut out, r, "Failures", Verdict::is_failing);
+    coverage(&mut out, r);
     matrix(&mut out, r);
     findings(&mut out, r, "Other findings (NON-STRICT, INCONCLUSIVE, XFAIL)", |v| {
         matches!(v, Verdict::NonStrict | Verdict::Inconclusive | Verdict::Xfail)

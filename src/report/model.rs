@@ -29,6 +29,9 @@ pub struct RunReport {
     /// What a capture held and what of it could not be judged (captures).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureInfo>,
+    /// Which catalogue IDs a suite run exercised (`imcpm run`, simulated or live).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<super::aggregate::Coverage>,
 }
 
 impl RunReport {
@@ -43,6 +46,7 @@ impl RunReport {
             flows: Vec::new(),
             aggregate: None,
             capture: None,
+            coverage: None,
         }
     }
 

@@ -147,6 +147,10 @@ pub fn run_text(r: &RunReport, runs: usize, elapsed: Duration, cpu: f64, report_
             counts.iter().map(|(k, n)| format!("{n} {k:?}")).collect::<Vec<_>>().join(", ")
         ));
     }
+    if let Some(c) = r.coverage.as_ref().filter(|c| !c.not_exercised.is_empty()) {
+        let ids: Vec<&str> = c.not_exercised.iter().map(|i| i.as_str()).collect();
+        s.push_str(&format!("\nNot exercised by this run: {}\n", ids.join(" ")));
+    }
     let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     s.push_str(&format!(
         "\n{} results from {} runs of {} scenarios: {}\n{} scenario runs in {:.0} ms ({:.3} s CPU). Reports in {}\n",

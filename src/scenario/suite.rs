@@ -59,6 +59,7 @@ pub fn report_of(all: &[Scenario], runs: &[ScenarioRun], opts: &SuiteOptions, su
     );
     info.fault = (!opts.fault_names.is_empty()).then(|| opts.fault_names.join(","));
     let mut report = RunReport::new(info, results);
+    report.coverage = Some(crate::report::aggregate::coverage_of(&report.results));
     report.flows = runs.iter().map(render::flow).collect();
     report
 }

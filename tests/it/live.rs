@@ -244,3 +244,67 @@ fn ctrl_c_writes_the_partial_report() {
     assert!(json.contains("interrupted (Ctrl-C)"), "{json}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `imcpm run --sut-config`: a server with a known defect (`imcpm serve --fault
+/// forget-lmm-tag`) listed as a deviation exits 0 with XFAIL; a deviation on a requirement that
+/// passes is XPASS and exits 1; a broken config is exit 2 naming file, line and column.
+#[test]
+fn sut_config_deviations_are_xfail_and_a_passing_one_is_xpass() {
+    let dir = std::env::temp_dir().join(format!("imcpm-live-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users = dir.join("users.toml");
+    std::fs::write(&users, "[users]\n\"sip:u1@im.example.net\" = \"im\"\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
+        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    let run = |cfg: &str| {
+        let path = dir.join("sut.toml");
+        std::fs::write(&path, cfg).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "--filter", "t1/lmm", "--filter", "t1/pager", "--sut-config"])
+            .arg(&path)
+            .arg("--report-dir")
+            .arg(dir.join("reports"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let base = format!("sut = \"udp:127.0.0.1:{port}\"\nlevel = 1\n");
+    // Without the deviation: the defect FAILs.
+    let (code, stdout, _) = run(&base);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL T1.TERM.LMM in t1/lmm"), "{stdout}");
+    // Listed: XFAIL with the reason, exit 0.
+    let dev = "[[deviations]]\nrequirement = \"T1.TERM.LMM\"\nscenario = \"t1/lmm\"\nreason = \"drops the large-message tag\"\n";
+    let (code, stdout, _) = run(&format!("{base}{dev}"));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("XFAIL"), "{stdout}");
+    assert!(stdout.contains("known deviation: drops the large-message tag"), "{stdout}");
+    // A deviation on what passes: XPASS, exit 1.
+    let xpass =
+        "[[deviations]]\nrequirement = \"T1.TERM.PAGER\"\nscenario = \"t1/pager\"\nreason = \"thought broken\"\n";
+    let (code, stdout, _) = run(&format!("{base}{dev}{xpass}"));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("XPASS T1.TERM.PAGER in t1/pager"), "{stdout}");
+    // A broken config: exit 2, file:line:column.
+    let (code, _, stderr) = run(&format!("{base}colour = \"blue\"\n"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("sut.toml:3:1: unknown field `colour`"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = users;
+}

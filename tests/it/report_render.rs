@@ -140,6 +140,7 @@ fn report() -> RunReport {
         flows: vec![flow()],
         aggregate: None,
         capture: None,
+        coverage: None,
     }
 }
 

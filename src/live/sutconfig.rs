@@ -1,0 +1,382 @@
+//! The SUT config (`imcpm run --sut-config FILE`): what the harness must know about an external
+//! server under test, in TOML, validated like a scenario file (unknown keys, wrong types,
+//! duplicate users, bad values: an error naming the file, line and column).
+//!
+//! ```toml
+//! sut = "udp:192.0.2.10:5060"     # the server (TRANSPORT:IP:PORT, IPv6 in brackets)
+//! listen = "udp:192.0.2.1:5070"   # optional: where the harness's core listens
+//! level = 1                       # 1 or 2
+//! role = "proxy"                  # optional; only proxy is judged
+//! routing = "route-set"           # optional; the ISC Route set (the only mode so far)
+//! provisioning = "register"       # "register" (third-party REGISTER) or "users-file"
+//!
+//! [timeouts]                      # optional
+//! quiet_ms = 30                   # a step ends once the world was idle this long
+//!
+//! [[users]]                       # local users the server knows (the pool)
+//! aor = "sip:u1@im.example.net"
+//! kind = "cpm"                    # "im" or "cpm"
+//!
+//! [[deviations]]                  # known failures: FAIL becomes XFAIL, a PASS is XPASS
+//! requirement = "T1.TERM.LMM"
+//! scenario = "t1/lmm"             # a scenario name or glob
+//! reason = "textops cannot add the second feature tag"
+//! ```
+
+use super::PoolUser;
+use crate::base::{ClientKind, Level};
+use crate::interop::finding::{Finding, Verdict};
+use crate::interop::rules::ReqId;
+use crate::net::Listen;
+use crate::report::ResultItem;
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A known deviation of the server under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deviation {
+    /// The requirement it fails.
+    pub requirement: ReqId,
+    /// The scenario name or glob it fails in.
+    pub scenario: String,
+    /// Why (shown with the XFAIL).
+    pub reason: String,
+}
+
+/// How the server learns its users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Third-party REGISTERs from the core (D8); a pool is optional.
+    Register,
+    /// A users file the server was started with: the pool must be given.
+    UsersFile,
+}
+
+/// A validated SUT config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SutConfig {
+    /// The server.
+    pub sut: Listen,
+    /// Where the harness's core listens.
+    pub listen: Option<Listen>,
+    /// Interop level.
+    pub level: Level,
+    /// How the server learns its users.
+    pub provisioning: Provisioning,
+    /// Quiet time that ends a step.
+    pub quiet: Option<Duration>,
+    /// The user pool.
+    pub users: Vec<PoolUser>,
+    /// Known deviations.
+    pub deviations: Vec<Deviation>,
+}
+
+/// A SUT config that cannot be used, pointing at the offending place.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{path}:{line}:{column}: {message}")]
+#[diagnostic(code(imcpm::run::sut_config), help("see docs/live-testing.md for the keys of a SUT config"))]
+pub struct SutConfigError {
+    /// The file.
+    pub path: String,
+    /// Line (1-based).
+    pub line: usize,
+    /// Column (1-based).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("here")]
+    at: SourceSpan,
+}
+
+impl SutConfigError {
+    fn new(path: &Path, text: &str, span: Range<usize>, message: String) -> Box<SutConfigError> {
+        let start = span.start.min(text.len());
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        Box::new(SutConfigError {
+            path: path.display().to_string(),
+            line,
+            column,
+            message,
+            src: NamedSource::new(path.display().to_string(), text.to_string()),
+            at: (start, span.end.saturating_sub(start).max(1)).into(),
+        })
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    sut: Spanned<String>,
+    listen: Option<Spanned<String>>,
+    level: Spanned<i64>,
+    role: Option<Spanned<String>>,
+    routing: Option<Spanned<String>>,
+    provisioning: Option<Spanned<String>>,
+    timeouts: Option<RawTimeouts>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    #[serde(default)]
+    deviations: Vec<RawDeviation>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    quiet_ms: Option<Spanned<i64>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    aor: Spanned<String>,
+    kind: Spanned<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeviation {
+    requirement: Spanned<String>,
+    scenario: Spanned<String>,
+    reason: Spanned<String>,
+}
+
+/// Parse and validate a SUT config's text.
+pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> {
+    let err = |span: Range<usize>, msg: String| SutConfigError::new(path, text, span, msg);
+    let raw: Raw = toml::from_str(text).map_err(|e| err(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+    let listen_of = |s: &Spanned<String>| -> Result<Listen, Box<SutConfigError>> {
+        s.get_ref().parse::<Listen>().map_err(|e| err(s.span(), e.to_string()))
+    };
+    let sut = listen_of(&raw.sut)?;
+    let listen = raw.listen.as_ref().map(listen_of).transpose()?;
+    if let Some(l) = &listen {
+        if l.transport != sut.transport {
+            let s = raw.listen.as_ref().map_or(0..0, Spanned::span);
+            return Err(err(
+                s,
+                format!("listen is over {} but the server is reached over {}", l.transport, sut.transport),
+            ));
+        }
+    }
+    let level = match *raw.level.get_ref() {
+        1 => Level::One,
+        2 => Level::Two,
+        n => return Err(err(raw.level.span(), format!("level must be 1 or 2, got {n}"))),
+    };
+    if let Some(r) = &raw.role {
+        if r.get_ref() != "proxy" {
+            let msg = format!("role `{}`: only `proxy` is judged (a B2BUA is not, decisions.md D6)", r.get_ref());
+            return Err(err(r.span(), msg));
+        }
+    }
+    if let Some(r) = &raw.routing {
+        if r.get_ref() != "route-set" {
+            let msg = format!(
+                "routing `{}`: only `route-set` (the ISC Route set through the harness's core) is supported",
+                r.get_ref()
+            );
+            return Err(err(r.span(), msg));
+        }
+    }
+    let provisioning = match raw.provisioning.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        None | Some(("register", _)) => Provisioning::Register,
+        Some(("users-file", _)) => Provisioning::UsersFile,
+        Some((other, span)) => {
+            return Err(err(span, format!("provisioning `{other}`: expected `register` or `users-file`")));
+        }
+    };
+    let quiet = match raw.timeouts.and_then(|t| t.quiet_ms) {
+        Some(q) if (1..=10_000).contains(q.get_ref()) => Some(Duration::from_millis(*q.get_ref() as u64)),
+        Some(q) => return Err(err(q.span(), format!("quiet_ms must be 1 to 10000, got {}", q.get_ref()))),
+        None => None,
+    };
+    let mut users: Vec<PoolUser> = Vec::new();
+    for u in &raw.users {
+        let Some(aor) = crate::interop::registration::aor(u.aor.get_ref()).filter(|_| u.aor.get_ref().contains(':'))
+        else {
+            return Err(err(u.aor.span(), format!("`{}` is not a SIP or tel URI", u.aor.get_ref())));
+        };
+        if !aor.ends_with(&format!("@{}", crate::scenario::run::DOMAIN)) {
+            let msg = format!(
+                "`{aor}`: the harness's core serves {}; a pool user must be in that domain",
+                crate::scenario::run::DOMAIN
+            );
+            return Err(err(u.aor.span(), msg));
+        }
+        if users.iter().any(|x| x.aor == aor) {
+            return Err(err(u.aor.span(), format!("duplicate user `{aor}`")));
+        }
+        let kind = match u.kind.get_ref().to_ascii_lowercase().as_str() {
+            "im" => ClientKind::Im,
+            "cpm" => ClientKind::Cpm,
+            other => {
+                return Err(err(u.kind.span(), format!("unknown client kind `{other}` (expected \"im\" or \"cpm\")")));
+            }
+        };
+        users.push(PoolUser { aor, kind });
+    }
+    if provisioning == Provisioning::UsersFile && users.is_empty() {
+        let span = raw.provisioning.as_ref().map_or(0..0, Spanned::span);
+        return Err(err(span, "provisioning `users-file` needs the users the server was given ([[users]])".into()));
+    }
+    let mut deviations = Vec::new();
+    for d in &raw.deviations {
+        let Some(id) = ReqId::parse(d.requirement.get_ref()) else {
+            return Err(err(
+                d.requirement.span(),
+                format!("unknown requirement `{}` (see imcpm rules)", d.requirement.get_ref()),
+            ));
+        };
+        if d.scenario.get_ref().trim().is_empty() {
+            return Err(err(d.scenario.span(), "scenario must name a scenario (or a glob)".into()));
+        }
+        if d.reason.get_ref().trim().is_empty() {
+            return Err(err(d.reason.span(), "reason must say why the server deviates".into()));
+        }
+        deviations.push(Deviation {
+            requirement: id,
+            scenario: d.scenario.get_ref().clone(),
+            reason: d.reason.get_ref().trim().to_string(),
+        });
+    }
+    Ok(SutConfig { sut, listen, level, provisioning, quiet, users, deviations })
+}
+
+/// Read and parse a SUT config.
+pub fn load(path: &Path) -> Result<SutConfig, miette::Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| miette::miette!("--sut-config {}: {e}", path.display()))?;
+    parse(path, &text).map_err(|e| miette::Report::new(*e))
+}
+
+/// Apply the known deviations to the results: a FAIL they name becomes XFAIL (its findings say
+/// the reason), a PASS they name becomes XPASS (which fails the run until the deviation is
+/// removed). Returns the deviations that matched no result.
+pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviation> {
+    let mut unused = Vec::new();
+    for d in deviations {
+        let mut matched = false;
+        for r in results
+            .iter_mut()
+            .filter(|r| r.requirement == d.requirement && crate::scenario::glob(&d.scenario, &r.scenario))
+        {
+            matched = true;
+            match r.verdict {
+                Verdict::Fail => {
+                    r.verdict = Verdict::Xfail;
+                    for f in r.findings.iter_mut().filter(|f| f.verdict == Verdict::Fail) {
+                        f.verdict = Verdict::Xfail;
+                        f.observed = format!("{} (known deviation: {})", f.observed, d.reason);
+                    }
+                }
+                Verdict::Pass => {
+                    r.verdict = Verdict::Xpass;
+                    r.findings.push(Finding::new(
+                        d.requirement,
+                        Verdict::Xpass,
+                        format!("a FAIL (known deviation listed in the SUT config: {})", d.reason),
+                        "PASS: remove the deviation from the SUT config",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if !matched {
+            unused.push(d.clone());
+        }
+    }
+    unused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<SutConfig, Box<SutConfigError>> {
+        parse(Path::new("sut.toml"), text)
+    }
+
+    #[test]
+    fn a_full_config_parses() {
+        let c = p(r#"
+sut = "udp:127.0.0.1:5070"
+listen = "udp:127.0.0.2:5080"
+level = 2
+role = "proxy"
+routing = "route-set"
+provisioning = "users-file"
+[timeouts]
+quiet_ms = 50
+[[users]]
+aor = "sip:u1@im.example.net"
+kind = "cpm"
+[[deviations]]
+requirement = "T1.TERM.LMM"
+scenario = "t1/*"
+reason = "one substitution per header"
+"#)
+        .unwrap();
+        assert_eq!(c.level, Level::Two);
+        assert_eq!(c.quiet, Some(Duration::from_millis(50)));
+        assert_eq!(c.users, vec![PoolUser { aor: "sip:u1@im.example.net".into(), kind: ClientKind::Cpm }]);
+        assert_eq!(c.deviations[0].requirement, ReqId::T1_TERM_LMM);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let cases = [
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\ncolour = 3\n", 3, "unknown field `colour`"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = \"one\"\n", 2, "invalid type"),
+            ("sut = \"udp:127.0.0.1\"\nlevel = 1\n", 1, "missing port"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 3\n", 2, "level must be 1 or 2"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nrole = \"b2bua\"\n", 3, "only `proxy`"),
+            (
+                "sut = \"udp:127.0.0.1:5070\"\nlevel = 1\n[[users]]\naor = \"sip:a@im.example.net\"\nkind = \"im\"\n[[users]]\naor = \"sip:a@im.example.net\"\nkind = \"cpm\"\n",
+                7,
+                "duplicate user",
+            ),
+            (
+                "sut = \"udp:127.0.0.1:5070\"\nlevel = 1\n[[users]]\naor = \"sip:a@elsewhere.org\"\nkind = \"im\"\n",
+                4,
+                "must be in that domain",
+            ),
+            (
+                "sut = \"udp:127.0.0.1:5070\"\nlevel = 1\n[[deviations]]\nrequirement = \"T9.NOPE\"\nscenario = \"x\"\nreason = \"y\"\n",
+                4,
+                "unknown requirement",
+            ),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nprovisioning = \"users-file\"\n", 3, "needs the users"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\n[timeouts]\nquiet_ms = 0\n", 4, "quiet_ms"),
+        ];
+        for (text, line, msg) in cases {
+            let e = p(text).unwrap_err();
+            assert_eq!(e.line, line, "{text}: {e}");
+            assert!(e.message.contains(msg), "{text}: {e}");
+            assert!(e.to_string().starts_with(&format!("sut.toml:{line}:")), "{e}");
+        }
+    }
+
+    #[test]
+    fn deviations_turn_fail_into_xfail_and_pass_into_xpass() {
+        let fail = Finding::new(ReqId::T1_TERM_LMM, Verdict::Fail, "x", "y");
+        let pass = Finding::new(ReqId::T1_TERM_PAGER, Verdict::Pass, "x", "x");
+        let mut results = crate::report::group("t1/lmm", Level::One, &[fail]);
+        results.extend(crate::report::group("t1/pager", Level::One, &[pass]));
+        let d = |id, s: &str| Deviation { requirement: id, scenario: s.into(), reason: "because".into() };
+        let unused = apply(
+            &[d(ReqId::T1_TERM_LMM, "t1/*"), d(ReqId::T1_TERM_PAGER, "t1/pager"), d(ReqId::T2_ONLINE_ONLY, "x")],
+            &mut results,
+        );
+        assert_eq!(results[0].verdict, Verdict::Xfail);
+        assert!(results[0].findings[0].observed.contains("known deviation: because"));
+        assert_eq!(results[1].verdict, Verdict::Xpass);
+        assert!(crate::report::failing(&results));
+        assert_eq!(unused.len(), 1);
+    }
+}
