@@ -64,3 +64,102 @@ fn every_fault_fails_each_id_it_targets_over_real_sockets() {
     let missing: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert!(missing.is_empty(), "checks that did not fail under their fault over sockets:\n{}", missing.join("\n"));
 }
+
+#[path = "interop/support.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Kamailio running `cfg` on udp:127.0.0.1:PORT; killed by PID when dropped.
+fn kamailio(cfg: &str, dir: &std::path::Path) -> (support::Proc, u16) {
+    let bin = support::require_tool("kamailio", "kamailio");
+    let port = support::free_port();
+    let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kamailio").join(cfg);
+    let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
+    let child = Command::new(bin)
+        .arg("-f")
+        .arg(&cfg)
+        .args(["-DD", "-E", "-Y"])
+        .arg(dir)
+        .args(["-l", &format!("udp:127.0.0.1:{port}"), "-m", "64", "-M", "8"])
+        .current_dir(cfg.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let p = support::Proc { name: "kamailio".into(), child };
+    // Ready once it answers an OPTIONS... the harness probes it; give it its start-up time.
+    std::thread::sleep(Duration::from_millis(700));
+    (p, port)
+}
+
+/// `imcpm run` at level 1 against Kamailio with its SUT config: (exit code, stdout, report).
+fn run_against(port: u16, dir: &std::path::Path) -> (Option<i32>, String, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--sut-config", "scripts/kamailio/imcpm-l1.sut.toml"])
+        .args(["--sut", &format!("udp:127.0.0.1:{port}"), "--report-dir"])
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = std::fs::read_to_string(dir.join("reports/report.json")).unwrap();
+    (out.status.code(), stdout, serde_json::from_str(&json).unwrap())
+}
+
+fn verdicts(report: &serde_json::Value) -> BTreeMap<(String, String), String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = (r["scenario"].as_str().unwrap().to_string(), r["requirement"].as_str().unwrap().to_string());
+            (key, r["verdict"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Kamailio with the level-1 config family as the server under test: the correct config passes
+/// the plain terminating scenarios, its known deviations listed in its SUT config, and exits 0;
+/// the faulty config adds FAIL T1.TERM.LMM and NON-STRICT X.PAS-REMOVED and nothing else.
+#[test]
+fn kamailio_level_1_live() {
+    let dir = support::work_dir("kamailio-live");
+    let (kam, port) = kamailio("imcpm-l1.cfg", &dir);
+    let (code, stdout, report) = run_against(port, &dir);
+    drop(kam);
+    assert_eq!(code, Some(0), "{stdout}");
+    let correct = verdicts(&report);
+    for (scenario, id) in [
+        ("t1/pager", "T1.TERM.PAGER"),
+        ("t1/lmm", "T1.TERM.LMM"),
+        ("t1/imdn", "T1.TERM.IMDN"),
+        ("t1/ft", "T1.TERM.FT"),
+        ("t1/session", "T1.TERM.SESSION"),
+    ] {
+        assert_eq!(correct.get(&(scenario.into(), id.into())).map(String::as_str), Some("PASS"), "{scenario} {id}");
+    }
+    assert!(correct.values().any(|v| v == "XFAIL"), "the listed deviations show as XFAIL: {correct:?}");
+
+    let dir = support::work_dir("kamailio-live-faulty");
+    let (kam, port) = kamailio("imcpm-l1-faulty.cfg", &dir);
+    let (code, stdout, report) = run_against(port, &dir);
+    drop(kam);
+    assert_eq!(code, Some(1), "{stdout}");
+    let faulty = verdicts(&report);
+    let mut new: Vec<(String, String, String)> = faulty
+        .iter()
+        .filter(|(k, v)| correct.get(*k) != Some(v))
+        .map(|((s, id), v)| (s.clone(), id.clone(), v.clone()))
+        .collect();
+    new.sort();
+    let ids: std::collections::BTreeSet<(String, String)> =
+        new.iter().map(|(_, id, v)| (id.clone(), v.clone())).collect();
+    let want: std::collections::BTreeSet<(String, String)> =
+        [("T1.TERM.LMM".to_string(), "FAIL".to_string()), ("X.PAS-REMOVED".to_string(), "NON-STRICT".to_string())]
+            .into_iter()
+            .collect();
+    assert_eq!(ids, want, "new verdicts under the faulty config: {new:?}");
+}

@@ -255,18 +255,22 @@ pub fn load(path: &Path) -> Result<SutConfig, miette::Report> {
     parse(path, &text).map_err(|e| miette::Report::new(*e))
 }
 
-/// Apply the known deviations to the results: a FAIL they name becomes XFAIL (its findings say
-/// the reason), a PASS they name becomes XPASS (which fails the run until the deviation is
-/// removed). Returns the deviations that matched no result.
+/// Apply the known deviations to the results: every FAIL a deviation matches becomes XFAIL (its
+/// findings say the reason). A deviation none of whose results fails any more, and some of
+/// which pass, is stale: those PASS become XPASS, which fails the run until it is removed. (A
+/// glob deviation may match results that pass beside ones that fail, e.g. a size rule that only
+/// some messages cross: those stay PASS.) Returns the deviations that matched no result.
 pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviation> {
     let mut unused = Vec::new();
     for d in deviations {
-        let mut matched = false;
-        for r in results
-            .iter_mut()
-            .filter(|r| r.requirement == d.requirement && crate::scenario::glob(&d.scenario, &r.scenario))
-        {
-            matched = true;
+        let matches =
+            |r: &ResultItem| r.requirement == d.requirement && crate::scenario::glob(&d.scenario, &r.scenario);
+        if !results.iter().any(matches) {
+            unused.push(d.clone());
+            continue;
+        }
+        let failing = results.iter().any(|r| matches(r) && matches!(r.verdict, Verdict::Fail | Verdict::Xfail));
+        for r in results.iter_mut().filter(|r| matches(r)) {
             match r.verdict {
                 Verdict::Fail => {
                     r.verdict = Verdict::Xfail;
@@ -275,7 +279,7 @@ pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviat
                         f.observed = format!("{} (known deviation: {})", f.observed, d.reason);
                     }
                 }
-                Verdict::Pass => {
+                Verdict::Pass if !failing => {
                     r.verdict = Verdict::Xpass;
                     r.findings.push(Finding::new(
                         d.requirement,
@@ -286,9 +290,6 @@ pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviat
                 }
                 _ => {}
             }
-        }
-        if !matched {
-            unused.push(d.clone());
         }
     }
     unused
@@ -378,5 +379,13 @@ reason = "one substitution per header"
         assert_eq!(results[1].verdict, Verdict::Xpass);
         assert!(crate::report::failing(&results));
         assert_eq!(unused.len(), 1);
+        // A glob matching a FAIL and a PASS: the FAIL is XFAIL, the PASS stays.
+        let fail = Finding::new(ReqId::SIP_FRAMING, Verdict::Fail, "x", "y");
+        let pass = Finding::new(ReqId::SIP_FRAMING, Verdict::Pass, "x", "x");
+        let mut results = crate::report::group("t1/lmm", Level::One, &[fail]);
+        results.extend(crate::report::group("t1/pager", Level::One, &[pass]));
+        apply(&[d(ReqId::SIP_FRAMING, "*")], &mut results);
+        assert_eq!((results[0].verdict, results[1].verdict), (Verdict::Xfail, Verdict::Pass));
+        assert!(!crate::report::failing(&results));
     }
 }

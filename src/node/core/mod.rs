@@ -111,6 +111,15 @@ impl Core {
         }
     }
 
+    /// The transport toward a next hop named by `u` at `to`: its `transport` parameter; toward
+    /// the IM server without one UDP (RFC 3263 §4.1: the server may be anyone's, and need not
+    /// listen on TCP); toward the rest of the world the transport the request came in on.
+    fn next_transport(&self, u: &SipUri, to: SocketAddr, came_in: Transport) -> Transport {
+        let server = self.cfg.im_server.as_ref().and_then(|h| self.cfg.hosts.get(h));
+        let default = if server == Some(&to) { Transport::Udp } else { came_in };
+        transport_of(u, default)
+    }
+
     fn is_own(&self, u: &SipUri) -> bool {
         let host = u.host.trim_matches(|c| c == '[' || c == ']');
         u.host.eq_ignore_ascii_case(&self.cfg.host)
@@ -213,12 +222,12 @@ impl Core {
         if let Some(u) = next_route.filter(|_| in_dialog || phase.is_none()) {
             // Loose routing along a Route set (in-dialog requests, or someone else's route).
             let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, StatusCode::NOT_FOUND) };
-            return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
+            return self.forward(tx, &msg, edits, to, self.next_transport(&u, to, flow.transport), false);
         }
         if in_dialog {
             let Some(u) = msg.request_uri().and_then(|u| SipUri::parse(&u)) else { return };
             let Some(to) = self.resolve(&u) else { return self.reject(tx, &msg, StatusCode::NOT_FOUND) };
-            return self.forward(tx, &msg, edits, to, transport_of(&u, flow.transport), false);
+            return self.forward(tx, &msg, edits, to, self.next_transport(&u, to, flow.transport), false);
         }
         let from = msg
             .from_addr()
@@ -472,7 +481,7 @@ impl Core {
         let Some(u) = target else { return };
         let Some(to) = self.resolve(&u) else { return };
         let via_at = msg.first(&HeaderName::Via).map_or(0, |h| h.line.start);
-        let t = transport_of(&u, flow.transport);
+        let t = self.next_transport(&u, to, flow.transport);
         edits.push(Edit::header_before(
             &msg,
             via_at,
