@@ -65,6 +65,8 @@ fn every_fault_fails_each_id_it_targets_over_real_sockets() {
     assert!(missing.is_empty(), "checks that did not fail under their fault over sockets:\n{}", missing.join("\n"));
 }
 
+// Only part of the helpers is used here.
+#[allow(dead_code)]
 #[path = "interop/support.rs"]
 mod support;
 
