@@ -173,9 +173,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
         (None, None) => execute(&all, &jobs, &opts, &mut progress),
         (sut, t) => {
             let (target, name) = match (sut, t) {
-                (Some(sut), _) => {
-                    (Target::External { sut, listen: a.listen.map(|l| l.addr) }, format!("external server at {sut}"))
-                }
+                (Some(sut), _) => (Target::External { sut, listen: a.listen.map(|l| l.addr) }, sut.to_string()),
                 (None, Some(t)) => (Target::Embedded(t), "embedded reference server".to_string()),
                 (None, None) => unreachable!("handled above"),
             };

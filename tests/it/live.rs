@@ -308,3 +308,61 @@ fn sut_config_deviations_are_xfail_and_a_passing_one_is_xpass() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = users;
 }
+
+/// The quick start of docs/live-testing.md, as written there (the port replaced by a free one,
+/// the files by temporary ones, run from the checkout): `imcpm serve` in the background with the pool
+/// file the doc shows, then `imcpm run --sut` against it, exit 0.
+#[test]
+fn docs_commands_run() {
+    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/live-testing.md")).unwrap();
+    let block = |lang: &str| -> String {
+        let start = doc.find(&format!("```{lang}\n")).unwrap() + lang.len() + 4;
+        doc[start..start + doc[start..].find("```").unwrap()].to_string()
+    };
+    let sh = block("sh");
+    let lines: Vec<&str> = sh.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{sh}");
+    let dir = std::env::temp_dir().join(format!("imcpm-live-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pool.toml"), block("toml")).unwrap();
+    let port = free_port("127.0.0.1");
+    let args = |line: &str| -> Vec<String> {
+        line.trim_end_matches('&')
+            .split_whitespace()
+            .skip(1) // `imcpm`
+            .map(|w| {
+                let w = w.replace("127.0.0.1:5070", &format!("127.0.0.1:{port}"));
+                match w.as_str() {
+                    "pool.toml" => dir.join("pool.toml").display().to_string(),
+                    "reports/live" => dir.join("reports").display().to_string(),
+                    _ => w,
+                }
+            })
+            .collect()
+    };
+    assert!(lines[0].starts_with("imcpm serve ") && lines[0].ends_with('&'), "{}", lines[0]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(&dir)
+        .args(args(lines[0]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut out = BufReader::new(out).lines();
+    while !out.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(lines[1].starts_with("imcpm run --sut "), "{}", lines[1]);
+    // From the checkout, where the scenario folder is.
+    let run = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args(lines[1]))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let json = std::fs::read_to_string(dir.join("reports/report.json")).unwrap();
+    assert!(json.contains(&format!("\"sut\": \"udp:127.0.0.1:{port}\"")), "{json}");
+    assert!(json.contains("\"coverage\""), "{json}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
