@@ -165,3 +165,98 @@ fn kamailio_level_1_live() {
             .collect();
     assert_eq!(ids, want, "new verdicts under the faulty config: {new:?}");
 }
+
+/// Non-PASS findings located at a message: (requirement, Call-ID, verdict).
+type Located = std::collections::BTreeSet<(String, String, String)>;
+
+/// While a live run against `imcpm serve --fault forget-lmm-tag` happens, dumpcap captures the
+/// loopback traffic; `imcpm check-pcap` on that capture finds the same non-PASS verdicts, per
+/// requirement and dialog, as the live run (and there are some: the fault is caught both ways).
+#[test]
+fn check_pcap_of_a_live_run_gives_its_verdicts() {
+    use imcpm::base::Level;
+    use imcpm::live::Target;
+    use imcpm::net::Listen;
+    let dumpcap = support::require_tool("dumpcap", "wireshark-common");
+    let dir = support::work_dir("live-capture");
+    // The server, level 1, with a defect the oracle must find.
+    let port = support::free_port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
+        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = serve.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    let serve = support::Proc { name: "imcpm serve".into(), child: serve };
+    // The capture: everything to and from the harness's core (127.0.0.2).
+    let pcap = dir.join("live.pcapng");
+    let log = std::fs::File::create(dir.join("dumpcap.log")).unwrap();
+    let cap = Command::new(&dumpcap)
+        .args(["-i", "lo", "-f", "host 127.0.0.2", "-w"])
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let cap = support::Proc { name: "dumpcap".into(), child: cap };
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(dir.join("dumpcap.log")).unwrap_or_default().contains("Capturing on") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "dumpcap did not start (root or capture capabilities needed)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let all = scenarios();
+    let jobs = plan(&all, Some(Level::One), &[]);
+    let opts = LiveOptions::new(Target::External { sut: Listen::udp(([127, 0, 0, 1], port).into()), listen: None });
+    let runs = run_jobs(&all, &jobs, &opts, &mut |_| {}).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling the dumpcap we started, so that it finishes its file.
+    unsafe { libc::kill(cap.pid() as libc::pid_t, libc::SIGINT) };
+    let mut cap = cap;
+    cap.wait_for(Duration::from_secs(10)).expect("dumpcap stops on SIGINT");
+    drop(serve);
+
+    let mut live = Located::new();
+    for r in &runs {
+        for f in r.findings.iter().filter(|f| !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable)) {
+            let Some(m) = f.location.message else { continue };
+            let bytes = &r.trace.events[m].packet.bytes;
+            let call_id = imcpm::sip::Message::parse(bytes.clone()).unwrap().call_id().unwrap().into_owned();
+            live.insert((f.requirement.to_string(), call_id, f.verdict.to_string()));
+        }
+    }
+    assert!(live.iter().any(|(id, _, v)| id == "T1.TERM.LMM" && v == "FAIL"), "the fault is caught live: {live:?}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .arg("check-pcap")
+        .arg(&pcap)
+        .args(["--sut", &format!("127.0.0.1:{port}"), "--level", "1", "--max-results", "100000", "--report-dir"])
+        .arg(dir.join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reports/report.json")).unwrap()).unwrap();
+    let mut captured = Located::new();
+    for r in report["results"].as_array().unwrap() {
+        // Keyed `FILE CALL-ID`.
+        let key = r["scenario"].as_str().unwrap();
+        let Some((_, call_id)) = key.split_once(' ') else { continue };
+        for f in r["findings"].as_array().unwrap() {
+            let v = f["verdict"].as_str().unwrap();
+            if v == "PASS" || v == "NOT-APPLICABLE" || f["location"]["message"].is_null() {
+                continue;
+            }
+            captured.insert((f["requirement"].as_str().unwrap().to_string(), call_id.to_string(), v.to_string()));
+        }
+    }
+    assert_eq!(captured, live, "check-pcap of the live run's capture vs the live run");
+}

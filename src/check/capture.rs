@@ -234,7 +234,13 @@ struct Streaming<'a> {
     flows_left_out: usize,
     pairs: usize,
     info: WindowInfo,
+    /// Other addresses of a `--sut IP:PORT` the server spoke from (connections it opened).
+    sut_peers: std::collections::HashSet<SocketAddr>,
 }
+
+/// At most this many [`Streaming::sut_peers`] are learnt (one per TCP connection the server
+/// opens); past it, more connections of the server are not recognised as the server's.
+const MAX_SUT_PEERS: usize = 4096;
 
 /// Judge the capture files of `job`. A pcapng section whose comment names an `imcpm run`
 /// (`imcpm run: t1/pager L2`, as `imcpm run --pcap` writes one per scenario and level) is
@@ -257,6 +263,7 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         by_branch: HashMap::new(),
         cut: (VecDeque::new(), std::collections::HashSet::new()),
         section_now: HashMap::new(),
+        sut_peers: std::collections::HashSet::new(),
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
         flows_left_out: 0,
@@ -386,11 +393,17 @@ fn call_id_of(bytes: &[u8]) -> &[u8] {
 impl Streaming<'_> {
     fn new_part(&mut self, label: String, level: Level) -> usize {
         let job = self.job;
+        let peers = self.sut_peers.iter().copied();
         self.parts.push(Part {
             label,
             ctx: TraceContext {
                 level,
-                sut: job.sut.iter().filter_map(|s| if let SutAddr::Addr(a) = s { Some(*a) } else { None }).collect(),
+                sut: job
+                    .sut
+                    .iter()
+                    .filter_map(|s| if let SutAddr::Addr(a) = s { Some(*a) } else { None })
+                    .chain(peers)
+                    .collect(),
                 sut_hosts: job
                     .sut
                     .iter()
@@ -434,6 +447,7 @@ impl Streaming<'_> {
                 self.finish_part(p);
             }
         }
+        self.learn_sut_peer(&m);
         let part = self.part_for(&m);
         let to_sut = self.is_sut(&m.packet.to);
         if m.packet.bytes.starts_with(b"REGISTER ") && to_sut {
@@ -478,7 +492,32 @@ impl Streaming<'_> {
         self.job.sut.iter().any(|s| match s {
             SutAddr::Host(h) => *h == a.ip(),
             SutAddr::Addr(x) => x == a,
-        })
+        }) || self.sut_peers.contains(a)
+    }
+
+    /// A request from the IP of a `--sut IP:PORT` but from another port, whose top Via names
+    /// that `--sut` address (RFC 3261 §18.1.1: the sent-by of a request is where it wants the
+    /// responses): the server speaking over a TCP connection it opened, from an ephemeral port.
+    /// From then on that address is the server's too.
+    fn learn_sut_peer(&mut self, m: &SipMessage) {
+        let from = m.packet.from;
+        let bytes = &m.packet.bytes;
+        if bytes.starts_with(b"SIP/") || self.sut_peers.len() >= MAX_SUT_PEERS || self.is_sut(&from) {
+            return;
+        }
+        if !self.job.sut.iter().any(|s| matches!(s, SutAddr::Addr(a) if a.ip() == from.ip())) {
+            return;
+        }
+        let Ok(msg) = Message::parse(bytes.clone()) else { return };
+        let Some(via) = msg.top_via().and_then(|v| crate::sip::uri::Via::parse(msg.bytes(), v)) else { return };
+        let Ok(ip) = via.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return };
+        let sent_by = SocketAddr::new(ip, via.port.unwrap_or(5060));
+        if self.job.sut.iter().any(|s| matches!(s, SutAddr::Addr(a) if *a == sent_by)) {
+            self.sut_peers.insert(from);
+            for p in &mut self.parts {
+                p.ctx.sut.push(from);
+            }
+        }
     }
 
     /// Judge the dialogs that have been quiet long enough, then, while too much is held, the
