@@ -171,7 +171,8 @@ type Located = std::collections::BTreeSet<(String, String, String)>;
 
 /// While a live run against `imcpm serve --fault forget-lmm-tag` happens, dumpcap captures the
 /// loopback traffic; `imcpm check-pcap` on that capture finds the same non-PASS verdicts, per
-/// requirement and dialog, as the live run (and there are some: the fault is caught both ways).
+/// requirement and dialog, as the live run (and there are some: the fault is caught both ways);
+/// `imcpm replay` of the capture against a fresh server with the same defect finds them again.
 #[test]
 fn check_pcap_of_a_live_run_gives_its_verdicts() {
     use imcpm::base::Level;
@@ -259,4 +260,42 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
         }
     }
     assert_eq!(captured, live, "check-pcap of the live run's capture vs the live run");
+
+    // Replayed against a fresh server with the same defect: the verdicts of judging the capture.
+    let port2 = support::free_port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
+        .args(["--listen", &format!("udp:127.0.0.1:{port2}"), "--listen", &format!("tcp:127.0.0.1:{port2}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = serve.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    let serve = support::Proc { name: "imcpm serve".into(), child: serve };
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .arg("replay")
+        .arg(&pcap)
+        .args(["--capture-sut", &format!("127.0.0.1:{port}"), "--sut", &format!("udp:127.0.0.1:{port2}")])
+        .args(["--level", "1", "--report-dir"])
+        .arg(dir.join("replay"))
+        .output()
+        .unwrap();
+    drop(serve);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("replay/report.json")).unwrap()).unwrap();
+    let mut replayed = Located::new();
+    for r in report["results"].as_array().unwrap() {
+        let Some((_, call_id)) = r["scenario"].as_str().unwrap().split_once(' ') else { continue };
+        for f in r["findings"].as_array().unwrap() {
+            let v = f["verdict"].as_str().unwrap();
+            if v == "PASS" || v == "NOT-APPLICABLE" || f["location"]["message"].is_null() {
+                continue;
+            }
+            replayed.insert((f["requirement"].as_str().unwrap().to_string(), call_id.to_string(), v.to_string()));
+        }
+    }
+    assert_eq!(replayed, captured, "imcpm replay of the capture vs check-pcap of it");
 }

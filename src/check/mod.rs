@@ -3,5 +3,6 @@
 
 pub mod capture;
 pub mod redact;
+pub mod replay;
 
 pub use capture::{CaptureJob, CaptureVerdicts, SutAddr, judge_captures};

@@ -9,6 +9,7 @@ pub mod check;
 pub mod check_pcap;
 pub mod faults;
 pub mod input;
+pub mod replay;
 pub mod rewrite;
 pub mod rules;
 pub mod run;
@@ -45,8 +46,11 @@ pub enum Command {
     Serve(serve::Args),
     /// List the deliberate faults of the reference server and the IDs each targets.
     Faults(faults::Args),
-    /// Run the scenarios against the embedded reference server and write reports.
+    /// Run the scenarios against the embedded reference server (or, with --sut, your own
+    /// server over the network) and write reports.
     Run(run::Args),
+    /// Re-send a capture's requests to the IM server to a live server and judge what it does.
+    Replay(replay::Args),
 }
 
 /// What goes to stdout.
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a, cli.verbose),
         Command::Faults(a) => faults::run(a),
         Command::Run(a) => run::run(a),
+        Command::Replay(a) => replay::run(a),
     };
     match result {
         Ok(code) => code,

@@ -101,6 +101,53 @@ pub enum LiveError {
     /// The runtime or a socket could not be set up.
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// A replay's capture could not be used.
+    #[error(transparent)]
+    Replay(#[from] crate::check::replay::ReplayError),
+}
+
+/// What `imcpm replay` replays, and against what.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The capture files.
+    pub files: Vec<std::path::PathBuf>,
+    /// The IM server's addresses in the capture.
+    pub capture_sut: Vec<crate::check::capture::SutAddr>,
+    /// The live server.
+    pub sut: Listen,
+    /// Where the harness listens (default as for `--sut` runs).
+    pub listen: Option<SocketAddr>,
+    /// Timing.
+    pub speed: crate::check::replay::Speed,
+    /// Capture reader options.
+    pub read: crate::capture::ReadOptions,
+}
+
+/// Replay the requests a capture shows going to the IM server against a live one (see
+/// [`crate::check::replay`]); the finished (or, on Ctrl-C, interrupted) replayer, its trace
+/// ready to judge.
+pub fn replay(o: &ReplayOptions) -> Result<crate::check::replay::Replayer, LiveError> {
+    let script = crate::check::replay::load(&o.files, &o.capture_sut, &o.read)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        probe(o.sut).await?;
+        let ip = match o.listen {
+            Some(a) => a.ip(),
+            None => local_ip_toward(o.sut.addr)?,
+        };
+        let (bound, listen) = bind_pair(ip, o.listen.map(|a| a.port())).await?;
+        let r = crate::check::replay::Replayer::new(
+            script,
+            o.capture_sut.clone(),
+            o.sut.addr,
+            listen,
+            o.sut.transport,
+            o.speed,
+            &run_tag(),
+        );
+        let served = bound.run(r, crate::net::shutdown_signal()).await;
+        Ok(served.node)
+    })
 }
 
 /// Run `jobs` (scenario index in `all`, level) live, calling `progress` after each. Ctrl-C

@@ -26,6 +26,8 @@ struct JsonReport<'a> {
     capture: Option<&'a super::model::CaptureInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     coverage: Option<&'a super::aggregate::Coverage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<&'a super::model::ReplayInfo>,
 }
 
 /// report.json: pretty-printed, keys in schema order, results sorted by scenario, level and
@@ -40,6 +42,7 @@ pub fn to_json(r: &RunReport) -> String {
         aggregate: r.aggregate.as_ref(),
         capture: r.capture.as_ref(),
         coverage: r.coverage.as_ref(),
+        replay: r.replay.as_ref(),
     };
     // Invariant: every field is a string, integer, sequence or string-keyed map; serde_json
     // cannot fail on those.

@@ -157,6 +157,34 @@ fn summary(out: &mut String, r: &RunReport) {
     }
 }
 
+/// A replay's captured and live egress, side by side.
+fn replay(out: &mut String, r: &RunReport) {
+    let Some(x) = &r.replay else { return };
+    let _ = writeln!(out, "## Captured vs live egress\n");
+    let _ = writeln!(out, "{} requests sent; {} not sent.\n", x.sent, x.skipped.len());
+    for (frame, why) in &x.skipped {
+        let _ = writeln!(out, "- frame {frame} not sent: {why}");
+    }
+    if !x.skipped.is_empty() {
+        out.push('\n');
+    }
+    let block = |m: &Option<String>| -> String {
+        m.as_ref().map_or_else(
+            || "(nothing sent on)".to_string(),
+            |t| t.split("\r\n\r\n").next().unwrap_or("").replace('`', "'"),
+        )
+    };
+    for p in &x.pairs {
+        let _ = writeln!(out, "### frame {}: {} (Call-ID {})\n", p.frame, p.cseq, p.call_id);
+        let at = p.captured_frame.map_or_else(String::new, |f| format!(", frame {f}"));
+        let _ = writeln!(out, "Captured{at}:\n\n```\n{}\n```\n", block(&p.captured));
+        let _ = writeln!(out, "Live:\n\n```\n{}\n```\n", block(&p.live));
+    }
+    if x.pairs_left_out > 0 {
+        let _ = writeln!(out, "{} more pairs not listed.\n", x.pairs_left_out);
+    }
+}
+
 /// Which catalogue IDs a suite run left unexercised.
 fn coverage(out: &mut String, r: &RunReport) {
     if let Some(c) = r.coverage.as_ref().filter(|c| !c.not_exercised.is_empty()) {
@@ -278,6 +306,7 @@ pub fn to_markdown(r: &RunReport) -> String {
     changes(&mut out, r);
     findings(&mut out, r, "Failures", Verdict::is_failing);
     coverage(&mut out, r);
+    replay(&mut out, r);
     matrix(&mut out, r);
     findings(&mut out, r, "Other findings (NON-STRICT, INCONCLUSIVE, XFAIL)", |v| {
         matches!(v, Verdict::NonStrict | Verdict::Inconclusive | Verdict::Xfail)

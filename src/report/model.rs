@@ -32,6 +32,43 @@ pub struct RunReport {
     /// Which catalogue IDs a suite run exercised (`imcpm run`, simulated or live).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<super::aggregate::Coverage>,
+    /// A replay's captured and live egress side by side (`imcpm replay`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayInfo>,
+}
+
+/// What a replay sent and how the live server's egress compares with the captured one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplayInfo {
+    /// Requests sent (ACKs included).
+    pub sent: usize,
+    /// Requests that could not be rewritten and were not sent: frame and why.
+    pub skipped: Vec<(u64, String)>,
+    /// Captured and live egress of each request sent (ACKs aside), in capture order; at most
+    /// [`MAX_REPLAY_PAIRS`].
+    pub pairs: Vec<ReplayPair>,
+    /// Pairs beyond that, counted only.
+    pub pairs_left_out: usize,
+}
+
+/// Pairs listed in a replay report.
+pub const MAX_REPLAY_PAIRS: usize = 200;
+
+/// A captured egress beside the live one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplayPair {
+    /// The captured ingress request's frame.
+    pub frame: u64,
+    /// Its captured Call-ID.
+    pub call_id: String,
+    /// Its CSeq.
+    pub cseq: String,
+    /// The frame of what the captured server sent on, if anything.
+    pub captured_frame: Option<u64>,
+    /// What the captured server sent on, if anything.
+    pub captured: Option<String>,
+    /// What the live server sent on, if anything.
+    pub live: Option<String>,
 }
 
 impl RunReport {
@@ -47,6 +84,7 @@ impl RunReport {
             aggregate: None,
             capture: None,
             coverage: None,
+            replay: None,
         }
     }
 

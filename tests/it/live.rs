@@ -366,3 +366,76 @@ fn docs_commands_run() {
     assert!(json.contains("\"coverage\""), "{json}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `imcpm replay`: the level-1 scenarios' traffic, captured from the simulated run (`imcpm run
+/// --pcap`, the server at 192.0.2.1:5060), re-sent to `imcpm serve` on loopback: every result
+/// PASS (exit 0) against the reference server, FAIL T1.TERM.LMM against one with the
+/// `forget-lmm-tag` defect, and the report puts the captured and live egress side by side.
+#[test]
+fn replay_of_a_capture_judges_the_live_server() {
+    let dir = std::env::temp_dir().join(format!("imcpm-live-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("t1.pcapng");
+    let st = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--level", "1", "--filter", "t1/*", "--pcap"])
+        .arg(&pcap)
+        .arg("--report-dir")
+        .arg(dir.join("sim"))
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(0));
+    for (fault, want_code) in [(None, 0), (Some("forget-lmm-tag"), 1)] {
+        let port = free_port("127.0.0.1");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
+        cmd.args(["serve", "--level", "1"]).args([
+            "--listen",
+            &format!("udp:127.0.0.1:{port}"),
+            "--listen",
+            &format!("tcp:127.0.0.1:{port}"),
+        ]);
+        if let Some(f) = fault {
+            cmd.args(["--fault", f]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+        let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+        let reports = dir.join(format!("replay-{}", fault.unwrap_or("none")));
+        let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .arg("replay")
+            .arg(&pcap)
+            .args(["--capture-sut", "192.0.2.1:5060", "--sut", &format!("udp:127.0.0.1:{port}"), "--level", "1"])
+            .args(["--speed", "max", "--report-dir"])
+            .arg(&reports)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(want_code), "{fault:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap()).unwrap();
+        let failing: Vec<String> = json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["verdict"] != "PASS")
+            .map(|r| format!("{} {} {}", r["scenario"], r["requirement"], r["verdict"]))
+            .collect();
+        match fault {
+            None => assert!(failing.is_empty(), "{failing:?}"),
+            Some(_) => {
+                assert!(!failing.is_empty());
+                assert!(failing.iter().all(|f| f.contains("T1.TERM.LMM") && f.contains("FAIL")), "{failing:?}");
+            }
+        }
+        // Every request the capture shows the server sending on, the live server sent on too.
+        let pairs = json["replay"]["pairs"].as_array().unwrap();
+        assert!(pairs.len() >= 6, "{pairs:?}");
+        for p in pairs {
+            assert!(!p["captured"].is_null() && !p["live"].is_null(), "{p}");
+        }
+        assert!(std::fs::read_to_string(reports.join("report.md")).unwrap().contains("## Captured vs live egress"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

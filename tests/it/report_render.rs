@@ -141,6 +141,7 @@ fn report() -> RunReport {
         aggregate: None,
         capture: None,
         coverage: None,
+        replay: None,
     }
 }
 
