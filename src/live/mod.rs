@@ -341,7 +341,9 @@ impl Job {
                     let _ = halted.await;
                 });
                 let (_, served) = tokio::join!(srv, hosted);
-                Ok(finish(served.node))
+                let mut p = served.node;
+                p.set_dropped(served.stats.udp_drops);
+                Ok(finish(p))
             }
             Target::External { sut, listen } => {
                 self.s.transport = sut.transport.as_str().to_ascii_lowercase();
@@ -353,7 +355,9 @@ impl Job {
                 let plan = AddressPlan::facing(sut.addr, core);
                 let player = self.player(plan);
                 let served = world.run(player, stopped(self.stop.clone())).await;
-                Ok(finish(served.node))
+                let mut p = served.node;
+                p.set_dropped(served.stats.udp_drops);
+                Ok(finish(p))
             }
         }
     }

@@ -353,6 +353,7 @@ impl<N: SansIo> Driver<N> {
 
     /// Shutdown has been signalled: wait briefly for the tasks, abort the rest.
     async fn finish(mut self) -> Served<N> {
+        self.stats.udp_drops = udp_drops(&self.udp);
         let queued: usize = self.conns.drain().map(|(_, c)| c.state.into_queue().len()).sum();
         let drained =
             tokio::time::timeout(SHUTDOWN_GRACE, async { while self.tasks.join_next().await.is_some() {} }).await;
@@ -364,6 +365,37 @@ impl<N: SansIo> Driver<N> {
         tracing::info!(stats = ?self.stats, "net driver stopped");
         Served { node: self.node, stats: self.stats }
     }
+}
+
+/// Datagrams the kernel dropped on these sockets (receive buffer full): the `drops` column of
+/// /proc/net/udp and /proc/net/udp6 for each socket's inode.
+#[cfg(target_os = "linux")]
+fn udp_drops(sockets: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
+    use std::os::fd::AsRawFd;
+    let inodes: Vec<u64> = sockets
+        .iter()
+        .filter_map(|(_, s)| {
+            let link = std::fs::read_link(format!("/proc/self/fd/{}", s.as_raw_fd())).ok()?;
+            link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect();
+    let mut total = 0;
+    for f in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        for line in text.lines().skip(1) {
+            // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ref pointer drops
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() >= 13 && cols[9].parse::<u64>().is_ok_and(|i| inodes.contains(&i)) {
+                total += cols[12].parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+#[cfg(not(target_os = "linux"))]
+fn udp_drops(_: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
+    0
 }
 
 /// The message in one datagram; `None` for a whitespace-only keep-alive. A datagram that

@@ -161,6 +161,9 @@ pub struct NetStats {
     pub connect_failures: u64,
     /// Connections closed for a framing error, an oversized message or a socket error.
     pub closed_on_error: u64,
+    /// Datagrams the kernel dropped on the UDP sockets for want of buffer room, over the
+    /// sockets' lifetime (Linux: the `drops` column of /proc/net/udp; 0 elsewhere).
+    pub udp_drops: u64,
 }
 
 /// What a run hands back: the node, for inspection, and the counters.

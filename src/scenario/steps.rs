@@ -82,6 +82,8 @@ pub struct Player {
     deadline: Instant,
     /// Why the play stopped early.
     pub(super) stopped: Option<String>,
+    /// Datagrams the hosting driver's sockets dropped (the trace may then miss messages).
+    pub(super) dropped: u64,
 }
 
 impl Player {
@@ -99,6 +101,7 @@ impl Player {
             since: Instant::ZERO,
             deadline: Instant::ZERO,
             stopped: None,
+            dropped: 0,
         };
         for (name, actor) in &p.s.actors {
             if actor.online {
@@ -139,6 +142,12 @@ impl Player {
             Phase::Draining => "after the last step".into(),
             Phase::Done => "after the end".into(),
         }
+    }
+
+    /// The driver's sockets dropped `n` datagrams during the play: what the server sent may be
+    /// missing from the trace, so a missing forward is INCONCLUSIVE, not a FAIL.
+    pub fn set_dropped(&mut self, n: u64) {
+        self.dropped = n;
     }
 
     /// Stop the play now (e.g. interrupted), saying why; the requirements get a harness ERROR.
