@@ -41,6 +41,11 @@ impl Judge {
             self.findings.push(f);
         }
     }
+    /// True when nothing other than PASS has been recorded.
+    pub fn clean(&self) -> bool {
+        self.findings.iter().all(|f| f.verdict == Verdict::Pass)
+    }
+
     /// All findings: the recorded ones, then a PASS for every checked ID without one.
     pub fn finish(mut self, pass_loc: Location) -> Vec<Finding> {
         for (id, expected) in &self.checked {

@@ -693,7 +693,6 @@ struct ValueRules<'f> {
 }
 
 /// A pairing test between an ingress and an egress value.
-type Fit<'a> = &'a dyn Fn(&ValueView<'_>, &ValueView<'_>) -> bool;
 
 /// Walk the ingress's Accept-Contact and Contact values with their egress counterparts: a value
 /// the direction maps (`mapped`) is judged by `judge`, any other must arrive unchanged, a missing
@@ -722,19 +721,28 @@ fn each_value(
         // that keeps their other parameters. Contact values (and what is left) go by position,
         // preferring, for an untouched value, an egress value that does not look mapped.
         if *name == HeaderName::AcceptContact {
-            let stages: [Fit<'_>; 3] = [
-                &|a, e| !mapped(a) && values::same_meaning(a, e),
-                &|a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
-                &|a, e| mapped(a) && values::keeps_others(a, e),
+            // A mapped value whose mapping is right in full, when one is there: of two egress
+            // values that both keep its other parameters (its twin untouched value, wrongly
+            // tagged, and its correct mapping), the correct one is its own.
+            let mut mapped_right = |a: &ValueView<'_>, e: &ValueView<'_>| {
+                let mut scratch = Judge::default();
+                judge(&mut scratch, a, e, Location::default());
+                scratch.clean()
+            };
+            let stages: [&mut dyn FnMut(&ValueView<'_>, &ValueView<'_>) -> bool; 4] = [
+                &mut |a, e| !mapped(a) && values::same_meaning(a, e),
+                &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e) && mapped_right(a, e),
+                &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
+                &mut |a, e| mapped(a) && values::keeps_others(a, e),
             ];
             for fits in stages {
                 for (k, a) in vi.iter().enumerate() {
                     if pair[k].is_some() {
                         continue;
                     }
-                    let free = |x: usize| !used[x] && fits(a, &ve[x]);
-                    if let Some(x) = (k < ve.len() && free(k)).then_some(k).or_else(|| (0..ve.len()).find(|&x| free(x)))
-                    {
+                    let mut free = |x: usize| !used[x] && fits(a, &ve[x]);
+                    let at_k = k < ve.len() && free(k);
+                    if let Some(x) = at_k.then_some(k).or_else(|| (0..ve.len()).find(|&x| free(x))) {
                         used[x] = true;
                         pair[k] = Some(x);
                     }
