@@ -140,6 +140,7 @@ fn kamailio_level_1_live() {
         ("t1/imdn", "T1.TERM.IMDN"),
         ("t1/ft", "T1.TERM.FT"),
         ("t1/session", "T1.TERM.SESSION"),
+        ("t1/group", "T1.TERM.GROUP"),
     ] {
         assert_eq!(correct.get(&(scenario.into(), id.into())).map(String::as_str), Some("PASS"), "{scenario} {id}");
     }
@@ -151,9 +152,15 @@ fn kamailio_level_1_live() {
     drop(kam);
     assert_eq!(code, Some(1), "{stdout}");
     let faulty = verdicts(&report);
+    // The impaired network's SIP.PROXY 100-Trying check is INCONCLUSIVE in some runs and PASS
+    // in others (UDP losses decide whether Kamailio's own 100 arrives after the downstream
+    // one); that is timing, not the faults, so it is left out of the comparison.
+    let timing = |(s, id): &(String, String), v: &String| {
+        s == "network/impaired" && id == "SIP.PROXY" && (v == "INCONCLUSIVE" || v == "PASS")
+    };
     let mut new: Vec<(String, String, String)> = faulty
         .iter()
-        .filter(|(k, v)| correct.get(*k) != Some(v))
+        .filter(|(k, v)| correct.get(*k) != Some(v) && !timing(k, v))
         .map(|((s, id), v)| (s.clone(), id.clone(), v.clone()))
         .collect();
     new.sort();

@@ -7,7 +7,8 @@
 //!   capture times; the server's egress requests, by Call-ID and CSeq (for the side-by-side
 //!   report); and the final response the next hop gave to each of them (the answer to give).
 //! - [`Replayer`] is a sans-IO participant a socket driver hosts at the harness's address. It
-//!   sends each request with span edits only: the top Via names the harness (fresh branch), the
+//!   sends each request with span edits only: the top Via names the harness (one fresh branch per
+//!   captured branch, so retransmissions, CANCEL and the ACK of a failed INVITE keep theirs), the
 //!   Call-ID gets a suffix unique to the run, the top Route entry (the server's own) and any
 //!   naming the captured server name the live one, every other Route entry the harness, and a
 //!   Request-URI naming the captured server names the live one. What the live server sends on reaches the
@@ -158,6 +159,8 @@ pub struct Replayer {
     last_send: Instant,
     last_activity: Instant,
     branches: u64,
+    /// Captured top-Via branch -> the branch sent in its place.
+    branch_map: HashMap<String, String>,
     /// (live Call-ID, CSeq) of requests sent and not finally answered.
     pending: HashSet<(String, String)>,
     out: VecDeque<Packet>,
@@ -204,6 +207,7 @@ impl Replayer {
             last_send: Instant::ZERO,
             last_activity: Instant::ZERO,
             branches: 0,
+            branch_map: HashMap::new(),
             pending: HashSet::new(),
             out: VecDeque::new(),
             trace: Trace::default(),
@@ -228,16 +232,21 @@ impl Replayer {
         let msg = Message::parse(item.bytes.clone()).map_err(|e| format!("unparsable: {e}"))?;
         let mut edits = Vec::new();
         let via = msg.top_via().ok_or("no Via")?;
-        self.branches += 1;
+        // One new branch per captured branch: a retransmission stays a retransmission, and a
+        // CANCEL or the ACK of a failed INVITE keeps its INVITE's branch.
+        let captured_branch = msg.top_via_branch().unwrap_or_default();
+        let branch = match self.branch_map.get(&captured_branch) {
+            Some(b) => b.clone(),
+            None => {
+                self.branches += 1;
+                let b = format!("z9hG4bKr{}x{}", self.tag, self.branches);
+                self.branch_map.insert(captured_branch, b.clone());
+                b
+            }
+        };
         edits.push(Edit::replace(
             via,
-            format!(
-                "SIP/2.0/{} {};branch=z9hG4bKr{}x{}",
-                self.transport.as_str(),
-                host(self.listen),
-                self.tag,
-                self.branches
-            ),
+            format!("SIP/2.0/{} {};branch={branch}", self.transport.as_str(), host(self.listen)),
         ));
         // A Request-URI naming the captured server names the live one.
         if let crate::sip::StartLine::Request { uri, .. } = msg.start() {
@@ -448,8 +457,12 @@ pub fn judge(
     let results = by_key.iter().flat_map(|(k, fs)| report::group(k, level, fs)).collect();
     // Captured egress beside the live one, for each request the replay sent (ACKs aside).
     let mut pairs = Vec::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
     for item in r.script.items.iter().filter(|i| !i.bytes.starts_with(b"ACK ")) {
         let key = (item.call_id.clone(), item.cseq.clone());
+        if !seen.insert(key.clone()) {
+            continue; // a retransmission
+        }
         let captured = r.script.egress.get(&key).map(|(f, b)| (*f, String::from_utf8_lossy(b).into_owned()));
         let live_cid = format!("{}-r{}", item.call_id, r.tag);
         let live = r.trace.events.iter().find_map(|e| {

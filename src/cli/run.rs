@@ -235,5 +235,14 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
 fn read_pool(p: &std::path::Path) -> miette::Result<Vec<PoolUser>> {
     let text = std::fs::read_to_string(p).map_err(|e| miette::miette!("--users {}: {e}", p.display()))?;
     let users = super::serve::parse_users(p, &text).map_err(|e| miette::Report::new(*e))?;
+    // The harness's core serves one domain: a user elsewhere could never be reached.
+    let domain = format!("@{}", crate::scenario::run::DOMAIN);
+    if let Some((aor, _)) = users.iter().find(|(aor, _)| !aor.ends_with(&domain)) {
+        return Err(miette::miette!(
+            "--users {}: `{aor}` is not in {}: the harness's core serves that domain, and a pool user must be in it",
+            p.display(),
+            crate::scenario::run::DOMAIN
+        ));
+    }
     Ok(users.into_iter().map(|(aor, kind)| PoolUser { aor, kind }).collect())
 }

@@ -162,8 +162,20 @@ pub fn run_jobs(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
-        if let Target::External { sut, .. } = &opts.target {
+        if let Target::External { sut, listen } = &opts.target {
             probe(*sut).await?;
+            // A --listen that cannot be bound is a usage error, found before any scenario runs.
+            if let Some(a) = listen {
+                if *a == sut.addr {
+                    return Err(LiveError::Io(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("--listen {a} is the server's own address"),
+                    )));
+                }
+                bind_pair(a.ip(), Some(a.port()))
+                    .await
+                    .map_err(|e| LiveError::Io(io::Error::new(e.kind(), format!("--listen {a}: {e}"))))?;
+            }
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let ctrl_c = tokio::task::spawn_local(async move {
@@ -191,32 +203,41 @@ async fn schedule(
     };
     let tag = run_tag();
     let mut free: Vec<bool> = vec![true; opts.pool.len()];
+    let mut started: std::collections::HashMap<tokio::task::Id, (usize, Vec<usize>)> = Default::default();
     let mut done: Vec<Option<ScenarioRun>> = (0..jobs.len()).map(|_| None).collect();
     let mut running = tokio::task::JoinSet::new();
+    // The scenarios that wait on timers by design (an explicit wait, link impairments) start
+    // first, so that the others run beside them; results keep the job order.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&n| {
+        let s = &all[jobs[n].0];
+        std::cmp::Reverse(s.network.is_some() || s.steps.iter().any(|st| st.wait.is_some()))
+    });
     let mut next = 0;
     while next < jobs.len() || !running.is_empty() {
         while next < jobs.len() && running.len() < parallel && !*stop.borrow() {
-            let (i, level) = jobs[next];
+            let n = order[next];
+            let (i, level) = jobs[n];
             let s = all[i].clone();
-            match assign(&s, &opts.pool, &free, &tag, next, &opts.target) {
+            match assign(&s, &opts.pool, &free, &tag, n, &opts.target) {
                 Assign::Users(aors, taken) => {
                     for &k in &taken {
                         free[k] = false;
                     }
                     let job = Job { s, level, aors, opts: opts.clone(), stop: stop.clone() };
-                    let n = next;
-                    running.spawn_local(async move { (n, taken, job.run().await) });
+                    let id = running.spawn_local(async move { job.run().await }).id();
+                    started.insert(id, (n, taken));
                     next += 1;
                 }
                 Assign::Wait if !running.is_empty() => break,
                 Assign::Wait | Assign::Never(_) => {
-                    let why = match assign(&s, &opts.pool, &vec![true; opts.pool.len()], &tag, next, &opts.target) {
+                    let why = match assign(&s, &opts.pool, &vec![true; opts.pool.len()], &tag, n, &opts.target) {
                         Assign::Never(why) => why,
                         _ => "the user pool is too small".to_string(),
                     };
                     let r = harness_failure(&s, level, &why);
                     progress(&r);
-                    done[next] = Some(r);
+                    done[n] = Some(r);
                     next += 1;
                 }
             }
@@ -224,14 +245,22 @@ async fn schedule(
         if *stop.borrow() && running.is_empty() {
             break;
         }
-        let Some(joined) = running.join_next().await else { continue };
-        if let Ok((n, taken, run)) = joined {
-            for k in taken {
-                free[k] = true;
-            }
-            progress(&run);
-            done[n] = Some(run);
+        let Some(joined) = running.join_next_with_id().await else { continue };
+        let (id, run) = match joined {
+            Ok((id, run)) => (id, Ok(run)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some((n, taken)) = started.remove(&id) else { continue };
+        for k in taken {
+            free[k] = true;
         }
+        // A job that panicked is an ERROR of its scenario, never a run left out.
+        let run = run.unwrap_or_else(|e| {
+            let (i, level) = jobs[n];
+            harness_failure(&all[i], level, &format!("the live run failed: {e}"))
+        });
+        progress(&run);
+        done[n] = Some(run);
     }
     done.into_iter().flatten().collect()
 }

@@ -21,6 +21,7 @@
 //! requirement = "T1.TERM.LMM"
 //! scenario = "t1/lmm"             # a scenario name or glob
 //! reason = "textops cannot add the second feature tag"
+//! observed = "large-message"      # optional: only findings whose observed text has this
 //! ```
 
 use super::PoolUser;
@@ -44,6 +45,9 @@ pub struct Deviation {
     pub scenario: String,
     /// Why (shown with the XFAIL).
     pub reason: String,
+    /// Only findings whose observed text contains this (e.g. `over UDP`): other failures of
+    /// the same requirement stay FAIL. None: every failure of the requirement in the scenario.
+    pub observed: Option<String>,
 }
 
 /// How the server learns its users.
@@ -145,6 +149,7 @@ struct RawDeviation {
     requirement: Spanned<String>,
     scenario: Spanned<String>,
     reason: Spanned<String>,
+    observed: Option<Spanned<String>>,
 }
 
 /// Parse and validate a SUT config's text.
@@ -240,10 +245,15 @@ pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> 
         if d.reason.get_ref().trim().is_empty() {
             return Err(err(d.reason.span(), "reason must say why the server deviates".into()));
         }
+        if d.observed.as_ref().is_some_and(|o| o.get_ref().trim().is_empty()) {
+            let span = d.observed.as_ref().map_or(0..0, Spanned::span);
+            return Err(err(span, "observed must be some text of the finding (or be left out)".into()));
+        }
         deviations.push(Deviation {
             requirement: id,
             scenario: d.scenario.get_ref().clone(),
             reason: d.reason.get_ref().trim().to_string(),
+            observed: d.observed.as_ref().map(|o| o.get_ref().clone()),
         });
     }
     Ok(SutConfig { sut, listen, level, provisioning, quiet, users, deviations })
@@ -255,24 +265,31 @@ pub fn load(path: &Path) -> Result<SutConfig, miette::Report> {
     parse(path, &text).map_err(|e| miette::Report::new(*e))
 }
 
-/// Apply the known deviations to the results: every FAIL a deviation matches becomes XFAIL (its
-/// findings say the reason). A deviation none of whose results fails any more, and some of
-/// which pass, is stale: those PASS become XPASS, which fails the run until it is removed. (A
-/// glob deviation may match results that pass beside ones that fail, e.g. a size rule that only
-/// some messages cross: those stay PASS.) Returns the deviations that matched no result.
+/// Apply the known deviations to the results. A result of the deviation's requirement in a
+/// scenario it names whose every FAIL finding it covers (all of them, or with `observed`, those
+/// whose observed text contains it) becomes XFAIL, its findings saying the reason; a result
+/// with a FAIL it does not cover stays FAIL. A deviation none of whose results fails any more,
+/// and some of which pass, is stale: those PASS become XPASS, which fails the run until it is
+/// removed. (A glob deviation may match results that pass beside ones that fail, e.g. a size
+/// rule that only some messages cross: those stay PASS.) Returns the deviations that matched
+/// no result.
 pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviation> {
     let mut unused = Vec::new();
     for d in deviations {
         let matches =
             |r: &ResultItem| r.requirement == d.requirement && crate::scenario::glob(&d.scenario, &r.scenario);
+        let covers = |f: &Finding| d.observed.as_ref().is_none_or(|o| f.observed.contains(o.as_str()));
         if !results.iter().any(matches) {
             unused.push(d.clone());
             continue;
         }
-        let failing = results.iter().any(|r| matches(r) && matches!(r.verdict, Verdict::Fail | Verdict::Xfail));
+        let failing = results.iter().any(|r| {
+            matches(r)
+                && (r.verdict == Verdict::Xfail || r.findings.iter().any(|f| f.verdict == Verdict::Fail && covers(f)))
+        });
         for r in results.iter_mut().filter(|r| matches(r)) {
             match r.verdict {
-                Verdict::Fail => {
+                Verdict::Fail if r.findings.iter().filter(|f| f.verdict == Verdict::Fail).all(covers) => {
                     r.verdict = Verdict::Xfail;
                     for f in r.findings.iter_mut().filter(|f| f.verdict == Verdict::Fail) {
                         f.verdict = Verdict::Xfail;
@@ -369,7 +386,8 @@ reason = "one substitution per header"
         let pass = Finding::new(ReqId::T1_TERM_PAGER, Verdict::Pass, "x", "x");
         let mut results = crate::report::group("t1/lmm", Level::One, &[fail]);
         results.extend(crate::report::group("t1/pager", Level::One, &[pass]));
-        let d = |id, s: &str| Deviation { requirement: id, scenario: s.into(), reason: "because".into() };
+        let d =
+            |id, s: &str| Deviation { requirement: id, scenario: s.into(), reason: "because".into(), observed: None };
         let unused = apply(
             &[d(ReqId::T1_TERM_LMM, "t1/*"), d(ReqId::T1_TERM_PAGER, "t1/pager"), d(ReqId::T2_ONLINE_ONLY, "x")],
             &mut results,
@@ -387,5 +405,13 @@ reason = "one substitution per header"
         apply(&[d(ReqId::SIP_FRAMING, "*")], &mut results);
         assert_eq!((results[0].verdict, results[1].verdict), (Verdict::Xfail, Verdict::Pass));
         assert!(!crate::report::failing(&results));
+        // With `observed`, another failure of the same requirement stays FAIL.
+        let size = Finding::new(ReqId::SIP_FRAMING, Verdict::Fail, "TCP", "1357 bytes over UDP");
+        let length = Finding::new(ReqId::SIP_FRAMING, Verdict::Fail, "Content-Length 12", "Content-Length 13");
+        let mut results = crate::report::group("t1/lmm", Level::One, &[size]);
+        results.extend(crate::report::group("t1/ft", Level::One, &[length]));
+        let narrow = Deviation { observed: Some("over UDP".into()), ..d(ReqId::SIP_FRAMING, "*") };
+        apply(&[narrow], &mut results);
+        assert_eq!((results[0].verdict, results[1].verdict), (Verdict::Xfail, Verdict::Fail));
     }
 }

@@ -62,12 +62,12 @@ impl Aggregate {
         self.counts.values().flat_map(|c| c.iter()).any(|(v, n)| *n > 0 && v.is_failing())
     }
 
-    /// The catalogue IDs with at least one result other than NOT-APPLICABLE (exercised), and
-    /// the others (never exercised), both in catalogue order.
+    /// The catalogue IDs with at least one judged result (PASS, NON-STRICT, FAIL, XFAIL or
+    /// XPASS: exercised), and the others (never judged: no result, or only NOT-APPLICABLE,
+    /// INCONCLUSIVE or ERROR), both in catalogue order.
     pub fn coverage(&self) -> Coverage {
-        let used = |id: &ReqId| {
-            self.counts.get(id).is_some_and(|c| c.iter().any(|(v, n)| *n > 0 && *v != Verdict::NotApplicable))
-        };
+        let judged = |v: &Verdict| !matches!(v, Verdict::NotApplicable | Verdict::Inconclusive | Verdict::Error);
+        let used = |id: &ReqId| self.counts.get(id).is_some_and(|c| c.iter().any(|(v, n)| *n > 0 && judged(v)));
         Coverage {
             exercised: ReqId::ALL.iter().copied().filter(used).collect(),
             not_exercised: ReqId::ALL.iter().copied().filter(|id| !used(id)).collect(),
@@ -94,7 +94,7 @@ impl Aggregate {
     }
 }
 
-/// Which catalogue IDs `results` exercised (a result other than NOT-APPLICABLE).
+/// Which catalogue IDs `results` exercised (see [`Aggregate::coverage`]).
 pub fn coverage_of(results: &[ResultItem]) -> Coverage {
     let mut a = Aggregate::new(0);
     for r in results {
@@ -106,7 +106,7 @@ pub fn coverage_of(results: &[ResultItem]) -> Coverage {
 /// Which catalogue IDs an input exercised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Coverage {
-    /// IDs with a result other than NOT-APPLICABLE.
+    /// IDs with a judged result (PASS, NON-STRICT, FAIL, XFAIL or XPASS).
     pub exercised: Vec<ReqId>,
     /// The other IDs of the catalogue.
     pub not_exercised: Vec<ReqId>,

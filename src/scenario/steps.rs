@@ -163,12 +163,26 @@ impl Player {
         self.deadline = self.since + max;
     }
 
-    /// Whether an early end is possible for the current phase: its settle is not an explicit
-    /// wait and quiet detection is on.
+    /// Whether an early end is possible for the current phase, and after how much quiet: the
+    /// configured quiet time, or three times the longest the server has taken to answer, if
+    /// longer. Never for an explicit wait. Ten times that for a step whose expectations say
+    /// someone receives nothing or that (de-)registers someone, and for the final drain: a
+    /// server may act late (a stored message delivered on registration), and absence is only
+    /// shown by waiting.
     fn quiet_for(&self) -> Option<Duration> {
-        let q = self.settle.quiet?;
+        let q = self.settle.quiet?.max(3 * self.b.world.slowest_answer());
         match &self.phase {
-            Phase::Step { i, .. } if self.s.steps[*i].wait.is_some() => None,
+            Phase::Step { i, .. } => {
+                let st = &self.s.steps[*i];
+                let absence = Scenario::expect_at(st, self.level).is_some_and(|e| !e.nothing_to.is_empty());
+                let registration = st.register.is_some() || st.deregister.is_some();
+                match (st.wait.is_some(), absence || registration) {
+                    (true, _) => None,
+                    (false, true) => Some(10 * q),
+                    (false, false) => Some(q),
+                }
+            }
+            Phase::Draining => Some(10 * q),
             _ => Some(q),
         }
     }

@@ -105,6 +105,10 @@ pub struct World {
     last_packet: Instant,
     /// The last arrival time scheduled on each reliable (stream) flow, to keep its order.
     stream_tail: std::collections::HashMap<(SocketAddr, SocketAddr), Instant>,
+    /// When the oldest request that left for the outside since the last packet came in left,
+    /// and the longest the outside peer took to send something after one (under 1 s).
+    last_export: Option<Instant>,
+    slowest_answer: Duration,
 }
 
 impl World {
@@ -126,6 +130,8 @@ impl World {
             exports: std::collections::VecDeque::new(),
             last_packet: Instant::ZERO,
             stream_tail: std::collections::HashMap::new(),
+            last_export: None,
+            slowest_answer: Duration::ZERO,
         }
     }
     /// Add a node.
@@ -262,6 +268,10 @@ impl World {
         let Some(i) = self.nodes.iter().position(|s| s.addr == p.to) else {
             if self.export {
                 self.last_packet = self.now;
+                // A request (not an ACK) calls for an answer: time it.
+                if !p.bytes.starts_with(b"SIP/") && !p.bytes.starts_with(b"ACK ") {
+                    self.last_export = self.last_export.or(Some(self.now));
+                }
                 self.trace.push(self.now, p.clone());
                 self.exports.push_back(p);
             } else {
@@ -279,7 +289,21 @@ impl World {
     /// [`World::now`]): it crosses the link to its node and is delivered by the next drive.
     pub fn inject(&mut self, now: Instant, packet: Packet) {
         self.now = self.now.max(now);
+        // The first packet after a packet left answers it; a gap of a second or more is not
+        // an answer but something the peer sent of its own accord.
+        if let Some(t) = self.last_export.take() {
+            let gap = now.since(t);
+            if gap < Duration::from_secs(1) {
+                self.slowest_answer = self.slowest_answer.max(gap);
+            }
+        }
         self.enqueue(packet);
+    }
+
+    /// The longest time between a packet leaving for the outside and the next packet coming
+    /// in (an upper bound of the outside peer's answering time).
+    pub fn slowest_answer(&self) -> Duration {
+        self.slowest_answer
     }
 
     /// The next packet for the outside, in the order they left.

@@ -692,8 +692,6 @@ struct ValueRules<'f> {
     cpm_to_im: bool,
 }
 
-/// A pairing test between an ingress and an egress value.
-
 /// Walk the ingress's Accept-Contact and Contact values with their egress counterparts: a value
 /// the direction maps (`mapped`) is judged by `judge`, any other must arrive unchanged, a missing
 /// one is a violation of `id`. Accept-Contact values are paired by content, not position (their
