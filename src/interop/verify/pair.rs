@@ -692,6 +692,9 @@ struct ValueRules<'f> {
     cpm_to_im: bool,
 }
 
+/// A pairing test between an ingress and an egress value.
+type Fit<'a> = &'a mut dyn FnMut(&ValueView<'_>, &ValueView<'_>) -> bool;
+
 /// Walk the ingress's Accept-Contact and Contact values with their egress counterparts: a value
 /// the direction maps (`mapped`) is judged by `judge`, any other must arrive unchanged, a missing
 /// one is a violation of `id`. Accept-Contact values are paired by content, not position (their
@@ -727,7 +730,7 @@ fn each_value(
                 judge(&mut scratch, a, e, Location::default());
                 scratch.clean()
             };
-            let stages: [&mut dyn FnMut(&ValueView<'_>, &ValueView<'_>) -> bool; 4] = [
+            let stages: [Fit<'_>; 4] = [
                 &mut |a, e| !mapped(a) && values::same_meaning(a, e),
                 &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e) && mapped_right(a, e),
                 &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
