@@ -203,6 +203,7 @@ async fn schedule(
     };
     let tag = run_tag();
     let mut free: Vec<bool> = vec![true; opts.pool.len()];
+    let mut ever: Vec<bool> = vec![false; opts.pool.len()];
     let mut started: std::collections::HashMap<tokio::task::Id, (usize, Vec<usize>)> = Default::default();
     let mut done: Vec<Option<ScenarioRun>> = (0..jobs.len()).map(|_| None).collect();
     let mut running = tokio::task::JoinSet::new();
@@ -219,10 +220,11 @@ async fn schedule(
             let n = order[next];
             let (i, level) = jobs[n];
             let s = all[i].clone();
-            match assign(&s, &opts.pool, &free, &tag, n, &opts.target) {
+            match assign(&s, &opts.pool, &free, &ever, &tag, n, &opts.target) {
                 Assign::Users(aors, taken) => {
                     for &k in &taken {
                         free[k] = false;
+                        ever[k] = true;
                     }
                     let job = Job { s, level, aors, opts: opts.clone(), stop: stop.clone() };
                     let id = running.spawn_local(async move { job.run().await }).id();
@@ -231,7 +233,8 @@ async fn schedule(
                 }
                 Assign::Wait if !running.is_empty() => break,
                 Assign::Wait | Assign::Never(_) => {
-                    let why = match assign(&s, &opts.pool, &vec![true; opts.pool.len()], &tag, n, &opts.target) {
+                    let all_free = vec![true; opts.pool.len()];
+                    let why = match assign(&s, &opts.pool, &all_free, &all_free, &tag, n, &opts.target) {
                         Assign::Never(why) => why,
                         _ => "the user pool is too small".to_string(),
                     };
@@ -277,14 +280,25 @@ enum Assign {
 
 /// Map the actors of `s` onto users: local actors onto free pool users of their kind (with a
 /// pool), every other actor onto `sip:NAME-TAG-JOB@DOMAIN`, an address no other run uses.
-fn assign(s: &Scenario, pool: &[PoolUser], free: &[bool], tag: &str, job: usize, target: &Target) -> Assign {
+fn assign(
+    s: &Scenario,
+    pool: &[PoolUser],
+    free: &[bool],
+    ever: &[bool],
+    tag: &str,
+    job: usize,
+    target: &Target,
+) -> Assign {
     let mut aors = BTreeMap::new();
     let mut taken = Vec::new();
     let external = matches!(target, Target::External { .. });
     for (name, actor) in &s.actors {
         let local = actor.network == Where::Local;
         if external && local && !pool.is_empty() {
-            let Some(k) = (0..pool.len()).find(|&k| free[k] && !taken.contains(&k) && pool[k].kind == actor.kind)
+            // Users no scenario of the run has had first; one another scenario had (and
+            // de-registered at its end) only when the pool has no fresh one left.
+            let fits = |k: usize| free[k] && !taken.contains(&k) && pool[k].kind == actor.kind;
+            let Some(k) = (0..pool.len()).find(|&k| fits(k) && !ever[k]).or_else(|| (0..pool.len()).find(|&k| fits(k)))
             else {
                 let have = pool.iter().filter(|u| u.kind == actor.kind).count();
                 let need = s.actors.values().filter(|a| a.network == Where::Local && a.kind == actor.kind).count();

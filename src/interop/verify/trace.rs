@@ -539,10 +539,11 @@ fn judge_unpaired_egress(
 
 /// 100 Trying is hop by hop (RFC 3261 §16.7 step 3): a 100 the server sends upstream after a
 /// 100 arrived from downstream is a relay, unless the upstream retransmitted the request in
-/// between (the server transaction then repeats its own 100). It is a FAIL when the server had
-/// sends two 100s upstream (its own, then one equal to the downstream one less the Via, in either
-/// order of arrival); a single one after the downstream 100 is INCONCLUSIVE (its own 100 may just have arrived late: a 100 carries nothing that
-/// tells the two apart).
+/// between (the server transaction then repeats its own 100). It is a FAIL when the server sends
+/// two 100s upstream for the transaction (its own, and one equal to the downstream one less the
+/// Via, in either order of arrival). A single 100 arriving after the downstream one is
+/// INCONCLUSIVE: it may be the server's own, sent or delivered late, and a 100 carries nothing
+/// that tells the two apart.
 fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
     let mut judged: Vec<Vec<Vec<u8>>> = Vec::new();
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
