@@ -7,6 +7,7 @@ use imcpm::base::{ClientKind, SessionCase};
 use imcpm::base::{Packet, Transport};
 use imcpm::interop::finding::Verdict;
 use imcpm::interop::verify::{Egress, PairContext, check_pair};
+use imcpm::node::SansIo;
 use imcpm::node::im_server::faults::{Fault, FaultSet};
 use imcpm::sip::Message;
 use imcpm::sip::StatusCode;
@@ -456,4 +457,27 @@ fn a_cancel_matching_nothing_is_forwarded_statelessly() {
     assert_eq!(fwd.len(), 1, "{:?}", out.iter().map(first_line).collect::<Vec<_>>());
     assert!(first_line(fwd[0]).starts_with("CANCEL sip:bob@im.example.net"));
     assert!(!out.iter().any(|p| first_line(p).starts_with("SIP/2.0 481")));
+}
+
+/// A forwarded request the driver could not deliver (TCP connection refused) comes back as
+/// `Input::Unreachable`: the server answers 500 upstream at once (RFC 3261 §16.9 treats it as a
+/// 503, §16.7 step 6 sends 500), once, and forgets the transaction; an unknown packet changes
+/// nothing.
+#[test]
+fn an_unreachable_next_hop_gets_500_upstream() {
+    let rx = udp(&fixture("1a_pager_cpm_rx.sip"));
+    let mut d = Driver::new(server(Level::One, FaultSet::none()));
+    let out = d.send(Transport::Udp, CORE, &rx);
+    let fwd = requests(&out).into_iter().next().expect("forwarded").clone();
+    // A stranger's packet first: nothing happens.
+    let mut other = fwd.clone();
+    other.bytes = String::from_utf8(other.bytes).unwrap().replace("branch=z9hG4bK", "branch=z9hG4bKzz").into_bytes();
+    d.server.handle_input(imcpm::node::Input::Unreachable { now: d.now, packet: other });
+    assert!(d.advance(Duration::from_millis(1)).is_empty());
+    d.server.handle_input(imcpm::node::Input::Unreachable { now: d.now, packet: fwd });
+    let later = d.advance(Duration::from_secs(40));
+    let finals: Vec<String> =
+        responses(&later).iter().map(|p| first_line(p)).filter(|l| !l.contains(" 100 ")).collect();
+    assert_eq!(finals, vec!["SIP/2.0 500 Server Internal Error".to_string()], "{finals:?}");
+    assert!(requests(&later).is_empty(), "no retransmission toward the unreachable hop");
 }

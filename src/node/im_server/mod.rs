@@ -487,9 +487,16 @@ impl ImServer {
     /// A request this server forwarded could not be delivered: as a 503 from that hop, and the
     /// only response, so 500 upstream (RFC 3261 §16.9, §16.7 step 6); never silence.
     fn on_unreachable(&mut self, packet: &Packet) {
-        let Some(c) = self.proxied.iter().find(|(_, p)| p.forwarded == packet.bytes).map(|(c, _)| *c) else { return };
+        // The client transaction that sent it, by its top-Via branch and method (no scan).
+        let key = Message::parse(packet.bytes.clone())
+            .ok()
+            .and_then(|m| crate::node::transaction::ClientKey::of_response(&m).ok());
+        let Some(c) = key.and_then(|k| self.layer.client_by_key(&k)).filter(|c| self.proxied.contains_key(c)) else {
+            return;
+        };
         let Some(p) = self.proxied.remove(&c) else { return };
         self.by_server.remove(&p.server);
+        self.layer.abandon_client(c);
         tracing::debug!(to = %packet.to, "next hop unreachable: 500 upstream");
         match self.layer.server_request(p.server).cloned() {
             Some(req) if req.method() != Some(&Method::Ack) => {

@@ -242,6 +242,11 @@ impl TransactionLayer {
         self.clients.get(&tx.0).map(|t| &t.request)
     }
 
+    /// The live client transaction a key names (a request's top-Via branch and method).
+    pub fn client_by_key(&self, key: &ClientKey) -> Option<ClientTx> {
+        self.client_index.get(key).map(|id| ClientTx(*id))
+    }
+
     /// Number of live transactions (server and client).
     pub fn len(&self) -> usize {
         self.servers.len() + self.clients.len()
@@ -275,6 +280,16 @@ impl TransactionLayer {
             t.state = TxState::Terminated;
         }
         self.reap_server(tx.0);
+        self.prune();
+    }
+
+    /// End a client transaction whose request could not be sent (RFC 3261 §17.1.4: a transport
+    /// failure terminates it; the TU is told by the caller), so that nothing is retransmitted.
+    pub fn abandon_client(&mut self, tx: ClientTx) {
+        if let Some(t) = self.clients.get_mut(&tx.0) {
+            t.state = TxState::Terminated;
+        }
+        self.reap_client(tx.0);
         self.prune();
     }
 
