@@ -34,6 +34,10 @@ pub struct Args {
     /// The terminating CPM client is offline (not registered).
     #[arg(long)]
     pub offline: bool,
+    /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
+    /// judged must not pass unnoticed.
+    #[arg(long)]
+    pub strict: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -53,7 +57,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let findings = check_pair(&ctx, &ingress, eg);
     let results = report::group("", a.level, &findings);
     print!("{}", render(a.format, &results, &ingress, &egress));
-    Ok(if report::failing(&results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report::failing_strict(&results, a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn render(

@@ -55,6 +55,10 @@ pub struct Args {
     /// Judge and print only: write no report files (the exit status is the same).
     #[arg(long)]
     pub no_reports: bool,
+    /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
+    /// judged must not pass unnoticed.
+    #[arg(long)]
+    pub strict: bool,
     /// Megabytes of SIP messages held while their dialogs wait to be judged (docs/captures.md).
     #[arg(long, default_value_t = 24, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub window_mb: u64,
@@ -100,7 +104,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         // Everything before the broken frame was judged and reported above.
         return Err(miette::miette!("{e} (what came before it is judged above)"));
     }
-    Ok(if r.failing() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if r.failing_strict(a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn report_of(a: &Args, v: &CaptureVerdicts, hashes: Vec<String>) -> RunReport {

@@ -50,6 +50,10 @@ pub struct Args {
     /// Where the reports go; an existing run there is moved to `previous` beside it.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
+    /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
+    /// judged must not pass unnoticed.
+    #[arg(long)]
+    pub strict: bool,
     /// What goes to stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -140,5 +144,5 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         }
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Ok(if report::failing(&report.results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report::failing_strict(&report.results, a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

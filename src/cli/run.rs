@@ -79,6 +79,10 @@ pub struct Args {
     /// (a regression) or new.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
+    /// judged must not pass unnoticed.
+    #[arg(long)]
+    pub strict: bool,
     /// Fixed time fields in the reports (for diffs and snapshots).
     #[arg(long)]
     pub deterministic: bool,
@@ -228,7 +232,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
         Format::Text => report::text::run_text(&report, runs.len(), elapsed, cpu, &a.report_dir, tty),
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Ok(if report::failing(&report.results) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report::failing_strict(&report.results, a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// The user pool of `--users`: the `[users]` table of `imcpm serve --users`.

@@ -74,6 +74,11 @@ pub fn failing(results: &[ResultItem]) -> bool {
     results.iter().any(|r| r.verdict.is_failing())
 }
 
+/// [`failing`], and with `strict` (`--strict`) an INCONCLUSIVE too.
+pub fn failing_strict(results: &[ResultItem], strict: bool) -> bool {
+    failing(results) || (strict && results.iter().any(|r| r.verdict == Verdict::Inconclusive))
+}
+
 /// The lines of a message, line ends removed.
 pub fn lines(b: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(b).split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect()

@@ -104,6 +104,19 @@ impl RunReport {
             .as_ref()
             .map_or_else(|| super::failing(&self.results), |a| a.requirements.iter().any(|r| r.verdict.is_failing()))
     }
+
+    /// [`RunReport::failing`], and with `strict` (`--strict`) any INCONCLUSIVE result too,
+    /// counted or kept.
+    pub fn failing_strict(&self, strict: bool) -> bool {
+        let inconclusive = match &self.aggregate {
+            Some(a) => a
+                .requirements
+                .iter()
+                .any(|r| r.counts.contains_key(crate::interop::finding::Verdict::Inconclusive.as_str())),
+            None => self.results.iter().any(|r| r.verdict == crate::interop::finding::Verdict::Inconclusive),
+        };
+        self.failing() || (strict && inconclusive)
+    }
 }
 
 /// What a capture held and what of it could not be judged.

@@ -280,3 +280,36 @@ fn run_pcap_writes_one_section_per_scenario_and_level() {
     assert_eq!(stats.sections.iter().map(|s| s.frames).sum::<u64>(), stats.frames);
     assert_eq!(n, stats.frames, "every frame one SIP message");
 }
+
+/// `--strict` makes INCONCLUSIVE fail the run (exit 1) for every judging command; without it
+/// INCONCLUSIVE alone exits 0 (SPEC A.3).
+#[test]
+fn strict_makes_inconclusive_fail_every_judging_command() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // run: a scenario naming an ID nothing in it judges is INCONCLUSIVE for that ID.
+    let dir = tmp("strict-scenarios");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("t1")).unwrap();
+    let pager = std::fs::read_to_string(root.join("scenarios/t1/pager.toml")).unwrap();
+    let pager = pager.replacen("requirements = [", "requirements = [\"SIP.ROBUST\", ", 1);
+    std::fs::write(dir.join("t1/pager.toml"), pager).unwrap();
+    let reports = tmp("strict-reports");
+    let d = dir.to_str().unwrap();
+    let r = reports.to_str().unwrap();
+    let base = ["run", "--scenarios", d, "--report-dir", r];
+    let out = imcpm(&base);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INCONCLUSIVE SIP.ROBUST"));
+    assert_eq!(imcpm(&[&base[..], &["--strict"]].concat()).status.code(), Some(1));
+    // check-pcap: a level-1 server's capture judged at level 2 leaves client kinds unknown.
+    let cap = root.join("captures/kamailio-l1-correct.pcapng");
+    let cap = cap.to_str().unwrap();
+    let base = ["check-pcap", cap, "--sut", "127.0.0.1:5070", "--level", "2", "--no-reports"];
+    let out = imcpm(&base);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INCONCLUSIVE"));
+    assert_eq!(imcpm(&[&base[..], &["--strict"]].concat()).status.code(), Some(1));
+    // Nothing INCONCLUSIVE: --strict changes nothing.
+    let base = ["check-pcap", cap, "--sut", "127.0.0.1:5070", "--level", "1", "--no-reports", "--strict"];
+    assert_eq!(imcpm(&base).status.code(), Some(0));
+}
