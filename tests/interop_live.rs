@@ -74,8 +74,31 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Kamailio running `cfg` on udp:127.0.0.1:PORT; killed by PID when dropped.
-fn kamailio(cfg: &str, dir: &std::path::Path) -> (support::Proc, u16) {
+/// Kamailio and its worker processes (its own process group), stopped when dropped: SIGTERM to
+/// the group (Kamailio stops its children), then SIGKILL to the group after 5 s.
+struct Kamailio(std::process::Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let pgid = self.0.id() as libc::pid_t;
+        // SAFETY: signalling the process group of the Kamailio this test started.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            if self.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above; whatever of the group is left.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+/// Kamailio running `cfg` on udp:127.0.0.1:PORT.
+fn kamailio(cfg: &str, dir: &std::path::Path) -> (Kamailio, u16) {
+    use std::os::unix::process::CommandExt;
     let bin = support::require_tool("kamailio", "kamailio");
     let port = support::free_port();
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/kamailio").join(cfg);
@@ -87,14 +110,15 @@ fn kamailio(cfg: &str, dir: &std::path::Path) -> (support::Proc, u16) {
         .arg(dir)
         .args(["-l", &format!("udp:127.0.0.1:{port}"), "-m", "64", "-M", "8"])
         .current_dir(cfg.parent().unwrap())
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let p = support::Proc { name: "kamailio".into(), child };
-    // Ready once it answers an OPTIONS... the harness probes it; give it its start-up time.
+    let k = Kamailio(child);
+    // Ready once it answers: the harness probes it first; give it its start-up time.
     std::thread::sleep(Duration::from_millis(700));
-    (p, port)
+    (k, port)
 }
 
 /// `imcpm run` at level 1 against Kamailio with its SUT config: (exit code, stdout, report).
