@@ -186,6 +186,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
             live.parallel = usize::from(a.parallel);
             if let Some(c) = &sut_config {
                 live.pool = c.users.clone();
+                live.route_set = c.route_set;
                 if let Some(q) = c.quiet {
                     live.quiet = q;
                 }

@@ -72,6 +72,9 @@ pub struct LiveOptions {
     /// Local users the server knows (mapped onto actors); empty: addresses of record unique to
     /// this run, learnt by the server from the third-party REGISTERs only.
     pub pool: Vec<PoolUser>,
+    /// The core reaches the server with the ISC Route set (true), or with none: the server's
+    /// next hop is fixed to the core's `--listen` address.
+    pub route_set: bool,
 }
 
 impl LiveOptions {
@@ -83,6 +86,7 @@ impl LiveOptions {
             quiet: Duration::from_millis(30),
             parallel: 8,
             pool: Vec::new(),
+            route_set: true,
         }
     }
 }
@@ -406,7 +410,7 @@ impl Job {
     }
 
     fn player(&self, plan: AddressPlan) -> Player {
-        prepare_outside(&self.s, self.level, &self.opts.run, plan, self.opts.quiet, &self.aors)
+        prepare_outside(&self.s, self.level, &self.opts.run, plan, self.opts.quiet, &self.aors, self.opts.route_set)
     }
 }
 

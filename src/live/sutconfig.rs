@@ -7,7 +7,8 @@
 //! listen = "udp:192.0.2.1:5070"   # optional: where the harness's core listens
 //! level = 1                       # 1 or 2
 //! role = "proxy"                  # optional; only proxy is judged
-//! routing = "route-set"           # optional; the ISC Route set (the only mode so far)
+//! routing = "route-set"           # optional; or "next-hop": no Route set, the server's next
+//!                                 # hop fixed to `listen` (then required)
 //! provisioning = "register"       # "register" (third-party REGISTER) or "users-file"
 //!
 //! [timeouts]                      # optional
@@ -70,6 +71,9 @@ pub struct SutConfig {
     pub level: Level,
     /// How the server learns its users.
     pub provisioning: Provisioning,
+    /// The core reaches the server with the ISC Route set (true) or with none, the server's
+    /// next hop being fixed to `listen` (`routing = "next-hop"`).
+    pub route_set: bool,
     /// Quiet time that ends a step.
     pub quiet: Option<Duration>,
     /// The user pool.
@@ -181,15 +185,22 @@ pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> 
             return Err(err(r.span(), msg));
         }
     }
-    if let Some(r) = &raw.routing {
-        if r.get_ref() != "route-set" {
-            let msg = format!(
-                "routing `{}`: only `route-set` (the ISC Route set through the harness's core) is supported",
-                r.get_ref()
-            );
-            return Err(err(r.span(), msg));
+    let route_set = match raw.routing.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
+        None | Some(("route-set", _)) => true,
+        Some(("next-hop", span)) => {
+            if listen.is_none() {
+                let msg = "routing `next-hop` needs `listen`: the fixed address the server sends everything to".into();
+                return Err(err(span, msg));
+            }
+            false
         }
-    }
+        Some((other, span)) => {
+            let msg = format!(
+                "routing `{other}`: expected `route-set` (the ISC Route set through the harness's core) or `next-hop` (no Route set; the server's next hop is fixed to `listen`)"
+            );
+            return Err(err(span, msg));
+        }
+    };
     let provisioning = match raw.provisioning.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
         None | Some(("register", _)) => Provisioning::Register,
         Some(("users-file", _)) => Provisioning::UsersFile,
@@ -256,7 +267,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> 
             observed: d.observed.as_ref().map(|o| o.get_ref().clone()),
         });
     }
-    Ok(SutConfig { sut, listen, level, provisioning, quiet, users, deviations })
+    Ok(SutConfig { sut, listen, level, provisioning, route_set, quiet, users, deviations })
 }
 
 /// Read and parse a SUT config.
@@ -370,6 +381,8 @@ reason = "one substitution per header"
                 "unknown requirement",
             ),
             ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nprovisioning = \"users-file\"\n", 3, "needs the users"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nrouting = \"next-hop\"\n", 3, "needs `listen`"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nrouting = \"dns\"\n", 3, "expected `route-set`"),
             ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\n[timeouts]\nquiet_ms = 0\n", 4, "quiet_ms"),
         ];
         for (text, line, msg) in cases {

@@ -83,7 +83,8 @@ pub fn run_in(
 /// [`Player::server_config`]. Judge the play with [`judge`].
 ///
 /// `aors` maps actors onto the addresses of record the server knows (unmapped actors are
-/// `sip:NAME@DOMAIN`).
+/// `sip:NAME@DOMAIN`); `route_set` false: the core sends requests to the server with no Route
+/// set (its next hop is fixed to the core).
 pub fn prepare_outside(
     s: &Scenario,
     level: Level,
@@ -91,8 +92,9 @@ pub fn prepare_outside(
     plan: AddressPlan,
     quiet: Duration,
     aors: &BTreeMap<String, String>,
+    route_set: bool,
 ) -> Player {
-    let built = world::build(s, level, &opts.faults, ServerAt::Outside, plan, aors);
+    let built = world::build(s, level, &opts.faults, ServerAt::Outside { route_set }, plan, aors);
     Player::new(s, level, built, Settle::live(s, quiet))
 }
 
@@ -211,6 +213,7 @@ mod tests {
             plan,
             Duration::from_millis(30),
             &BTreeMap::new(),
+            true,
         );
         p.play_out();
         p.set_dropped(dropped);

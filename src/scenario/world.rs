@@ -203,7 +203,12 @@ pub enum ServerAt<'a> {
     /// Outside the world, at `plan.server`, reached over a real network: packets to it leave
     /// the world ([`World::export`]), and the core and the server are named on the wire by
     /// their IP literals (`IP:PORT`), since the server resolves none of the world's names.
-    Outside,
+    /// `route_set`: the core sends requests to it with the ISC Route set; false: with none (a
+    /// server whose next hop is fixed to the core).
+    Outside {
+        /// Whether the core uses the ISC Route set.
+        route_set: bool,
+    },
 }
 
 /// What draws random numbers in a world, for [`node_seed`].
@@ -277,6 +282,8 @@ struct Ctx<'a> {
     literal: bool,
     /// Addresses of record other than `sip:NAME@DOMAIN`, by actor.
     aors: &'a BTreeMap<String, String>,
+    /// Whether the core reaches the server with the ISC Route set.
+    route_set: bool,
 }
 
 impl Ctx<'_> {
@@ -309,7 +316,8 @@ pub fn build(
     aors: &BTreeMap<String, String>,
 ) -> Built {
     let transport = if s.transport == "udp" { Transport::Udp } else { Transport::Tcp };
-    let literal = matches!(server, ServerAt::Outside);
+    let literal = matches!(server, ServerAt::Outside { .. });
+    let route_set = !matches!(server, ServerAt::Outside { route_set: false });
     let mut hosts = plan.hosts();
     let server_host = if literal {
         let h = format!("{}:{}", ip_host(plan.server), plan.server.port());
@@ -318,12 +326,13 @@ pub fn build(
     } else {
         SERVER_HOST.to_string()
     };
-    let cx = Ctx { seed: scenario_seed(&s.name, level), plan, hosts, transport, s, server_host, literal, aors };
+    let cx =
+        Ctx { seed: scenario_seed(&s.name, level), plan, hosts, transport, s, server_host, literal, aors, route_set };
     let mut world = World::new(node_seed(cx.seed, NodeRole::Network));
     let server_config = server_config(&cx, level, faults);
     match server {
         ServerAt::Inside(make) => world.add(SERVER_NODE, plan.server, SimNode::Server(make(server_config.clone()))),
-        ServerAt::Outside => world.export = true,
+        ServerAt::Outside { .. } => world.export = true,
     }
     for w in [Where::Local, Where::Remote] {
         world.add(side(w).core_node, plan.core_of(w), SimNode::Core(Box::new(Core::new(core_config(&cx, w)))));
@@ -378,6 +387,7 @@ fn core_config(cx: &Ctx<'_>, w: Where) -> CoreConfig {
         factory: Some((CONF_FACTORY.into(), me.focus_host.into())),
         hosts: cx.hosts.clone(),
         as_transport: cx.transport,
+        isc_route_set: cx.route_set,
         seed: node_seed(cx.seed, NodeRole::Core(w)),
     }
 }

@@ -439,3 +439,57 @@ fn replay_of_a_capture_judges_the_live_server() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `routing = "next-hop"`: the core sends requests to the server with no Route set, and the
+/// server (`imcpm serve` with its next hop for both domains fixed to the core's `--listen`
+/// address by `--host-map`) sends everything back there: the verdicts of the simulated run.
+#[test]
+fn a_server_with_a_fixed_next_hop_gives_the_simulated_verdicts() {
+    let all = scenarios();
+    let users = pool_file();
+    let port = free_port("127.0.0.1");
+    let core = SocketAddr::from(([127, 0, 0, 2], free_port("127.0.0.2")));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", "2"])
+        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
+        .args(["--host-map", &format!("im.example.net={core}"), "--host-map", &format!("cpm.example.com={core}")])
+        .arg("--users")
+        .arg(&users)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    let filters: Vec<String> = ["t1/pager", "t1/lmm", "t1/session", "t2/orig/pager", "t2/term/pager", "t2/term/group"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let jobs = plan(&all, Some(Level::Two), &filters);
+    let mut opts = LiveOptions::new(Target::External {
+        sut: Listen::udp(SocketAddr::from(([127, 0, 0, 1], port))),
+        listen: Some(core),
+    });
+    opts.pool = pool();
+    opts.route_set = false;
+    let runs = run_jobs(&all, &jobs, &opts, &mut |_| {}).unwrap();
+    let got = verdicts(&report_of(&all, &runs, &SuiteOptions::default(), "test").results);
+    let (report, _) = execute(&all, &jobs, &SuiteOptions::default(), &mut |_| {});
+    let sim = verdicts(&report.results);
+    assert_eq!(differences(&sim, &got), Vec::<String>::new());
+    // No initial request reached the server with a Route set.
+    let mut initial = 0;
+    for r in &runs {
+        for e in r.trace.events.iter().filter(|e| e.packet.to.port() == port) {
+            let m = imcpm::sip::Message::parse(e.packet.bytes.clone()).unwrap();
+            if m.is_request() && m.to_tag().is_none() && m.method() != Some(&imcpm::sip::Method::Register) {
+                initial += 1;
+                assert!(m.first(&imcpm::sip::HeaderName::Route).is_none(), "{}", String::from_utf8_lossy(m.bytes()));
+            }
+        }
+    }
+    assert!(initial >= 6, "{initial}");
+    let _ = std::fs::remove_file(users);
+}

@@ -42,6 +42,10 @@ pub struct CoreConfig {
     pub hosts: HashMap<String, SocketAddr>,
     /// Transport toward the IM server.
     pub as_transport: Transport,
+    /// Route requests to the IM server with the ISC Route set (`<sip:AS;lr>, <sip:core;lr;odi>`);
+    /// false: send them to it with no Route set (a server whose next hop is fixed to this core),
+    /// recognising each one coming back by the branch of this core's Via under the server's.
+    pub isc_route_set: bool,
     /// Seed for branches and odi tokens.
     pub seed: u64,
 }
@@ -76,6 +80,9 @@ pub struct Core {
     now: Instant,
     bindings: Vec<Binding>,
     odi: HashMap<String, (Phase, String)>,
+    /// Without the ISC Route set: the branch of our Via on a request sent to the IM server, and
+    /// what its return means.
+    as_branch: HashMap<String, (Phase, String)>,
     proxied: HashMap<ClientTx, Proxied>,
     by_server: HashMap<ServerTx, ClientTx>,
     /// Requests that found no route (for diagnostics).
@@ -97,6 +104,7 @@ impl Core {
             now: Instant::ZERO,
             bindings: Vec::new(),
             odi: HashMap::new(),
+            as_branch: HashMap::new(),
             proxied: HashMap::new(),
             by_server: HashMap::new(),
             unroutable: Vec::new(),
@@ -215,8 +223,17 @@ impl Core {
         let buf = msg.bytes().to_vec();
         let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
         let mut edits = popped.edits;
-        let phase: Option<(Phase, String)> =
+        let mut phase: Option<(Phase, String)> =
             popped.own.iter().find_map(|u| u.param("odi")).and_then(|t| self.odi.get(t).cloned());
+        if phase.is_none() && !self.cfg.isc_route_set && msg.to_tag().is_none() {
+            // Back from an IM server with a fixed next hop: our Via is under its own.
+            let vias = msg.list_values(&HeaderName::Via);
+            let ours = vias
+                .get(1)
+                .and_then(|v| crate::sip::uri::Via::parse(msg.bytes(), *v))
+                .and_then(|v| v.branch(msg.bytes()));
+            phase = ours.and_then(|b| self.as_branch.get(&b).cloned());
+        }
         let next_route = popped.next;
         let in_dialog = msg.to_tag().is_some();
         if let Some(u) = next_route.filter(|_| in_dialog || phase.is_none()) {
@@ -303,24 +320,33 @@ impl Core {
         let Some(to) = self.cfg.hosts.get(&asn).copied() else {
             return self.reject_with(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, "No IM Server");
         };
-        let token = self.ids.token(6);
-        self.odi.insert(token.clone(), (phase, user.to_string()));
-        let orig = if sescase == "orig" { ";orig" } else { "" };
         let regstate = if self.alive(user).is_empty() { "unreg" } else { "reg" };
-        let at = msg
-            .first(&HeaderName::Route)
-            .map_or_else(|| msg.first(&HeaderName::Via).map_or(0, |h| h.line.start), |h| h.line.start);
-        // The ISC Route set goes before any remaining Route entries.
-        edits.push(Edit::header_before(
-            msg,
-            at,
-            "Route",
-            &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.route_host()),
-        ));
+        if self.cfg.isc_route_set {
+            let token = self.ids.token(6);
+            self.odi.insert(token.clone(), (phase, user.to_string()));
+            let orig = if sescase == "orig" { ";orig" } else { "" };
+            let at = msg
+                .first(&HeaderName::Route)
+                .map_or_else(|| msg.first(&HeaderName::Via).map_or(0, |h| h.line.start), |h| h.line.start);
+            // The ISC Route set goes before any remaining Route entries.
+            edits.push(Edit::header_before(
+                msg,
+                at,
+                "Route",
+                &format!("<sip:{asn};lr{orig}>, <sip:{};lr;odi={token}>", self.route_host()),
+            ));
+        }
         strip_served_user(msg, &mut edits);
         let cseq_at = msg.first(&HeaderName::CSeq).map_or(msg.headers_end().start, |h| h.line.start + h.line.len());
         edits.push(Edit::insert(cseq_at, format!("P-Served-User: <{user}>;sescase={sescase};regstate={regstate}\r\n")));
         self.forward(tx, msg, edits, to, self.cfg.as_transport, record_route);
+        if !self.cfg.isc_route_set {
+            // Remember our branch: the request comes back with it under the server's Via.
+            let sent = self.by_server.get(&tx).and_then(|c| self.proxied.get(c)).map(|p| p.forwarded.clone());
+            if let Some(b) = sent.and_then(|b| Message::parse(b).ok()).and_then(|m| m.top_via_branch()) {
+                self.as_branch.insert(b, (phase, user.to_string()));
+            }
+        }
     }
 
     fn deliver(&mut self, tx: ServerTx, msg: &Message, mut edits: Vec<Edit>, user: &str) {
