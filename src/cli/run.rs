@@ -56,6 +56,10 @@ pub struct Args {
     /// run, which the server learns from the third-party REGISTERs.
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
+    /// The server's domain in a live run (`--sut`): its local users' and the harness's core's
+    /// (default im.example.net).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
     /// The server's declared role; only `proxy` is judged.
     #[arg(long, value_enum, default_value = "proxy")]
     pub role: RoleArg,
@@ -116,8 +120,19 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
         a.listen = a.listen.or(c.listen);
         a.level = a.level.or(Some(c.level));
     }
-    if a.sut.is_none() && (a.listen.is_some() || a.users.is_some()) {
-        return Err(miette::miette!("--listen and --users are for a live run against an external server: give --sut"));
+    if a.sut.is_none() && (a.listen.is_some() || a.users.is_some() || a.domain.is_some()) {
+        return Err(miette::miette!(
+            "--listen, --users and --domain are for a live run against an external server: give --sut"
+        ));
+    }
+    let domain = a
+        .domain
+        .clone()
+        .or_else(|| sut_config.as_ref().map(|c| c.domain.clone()))
+        .unwrap_or_else(|| crate::scenario::run::DOMAIN.to_string())
+        .to_ascii_lowercase();
+    if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+        return Err(miette::miette!("--domain `{domain}`: a host name (letters, digits, dots, dashes)"));
     }
     if a.sut.is_some() && a.level.is_none() {
         return Err(miette::miette!("--sut needs --level 1|2 (the level the server under test implements)"));
@@ -191,8 +206,9 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
                     live.quiet = q;
                 }
             }
+            live.domain = domain.clone();
             if let Some(p) = &a.users {
-                live.pool = read_pool(p)?;
+                live.pool = read_pool(p, &domain)?;
             }
             let runs = run_jobs(&all, &jobs, &live, &mut progress).map_err(|e| miette::miette!("{e}"))?;
             let mut report = report_of(&all, &runs, &opts, &name);
@@ -237,16 +253,15 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
 }
 
 /// The user pool of `--users`: the `[users]` table of `imcpm serve --users`.
-fn read_pool(p: &std::path::Path) -> miette::Result<Vec<PoolUser>> {
+fn read_pool(p: &std::path::Path, domain: &str) -> miette::Result<Vec<PoolUser>> {
     let text = std::fs::read_to_string(p).map_err(|e| miette::miette!("--users {}: {e}", p.display()))?;
     let users = super::serve::parse_users(p, &text).map_err(|e| miette::Report::new(*e))?;
     // The harness's core serves one domain: a user elsewhere could never be reached.
-    let domain = format!("@{}", crate::scenario::run::DOMAIN);
-    if let Some((aor, _)) = users.iter().find(|(aor, _)| !aor.ends_with(&domain)) {
+    let at = format!("@{domain}");
+    if let Some((aor, _)) = users.iter().find(|(aor, _)| !aor.ends_with(&at)) {
         return Err(miette::miette!(
-            "--users {}: `{aor}` is not in {}: the harness's core serves that domain, and a pool user must be in it",
-            p.display(),
-            crate::scenario::run::DOMAIN
+            "--users {}: `{aor}` is not in {domain}: the harness's core serves that domain, and a pool user must be in it",
+            p.display()
         ));
     }
     Ok(users.into_iter().map(|(aor, kind)| PoolUser { aor, kind }).collect())

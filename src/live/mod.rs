@@ -75,6 +75,8 @@ pub struct LiveOptions {
     /// The core reaches the server with the ISC Route set (true), or with none: the server's
     /// next hop is fixed to the core's `--listen` address.
     pub route_set: bool,
+    /// The server's domain (its local users' and the core's).
+    pub domain: String,
 }
 
 impl LiveOptions {
@@ -87,6 +89,7 @@ impl LiveOptions {
             parallel: 8,
             pool: Vec::new(),
             route_set: true,
+            domain: crate::scenario::run::DOMAIN.to_string(),
         }
     }
 }
@@ -224,7 +227,7 @@ async fn schedule(
             let n = order[next];
             let (i, level) = jobs[n];
             let s = all[i].clone();
-            match assign(&s, &opts.pool, &free, &ever, &tag, n, &opts.target) {
+            match assign(&s, &opts.pool, &free, &ever, &tag, n, &opts.target, &opts.domain) {
                 Assign::Users(aors, taken) => {
                     for &k in &taken {
                         free[k] = false;
@@ -238,7 +241,7 @@ async fn schedule(
                 Assign::Wait if !running.is_empty() => break,
                 Assign::Wait | Assign::Never(_) => {
                     let all_free = vec![true; opts.pool.len()];
-                    let why = match assign(&s, &opts.pool, &all_free, &all_free, &tag, n, &opts.target) {
+                    let why = match assign(&s, &opts.pool, &all_free, &all_free, &tag, n, &opts.target, &opts.domain) {
                         Assign::Never(why) => why,
                         _ => "the user pool is too small".to_string(),
                     };
@@ -284,6 +287,7 @@ enum Assign {
 
 /// Map the actors of `s` onto users: local actors onto free pool users of their kind (with a
 /// pool), every other actor onto `sip:NAME-TAG-JOB@DOMAIN`, an address no other run uses.
+#[allow(clippy::too_many_arguments)]
 fn assign(
     s: &Scenario,
     pool: &[PoolUser],
@@ -292,6 +296,7 @@ fn assign(
     tag: &str,
     job: usize,
     target: &Target,
+    domain: &str,
 ) -> Assign {
     let mut aors = BTreeMap::new();
     let mut taken = Vec::new();
@@ -325,7 +330,8 @@ fn assign(
                      client kind from a users file; give the users it knows with --users"
                 ));
             }
-            let domain = crate::scenario::world::domain_of(actor.network);
+            let domain =
+                if local { domain.to_string() } else { crate::scenario::world::domain_of(actor.network).to_string() };
             aors.insert(name.clone(), format!("sip:{name}-{tag}-{job}@{domain}"));
         }
     }
@@ -410,7 +416,8 @@ impl Job {
     }
 
     fn player(&self, plan: AddressPlan) -> Player {
-        prepare_outside(&self.s, self.level, &self.opts.run, plan, self.opts.quiet, &self.aors, self.opts.route_set)
+        let outside = crate::scenario::world::Outside { route_set: self.opts.route_set, domain: &self.opts.domain };
+        prepare_outside(&self.s, self.level, &self.opts.run, plan, self.opts.quiet, &self.aors, outside)
     }
 }
 

@@ -6,6 +6,7 @@
 //! sut = "udp:192.0.2.10:5060"     # the server (TRANSPORT:IP:PORT, IPv6 in brackets)
 //! listen = "udp:192.0.2.1:5070"   # optional: where the harness's core listens
 //! level = 1                       # 1 or 2
+//! domain = "im.example.net"       # optional: the server's domain (default im.example.net)
 //! role = "proxy"                  # optional; only proxy is judged
 //! routing = "route-set"           # optional; or "next-hop": no Route set, the server's next
 //!                                 # hop fixed to `listen` (then required)
@@ -74,6 +75,8 @@ pub struct SutConfig {
     /// The core reaches the server with the ISC Route set (true) or with none, the server's
     /// next hop being fixed to `listen` (`routing = "next-hop"`).
     pub route_set: bool,
+    /// The server's domain (its local users', and the core's).
+    pub domain: String,
     /// Quiet time that ends a step.
     pub quiet: Option<Duration>,
     /// The user pool.
@@ -124,6 +127,7 @@ struct Raw {
     sut: Spanned<String>,
     listen: Option<Spanned<String>>,
     level: Spanned<i64>,
+    domain: Option<Spanned<String>>,
     role: Option<Spanned<String>>,
     routing: Option<Spanned<String>>,
     provisioning: Option<Spanned<String>>,
@@ -213,17 +217,30 @@ pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> 
         Some(q) => return Err(err(q.span(), format!("quiet_ms must be 1 to 10000, got {}", q.get_ref()))),
         None => None,
     };
+    let domain = match &raw.domain {
+        None => crate::scenario::run::DOMAIN.to_string(),
+        Some(d) => {
+            let v = d.get_ref().trim().to_ascii_lowercase();
+            let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok || v == crate::scenario::run::REMOTE_DOMAIN {
+                let msg = format!(
+                    "domain `{}`: a host name (letters, digits, dots, dashes), not the remote network's {}",
+                    d.get_ref(),
+                    crate::scenario::run::REMOTE_DOMAIN
+                );
+                return Err(err(d.span(), msg));
+            }
+            v
+        }
+    };
     let mut users: Vec<PoolUser> = Vec::new();
     for u in &raw.users {
         let Some(aor) = crate::interop::registration::aor(u.aor.get_ref()).filter(|_| u.aor.get_ref().contains(':'))
         else {
             return Err(err(u.aor.span(), format!("`{}` is not a SIP or tel URI", u.aor.get_ref())));
         };
-        if !aor.ends_with(&format!("@{}", crate::scenario::run::DOMAIN)) {
-            let msg = format!(
-                "`{aor}`: the harness's core serves {}; a pool user must be in that domain",
-                crate::scenario::run::DOMAIN
-            );
+        if !aor.ends_with(&format!("@{domain}")) {
+            let msg = format!("`{aor}`: the harness's core serves {domain}; a pool user must be in that domain");
             return Err(err(u.aor.span(), msg));
         }
         if users.iter().any(|x| x.aor == aor) {
@@ -267,7 +284,7 @@ pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> 
             observed: d.observed.as_ref().map(|o| o.get_ref().clone()),
         });
     }
-    Ok(SutConfig { sut, listen, level, provisioning, route_set, quiet, users, deviations })
+    Ok(SutConfig { sut, listen, level, provisioning, route_set, domain, quiet, users, deviations })
 }
 
 /// Read and parse a SUT config.
@@ -383,6 +400,12 @@ reason = "one substitution per header"
             ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nprovisioning = \"users-file\"\n", 3, "needs the users"),
             ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nrouting = \"next-hop\"\n", 3, "needs `listen`"),
             ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\nrouting = \"dns\"\n", 3, "expected `route-set`"),
+            ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\ndomain = \"a b\"\n", 3, "a host name"),
+            (
+                "sut = \"udp:127.0.0.1:5070\"\nlevel = 1\ndomain = \"ims.example.org\"\n[[users]]\naor = \"sip:a@im.example.net\"\nkind = \"im\"\n",
+                5,
+                "serves ims.example.org",
+            ),
             ("sut = \"udp:127.0.0.1:5070\"\nlevel = 1\n[timeouts]\nquiet_ms = 0\n", 4, "quiet_ms"),
         ];
         for (text, line, msg) in cases {

@@ -83,8 +83,8 @@ pub fn run_in(
 /// [`Player::server_config`]. Judge the play with [`judge`].
 ///
 /// `aors` maps actors onto the addresses of record the server knows (unmapped actors are
-/// `sip:NAME@DOMAIN`); `route_set` false: the core sends requests to the server with no Route
-/// set (its next hop is fixed to the core).
+/// `sip:NAME@DOMAIN`); `outside` says how the world faces the server (Route set or a fixed
+/// next hop, the server's domain).
 pub fn prepare_outside(
     s: &Scenario,
     level: Level,
@@ -92,9 +92,9 @@ pub fn prepare_outside(
     plan: AddressPlan,
     quiet: Duration,
     aors: &BTreeMap<String, String>,
-    route_set: bool,
+    outside: world::Outside<'_>,
 ) -> Player {
-    let built = world::build(s, level, &opts.faults, ServerAt::Outside { route_set }, plan, aors);
+    let built = world::build(s, level, &opts.faults, ServerAt::Outside(outside), plan, aors);
     Player::new(s, level, built, Settle::live(s, quiet))
 }
 
@@ -108,7 +108,7 @@ pub fn judge(mut p: Player) -> ScenarioRun {
         sut: std::iter::once(p.b.server).chain(p.b.server_peers.iter().copied()).collect(),
         sut_hosts: Vec::new(),
         role: Role::Proxy,
-        domains: vec![DOMAIN.into()],
+        domains: vec![p.b.local_domain.clone()],
         users: std::mem::take(&mut p.b.users),
         // What the harness's own sockets dropped may be missing from the trace.
         complete: p.dropped == 0,
@@ -213,7 +213,7 @@ mod tests {
             plan,
             Duration::from_millis(30),
             &BTreeMap::new(),
-            true,
+            world::Outside::default(),
         );
         p.play_out();
         p.set_dropped(dropped);

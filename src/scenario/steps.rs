@@ -303,7 +303,10 @@ impl Player {
     /// The request URI: the sender's conference factory for a group, else the addressee's AoR.
     fn target(&self, from: &str, st: &Step, svc: Service) -> String {
         match (svc, st.to.as_ref()) {
-            (Service::Group, _) => factory_uri(self.s.actors.get(from).map_or(Where::Local, |x| x.network)),
+            (Service::Group, _) => match self.s.actors.get(from).map_or(Where::Local, |x| x.network) {
+                Where::Local => world::factory_uri_in(&self.b.local_domain),
+                Where::Remote => factory_uri(Where::Remote),
+            },
             (_, Some(t)) => self.b.aors.get(t).cloned().unwrap_or_default(),
             _ => String::new(),
         }

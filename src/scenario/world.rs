@@ -90,7 +90,12 @@ pub fn domain_of(w: Where) -> &'static str {
 
 /// The conference factory URI of a network's focus.
 pub fn factory_uri(w: Where) -> String {
-    format!("sip:{CONF_FACTORY}@{}", domain_of(w))
+    factory_uri_in(domain_of(w))
+}
+
+/// The conference factory URI of the focus of `domain`.
+pub fn factory_uri_in(domain: &str) -> String {
+    format!("sip:{CONF_FACTORY}@{domain}")
 }
 
 fn a(s: &str) -> SocketAddr {
@@ -195,6 +200,22 @@ pub fn server_addr() -> SocketAddr {
 /// Builds the server under test for a level (the embedded reference server by default).
 pub type ServerFactory<'a> = &'a dyn Fn(ServerConfig) -> Box<dyn SansIo + Send>;
 
+/// How the world faces a server outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outside<'a> {
+    /// The core sends requests to the server with the ISC Route set; false: with none (a
+    /// server whose next hop is fixed to the core).
+    pub route_set: bool,
+    /// The server's domain: the local users' and the core's (default [`DOMAIN`]).
+    pub domain: &'a str,
+}
+
+impl Default for Outside<'_> {
+    fn default() -> Self {
+        Outside { route_set: true, domain: DOMAIN }
+    }
+}
+
 /// Where the server under test runs.
 #[derive(Clone, Copy)]
 pub enum ServerAt<'a> {
@@ -203,12 +224,7 @@ pub enum ServerAt<'a> {
     /// Outside the world, at `plan.server`, reached over a real network: packets to it leave
     /// the world ([`World::export`]), and the core and the server are named on the wire by
     /// their IP literals (`IP:PORT`), since the server resolves none of the world's names.
-    /// `route_set`: the core sends requests to it with the ISC Route set; false: with none (a
-    /// server whose next hop is fixed to the core).
-    Outside {
-        /// Whether the core uses the ISC Route set.
-        route_set: bool,
-    },
+    Outside(Outside<'a>),
 }
 
 /// What draws random numbers in a world, for [`node_seed`].
@@ -260,6 +276,8 @@ pub struct Built {
     pub users: BTreeMap<String, ClientKind>,
     /// The server under test's address.
     pub server: SocketAddr,
+    /// The local domain (the server's).
+    pub local_domain: String,
     /// Other addresses the server sent from (over a real network: the TCP connections it
     /// opened), judged as the server.
     pub server_peers: Vec<SocketAddr>,
@@ -284,12 +302,21 @@ struct Ctx<'a> {
     aors: &'a BTreeMap<String, String>,
     /// Whether the core reaches the server with the ISC Route set.
     route_set: bool,
+    /// The local domain (the server's).
+    local: String,
 }
 
 impl Ctx<'_> {
+    /// The domain of a network.
+    fn domain(&self, w: Where) -> &str {
+        match w {
+            Where::Local => &self.local,
+            Where::Remote => REMOTE_DOMAIN,
+        }
+    }
     /// The address of record of an actor.
     fn aor(&self, name: &str, w: Where) -> String {
-        self.aors.get(name).cloned().unwrap_or_else(|| format!("sip:{name}@{}", domain_of(w)))
+        self.aors.get(name).cloned().unwrap_or_else(|| format!("sip:{name}@{}", self.domain(w)))
     }
 }
 
@@ -316,8 +343,11 @@ pub fn build(
     aors: &BTreeMap<String, String>,
 ) -> Built {
     let transport = if s.transport == "udp" { Transport::Udp } else { Transport::Tcp };
-    let literal = matches!(server, ServerAt::Outside { .. });
-    let route_set = !matches!(server, ServerAt::Outside { route_set: false });
+    let literal = matches!(server, ServerAt::Outside(_));
+    let outside = match server {
+        ServerAt::Outside(o) => o,
+        ServerAt::Inside(_) => Outside::default(),
+    };
     let mut hosts = plan.hosts();
     let server_host = if literal {
         let h = format!("{}:{}", ip_host(plan.server), plan.server.port());
@@ -326,13 +356,23 @@ pub fn build(
     } else {
         SERVER_HOST.to_string()
     };
-    let cx =
-        Ctx { seed: scenario_seed(&s.name, level), plan, hosts, transport, s, server_host, literal, aors, route_set };
+    let cx = Ctx {
+        seed: scenario_seed(&s.name, level),
+        plan,
+        hosts,
+        transport,
+        s,
+        server_host,
+        literal,
+        aors,
+        route_set: outside.route_set,
+        local: outside.domain.to_string(),
+    };
     let mut world = World::new(node_seed(cx.seed, NodeRole::Network));
     let server_config = server_config(&cx, level, faults);
     match server {
         ServerAt::Inside(make) => world.add(SERVER_NODE, plan.server, SimNode::Server(make(server_config.clone()))),
-        ServerAt::Outside { .. } => world.export = true,
+        ServerAt::Outside(_) => world.export = true,
     }
     for w in [Where::Local, Where::Remote] {
         world.add(side(w).core_node, plan.core_of(w), SimNode::Core(Box::new(Core::new(core_config(&cx, w)))));
@@ -348,6 +388,7 @@ pub fn build(
         aors: BTreeMap::new(),
         users: BTreeMap::new(),
         server: plan.server,
+        local_domain: cx.local.clone(),
         server_peers: Vec::new(),
         server_config,
         unreachable: Vec::new(),
@@ -360,7 +401,7 @@ fn server_config(cx: &Ctx<'_>, level: Level, faults: &FaultSet) -> ServerConfig 
     let plan = cx.plan;
     let host = if cx.literal { ip_host(plan.server) } else { SERVER_HOST.to_string() };
     let mut cfg =
-        ServerConfig::new(level, &host, DOMAIN, vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)]);
+        ServerConfig::new(level, &host, &cx.local, vec![(Transport::Udp, plan.server), (Transport::Tcp, plan.server)]);
     cfg.hosts = cx.hosts.clone();
     cfg.faults = faults.clone();
     cfg.seed = node_seed(cx.seed, NodeRole::Server);
@@ -381,9 +422,9 @@ fn core_config(cx: &Ctx<'_>, w: Where) -> CoreConfig {
     CoreConfig {
         host: if cx.literal && me.im_server { ip_host(addr) } else { me.core_host.into() },
         addr,
-        domain: me.domain.into(),
+        domain: cx.domain(w).into(),
         im_server: me.im_server.then(|| cx.server_host.clone()),
-        peers: [(peer.domain.to_string(), peer.core_host.to_string())].into_iter().collect(),
+        peers: [(cx.domain(other(w)).to_string(), peer.core_host.to_string())].into_iter().collect(),
         factory: Some((CONF_FACTORY.into(), me.focus_host.into())),
         hosts: cx.hosts.clone(),
         as_transport: cx.transport,
@@ -397,7 +438,7 @@ fn focus_config(cx: &Ctx<'_>, w: Where) -> FocusConfig {
     FocusConfig {
         host: me.focus_host.into(),
         addr: cx.plan.focus_of(w),
-        domain: me.domain.into(),
+        domain: cx.domain(w).into(),
         core: (me.core_host.into(), cx.plan.core_of(w)),
         form: me.form,
         hosts: cx.hosts.clone(),
@@ -421,7 +462,7 @@ fn add_clients(cx: &Ctx<'_>, built: &mut Built) {
             addr: cx.plan.ue(w == Where::Remote, i),
             transport: cx.transport,
             core: (me.core_host.into(), cx.plan.core_of(w)),
-            domain: me.domain.into(),
+            domain: cx.domain(w).into(),
             hosts: cx.hosts.clone(),
             seed: node_seed(cx.seed, NodeRole::Ue(i)),
         };

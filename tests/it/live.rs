@@ -493,3 +493,50 @@ fn a_server_with_a_fixed_next_hop_gives_the_simulated_verdicts() {
     assert!(initial >= 6, "{initial}");
     let _ = std::fs::remove_file(users);
 }
+
+/// A server of another domain (`imcpm serve --domain ims.example.org`, its pool there): the
+/// harness's core and local users take that domain (`LiveOptions::domain`, `--domain`), and the
+/// level-2 scenarios give the simulated verdicts.
+#[test]
+fn a_server_of_another_domain_gives_the_simulated_verdicts() {
+    let all = scenarios();
+    let dir = std::env::temp_dir().join(format!("imcpm-live-domain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users = dir.join("pool.toml");
+    let text = std::fs::read_to_string(pool_file()).unwrap().replace("@im.example.net", "@ims.example.org");
+    std::fs::write(&users, text).unwrap();
+    let port = free_port("127.0.0.1");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", "2", "--domain", "ims.example.org"])
+        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
+        .arg("--users")
+        .arg(&users)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    let filters: Vec<String> = ["t2/*", "online/*", "convid/*"].iter().map(|s| s.to_string()).collect();
+    let jobs = plan(&all, Some(Level::Two), &filters);
+    let mut opts = LiveOptions::new(Target::External { sut: Listen::udp(([127, 0, 0, 1], port).into()), listen: None });
+    opts.pool = pool()
+        .into_iter()
+        .map(|u| PoolUser { aor: u.aor.replace("@im.example.net", "@ims.example.org"), ..u })
+        .collect();
+    opts.domain = "ims.example.org".into();
+    let runs = run_jobs(&all, &jobs, &opts, &mut |_| {}).unwrap();
+    let got = verdicts(&report_of(&all, &runs, &SuiteOptions::default(), "test").results);
+    let (report, _) = execute(&all, &jobs, &SuiteOptions::default(), &mut |_| {});
+    assert_eq!(differences(&verdicts(&report.results), &got), Vec::<String>::new());
+    assert!(
+        runs.iter().all(|r| r
+            .trace
+            .events
+            .iter()
+            .all(|e| !String::from_utf8_lossy(&e.packet.bytes).contains("@im.example.net")))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
