@@ -197,6 +197,23 @@ fn kamailio_level_1_live() {
     assert_eq!(ids, want, "new verdicts under the faulty config: {new:?}");
 }
 
+/// `imcpm serve --level 1 --fault forget-lmm-tag` on a free loopback port (UDP and TCP), ready
+/// once it says where it listens; killed by PID when dropped.
+fn faulty_serve() -> (support::Proc, u16) {
+    let port = support::free_port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
+        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = serve.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
+    (support::Proc { name: "imcpm serve".into(), child: serve }, port)
+}
+
 /// Non-PASS findings located at a message: (requirement, Call-ID, verdict).
 type Located = std::collections::BTreeSet<(String, String, String)>;
 
@@ -212,18 +229,7 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
     let dumpcap = support::require_tool("dumpcap", "wireshark-common");
     let dir = support::work_dir("live-capture");
     // The server, level 1, with a defect the oracle must find.
-    let port = support::free_port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
-        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = serve.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
-    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
-    let serve = support::Proc { name: "imcpm serve".into(), child: serve };
+    let (serve, port) = faulty_serve();
     // The capture: everything to and from the harness's core (127.0.0.2).
     let pcap = dir.join("live.pcapng");
     let log = std::fs::File::create(dir.join("dumpcap.log")).unwrap();
@@ -293,18 +299,7 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
     assert_eq!(captured, live, "check-pcap of the live run's capture vs the live run");
 
     // Replayed against a fresh server with the same defect: the verdicts of judging the capture.
-    let port2 = support::free_port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
-        .args(["--listen", &format!("udp:127.0.0.1:{port2}"), "--listen", &format!("tcp:127.0.0.1:{port2}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = serve.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
-    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
-    let serve = support::Proc { name: "imcpm serve".into(), child: serve };
+    let (serve, port2) = faulty_serve();
     let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
         .arg("replay")
         .arg(&pcap)

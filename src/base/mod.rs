@@ -19,3 +19,28 @@ pub use domain::{ClientKind, Direction, Level, Role, Service, SessionCase};
 pub use ids::IdGen;
 pub use time::Instant;
 pub use wire::{Packet, Trace, Traced, Transport};
+
+/// The 1-based line and column of byte `offset` in `text` (clamped to its end), for errors that
+/// point into an input file.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.len() - before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod line_column_tests {
+    use super::line_column;
+
+    #[test]
+    fn lines_and_columns_from_one() {
+        let t = "ab\ncdé\nx";
+        assert_eq!(line_column(t, 0), (1, 1));
+        assert_eq!(line_column(t, 3), (2, 1));
+        assert_eq!(line_column(t, 5), (2, 3));
+        // Inside a multi-byte character, and past the end: no panic.
+        assert_eq!(line_column(t, 6), (2, 4));
+        assert_eq!(line_column(t, 99), (3, 2));
+    }
+}

@@ -102,9 +102,7 @@ pub struct UsersFileError {
 impl UsersFileError {
     fn new(path: &Path, text: &str, span: std::ops::Range<usize>, message: String) -> UsersFileError {
         let start = span.start.min(text.len());
-        let before = &text[..start];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let (line, column) = crate::base::line_column(text, start);
         UsersFileError {
             path: path.display().to_string(),
             line,

@@ -107,9 +107,7 @@ pub struct SutConfigError {
 impl SutConfigError {
     fn new(path: &Path, text: &str, span: Range<usize>, message: String) -> Box<SutConfigError> {
         let start = span.start.min(text.len());
-        let before = &text[..start];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        let (line, column) = crate::base::line_column(text, start);
         Box::new(SutConfigError {
             path: path.display().to_string(),
             line,

@@ -115,21 +115,20 @@ fn free_port(ip: &str) -> u16 {
     panic!("no free port on {ip}");
 }
 
-/// Start `imcpm serve` at `level` on a free port of `ip` (UDP and TCP), with the pool.
-fn serve(ip: &str, level: Level, users: &std::path::Path) -> Serve {
+/// Start `imcpm serve ARGS` on a free port of `ip`, UDP and TCP; ready once it says where it
+/// listens.
+fn spawn_serve(ip: &str, args: &[&str]) -> Serve {
     let port = free_port(ip);
     let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .args(["serve", "--level", &level.number().to_string()])
+        .arg("serve")
+        .args(args)
         .args(["--listen", &format!("udp:{ip}:{port}"), "--listen", &format!("tcp:{ip}:{port}")])
-        .arg("--users")
-        .arg(users)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
     let mut lines = BufReader::new(out).lines();
-    // Ready once it says where it listens.
     let addr: SocketAddr = loop {
         let line = lines.next().expect("serve prints its addresses").unwrap();
         if let Some(a) = line.strip_prefix("imcpm serve: listening on tcp:") {
@@ -137,6 +136,12 @@ fn serve(ip: &str, level: Level, users: &std::path::Path) -> Serve {
         }
     };
     Serve(child, addr)
+}
+
+/// Start `imcpm serve` at `level` on a free port of `ip` (UDP and TCP), with the pool.
+fn serve(ip: &str, level: Level, users: &std::path::Path) -> Serve {
+    let users = users.to_str().unwrap();
+    spawn_serve(ip, &["--level", &level.number().to_string(), "--users", users])
 }
 
 #[test]
@@ -254,19 +259,8 @@ fn sut_config_deviations_are_xfail_and_a_passing_one_is_xpass() {
     std::fs::create_dir_all(&dir).unwrap();
     let users = dir.join("users.toml");
     std::fs::write(&users, "[users]\n\"sip:u1@im.example.net\" = \"im\"\n").unwrap();
-    let port = free_port("127.0.0.1");
-    let child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .args(["serve", "--level", "1", "--fault", "forget-lmm-tag"])
-        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = child;
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
-    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    let server = spawn_serve("127.0.0.1", &["--level", "1", "--fault", "forget-lmm-tag"]);
+    let port = server.1.port();
     let run = |cfg: &str| {
         let path = dir.join("sut.toml");
         std::fs::write(&path, cfg).unwrap();
@@ -386,22 +380,12 @@ fn replay_of_a_capture_judges_the_live_server() {
         .unwrap();
     assert_eq!(st.status.code(), Some(0));
     for (fault, want_code) in [(None, 0), (Some("forget-lmm-tag"), 1)] {
-        let port = free_port("127.0.0.1");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
-        cmd.args(["serve", "--level", "1"]).args([
-            "--listen",
-            &format!("udp:127.0.0.1:{port}"),
-            "--listen",
-            &format!("tcp:127.0.0.1:{port}"),
-        ]);
+        let mut args = vec!["--level", "1"];
         if let Some(f) = fault {
-            cmd.args(["--fault", f]);
+            args.extend(["--fault", f]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(out).lines();
-        while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
-        let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+        let server = spawn_serve("127.0.0.1", &args);
+        let port = server.1.port();
         let reports = dir.join(format!("replay-{}", fault.unwrap_or("none")));
         let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
             .arg("replay")
@@ -447,22 +431,11 @@ fn replay_of_a_capture_judges_the_live_server() {
 fn a_server_with_a_fixed_next_hop_gives_the_simulated_verdicts() {
     let all = scenarios();
     let users = pool_file();
-    let port = free_port("127.0.0.1");
     let core = SocketAddr::from(([127, 0, 0, 2], free_port("127.0.0.2")));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .args(["serve", "--level", "2"])
-        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
-        .args(["--host-map", &format!("im.example.net={core}"), "--host-map", &format!("cpm.example.com={core}")])
-        .arg("--users")
-        .arg(&users)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
-    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    let (im, cpm) = (format!("im.example.net={core}"), format!("cpm.example.com={core}"));
+    let u = users.to_str().unwrap();
+    let server = spawn_serve("127.0.0.1", &["--level", "2", "--host-map", &im, "--host-map", &cpm, "--users", u]);
+    let port = server.1.port();
     let filters: Vec<String> = ["t1/pager", "t1/lmm", "t1/session", "t2/orig/pager", "t2/term/pager", "t2/term/group"]
         .iter()
         .map(|s| s.to_string())
@@ -505,20 +478,9 @@ fn a_server_of_another_domain_gives_the_simulated_verdicts() {
     let users = dir.join("pool.toml");
     let text = std::fs::read_to_string(pool_file()).unwrap().replace("@im.example.net", "@ims.example.org");
     std::fs::write(&users, text).unwrap();
-    let port = free_port("127.0.0.1");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .args(["serve", "--level", "2", "--domain", "ims.example.org"])
-        .args(["--listen", &format!("udp:127.0.0.1:{port}"), "--listen", &format!("tcp:127.0.0.1:{port}")])
-        .arg("--users")
-        .arg(&users)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    while !lines.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
-    let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
+    let u = users.to_str().unwrap();
+    let server = spawn_serve("127.0.0.1", &["--level", "2", "--domain", "ims.example.org", "--users", u]);
+    let port = server.1.port();
     let filters: Vec<String> = ["t2/*", "online/*", "convid/*"].iter().map(|s| s.to_string()).collect();
     let jobs = plan(&all, Some(Level::Two), &filters);
     let mut opts = LiveOptions::new(Target::External { sut: Listen::udp(([127, 0, 0, 1], port).into()), listen: None });
