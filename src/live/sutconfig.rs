@@ -183,7 +183,8 @@ pub fn parse(path: &Path, text: &str) -> Result<SutConfig, Box<SutConfigError>> 
     };
     if let Some(r) = &raw.role {
         if r.get_ref() != "proxy" {
-            let msg = format!("role `{}`: only `proxy` is judged (a B2BUA is not, decisions.md D6)", r.get_ref());
+            let msg =
+                format!("role `{}`: only `proxy` is judged (a B2BUA is not yet: docs/decisions.md#d6)", r.get_ref());
             return Err(err(r.span(), msg));
         }
     }
