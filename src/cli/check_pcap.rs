@@ -97,7 +97,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let text = match a.format {
         Format::Json => report::json::to_json(&r),
         Format::Markdown => report::markdown::to_markdown(&r),
-        Format::Text => text(&a, &r, std::io::stdout().is_terminal()),
+        Format::Text => text(&a, &r, super::color(std::io::stdout().is_terminal())),
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if let Some(e) = &v.error {

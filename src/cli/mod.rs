@@ -65,6 +65,16 @@ pub enum Format {
     Markdown,
 }
 
+/// Whether output to a stream may use colour: it is a terminal and `NO_COLOR` is not set to a
+/// non-empty value (no-color.org).
+pub fn color(stream_is_terminal: bool) -> bool {
+    color_with(stream_is_terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn color_with(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Parse the command line and run it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -84,5 +94,19 @@ pub fn main() -> ExitCode {
             eprintln!("{report:?}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::color_with;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_turns_colour_off_on_a_terminal() {
+        assert!(color_with(true, None));
+        assert!(color_with(true, Some(OsStr::new(""))));
+        assert!(!color_with(true, Some(OsStr::new("1"))));
+        assert!(!color_with(false, None));
     }
 }

@@ -125,7 +125,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         Format::Json => report::json::to_json(&report),
         Format::Markdown => report::markdown::to_markdown(&report),
         Format::Text => {
-            let tty = std::io::stdout().is_terminal();
+            let tty = super::color(std::io::stdout().is_terminal());
             let mut s = report::text::summary_table(&report.results, tty);
             s.push('\n');
             s.push_str(&report::text::failures(&report.results));

@@ -157,12 +157,10 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     }
     let jobs = plan(&all, a.level, &a.filter);
     if jobs.is_empty() {
-        return Err(miette::miette!(
-            "no scenario matches (scenarios in {}, --level {:?}, --filter {:?})",
-            a.scenarios.display(),
-            a.level,
-            a.filter
-        ));
+        let level = a.level.map_or_else(|| "every level".to_string(), |l| format!("--level {}", l.number()));
+        let filter =
+            if a.filter.is_empty() { "no --filter".to_string() } else { format!("--filter {}", a.filter.join(" ")) };
+        return Err(miette::miette!("no scenario matches (scenarios in {}, {level}, {filter})", a.scenarios.display()));
     }
     let total = jobs.len() as u64;
     let tty = std::io::stdout().is_terminal();
@@ -246,7 +244,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     let text = match a.format {
         Format::Json => report::json::to_json(&report),
         Format::Markdown => report::markdown::to_markdown(&report),
-        Format::Text => report::text::run_text(&report, runs.len(), elapsed, cpu, &a.report_dir, tty),
+        Format::Text => report::text::run_text(&report, runs.len(), elapsed, cpu, &a.report_dir, super::color(tty)),
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(if report::failing_strict(&report.results, a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })

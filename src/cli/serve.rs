@@ -174,7 +174,7 @@ fn init_logging(verbose: u8) {
         _ => EnvFilter::new("trace"),
     };
     // A subscriber already installed (e.g. by a test) is kept.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = super::color(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).try_init();
 }
 

@@ -313,3 +313,16 @@ fn strict_makes_inconclusive_fail_every_judging_command() {
     let base = ["check-pcap", cap, "--sut", "127.0.0.1:5070", "--level", "1", "--no-reports", "--strict"];
     assert_eq!(imcpm(&base).status.code(), Some(0));
 }
+
+/// A selection that matches nothing is a usage error that says what was asked, in the words of
+/// the command line (no Rust debug names such as `Some(One)`).
+#[test]
+fn an_empty_selection_is_named_as_it_was_asked() {
+    let out = imcpm(&["run", "--level", "1", "--filter", "zz*", "--report-dir", tmp("empty").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--level 1") && err.contains("--filter zz*"), "{err}");
+    assert!(!err.contains("Some(") && !err.contains("One") && !err.contains("[\""), "{err}");
+    let out = imcpm(&["run", "--filter", "zz*", "--report-dir", tmp("empty").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("every level"));
+}
