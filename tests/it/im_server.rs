@@ -481,33 +481,3 @@ fn an_unreachable_next_hop_gets_500_upstream() {
     assert_eq!(finals, vec!["SIP/2.0 500 Server Internal Error".to_string()], "{finals:?}");
     assert!(requests(&later).is_empty(), "no retransmission toward the unreachable hop");
 }
-
-/// RFC 3261 §18.1.1: a request sent over TCP only because it grew past 1300 bytes (D9) is
-/// retried over UDP when the TCP connection cannot be made; the answer is relayed as usual.
-#[test]
-fn a_request_sent_over_tcp_for_its_size_is_retried_over_udp_when_tcp_fails() {
-    let rx = udp(&im_rx_to_carol(&fixture("4a_ft_im_rx.sip")).replace(
-        "Via: SIP/2.0/TCP scscf.im.example.net:5060;branch=z9hG4bK77e1.term",
-        "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK77e1.term",
-    ));
-    let mut d = Driver::new(server(Level::Two, FaultSet::none()));
-    register_carol(&mut d, CPM_TAGS, 3600, 1);
-    let out = d.send(Transport::Udp, CORE, &rx);
-    let tcp = requests(&out)[0].clone();
-    assert_eq!(tcp.transport, Transport::Tcp);
-    d.server.handle_input(imcpm::node::Input::Unreachable { now: d.now, packet: tcp.clone() });
-    let retry = d.advance(Duration::from_millis(1));
-    let u = requests(&retry);
-    assert_eq!(u.len(), 1, "one retry");
-    assert_eq!((u[0].transport, u[0].to), (Transport::Udp, tcp.to));
-    let t = text(u[0]);
-    assert!(t.starts_with("INVITE sip:carol@im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP "), "{t}");
-    let branch = |m: &str| m.split("branch=").nth(1).unwrap().split(['\r', ';']).next().unwrap().to_string();
-    assert_eq!(branch(&t), branch(&text(&tcp)), "the same transaction, over UDP");
-    // Not answered 500: the retry stands; its 200 goes upstream.
-    assert!(responses(&retry).iter().all(|p| !first_line(p).contains(" 500 ")));
-    let m = Message::parse(u[0].bytes.clone()).unwrap();
-    let ok = String::from_utf8(imcpm::node::transaction::response_to(&m, StatusCode::OK, Some("c1"))).unwrap();
-    let back = d.send(Transport::Udp, CORE, &ok);
-    assert!(responses(&back).iter().any(|p| first_line(p).starts_with("SIP/2.0 200")), "relayed upstream");
-}

@@ -79,8 +79,6 @@ struct Proxied {
     server: ServerTx,
     forwarded: Vec<u8>,
     flow: Flow,
-    /// The request over UDP, to send when TCP (chosen only for its size) cannot connect.
-    udp_fallback: Option<Vec<u8>>,
 }
 
 struct Deferred {
@@ -394,10 +392,7 @@ impl ImServer {
                 if let Some(b) = msg.top_via_branch() {
                     self.last_forward.put(b, (f.bytes.clone(), out_flow));
                 }
-                self.proxied.insert(
-                    c,
-                    Proxied { server: tx, forwarded: f.bytes, flow: out_flow, udp_fallback: f.udp_fallback },
-                );
+                self.proxied.insert(c, Proxied { server: tx, forwarded: f.bytes, flow: out_flow });
                 self.by_server.insert(tx, c);
             }
             Err(e) => {
@@ -502,17 +497,6 @@ impl ImServer {
         let Some(p) = self.proxied.remove(&c) else { return };
         self.by_server.remove(&p.server);
         self.layer.abandon_client(c);
-        // TCP chosen only for the size: retry over UDP (RFC 3261 §18.1.1).
-        if let Some(udp) = p.udp_fallback {
-            let flow =
-                Flow { transport: Transport::Udp, local: self.local_addr(Transport::Udp).1, remote: p.flow.remote };
-            if let Ok(c2) = self.layer.send_request(flow, udp.clone(), self.now) {
-                tracing::debug!(to = %packet.to, "TCP connection failed: retried over UDP");
-                self.proxied.insert(c2, Proxied { server: p.server, forwarded: udp, flow, udp_fallback: None });
-                self.by_server.insert(p.server, c2);
-                return;
-            }
-        }
         tracing::debug!(to = %packet.to, "next hop unreachable: 500 upstream");
         match self.layer.server_request(p.server).cloned() {
             Some(req) if req.method() != Some(&Method::Ack) => {

@@ -23,9 +23,6 @@ pub struct Forward {
     pub to: SocketAddr,
     /// Our branch.
     pub branch: String,
-    /// The same request over UDP, when TCP was chosen only for its size (D9): RFC 3261 §18.1.1
-    /// says to retry over UDP when the TCP connection cannot be made.
-    pub udp_fallback: Option<Vec<u8>>,
 }
 
 /// Why a request cannot be forwarded.
@@ -157,7 +154,6 @@ impl ImServer {
         // on; D9: over 1300 bytes it goes TCP. Outgoing TCP needs no TCP listener.
         let mut transport = target.1.unwrap_or(Transport::Udp);
         let mut bytes = Vec::new();
-        let mut udp_fallback = None;
         for _ in 0..2 {
             let (_, local) = self.local_addr(transport);
             let via = format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.config.host, local.port());
@@ -167,12 +163,11 @@ impl ImServer {
             bytes = self.apply_output_faults(msg, bytes);
             if transport == Transport::Udp && bytes.len() > UDP_LIMIT && !self.config.faults.has(Fault::UdpOver1300) {
                 transport = Transport::Tcp;
-                udp_fallback = Some(std::mem::take(&mut bytes));
                 continue;
             }
             break;
         }
-        Ok(Forward { bytes, transport, to: target.0, branch, udp_fallback })
+        Ok(Forward { bytes, transport, to: target.0, branch })
     }
 }
 
