@@ -234,13 +234,21 @@ impl Replayer {
         let via = msg.top_via().ok_or("no Via")?;
         // One new branch per captured branch: a retransmission stays a retransmission, and a
         // CANCEL or the ACK of a failed INVITE keeps its INVITE's branch.
-        let captured_branch = msg.top_via_branch().unwrap_or_default();
-        let branch = match self.branch_map.get(&captured_branch) {
-            Some(b) => b.clone(),
+        // Keyed by sent-by and branch, and only for RFC 3261 branches (unique by construction):
+        // an RFC 2543 or missing branch gets a branch of its own.
+        let captured_branch = msg
+            .top_via_branch()
+            .filter(|b| b.starts_with("z9hG4bK"))
+            .map(|b| format!("{} {b}", String::from_utf8_lossy(via.of(msg.bytes())).split(';').next().unwrap_or("")));
+        let mapped = captured_branch.as_ref().and_then(|k| self.branch_map.get(k)).cloned();
+        let branch = match mapped {
+            Some(b) => b,
             None => {
                 self.branches += 1;
                 let b = format!("z9hG4bKr{}x{}", self.tag, self.branches);
-                self.branch_map.insert(captured_branch, b.clone());
+                if let Some(k) = captured_branch {
+                    self.branch_map.insert(k, b.clone());
+                }
                 b
             }
         };

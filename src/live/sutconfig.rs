@@ -292,38 +292,70 @@ pub fn load(path: &Path) -> Result<SutConfig, miette::Report> {
     parse(path, &text).map_err(|e| miette::Report::new(*e))
 }
 
-/// Apply the known deviations to the results. A result of the deviation's requirement in a
-/// scenario it names whose every FAIL finding it covers (all of them, or with `observed`, those
-/// whose observed text contains it) becomes XFAIL, its findings saying the reason; a result
-/// with a FAIL it does not cover stays FAIL. A deviation none of whose results fails any more,
-/// and some of which pass, is stale: those PASS become XPASS, which fails the run until it is
-/// removed. (A glob deviation may match results that pass beside ones that fail, e.g. a size
-/// rule that only some messages cross: those stay PASS.) Returns the deviations that matched
-/// no result.
-pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviation> {
+/// Apply the known deviations to the results. A FAIL result becomes XFAIL when the deviations
+/// that name its requirement and scenario together cover every FAIL finding of it: each covers
+/// all of them, or with `observed` those whose observed text contains it (so a deviation for one
+/// defect does not hide another). The findings say the reasons. A deviation that covers no
+/// failing finding any more, while some of its results pass, is stale: when the run held every
+/// scenario of `suite` (the names of the whole suite) the deviation names, those PASS become
+/// XPASS, which fails the run until it is removed; otherwise it is only returned with the
+/// unused ones. (A glob deviation may match
+/// results that pass beside ones that fail, e.g. a size rule only some messages cross: those
+/// stay PASS.) Returns the deviations that matched no result, or are stale in a partial run.
+pub fn apply(deviations: &[Deviation], results: &mut [ResultItem], suite: &[String]) -> Vec<Deviation> {
+    let matches = |d: &Deviation, r: &ResultItem| {
+        d.requirement == r.requirement && crate::scenario::glob(&d.scenario, &r.scenario)
+    };
+    let covers = |d: &Deviation, f: &Finding| d.observed.as_ref().is_none_or(|o| f.observed.contains(o.as_str()));
+    // Which deviations still see a failure they cover (before any conversion).
+    let live: Vec<bool> = deviations
+        .iter()
+        .map(|d| {
+            results
+                .iter()
+                .any(|r| matches(d, r) && r.findings.iter().any(|f| f.verdict == Verdict::Fail && covers(d, f)))
+        })
+        .collect();
+    // Whether the run held every scenario of the suite the deviation names.
+    let complete: Vec<bool> = deviations
+        .iter()
+        .map(|d| {
+            suite
+                .iter()
+                .filter(|n| crate::scenario::glob(&d.scenario, n))
+                .all(|n| results.iter().any(|r| &r.scenario == n))
+        })
+        .collect();
     let mut unused = Vec::new();
-    for d in deviations {
-        let matches =
-            |r: &ResultItem| r.requirement == d.requirement && crate::scenario::glob(&d.scenario, &r.scenario);
-        let covers = |f: &Finding| d.observed.as_ref().is_none_or(|o| f.observed.contains(o.as_str()));
-        if !results.iter().any(matches) {
+    for (i, d) in deviations.iter().enumerate() {
+        if !results.iter().any(|r| matches(d, r)) || (!live[i] && !complete[i]) {
             unused.push(d.clone());
+        }
+    }
+    for r in results.iter_mut() {
+        let ds: Vec<&Deviation> = deviations.iter().filter(|d| matches(d, r)).collect();
+        if ds.is_empty() {
             continue;
         }
-        let failing = results.iter().any(|r| {
-            matches(r)
-                && (r.verdict == Verdict::Xfail || r.findings.iter().any(|f| f.verdict == Verdict::Fail && covers(f)))
-        });
-        for r in results.iter_mut().filter(|r| matches(r)) {
-            match r.verdict {
-                Verdict::Fail if r.findings.iter().filter(|f| f.verdict == Verdict::Fail).all(covers) => {
-                    r.verdict = Verdict::Xfail;
-                    for f in r.findings.iter_mut().filter(|f| f.verdict == Verdict::Fail) {
-                        f.verdict = Verdict::Xfail;
-                        f.observed = format!("{} (known deviation: {})", f.observed, d.reason);
-                    }
+        match r.verdict {
+            Verdict::Fail => {
+                let fails: Vec<&Finding> = r.findings.iter().filter(|f| f.verdict == Verdict::Fail).collect();
+                if !fails.iter().all(|f| ds.iter().any(|d| covers(d, f))) {
+                    continue;
                 }
-                Verdict::Pass if !failing => {
+                r.verdict = Verdict::Xfail;
+                for f in r.findings.iter_mut().filter(|f| f.verdict == Verdict::Fail) {
+                    let reasons: Vec<&str> = ds.iter().filter(|d| covers(d, f)).map(|d| d.reason.as_str()).collect();
+                    f.verdict = Verdict::Xfail;
+                    f.observed = format!("{} (known deviation: {})", f.observed, reasons.join("; "));
+                }
+            }
+            Verdict::Pass => {
+                let stale: Vec<&&Deviation> = ds
+                    .iter()
+                    .filter(|d| deviations.iter().position(|x| x == **d).is_some_and(|i| !live[i] && complete[i]))
+                    .collect();
+                if let Some(d) = stale.first() {
                     r.verdict = Verdict::Xpass;
                     r.findings.push(Finding::new(
                         d.requirement,
@@ -332,8 +364,8 @@ pub fn apply(deviations: &[Deviation], results: &mut [ResultItem]) -> Vec<Deviat
                         "PASS: remove the deviation from the SUT config",
                     ));
                 }
-                _ => {}
             }
+            _ => {}
         }
     }
     unused
@@ -426,6 +458,7 @@ reason = "one substitution per header"
         let unused = apply(
             &[d(ReqId::T1_TERM_LMM, "t1/*"), d(ReqId::T1_TERM_PAGER, "t1/pager"), d(ReqId::T2_ONLINE_ONLY, "x")],
             &mut results,
+            &[],
         );
         assert_eq!(results[0].verdict, Verdict::Xfail);
         assert!(results[0].findings[0].observed.contains("known deviation: because"));
@@ -437,7 +470,7 @@ reason = "one substitution per header"
         let pass = Finding::new(ReqId::SIP_FRAMING, Verdict::Pass, "x", "x");
         let mut results = crate::report::group("t1/lmm", Level::One, &[fail]);
         results.extend(crate::report::group("t1/pager", Level::One, &[pass]));
-        apply(&[d(ReqId::SIP_FRAMING, "*")], &mut results);
+        apply(&[d(ReqId::SIP_FRAMING, "*")], &mut results, &[]);
         assert_eq!((results[0].verdict, results[1].verdict), (Verdict::Xfail, Verdict::Pass));
         assert!(!crate::report::failing(&results));
         // With `observed`, another failure of the same requirement stays FAIL.
@@ -446,7 +479,25 @@ reason = "one substitution per header"
         let mut results = crate::report::group("t1/lmm", Level::One, &[size]);
         results.extend(crate::report::group("t1/ft", Level::One, &[length]));
         let narrow = Deviation { observed: Some("over UDP".into()), ..d(ReqId::SIP_FRAMING, "*") };
-        apply(&[narrow], &mut results);
-        assert_eq!((results[0].verdict, results[1].verdict), (Verdict::Xfail, Verdict::Fail));
+        let mut one = results.clone();
+        apply(std::slice::from_ref(&narrow), &mut one, &[]);
+        assert_eq!((one[0].verdict, one[1].verdict), (Verdict::Xfail, Verdict::Fail));
+        // Two defects of one requirement in one result, each with its own deviation: together
+        // they cover it.
+        let size = Finding::new(ReqId::SIP_FRAMING, Verdict::Fail, "TCP", "1357 bytes over UDP");
+        let length = Finding::new(ReqId::SIP_FRAMING, Verdict::Fail, "Content-Length 12", "Content-Length 13");
+        let mut both = crate::report::group("t1/lmm", Level::One, &[size, length]);
+        let cl = Deviation { observed: Some("Content-Length".into()), ..d(ReqId::SIP_FRAMING, "t1/lmm") };
+        let mut alone = both.clone();
+        apply(std::slice::from_ref(&narrow), &mut alone, &[]);
+        assert_eq!(alone[0].verdict, Verdict::Fail, "one deviation does not cover the other defect");
+        apply(&[narrow.clone(), cl], &mut both, &[]);
+        assert_eq!(both[0].verdict, Verdict::Xfail);
+        // A stale deviation in a run of part of the suite: no XPASS, returned instead.
+        let pass = Finding::new(ReqId::T1_TERM_PAGER, Verdict::Pass, "x", "x");
+        let mut part = crate::report::group("t1/pager", Level::One, &[pass]);
+        let suite = vec!["t1/pager".to_string(), "t1/lmm".to_string()];
+        let unused = apply(&[d(ReqId::T1_TERM_PAGER, "*")], &mut part, &suite);
+        assert_eq!((part[0].verdict, unused.len()), (Verdict::Pass, 1));
     }
 }

@@ -105,8 +105,8 @@ pub struct World {
     last_packet: Instant,
     /// The last arrival time scheduled on each reliable (stream) flow, to keep its order.
     stream_tail: std::collections::HashMap<(SocketAddr, SocketAddr), Instant>,
-    /// When the oldest request that left for the outside since the last packet came in left,
-    /// and the longest the outside peer took to send something after one (under 1 s).
+    /// When the latest request left for the outside (until the next packet comes in), and the
+    /// longest the outside peer took to send something after one (under 1 s).
     last_export: Option<Instant>,
     slowest_answer: Duration,
 }
@@ -268,9 +268,10 @@ impl World {
         let Some(i) = self.nodes.iter().position(|s| s.addr == p.to) else {
             if self.export {
                 self.last_packet = self.now;
-                // A request (not an ACK) calls for an answer: time it.
+                // A request (not an ACK) calls for an answer: time it from the latest one (one
+                // the server never answers must not make the next answer look slow).
                 if !p.bytes.starts_with(b"SIP/") && !p.bytes.starts_with(b"ACK ") {
-                    self.last_export = self.last_export.or(Some(self.now));
+                    self.last_export = Some(self.now);
                 }
                 self.trace.push(self.now, p.clone());
                 self.exports.push_back(p);
