@@ -197,6 +197,22 @@ fn kamailio_level_1_live() {
     assert_eq!(ids, want, "new verdicts under the faulty config: {new:?}");
 }
 
+/// The [`Located`] set of a report.json whose results are keyed `FILE CALL-ID`.
+fn located_in(report: &serde_json::Value) -> Located {
+    let mut set = Located::new();
+    for r in report["results"].as_array().unwrap() {
+        let Some((_, call_id)) = r["scenario"].as_str().unwrap().split_once(' ') else { continue };
+        for f in r["findings"].as_array().unwrap() {
+            let v = f["verdict"].as_str().unwrap();
+            if v == "PASS" || v == "NOT-APPLICABLE" || f["location"]["message"].is_null() {
+                continue;
+            }
+            set.insert((f["requirement"].as_str().unwrap().to_string(), call_id.to_string(), v.to_string()));
+        }
+    }
+    set
+}
+
 /// `imcpm serve --level 1 --fault forget-lmm-tag` on a free loopback port (UDP and TCP), ready
 /// once it says where it listens; killed by PID when dropped.
 fn faulty_serve() -> (support::Proc, u16) {
@@ -215,6 +231,8 @@ fn faulty_serve() -> (support::Proc, u16) {
 }
 
 /// Non-PASS findings located at a message: (requirement, Call-ID, verdict).
+///
+/// Read from a report.json keyed `FILE CALL-ID` (check-pcap, replay) by [`located_in`].
 type Located = std::collections::BTreeSet<(String, String, String)>;
 
 /// While a live run against `imcpm serve --fault forget-lmm-tag` happens, dumpcap captures the
@@ -283,19 +301,7 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reports/report.json")).unwrap()).unwrap();
-    let mut captured = Located::new();
-    for r in report["results"].as_array().unwrap() {
-        // Keyed `FILE CALL-ID`.
-        let key = r["scenario"].as_str().unwrap();
-        let Some((_, call_id)) = key.split_once(' ') else { continue };
-        for f in r["findings"].as_array().unwrap() {
-            let v = f["verdict"].as_str().unwrap();
-            if v == "PASS" || v == "NOT-APPLICABLE" || f["location"]["message"].is_null() {
-                continue;
-            }
-            captured.insert((f["requirement"].as_str().unwrap().to_string(), call_id.to_string(), v.to_string()));
-        }
-    }
+    let captured = located_in(&report);
     assert_eq!(captured, live, "check-pcap of the live run's capture vs the live run");
 
     // Replayed against a fresh server with the same defect: the verdicts of judging the capture.
@@ -312,16 +318,6 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("replay/report.json")).unwrap()).unwrap();
-    let mut replayed = Located::new();
-    for r in report["results"].as_array().unwrap() {
-        let Some((_, call_id)) = r["scenario"].as_str().unwrap().split_once(' ') else { continue };
-        for f in r["findings"].as_array().unwrap() {
-            let v = f["verdict"].as_str().unwrap();
-            if v == "PASS" || v == "NOT-APPLICABLE" || f["location"]["message"].is_null() {
-                continue;
-            }
-            replayed.insert((f["requirement"].as_str().unwrap().to_string(), call_id.to_string(), v.to_string()));
-        }
-    }
+    let replayed = located_in(&report);
     assert_eq!(replayed, captured, "imcpm replay of the capture vs check-pcap of it");
 }

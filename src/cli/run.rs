@@ -37,7 +37,7 @@ pub struct Args {
     pub transport: std::option::Option<Transport>,
     /// An external IM server under test, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets):
     /// the harness plays the core, the clients, the foci and the remote network over real
-    /// sockets (docs/live-testing.md). Needs `--level`.
+    /// sockets (docs/live-testing.md). Needs `--level` (or a SUT config that gives it).
     #[arg(long, value_name = "TRANSPORT:IP:PORT", conflicts_with_all = ["transport", "fault"])]
     pub sut: Option<crate::net::Listen>,
     /// A SUT config (TOML: the server's address, level, user pool, known deviations; see
