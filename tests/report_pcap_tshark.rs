@@ -107,15 +107,15 @@ fn tshark_decodes_every_message_of_a_two_section_file() {
     let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('|').collect()).collect();
     let got: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[0], r[1], r[2])).collect();
     let want = [
-        ("1", "call-1", "trace #0"),
-        ("1", "call-2", "trace #1"),
-        ("1", "call-2", "trace #2"),
-        ("1", "call-4", "trace #3"),
-        ("2", "call-5", "trace #0"),
-        ("2", "call-6", "trace #1"),
-        ("2", "call-6", "trace #2"),
-        ("2", "call-5", "trace #3"),
-        ("2", "call-4", "trace #4"),
+        ("1", "call-1", "message #1"),
+        ("1", "call-2", "message #2"),
+        ("1", "call-2", "message #3"),
+        ("1", "call-4", "message #4"),
+        ("2", "call-5", "message #1"),
+        ("2", "call-6", "message #2"),
+        ("2", "call-6", "message #3"),
+        ("2", "call-5", "message #4"),
+        ("2", "call-4", "message #5"),
     ];
     assert_eq!(got, want, "every message of both sections decoded as SIP:\n{stdout}\n{stderr}");
     let times: Vec<f64> = rows.iter().map(|r| r[3].parse().unwrap()).collect();

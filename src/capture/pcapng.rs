@@ -7,8 +7,8 @@
 //! UDP as one datagram; TCP as PSH/ACK segments of a SYN-less stream per direction whose
 //! sequence numbers advance by the payload length and whose ACKs follow the other direction,
 //! so Wireshark's reassembly and SIP-over-TCP framing work. Checksums are computed
-//! (etherparse). Each packet carries the comment `trace #N`, N being the trace index that the
-//! findings' `location.message` names.
+//! (etherparse). Each packet carries the comment `message #N`, N being the message's number
+//! (from 1) that the findings' `location.message` and the report's ladders name.
 
 use crate::base::Transport;
 use crate::base::{Trace, Traced};
@@ -88,7 +88,7 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     /// Write one section: its header with `comment`, its interface and `trace`, each packet at
-    /// `time_base_us + offset_us + time`. Packet comments `trace #N` count from 0 in every
+    /// `time_base_us + offset_us + time`. Packet comments `message #N` count from 1 in every
     /// section.
     pub fn section(&mut self, comment: Option<&str>, trace: &Trace, offset_us: u64) -> io::Result<()> {
         let appl = format!("imcpm {}", env!("CARGO_PKG_VERSION"));
@@ -123,7 +123,7 @@ impl<W: Write> PcapngWriter<W> {
         let base = self.time_base_us.saturating_add(offset_us);
         for (i, obs) in trace.events.iter().enumerate() {
             let ts = base.saturating_add(obs.time.0);
-            let comment = format!("trace #{i}");
+            let comment = format!("message #{}", i + 1);
             for packet in packets(obs, &mut self.tcp)? {
                 let mut epb = EnhancedPacketBlock {
                     block_type: 0,

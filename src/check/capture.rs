@@ -620,7 +620,7 @@ impl Streaming<'_> {
         // Findings by key (file and Call-ID of the message they point at), at frames.
         let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
         for mut f in findings {
-            let k = match f.location.message {
+            let k = match f.location.index() {
                 Some(i) if i < b.at.len() => {
                     f.location.message = usize::try_from(b.at[i].1).ok();
                     f.location.time = b.trace.events.get(i).map(|e| capture_time(e.time));
@@ -689,7 +689,12 @@ impl Streaming<'_> {
         // In capture order (dialogs are judged in the order they fall quiet).
         p.deliveries.sort_by_key(|d| (d.ingress, d.egress));
         let mut j = Judge::default();
-        judge_conversations(&mut j, &p.deliveries);
+        let ids = &p.ids;
+        let name = |g: usize| match ids.get(&g) {
+            Some((k, frame, _)) => format!("frame {frame} ({k})"),
+            None => "an earlier message".to_string(),
+        };
+        judge_conversations(&mut j, &p.deliveries, &name);
         let deliveries = std::mem::take(&mut p.deliveries);
         let findings = j.finish_trace();
         self.add_cross(part, findings);
@@ -710,7 +715,7 @@ impl Streaming<'_> {
         let p = &self.parts[part];
         let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
         for mut f in findings {
-            let k = match f.location.message.and_then(|g| p.ids.get(&g)) {
+            let k = match f.location.index().and_then(|g| p.ids.get(&g)) {
                 Some((k, frame, time)) => {
                     f.location.message = usize::try_from(*frame).ok();
                     f.location.time = Some(capture_time(*time));
@@ -816,7 +821,7 @@ impl Streaming<'_> {
             })
             .collect();
         let scenario = keys.first().map_or_else(|| self.parts[part].label.clone(), |k| red(k.to_string()));
-        Flow { scenario, level: self.parts[part].ctx.level, nodes, messages, index_base: 0 }
+        Flow { scenario, level: self.parts[part].ctx.level, nodes, messages }
     }
 
     /// Judge every dialog still held and what spans dialogs.

@@ -459,7 +459,7 @@ pub fn judge(
     };
     let mut by_key: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     for f in report.findings.into_iter().chain(findings_extra) {
-        let key = f.location.message.and_then(key_of).unwrap_or_else(|| file.clone());
+        let key = f.location.index().and_then(key_of).unwrap_or_else(|| file.clone());
         by_key.entry(key).or_default().push(f);
     }
     let results = by_key.iter().flat_map(|(k, fs)| report::group(k, level, fs)).collect();

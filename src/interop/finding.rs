@@ -76,7 +76,9 @@ impl fmt::Display for Verdict {
 /// Where a finding points.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Location {
-    /// Index of the message in the trace (0-based), when judged on a trace.
+    /// The message's number, counted from 1 as Wireshark numbers frames: trace index + 1 when
+    /// judged on a trace (the ladders' `#n`), the frame number when judged on a capture. Build it
+    /// from a trace index with [`Location::number`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<usize>,
     /// Which message of the pair: `ingress`, `egress` or `response`.
@@ -91,6 +93,17 @@ pub struct Location {
     /// Capture time of that message (RFC 3339 UTC, microseconds), when judged on a capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+}
+
+impl Location {
+    /// The message number (from 1) of the message at trace index `index` (from 0).
+    pub fn number(index: usize) -> usize {
+        index + 1
+    }
+    /// The trace index (from 0) of the message this location names, when it names one.
+    pub fn index(&self) -> Option<usize> {
+        self.message.and_then(|m| m.checked_sub(1))
+    }
 }
 
 impl fmt::Display for Location {
@@ -199,4 +212,18 @@ impl fmt::Display for Finding {
 /// The worst verdict of a set of findings (PASS when empty).
 pub fn worst<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Verdict {
     findings.into_iter().map(|f| f.verdict).max().unwrap_or(Verdict::Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_numbered_from_one_everywhere() {
+        let l = Location { message: Some(Location::number(0)), side: Some("egress".into()), ..Location::default() };
+        assert_eq!(l.message, Some(1));
+        assert_eq!(l.index(), Some(0));
+        assert_eq!(l.to_string(), "message #1, egress");
+        assert_eq!(Location { message: Some(0), ..Location::default() }.index(), None);
+    }
 }

@@ -68,10 +68,9 @@ fn msg_anchor(section: usize, number: usize) -> String {
     format!("m{section}-{number}")
 }
 
-fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>, base: usize) -> Value {
-    // Location.message is a trace index (the flow numbers messages from 1) or, in a capture,
-    // already the frame number: `base` is the number of index 0.
-    let target = f.location.message.map(|i| i + base).filter(|n| numbers.contains(n));
+fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>) -> Value {
+    // Location.message is the message's number in the flow (a capture's frame number).
+    let target = f.location.message.filter(|n| numbers.contains(n));
     context! {
         verdict => f.verdict.as_str(),
         cls => css_class(f.verdict),
@@ -85,11 +84,11 @@ fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>, base: u
 
 /// Lines of each message that a non-PASS finding points at: message number -> 0-based lines.
 /// A finding without a line marks the whole message (`None` in the set).
-fn hits(results: &[&ResultItem], base: usize) -> BTreeMap<usize, BTreeSet<Option<usize>>> {
+fn hits(results: &[&ResultItem]) -> BTreeMap<usize, BTreeSet<Option<usize>>> {
     let mut m: BTreeMap<usize, BTreeSet<Option<usize>>> = BTreeMap::new();
     for f in results.iter().flat_map(|r| &r.findings).filter(|f| f.verdict != Verdict::Pass) {
         if let Some(i) = f.location.message {
-            m.entry(i + base).or_default().insert(f.location.line.map(|l| l.saturating_sub(1)));
+            m.entry(i).or_default().insert(f.location.line.map(|l| l.saturating_sub(1)));
         }
     }
     m
@@ -310,8 +309,7 @@ pub fn to_html(r: &RunReport) -> String {
             results.iter().copied().filter(|x| x.scenario == key.0 && x.level == key.1).collect();
         let flow = flows.get(key).copied();
         let numbers: BTreeSet<usize> = flow.map(|f| f.messages.iter().map(|m| m.number).collect()).unwrap_or_default();
-        let base = flow.map_or(1, |f| f.index_base);
-        let hit = hits(&mine, base);
+        let hit = hits(&mine);
         let label = row_label(&key.0, key.1);
         let items: Vec<Value> = mine
             .iter()
@@ -320,11 +318,11 @@ pub fn to_html(r: &RunReport) -> String {
                     .findings
                     .iter()
                     .filter(|f| f.verdict != Verdict::Pass)
-                    .map(|f| finding_value(f, i, &numbers, base))
+                    .map(|f| finding_value(f, i, &numbers))
                     .collect();
                 if x.verdict.is_failing() {
                     for f in x.findings.iter().filter(|f| f.verdict.is_failing()) {
-                        let mut v = finding_value(f, i, &numbers, base);
+                        let mut v = finding_value(f, i, &numbers);
                         v = context! { scenario => label.as_str(), section => format!("#s{i}"), ..v };
                         failures.push(v);
                     }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Version of the JSON schema (docs/report-format.md).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One result: a requirement judged in one scenario at one level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -359,10 +359,6 @@ pub struct Flow {
     pub nodes: Vec<String>,
     /// The messages in order.
     pub messages: Vec<FlowMessage>,
-    /// The number of the message a finding's location index 0 points at: 1 when locations
-    /// are trace indices (a run), 0 when they already are frame numbers (a capture).
-    #[serde(skip)]
-    pub index_base: usize,
 }
 
 /// One message of a flow.

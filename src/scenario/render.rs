@@ -122,5 +122,5 @@ pub fn flow(run: &ScenarioRun) -> Flow {
             }
         })
         .collect();
-    Flow { scenario: run.scenario.clone(), level: run.level, nodes, messages, index_base: 1 }
+    Flow { scenario: run.scenario.clone(), level: run.level, nodes, messages }
 }

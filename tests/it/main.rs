@@ -15,6 +15,7 @@ mod harness_api;
 mod im_server;
 mod live;
 mod net_driver;
+mod numbering;
 mod oracle_corpus;
 mod oracle_faults;
 mod oracle_props;

@@ -135,7 +135,7 @@ fn pcapng_round_trip() {
         assert_eq!(p.payload, o.packet.bytes, "packet {i} payload");
         assert_eq!(p.ts_us, o.time.0, "packet {i} time");
         assert_eq!(p.tcp.is_some(), o.packet.transport == Transport::Tcp);
-        assert_eq!(p.comment, format!("trace #{i}"));
+        assert_eq!(p.comment, format!("message #{}", i + 1));
     }
     // core -> ims: seq 1, then 1 + len; ims -> core acknowledges what core sent.
     let len1 = t.events[1].packet.bytes.len() as u32;
@@ -162,7 +162,7 @@ fn pcapng_time_base_and_large_tcp_messages() {
     let joined: Vec<u8> = tail.iter().flat_map(|p| p.payload.clone()).collect();
     assert_eq!(joined, big);
     assert_eq!(tail[1].tcp.unwrap().0, 1 + tail[0].payload.len() as u32);
-    assert!(tail.iter().all(|p| p.comment == format!("trace #{}", t.events.len() - 1)));
+    assert!(tail.iter().all(|p| p.comment == format!("message #{}", t.events.len())));
 }
 
 #[test]
@@ -265,9 +265,9 @@ fn runs_are_written_as_sections_and_read_back_one_by_one() {
     let last_first = first.events.last().unwrap().time.0;
     assert_eq!(packets[5].ts_us, last_first + 1_000_000 + 1_000_000);
     assert!(packets.windows(2).all(|w| w[0].ts_us <= w[1].ts_us));
-    // Each section's packet comments count from 0; core -> ims over TCP goes on where the first
+    // Each section's packet comments count from 1; core -> ims over TCP goes on where the first
     // run left it.
-    assert_eq!(packets[5].comment, "trace #0");
+    assert_eq!(packets[5].comment, "message #1");
     let sent: u32 = first.events[1..4]
         .iter()
         .filter(|o| o.packet.from == core && o.packet.transport == Transport::Tcp)

@@ -112,7 +112,6 @@ fn flow() -> Flow {
             m2,
             msg(4, "core", "alice (CPM, remote)", "SIP/2.0 200 OK", "SIP/2.0 200 OK\nCall-ID: c1\n\n"),
         ],
-        index_base: 1,
     }
 }
 
@@ -381,7 +380,7 @@ fn html_has_grid_ladders_and_no_fetches() {
     assert_eq!(html.matches("class=\"life\"").count(), 4);
     assert_eq!(html.matches("\" class=\"msg ").count(), 4);
     assert!(
-        html.contains("<a href=\"#m0-3\">message #2, egress, line 6, Accept-Contact</a>"),
+        html.contains("<a href=\"#m0-2\">message #2, egress, line 6, Accept-Contact</a>"),
         "finding links its message"
     );
     assert!(html.contains("class=\"chg\""), "the rewritten line is highlighted");
@@ -476,7 +475,6 @@ fn big_report() -> RunReport {
                 level,
                 nodes: nodes.iter().map(|n| n.to_string()).collect(),
                 messages,
-                index_base: 1,
             });
         }
     }

@@ -10,17 +10,23 @@ use crate::interop::finding::Location;
 use crate::interop::rules::ReqId;
 use std::collections::BTreeMap;
 
+/// A message of a trace named by its number, as findings locate it: `message #n`, from 1.
+pub fn trace_message(index: usize) -> String {
+    format!("message #{}", Location::number(index))
+}
+
 fn loc(d: &Delivery) -> Location {
     Location {
-        message: Some(d.egress),
+        message: Some(Location::number(d.egress)),
         side: Some("egress".into()),
         header: Some("Conversation-ID".into()),
         ..Location::default()
     }
 }
 
-/// Judge every delivery of a trace together.
-pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
+/// Judge every delivery of a trace together. `name` names the message at a position (an
+/// ingress or egress of a delivery) in a finding's text: [`trace_message`] on a trace.
+pub fn judge_conversations(j: &mut Judge, all: &[Delivery], name: &dyn Fn(usize) -> String) {
     // Conversation-IDs seen per key, in order: what the local CPM client sent (originating) and
     // what the server delivered (terminating).
     let mut first: BTreeMap<&str, (String, usize)> = BTreeMap::new();
@@ -52,7 +58,7 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
         match first.get(d.key.as_str()) {
             Some((c, at)) if c != out => j.violation(
                 ReqId::T2_CONVID_STABLE,
-                format!("Conversation-ID: {c} (as first seen at message #{at} for {})", d.key),
+                format!("Conversation-ID: {c} (as first seen at {} for {})", name(*at), d.key),
                 format!("Conversation-ID: {out}"),
                 loc(d),
             ),
@@ -86,7 +92,7 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery]) {
                 j.violation(
                     ReqId::T2_CONTRIB_ADDED,
                     "a fresh Contribution-ID per contribution",
-                    format!("Contribution-ID: {c}, already used at message #{at}"),
+                    format!("Contribution-ID: {c}, already used at {}", name(at)),
                     Location { header: Some("Contribution-ID".into()), ..loc(d) },
                 );
             }
@@ -152,7 +158,7 @@ mod tests {
 
     fn judge(all: &[Delivery]) -> Vec<Finding> {
         let mut j = Judge::default();
-        judge_conversations(&mut j, all);
+        judge_conversations(&mut j, all, &trace_message);
         j.finish_trace()
     }
 
@@ -178,9 +184,9 @@ mod tests {
             pairs(&f),
             vec![(ReqId::T2_CONVID_STABLE, Verdict::NonStrict), (ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]
         );
-        assert_eq!(f[0].location.message, Some(3));
+        assert_eq!(f[0].location.message, Some(4), "the egress at index 3 is message #4");
         assert_eq!(f[0].observed, "Conversation-ID: c2");
-        assert_eq!(f[0].expected, format!("Conversation-ID: c1 (as first seen at message #1 for {AB})"));
+        assert_eq!(f[0].expected, format!("Conversation-ID: c1 (as first seen at message #2 for {AB})"));
     }
 
     #[test]
@@ -191,7 +197,7 @@ mod tests {
             pairs(&f),
             vec![(ReqId::T2_CONVID_DISTINCT, Verdict::NonStrict), (ReqId::T2_CONVID_STABLE, Verdict::Pass)]
         );
-        assert_eq!(f[0].location.message, Some(3));
+        assert_eq!(f[0].location.message, Some(4), "the egress at index 3 is message #4");
         assert_eq!(f[0].observed, format!("Conversation-ID: c1, also used for {AB}"));
     }
 

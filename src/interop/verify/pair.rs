@@ -227,7 +227,13 @@ fn status(r: &Message) -> String {
 
 fn nothing(j: &mut Judge, ctx: &PairContext, id: ReqId, exp: &str) {
     let verdict = if ctx.complete { Verdict::Fail } else { Verdict::Inconclusive };
-    j.push(id, verdict, exp, "nothing left the server", Location { message: ctx.ingress_index, ..Location::default() });
+    j.push(
+        id,
+        verdict,
+        exp,
+        "nothing left the server",
+        Location { message: ctx.ingress_index.map(Location::number), ..Location::default() },
+    );
 }
 
 /// How a refusal that is not the expected code is graded. Each lowering below the
@@ -266,7 +272,8 @@ struct Pos<'a> {
 
 impl Pos<'_> {
     fn loc(&self, msg: Option<&Message>, index: Option<usize>, side: &str, span: Option<Span>) -> Location {
-        let mut l = Location { message: index, side: Some(side.to_string()), ..Location::default() };
+        let mut l =
+            Location { message: index.map(Location::number), side: Some(side.to_string()), ..Location::default() };
         if let (Some(m), Some(s)) = (msg, span) {
             if let Some(h) = m.headers().iter().find(|h| h.line.contains(s) || h.line.start == s.start) {
                 l.line = Some(h.line_no);
@@ -287,7 +294,7 @@ impl Pos<'_> {
     }
     fn loc_resp(&self) -> Location {
         Location {
-            message: self.ctx.egress_index,
+            message: self.ctx.egress_index.map(Location::number),
             side: Some("response".into()),
             line: Some(1),
             header: None,

@@ -135,7 +135,7 @@ struct Parsed {
 pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
     let mut l = judge_local(ctx, trace);
     judge_deferred(&mut l.judge, &l.offline, &l.sent);
-    super::convid::judge_conversations(&mut l.judge, &l.delivered);
+    super::convid::judge_conversations(&mut l.judge, &l.delivered, &super::convid::trace_message);
     l.report.findings.extend(l.judge.finish_trace());
     l.report
 }
@@ -285,7 +285,11 @@ pub(crate) fn judge_local_in(
                 ReqId::SIP_PROXY,
                 "a request forwarded once (retransmissions absorbed by the transaction)",
                 format!("forwarded {} times with distinct branches", branches.len()),
-                Location { message: egress.get(1).copied(), side: Some("egress".into()), ..Location::default() },
+                Location {
+                    message: egress.get(1).map(|&i| Location::number(i)),
+                    side: Some("egress".into()),
+                    ..Location::default()
+                },
             );
         }
         if let (Expectation::Offline, Some(u)) = (exp, &user) {
@@ -487,7 +491,12 @@ fn judge_relayed_responses(
                 } else {
                     "not seen upstream in the capture (it ends within 32 s)"
                 },
-                Location { message: Some(k), side: Some("response".into()), line: Some(1), ..Location::default() },
+                Location {
+                    message: Some(Location::number(k)),
+                    side: Some("response".into()),
+                    line: Some(1),
+                    ..Location::default()
+                },
             );
         }
         if let Some(n) = relayed {
@@ -499,7 +508,7 @@ fn judge_relayed_responses(
                     "the response relayed upstream without the server's own Via",
                     format!("{} Via values (received {})", xv.len(), vias.len()),
                     Location {
-                        message: Some(n),
+                        message: Some(Location::number(n)),
                         side: Some("response".into()),
                         header: Some("Via".into()),
                         ..Location::default()
@@ -532,7 +541,7 @@ fn judge_unpaired_egress(
             Verdict::Inconclusive,
             "the request the server forwarded, judged with the one it received",
             "no ingress request seen for it (the capture may start after it)",
-            Location { message: Some(k), side: Some("egress".into()), ..Location::default() },
+            Location { message: Some(Location::number(k)), side: Some("egress".into()), ..Location::default() },
         );
     }
 }
@@ -609,7 +618,7 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                             "a 100 Trying sent upstream after the downstream one: a relay, or the server's own late one"
                         },
                         Location {
-                            message: Some(n),
+                            message: Some(Location::number(n)),
                             side: Some("response".into()),
                             line: Some(1),
                             ..Location::default()
@@ -656,7 +665,7 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
             ReqId::ROUTE_VIA_IMS,
             format!("sent to the next hop of its Route set, {what}"),
             format!("sent to {to}"),
-            Location { message: Some(k), side: Some("egress".into()), ..Location::default() },
+            Location { message: Some(Location::number(k)), side: Some("egress".into()), ..Location::default() },
         );
     }
 }
@@ -676,7 +685,11 @@ pub(crate) fn judge_deferred(j: &mut Judge, offline: &[Offline], sent: &[Sent]) 
                 ReqId::T2_ONLINE_ONLY,
                 format!("nothing delivered to {user} after the 480 (no deferral, NOTE 3)"),
                 format!("{} sent by the server later", s.method),
-                Location { message: Some(s.index), side: Some("egress".into()), ..Location::default() },
+                Location {
+                    message: Some(Location::number(s.index)),
+                    side: Some("egress".into()),
+                    ..Location::default()
+                },
             );
         }
     }
@@ -803,7 +816,7 @@ mod tests {
         r.findings
             .iter()
             .filter(|f| f.verdict != Verdict::Pass)
-            .map(|f| (f.requirement, f.verdict, f.location.message))
+            .map(|f| (f.requirement, f.verdict, f.location.index()))
             .collect()
     }
 
