@@ -33,7 +33,9 @@ pub struct Args {
     /// A port whose traffic is SIP whatever its content (repeatable; 5060 and 5080 always are).
     #[arg(long)]
     pub port: Vec<u16>,
-    /// Where the reports go; an existing run there is moved to `previous` beside it.
+    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
+    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
+    /// `DIR.previous`, replacing an earlier run there.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// What goes to stdout.
@@ -68,6 +70,9 @@ pub struct Args {
 pub fn run(a: Args) -> miette::Result<ExitCode> {
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();
+    if !a.no_reports {
+        write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
+    }
     let users = match &a.users {
         Some(p) => super::serve::load_users(p)?.into_iter().collect(),
         None => Default::default(),

@@ -47,7 +47,9 @@ pub struct Args {
     /// Also write what was sent and received as pcapng.
     #[arg(long, value_name = "OUT")]
     pub pcap: Option<PathBuf>,
-    /// Where the reports go; an existing run there is moved to `previous` beside it.
+    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
+    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
+    /// `DIR.previous`, replacing an earlier run there.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
@@ -63,6 +65,7 @@ pub struct Args {
 pub fn run(a: Args) -> miette::Result<ExitCode> {
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();
+    write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
     if let Some(l) = &a.listen {
         if l.transport != a.sut.transport {
             return Err(miette::miette!(

@@ -66,7 +66,9 @@ pub struct Args {
     /// Most scenarios run at once in a live run.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
-    /// Where the reports go; an existing run there is moved to `previous` beside it.
+    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
+    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
+    /// `DIR.previous`, replacing an earlier run there.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// What goes to stdout.
@@ -170,6 +172,15 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
         // Fail on an unwritable --pcap before running anything.
         std::fs::File::create(p).map_err(|e| miette::miette!("--pcap {}: {e}", p.display()))?;
     }
+    // And on a report directory or baseline that would fail at the end.
+    write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
+    let baseline = match &a.baseline {
+        Some(b) => {
+            let text = std::fs::read_to_string(b).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?;
+            Some(report::json::load_baseline(&text).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?)
+        }
+        None => None,
+    };
     let jobs = plan(&all, a.level, &a.filter);
     if jobs.is_empty() {
         let level = a.level.map_or_else(|| "every level".to_string(), |l| format!("--level {}", l.number()));
@@ -246,11 +257,8 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     let cpu = write::cpu_seconds() - cpu0;
     let elapsed = wall.elapsed();
     write::stamp(&mut report, started, elapsed, a.deterministic);
-    if let Some(b) = &a.baseline {
-        let text = std::fs::read_to_string(b).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?;
-        let base =
-            report::json::load_baseline(&text).map_err(|e| miette::miette!("--baseline {}: {e}", b.display()))?;
-        report.changes = report::json::compare(&report.results, &base);
+    if let Some(base) = &baseline {
+        report.changes = report::json::compare(&report.results, base);
     }
     write::write_reports(&a.report_dir, &report).map_err(|e| miette::miette!("{e}"))?;
     if let Some(p) = &a.pcap {

@@ -35,14 +35,66 @@ pub fn write_reports(dir: &Path, r: &RunReport) -> Result<(), WriteError> {
     Ok(())
 }
 
+/// Where an earlier run in `dir` is moved: `previous` beside a directory named `latest`,
+/// `<dir>.previous` otherwise.
+pub fn previous_dir(dir: &Path) -> PathBuf {
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some("latest") => dir.with_file_name("previous"),
+        _ => PathBuf::from(format!("{}.previous", dir.display())),
+    }
+}
+
+/// Check, before anything runs, that [`write_reports`] will be able to write into `dir`, so
+/// that a long run does not end in an error: `dir` is a directory or can be created, files can
+/// be created in it, and an earlier run in it can be moved aside (to [`previous_dir`], which is
+/// free or holds an earlier run). Nothing is left behind. The error says what is wrong.
+pub fn check_report_dir(dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{shown} exists and is not a directory"));
+    }
+    // The directory files will be created in: `dir`, or the nearest ancestor that exists.
+    let mut base = dir.to_path_buf();
+    while !base.exists() {
+        match base.parent() {
+            Some(p) if !p.as_os_str().is_empty() => base = p.to_path_buf(),
+            _ => {
+                base = PathBuf::from(".");
+                break;
+            }
+        }
+    }
+    if !base.is_dir() {
+        return Err(format!("{shown} cannot be created: {} is not a directory", base.display()));
+    }
+    writable(&base).map_err(|e| format!("{shown}: cannot write in {}: {e}", base.display()))?;
+    if dir.join("report.json").exists() {
+        let prev = previous_dir(dir);
+        if prev.exists() && !prev.join("report.json").exists() {
+            return Err(format!(
+                "{shown} holds an earlier run, to be moved to {}, which exists and holds no report.json; move it away",
+                prev.display()
+            ));
+        }
+        let parent = prev.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        writable(parent)
+            .map_err(|e| format!("{shown}: the earlier run in it cannot be moved to {}: {e}", prev.display()))?;
+    }
+    Ok(())
+}
+
+/// Create and remove a file in `dir`.
+fn writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".imcpm-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
 fn move_previous(dir: &Path) -> io::Result<()> {
     if !dir.join("report.json").exists() {
         return Ok(());
     }
-    let prev = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("latest") => dir.with_file_name("previous"),
-        _ => PathBuf::from(format!("{}.previous", dir.display())),
-    };
+    let prev = previous_dir(dir);
     if prev.exists() {
         // Only ever replace an earlier run of ours, never someone's directory.
         if !prev.join("report.json").exists() {

@@ -9,6 +9,7 @@ mod capture_read;
 mod check_pcap;
 mod cli;
 mod common;
+mod first_hour;
 mod fixture_rewrites;
 mod fuzz_regressions;
 mod harness_api;

@@ -1,0 +1,96 @@
+//! A user's first hour: arguments checked before anything runs, help that says what happens.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn imcpm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .args(args)
+        .output()
+        .expect("imcpm runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("first_hour").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// stderr with the temporary directory written as `TMP`, an error's wrapped lines joined (the
+/// wrapping depends on the length of the path).
+fn stderr_of(out: &Output, dir: &std::path::Path) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).replace('\u{2502}', "");
+    let joined: Vec<&str> = text.split_whitespace().collect();
+    joined.join(" ").replace(dir.to_str().unwrap(), "TMP")
+}
+
+/// A report directory or baseline that would fail after the run fails before it: exit 2, the
+/// option and the path named, no scenario run (nothing on stdout).
+#[test]
+fn report_dir_and_baseline_are_checked_before_anything_runs() {
+    let dir = tmp("args");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let not_report = dir.join("not-report.json");
+    std::fs::write(&not_report, "{\"x\": 1}").unwrap();
+    let held = dir.join("held");
+    std::fs::create_dir_all(&held).unwrap();
+    std::fs::write(held.join("report.json"), "{}").unwrap();
+    std::fs::create_dir_all(dir.join("held.previous")).unwrap(); // someone's directory, no report.json
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("file", vec!["run".into(), "--report-dir".into(), s(&file)]),
+        ("under a file", vec!["run".into(), "--report-dir".into(), format!("{}/sub", s(&file))]),
+        ("previous taken", vec!["run".into(), "--report-dir".into(), s(&held)]),
+        ("baseline missing", vec!["run".into(), "--baseline".into(), format!("{}/none.json", s(&dir))]),
+        ("baseline not a report", vec!["run".into(), "--baseline".into(), s(&not_report)]),
+        (
+            "check-pcap",
+            vec![
+                "check-pcap".into(),
+                "tests/fixtures/captures/lo.pcapng".into(),
+                "--sut".into(),
+                "127.0.0.1:5070".into(),
+                "--level".into(),
+                "1".into(),
+                "--report-dir".into(),
+                s(&file),
+            ],
+        ),
+    ];
+    let mut shown = String::new();
+    for (what, args) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = imcpm(&args);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr_of(&out, &dir));
+        assert!(out.stdout.is_empty(), "{what}: nothing ran");
+        shown.push_str(&format!("$ {what}\n{}\n", stderr_of(&out, &dir).trim_end()));
+    }
+    assert!(held.join("report.json").exists(), "the earlier run stays where it was");
+    insta::assert_snapshot!("report_dir_and_baseline_errors", shown);
+}
+
+/// The help says where the earlier run goes, as it really does.
+#[test]
+fn report_dir_help_says_where_the_previous_run_goes() {
+    let dir = tmp("previous");
+    let mine = dir.join("mine");
+    for _ in 0..2 {
+        let out = imcpm(&["run", "--filter", "t1/pager", "--level", "1", "--report-dir", mine.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(dir.join("mine.previous/report.json").exists(), "DIR.previous for a directory not named latest");
+    let latest = dir.join("latest");
+    for _ in 0..2 {
+        let out = imcpm(&["run", "--filter", "t1/pager", "--level", "1", "--report-dir", latest.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    assert!(dir.join("previous/report.json").exists(), "previous beside latest");
+    let help = String::from_utf8_lossy(&imcpm(&["run", "--help"]).stdout).to_string();
+    assert!(help.contains("`previous` beside a directory named `latest`"), "{help}");
+    assert!(help.contains("`DIR.previous`"), "{help}");
+}
