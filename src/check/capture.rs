@@ -50,6 +50,16 @@ pub enum SutAddr {
     Addr(SocketAddr),
 }
 
+impl std::fmt::Display for SutAddr {
+    /// As given on the command line: `192.0.2.1`, `192.0.2.1:5060`, `[2001:db8::1]:5060`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SutAddr::Host(h) => write!(f, "{h}"),
+            SutAddr::Addr(a) => write!(f, "{a}"),
+        }
+    }
+}
+
 impl std::str::FromStr for SutAddr {
     type Err = String;
     /// `HOST` or `HOST:PORT`; an IPv6 host in brackets (`[2001:db8::1]:5060`) or bare.

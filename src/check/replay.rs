@@ -130,7 +130,7 @@ pub fn load(files: &[PathBuf], capture_sut: &[SutAddr], read: &ReadOptions) -> R
         return Err(e.into());
     }
     if script.items.is_empty() {
-        let names: Vec<String> = capture_sut.iter().map(|s| format!("{s:?}")).collect();
+        let names: Vec<String> = capture_sut.iter().map(ToString::to_string).collect();
         return Err(ReplayError::Empty(names.join(", ")));
     }
     Ok(script)

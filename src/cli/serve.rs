@@ -235,15 +235,15 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         }
         let faults: Vec<&str> = config.faults.iter().map(Fault::name).collect();
         say(format_args!(
-            "imcpm serve: level {}, host {host}, domain {}, static users {}, faults [{}]",
+            "imcpm serve: level {}, host {host}, domain {}, static users {}, faults: {}",
             config.level,
             a.domain,
             config.users.len(),
-            faults.join(", ")
+            if faults.is_empty() { "none".to_string() } else { faults.join(", ") }
         ));
         tracing::info!(level = %config.level, %host, domain = %a.domain, users = config.users.len(), "imcpm serve ready");
         if !faults.is_empty() {
-            tracing::warn!(faults = ?faults, "deliberate faults switched on");
+            tracing::warn!(faults = %faults.join(", "), "deliberate faults switched on");
         }
         let served = bound.run(ImServer::new(config), net::shutdown_signal()).await;
         std::io::Result::Ok(served)

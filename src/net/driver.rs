@@ -162,7 +162,7 @@ impl Bound {
             d.tasks.spawn(task);
         }
         let listens: Vec<String> = local.iter().map(Listen::to_string).collect();
-        tracing::info!(listen = ?listens, "net driver started");
+        tracing::info!(listen = %listens.join(" "), "net driver started");
 
         d.drain().await;
         let mut shutdown = std::pin::pin!(shutdown);
@@ -362,7 +362,7 @@ impl<N: SansIo> Driver<N> {
             self.tasks.shutdown().await;
         }
         self.stats.dropped += queued as u64;
-        tracing::info!(stats = ?self.stats, "net driver stopped");
+        tracing::info!(stats = %self.stats, "net driver stopped");
         Served { node: self.node, stats: self.stats }
     }
 }

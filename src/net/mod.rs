@@ -166,6 +166,25 @@ pub struct NetStats {
     pub udp_drops: u64,
 }
 
+impl std::fmt::Display for NetStats {
+    /// `received 10, sent 12, dropped 0, ...`: every counter, named as in the field docs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "received {}, sent {}, dropped {}, TCP accepted {}, refused {}, connected {}, connect failures {}, closed on error {}, UDP drops {}",
+            self.received,
+            self.sent,
+            self.dropped,
+            self.accepted,
+            self.refused,
+            self.connected,
+            self.connect_failures,
+            self.closed_on_error,
+            self.udp_drops
+        )
+    }
+}
+
 /// What a run hands back: the node, for inspection, and the counters.
 #[derive(Debug)]
 pub struct Served<N> {

@@ -141,11 +141,7 @@ pub fn run_text(r: &RunReport, runs: usize, elapsed: Duration, cpu: f64, report_
         s.push_str(&fails);
     }
     if !r.changes.is_empty() {
-        let counts = super::json::change_counts(&r.changes);
-        s.push_str(&format!(
-            "\nCompared with the baseline: {}\n",
-            counts.iter().map(|(k, n)| format!("{n} {k:?}")).collect::<Vec<_>>().join(", ")
-        ));
+        s.push_str(&baseline_text(&r.changes));
     }
     if let Some(c) = r.coverage.as_ref().filter(|c| !c.not_exercised.is_empty()) {
         let ids: Vec<&str> = c.not_exercised.iter().map(|i| i.as_str()).collect();
@@ -163,5 +159,38 @@ pub fn run_text(r: &RunReport, runs: usize, elapsed: Duration, cpu: f64, report_
         cpu,
         report_dir.display()
     ));
+    s
+}
+
+/// The baseline comparison: the count of each kind of change, then the results that regressed
+/// (PASS or better before, FAIL now), changed otherwise, or are gone, one line each.
+pub fn baseline_text(changes: &[super::model::Change]) -> String {
+    use super::model::ChangeKind;
+    let counts = super::json::change_counts(changes);
+    let mut s = format!(
+        "\nCompared with the baseline: {}\n",
+        counts.iter().map(|(k, n)| format!("{n} {}", k.as_str())).collect::<Vec<_>>().join(", ")
+    );
+    for (kind, title) in [
+        (ChangeKind::NewFail, "Regressions (failing now, not before)"),
+        (ChangeKind::Changed, "Other changes of verdict"),
+        (ChangeKind::Removed, "In the baseline, not in this run"),
+    ] {
+        let these: Vec<_> = changes.iter().filter(|c| c.change == kind).collect();
+        if these.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("{title}:\n"));
+        for c in these {
+            let before = c.before.as_deref().unwrap_or("-");
+            let after = if c.after.is_empty() { "-" } else { c.after.as_str() };
+            s.push_str(&format!(
+                "  {} in {} [L{}]: {before} -> {after}\n",
+                c.requirement,
+                c.scenario,
+                c.level.number()
+            ));
+        }
+    }
     s
 }

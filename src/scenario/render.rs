@@ -3,6 +3,7 @@
 //! verdict table. Also the [`Flow`] the HTML report draws.
 
 use super::run::ScenarioRun;
+use crate::base::ClientKind;
 use crate::interop::finding::Verdict;
 use crate::report::model::{Flow, FlowMessage};
 pub use crate::report::{diff, lines};
@@ -38,11 +39,14 @@ pub fn render(run: &ScenarioRun, title: &str) -> String {
             (Some(e), _) => {
                 let _ = writeln!(
                     s,
-                    "  #{} -> #{}  {first}  ({:?}, {})",
+                    "  #{} -> #{}  {first}  ({}, {})",
                     p.ingress + 1,
                     e + 1,
-                    p.case,
-                    p.client.map_or("unknown client".to_string(), |c| format!("{c:?} client"))
+                    p.case.as_str(),
+                    p.client.map_or("unknown client", |c| match c {
+                        ClientKind::Im => "IM client",
+                        ClientKind::Cpm => "CPM client",
+                    })
                 );
                 let d = diff(&lines(&ing.packet.bytes), &lines(&run.trace.events[e].packet.bytes));
                 for (mark, l) in d.iter().filter(|(m, _)| *m != ' ') {

@@ -250,7 +250,7 @@ fn run_with_a_fault_exits_1_and_reports_the_fail() {
     assert_eq!(out.status.code(), Some(0));
     assert!(PathBuf::from(format!("{}.previous", dir.display())).join("report.json").exists());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Compared with the baseline") && text.contains("NewPass"), "{text}");
+    assert!(text.contains("Compared with the baseline") && text.contains("new-pass"), "{text}");
 }
 
 #[test]

@@ -94,3 +94,91 @@ fn report_dir_help_says_where_the_previous_run_goes() {
     assert!(help.contains("`previous` beside a directory named `latest`"), "{help}");
     assert!(help.contains("`DIR.previous`"), "{help}");
 }
+
+/// Rust debug spellings that must never reach a user.
+const DEBUG_NAMES: [&str; 14] = [
+    "Some(",
+    "None",
+    "NewPass",
+    "NewFail",
+    "Unchanged",
+    "faults [",
+    "(Term,",
+    "(Orig,",
+    "Im client",
+    "Cpm client",
+    "Host(",
+    "Addr(",
+    "NetStats",
+    " { ",
+];
+
+fn no_debug_names(what: &str, text: &str) {
+    for d in DEBUG_NAMES {
+        assert!(!text.contains(d), "{what} shows the Rust name `{d}`:\n{text}");
+    }
+}
+
+/// The baseline comparison names the results that regressed, in words; no command prints a
+/// Rust debug name.
+#[test]
+fn baseline_lists_regressions_and_no_output_shows_debug_names() {
+    let dir = tmp("debug-names");
+    let clean = dir.join("clean");
+    let out = imcpm(&["run", "--filter", "t1/lmm", "--level", "1", "--report-dir", clean.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    no_debug_names("run", &String::from_utf8_lossy(&out.stdout));
+    let base = clean.join("report.json");
+    let out = imcpm(&[
+        "run",
+        "--filter",
+        "t1/lmm",
+        "--level",
+        "1",
+        "--fault",
+        "forget-lmm-tag",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--report-dir",
+        dir.join("faulty").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    no_debug_names("run --baseline", &text);
+    let from = text.find("Compared with the baseline").expect("a comparison");
+    let to = text[from..].find("\n\n").map_or(text.len(), |n| from + n);
+    insta::assert_snapshot!("baseline_regressions", &text[from..to]);
+
+    // Replay of a capture where the given server address never appears: the address as typed.
+    let out = imcpm(&[
+        "replay",
+        "tests/fixtures/captures/lo.pcapng",
+        "--capture-sut",
+        "192.0.2.99",
+        "--sut",
+        "udp:127.0.0.1:9",
+        "--level",
+        "1",
+        "--report-dir",
+        dir.join("replay").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("192.0.2.99"), "{err}");
+    no_debug_names("replay", &err);
+
+    // serve's banner and its counters at the end.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1", "--fault", "forget-lmm-tag"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let banner = lines.by_ref().map_while(Result::ok).find(|l| l.contains(", faults")).expect("a banner");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let _ = child.wait();
+    assert!(banner.ends_with("faults: forget-lmm-tag"), "{banner}");
+    no_debug_names("serve", &format!("{banner}\n{}", rest.join("\n")));
+}

@@ -876,7 +876,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
             j.violation(
                 id,
                 format!(
-                    "Accept-Contact: *;{tags} added (decisions.md#d16: no Accept-Contact value carried the CPM ICSI)"
+                    "Accept-Contact: *;{tags} added (docs/decisions.md#d16: no Accept-Contact value carried the CPM ICSI)"
                 ),
                 "no Accept-Contact value with the IM tag(s)",
                 p.header_loc(eg, &HeaderName::AcceptContact),

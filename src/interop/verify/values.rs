@@ -142,7 +142,8 @@ fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
         parts.push(format!("gained {}", show(&added)));
     }
     if a.other_icsi != b.other_icsi {
-        parts.push(format!("non-CPM icsi-ref items {:?} became {:?}", a.other_icsi, b.other_icsi));
+        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        parts.push(format!("non-CPM icsi-ref items {} became {}", list(&a.other_icsi), list(&b.other_icsi)));
     }
     Some(parts.join("; "))
 }
