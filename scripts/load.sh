@@ -181,7 +181,8 @@ stop_pid() { # PID [SIGNAL]: signal, wait up to 5 s, then SIGKILL; reap it
 start_sut() { # SUT DIR -> SUT_PID SUT_PORT
   local sut=$1 dir=$2 i
   if [ "$sut" = imcpm ]; then
-    "$BIN" serve --listen udp:127.0.0.1:0 --level 1 --udp-rcvbuf "$RMEM" >"$dir/serve.out" 2>"$dir/serve.log" &
+    # RUST_LOG=warn: no info line per forwarded request, as Kamailio (debug=1) logs none.
+    RUST_LOG=warn "$BIN" serve --listen udp:127.0.0.1:0 --level 1 --udp-rcvbuf "$RMEM" >"$dir/serve.out" 2>"$dir/serve.log" &
     SUT_PID=$!; PIDS+=("$SUT_PID")
     for i in $(seq 100); do grep -q 'listening on udp:' "$dir/serve.out" 2>/dev/null && break; sleep 0.05; done
     SUT_PORT=$(sed -n 's/^imcpm serve: listening on udp:127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/serve.out")

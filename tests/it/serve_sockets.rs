@@ -264,3 +264,63 @@ fn a_next_hop_that_is_down_gets_the_client_a_500() {
     let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(resp.starts_with("SIP/2.0 500"), "{resp}");
 }
+
+/// `serve` says why it rejects (a Warning header, RFC 3261 §20.43, and an info log line) and
+/// logs one info line per forwarded request with the rewrite it applied.
+#[test]
+fn serve_says_why_it_rejects_and_logs_each_forward() {
+    let log = std::env::temp_dir().join(format!("imcpm-serve-log-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1"])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let udp: SocketAddr = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("imcpm serve: listening on udp:").and_then(|a| a.parse().ok()))
+        .expect("serve prints its address");
+    let server = Server(child);
+    let core = UdpSocket::bind("127.0.0.1:0").unwrap();
+    core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = core.local_addr().unwrap();
+    let mut buf = [0u8; 65536];
+    // A next hop the server cannot resolve: 503 with a Warning saying so.
+    let req = message(udp, me, "UDP", me).replace(&format!("<sip:{me};lr>"), "<sip:nowhere.invalid;lr>");
+    core.send_to(req.as_bytes(), udp).unwrap();
+    let (n, _) = core.recv_from(&mut buf).expect("an answer");
+    let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(resp.starts_with("SIP/2.0 503 "), "{resp}");
+    assert!(
+        resp.contains("\r\nWarning: 399 127.0.0.1 \"next hop nowhere.invalid cannot be resolved (not an IP address or a configured host)\"\r\n"),
+        "{resp}"
+    );
+    // A forwarded one: logged with the rewrite.
+    let req = message(udp, me, "UDP", me).replace("branch=z9hG4bKsockUDP", "branch=z9hG4bKsockUDP2");
+    core.send_to(req.as_bytes(), udp).unwrap();
+    let (n, from) = core.recv_from(&mut buf).expect("the forwarded MESSAGE");
+    let fwd = String::from_utf8_lossy(&buf[..n]).into_owned();
+    core.send_to(ok_for(&fwd).as_bytes(), from).unwrap();
+    let _ = core.recv_from(&mut buf).expect("the 200 relayed");
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let line = |needle: &str| logged.lines().find(|l| l.contains(needle)).map(str::to_string);
+    let rejected = line("rejected:").unwrap_or_else(|| panic!("no rejection logged:\n{logged}"));
+    assert!(
+        rejected.contains(" INFO ") && rejected.contains("status=503") && rejected.contains("nowhere.invalid"),
+        "{rejected}"
+    );
+    let forwarded = line("forwarded:").unwrap_or_else(|| panic!("no forward logged:\n{logged}"));
+    assert!(forwarded.contains(" INFO ") && forwarded.contains("forwarded: pager CPM to IM"), "{forwarded}");
+    assert!(
+        forwarded.contains("method=MESSAGE")
+            && forwarded.contains("case=term")
+            && forwarded.contains(&format!("next_hop={me}")),
+        "{forwarded}"
+    );
+}

@@ -27,8 +27,8 @@ pub enum Decision {
         /// The mapping applied, if any.
         mapped: Option<(Direction, Service)>,
     },
-    /// Answer with this final response.
-    Reject(StatusCode),
+    /// Answer with this final response, for this reason (its Warning text).
+    Reject(StatusCode, String),
     /// Fault `defer-offline`: answer 202 and keep it for a later registration.
     Defer,
 }
@@ -53,7 +53,12 @@ impl ImServer {
                         return if faults.has(Fault::DeferOffline) {
                             Decision::Defer
                         } else {
-                            Decision::Reject(StatusCode::TEMPORARILY_UNAVAILABLE)
+                            Decision::Reject(
+                                StatusCode::TEMPORARILY_UNAVAILABLE,
+                                format!(
+                                    "CPM client {user} is not online; requests are not deferred (docs/decisions.md#d3)"
+                                ),
+                            )
                         };
                     }
                     if form == Form::Negated {
@@ -86,7 +91,10 @@ impl ImServer {
                     return none;
                 }
                 if level == Level::One && !faults.has(Fault::ServeLocalCpm) {
-                    return Decision::Reject(StatusCode::FORBIDDEN);
+                    return Decision::Reject(
+                        StatusCode::FORBIDDEN,
+                        "a level 1 IM server serves no CPM client of its own (docs/decisions.md#d7)".to_string(),
+                    );
                 }
                 self.learn_from_local_cpm(msg, service);
                 self.mapped(msg, Direction::CpmToIm, service, Ids::default(), service)

@@ -236,6 +236,32 @@ impl ImServer {
         self.answer_with(tx, msg, code, code.reason(), extra);
     }
 
+    /// Reject `msg` with `code`, saying why: a `Warning: 399 HOST "why"` header (RFC 3261
+    /// §20.43) and an info log line.
+    fn reject(&mut self, tx: ServerTx, msg: &Message, code: StatusCode, why: &str, extra: &[(&str, String)]) {
+        self.reject_with(tx, msg, code, code.reason(), why, extra);
+    }
+
+    fn reject_with(
+        &mut self,
+        tx: ServerTx,
+        msg: &Message,
+        code: StatusCode,
+        reason: &str,
+        why: &str,
+        extra: &[(&str, String)],
+    ) {
+        tracing::info!(
+            method = %msg.method().map_or("?", Method::as_str),
+            call_id = %msg.call_id().unwrap_or_default(),
+            status = %code,
+            "rejected: {why}"
+        );
+        let mut all: Vec<(&str, String)> = extra.to_vec();
+        all.push(("Warning", warning(&self.config.host, why)));
+        self.answer_with(tx, msg, code, reason, &all);
+    }
+
     fn answer_with(&mut self, tx: ServerTx, msg: &Message, code: StatusCode, reason: &str, extra: &[(&str, String)]) {
         let tag = self.ids.token(10);
         let mut r = response_with_reason(msg, code, reason, (!code.is_provisional()).then_some(tag.as_str()));
@@ -262,7 +288,7 @@ impl ImServer {
         if let Err(e) = wellformed::validate(&msg) {
             if !self.config.faults.has(Fault::RepairMalformedVia) {
                 let reason = format!("Bad Request ({})", e.kind);
-                return self.answer_with(tx, &msg, e.status(), &reason, &[]);
+                return self.reject_with(tx, &msg, e.status(), &reason, &e.to_string(), &[]);
             }
         }
         // A request addressed to this server itself (its Request-URI names us and no Route
@@ -285,15 +311,16 @@ impl ImServer {
         // when it must (no Route entry but its own is left).
         if crate::node::route::pop_own(&msg, |u| self.is_own(u)).next.is_none() {
             let scheme = msg.request_uri().and_then(|u| u.split_once(':').map(|(s, _)| s.to_ascii_lowercase()));
-            if scheme.is_some_and(|s| !matches!(s.as_str(), "sip" | "sips" | "tel")) {
-                return self.answer(tx, &msg, StatusCode::UNSUPPORTED_URI_SCHEME, &[]);
+            if scheme.as_ref().is_some_and(|s| !matches!(s.as_str(), "sip" | "sips" | "tel")) {
+                let why = format!("cannot route on the Request-URI scheme {}", scheme.unwrap_or_default());
+                return self.reject(tx, &msg, StatusCode::UNSUPPORTED_URI_SCHEME, &why, &[]);
             }
         }
         let to_us = self.addressed_to_us(&msg);
         // Step 3: Max-Forwards on every path; an OPTIONS for the server itself is answered as a
         // UAS (§16.3 step 3, §11).
         if msg.max_forwards().ok().flatten() == Some(0) && !(to_us && method == Method::Options) {
-            return self.answer(tx, &msg, StatusCode::TOO_MANY_HOPS, &[]);
+            return self.reject(tx, &msg, StatusCode::TOO_MANY_HOPS, "Max-Forwards is 0", &[]);
         }
         if to_us {
             return self.answer_as_uas(tx, &msg, &method);
@@ -302,7 +329,8 @@ impl ImServer {
         let required: Vec<String> =
             msg.list_values(&HeaderName::ProxyRequire).iter().map(|v| msg.text(*v).trim().to_string()).collect();
         if !required.is_empty() {
-            return self.answer(tx, &msg, StatusCode::BAD_EXTENSION, &[("Unsupported", required.join(", "))]);
+            let why = format!("Proxy-Require option(s) not supported: {}", required.join(", "));
+            return self.reject(tx, &msg, StatusCode::BAD_EXTENSION, &why, &[("Unsupported", required.join(", "))]);
         }
         if method == Method::Invite {
             let t = trying_for(&msg);
@@ -311,10 +339,18 @@ impl ImServer {
         let case = session_case(&msg, &self.config.domains);
         let user = served_user(&msg, case);
         let decision = self.decide(&msg, case, user.as_deref(), self.now);
-        let edits = match decision {
-            Decision::Reject(code) => return self.answer(tx, &msg, code, &[]),
+        let (edits, rewrite) = match decision {
+            Decision::Reject(code, why) => return self.reject(tx, &msg, code, &why, &[]),
             Decision::Defer => return self.defer(tx, &msg, user.unwrap_or_default()),
-            Decision::Forward { edits, .. } => edits,
+            Decision::Forward { edits, mapped } => {
+                let rewrite = match mapped {
+                    Some((crate::base::Direction::CpmToIm, s)) => format!("{} CPM to IM", s.name()),
+                    Some((crate::base::Direction::ImToCpm, s)) => format!("{} IM to CPM", s.name()),
+                    None if edits.is_empty() => "unchanged".to_string(),
+                    None => "identity headers added".to_string(),
+                };
+                (edits, rewrite)
+            }
         };
         let bypass = match (&user, case) {
             (Some(u), SessionCase::Term) if self.config.faults.has(Fault::BypassCore) => {
@@ -333,16 +369,34 @@ impl ImServer {
                 if let Some(to) = misroute {
                     f.to = to;
                 }
-                self.send_forward(tx, &msg, f)
+                let to = f.to;
+                if self.send_forward(tx, &msg, f) {
+                    tracing::info!(
+                        method = %method.as_str(),
+                        call_id = %msg.call_id().unwrap_or_default(),
+                        case = %case.as_str(),
+                        user = %user.as_deref().unwrap_or("-"),
+                        next_hop = %to,
+                        "forwarded: {rewrite}"
+                    );
+                }
             }
             Err(proxy::NoRoute::Unresolvable(h)) => {
                 tracing::warn!(host = %h, "next hop unresolvable");
-                self.answer(tx, &msg, StatusCode::SERVICE_UNAVAILABLE, &[])
+                let why = format!("next hop {h} cannot be resolved (not an IP address or a configured host)");
+                self.reject(tx, &msg, StatusCode::SERVICE_UNAVAILABLE, &why, &[])
             }
-            Err(proxy::NoRoute::EditConflict) => self.answer(tx, &msg, StatusCode::SERVER_INTERNAL_ERROR, &[]),
+            Err(proxy::NoRoute::EditConflict) => self.reject(
+                tx,
+                &msg,
+                StatusCode::SERVER_INTERNAL_ERROR,
+                "the rewrite's edits of this request overlap",
+                &[],
+            ),
             Err(proxy::NoRoute::ToSelf(a)) => {
                 tracing::debug!(next_hop = %a, "next hop is this server: loop");
-                self.answer(tx, &msg, StatusCode::LOOP_DETECTED, &[])
+                let why = format!("the next hop {a} is this server");
+                self.reject(tx, &msg, StatusCode::LOOP_DETECTED, &why, &[])
             }
         }
     }
@@ -366,24 +420,34 @@ impl ImServer {
         const ALLOW: &str = "OPTIONS, REGISTER";
         match method {
             // An in-dialog request for the server itself: it has no dialogs of its own.
-            _ if msg.to_tag().is_some() => self.answer(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, &[]),
+            _ if msg.to_tag().is_some() => {
+                self.reject(tx, msg, StatusCode::CALL_DOES_NOT_EXIST, "this server has no dialogs of its own", &[])
+            }
             // A UAS rejects what it is required to support and does not (RFC 3261 §8.2.2.3).
             _ if msg.first(&HeaderName::Require).is_some() => {
                 let required: Vec<String> =
                     msg.list_values(&HeaderName::Require).iter().map(|v| msg.text(*v).trim().to_string()).collect();
-                self.answer(tx, msg, StatusCode::BAD_EXTENSION, &[("Unsupported", required.join(", "))]);
+                let why = format!("Require option(s) not supported: {}", required.join(", "));
+                self.reject(tx, msg, StatusCode::BAD_EXTENSION, &why, &[("Unsupported", required.join(", "))]);
             }
             // A method it does not know at all: 501 (§8.2.1), not 405.
-            Method::Other(_) => self.answer(tx, msg, StatusCode::NOT_IMPLEMENTED, &[]),
+            Method::Other(_) => self.reject(tx, msg, StatusCode::NOT_IMPLEMENTED, "unknown method", &[]),
             Method::Options => self.answer(tx, msg, StatusCode::OK, &[("Allow", ALLOW.into())]),
             _ if msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| u.user.is_some()) => {
-                self.answer(tx, msg, StatusCode::NOT_FOUND, &[])
+                self.reject(tx, msg, StatusCode::NOT_FOUND, "no user at this server's own address", &[])
             }
-            _ => self.answer(tx, msg, StatusCode::METHOD_NOT_ALLOWED, &[("Allow", ALLOW.into())]),
+            _ => self.reject(
+                tx,
+                msg,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this server itself accepts only OPTIONS and REGISTER",
+                &[("Allow", ALLOW.into())],
+            ),
         }
     }
 
-    fn send_forward(&mut self, tx: ServerTx, msg: &Message, f: proxy::Forward) {
+    /// Forward `f`; true when sent (else `msg` is answered 500).
+    fn send_forward(&mut self, tx: ServerTx, msg: &Message, f: proxy::Forward) -> bool {
         let local = self.local_addr(f.transport).1;
         let out_flow = Flow { transport: f.transport, local, remote: f.to };
         match self.layer.send_request(out_flow, f.bytes.clone(), self.now) {
@@ -394,10 +458,13 @@ impl ImServer {
                 }
                 self.proxied.insert(c, Proxied { server: tx, forwarded: f.bytes, flow: out_flow });
                 self.by_server.insert(tx, c);
+                true
             }
             Err(e) => {
                 tracing::warn!(error = %e, "forward failed");
-                self.answer(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, &[]);
+                let why = format!("could not forward: {e}");
+                self.reject(tx, msg, StatusCode::SERVER_INTERNAL_ERROR, &why, &[]);
+                false
             }
         }
     }
@@ -500,7 +567,8 @@ impl ImServer {
         tracing::debug!(to = %packet.to, "next hop unreachable: 500 upstream");
         match self.layer.server_request(p.server).cloned() {
             Some(req) if req.method() != Some(&Method::Ack) => {
-                self.answer(p.server, &req, StatusCode::SERVER_INTERNAL_ERROR, &[]);
+                let why = format!("next hop {} unreachable", packet.to);
+                self.reject(p.server, &req, StatusCode::SERVER_INTERNAL_ERROR, &why, &[]);
             }
             _ => self.layer.abandon(p.server),
         }
@@ -512,7 +580,8 @@ impl ImServer {
         // RFC 4320: no 408 upstream for a non-INVITE (Timer F); Timer B: 408.
         if timer == Timer::B {
             if let Some(req) = self.layer.server_request(p.server).cloned() {
-                self.answer(p.server, &req, StatusCode::REQUEST_TIMEOUT, &[]);
+                let why = format!("no final response from the next hop {}", p.flow.remote);
+                self.reject(p.server, &req, StatusCode::REQUEST_TIMEOUT, &why, &[]);
             }
         } else {
             self.layer.abandon(p.server);
@@ -553,6 +622,24 @@ impl SansIo for ImServer {
 /// A response with `status` to request bytes that do not parse as a message, from their raw
 /// header lines: `None` unless it is a request (not ACK) carrying Via, From, To, Call-ID and
 /// CSeq lines. The To gets `tag` when it has none.
+/// A Warning header value (RFC 3261 §20.43): warn-code 399 (miscellaneous), this server's
+/// host, and `why` as a quoted-string (quotes and backslashes escaped, control characters
+/// dropped).
+fn warning(host: &str, why: &str) -> String {
+    let mut text = String::with_capacity(why.len());
+    for c in why.chars() {
+        match c {
+            '"' | '\\' => {
+                text.push('\\');
+                text.push(c);
+            }
+            c if c.is_control() => {}
+            c => text.push(c),
+        }
+    }
+    format!("399 {host} \"{text}\"")
+}
+
 fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(bytes).ok()?;
     let head = text.split("\r\n\r\n").next()?;
