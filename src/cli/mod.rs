@@ -27,8 +27,7 @@ pub struct Cli {
     /// More log output (-v, -vv).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Colour: `auto` on a terminal unless NO_COLOR is set, `always` (even into a pipe, whatever
-    /// NO_COLOR says), `never`.
+    /// When to colour the output (errors, tables, logs).
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto", global = true)]
     pub color: term::ColorChoice,
     /// The command.
