@@ -164,9 +164,10 @@ fn serve_with_a_users_file_starts_and_stops_on_sigterm() {
 
 #[test]
 fn faults_lists_every_fault_with_its_ids() {
-    let o = Command::new(env!("CARGO_BIN_EXE_imcpm")).arg("faults").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(["faults", "--format", "json"]).output().unwrap();
     assert!(o.status.success());
-    let text = String::from_utf8(o.stdout).unwrap();
-    let line = text.lines().find(|l| l.starts_with("keep-cpm-icsi ")).expect("keep-cpm-icsi listed");
-    assert!(line.contains("T1.TERM.PAGER") && line.contains("T1.TERM.LMM"), "{line}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = v.as_array().unwrap().iter().find(|f| f["name"] == "keep-cpm-icsi").expect("keep-cpm-icsi listed");
+    let ids = f["targets"].to_string();
+    assert!(ids.contains("T1.TERM.PAGER") && ids.contains("T1.TERM.LMM"), "{ids}");
 }

@@ -5,12 +5,14 @@
 //!   packets, what every driver produces and the oracle judges);
 //! - [`domain`]: the Appendix T vocabulary: [`Level`], [`ClientKind`], [`SessionCase`],
 //!   [`Role`], [`Service`], [`Direction`];
-//! - [`ids`]: [`IdGen`], seeded identifiers (the server, the focus and the world all draw from it).
+//! - [`ids`]: [`IdGen`], seeded identifiers (the server, the focus and the world all draw from it);
+//! - [`escape`]: text from input made safe to show on a terminal.
 //!
 //! Each concept is declared once, here, and derives what the edges need (serde for files and
 //! reports, `clap::ValueEnum` for the command line).
 
 pub mod domain;
+pub mod escape;
 pub mod ids;
 pub mod time;
 pub mod wire;

@@ -4,6 +4,7 @@ use super::Format;
 use super::input::read_message;
 use crate::base::Level;
 use crate::base::Transport;
+use crate::base::escape::escape;
 use crate::base::{ClientKind, SessionCase};
 use crate::interop::verify::{Egress, PairContext, check_pair};
 use crate::report::{self, ResultItem};
@@ -48,7 +49,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let ingress = read_message(&a.ingress)?;
     let egress = read_message(&a.egress)?;
     if !ingress.is_request() {
-        return Err(miette::miette!("{}: the ingress must be a request", a.ingress.display()));
+        return Err(miette::miette!("{}: the ingress must be a request", super::term::path(&a.ingress)));
     }
     let mut ctx = PairContext::new(a.level, a.case, Some(a.client));
     ctx.online = a.offline.then_some(false);
@@ -85,7 +86,11 @@ fn render(
                 for f in r.findings.iter().filter(|f| f.verdict != crate::interop::Verdict::Pass) {
                     s.push_str(&format!(
                         "\n- **{}** `{}` at {}: expected {}; observed {}\n",
-                        f.verdict, f.requirement, f.location, f.expected, f.observed
+                        f.verdict,
+                        f.requirement,
+                        escape(&f.location.to_string()),
+                        escape(&f.expected),
+                        escape(&f.observed)
                     ));
                 }
             }

@@ -179,7 +179,7 @@ fn text(a: &Args, r: &RunReport, color: bool) -> String {
     }
     out.push('\n');
     for n in r.capture.as_ref().map(CaptureInfo::notes).unwrap_or_default() {
-        out.push_str(&n);
+        out.push_str(&crate::base::escape::escape(&n));
         out.push('\n');
     }
     out.push_str(&format!("Results: {}\n", counts(&r.summary)));
@@ -190,7 +190,7 @@ fn text(a: &Args, r: &RunReport, color: bool) -> String {
         }
     }
     if !a.no_reports {
-        out.push_str(&format!("Reports in {}\n", a.report_dir.display()));
+        out.push_str(&format!("Reports in {}\n", super::term::path(&a.report_dir)));
     }
     out
 }

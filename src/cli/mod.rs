@@ -14,6 +14,7 @@ pub mod rewrite;
 pub mod rules;
 pub mod run;
 pub mod serve;
+pub mod term;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ pub struct Cli {
     /// More log output (-v, -vv).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// When to colour the output (errors, tables, logs).
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto", global = true)]
+    pub color: term::ColorChoice,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -65,19 +69,29 @@ pub enum Format {
     Markdown,
 }
 
-/// Whether output to a stream may use colour: it is a terminal and `NO_COLOR` is not set to a
-/// non-empty value (no-color.org).
+/// Whether output to a stream may use colour, under `--color` ([`term::ColorChoice`]): `never`
+/// wins, `always` overrides `NO_COLOR`, and `auto` colours a terminal unless `NO_COLOR` is set
+/// to a non-empty value (no-color.org). Every command that colours asks this.
 pub fn color(stream_is_terminal: bool) -> bool {
-    color_with(stream_is_terminal, std::env::var_os("NO_COLOR").as_deref())
-}
-
-fn color_with(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    terminal && no_color.is_none_or(|v| v.is_empty())
+    term::color_for(term::color_choice(), stream_is_terminal, std::env::var_os("NO_COLOR").as_deref())
 }
 
 /// Parse the command line and run it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    // `--color` is looked up before clap parses, so that its help and usage errors follow it
+    // too (clap's `auto` honours NO_COLOR as ours does).
+    let clap_color = match term::color_arg(std::env::args_os().skip(1)).unwrap_or_default() {
+        term::ColorChoice::Auto => clap::ColorChoice::Auto,
+        term::ColorChoice::Always => clap::ColorChoice::Always,
+        term::ColorChoice::Never => clap::ColorChoice::Never,
+    };
+    let cli = Cli::command()
+        .color(clap_color)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .unwrap_or_else(|e| e.exit());
+    term::set_color_choice(cli.color);
     let result = match cli.command {
         Command::Rewrite(a) => rewrite::run(a),
         Command::Check(a) => check::run(a),
@@ -91,22 +105,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            eprint!("{}", term::render_error(&report));
             ExitCode::from(2)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::color_with;
-    use std::ffi::OsStr;
-
-    #[test]
-    fn no_color_turns_colour_off_on_a_terminal() {
-        assert!(color_with(true, None));
-        assert!(color_with(true, Some(OsStr::new(""))));
-        assert!(!color_with(true, Some(OsStr::new("1"))));
-        assert!(!color_with(false, None));
     }
 }

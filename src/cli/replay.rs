@@ -137,11 +137,11 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
             s.push_str(&format!(
                 "\nReplayed {} requests of {} to {} ({} not sent); results: {}. Reports in {}\n",
                 sent,
-                a.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+                a.files.iter().map(|f| super::term::path(f)).collect::<Vec<_>>().join(", "),
                 a.sut,
                 r.skipped.len(),
                 counts.join(", "),
-                a.report_dir.display()
+                super::term::path(&a.report_dir)
             ));
             s
         }

@@ -1,9 +1,18 @@
 //! `imcpm rewrite`: the reference Appendix T rewrite of one request, printed byte for byte.
+//!
+//! When there is nothing to map, the input is printed unchanged and a warning on stderr says
+//! why (exit 0, as the reference server forwards such a message unchanged): a response
+//! (docs/decisions.md#d5), a request other than MESSAGE and INVITE (REGISTER among them), a
+//! request already in the form `--direction` maps to, and a request whose only IM tags are
+//! negated.
 
 use super::input::read_message;
+use super::term;
 use crate::base::Direction;
 use crate::base::Service;
+use crate::interop::classify::{Form, form_of};
 use crate::interop::interwork::{Ids, RewriteOptions, rewrite};
+use crate::sip::{Message, Method};
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,6 +84,11 @@ pub fn derived_uuid(seed: &str) -> String {
 /// Run `imcpm rewrite`.
 pub fn run(a: Args) -> miette::Result<ExitCode> {
     let msg = read_message(&a.file)?;
+    if let Some(why) = nothing_to_map(&msg, a.direction) {
+        term::warn(&format!("{}: {why}; printed unchanged", term::path(&a.file)));
+        std::io::stdout().write_all(msg.bytes()).map_err(|e| miette::miette!("writing standard output: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let call_id = msg.call_id().map(|c| c.into_owned()).unwrap_or_default();
     let cseq = msg.cseq().map(|(n, m)| format!("{n} {m}")).unwrap_or_default();
     let direction = a.direction;
@@ -95,7 +109,52 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
             ids,
         },
     )
-    .map_err(|e| miette::miette!("{}: {e}", a.file.display()))?;
+    .map_err(|e| miette::miette!("{}: {e}", term::path(&a.file)))?;
     std::io::stdout().write_all(&out).map_err(|e| miette::miette!("writing standard output: {e}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the reference rewrite leaves `msg` as it is in `direction`, if it does.
+fn nothing_to_map(msg: &Message, direction: Direction) -> Option<String> {
+    if let Some(code) = msg.status() {
+        return Some(format!("a response ({code}) is not rewritten: responses are not mapped (docs/decisions.md#d5)"));
+    }
+    match msg.method()? {
+        Method::Message | Method::Invite => {}
+        Method::Register => {
+            return Some(
+                "a REGISTER is not rewritten: the server reads third-party REGISTERs to learn who is an IM \
+                 or a CPM client (docs/decisions.md#d8) and maps no tag in them; the rewrite applies to \
+                 MESSAGE and INVITE"
+                    .to_string(),
+            );
+        }
+        m => {
+            return Some(format!(
+                "a {m} request is not rewritten: the rewrite applies to MESSAGE and INVITE, the requests of \
+                 the services of Appendix T"
+            ));
+        }
+    }
+    match (direction, form_of(msg)) {
+        (Direction::ImToCpm, Form::Cpm) => Some(
+            "--direction im-to-cpm, but the request is already in CPM form (a CPM ICSI in Accept-Contact, \
+             Contact or P-Asserted-Service): nothing to map"
+                .to_string(),
+        ),
+        (Direction::ImToCpm, Form::Negated) => Some(
+            "--direction im-to-cpm, but the request's only IM tags are negated (+g.oma.sip-im=\"FALSE\"): \
+             it is not an IM request, nothing to map"
+                .to_string(),
+        ),
+        (Direction::CpmToIm, Form::Im) => Some(
+            "--direction cpm-to-im, but the request is already in IM form (+g.oma.sip-im and no CPM ICSI): \
+             nothing to map"
+                .to_string(),
+        ),
+        (Direction::CpmToIm, Form::Negated | Form::Neither) => {
+            Some("--direction cpm-to-im, but the request carries no CPM ICSI: nothing to map".to_string())
+        }
+        _ => None,
+    }
 }

@@ -1,10 +1,9 @@
-//! `imcpm rules`: the requirement catalogue as a table.
+//! `imcpm rules`: the requirement catalogue as a table that fits the terminal (80 columns off
+//! a terminal), as JSON or as Markdown.
 
 use super::Format;
 use crate::interop::rules::catalogue;
 use std::process::ExitCode;
-use tabled::settings::{Style, Width, object::Columns};
-use tabled::{Table, Tabled};
 
 /// Arguments of `imcpm rules`.
 #[derive(Debug, clap::Args)]
@@ -14,46 +13,37 @@ pub struct Args {
     pub format: Format,
 }
 
-#[derive(Tabled)]
-struct Row {
-    #[tabled(rename = "ID")]
-    id: &'static str,
-    #[tabled(rename = "clause")]
-    clause: &'static str,
-    #[tabled(rename = "grade")]
-    grade: &'static str,
-    #[tabled(rename = "requirement")]
-    text: &'static str,
-}
-
-/// Render the catalogue.
-pub fn render(format: Format) -> String {
+/// Render the catalogue; the text table fits `width` columns.
+pub fn render(format: Format, width: usize) -> String {
     match format {
+        // The keys are those of the catalogue: id, clause, grade, text.
         Format::Json => serde_json::to_string_pretty(catalogue()).unwrap_or_default() + "\n",
         Format::Markdown => {
             let mut s = String::from("| ID | clause | grade | requirement |\n| --- | --- | --- | --- |\n");
             for r in catalogue() {
-                s.push_str(&format!("| `{}` | {} | {} | {} |\n", r.id, r.clause, r.grade.as_str(), r.text));
+                s.push_str(&format!(
+                    "| `{}` | {} | {} | {} |\n",
+                    r.id,
+                    super::term::md_cell(r.clause),
+                    r.grade.as_str(),
+                    super::term::md_cell(r.text)
+                ));
             }
             s
         }
         Format::Text => {
-            let rows: Vec<Row> = catalogue()
+            // The grade under the ID, so that the requirement's text keeps most of the width.
+            let rows = catalogue()
                 .iter()
-                .map(|r| Row { id: r.id.as_str(), clause: r.clause, grade: r.grade.as_str(), text: r.text })
+                .map(|r| vec![format!("{}\n{}", r.id, r.grade.as_str()), r.clause.to_string(), r.text.to_string()])
                 .collect();
-            Table::new(rows)
-                .with(Style::sharp())
-                .modify(Columns::new(3..4), Width::wrap(60).keep_words(true))
-                .modify(Columns::new(1..2), Width::wrap(18).keep_words(true))
-                .to_string()
-                + "\n"
+            super::term::table(&["ID / grade", "clause", "requirement"], rows, &[None, Some(16), None], width)
         }
     }
 }
 
 /// Run `imcpm rules`.
 pub fn run(a: Args) -> miette::Result<ExitCode> {
-    print!("{}", render(a.format));
+    print!("{}", render(a.format, super::term::width(1)));
     Ok(ExitCode::SUCCESS)
 }

@@ -204,10 +204,10 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
         let worst = r.results.iter().map(|x| x.verdict).max().unwrap_or(Verdict::NotApplicable);
         match &bar {
             Some(b) => {
-                b.set_message(format!("{} L{}", r.scenario, r.level));
+                b.set_message(format!("{} L{}", crate::base::escape::escape(&r.scenario), r.level));
                 b.inc(1);
             }
-            None => eprintln!("[{n}/{total}] {} L{} {worst}", r.scenario, r.level),
+            None => eprintln!("[{n}/{total}] {} L{} {worst}", crate::base::escape::escape(&r.scenario), r.level),
         }
     };
     let transport = a.sut.map(|s| Some(s.transport)).unwrap_or(a.transport);
@@ -243,7 +243,8 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
                 for d in crate::live::sutconfig::apply(&c.deviations, &mut report.results, &suite) {
                     eprintln!(
                         "note: the known deviation {} in {} matched no failure of this run",
-                        d.requirement, d.scenario
+                        d.requirement,
+                        crate::base::escape::escape(&d.scenario)
                     );
                 }
                 report.summary = report::summary(&report.results);

@@ -83,7 +83,7 @@ pub fn parse_host_map(s: &str) -> Result<(String, SocketAddr), String> {
 /// A users file that cannot be used, pointing at the offending line.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
-#[diagnostic(code(imcpm::serve::users), help("expected a [users] table of \"sip:user@domain\" = \"im\" | \"cpm\""))]
+#[diagnostic(help("expected a [users] table of \"sip:user@domain\" = \"im\" | \"cpm\""))]
 pub struct UsersFileError {
     /// The file.
     pub path: String,

@@ -88,7 +88,7 @@ pub struct SutConfig {
 /// A SUT config that cannot be used, pointing at the offending place.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
-#[diagnostic(code(imcpm::run::sut_config), help("see docs/live-testing.md for the keys of a SUT config"))]
+#[diagnostic(help("see docs/live-testing.md for the keys of a SUT config"))]
 pub struct SutConfigError {
     /// The file.
     pub path: String,

@@ -35,9 +35,11 @@ fn cell(v: Option<Verdict>) -> &'static str {
 }
 
 /// An inline code span holding `s` verbatim: a backtick fence longer than any run inside, line
-/// breaks shown as `⏎`.
+/// breaks shown as `⏎`, other control characters escaped (`\x1b`: report.md is read on
+/// terminals too, [`crate::base::escape`]).
 fn code(s: &str) -> String {
     let s = s.replace("\r\n", "\n").replace('\n', " ⏎ ");
+    let s = crate::base::escape::escape(&s).into_owned();
     if s.is_empty() {
         return "(empty)".to_string();
     }
@@ -328,6 +330,7 @@ mod tests {
         assert_eq!(code("x `y` z"), "``x `y` z``");
         assert_eq!(code("`x"), "`` `x ``");
         assert_eq!(code("a\nb"), "`a ⏎ b`");
+        assert_eq!(code("a\x1b[31mb\tc"), "`a\\x1b[31mb\\tc`");
     }
 
     #[test]

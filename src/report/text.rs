@@ -2,9 +2,13 @@
 //! finding like a compiler diagnostic (verdict, ID, where, expected, observed, the offending
 //! line). `check` shows one row per result ([`results_table`], [`details`]); `run` one row per
 //! requirement with counts ([`summary_table`], [`failures`], all of it in [`run_text`]).
+//! Everything that comes from input (expected and observed texts, locations, scenario names,
+//! source lines, paths) is escaped ([`crate::base::escape`]): bytes of a file or of the wire
+//! never reach the terminal raw.
 
 use super::ResultItem;
 use super::model::RunReport;
+use crate::base::escape::escape;
 use crate::interop::finding::Verdict;
 use crate::interop::rules::{ReqId, catalogue};
 use std::collections::BTreeMap;
@@ -38,11 +42,12 @@ pub fn details(results: &[ResultItem], source: &dyn Fn(&crate::interop::Location
     let mut out = String::new();
     for r in results {
         for f in r.findings.iter().filter(|f| f.verdict != Verdict::Pass) {
-            out.push_str(&format!("{} {} [{}] at {}\n", f.verdict, f.requirement, r.clause, f.location));
-            out.push_str(&format!("  expected: {}\n  observed: {}\n", f.expected, f.observed));
+            let at = escape(&f.location.to_string()).into_owned();
+            out.push_str(&format!("{} {} [{}] at {at}\n", f.verdict, f.requirement, r.clause));
+            out.push_str(&format!("  expected: {}\n  observed: {}\n", escape(&f.expected), escape(&f.observed)));
             if let Some(line) = source(&f.location) {
                 let n = f.location.line.unwrap_or(0);
-                out.push_str(&format!("  {n:>4} | {line}\n"));
+                out.push_str(&format!("  {n:>4} | {}\n", escape(&line)));
             }
         }
     }
@@ -122,7 +127,14 @@ pub fn failures(results: &[ResultItem]) -> String {
         for f in r.findings.iter().filter(|f| !matches!(f.verdict, Verdict::Pass | Verdict::NotApplicable)) {
             s.push_str(&format!(
                 "{} {} in {} [L{}] ({})\n  at {}\n  expected: {}\n  observed: {}\n",
-                f.verdict, f.requirement, r.scenario, r.level, r.clause, f.location, f.expected, f.observed
+                f.verdict,
+                f.requirement,
+                escape(&r.scenario),
+                r.level,
+                r.clause,
+                escape(&f.location.to_string()),
+                escape(&f.expected),
+                escape(&f.observed)
             ));
         }
     }
@@ -157,7 +169,7 @@ pub fn run_text(r: &RunReport, runs: usize, elapsed: Duration, cpu: f64, report_
         runs,
         elapsed.as_secs_f64() * 1000.0,
         cpu,
-        report_dir.display()
+        escape(&report_dir.display().to_string())
     ));
     s
 }

@@ -126,7 +126,14 @@ impl Message {
             while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
                 name_end -= 1;
             }
-            if name_end == 0 || !line[..name_end].iter().all(|&b| is_token_byte(b)) {
+            if name_end == 0 {
+                return Err(ParseError::at(
+                    ParseErrorKind::HeaderLine("empty header name (the line starts with `:`)"),
+                    &bytes,
+                    next,
+                ));
+            }
+            if !line[..name_end].iter().all(|&b| is_token_byte(b)) {
                 return Err(ParseError::at(ParseErrorKind::HeaderLine("invalid header name"), &bytes, next));
             }
             let name_span = Span::new(next, next + name_end);
@@ -478,6 +485,9 @@ mod tests {
         let e = Message::parse(&b"MESSAGE sip:a@b SIP/2.0\r\nVia x\r\n\r\n"[..]).unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.to_string().contains("line 2"));
+        let e = Message::parse(&b"MESSAGE sip:a@b SIP/2.0\r\nVia: x\r\n: v\r\n\r\n"[..]).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("empty header name"), "{e}");
         let e = Message::parse(&b"INVITE sip:a@b SIP/7.0\r\n\r\n"[..]).unwrap_err();
         assert_eq!(e.status(), StatusCode::VERSION_NOT_SUPPORTED);
     }

@@ -117,8 +117,11 @@ fn rewrite_and_check_every_fixture() {
         let ok = imcpm(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let text = String::from_utf8_lossy(&ok.stdout);
         assert_eq!(ok.status.code(), Some(0), "{name}: {text}");
-        // Break what the direction owns: the IM tag (-> IM), P-Asserted-Service (-> CPM).
-        let good = String::from_utf8_lossy(&proxied(&out.stdout)).into_owned();
+        // Break what the direction owns: the IM tag (-> IM), P-Asserted-Service (-> CPM), in
+        // the header section only (the body's bytes, binary ones too, stay as they are).
+        let whole = proxied(&out.stdout);
+        let split = Message::parse(whole.clone()).unwrap().body_span().start;
+        let good = String::from_utf8(whole[..split].to_vec()).unwrap();
         let bad = if form == Form::Cpm {
             good.replace("+g.oma.sip-im", "+g.oma.sip-im.x")
         } else {
@@ -128,7 +131,7 @@ fn rewrite_and_check_every_fixture() {
         };
         assert_ne!(bad, good, "{name}: the mutation changed nothing");
         let bad_path = tmp(&format!("{name}.bad"));
-        std::fs::write(&bad_path, bad).unwrap();
+        std::fs::write(&bad_path, [bad.as_bytes(), &whole[split..]].concat()).unwrap();
         let args = check_args(&f, &bad_path, form);
         let res = imcpm(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let json: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
@@ -185,18 +188,14 @@ fn rules_and_faults_list_everything() {
     for r in imcpm::interop::rules::catalogue() {
         assert!(text.contains(r.id.as_str()), "{} missing from `imcpm rules`", r.id);
     }
-    let out = imcpm(&["faults"]);
+    let out = imcpm(&["faults", "--format", "json"]);
     assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for f in imcpm::node::im_server::faults::Fault::ALL {
-        let line = text
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(f.name()))
-            .unwrap_or_else(|| panic!("{f} not listed"));
-        for id in f.targets() {
-            assert!(line.contains(id.as_str()), "{line}");
-        }
-        assert!(!line.contains('{'), "{line}");
+        let row =
+            v.as_array().unwrap().iter().find(|r| r["name"] == f.name()).unwrap_or_else(|| panic!("{f} not listed"));
+        let ids: Vec<&str> = row["targets"].as_array().unwrap().iter().filter_map(|i| i.as_str()).collect();
+        assert_eq!(ids, f.targets().iter().map(|i| i.as_str()).collect::<Vec<_>>());
     }
 }
 
