@@ -7,10 +7,11 @@ use imcpm::node::im_server::faults::{Fault, FaultSet};
 use rstest::rstest;
 use std::path::PathBuf;
 
-#[rstest]
-fn appendix_t(#[files("scenarios/t1/*.toml")] path: PathBuf) {
-    for case in Case::from_file(&path).expect("scenario loads") {
-        case.run().assert_pass();
+// README.md's "From your own tests" example, verbatim (tests/it/doc_examples.rs checks it).
+#[rstest::rstest]
+fn appendix_t(#[files("scenarios/**/*.toml")] path: std::path::PathBuf) {
+    for case in Case::from_file(&path).unwrap() {
+        case.run().assert_pass(); // or case.run_against(&your_server_factory)
     }
 }
 

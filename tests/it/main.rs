@@ -10,6 +10,7 @@ mod check_pcap;
 mod cli;
 mod cli_terminal;
 mod common;
+mod doc_examples;
 mod first_hour;
 mod fixture_rewrites;
 mod fuzz_regressions;

@@ -1,0 +1,319 @@
+//! Every example command in README.md and docs/*.md is run by a test, so the documents cannot
+//! drift from the tool. Each command line found in a code block must be listed below with how
+//! it is checked:
+//! - `Run`: run here (the binary for `imcpm` and `cargo run --release --`), from a scratch
+//!   directory that sees the checkout's `tests/`, `captures/`, `scenarios/` and `scripts/`; its
+//!   exit status must be the one its comment promises (`# exit N`, else 0), and when the comment
+//!   names verdicts (`# exit 1: FAIL A, B; NON-STRICT C`) the report must give exactly those IDs
+//!   those verdicts;
+//! - `Elsewhere`: run by another test (named; this test checks that it still holds the command);
+//! - `Synopsis`: a usage line with placeholders (`FILE...`, `[--x]`), not a command;
+//! - `Tooling`: installs or runs tools or benchmarks (cargo, apt-get, the benchmark scripts).
+//!
+//! A command added to a document without an entry here fails the test, and so does an entry
+//! whose command no document holds any more.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+enum How {
+    Run,
+    Elsewhere(&'static str, &'static str),
+    Synopsis,
+    Tooling,
+}
+
+/// (document, the command as written there, joined over `\` continuations, comment cut off).
+const EXAMPLES: &[(&str, &str, How)] = &[
+    ("README.md", "cargo run --release -- run", How::Run),
+    ("README.md", "cargo test", How::Tooling),
+    ("README.md", "sudo apt-get install sip-tester kamailio tshark chromium", How::Tooling),
+    (
+        "README.md",
+        "cargo test --features interop --test interop --test interop_report --test report_pcap_tshark --test interop_live -- --test-threads=1",
+        How::Tooling,
+    ),
+    ("README.md", "imcpm run --filter 't2/*'", How::Run),
+    ("README.md", "imcpm run --fault forget-lmm-tag", How::Run),
+    ("README.md", "imcpm run --transport udp", How::Run),
+    (
+        "README.md",
+        "imcpm run --sut udp:127.0.0.1:5070 --level 2 --users pool.toml",
+        // The same command with --report-dir, as docs/live-testing.md's quick start has it.
+        How::Elsewhere("tests/it/live.rs", "fn docs_commands_run"),
+    ),
+    ("README.md", "imcpm run --baseline reports/previous/report.json", How::Run),
+    ("README.md", "imcpm run --filter 't1/*' --pcap t1.pcapng", How::Run),
+    ("README.md", "imcpm check-pcap captures/kamailio-l1-faulty.pcapng --sut 127.0.0.1:5070 --level 1", How::Run),
+    ("README.md", "imcpm rewrite --direction cpm-to-im tests/fixtures/examples/2a_lmm_cpm_rx.sip", How::Run),
+    (
+        "README.md",
+        "imcpm check --level 2 --case term --client cpm --ingress tests/fixtures/examples/4a_ft_im_rx.sip --egress tests/fixtures/examples/4b_ft_cpm_tx.sip",
+        How::Run,
+    ),
+    ("docs/PERFORMANCE.md", "bash scripts/load.sh --repeat 3 --quiet-wait 300", How::Tooling),
+    ("docs/PERFORMANCE.md", "bash scripts/bench-capture.sh --runs 3 --big 10", How::Tooling),
+    (
+        "docs/captures.md",
+        "imcpm check-pcap FILE... --sut HOST[:PORT] [--sut ...] --level 1|2 [--domain D] [--users FILE] [--port N] [--report-dir DIR] [--format text|json|markdown] [--filter GLOB] [--redact] [--max-results N] [--max-ladders N] [--window-mb MB] [--no-reports]",
+        How::Synopsis,
+    ),
+    (
+        "docs/live-testing.md",
+        "imcpm serve --listen udp:127.0.0.1:5070 --listen tcp:127.0.0.1:5070 --level 2 --users pool.toml &",
+        How::Elsewhere("tests/it/live.rs", "fn docs_commands_run"),
+    ),
+    (
+        "docs/live-testing.md",
+        "imcpm run --sut udp:127.0.0.1:5070 --level 2 --users pool.toml --report-dir reports/live",
+        How::Elsewhere("tests/it/live.rs", "fn docs_commands_run"),
+    ),
+    (
+        "docs/live-testing.md",
+        "kamailio -f scripts/kamailio/imcpm-l1.cfg -DD -E -Y /tmp/kam -l udp:127.0.0.1:5070 -m 64 -M 8 &",
+        How::Elsewhere(
+            "tests/interop_live.rs",
+            ".args([\"-l\", &format!(\"udp:127.0.0.1:{port}\"), \"-m\", \"64\", \"-M\", \"8\"])",
+        ),
+    ),
+    (
+        "docs/live-testing.md",
+        "imcpm run --sut-config scripts/kamailio/imcpm-l1.sut.toml",
+        How::Elsewhere("tests/interop_live.rs", "[\"run\", \"--sut-config\", \"scripts/kamailio/imcpm-l1.sut.toml\"]"),
+    ),
+    (
+        "docs/live-testing.md",
+        "imcpm replay trace.pcapng --capture-sut 10.1.2.3:5060 --sut udp:127.0.0.1:5070 --level 1 [--listen udp:IP:PORT] [--speed original|max] [--pcap out.pcapng] [--users FILE] [--report-dir DIR]",
+        How::Synopsis,
+    ),
+    ("docs/fuzzing.md", "cargo install --locked cargo-fuzz@0.13.2", How::Tooling),
+    (
+        "docs/fuzzing.md",
+        "cargo fuzz run -s none sip_parse fuzz/corpus/sip_parse fuzz/seeds/sip_parse -- -runs=10000000 -max_total_time=900 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1",
+        How::Tooling,
+    ),
+];
+
+/// First words that make a code-block line a command.
+const COMMANDS: [&str; 8] = ["imcpm", "cargo", "sudo", "bash", "python3", "kamailio", "sipp", "tshark"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The documents: README.md and every docs/*.md.
+fn documents() -> Vec<String> {
+    let mut docs = vec!["README.md".to_string()];
+    let mut more: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .map(|p| format!("docs/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    more.sort();
+    docs.extend(more);
+    docs
+}
+
+/// (command, comment) of every command line in the fenced code blocks of `text` (not in rust,
+/// toml or json blocks), `\` continuations joined.
+fn commands(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut fence: Option<String> = None;
+    let mut pending = String::new();
+    for line in text.lines() {
+        if let Some(lang) = line.trim_start().strip_prefix("```") {
+            fence = if fence.is_some() { None } else { Some(lang.trim().to_string()) };
+            pending.clear();
+            continue;
+        }
+        let Some(lang) = &fence else { continue };
+        if matches!(lang.as_str(), "rust" | "toml" | "json" | "xml" | "html") {
+            continue;
+        }
+        let line = line.trim();
+        let line = line.strip_prefix("$ ").unwrap_or(line);
+        let joined = if pending.is_empty() { line.to_string() } else { format!("{pending} {line}") };
+        if let Some(head) = joined.strip_suffix('\\') {
+            pending = head.trim_end().to_string();
+            continue;
+        }
+        pending.clear();
+        let first = joined.split_whitespace().next().unwrap_or("");
+        if !COMMANDS.contains(&first) {
+            continue;
+        }
+        let (cmd, comment) = match joined.find(" # ") {
+            Some(i) => (joined[..i].trim_end().to_string(), joined[i + 3..].trim().to_string()),
+            None => (joined.trim_end().to_string(), String::new()),
+        };
+        out.push((cmd, comment));
+    }
+    out
+}
+
+/// Split a command line as a POSIX shell would for these examples (single quotes only).
+fn words(cmd: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in cmd.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+/// The verdicts a comment promises: `exit 1: FAIL A, B; NON-STRICT C` -> exit 1 and
+/// {FAIL: {A, B}, NON-STRICT: {C}}.
+fn promise(comment: &str) -> (i32, BTreeMap<String, BTreeSet<String>>) {
+    let Some(rest) = comment.strip_prefix("exit ") else { return (0, BTreeMap::new()) };
+    let (code, claims) = rest.split_once(':').unwrap_or((rest, ""));
+    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for part in claims.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (verdict, ids) = part.split_once(' ').unwrap();
+        want.entry(verdict.to_string())
+            .or_default()
+            .extend(ids.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()));
+    }
+    (code.trim().parse().unwrap(), want)
+}
+
+/// Requirement IDs per verdict (other than PASS and NOT-APPLICABLE) in a report.json: from its
+/// aggregate counts when it has them (check-pcap), else from its results.
+fn verdicts(report: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |verdict: &str, id: &str| {
+        if verdict != "PASS" && verdict != "NOT-APPLICABLE" {
+            got.entry(verdict.to_string()).or_default().insert(id.to_string());
+        }
+    };
+    if let Some(reqs) = report["aggregate"]["requirements"].as_array() {
+        for r in reqs {
+            for (verdict, n) in r["counts"].as_object().unwrap() {
+                if n.as_u64().unwrap_or(0) > 0 {
+                    add(verdict, r["requirement"].as_str().unwrap());
+                }
+            }
+        }
+    } else {
+        for r in report["results"].as_array().unwrap() {
+            add(r["verdict"].as_str().unwrap(), r["requirement"].as_str().unwrap());
+        }
+    }
+    got
+}
+
+/// A scratch directory that sees the checkout's inputs (symbolic links), as a user's checkout.
+fn scratch() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc_examples");
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    for name in ["tests", "captures", "scenarios", "scripts"] {
+        std::os::unix::fs::symlink(root().join(name), d.join(name)).unwrap();
+    }
+    d
+}
+
+fn run_here(dir: &Path, cmd: &str) -> std::process::Output {
+    let mut w = words(cmd);
+    let args: Vec<String> = match w.first().map(String::as_str) {
+        Some("imcpm") => w.split_off(1),
+        Some("cargo") if cmd.starts_with("cargo run --release -- ") => w.split_off(4),
+        _ => panic!("not a command this test runs: {cmd}"),
+    };
+    Command::new(env!("CARGO_BIN_EXE_imcpm")).current_dir(dir).env("NO_COLOR", "1").args(&args).output().unwrap()
+}
+
+#[test]
+fn every_documented_command_is_listed_and_the_runnable_ones_run() {
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(root().join(&doc)).unwrap();
+        found.extend(commands(&text).into_iter().map(|(c, k)| (doc.clone(), c, k)));
+    }
+    let listed: BTreeSet<(&str, &str)> = EXAMPLES.iter().map(|(d, c, _)| (*d, *c)).collect();
+    let unlisted: Vec<String> = found
+        .iter()
+        .filter(|(d, c, _)| !listed.contains(&(d.as_str(), c.as_str())))
+        .map(|(d, c, _)| format!("{d}: {c}"))
+        .collect();
+    assert!(unlisted.is_empty(), "commands in the documents that this test does not know:\n{}", unlisted.join("\n"));
+    let gone: Vec<String> = EXAMPLES
+        .iter()
+        .filter(|(d, c, _)| !found.iter().any(|(fd, fc, _)| fd == d && fc == c))
+        .map(|(d, c, _)| format!("{d}: {c}"))
+        .collect();
+    assert!(gone.is_empty(), "listed here but in no document any more:\n{}", gone.join("\n"));
+
+    // In document order, from one scratch directory (so that `--baseline reports/previous`
+    // finds the runs before it, as a user who runs them in turn would).
+    let dir = scratch();
+    let mut ran = 0;
+    for (doc, cmd, comment) in &found {
+        let how = &EXAMPLES.iter().find(|(d, c, _)| d == doc && c == cmd).unwrap().2;
+        match how {
+            How::Run => {
+                let out = run_here(&dir, cmd);
+                let (code, want) = promise(comment);
+                let shown = format!(
+                    "{doc}: {cmd}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(out.status.code(), Some(code), "{shown}");
+                if !want.is_empty() {
+                    let report: Value =
+                        serde_json::from_slice(&std::fs::read(dir.join("reports/latest/report.json")).unwrap())
+                            .unwrap();
+                    assert_eq!(verdicts(&report), want, "the comment's verdicts: {shown}");
+                }
+                ran += 1;
+            }
+            How::Elsewhere(file, needle) => {
+                let text = std::fs::read_to_string(root().join(file)).unwrap();
+                assert!(
+                    text.contains(needle),
+                    "{doc}: {cmd} is said to be run by {file}, which no longer has {needle:?}"
+                );
+            }
+            How::Synopsis => assert!(cmd.contains('[') || cmd.contains("..."), "{doc}: {cmd} is not a synopsis"),
+            How::Tooling => {}
+        }
+    }
+    assert!(ran >= 9, "{ran} commands run");
+    assert!(dir.join("t1.pcapng").exists(), "the --pcap example wrote its capture");
+}
+
+/// README's Rust example is the code of `tests/it/harness_api.rs::appendix_t`, which compiles
+/// and runs in `cargo test`.
+#[test]
+fn the_readme_rust_example_is_compiled_and_run() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```rust\n").unwrap() + "```rust\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let code: String = block.lines().filter(|l| !l.starts_with("use ")).collect::<Vec<_>>().join("\n");
+    let api = std::fs::read_to_string(root().join("tests/it/harness_api.rs")).unwrap();
+    assert!(api.contains(code.trim()), "README's example differs from harness_api.rs:\n{code}");
+    assert!(block.contains("use imcpm::harness::Case;") && api.contains("use imcpm::harness::Case;"));
+}
