@@ -4,14 +4,18 @@
 use imcpm::harness::Case;
 use imcpm::interop::Verdict;
 use imcpm::node::im_server::faults::{Fault, FaultSet};
-use rstest::rstest;
 use std::path::PathBuf;
 
-// README.md's "From your own tests" example, verbatim (tests/it/doc_examples.rs checks it).
-#[rstest::rstest]
-fn appendix_t(#[files("scenarios/**/*.toml")] path: std::path::PathBuf) {
-    for case in Case::from_file(&path).unwrap() {
-        case.run().assert_pass(); // or case.run_against(&your_server_factory)
+/// README.md's "From your own tests" example, verbatim (tests/it/doc_examples.rs checks it), in
+/// a module of its own as in a user's file.
+mod readme_example {
+    use imcpm::harness::Case;
+
+    #[rstest::rstest]
+    fn appendix_t(#[files("scenarios/**/*.toml")] path: std::path::PathBuf) {
+        for case in Case::from_file(&path).unwrap() {
+            case.run().assert_pass(); // or case.run_against(&your_server_factory)
+        }
     }
 }
 
