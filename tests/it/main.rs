@@ -8,6 +8,7 @@
 mod capture_read;
 mod check_pcap;
 mod cli;
+mod cli_scenarios;
 mod common;
 mod fixture_rewrites;
 mod fuzz_regressions;
