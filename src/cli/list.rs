@@ -49,7 +49,7 @@ pub(super) fn load(scenarios: Option<&Path>) -> miette::Result<Vec<Scenario>> {
         for p in problems {
             eprintln!("{:?}", miette::Report::new(p));
         }
-        miette::miette!("{n} problems in the scenario files (each shown above); nothing was run")
+        miette::miette!("{n} problems in the scenario files (each shown above)")
     })
 }
 
