@@ -1,10 +1,11 @@
 //! Scenarios: the file model ([`model`]), reading and checking files or the built-in suite
-//! ([`load`], `validate`, [`problem`]), choosing them ([`select`]), running one in the
+//! ([`load`], `validate`, `lines`, [`problem`]), choosing them ([`select`]), running one in the
 //! simulated world ([`run`]: the world is built by [`world`], the steps are played by `steps` and
 //! their explicit expectations checked by `expect`), running a suite of them into one report
 //! ([`suite`]) and rendering a run for people and snapshots ([`render`]).
 
 mod expect;
+mod lines;
 pub mod load;
 pub mod model;
 pub mod problem;
