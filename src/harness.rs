@@ -23,7 +23,9 @@ use crate::node::SansIo;
 use crate::node::im_server::ServerConfig;
 use crate::node::im_server::faults::FaultSet;
 use crate::report::ResultItem;
-use crate::scenario::{RunOptions, Scenario, ScenarioError, ScenarioRun, load_dir, render, run_scenario, run_with};
+use crate::scenario::{
+    Problem, RunOptions, Scenario, ScenarioError, ScenarioRun, load_dir, render, run_scenario, run_with,
+};
 use std::fmt;
 use std::path::Path;
 
@@ -45,8 +47,8 @@ impl fmt::Display for Case {
 impl Case {
     /// Every case of one scenario file (one per level it declares).
     pub fn from_file(path: &Path) -> Result<Vec<Case>, ScenarioError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|err| ScenarioError::Io { path: path.display().to_string(), err })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::one(Problem::file(&path.display().to_string(), e.to_string())))?;
         let name = path
             .with_extension("")
             .file_name()

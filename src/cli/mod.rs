@@ -8,7 +8,9 @@
 pub mod check;
 pub mod check_pcap;
 pub mod faults;
+pub mod generate;
 pub mod input;
+pub mod list;
 pub mod replay;
 pub mod rewrite;
 pub mod rules;
@@ -50,11 +52,17 @@ pub enum Command {
     Serve(serve::Args),
     /// List the deliberate faults of the reference server and the IDs each targets.
     Faults(faults::Args),
-    /// Run the scenarios against the embedded reference server (or, with --sut, your own
-    /// server over the network) and write reports.
+    /// Run the scenarios (the built-in suite, or --scenarios DIR|FILE) against the embedded
+    /// reference server (or, with --sut, your own server over the network) and write reports.
     Run(run::Args),
+    /// List the scenarios a run would play, or write the built-in ones out (--export DIR).
+    List(list::Args),
     /// Re-send a capture's requests to the IM server to a live server and judge what it does.
     Replay(replay::Args),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into --dir.
+    Man(generate::ManArgs),
 }
 
 /// What goes to stdout.
@@ -101,6 +109,9 @@ pub fn main() -> ExitCode {
         Command::Faults(a) => faults::run(a),
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::List(a) => list::run(a),
+        Command::Completions(a) => generate::completions(a),
+        Command::Man(a) => generate::man(a),
     };
     match result {
         Ok(code) => code,

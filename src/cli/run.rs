@@ -1,7 +1,8 @@
-//! `imcpm run`: the main job. Every scenario at every level it declares (or `--level`), against
-//! the embedded reference server in the simulated world (or behind real sockets with
-//! `--transport udp|tcp`), judged by the oracle; a summary table and the failures on the
-//! terminal, and report.json, junit.xml, report.md and report.html in the report directory.
+//! `imcpm run`: the main job. Every scenario of the built-in suite (or of `--scenarios
+//! DIR|FILE`) at every level it declares (or `--level`), against the embedded reference server
+//! in the simulated world (or behind real sockets with `--transport udp|tcp`), judged by the
+//! oracle; a summary table and the failures on the terminal, and report.json, junit.xml,
+//! report.md and report.html in the report directory.
 
 use super::Format;
 use crate::base::{Level, Trace, Transport};
@@ -9,7 +10,7 @@ use crate::interop::finding::Verdict;
 use crate::live::{LiveOptions, PoolUser, Target, run_jobs};
 use crate::node::im_server::faults::FaultSet;
 use crate::report::{self, write};
-use crate::scenario::{ScenarioRun, SuiteOptions, execute, load_dir, plan, report_of};
+use crate::scenario::{ScenarioRun, SuiteOptions, execute, plan, report_of};
 use clap::ValueEnum;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use std::io::{IsTerminal, Write};
@@ -23,9 +24,11 @@ pub struct Args {
     /// scenario declares).
     #[arg(long, value_enum)]
     pub level: Option<Level>,
-    /// The scenario directory.
-    #[arg(long, default_value = "scenarios")]
-    pub scenarios: PathBuf,
+    /// Run the scenarios of this folder (every `*.toml` below it) or this one file instead of
+    /// the built-in suite (`imcpm list` shows it; `imcpm list --export DIR` writes it out as a
+    /// start for your own).
+    #[arg(long, value_name = "DIR|FILE")]
+    pub scenarios: Option<PathBuf>,
     /// Scenario names or requirement IDs to run (glob: `*`, `?`; repeatable). A scenario runs
     /// when its name or one of the IDs it names matches.
     #[arg(long)]
@@ -167,7 +170,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     let wall = std::time::Instant::now();
     let cpu0 = write::cpu_seconds();
     let faults = FaultSet::parse(&a.fault).map_err(|e| miette::miette!("--fault: {e}"))?;
-    let all = load_dir(&a.scenarios).map_err(|e| miette::miette!("{e}"))?;
+    let all = super::list::load(a.scenarios.as_deref())?;
     if let Some(p) = &a.pcap {
         // Fail on an unwritable --pcap before running anything.
         std::fs::File::create(p).map_err(|e| miette::miette!("--pcap {}: {e}", p.display()))?;
@@ -186,7 +189,8 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
         let level = a.level.map_or_else(|| "every level".to_string(), |l| format!("--level {}", l.number()));
         let filter =
             if a.filter.is_empty() { "no --filter".to_string() } else { format!("--filter {}", a.filter.join(" ")) };
-        return Err(miette::miette!("no scenario matches (scenarios in {}, {level}, {filter})", a.scenarios.display()));
+        let from = super::list::describe(a.scenarios.as_deref());
+        return Err(miette::miette!("no scenario matches ({from}, {level}, {filter})"));
     }
     let total = jobs.len() as u64;
     let tty = std::io::stdout().is_terminal();

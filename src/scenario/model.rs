@@ -1,6 +1,9 @@
 //! The scenario file format (TOML; docs/scenarios.md): actors, the levels a scenario applies
-//! to, steps, the requirement IDs it exercises, and optional explicit expectations.
+//! to, steps, the requirement IDs it exercises, and optional explicit expectations. Reading
+//! files (a folder, one file, the built-in suite) is `scenario/load.rs`; what a file must
+//! satisfy beyond its types is `scenario/validate.rs`.
 
+use super::problem::ScenarioError;
 use crate::base::ClientKind;
 use crate::base::Level;
 use crate::base::Service;
@@ -17,9 +20,12 @@ pub struct Scenario {
     /// Set from the file's path below the scenario directory (e.g. `t1/pager`).
     #[serde(skip)]
     pub name: String,
-    /// Where it was read from.
+    /// Where it was read from (a built-in scenario: its path in the source tree).
     #[serde(skip)]
     pub path: PathBuf,
+    /// Whether it is built in or was read from a file.
+    #[serde(skip)]
+    pub origin: Origin,
     /// The file's bytes, for the report's hash.
     #[serde(skip)]
     pub source: Vec<u8>,
@@ -137,6 +143,9 @@ pub struct Step {
     /// A literal request template, relative to the scenario file.
     #[serde(default)]
     pub template: Option<String>,
+    /// The template's text, read when the scenario was loaded (a run never reads files).
+    #[serde(skip)]
+    pub template_text: Option<String>,
     /// Conversation-ID override for a CPM sender.
     #[serde(default)]
     pub conversation_id: Option<String>,
@@ -181,99 +190,31 @@ pub struct Expect {
     pub requirement: Option<ReqId>,
 }
 
-/// A scenario that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// Reading failed.
-    #[error("{path}: {err}")]
-    Io {
-        /// The file.
-        path: String,
-        /// Why.
-        err: std::io::Error,
-    },
-    /// TOML or schema error.
-    #[error("{path}: {err}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// The parser's message (with line and column).
-        err: String,
-    },
-    /// A reference that does not resolve, a bad level or ID.
-    #[error("{path}: {err}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        err: String,
-    },
+/// Where a scenario came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// The suite built into the binary (the files under `scenarios/` of its source tree).
+    #[default]
+    BuiltIn,
+    /// A file (`--scenarios DIR|FILE`, or the library's loaders).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built-in"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
 }
 
 impl Scenario {
-    /// Parse a scenario from text (`name` and `path` for messages).
+    /// Parse a scenario from the text of the file at `path` (`name` is its name in reports),
+    /// reading the templates its steps use, relative to `path`, and checking everything
+    /// (docs/scenarios.md): every problem found, each at its file, line and column.
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let p = path.display().to_string();
-        let mut s: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::Syntax { path: p.clone(), err: e.to_string() })?;
-        s.name = name.to_string();
-        s.path = path.to_path_buf();
-        s.source = text.as_bytes().to_vec();
-        s.validate().map_err(|err| ScenarioError::Invalid { path: p, err })?;
-        Ok(s)
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        if self.levels.is_empty() {
-            return Err("levels must be a non-empty list of 1 and 2".to_string());
-        }
-        if !matches!(self.transport.as_str(), "udp" | "tcp") {
-            return Err(format!("transport must be udp or tcp, got {:?}", self.transport));
-        }
-        let actor = |n: &str, what: &str, i: usize| -> Result<(), String> {
-            if self.actors.contains_key(n) {
-                Ok(())
-            } else {
-                Err(format!("step {}: {what} {n:?} is not an actor", i + 1))
-            }
-        };
-        let ids: Vec<&str> = self.steps.iter().filter_map(|s| s.id.as_deref()).collect();
-        for (i, st) in self.steps.iter().enumerate() {
-            let actions = [st.send.is_some(), st.register.is_some(), st.deregister.is_some(), st.wait.is_some()]
-                .iter()
-                .filter(|x| **x)
-                .count();
-            if actions != 1 {
-                return Err(format!("step {}: give exactly one of send, register, deregister, wait", i + 1));
-            }
-            if let Some(svc) = st.send {
-                actor(st.from.as_deref().ok_or(format!("step {}: send needs from", i + 1))?, "from", i)?;
-                if svc != Service::Group {
-                    actor(st.to.as_deref().ok_or(format!("step {}: send needs to", i + 1))?, "to", i)?;
-                }
-                for p in &st.participants {
-                    actor(p, "participant", i)?;
-                }
-                if let Some(r) = &st.reports_on {
-                    if !ids.contains(&r.as_str()) {
-                        return Err(format!("step {}: reports_on {r:?} names no step id", i + 1));
-                    }
-                }
-            }
-            for n in st.register.iter().chain(&st.deregister) {
-                actor(n, "actor", i)?;
-            }
-            if let Some(w) = &st.wait {
-                parse_duration(w)
-                    .ok_or(format!("step {}: wait {w:?} is not a duration like \"40s\" or \"500ms\"", i + 1))?;
-            }
-            for e in [&st.expect, &st.expect_level1, &st.expect_level2].into_iter().flatten() {
-                for n in e.delivered_to.iter().chain(&e.nothing_to) {
-                    actor(n, "expected actor", i)?;
-                }
-            }
-        }
-        Ok(())
+        super::load::parse_file(name, path, text)
     }
 
     /// The expectation of a step at a level.
@@ -296,31 +237,4 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
         "m" => Some(std::time::Duration::from_secs(n * 60)),
         _ => None,
     }
-}
-
-/// Load every `*.toml` below `dir`, sorted by name (the path below `dir`, without `.toml`).
-pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-    let mut files = Vec::new();
-    collect(dir, &mut files).map_err(|err| ScenarioError::Io { path: dir.display().to_string(), err })?;
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let text =
-            std::fs::read_to_string(&f).map_err(|err| ScenarioError::Io { path: f.display().to_string(), err })?;
-        let name = f.strip_prefix(dir).unwrap_or(&f).with_extension("").to_string_lossy().replace('\\', "/");
-        out.push(Scenario::parse(&name, &f, &text)?);
-    }
-    Ok(out)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
-            collect(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "toml") {
-            out.push(p);
-        }
-    }
-    Ok(())
 }

@@ -1,8 +1,9 @@
 //! Playing a scenario's steps in a built world, as a sans-IO participant ([`Player`]): register
 //! the online actors, then per step send, register, de-register or wait, let the world settle,
 //! and hand the step to the expectation checks; at the end let the world drain. A step that
-//! cannot run (an unreadable template, a world that livelocks) ends the play with the reason, a
-//! harness failure.
+//! cannot run (a scenario built without its template's text, a world that livelocks) ends the
+//! play with the reason, a harness failure. A play never reads files: templates are read when
+//! the scenario is loaded.
 //!
 //! The player has no clock. In the simulation [`Player::play_out`] drives it in virtual time
 //! (each phase lasts its settle time exactly, so every run is the same); over real sockets a
@@ -277,9 +278,11 @@ impl Player {
     fn send(&mut self, i: usize, st: &Step, svc: Service) -> Result<Option<Sent>, String> {
         let from = st.from.clone().unwrap_or_default();
         let to_uri = self.target(&from, st, svc);
-        let template = match &st.template {
-            Some(t) => Some(self.template(i, t)?),
-            None => None,
+        let template = match (&st.template, &st.template_text) {
+            (Some(t), None) => {
+                return Err(format!("step {}: template {t:?} was not read when the scenario was loaded", i + 1));
+            }
+            (_, text) => text.clone(),
         };
         let opts = SendOptions {
             accept_contact: st.accept_contact.clone(),
@@ -294,6 +297,11 @@ impl Player {
         let Some(idx) = self.b.world.with_ue(&from, |u, now| u.send(now, svc, &to_uri, opts)) else {
             return Ok(None);
         };
+        // Loading a scenario builds each request once to catch this; a request that still
+        // cannot be sent is the harness's failure, not a verdict on the server.
+        if let Some(why) = world::ue(&self.b.world, &from).and_then(|u| u.sent[idx].unsent.clone()) {
+            return Err(format!("step {}: {from}'s client could not send the request: {why}", i + 1));
+        }
         if let Some(id) = &st.id {
             self.step_ids.insert(id.clone(), (from.clone(), idx));
         }
@@ -316,12 +324,6 @@ impl Player {
     fn reports_on(&self, st: &Step) -> Option<String> {
         let (who, idx) = self.step_ids.get(st.reports_on.as_ref()?)?;
         world::ue(&self.b.world, who).map(|u| u.sent[*idx].message_id.clone())
-    }
-
-    /// A request template, relative to the scenario file.
-    fn template(&self, i: usize, t: &str) -> Result<String, String> {
-        let p = self.s.path.parent().map(|d| d.join(t)).unwrap_or_else(|| t.into());
-        std::fs::read_to_string(&p).map_err(|e| format!("step {}: template {}: {e}", i + 1, p.display()))
     }
 
     /// When the player next needs to be woken.

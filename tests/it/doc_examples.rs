@@ -36,6 +36,9 @@ const EXAMPLES: &[(&str, &str, How)] = &[
         How::Tooling,
     ),
     ("README.md", "imcpm run --filter 't2/*'", How::Run),
+    ("README.md", "imcpm list --filter 'T1.TERM.*'", How::Run),
+    ("README.md", "imcpm list --export my-suite && imcpm run --scenarios my-suite", How::Run),
+    ("README.md", "imcpm run --scenarios my-suite/t1/pager.toml", How::Run),
     ("README.md", "imcpm run --fault forget-lmm-tag", How::Run),
     ("README.md", "imcpm run --transport udp", How::Run),
     (
@@ -53,6 +56,19 @@ const EXAMPLES: &[(&str, &str, How)] = &[
         "imcpm check --level 2 --case term --client cpm --ingress tests/fixtures/examples/4a_ft_im_rx.sip --egress tests/fixtures/examples/4b_ft_cpm_tx.sip",
         How::Run,
     ),
+    (
+        "README.md",
+        "mkdir -p ~/.local/share/bash-completion/completions ~/.zfunc ~/.config/fish/completions ~/.local/share/man/man1",
+        How::Run,
+    ),
+    ("README.md", "imcpm completions bash > ~/.local/share/bash-completion/completions/imcpm", How::Run),
+    ("README.md", "imcpm completions zsh  > ~/.zfunc/_imcpm", How::Run),
+    ("README.md", "imcpm completions fish > ~/.config/fish/completions/imcpm.fish", How::Run),
+    ("README.md", "imcpm man --dir ~/.local/share/man/man1", How::Run),
+    ("docs/scenarios.md", "imcpm list --export my-suite", How::Run),
+    ("docs/scenarios.md", "imcpm list --export my-t1 --filter 't1/*'", How::Run),
+    ("docs/scenarios.md", "imcpm run --scenarios my-suite", How::Run),
+    ("docs/scenarios.md", "imcpm run --scenarios my-suite/t1/pager.toml", How::Run),
     ("docs/PERFORMANCE.md", "bash scripts/load.sh --repeat 3 --quiet-wait 300", How::Tooling),
     ("docs/PERFORMANCE.md", "bash scripts/bench-capture.sh --runs 3 --big 10", How::Tooling),
     (
@@ -97,7 +113,7 @@ const EXAMPLES: &[(&str, &str, How)] = &[
 ];
 
 /// First words that make a code-block line a command.
-const COMMANDS: [&str; 8] = ["imcpm", "cargo", "sudo", "bash", "python3", "kamailio", "sipp", "tshark"];
+const COMMANDS: [&str; 9] = ["imcpm", "cargo", "sudo", "bash", "python3", "kamailio", "sipp", "tshark", "mkdir"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -224,15 +240,48 @@ fn verdicts(report: &Value) -> BTreeMap<String, BTreeSet<String>> {
     got
 }
 
-/// A scratch directory that sees the checkout's inputs (symbolic links), as a user's checkout.
-fn scratch() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc_examples");
+/// A scratch directory per document that sees the checkout's inputs (symbolic links), as a
+/// user's checkout; `home` inside it stands for `~`.
+fn scratch(doc: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc_examples").join(doc.replace('/', "_"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     for name in ["tests", "captures", "scenarios", "scripts"] {
         std::os::unix::fs::symlink(root().join(name), d.join(name)).unwrap();
     }
     d
+}
+
+/// Run one documented command line in `dir`: `A && B` one after the other (stopping at the
+/// first failure), `> FILE` into that file, `~` as `dir/home`, `mkdir -p` done here.
+fn run_line(dir: &Path, line: &str) -> std::process::Output {
+    let home = dir.join("home");
+    let line = line.replace('~', home.to_str().unwrap());
+    let mut last = None;
+    for cmd in line.split(" && ") {
+        let (cmd, into) = match cmd.split_once(" > ") {
+            Some((c, f)) => (c.trim(), Some(PathBuf::from(f.trim()))),
+            None => (cmd, None),
+        };
+        let out = if let Some(dirs) = cmd.strip_prefix("mkdir -p ") {
+            for d in dirs.split_whitespace() {
+                std::fs::create_dir_all(d).unwrap();
+            }
+            Command::new("true").output().unwrap()
+        } else {
+            run_here(dir, cmd)
+        };
+        if let Some(f) = into {
+            assert!(!out.stdout.is_empty(), "{cmd} printed nothing");
+            std::fs::write(f, &out.stdout).unwrap();
+        }
+        let ok = out.status.success();
+        last = Some(out);
+        if !ok {
+            break;
+        }
+    }
+    last.unwrap()
 }
 
 fn run_here(dir: &Path, cmd: &str) -> std::process::Output {
@@ -266,15 +315,15 @@ fn every_documented_command_is_listed_and_the_runnable_ones_run() {
         .collect();
     assert!(gone.is_empty(), "listed here but in no document any more:\n{}", gone.join("\n"));
 
-    // In document order, from one scratch directory (so that `--baseline reports/previous`
-    // finds the runs before it, as a user who runs them in turn would).
-    let dir = scratch();
+    // In document order, from one scratch directory per document (so that `--baseline
+    // reports/previous` finds the runs before it, as a user who runs them in turn would).
     let mut ran = 0;
     for (doc, cmd, comment) in &found {
+        let dir = scratch_of(doc);
         let how = &EXAMPLES.iter().find(|(d, c, _)| d == doc && c == cmd).unwrap().2;
         match how {
             How::Run => {
-                let out = run_here(&dir, cmd);
+                let out = run_line(&dir, cmd);
                 let (code, want) = promise(comment);
                 let shown = format!(
                     "{doc}: {cmd}\nstdout:\n{}\nstderr:\n{}",
@@ -301,8 +350,23 @@ fn every_documented_command_is_listed_and_the_runnable_ones_run() {
             How::Tooling => {}
         }
     }
-    assert!(ran >= 9, "{ran} commands run");
-    assert!(dir.join("t1.pcapng").exists(), "the --pcap example wrote its capture");
+    assert!(ran >= 20, "{ran} commands run");
+    let readme = scratch_of("README.md");
+    assert!(readme.join("t1.pcapng").exists(), "the --pcap example wrote its capture");
+    assert!(readme.join("home/.local/share/man/man1/imcpm-run.1").exists(), "the man pages were written");
+    let bash = std::fs::read_to_string(readme.join("home/.local/share/bash-completion/completions/imcpm")).unwrap();
+    assert!(bash.contains("check-pcap"), "a bash completion script");
+}
+
+/// The scratch directory of `doc`, made (empty) the first time it is asked for in this run.
+fn scratch_of(doc: &str) -> PathBuf {
+    static MADE: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut made = MADE.lock().unwrap();
+    if made.insert(doc.to_string()) {
+        scratch(doc)
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc_examples").join(doc.replace('/', "_"))
+    }
 }
 
 /// README's Rust example is the code of `tests/it/harness_api.rs::appendix_t`, which compiles

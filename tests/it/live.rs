@@ -347,12 +347,8 @@ fn docs_commands_run() {
     while !out.next().unwrap().unwrap().starts_with("imcpm serve: listening on tcp:") {}
     let _server = Serve(child, SocketAddr::from(([127, 0, 0, 1], port)));
     assert!(lines[1].starts_with("imcpm run --sut "), "{}", lines[1]);
-    // From the checkout, where the scenario folder is.
-    let run = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args(lines[1]))
-        .output()
-        .unwrap();
+    // From any folder: the suite is built into the binary.
+    let run = Command::new(env!("CARGO_BIN_EXE_imcpm")).current_dir(&dir).args(args(lines[1])).output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
     let json = std::fs::read_to_string(dir.join("reports/report.json")).unwrap();

@@ -8,6 +8,7 @@
 mod capture_read;
 mod check_pcap;
 mod cli;
+mod cli_scenarios;
 mod cli_terminal;
 mod common;
 mod doc_examples;

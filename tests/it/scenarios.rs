@@ -55,11 +55,12 @@ fn the_suite_is_deterministic() {
     assert_eq!(a.trace.events.len(), b.trace.events.len());
 }
 
-/// A scenario whose first step cannot run: its template file does not exist.
+/// A scenario whose first step cannot run: it names a template but was built without the
+/// template's text (loading a file reads every template or fails; a run never reads files).
 fn missing_template(requirements: &str) -> Scenario {
     let text = format!(
         r#"
-title = "A step whose template does not exist"
+title = "A step whose template was never read"
 levels = [1, 2]
 requirements = [{requirements}]
 
@@ -71,7 +72,6 @@ carol = {{ kind = "im" }}
 from = "bob"
 send = "pager"
 to = "carol"
-template = "no-such-template.sip"
 expect = {{ status = 200, delivered_to = ["carol"] }}
 
 [[steps]]
@@ -82,7 +82,57 @@ expect = {{ status = 200, delivered_to = ["bob"] }}
 "#
     );
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/harness-test/missing-template.toml");
-    Scenario::parse("harness-test/missing-template", &path, &text).unwrap_or_else(|e| panic!("{e}"))
+    let mut s = Scenario::parse("harness-test/missing-template", &path, &text).unwrap_or_else(|e| panic!("{e}"));
+    s.steps[0].template = Some("no-such-template.sip".into());
+    s
+}
+
+/// A request its client cannot send (a header line without a colon, which loading a file
+/// refuses) is a harness ERROR of the step, never a silent INCONCLUSIVE.
+#[test]
+fn a_request_the_client_cannot_send_is_a_harness_error() {
+    let mut s = missing_template(r#""T1.TERM.PAGER""#);
+    s.steps[0].template = None;
+    s.steps[0].headers = vec!["X-Foo bar".into()];
+    let run = run_scenario(&s, imcpm::base::Level::One, &RunOptions::default());
+    let r = run.results.iter().find(|r| r.requirement == ReqId::T1_TERM_PAGER).unwrap();
+    assert_harness_error(r, "step 1: bob's client could not send the request");
+}
+
+/// Every file under scenarios/ is built into the binary, byte for byte, and the built-in
+/// suite is the suite of the files.
+#[test]
+fn every_scenario_file_is_built_in() {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap().to_str().unwrap().starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
+    files.sort();
+    let embedded: Vec<&str> = imcpm::scenario::builtin_files().iter().map(|(p, _)| *p).collect();
+    assert_eq!(embedded, files, "the files under scenarios/ and the built-in ones");
+    for (p, bytes) in imcpm::scenario::builtin_files() {
+        assert_eq!(*bytes, std::fs::read(root.join(p)).unwrap().as_slice(), "{p}");
+    }
+    let builtin = imcpm::scenario::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let files = imcpm::scenario::load_dir(&root).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(builtin.len(), files.len());
+    for (b, f) in builtin.iter().zip(&files) {
+        assert_eq!((&b.name, &b.source, &b.steps), (&f.name, &f.source, &f.steps));
+        assert_eq!(b.origin, imcpm::scenario::Origin::BuiltIn);
+        assert_eq!(f.origin, imcpm::scenario::Origin::File(root.join(format!("{}.toml", f.name))));
+    }
 }
 
 /// The harness findings of a result: ERROR, cause `harness`, the reason as observed.

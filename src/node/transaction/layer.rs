@@ -135,18 +135,7 @@ impl TransactionLayer {
     /// carries the branch the TU chose, RFC 3261 §8.1.1.7) is sent along `flow` now and
     /// retransmitted over UDP until a response or a timeout.
     pub fn send_request(&mut self, flow: Flow, request: Vec<u8>, now: Instant) -> Result<ClientTx, TxError> {
-        let msg = Message::parse(request)?;
-        let method = msg.method().cloned().ok_or(TxError::NotARequest)?;
-        if method == Method::Ack {
-            return Err(TxError::AckIsNotATransaction);
-        }
-        let branch = msg.top_via_branch().filter(|b| !b.is_empty());
-        let branch = branch.ok_or(TxError::Unmatchable("no branch in the top Via"))?;
-        let (_, cseq_method) = msg.cseq()?;
-        if cseq_method != method {
-            return Err(TxError::Unmatchable("the CSeq method differs from the request method"));
-        }
-        let key = ClientKey { branch, method };
+        let (msg, key) = sendable(request)?;
         if self.client_index.contains_key(&key) {
             return Err(TxError::Duplicate);
         }
@@ -330,4 +319,26 @@ impl TransactionLayer {
         };
         self.out.prune(live);
     }
+}
+
+/// Whether `request` is one [`TransactionLayer::send_request`] would start a transaction for
+/// (it parses, is a request other than ACK, has a top Via branch and a CSeq of its method);
+/// why not, otherwise. A scenario's requests are checked with this when it is loaded.
+pub fn check_sendable(request: &[u8]) -> Result<(), TxError> {
+    sendable(request.to_vec()).map(|_| ())
+}
+
+fn sendable(request: Vec<u8>) -> Result<(Message, ClientKey), TxError> {
+    let msg = Message::parse(request)?;
+    let method = msg.method().cloned().ok_or(TxError::NotARequest)?;
+    if method == Method::Ack {
+        return Err(TxError::AckIsNotATransaction);
+    }
+    let branch = msg.top_via_branch().filter(|b| !b.is_empty());
+    let branch = branch.ok_or(TxError::Unmatchable("no branch in the top Via"))?;
+    let (_, cseq_method) = msg.cseq()?;
+    if cseq_method != method {
+        return Err(TxError::Unmatchable("the CSeq method differs from the request method"));
+    }
+    Ok((msg, ClientKey { branch, method }))
 }

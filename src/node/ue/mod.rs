@@ -65,8 +65,8 @@ pub struct Sent {
     pub message_id: String,
     /// Final response code (408 when the transaction timed out).
     pub final_code: Option<StatusCode>,
-    /// The request could not be built or sent (e.g. an unparsable template).
-    pub unsent: bool,
+    /// Why the request could not be sent, when it could not (e.g. it does not parse).
+    pub unsent: Option<String>,
 }
 
 /// What a send step asks for.
@@ -203,6 +203,37 @@ impl Ue {
     /// Send a service request to `to`; returns its index in [`Ue::sent`].
     pub fn send(&mut self, now: Instant, service: Service, to: &str, opts: SendOptions) -> usize {
         self.now = now;
+        let (text, call_id, message_id) = self.compose(service, to, &opts);
+        let method = if matches!(service, Service::Pager | Service::Imdn) { Method::Message } else { Method::Invite };
+        self.sent.push(Sent {
+            method: method.clone(),
+            service: Some(service),
+            call_id,
+            message_id,
+            final_code: None,
+            unsent: None,
+        });
+        let idx = self.sent.len() - 1;
+        let flow = self.flow_to(self.cfg.core.1);
+        if let Some(tx) = self.start(flow, text.into_bytes(), Some(idx), method.clone()) {
+            if method == Method::Invite {
+                self.invites.insert(tx, (idx, opts.bye));
+            }
+        }
+        idx
+    }
+
+    /// The request [`Ue::send`] would send for these options next, without sending it: a
+    /// scenario's requests are built once when it is loaded, to find one that would never be
+    /// sent (the bytes, or why [`TransactionLayer::send_request`] would refuse them).
+    pub fn preview(&mut self, service: Service, to: &str, opts: &SendOptions) -> Result<Vec<u8>, String> {
+        let (text, _, _) = self.compose(service, to, opts);
+        crate::node::transaction::check_sendable(text.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(text.into_bytes())
+    }
+
+    /// The next service request's text, Call-ID and Message-ID (the ids advance).
+    fn compose(&mut self, service: Service, to: &str, opts: &SendOptions) -> (String, String, String) {
         self.cseq += 1;
         let call_id = format!("{}-{}@{}", service.name(), self.ids.token(10), self.cfg.addr.ip());
         let message_id = format!("m{}", self.ids.token(10));
@@ -235,23 +266,7 @@ impl Ue {
             Some(t) => fill_template(t, &draft, &self.cfg),
             None => build::request(&draft, &self.cfg.addr.ip().to_string()),
         };
-        let method = if matches!(service, Service::Pager | Service::Imdn) { Method::Message } else { Method::Invite };
-        self.sent.push(Sent {
-            method: method.clone(),
-            service: Some(service),
-            call_id,
-            message_id,
-            final_code: None,
-            unsent: false,
-        });
-        let idx = self.sent.len() - 1;
-        let flow = self.flow_to(self.cfg.core.1);
-        if let Some(tx) = self.start(flow, text.into_bytes(), Some(idx), method.clone()) {
-            if method == Method::Invite {
-                self.invites.insert(tx, (idx, opts.bye));
-            }
-        }
-        idx
+        (text, call_id, message_id)
     }
 
     fn start(&mut self, flow: Flow, bytes: Vec<u8>, idx: Option<usize>, method: Method) -> Option<ClientTx> {
@@ -265,7 +280,7 @@ impl Ue {
             Err(e) => {
                 tracing::warn!(ue = %self.cfg.name, %method, error = %e, "request not sent");
                 if let Some(i) = idx {
-                    self.sent[i].unsent = true;
+                    self.sent[i].unsent = Some(e.to_string());
                 }
                 None
             }
@@ -419,24 +434,46 @@ impl Ue {
     }
 }
 
-/// Fill a literal request template: `{call_id}`, `{branch}`, `{tag}`, `{from}`, `{to}`,
-/// `{via}`, `{route}`, `{contact}`, `{cseq}`, `{conversation_id}`, `{contribution_id}`,
-/// `{message_id}`; line ends become CRLF and Content-Length is set to the body.
+/// The placeholders of a request template, in the order they are filled in (a scenario's
+/// template may use no other `{word}`).
+pub const TEMPLATE_PLACEHOLDERS: [&str; 12] = [
+    "call_id",
+    "branch",
+    "tag",
+    "from",
+    "to",
+    "via",
+    "route",
+    "contact",
+    "cseq",
+    "conversation_id",
+    "contribution_id",
+    "message_id",
+];
+
+/// Fill a literal request template: each of [`TEMPLATE_PLACEHOLDERS`] in braces (`{call_id}`)
+/// becomes its value; line ends become CRLF and Content-Length is set to the body.
 pub fn fill_template(t: &str, d: &Draft<'_>, _cfg: &UeConfig) -> String {
     let (conv, contrib) = d.ids.clone().unwrap_or_default();
-    let s = t
-        .replace("{call_id}", &d.call_id)
-        .replace("{branch}", &d.branch)
-        .replace("{tag}", &d.tag)
-        .replace("{from}", d.from)
-        .replace("{to}", d.to)
-        .replace("{via}", &d.via)
-        .replace("{route}", &d.route)
-        .replace("{contact}", &d.contact)
-        .replace("{cseq}", &d.cseq.to_string())
-        .replace("{conversation_id}", &conv)
-        .replace("{contribution_id}", &contrib)
-        .replace("{message_id}", &d.message_id);
+    let mut s = t.to_string();
+    for name in TEMPLATE_PLACEHOLDERS {
+        let value = match name {
+            "call_id" => d.call_id.clone(),
+            "branch" => d.branch.clone(),
+            "tag" => d.tag.clone(),
+            "from" => d.from.to_string(),
+            "to" => d.to.to_string(),
+            "via" => d.via.clone(),
+            "route" => d.route.clone(),
+            "contact" => d.contact.clone(),
+            "cseq" => d.cseq.to_string(),
+            "conversation_id" => conv.clone(),
+            "contribution_id" => contrib.clone(),
+            "message_id" => d.message_id.clone(),
+            _ => continue,
+        };
+        s = s.replace(&format!("{{{name}}}"), &value);
+    }
     let s = s.replace("\r\n", "\n").replace('\n', "\r\n");
     match s.split_once("\r\n\r\n") {
         Some((head, body)) => {
