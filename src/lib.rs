@@ -28,6 +28,7 @@ pub mod cli;
 pub mod harness;
 pub mod interop;
 pub mod live;
+pub mod load;
 pub mod net;
 pub mod node;
 pub mod report;

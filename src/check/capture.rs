@@ -128,6 +128,10 @@ pub struct CaptureJob {
     pub filter: Vec<String>,
     /// Pseudonymise user parts and phone numbers in results and ladders.
     pub redact: bool,
+    /// The messages are everything the server sent and received on the observed path (a load
+    /// run's own sockets, which dropped nothing): a request the server never forwarded nor
+    /// answered is FAIL, not INCONCLUSIVE as in a capture.
+    pub complete: bool,
 }
 
 impl CaptureJob {
@@ -145,8 +149,23 @@ impl CaptureJob {
             ladders: 20,
             filter: Vec::new(),
             redact: false,
+            complete: false,
         }
     }
+}
+
+/// What [`judge_feed`] is fed: messages as a capture reader would deliver them, and word that a
+/// dialog is over.
+#[derive(Debug)]
+pub enum Feed {
+    /// One message.
+    Message(SipMessage),
+    /// The dialog of this Call-ID (file 0) is over: judge it now rather than after the window's
+    /// idle time.
+    Done(Box<[u8]>),
+    /// From here on the feed may miss messages (the observer dropped some): what was not seen
+    /// is INCONCLUSIVE, as in a capture, even with [`CaptureJob::complete`].
+    Incomplete,
 }
 
 /// The verdicts of a capture.
@@ -256,6 +275,78 @@ const MAX_SUT_PEERS: usize = 4096;
 /// (`imcpm run: t1/pager L2`, as `imcpm run --pcap` writes one per scenario and level) is
 /// judged on its own at the level it names; everything else together.
 pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
+    let mut s = streaming(job);
+    // The reader runs on a thread of its own and hands over messages in batches (a bounded
+    // channel: at most READ_AHEAD batches in flight), so reading and judging overlap.
+    let (stats, error) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SipMessage>>(READ_AHEAD);
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut bytes = 0;
+            let out = read_captures(&job.files, &job.read, |m| {
+                bytes += m.packet.bytes.len();
+                batch.push(m);
+                if batch.len() == BATCH || bytes >= BATCH_BYTES {
+                    bytes = 0;
+                    // The judge hangs up only by ending, and it never ends before the reader.
+                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                }
+            });
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            out
+        });
+        for batch in rx {
+            for m in batch {
+                s.push(m);
+            }
+        }
+        reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    });
+    verdicts(s, stats, error)
+}
+
+/// Judge messages fed one by one (a load run's own traffic, say) as [`judge_captures`] judges a
+/// capture: `job.files` names the source (one entry; every message has `file` 0). `stats`
+/// counts messages and SIP messages fed.
+pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> CaptureVerdicts {
+    let mut s = streaming(job);
+    let mut n = 0;
+    for f in feed {
+        match f {
+            Feed::Message(m) => {
+                n += 1;
+                s.push(m);
+            }
+            Feed::Done(call) => s.done(call),
+            Feed::Incomplete => {
+                for p in &mut s.parts {
+                    p.ctx.complete = false;
+                }
+            }
+        }
+    }
+    let stats = ReadStats { frames: n, frames_per_file: vec![n], sip: n, ..ReadStats::default() };
+    verdicts(s, stats, None)
+}
+
+fn verdicts(mut s: Streaming<'_>, stats: ReadStats, error: Option<CaptureError>) -> CaptureVerdicts {
+    s.finish();
+    let mut flows: Vec<(bool, Flow)> = s.flows;
+    flows.sort_by_key(|(failing, _)| !*failing);
+    CaptureVerdicts {
+        aggregate: s.aggregate,
+        flows: flows.into_iter().map(|(_, f)| f).collect(),
+        flows_left_out: s.flows_left_out,
+        stats,
+        error,
+        pairs: s.pairs,
+        window: s.info,
+    }
+}
+
+fn streaming(job: &CaptureJob) -> Streaming<'_> {
     let names = (0..job.files.len())
         .map(|i| job.files[i].file_name().map_or_else(|| format!("file {i}"), |n| n.to_string_lossy().into_owned()))
         .collect::<Vec<_>>();
@@ -287,46 +378,7 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
         },
     };
     s.new_part(label, job.level);
-    // The reader runs on a thread of its own and hands over messages in batches (a bounded
-    // channel: at most READ_AHEAD batches in flight), so reading and judging overlap.
-    let (stats, error) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SipMessage>>(READ_AHEAD);
-        let reader = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut bytes = 0;
-            let out = read_captures(&job.files, &job.read, |m| {
-                bytes += m.packet.bytes.len();
-                batch.push(m);
-                if batch.len() == BATCH || bytes >= BATCH_BYTES {
-                    bytes = 0;
-                    // The judge hangs up only by ending, and it never ends before the reader.
-                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-                }
-            });
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            out
-        });
-        for batch in rx {
-            for m in batch {
-                s.push(m);
-            }
-        }
-        reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-    });
-    s.finish();
-    let mut flows: Vec<(bool, Flow)> = s.flows;
-    flows.sort_by_key(|(failing, _)| !*failing);
-    CaptureVerdicts {
-        aggregate: s.aggregate,
-        flows: flows.into_iter().map(|(_, f)| f).collect(),
-        flows_left_out: s.flows_left_out,
-        stats,
-        error,
-        pairs: s.pairs,
-        window: s.info,
-    }
+    s
 }
 
 fn key_hash(k: &BucketKey) -> u64 {
@@ -422,7 +474,7 @@ impl Streaming<'_> {
                 role: Role::Proxy,
                 domains: job.domains.clone(),
                 users: job.users.clone(),
-                complete: false,
+                complete: job.complete,
             },
             regs: Registrations::default(),
             deliveries: Vec::new(),
@@ -835,6 +887,14 @@ impl Streaming<'_> {
     }
 
     /// Judge every dialog still held and what spans dialogs.
+    /// The dialog of `call` (file 0's part) is over: judge it now.
+    fn done(&mut self, call: Box<[u8]>) {
+        let key: BucketKey = (0, call);
+        if self.buckets.contains_key(&key) {
+            self.judge_bucket(&key, false);
+        }
+    }
+
     fn finish(&mut self) {
         while let Some((_, _, key)) = self.queue.pop_front() {
             if self.buckets.contains_key(&key) {

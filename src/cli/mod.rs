@@ -11,6 +11,7 @@ pub mod faults;
 pub mod generate;
 pub mod input;
 pub mod list;
+pub mod load;
 pub mod replay;
 pub mod rewrite;
 pub mod rules;
@@ -59,6 +60,8 @@ pub enum Command {
     List(list::Args),
     /// Re-send a capture's requests to the IM server to a live server and judge what it does.
     Replay(replay::Args),
+    /// Offer requests to a server at a fixed rate (open loop) and judge every message.
+    Load(load::Args),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(generate::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into --dir.
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Faults(a) => faults::run(a),
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Load(a) => load::run(a),
         Command::List(a) => list::run(a),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),

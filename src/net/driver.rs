@@ -372,10 +372,18 @@ impl<N: SansIo> Driver<N> {
 #[cfg(target_os = "linux")]
 fn udp_drops(sockets: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
     use std::os::fd::AsRawFd;
-    let inodes: Vec<u64> = sockets
+    let fds: Vec<i32> = sockets.iter().map(|(_, s)| s.as_raw_fd()).collect();
+    udp_drops_of_fds(&fds)
+}
+
+/// Datagrams the kernel dropped on the UDP sockets with these file descriptors (Linux: the
+/// `drops` column of /proc/net/udp and /proc/net/udp6; 0 elsewhere).
+#[cfg(target_os = "linux")]
+pub(super) fn udp_drops_of_fds(fds: &[i32]) -> u64 {
+    let inodes: Vec<u64> = fds
         .iter()
-        .filter_map(|(_, s)| {
-            let link = std::fs::read_link(format!("/proc/self/fd/{}", s.as_raw_fd())).ok()?;
+        .filter_map(|fd| {
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
             link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
         })
         .collect();
@@ -395,6 +403,11 @@ fn udp_drops(sockets: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
 
 #[cfg(not(target_os = "linux"))]
 fn udp_drops(_: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
+    0
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn udp_drops_of_fds(_: &[i32]) -> u64 {
     0
 }
 

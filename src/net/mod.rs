@@ -185,6 +185,12 @@ impl std::fmt::Display for NetStats {
     }
 }
 
+/// Datagrams the kernel dropped on this UDP socket for want of buffer room, over its lifetime
+/// (Linux: the `drops` column of /proc/net/udp; 0 elsewhere).
+pub fn udp_socket_drops(socket: &impl std::os::fd::AsRawFd) -> u64 {
+    driver::udp_drops_of_fds(&[socket.as_raw_fd()])
+}
+
 /// What a run hands back: the node, for inspection, and the counters.
 #[derive(Debug)]
 pub struct Served<N> {

@@ -28,6 +28,8 @@ struct JsonReport<'a> {
     coverage: Option<&'a super::aggregate::Coverage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replay: Option<&'a super::model::ReplayInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load: Option<&'a super::load::LoadStats>,
 }
 
 /// report.json: pretty-printed, keys in schema order, results sorted by scenario, level and
@@ -43,6 +45,7 @@ pub fn to_json(r: &RunReport) -> String {
         capture: r.capture.as_ref(),
         coverage: r.coverage.as_ref(),
         replay: r.replay.as_ref(),
+        load: r.load.as_ref(),
     };
     // Invariant: every field is a string, integer, sequence or string-keyed map; serde_json
     // cannot fail on those.

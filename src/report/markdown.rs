@@ -137,6 +137,9 @@ fn summary(out: &mut String, r: &RunReport) {
         }
         out.push('\n');
     }
+    if let Some(l) = &r.load {
+        load(out, l);
+    }
     if let Some(a) = &r.aggregate {
         let _ = writeln!(out, "## Counts per requirement\n");
         if a.left_out > 0 {
@@ -157,6 +160,86 @@ fn summary(out: &mut String, r: &RunReport) {
             let _ = writeln!(out, "Not exercised: {}.\n", ids.join(", "));
         }
     }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.1}", us as f64 / 1000.0)
+}
+
+/// A load run: totals, each step, the latency per service, and the run second by second.
+fn load(out: &mut String, l: &crate::report::load::LoadStats) {
+    let t = &l.totals;
+    let _ = writeln!(
+        out,
+        "## Load\n\nTo {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
+        l.sut,
+        l.harness,
+        l.population,
+        t.offered,
+        t.sent,
+        t.answered,
+        t.rejected,
+        t.unanswered,
+        t.retransmissions,
+        l.messages,
+        l.drops,
+        l.rcvbuf
+    );
+    let _ = writeln!(
+        out,
+        "| step | rate /s | seconds | achieved /s | answered | unanswered | p50 ms | p99 ms | max ms |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (i, s) in l.steps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            i + 1,
+            s.rate,
+            s.duration_s,
+            s.achieved,
+            s.counts.answered,
+            s.counts.unanswered,
+            ms(s.latency.p50_us),
+            ms(s.latency.p99_us),
+            ms(s.latency.max_us)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nLatency (ms): from the scheduled send to the final response, and from the harness's send to the server's egress.\n\n| service | measured | samples | p50 | p90 | p99 | p99.9 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (what, list) in [("scheduled send to final response", &l.latency), ("send to egress", &l.egress_latency)] {
+        for (svc, p) in list {
+            let _ = writeln!(
+                out,
+                "| {svc} | {what} | {} | {} | {} | {} | {} | {} |",
+                p.count,
+                ms(p.p50_us),
+                ms(p.p90_us),
+                ms(p.p99_us),
+                ms(p.p999_us),
+                ms(p.max_us)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nSecond by second (by scheduled send time):\n\n| s | offered | answered | unanswered | p50 ms | p99 ms |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for s in &l.seconds {
+        let c = &s.counts;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            s.at_s,
+            c.offered,
+            c.answered,
+            c.unanswered,
+            ms(s.latency.p50_us),
+            ms(s.latency.p99_us)
+        );
+    }
+    out.push('\n');
 }
 
 /// A replay's captured and live egress, side by side.

@@ -35,6 +35,9 @@ pub struct RunReport {
     /// A replay's captured and live egress side by side (`imcpm replay`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayInfo>,
+    /// What a load run measured: rates, latency, per step and per second (`imcpm load`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<super::load::LoadStats>,
 }
 
 /// What a replay sent and how the live server's egress compares with the captured one.
@@ -85,6 +88,7 @@ impl RunReport {
             capture: None,
             coverage: None,
             replay: None,
+            load: None,
         }
     }
 

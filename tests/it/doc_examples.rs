@@ -104,6 +104,11 @@ const EXAMPLES: &[(&str, &str, How)] = &[
         "imcpm replay trace.pcapng --capture-sut 10.1.2.3:5060 --sut udp:127.0.0.1:5070 --level 1 [--listen udp:IP:PORT] [--speed original|max] [--pcap out.pcapng] [--users FILE] [--report-dir DIR]",
         How::Synopsis,
     ),
+    (
+        "docs/load.md",
+        "imcpm load --sut udp:IP:PORT --level 1|2 [--rate N] [--duration D] [--population N] [--listen udp:IP:PORT] [--domain D] [--udp-rcvbuf BYTES] [--report-dir DIR] [--format text|json|markdown] [--max-results N] [--strict]",
+        How::Synopsis,
+    ),
     ("docs/fuzzing.md", "cargo install --locked cargo-fuzz@0.13.2", How::Tooling),
     (
         "docs/fuzzing.md",

@@ -18,6 +18,7 @@ mod fuzz_regressions;
 mod harness_api;
 mod im_server;
 mod live;
+mod load;
 mod net_driver;
 mod numbering;
 mod oracle_corpus;

@@ -141,6 +141,7 @@ fn report() -> RunReport {
         capture: None,
         coverage: None,
         replay: None,
+        load: None,
     }
 }
 

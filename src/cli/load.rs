@@ -1,0 +1,186 @@
+//! `imcpm load`: offer requests to a server at a fixed rate on an open-loop schedule and judge
+//! every message with the oracle (docs/load.md).
+
+use super::Format;
+use crate::base::{Level, Transport};
+use crate::load::{LoadOptions, Progress, Step, run_load};
+use crate::report::load::{LoadStats, Percentiles};
+use crate::report::model::{RunInfo, RunReport};
+use crate::report::{self, write};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `imcpm load`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The server under test (only `udp:` so far).
+    #[arg(long, value_name = "udp:IP:PORT")]
+    pub sut: crate::net::Listen,
+    /// The server's interop level.
+    #[arg(long, value_enum)]
+    pub level: Level,
+    /// Where the harness (the S-CSCF and the clients behind it) listens.
+    #[arg(long, value_name = "udp:IP:PORT", default_value = "udp:127.0.0.1:0")]
+    pub listen: crate::net::Listen,
+    /// The server's domain: requests go to its users `userN@DOMAIN`.
+    #[arg(long, default_value = crate::scenario::run::DOMAIN)]
+    pub domain: String,
+    /// Local users the requests go to (and remote CPM users they come from), round robin.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub population: u64,
+    /// Initial requests offered per second, on an open-loop schedule.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate: u32,
+    /// How long to offer them (`30s`, `2m`; whole seconds, at most 1 h). The run then waits
+    /// for the last transactions, at most 64·T1 (32 s).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// Receive buffer asked for the harness's UDP socket, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub udp_rcvbuf: usize,
+    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
+    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
+    /// `DIR.previous`, replacing an earlier run there.
+    #[arg(long, default_value = "reports/latest")]
+    pub report_dir: PathBuf,
+    /// What goes to stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Results listed in full per requirement and verdict; every result is counted.
+    #[arg(long, default_value_t = crate::report::aggregate::DEFAULT_KEEP, value_name = "N")]
+    pub max_results: usize,
+    /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
+    /// judged must not pass unnoticed.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::scenario::model::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration like `30s` or `2m`"))?;
+    if d.as_secs() == 0 || d.subsec_nanos() != 0 || d.as_secs() > 3600 {
+        return Err(format!("`{s}`: whole seconds from 1 s to 1 h"));
+    }
+    Ok(d)
+}
+
+/// Run `imcpm load`.
+pub fn run(a: Args) -> miette::Result<ExitCode> {
+    if a.sut.transport != Transport::Udp || a.listen.transport != Transport::Udp {
+        return Err(miette::miette!("--sut {} --listen {}: only UDP is offered so far", a.sut, a.listen));
+    }
+    write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
+    let started = std::time::SystemTime::now();
+    let wall = std::time::Instant::now();
+    let o = LoadOptions {
+        sut: a.sut.addr,
+        listen: a.listen.addr,
+        level: a.level,
+        domain: a.domain.to_ascii_lowercase(),
+        population: usize::try_from(a.population).unwrap_or(usize::MAX),
+        steps: vec![Step { rate: a.rate, duration: a.duration }],
+        udp_rcvbuf: a.udp_rcvbuf,
+        keep: a.max_results,
+    };
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |p: &Progress| {
+        let line = progress_line(p);
+        if tty {
+            eprint!("\r{line}\x1b[K");
+        } else {
+            eprintln!("{line}");
+        }
+    };
+    let outcome = run_load(&o, &mut progress).map_err(|e| miette::miette!("load: {e}"))?;
+    if tty {
+        eprintln!();
+    }
+    let v = &outcome.verdicts;
+    let mut r = RunReport::aggregated(
+        RunInfo::new(format!("load: {}", a.sut), "udp".into(), vec![a.level], Vec::new()),
+        &v.aggregate,
+    );
+    r.flows = v.flows.clone();
+    r.load = Some(outcome.stats.clone());
+    write::stamp(&mut r, started, wall.elapsed(), false);
+    write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
+    let text = match a.format {
+        Format::Json => report::json::to_json(&r),
+        Format::Markdown => report::markdown::to_markdown(&r),
+        Format::Text => text(&a, &r, &outcome.stats, super::color(std::io::stdout().is_terminal())),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(if r.failing_strict(a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+fn progress_line(p: &Progress) -> String {
+    format!(
+        "{:>5.0} s  offered {}/s  achieved {}/s  sent {}  answered {}  unanswered {}  in flight {}  p50 {}  p99 {}",
+        p.elapsed_s,
+        p.rate,
+        p.answered_last_s,
+        p.totals.sent,
+        p.totals.answered,
+        p.totals.unanswered,
+        p.in_flight,
+        ms(p.latency.p50_us),
+        ms(p.latency.p99_us)
+    )
+}
+
+fn latency_line(what: &str, p: &Percentiles) -> String {
+    format!(
+        "{what}: p50 {}, p90 {}, p99 {}, p99.9 {}, max {} ({} samples)\n",
+        ms(p.p50_us),
+        ms(p.p90_us),
+        ms(p.p99_us),
+        ms(p.p999_us),
+        ms(p.max_us),
+        p.count
+    )
+}
+
+fn text(a: &Args, r: &RunReport, s: &LoadStats, color: bool) -> String {
+    let rows: Vec<_> = r
+        .aggregate
+        .as_ref()
+        .map(|x| x.requirements.iter().map(|c| (c.requirement, c.counts.clone())).collect())
+        .unwrap_or_default();
+    let mut out = report::text::counts_table(&rows, color);
+    out.push('\n');
+    out.push_str(&report::text::failures(&r.results));
+    let t = &s.totals;
+    out.push_str(&format!(
+        "\nOffered {} requests ({}/s for {} s) to {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
+        t.offered,
+        a.rate,
+        a.duration.as_secs(),
+        s.sut,
+        t.sent,
+        t.answered,
+        t.rejected,
+        t.unanswered,
+        t.retransmissions,
+        s.messages,
+        s.drops,
+        s.rcvbuf
+    ));
+    for (svc, p) in &s.latency {
+        out.push_str(&latency_line(&format!("{svc}, scheduled send to final response"), p));
+    }
+    for (svc, p) in &s.egress_latency {
+        out.push_str(&latency_line(&format!("{svc}, harness send to server egress"), p));
+    }
+    let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(v, n)| format!("{n} {v}")).collect();
+    out.push_str(&format!(
+        "Results: {}\nReports in {}\n",
+        if counts.is_empty() { "none".to_string() } else { counts.join(", ") },
+        super::term::path(&a.report_dir)
+    ));
+    out
+}

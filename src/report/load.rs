@@ -1,0 +1,91 @@
+//! What a load run measured besides the verdicts (`imcpm load`, report.json `load`,
+//! docs/load.md): per step, per second, latency percentiles, totals.
+
+use serde::Serialize;
+
+/// Latency percentiles of one histogram, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th.
+    pub p90_us: u64,
+    /// 99th.
+    pub p99_us: u64,
+    /// 99.9th.
+    pub p999_us: u64,
+    /// Largest.
+    pub max_us: u64,
+}
+
+/// Counts of one second or one step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Initial requests due (the schedule).
+    pub offered: u64,
+    /// Initial requests sent (first sends).
+    pub sent: u64,
+    /// Final responses received for them.
+    pub answered: u64,
+    /// Of those, not 2xx.
+    pub rejected: u64,
+    /// Requests with no final response within 64·T1.
+    pub unanswered: u64,
+    /// Retransmissions the harness sent (RFC 3261 Timer E).
+    pub retransmissions: u64,
+}
+
+/// One second of the run (by scheduled time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Second {
+    /// Seconds since the start.
+    pub at_s: u64,
+    /// Counts of the requests scheduled in that second.
+    pub counts: Counts,
+    /// Their latency, scheduled send to final response.
+    pub latency: Percentiles,
+}
+
+/// One step of the schedule, as it went.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StepReport {
+    /// Offered rate, per second.
+    pub rate: u32,
+    /// Its length, seconds.
+    pub duration_s: u64,
+    /// Achieved rate: requests answered per second of the step.
+    pub achieved: f64,
+    /// Counts of the requests scheduled in it.
+    pub counts: Counts,
+    /// Latency, scheduled send to final response.
+    pub latency: Percentiles,
+}
+
+/// What a load run measured (the verdicts aside).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadStats {
+    /// The server under test.
+    pub sut: String,
+    /// Where the harness listened.
+    pub harness: String,
+    /// Users on each side.
+    pub population: usize,
+    /// Per step.
+    pub steps: Vec<StepReport>,
+    /// Per second.
+    pub seconds: Vec<Second>,
+    /// All requests, per service: scheduled send to final response.
+    pub latency: Vec<(String, Percentiles)>,
+    /// All requests, per service: the harness's send to the server's egress.
+    pub egress_latency: Vec<(String, Percentiles)>,
+    /// Totals.
+    pub totals: Counts,
+    /// Datagrams the kernel dropped on the harness's socket.
+    pub drops: u64,
+    /// The receive buffer the kernel gave the harness's socket, bytes.
+    pub rcvbuf: usize,
+    /// Messages handed to the judge.
+    pub messages: u64,
+}

@@ -1,0 +1,123 @@
+//! `imcpm load` against `imcpm serve` on loopback: every message judged by the oracle at rate,
+//! the verdict a fault's grade implies, the measurements in report.json, bad arguments.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `imcpm serve --level 1 [--fault F]` on a free UDP port.
+fn serve(fault: Option<&str>) -> (Serve, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
+    cmd.args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1"]);
+    if let Some(f) = fault {
+        cmd.args(["--fault", f]);
+    }
+    let mut child = cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let addr = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("imcpm serve: listening on udp:").and_then(|a| a.parse().ok()))
+        .expect("serve prints its address");
+    (Serve(child), addr)
+}
+
+fn load(sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
+    let reports = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join(dir);
+    let _ = std::fs::remove_dir_all(&reports);
+    let sut = format!("udp:{sut}");
+    let mut args = vec!["load", "--sut", &sut, "--level", "1", "--report-dir", reports.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&args).env("NO_COLOR", "1").output().unwrap();
+    let json =
+        std::fs::read(reports.join("report.json")).map(|b| serde_json::from_slice(&b).unwrap()).unwrap_or(Value::Null);
+    (out, json)
+}
+
+/// Count of `verdict` for `id` in report.json's aggregate.
+fn count(json: &Value, id: &str, verdict: &str) -> u64 {
+    json["aggregate"]["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["requirement"] == id)
+        .filter_map(|r| r["counts"][verdict].as_u64())
+        .sum()
+}
+
+#[test]
+fn a_correct_server_passes_every_request_judged() {
+    let (_s, sut) = serve(None);
+    let (out, json) = load(sut, "correct", &["--rate", "200", "--duration", "2s", "--population", "7"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let totals = &json["load"]["totals"];
+    assert_eq!(totals["offered"], 400);
+    assert_eq!(totals["answered"], 400);
+    assert_eq!(totals["unanswered"], 0);
+    // Every request judged: one T1.TERM.PAGER PASS each, and nothing else than PASS.
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 400, "{text}");
+    assert_eq!(
+        json["summary"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "PASS")
+            .map(|(_, n)| n.as_u64().unwrap())
+            .sum::<u64>(),
+        0
+    );
+    // 4 messages per transaction, all handed to the judge.
+    assert_eq!(json["load"]["messages"], 1600);
+    let p = &json["load"]["latency"][0][1];
+    assert_eq!(json["load"]["latency"][0][0], "pager");
+    assert_eq!(p["count"], 400);
+    assert!(p["p50_us"].as_u64().unwrap() <= p["p99_us"].as_u64().unwrap());
+    assert_eq!(json["load"]["steps"][0]["rate"], 200);
+    assert!(json["load"]["seconds"].as_array().unwrap().len() >= 2);
+    assert!(text.contains("Offered 400 requests (200/s for 2 s)"), "{text}");
+}
+
+/// A FAIL-grade fault fails every request it touches; a NON-STRICT-grade one is NON-STRICT and
+/// exits 0.
+#[test]
+fn faults_get_the_verdict_their_grade_implies() {
+    let (_s, sut) = serve(Some("keep-cpm-icsi"));
+    let (out, json) = load(sut, "keep-cpm-icsi", &["--rate", "100", "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(count(&json, "T1.TERM.PAGER", "FAIL"), 100);
+    drop(_s);
+    let (_s, sut) = serve(Some("keep-cpm-pas"));
+    let (out, json) = load(sut, "keep-cpm-pas", &["--rate", "100", "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(count(&json, "X.PAS-REMOVED", "NON-STRICT"), 100);
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 100);
+}
+
+#[test]
+fn bad_arguments_exit_2_before_anything_is_sent() {
+    for (args, says) in [
+        (vec!["--sut", "tcp:127.0.0.1:5060"], "only UDP"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "0s"], "whole seconds"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "fast"], "not a duration"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--rate", "0"], "--rate"),
+    ] {
+        let mut all = vec!["load", "--level", "1"];
+        all.extend(args);
+        let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&all).env("NO_COLOR", "1").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+}
