@@ -532,6 +532,31 @@ fn html_lists_the_findings_the_terminal_lists() {
 }
 
 #[test]
+fn html_without_its_script_has_the_essentials() {
+    let html = to_html(&report());
+    // The page with every script element taken out.
+    let mut bare = String::new();
+    let mut rest = html.as_str();
+    while let Some(i) = rest.find("<script") {
+        bare.push_str(&rest[..i]);
+        rest = &rest[i + rest[i..].find("</script>").unwrap() + "</script>".len()..];
+    }
+    bare.push_str(rest);
+    assert!(!bare.contains("<script"));
+    for part in [
+        "<span class=\"outcome bad\">FAILED</span>",
+        "FAIL <span class=\"n\">1</span>",
+        "id=\"counts-line\">7 results",
+        "<table class=\"grid\" id=\"grid-table\">",
+        "<table class=\"list\" id=\"findings-list\">",
+        "no response observed &lt;before the end of the trace&gt;",
+        "<noscript><p class=\"small noscript\">This page's script is off",
+    ] {
+        assert!(bare.contains(part), "{part}");
+    }
+}
+
+#[test]
 fn html_counts_are_the_summary_results() {
     let r = report();
     let html = to_html(&r);
