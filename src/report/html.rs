@@ -7,7 +7,7 @@
 //!
 //! Everything but the flows is plain HTML and needs no script. A flow (its ladder diagram and
 //! every message's full text, with the rewritten lines highlighted and the lines findings point
-//! at marked) is drawn by the page's script from compact data ([`flows`]) when its section's
+//! at marked) is drawn by the page's script from compact data (`html/flows.rs`) when its section's
 //! "message flow" is opened or a link points into it: drawn in advance, the flows of a whole
 //! run made several megabytes.
 
