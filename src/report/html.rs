@@ -1,66 +1,39 @@
 //! report.html: one self-contained page (inline CSS, JS and SVG; nothing fetched) rendered with
-//! minijinja from `templates/report.html`, auto-escaped as HTML. Header with run info and
-//! verdict badges; the requirement x scenario grid coloured by verdict (rows scenario-levels,
-//! columns requirements, see [`super::matrix`]), each cell linking to its section; the failures;
-//! then per scenario-level its results and a ladder diagram of its flow, every arrow linking to
-//! the message's full text with the rewritten lines highlighted and the lines findings point
-//! at marked.
+//! minijinja from `templates/report.html`, auto-escaped as HTML. Header with run info, the
+//! verdict badges (results per verdict) and the terminal's closing count of results; the
+//! requirement x scenario grid coloured by verdict (rows scenario-levels, columns requirements,
+//! see [`super::matrix`]), each cell linking to its section; the findings other than PASS, as
+//! the terminal lists them; then per scenario-level its results and its message flow.
 //!
-//! All geometry is computed here; the template only places numbers and escaped text.
+//! Everything but the flows is plain HTML and needs no script. A flow (its ladder diagram and
+//! every message's full text, with the rewritten lines highlighted and the lines findings point
+//! at marked) is drawn by the page's script from compact data (`html/flows.rs`) when its section's
+//! "message flow" is opened or a link points into it: drawn in advance, the flows of a whole
+//! run made several megabytes.
+
+mod flows;
 
 use super::junit::folder;
 use super::matrix::{Matrix, css_class, row_label, short, sorted};
-use super::model::{ChangeKind, Flow, FlowMessage, RunReport};
+use super::model::{ChangeKind, Flow, RunReport};
 use super::{ResultItem, json::change_counts};
 use crate::base::Level;
 use crate::interop::finding::{Finding, Location, Verdict};
+use flows::Hits;
 use minijinja::value::Value;
 use minijinja::{Environment, context};
 use std::collections::{BTreeMap, BTreeSet};
 
 const TEMPLATE: &str = include_str!("templates/report.html");
-
-/// Ladder geometry, in SVG user units (pixels).
-mod geo {
-    /// Left margin holding the time column.
-    pub(super) const LEFT: u32 = 64;
-    /// Distance between lifelines.
-    pub(super) const COL: u32 = 230;
-    /// Top of the node boxes.
-    pub(super) const TOP: u32 = 8;
-    /// Height of the node boxes.
-    pub(super) const BOX_H: u32 = 26;
-    /// y of the first arrow.
-    pub(super) const FIRST: u32 = TOP + BOX_H + 30;
-    /// Distance between arrows.
-    pub(super) const ROW: u32 = 32;
-    /// Width of one label character (11px monospace).
-    pub(super) const CHAR_W: f32 = 6.7;
-    /// Width of a self-message loop.
-    pub(super) const LOOP_W: u32 = 28;
-}
+const SCRIPT: &str = include_str!("templates/report.js");
 
 /// Key of a section: scenario and level.
 type Key = (String, Level);
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// The start line without the protocol version: `INVITE sip:bob@b`, `200 OK`.
-fn short_summary(s: &str) -> &str {
-    let s = s.trim();
-    s.strip_prefix("SIP/2.0 ").or_else(|| s.strip_suffix(" SIP/2.0")).unwrap_or(s)
-}
-
-fn is_response(m: &FlowMessage) -> bool {
-    m.summary.trim_start().starts_with("SIP/")
+/// True for the findings the report lists under "Findings other than PASS": every verdict but
+/// PASS and NOT-APPLICABLE, as the terminal lists them after a run ([`super::text::failures`]).
+fn listed(v: Verdict) -> bool {
+    !matches!(v, Verdict::Pass | Verdict::NotApplicable)
 }
 
 /// Anchor of a message of a section.
@@ -74,6 +47,7 @@ fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>) -> Valu
     context! {
         verdict => f.verdict.as_str(),
         cls => css_class(f.verdict),
+        failing => f.verdict.is_failing(),
         requirement => f.requirement.as_str(),
         location => if f.location == Location::default() { String::new() } else { f.location.to_string() },
         expected => f.expected.as_str(),
@@ -82,10 +56,9 @@ fn finding_value(f: &Finding, section: usize, numbers: &BTreeSet<usize>) -> Valu
     }
 }
 
-/// Lines of each message that a non-PASS finding points at: message number -> 0-based lines.
-/// A finding without a line marks the whole message (`None` in the set).
-fn hits(results: &[&ResultItem]) -> BTreeMap<usize, BTreeSet<Option<usize>>> {
-    let mut m: BTreeMap<usize, BTreeSet<Option<usize>>> = BTreeMap::new();
+/// Lines of each message that a non-PASS finding points at.
+fn hits(results: &[&ResultItem]) -> Hits {
+    let mut m = Hits::new();
     for f in results.iter().flat_map(|r| &r.findings).filter(|f| f.verdict != Verdict::Pass) {
         if let Some(i) = f.location.message {
             m.entry(i).or_default().insert(f.location.line.map(|l| l.saturating_sub(1)));
@@ -94,141 +67,32 @@ fn hits(results: &[&ResultItem]) -> BTreeMap<usize, BTreeSet<Option<usize>>> {
     m
 }
 
-fn ladder(flow: &Flow, section: usize, hit: &BTreeMap<usize, BTreeSet<Option<usize>>>) -> Value {
-    let mut nodes: Vec<&str> = flow.nodes.iter().map(String::as_str).collect();
-    for m in &flow.messages {
-        for n in [m.from.as_str(), m.to.as_str()] {
-            if !nodes.contains(&n) {
-                nodes.push(n);
-            }
-        }
-    }
-    let x = |name: &str| {
-        let i = nodes.iter().position(|n| *n == name).unwrap_or(0) as u32;
-        geo::LEFT + geo::COL / 2 + i * geo::COL
-    };
-    let lifelines: Vec<Value> = nodes
-        .iter()
-        .map(|n| {
-            context! {
-                x => x(n),
-                box_x => x(n) - geo::COL / 2 + 8,
-                label => truncate(n, ((geo::COL - 24) as f32 / geo::CHAR_W) as usize),
-                name => *n,
-            }
-        })
-        .collect();
-    let arrows: Vec<Value> = flow
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let y = geo::FIRST + i as u32 * geo::ROW;
-            let (x1, x2) = (x(&m.from), x(&m.to));
-            let full = format!("#{} {}", m.number, short_summary(&m.summary));
-            let mut cls = vec![if is_response(m) { "resp" } else { "req" }];
-            if !m.changed_lines.is_empty() {
-                cls.push("rw");
-            }
-            if hit.contains_key(&m.number) {
-                cls.push("bad");
-            }
-            let title = format!("#{} {} ms {} → {} {}: {}", m.number, m.time_ms, m.from, m.to, m.transport, m.summary);
-            let common = context! {
-                y => y,
-                time => format!("{} ms", m.time_ms),
-                href => format!("#{}", msg_anchor(section, m.number)),
-                cls => cls.join(" "),
-                title => title,
-                transport => m.transport.as_str(),
-            };
-            if x1 == x2 {
-                let w = geo::LOOP_W;
-                let chars = ((geo::COL - w - 12) as f32 / geo::CHAR_W) as usize;
-                return context! {
-                    self_loop => true,
-                    path => format!("M{x1} {y} h{w} v12 h-{w}"),
-                    head => format!("{x1},{} {},{} {},{}", y + 12, x1 + 8, y + 8, x1 + 8, y + 16),
-                    label => truncate(&full, chars),
-                    label_x => x1 + w + 6,
-                    label_y => y + 10,
-                    anchor => "start",
-                    ..common
-                };
-            }
-            let span = x1.abs_diff(x2);
-            let chars = ((span.saturating_sub(14)) as f32 / geo::CHAR_W) as usize;
-            let head = if x2 > x1 {
-                format!("{x2},{y} {},{} {},{}", x2 - 9, y - 4, x2 - 9, y + 4)
-            } else {
-                format!("{x2},{y} {},{} {},{}", x2 + 9, y - 4, x2 + 9, y + 4)
-            };
-            context! {
-                self_loop => false,
-                x1 => x1,
-                x2 => x2,
-                hit_x => x1.min(x2),
-                hit_w => span,
-                head => head,
-                label => truncate(&full, chars.max(4)),
-                label_x => (x1 + x2) / 2,
-                label_y => y - 6,
-                anchor => "middle",
-                ..common
-            }
-        })
-        .collect();
-    let n = flow.messages.len() as u32;
-    context! {
-        width => geo::LEFT + nodes.len() as u32 * geo::COL + 10,
-        height => geo::FIRST + n * geo::ROW,
-        bottom => geo::FIRST + n.saturating_sub(1) * geo::ROW + 14,
-        box_top => geo::TOP,
-        box_h => geo::BOX_H,
-        box_w => geo::COL - 16,
-        lifeline_top => geo::TOP + geo::BOX_H,
-        lifelines => lifelines,
-        arrows => arrows,
+/// What a result's PASS findings say: `3 findings, all PASS` or `1 finding, PASS` when they are
+/// all it has, `and 3 PASS findings` below its other findings.
+fn pass_count(n: usize, alone: bool) -> String {
+    match (n, alone) {
+        (1, true) => "1 finding, PASS".into(),
+        (n, true) => format!("{n} findings, all PASS"),
+        (1, false) => "and 1 PASS finding".into(),
+        (n, false) => format!("and {n} PASS findings"),
     }
 }
 
-fn messages(flow: &Flow, section: usize, hit: &BTreeMap<usize, BTreeSet<Option<usize>>>) -> Vec<Value> {
-    flow.messages
-        .iter()
-        .map(|m| {
-            let marks = hit.get(&m.number);
-            // A final line break ends the last line; it does not start another.
-            let text = m.text.strip_suffix('\n').unwrap_or(&m.text);
-            let lines: Vec<Value> = text
-                .split('\n')
-                .enumerate()
-                .map(|(i, text)| {
-                    let mut cls = Vec::new();
-                    if m.changed_lines.contains(&i) {
-                        cls.push("chg");
-                    }
-                    if marks.is_some_and(|s| s.contains(&Some(i))) {
-                        cls.push("hit");
-                    }
-                    context! { text => text, cls => cls.join(" ") }
-                })
-                .collect();
-            context! {
-                anchor => msg_anchor(section, m.number),
-                number => m.number,
-                time => m.time_ms,
-                from => m.from.as_str(),
-                to => m.to.as_str(),
-                transport => m.transport.as_str(),
-                summary => m.summary.as_str(),
-                ingress => m.from_ingress.map(|k| format!("#{}", msg_anchor(section, k))),
-                ingress_number => m.from_ingress,
-                changed => m.changed_lines.len(),
-                flagged => marks.is_some(),
-                lines => lines,
-            }
-        })
-        .collect()
+/// `1 finding`, `3 findings`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+/// `480 results from 62 runs of 43 scenarios: 2 NOT-APPLICABLE, 478 PASS`, the terminal's
+/// closing count after `imcpm run`; a capture or a replay has no runs: `N results: ...`.
+fn counts_line(r: &RunReport, total: usize) -> String {
+    let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    let counts = if counts.is_empty() { "none".to_string() } else { counts.join(", ") };
+    if r.capture.is_none() && r.replay.is_none() {
+        format!("{total} results from {} runs of {} scenarios: {counts}", r.flows.len(), r.run.scenarios.len())
+    } else {
+        format!("{total} results: {counts}")
+    }
 }
 
 fn run_value(r: &RunReport) -> Value {
@@ -302,14 +166,16 @@ pub fn to_html(r: &RunReport) -> String {
     let anchors: BTreeMap<Key, String> = keys.iter().enumerate().map(|(i, k)| (k.clone(), format!("s{i}"))).collect();
     let flows: BTreeMap<Key, &Flow> = r.flows.iter().map(|f| ((f.scenario.clone(), f.level), f)).collect();
 
-    let mut failures: Vec<Value> = Vec::new();
+    let mut listed_findings: Vec<Value> = Vec::new();
+    let mut listed_results = 0;
     let mut sections: Vec<Value> = Vec::new();
+    let mut hits: Vec<Hits> = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let mine: Vec<&ResultItem> =
             results.iter().copied().filter(|x| x.scenario == key.0 && x.level == key.1).collect();
         let flow = flows.get(key).copied();
         let numbers: BTreeSet<usize> = flow.map(|f| f.messages.iter().map(|m| m.number).collect()).unwrap_or_default();
-        let hit = hits(&mine);
+        hits.push(self::hits(&mine));
         let label = row_label(&key.0, key.1);
         let items: Vec<Value> = mine
             .iter()
@@ -320,19 +186,25 @@ pub fn to_html(r: &RunReport) -> String {
                     .filter(|f| f.verdict != Verdict::Pass)
                     .map(|f| finding_value(f, i, &numbers))
                     .collect();
-                if x.verdict.is_failing() {
-                    for f in x.findings.iter().filter(|f| f.verdict.is_failing()) {
-                        let mut v = finding_value(f, i, &numbers);
-                        v = context! { scenario => label.as_str(), section => format!("#s{i}"), ..v };
-                        failures.push(v);
-                    }
+                let mut any = false;
+                for f in x.findings.iter().filter(|f| listed(f.verdict)) {
+                    let v = finding_value(f, i, &numbers);
+                    listed_findings.push(context! {
+                        scenario => label.as_str(),
+                        section => format!("#s{i}"),
+                        clause => x.clause.as_str(),
+                        ..v
+                    });
+                    any = true;
                 }
+                listed_results += usize::from(any);
+                let passes = x.findings.iter().filter(|f| f.verdict == Verdict::Pass).count();
                 context! {
                     requirement => x.requirement.as_str(),
                     clause => x.clause.as_str(),
                     verdict => x.verdict.as_str(),
                     cls => css_class(x.verdict),
-                    count => x.findings.len(),
+                    passes => (passes > 0).then(|| pass_count(passes, notable.is_empty())),
                     findings => notable,
                 }
             })
@@ -340,15 +212,19 @@ pub fn to_html(r: &RunReport) -> String {
         let worst_v = mine.iter().map(|x| x.verdict).max();
         sections.push(context! {
             anchor => format!("s{i}"),
+            index => i,
             label => label,
             verdict => worst_v.map(Verdict::as_str),
             cls => worst_v.map(css_class),
             results => items,
-            ladder => flow.map(|f| ladder(f, i, &hit)),
-            messages => flow.map(|f| messages(f, i, &hit)),
+            messages => flow.map(|f| f.messages.len()),
+            // A flow a listed finding points into is open (and drawn) from the start.
+            open => mine.iter().flat_map(|x| &x.findings).any(|f| listed(f.verdict) && f.location.message.is_some()),
             nodes => flow.map(|f| f.nodes.join(" · ")),
         });
     }
+    let flow_data =
+        flows::data(&keys.iter().zip(&hits).map(|(k, h)| flows.get(k).map(|f| (*f, h))).collect::<Vec<_>>());
 
     let m = Matrix::of(&r.results);
     let (columns, rows) = grid(&m, &anchors);
@@ -403,11 +279,13 @@ pub fn to_html(r: &RunReport) -> String {
         )
     });
     let notes: Vec<String> = r.capture.as_ref().map(|c| c.notes()).unwrap_or_default();
+    let total = r.aggregate.as_ref().map_or(r.results.len(), |a| a.results);
+    let findings_line = format!("{} in {}", plural(listed_findings.len(), "finding"), plural(listed_results, "result"));
 
     let ctx = context! {
         run => run_value(r),
         failing => failing,
-        total => r.aggregate.as_ref().map_or(r.results.len(), |a| a.results),
+        total => total,
         counts => counts,
         left_out => left_out,
         notes => notes,
@@ -415,7 +293,11 @@ pub fn to_html(r: &RunReport) -> String {
         columns => columns,
         rows => rows,
         not_exercised => not_exercised,
-        failures => failures,
+        findings => listed_findings,
+        findings_line => findings_line,
+        counts_line => counts_line(r, total),
+        flow_data => flow_data,
+        script => SCRIPT,
         compared => !r.changes.is_empty(),
         change_summary => change_summary,
         changes => change_rows,
@@ -433,17 +315,4 @@ pub fn to_html(r: &RunReport) -> String {
     );
     env.add_template("report.html", TEMPLATE).expect("report.html template parses");
     env.get_template("report.html").and_then(|t| t.render(ctx)).expect("report.html template renders")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summaries_drop_the_version() {
-        assert_eq!(short_summary("INVITE sip:b@x SIP/2.0"), "INVITE sip:b@x");
-        assert_eq!(short_summary("SIP/2.0 200 OK"), "200 OK");
-        assert_eq!(truncate("abcdef", 4), "abc…");
-        assert_eq!(truncate("abc", 4), "abc");
-    }
 }

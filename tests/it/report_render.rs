@@ -367,25 +367,106 @@ fn external_refs(html: &str) -> Vec<String> {
     bad
 }
 
+/// The flows' data block of a report.html, parsed.
+fn flow_data(html: &str) -> serde_json::Value {
+    let open = "<script type=\"application/json\" id=\"flow-data\">";
+    let start = html.find(open).expect("a flow data block") + open.len();
+    let end = start + html[start..].find("</script>").expect("the block ends");
+    serde_json::from_str(&html[start..end]).expect("the block is JSON")
+}
+
+/// A message of a flow as the data block holds it.
+struct DataMessage {
+    number: u64,
+    lines: Vec<String>,
+    changed: Vec<u64>,
+    marked: Vec<u64>,
+    flagged: u64,
+}
+
+/// Ids written in base 64, `w` digits each, as the data block writes them.
+fn ids(s: &str, w: usize) -> Vec<usize> {
+    const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let digits: Vec<usize> = s.chars().map(|c| B64.find(c).unwrap()).collect();
+    digits.chunks(w).map(|d| d.iter().fold(0, |v, x| v * 64 + x)).collect()
+}
+
+/// Section `section`'s flow from the data block: its node names and its messages.
+fn flow_of(data: &serde_json::Value, section: usize) -> (Vec<String>, Vec<DataMessage>) {
+    let w = data["w"].as_u64().unwrap() as usize;
+    let token = |i: usize| data["T"][i].as_str().unwrap().to_string();
+    let text = |v: &serde_json::Value| token(v.as_u64().unwrap() as usize);
+    let line = |i: usize| ids(data["L"][i].as_str().unwrap(), w).into_iter().map(token).collect::<String>();
+    let nums = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect::<Vec<_>>();
+    let f = &data["F"][section];
+    let nodes = f["n"].as_array().unwrap().iter().map(text).collect();
+    let messages = f["m"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| DataMessage {
+            number: m[0].as_u64().unwrap(),
+            lines: ids(m[7].as_str().unwrap(), w).into_iter().map(line).collect(),
+            changed: nums(&m[8]),
+            marked: nums(&m[9]),
+            flagged: m[10].as_u64().unwrap(),
+        })
+        .collect();
+    (nodes, messages)
+}
+
+/// The rows of the "Findings other than PASS" table: verdict and requirement of each.
+fn listed_rows(html: &str) -> Vec<(String, String)> {
+    let Some(start) = html.find("<table class=\"list\" id=\"findings-list\">") else { return Vec::new() };
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    table
+        .split("<tr")
+        .skip(2)
+        .map(|row| {
+            let pill = row.split("<span class=\"pill ").nth(1).unwrap();
+            let v = pill.split("\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+            let req = row.split("<code>").nth(1).unwrap().split('<').next().unwrap().to_string();
+            (v, req)
+        })
+        .collect()
+}
+
 #[test]
-fn html_has_grid_ladders_and_no_fetches() {
+fn html_has_grid_flows_and_no_fetches() {
     let r = report();
     let html = to_html(&r);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<table class=\"grid\""));
     // One grid row per scenario-level: 4.
     assert_eq!(html.matches("<th class=\"rowh\">").count(), 4);
-    assert_eq!(html.matches("<svg").count(), r.flows.len(), "one ladder per flow");
-    assert_eq!(html.matches("<details class=\"msg").count(), 4);
-    // One lifeline per node, one arrow per message.
-    assert_eq!(html.matches("class=\"life\"").count(), 4);
-    assert_eq!(html.matches("\" class=\"msg ").count(), 4);
+    // One "message flow" per flow, drawn by the script from the data block.
+    assert_eq!(html.matches("<details class=\"flow\"").count(), r.flows.len());
+    assert!(html.contains("message flow: 4 messages"));
+    let data = flow_data(&html);
+    let (nodes, messages) = flow_of(&data, 0);
+    assert_eq!(nodes, ["alice (CPM, remote)", "core", "im-server", "bob (IM)"]);
+    assert_eq!(messages.iter().map(|m| m.number).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(
+        messages[0].lines.len(),
+        8,
+        "seven header lines and the empty line; the final line break starts no line"
+    );
+    assert_eq!(messages[1].lines[5], r.flows[0].messages[1].text.lines().nth(5).unwrap(), "texts as they were");
+    assert_eq!(messages[2].changed, [1], "the rewritten line is marked");
+    assert_eq!(
+        (messages[1].marked.clone(), messages[1].flagged),
+        (vec![5], 1),
+        "the line the FAIL points at is marked"
+    );
+    assert_eq!(messages[0].flagged, 0);
+    assert!(data["F"][1].is_null() && data["F"][2].is_null(), "sections without a flow have none");
     assert!(
         html.contains("<a href=\"#m0-2\">message #2, egress, line 6, Accept-Contact</a>"),
         "finding links its message"
     );
-    assert!(html.contains("class=\"chg\""), "the rewritten line is highlighted");
-    assert!(html.contains("class=\"hit\""), "the line the FAIL points at is marked");
+    // The flow a listed finding points into is open from the start; the script draws it.
+    assert!(html.contains("<details class=\"flow\" data-s=\"0\" open>"));
+    assert!(html.contains("<noscript>"), "the page says what needs its script");
     assert!(external_refs(&html).is_empty(), "{:?}", external_refs(&html));
     assert!(!html.contains("http://") && !html.contains("https://"));
     assert!(!html.contains("<link") && !html.contains("<img"));
@@ -401,13 +482,89 @@ fn html_escapes_everything() {
     r.results[0].findings[1].observed = "\"><img src=x onerror=alert(1)>".into();
     r.flows[0].nodes[0] = "<b>alice</b>".into();
     r.flows[0].messages[0].from = "<b>alice</b>".into();
-    r.flows[0].messages[0].text = "MESSAGE sip:a SIP/2.0\nX: </pre><script>x()</script>\n".into();
+    let evil = "X: </script><script>alert(1);x()</script>;<!-- <script> --> </SCRIPT >";
+    r.flows[0].messages[0].text = format!("MESSAGE sip:a SIP/2.0\n{evil}\n");
     let html = to_html(&r);
     assert!(!html.contains("<script>alert"));
     assert!(!html.contains("<img src=x"));
     assert!(!html.contains("<b>alice"));
-    assert!(!html.contains("</pre><script>x()"));
+    assert!(!html.contains("</script><script>alert"));
+    assert!(!html.contains("<script>alert(1);"));
+    assert!(!html.to_ascii_lowercase().contains("</script >"));
+    assert!(!html.contains("<!-- <script>"));
     assert_eq!(html.matches("<script>").count(), 1, "only our own script");
+    // The text comes back whole from the data block, which the first `</script>` ends.
+    let (nodes, messages) = flow_of(&flow_data(&html), 0);
+    assert_eq!(messages[0].lines, ["MESSAGE sip:a SIP/2.0", evil]);
+    assert_eq!(nodes[0], "<b>alice</b>");
+}
+
+#[test]
+fn html_lists_the_findings_the_terminal_lists() {
+    let r = report();
+    let html = to_html(&r);
+    let rows = listed_rows(&html);
+    let want: Vec<(String, String)> = [
+        ("FAIL", "T1.TERM.PAGER"),
+        ("NON-STRICT", "X.PAS-REMOVED"),
+        ("XFAIL", "T2.CONVID.STABLE"),
+        ("INCONCLUSIVE", "T2.ONLINE-ONLY"),
+    ]
+    .iter()
+    .map(|(v, id)| (v.to_string(), id.to_string()))
+    .collect();
+    assert_eq!(rows, want);
+    // The same findings, in the same order, as the terminal's "Findings other than PASS".
+    let terminal: Vec<(String, String)> = imcpm::report::text::failures(&r.results)
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| {
+            let mut w = l.split(' ');
+            (w.next().unwrap().to_string(), w.next().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(rows, terminal);
+    assert!(html.contains("4 findings in 4 results: every finding whose verdict is not PASS or NOT-APPLICABLE"));
+    assert!(html.contains("no response observed &lt;before the end of the trace&gt;"), "the INCONCLUSIVE's text");
+    assert!(html.contains("<a href=\"#findings\">Findings other than PASS (4)</a>"));
+    // A result's PASS findings are counted, and named as findings.
+    assert!(html.contains("and 1 PASS finding"));
+    assert!(html.contains("1 finding, PASS"));
+}
+
+#[test]
+fn html_without_its_script_has_the_essentials() {
+    let html = to_html(&report());
+    // The page with every script element taken out.
+    let mut bare = String::new();
+    let mut rest = html.as_str();
+    while let Some(i) = rest.find("<script") {
+        bare.push_str(&rest[..i]);
+        rest = &rest[i + rest[i..].find("</script>").unwrap() + "</script>".len()..];
+    }
+    bare.push_str(rest);
+    assert!(!bare.contains("<script"));
+    for part in [
+        "<span class=\"outcome bad\">FAILED</span>",
+        "FAIL <span class=\"n\">1</span>",
+        "id=\"counts-line\">7 results",
+        "<table class=\"grid\" id=\"grid-table\">",
+        "<table class=\"list\" id=\"findings-list\">",
+        "no response observed &lt;before the end of the trace&gt;",
+        "<noscript><p class=\"small noscript\">This page's script is off",
+    ] {
+        assert!(bare.contains(part), "{part}");
+    }
+}
+
+#[test]
+fn html_counts_are_the_summary_results() {
+    let r = report();
+    let html = to_html(&r);
+    assert!(html.contains("<p class=\"sum\" id=\"counts-line\">7 results from 1 runs of 2 scenarios: "));
+    for (v, n) in &r.summary {
+        assert!(html.contains(&format!("{v} <span class=\"n\">{n}</span>")), "badge {v} {n}");
+    }
 }
 
 #[test]
@@ -492,7 +649,8 @@ fn html_of_a_full_suite_is_fast_and_complete() {
     let t = std::time::Instant::now();
     let html = to_html(&r);
     let took = t.elapsed();
-    assert_eq!(html.matches("<svg").count(), 80);
+    assert_eq!(html.matches("<details class=\"flow\"").count(), 80);
+    assert_eq!(flow_data(&html)["F"].as_array().unwrap().len(), 80);
     assert_eq!(html.matches("<th class=\"rowh\">").count(), 80);
     assert!(took.as_secs_f64() < 2.0, "rendering took {took:?}");
     eprintln!("full-suite HTML: {} bytes in {took:?}", html.len());
