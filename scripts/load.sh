@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load comparison on loopback (issue 3, acceptance): a sipp UAC sends CPM pager MESSAGEs at a
+# Load comparison on loopback: a sipp UAC sends CPM pager MESSAGEs at a
 # fixed rate through the server under test to a sipp UAS behind it (the ISC Route set
 # <sip:SERVER;lr>, <sip:UAS;lr>), and the UAS checks every MESSAGE arrived in the IM form
 # (tests/interop/sipp/pager_uas.xml: a failed check is answered 488 and counted as failed).

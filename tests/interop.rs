@@ -1,4 +1,4 @@
-//! Interop with a real SIP tool (issue 3, part 3): sipp sends CPM requests through `imcpm serve`
+//! Interop with a real SIP tool: sipp sends CPM requests through `imcpm serve`
 //! at level 1, with the ISC Route set `<sip:SERVER;lr>, <sip:SIPP_UAS;lr>` (IP literals), and a
 //! sipp UAS checks with `<ereg check_it>` that the IM form arrived (answering 488 when it did
 //! not). The negative tests run the same against `--fault keep-cpm-icsi` and expect the UAS's
