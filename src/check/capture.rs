@@ -132,6 +132,17 @@ pub struct CaptureJob {
     /// run's own sockets, which dropped nothing): a request the server never forwarded nor
     /// answered is FAIL, not INCONCLUSIVE as in a capture.
     pub complete: bool,
+    /// Counters the judge keeps up to date as it goes, for a caller that feeds it live.
+    pub progress: Option<Arc<JudgeProgress>>,
+}
+
+/// What a live-fed judge has done so far ([`CaptureJob::progress`]).
+#[derive(Debug, Default)]
+pub struct JudgeProgress {
+    /// [`Feed::Done`] words handled.
+    pub done: std::sync::atomic::AtomicU64,
+    /// Results that fail a run (FAIL, ERROR, XPASS) counted so far.
+    pub failing: std::sync::atomic::AtomicU64,
 }
 
 impl CaptureJob {
@@ -150,6 +161,7 @@ impl CaptureJob {
             filter: Vec::new(),
             redact: false,
             complete: false,
+            progress: None,
         }
     }
 }
@@ -806,6 +818,9 @@ impl Streaming<'_> {
         if self.job.redact {
             redact::redact(std::slice::from_mut(&mut r));
         }
+        if let (Some(p), true) = (&self.job.progress, r.verdict.is_failing()) {
+            p.failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.aggregate.add(r);
     }
 
@@ -892,6 +907,9 @@ impl Streaming<'_> {
         let key: BucketKey = (0, call);
         if self.buckets.contains_key(&key) {
             self.judge_bucket(&key, false);
+        }
+        if let Some(p) = &self.job.progress {
+            p.done.fetch_add(1, std::sync::atomic::Ordering::Release);
         }
     }
 

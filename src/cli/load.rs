@@ -32,8 +32,16 @@ pub struct Args {
     /// Initial requests offered per second, on an open-loop schedule.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate: u32,
-    /// How long to offer them (`30s`, `2m`; whole seconds, at most 1 h). The run then waits
-    /// for the last transactions, at most 64·T1 (32 s).
+    /// Step the rate from FROM to TO by STEP per second (`--duration` each step), stopping
+    /// after the first step that is not clean (a failing result, an unanswered request, or p99
+    /// latency over --max-p99); the report names the last clean step. Replaces --rate.
+    #[arg(long, value_name = "FROM:TO:STEP", value_parser = parse_ramp, conflicts_with = "rate")]
+    pub ramp: Option<(u32, u32, u32)>,
+    /// A step whose p99 latency (scheduled send to final response) is above this is not clean.
+    #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub max_p99: u64,
+    /// How long to offer them, or each step of a ramp (`30s`, `2m`; whole seconds, at most
+    /// 1 h). Each step then waits for its last transactions, at most 64·T1 (32 s).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: std::time::Duration,
     /// Receive buffer asked for the harness's UDP socket, bytes.
@@ -54,6 +62,17 @@ pub struct Args {
     /// judged must not pass unnoticed.
     #[arg(long)]
     pub strict: bool,
+}
+
+fn parse_ramp(s: &str) -> Result<(u32, u32, u32), String> {
+    let bad = || format!("`{s}` is not FROM:TO:STEP (rates per second, FROM <= TO, STEP > 0, at most 100 steps)");
+    let v: Vec<u32> = s.split(':').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    match v[..] {
+        [from, to, step] if from >= 1 && from <= to && step > 0 && to <= 100_000 && (to - from) / step < 100 => {
+            Ok((from, to, step))
+        }
+        _ => Err(bad()),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -79,9 +98,16 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         level: a.level,
         domain: a.domain.to_ascii_lowercase(),
         population: usize::try_from(a.population).unwrap_or(usize::MAX),
-        steps: vec![Step { rate: a.rate, duration: a.duration }],
+        steps: match a.ramp {
+            Some((from, to, step)) => {
+                (from..=to).step_by(step as usize).map(|rate| Step { rate, duration: a.duration }).collect()
+            }
+            None => vec![Step { rate: a.rate, duration: a.duration }],
+        },
         udp_rcvbuf: a.udp_rcvbuf,
         keep: a.max_results,
+        ramp: a.ramp.is_some(),
+        max_p99: std::time::Duration::from_millis(a.max_p99),
     };
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| {
@@ -155,11 +181,15 @@ fn text(a: &Args, r: &RunReport, s: &LoadStats, color: bool) -> String {
     out.push('\n');
     out.push_str(&report::text::failures(&r.results));
     let t = &s.totals;
+    let schedule = match a.ramp {
+        Some((from, to, step)) => {
+            format!("a ramp from {from}/s to {to}/s by {step}, {} s each step", a.duration.as_secs())
+        }
+        None => format!("{}/s for {} s", a.rate, a.duration.as_secs()),
+    };
     out.push_str(&format!(
-        "\nOffered {} requests ({}/s for {} s) to {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
+        "\nOffered {} requests ({schedule}) to {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
         t.offered,
-        a.rate,
-        a.duration.as_secs(),
         s.sut,
         t.sent,
         t.answered,
@@ -170,6 +200,28 @@ fn text(a: &Args, r: &RunReport, s: &LoadStats, color: bool) -> String {
         s.drops,
         s.rcvbuf
     ));
+    for (i, st) in s.steps.iter().enumerate() {
+        out.push_str(&format!(
+            "step {}: {}/s, achieved {:.0}/s, {} failing results, {} unanswered, p99 {}: {}\n",
+            i + 1,
+            st.rate,
+            st.achieved,
+            st.failing,
+            st.counts.unanswered,
+            ms(st.latency.p99_us),
+            if st.clean { "clean" } else { "not clean" }
+        ));
+    }
+    if a.ramp.is_some() {
+        out.push_str(&match s.last_clean_rate {
+            Some(r) if s.steps.iter().all(|x| x.clean) => format!(
+                "Highest clean rate: {r}/s (p99 within {} ms), the ramp's top: every step was clean; ramp higher to find the limit\n",
+                s.max_p99_ms
+            ),
+            Some(r) => format!("Highest clean rate: {r}/s (p99 within {} ms)\n", s.max_p99_ms),
+            None => "No clean step: the first step was not clean.\n".to_string(),
+        });
+    }
     for (svc, p) in &s.latency {
         out.push_str(&latency_line(&format!("{svc}, scheduled send to final response"), p));
     }

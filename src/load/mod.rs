@@ -24,7 +24,7 @@
 
 use crate::base::{Level, Packet, Transport};
 use crate::capture::SipMessage;
-use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, SutAddr, judge_feed};
+use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, JudgeProgress, SutAddr, judge_feed};
 use crate::sip::Message;
 use hdrhistogram::Histogram;
 use std::cmp::Reverse;
@@ -33,6 +33,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
@@ -48,6 +49,8 @@ const TIMER_F: Duration = Duration::from_secs(32);
 const DROP_CHECK: Duration = Duration::from_millis(100);
 /// Messages handed to the judge at a time.
 const BATCH: usize = 256;
+/// Longest wait, after a step, for the judge to finish that step's transactions.
+const JUDGE_WAIT: Duration = Duration::from_secs(30);
 
 /// One step of the schedule: a rate for a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,10 @@ pub struct LoadOptions {
     pub udp_rcvbuf: usize,
     /// Results kept in full per requirement and verdict.
     pub keep: usize,
+    /// Stop after the first step that is not clean (a ramp).
+    pub ramp: bool,
+    /// A step whose p99 latency is above this is not clean.
+    pub max_p99: Duration,
 }
 
 pub use crate::report::load::{Counts, LoadStats, Percentiles, Second, StepReport};
@@ -196,10 +203,12 @@ pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Res
     job.domains = vec![o.domain.clone()];
     job.keep = o.keep;
     job.complete = true;
+    let counters = Arc::new(JudgeProgress::default());
+    job.progress = Some(counters.clone());
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Feed>>(4096);
     let judge =
         std::thread::Builder::new().name("judge".into()).spawn(move || judge_feed(&job, rx.into_iter().flatten()))?;
-    let stats = rt.block_on(drive(o, &socket, me, rcvbuf, tx, progress));
+    let stats = rt.block_on(drive(o, &socket, me, rcvbuf, tx, &counters, progress));
     let verdicts = judge.join().map_err(|_| io::Error::other("the judge panicked"))?;
     Ok(LoadOutcome { verdicts, stats: stats? })
 }
@@ -214,6 +223,8 @@ struct Driver<'a> {
     feed: Vec<Feed>,
     /// `Done` words held until the next drop check.
     done: Vec<Feed>,
+    /// `Done` words handed to the judge.
+    dones: u64,
     out: std::sync::mpsc::SyncSender<Vec<Feed>>,
     frame: u64,
     flight: HashMap<u64, Tx>,
@@ -262,6 +273,7 @@ impl Driver<'_> {
         }
         self.drops = d;
         let done = std::mem::take(&mut self.done);
+        self.dones += done.len() as u64;
         self.feed.extend(done);
         self.flush();
     }
@@ -370,6 +382,7 @@ async fn drive(
     me: SocketAddr,
     rcvbuf: usize,
     out: std::sync::mpsc::SyncSender<Vec<Feed>>,
+    judge: &JudgeProgress,
     progress: &mut dyn FnMut(&Progress),
 ) -> io::Result<LoadStats> {
     let t0 = Instant::now() + Duration::from_millis(50);
@@ -385,6 +398,7 @@ async fn drive(
         wall0_us,
         feed: Vec::with_capacity(BATCH),
         done: Vec::new(),
+        dones: 0,
         out,
         frame: 0,
         flight: HashMap::new(),
@@ -398,102 +412,108 @@ async fn drive(
         incomplete: false,
     };
     let base_drops = d.drops;
-    // Step starts (offsets from t0) and the first request number of each.
-    let mut starts = Vec::new();
-    let (mut at, mut first) = (Duration::ZERO, 0u64);
-    for s in &o.steps {
-        starts.push((at, first));
-        first += u64::from(s.rate) * s.duration.as_secs();
-        at += s.duration;
-    }
-    let total = first;
-    let end = t0 + at;
-    let due_of = |k: u64| -> (Instant, usize) {
-        let step = starts.iter().rposition(|(_, f)| *f <= k).unwrap_or(0);
-        let (off, f) = starts[step];
-        let rate = u64::from(o.steps[step].rate.max(1));
-        (t0 + off + Duration::from_nanos((k - f) * 1_000_000_000 / rate), step)
-    };
-    let mut next_k = 0u64;
     let mut buf = vec![0u8; 65_536];
     let mut next_drop_check = t0 + DROP_CHECK;
     let mut next_progress = t0 + Duration::from_secs(1);
     let mut answered_before = 0;
-    loop {
-        let now = Instant::now();
-        // Everything due by now is sent now (late sends count against the latency).
-        while next_k < total {
-            let (due, step) = due_of(next_k);
-            if due > now {
+    let mut first = 0u64;
+    let mut ran: Vec<(u64, bool)> = Vec::new();
+    for (step, st) in o.steps.iter().enumerate() {
+        // Each step starts once the one before has settled (every transaction over and judged).
+        let start = if step == 0 { t0 } else { Instant::now() + Duration::from_millis(20) };
+        let rate = u64::from(st.rate.max(1));
+        let n = rate * st.duration.as_secs();
+        let due_of = |k: u64| start + Duration::from_nanos((k - first) * 1_000_000_000 / rate);
+        let (end, last) = (start + st.duration, first + n);
+        let mut next_k = first;
+        loop {
+            let now = Instant::now();
+            // Everything due by now is sent now (late sends count against the latency).
+            while next_k < last && due_of(next_k) <= now {
+                d.offer(next_k, due_of(next_k), step).await;
+                next_k += 1;
+            }
+            while let Some(Reverse((t, k))) = d.timers.peek().copied() {
+                if t > now {
+                    break;
+                }
+                d.timers.pop();
+                d.on_timer(k, now).await;
+            }
+            if now >= next_drop_check {
+                d.check_drops();
+                next_drop_check = now + DROP_CHECK;
+            }
+            if now >= next_progress {
+                let second = d.second_of(now).saturating_sub(1);
+                let lat = d.seconds.get(second).map(|s| percentiles(&s.1)).unwrap_or_default();
+                progress(&Progress {
+                    elapsed_s: now.saturating_duration_since(t0).as_secs_f64(),
+                    rate: st.rate,
+                    totals: d.totals,
+                    answered_last_s: d.totals.answered - answered_before,
+                    latency: lat,
+                    in_flight: d.flight.len(),
+                });
+                answered_before = d.totals.answered;
+                next_progress += Duration::from_secs(1);
+            }
+            if next_k >= last && d.flight.is_empty() && now >= end {
                 break;
             }
-            d.offer(next_k, due, step).await;
-            next_k += 1;
-        }
-        while let Some(Reverse((t, k))) = d.timers.peek().copied() {
-            if t > now {
-                break;
+            let mut wake = next_drop_check.min(next_progress);
+            if next_k < last {
+                wake = wake.min(due_of(next_k));
             }
-            d.timers.pop();
-            d.on_timer(k, now).await;
+            if let Some(Reverse((t, _))) = d.timers.peek() {
+                wake = wake.min(*t);
+            }
+            tokio::select! {
+                r = socket.recv_from(&mut buf) => {
+                    let (n, from) = r?;
+                    let now = Instant::now();
+                    d.on_datagram(buf[..n].to_vec(), from, now).await;
+                    // Drain what else is queued without waiting.
+                    while let Ok((n, from)) = socket.try_recv_from(&mut buf) {
+                        d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
         }
-        if now >= next_drop_check {
-            d.check_drops();
-            next_drop_check = now + DROP_CHECK;
+        first = last;
+        // Let the judge catch up with this step (bounded), then see whether it was clean.
+        d.check_drops();
+        let caught_up = Instant::now() + JUDGE_WAIT;
+        while judge.done.load(Ordering::Acquire) < d.dones && Instant::now() < caught_up {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if now >= next_progress {
-            let second = d.second_of(now).saturating_sub(1);
-            let lat = d.seconds.get(second).map(|s| percentiles(&s.1)).unwrap_or_default();
-            let step = starts.iter().rposition(|(off, _)| t0 + *off <= now).unwrap_or(0).min(o.steps.len() - 1);
-            progress(&Progress {
-                elapsed_s: now.saturating_duration_since(t0).as_secs_f64(),
-                rate: o.steps[step].rate,
-                totals: d.totals,
-                answered_last_s: d.totals.answered - answered_before,
-                latency: lat,
-                in_flight: d.flight.len(),
-            });
-            answered_before = d.totals.answered;
-            next_progress += Duration::from_secs(1);
-        }
-        if next_k >= total && d.flight.is_empty() && now >= end {
+        let failing = judge.failing.load(Ordering::Relaxed);
+        let before: u64 = ran.iter().map(|r| r.0).sum();
+        let (c, h) = &d.steps[step];
+        let p99 = Duration::from_micros(percentiles(h).p99_us);
+        let clean = failing == before && c.unanswered == 0 && p99 <= o.max_p99;
+        ran.push((failing - before, clean));
+        if o.ramp && !clean {
             break;
         }
-        let mut wake = next_drop_check.min(next_progress);
-        if next_k < total {
-            wake = wake.min(due_of(next_k).0);
-        }
-        if let Some(Reverse((t, _))) = d.timers.peek() {
-            wake = wake.min(*t);
-        }
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let (n, from) = r?;
-                let now = Instant::now();
-                d.on_datagram(buf[..n].to_vec(), from, now).await;
-                // Drain what else is queued without waiting.
-                while let Ok((n, from)) = socket.try_recv_from(&mut buf) {
-                    d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-                }
-            }
-            _ = tokio::time::sleep_until(wake) => {}
-        }
     }
-    d.check_drops();
     d.flush();
     let per = |h: &Histogram<u64>| vec![("pager".to_string(), percentiles(h))];
-    let steps = o
-        .steps
+    let steps: Vec<StepReport> = ran
         .iter()
-        .zip(&d.steps)
-        .map(|(s, (c, h))| StepReport {
+        .zip(o.steps.iter().zip(&d.steps))
+        .map(|(&(failing, clean), (s, (c, h)))| StepReport {
             rate: s.rate,
             duration_s: s.duration.as_secs(),
-            achieved: c.answered as f64 / s.duration.as_secs_f64().max(1e-9),
+            achieved: c.answered as f64 / s.duration.as_secs_f64().max(1.0),
             counts: *c,
             latency: percentiles(h),
+            failing,
+            clean,
         })
         .collect();
+    let last_clean_rate = steps.iter().take_while(|s| s.clean).last().map(|s| s.rate);
     let seconds = d
         .seconds
         .iter()
@@ -505,6 +525,8 @@ async fn drive(
         harness: me.to_string(),
         population: o.population,
         steps,
+        last_clean_rate,
+        max_p99_ms: o.max_p99.as_millis() as u64,
         seconds,
         latency: per(&d.latency),
         egress_latency: per(&d.egress),

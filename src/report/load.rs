@@ -61,6 +61,10 @@ pub struct StepReport {
     pub counts: Counts,
     /// Latency, scheduled send to final response.
     pub latency: Percentiles,
+    /// Failing results (FAIL, ERROR, XPASS) of its requests.
+    pub failing: u64,
+    /// No failing result, no unanswered request, p99 latency within the bound.
+    pub clean: bool,
 }
 
 /// What a load run measured (the verdicts aside).
@@ -72,8 +76,12 @@ pub struct LoadStats {
     pub harness: String,
     /// Users on each side.
     pub population: usize,
-    /// Per step.
+    /// Per step, as far as the run went (a ramp stops after the first step that is not clean).
     pub steps: Vec<StepReport>,
+    /// The rate of the last clean step of an unbroken run of clean steps from the first.
+    pub last_clean_rate: Option<u32>,
+    /// The p99 latency bound of a clean step, ms.
+    pub max_p99_ms: u64,
     /// Per second.
     pub seconds: Vec<Second>,
     /// All requests, per service: scheduled send to final response.

@@ -187,22 +187,27 @@ fn load(out: &mut String, l: &crate::report::load::LoadStats) {
     );
     let _ = writeln!(
         out,
-        "| step | rate /s | seconds | achieved /s | answered | unanswered | p50 ms | p99 ms | max ms |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| step | rate /s | seconds | achieved /s | answered | unanswered | failing results | p50 ms | p99 ms | max ms | clean |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     );
     for (i, s) in l.steps.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
             i + 1,
             s.rate,
             s.duration_s,
             s.achieved,
             s.counts.answered,
             s.counts.unanswered,
+            s.failing,
             ms(s.latency.p50_us),
             ms(s.latency.p99_us),
-            ms(s.latency.max_us)
+            ms(s.latency.max_us),
+            if s.clean { "yes" } else { "**no**" }
         );
+    }
+    if let Some(r) = l.last_clean_rate {
+        let _ = writeln!(out, "\nHighest clean rate: {r}/s (p99 within {} ms).", l.max_p99_ms);
     }
     let _ = writeln!(
         out,

@@ -121,3 +121,28 @@ fn bad_arguments_exit_2_before_anything_is_sent() {
         assert!(err.contains(says), "{all:?}: {err}");
     }
 }
+
+/// A ramp runs its steps while they are clean and names the highest clean rate; a step with a
+/// failing result stops it there.
+#[test]
+fn a_ramp_stops_at_the_first_step_that_is_not_clean() {
+    let (_s, sut) = serve(None);
+    let (out, json) = load(sut, "ramp-clean", &["--ramp", "50:150:50", "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let steps = json["load"]["steps"].as_array().unwrap();
+    assert_eq!(steps.iter().map(|s| s["rate"].as_u64().unwrap()).collect::<Vec<_>>(), [50, 100, 150]);
+    assert!(steps.iter().all(|s| s["clean"] == true && s["failing"] == 0));
+    assert_eq!(json["load"]["last_clean_rate"], 150);
+    assert_eq!(json["load"]["totals"]["answered"], 300);
+    drop(_s);
+    let (_s, sut) = serve(Some("keep-cpm-icsi"));
+    let (out, json) = load(sut, "ramp-fault", &["--ramp", "50:150:50", "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let steps = json["load"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "stopped after the first step");
+    assert_eq!(steps[0]["clean"], false);
+    assert!(steps[0]["failing"].as_u64().unwrap() >= 50, "{}", steps[0]);
+    assert_eq!(json["load"]["last_clean_rate"], Value::Null);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No clean step: the first step was not clean."), "{text}");
+}
