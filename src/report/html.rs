@@ -88,7 +88,7 @@ fn plural(n: usize, word: &str) -> String {
 fn counts_line(r: &RunReport, total: usize) -> String {
     let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     let counts = if counts.is_empty() { "none".to_string() } else { counts.join(", ") };
-    if r.capture.is_none() && r.replay.is_none() {
+    if r.capture.is_none() && r.replay.is_none() && r.load.is_none() {
         format!("{total} results from {} runs of {} scenarios: {counts}", r.flows.len(), r.run.scenarios.len())
     } else {
         format!("{total} results: {counts}")
@@ -155,6 +155,134 @@ fn grid(m: &Matrix, anchors: &BTreeMap<Key, String>) -> (Vec<Value>, Vec<Value>)
         })
         .collect();
     (columns, rows)
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.1}", us as f64 / 1000.0)
+}
+
+/// A load run's section: its totals, steps, latency, and a chart of it second by second.
+fn load_value(l: &crate::report::load::LoadStats) -> Value {
+    let t = &l.totals;
+    let summary = format!(
+        "To {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {} datagrams dropped by the harness's socket.",
+        l.sut,
+        l.harness,
+        l.population,
+        t.offered,
+        t.sent,
+        t.answered,
+        t.rejected,
+        t.unanswered,
+        t.retransmissions,
+        l.messages,
+        l.drops
+    );
+    let steps: Vec<Value> = l
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            context! {
+                n => i + 1, rate => s.rate, seconds => s.duration_s, achieved => format!("{:.0}", s.achieved),
+                answered => s.counts.answered, unanswered => s.counts.unanswered, failing => s.failing,
+                p50 => ms(s.latency.p50_us), p99 => ms(s.latency.p99_us), max => ms(s.latency.max_us), clean => s.clean,
+            }
+        })
+        .collect();
+    let latency: Vec<Value> = [("scheduled send to final response", &l.latency), ("send to egress", &l.egress_latency)]
+        .into_iter()
+        .flat_map(|(what, list)| {
+            list.iter().map(move |(svc, p)| {
+                context! {
+                    service => svc, what => what, count => p.count, p50 => ms(p.p50_us), p90 => ms(p.p90_us),
+                    p99 => ms(p.p99_us), p999 => ms(p.p999_us), max => ms(p.max_us),
+                }
+            })
+        })
+        .collect();
+    context! {
+        summary => summary,
+        steps => steps,
+        latency => latency,
+        last_clean_rate => l.last_clean_rate,
+        max_p99_ms => l.max_p99_ms,
+        chart => Value::from_safe_string(load_chart(l)),
+    }
+}
+
+/// An inline SVG of the run second by second (by scheduled send time): requests answered per
+/// second (bars) against those offered (grey line), p99 latency (red line, right axis), and
+/// seconds with unanswered requests (red marks under the axis). Only numbers and fixed labels go
+/// into it.
+fn load_chart(l: &crate::report::load::LoadStats) -> String {
+    use std::fmt::Write;
+    let (w, h, left, right, top, bottom) = (760.0_f64, 220.0_f64, 56.0, 96.0, 12.0, 28.0);
+    let n = l.seconds.len().max(1) as f64;
+    let max_rate = l.seconds.iter().map(|s| s.counts.offered.max(s.counts.answered)).max().unwrap_or(0).max(1) as f64;
+    let max_p99 = l.seconds.iter().map(|s| s.latency.p99_us).max().unwrap_or(0).max(1) as f64;
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let x = |i: f64| left + pw * i / n;
+    let yr = |v: f64| top + ph * (1.0 - v / max_rate);
+    let yl = |v: f64| top + ph * (1.0 - v / max_p99);
+    let mut s = format!(
+        "<svg class=\"loadchart\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"requests per second and p99 latency, second by second\">"
+    );
+    let _ = write!(s, "<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#ccc\"/>");
+    let bw = (pw / n * 0.8).max(1.0);
+    let mut offered = String::new();
+    let mut p99 = String::new();
+    for (i, sec) in l.seconds.iter().enumerate() {
+        let c = &sec.counts;
+        let xi = x(i as f64);
+        let _ = write!(
+            s,
+            "<rect x=\"{xi:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#9cc3e6\"><title>{} s: {} offered, {} answered, {} unanswered, p99 {} ms</title></rect>",
+            yr(c.answered as f64),
+            top + ph - yr(c.answered as f64),
+            sec.at_s,
+            c.offered,
+            c.answered,
+            c.unanswered,
+            ms(sec.latency.p99_us)
+        );
+        let xm = xi + bw / 2.0;
+        let _ = write!(offered, "{}{xm:.1},{:.1}", if i == 0 { "M" } else { " L" }, yr(c.offered as f64));
+        let _ = write!(p99, "{}{xm:.1},{:.1}", if i == 0 { "M" } else { " L" }, yl(sec.latency.p99_us as f64));
+        if c.unanswered > 0 {
+            let _ = write!(
+                s,
+                "<rect x=\"{xi:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"6\" fill=\"#c0392b\"/>",
+                top + ph + 2.0
+            );
+        }
+    }
+    let _ = write!(s, "<path d=\"{offered}\" fill=\"none\" stroke=\"#777\" stroke-dasharray=\"4 3\"/>");
+    let _ = write!(s, "<path d=\"{p99}\" fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.5\"/>");
+    let _ = write!(
+        s,
+        "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"11\">{max_rate:.0}/s</text><text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"11\">0</text>",
+        left - 4.0,
+        top + 10.0,
+        left - 4.0,
+        top + ph
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{:.0}\" y=\"{:.0}\" font-size=\"11\" fill=\"#c0392b\">p99 {} ms</text>",
+        w - right + 4.0,
+        top + 10.0,
+        ms(max_p99 as u64)
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{left}\" y=\"{:.0}\" font-size=\"11\">0 s</text><text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\" font-size=\"11\">{} s</text></svg>",
+        h - 4.0,
+        w - right,
+        h - 4.0,
+        l.seconds.len()
+    );
+    s
 }
 
 /// report.html.
@@ -302,6 +430,7 @@ pub fn to_html(r: &RunReport) -> String {
         change_summary => change_summary,
         changes => change_rows,
         sections => sections,
+        load => r.load.as_ref().map(load_value),
     };
     let mut env = Environment::new();
     // Invariant: the template and this syntax are constants of this crate, checked by the

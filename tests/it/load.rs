@@ -87,6 +87,17 @@ fn a_correct_server_passes_every_request_judged() {
     assert_eq!(json["load"]["steps"][0]["rate"], 200);
     assert!(json["load"]["seconds"].as_array().unwrap().len() >= 2);
     assert!(text.contains("Offered 400 requests (200/s for 2 s)"), "{text}");
+    // report.html: the load section with its chart, one bar per second, drawn without script.
+    let html = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join("correct").join("report.html"),
+    )
+    .unwrap();
+    let at = html.find("<svg class=\"loadchart\"").expect("a chart");
+    let chart = &html[at..at + html[at..].find("</svg>").unwrap()];
+    let seconds = json["load"]["seconds"].as_array().unwrap().len();
+    assert_eq!(chart.matches("<title>").count(), seconds, "one bar per second");
+    assert!(html.contains("2800 results: 2800 PASS"), "the counts line of a load run");
+    assert!(!html.contains("http://") && !html.contains("https://"), "no fetches");
 }
 
 /// A FAIL-grade fault fails every request it touches; a NON-STRICT-grade one is NON-STRICT and
