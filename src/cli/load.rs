@@ -3,7 +3,7 @@
 
 use super::Format;
 use crate::base::{Level, Transport};
-use crate::load::{LoadOptions, Progress, Step, run_load};
+use crate::load::{LoadOptions, Offered, Progress, Step, run_load};
 use crate::report::load::{LoadStats, Percentiles};
 use crate::report::model::{RunInfo, RunReport};
 use crate::report::{self, write};
@@ -29,6 +29,10 @@ pub struct Args {
     /// Local users the requests go to (and remote CPM users they come from), round robin.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub population: u64,
+    /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft and
+    /// session (group chat is not offered yet; the default is the usual mix without its 5).
+    #[arg(long, value_name = "NAME=W,...", default_value = "pager=60,imdn=20,lmm=5,ft=5,session=5", value_parser = parse_mix)]
+    pub mix: Mix,
     /// Initial requests offered per second, on an open-loop schedule.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate: u32,
@@ -62,6 +66,39 @@ pub struct Args {
     /// judged must not pass unnoticed.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// `--mix`: services and their weights.
+#[derive(Debug, Clone)]
+pub struct Mix(pub Vec<(Offered, u32)>);
+
+fn parse_mix(s: &str) -> Result<Mix, String> {
+    let mut out: Vec<(Offered, u32)> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, w) = part.split_once('=').ok_or_else(|| format!("`{part}` is not NAME=WEIGHT"))?;
+        let name = name.trim();
+        let svc = match Offered::from_name(name) {
+            Some(o) => o,
+            None if name == "group" => {
+                return Err("group chat is not offered yet (pager, imdn, lmm, ft, session are)".into());
+            }
+            None => return Err(format!("`{name}` is not a service: pager, imdn, lmm, ft or session")),
+        };
+        let w: u32 = w.trim().parse().map_err(|_| format!("`{part}`: the weight is a whole number"))?;
+        if w > 1000 {
+            return Err(format!("`{part}`: weights up to 1000"));
+        }
+        if out.iter().any(|(o, _)| *o == svc) {
+            return Err(format!("`{name}` is given twice"));
+        }
+        if w > 0 {
+            out.push((svc, w));
+        }
+    }
+    if out.is_empty() {
+        return Err("no service with a weight above 0".into());
+    }
+    Ok(Mix(out))
 }
 
 fn parse_ramp(s: &str) -> Result<(u32, u32, u32), String> {
@@ -104,6 +141,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
             }
             None => vec![Step { rate: a.rate, duration: a.duration }],
         },
+        mix: a.mix.0.clone(),
         udp_rcvbuf: a.udp_rcvbuf,
         keep: a.max_results,
         ramp: a.ramp.is_some(),

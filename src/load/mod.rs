@@ -16,8 +16,12 @@
 //!   INCONCLUSIVE;
 //! - per second: offered, sent, answered, unanswered, latency percentiles.
 //!
-//! Services offered so far: the pager-mode MESSAGE of a remote CPM client to a local IM client
-//! (T.1, terminating; a UDP non-INVITE transaction with RFC 3261 Timer E retransmissions).
+//! Services offered ([`Offered`], mixed by weight): from a remote CPM client to a local IM client
+//! in the terminating session case (T.1), the pager-mode MESSAGE and the disposition
+//! notification (UDP non-INVITE transactions, RFC 3261 Timer E/F), and the 1-1 chat session, the
+//! file transfer and the large-message-mode session (an INVITE with Timer A/B, the 200 OK
+//! retransmitted by the harness's UAS until its ACK, the ACK and a BYE along the dialog's route
+//! set). Group chat is not offered yet.
 
 // A driver: it reads the clock and opens sockets (docs/architecture.md).
 #![allow(clippy::disallowed_methods)]
@@ -28,7 +32,7 @@ use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, JudgeProgress, Su
 use crate::sip::Message;
 use hdrhistogram::Histogram;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +65,69 @@ pub struct Step {
     pub duration: Duration,
 }
 
+/// A service a load run offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Offered {
+    /// Pager-mode standalone MESSAGE.
+    Pager,
+    /// Disposition notification (an IMDN in a MESSAGE).
+    Imdn,
+    /// Large-message-mode session (INVITE).
+    Lmm,
+    /// File transfer (INVITE).
+    Ft,
+    /// 1-1 chat session (INVITE).
+    Session,
+}
+
+impl Offered {
+    /// Every service, in `--mix` order.
+    pub const ALL: [Offered; 5] = [Offered::Pager, Offered::Imdn, Offered::Lmm, Offered::Ft, Offered::Session];
+    /// Its `--mix` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Offered::Pager => "pager",
+            Offered::Imdn => "imdn",
+            Offered::Lmm => "lmm",
+            Offered::Ft => "ft",
+            Offered::Session => "session",
+        }
+    }
+    /// The service of a `--mix` name.
+    pub fn from_name(s: &str) -> Option<Offered> {
+        Offered::ALL.into_iter().find(|o| o.name() == s)
+    }
+    fn invite(self) -> bool {
+        matches!(self, Offered::Lmm | Offered::Ft | Offered::Session)
+    }
+    /// The last part of its CPM ICSI.
+    fn icsi(self) -> &'static str {
+        match self {
+            Offered::Pager | Offered::Imdn => "msg",
+            Offered::Lmm => "largemsg",
+            Offered::Ft => "filetransfer",
+            Offered::Session => "session",
+        }
+    }
+}
+
+/// One cycle of a smooth weighted round robin over `mix` (each service as often as its weight,
+/// spread out): request `k` takes slot `k mod len`.
+pub fn mix_cycle(mix: &[(Offered, u32)]) -> Vec<Offered> {
+    let total: i64 = mix.iter().map(|(_, w)| i64::from(*w)).sum();
+    let mut current: Vec<i64> = vec![0; mix.len()];
+    let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for _ in 0..total {
+        for (c, (_, w)) in current.iter_mut().zip(mix) {
+            *c += i64::from(*w);
+        }
+        let Some(best) = (0..mix.len()).max_by_key(|&i| (current[i], Reverse(i))) else { break };
+        current[best] -= total;
+        out.push(mix[best].0);
+    }
+    out
+}
+
 /// How a load run goes.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -76,6 +143,9 @@ pub struct LoadOptions {
     pub population: usize,
     /// The schedule, step after step.
     pub steps: Vec<Step>,
+    /// The services offered and their weights (request `k` takes the `k`-th slot of a smooth
+    /// weighted round robin over them).
+    pub mix: Vec<(Offered, u32)>,
     /// Receive buffer asked for the harness's socket.
     pub udp_rcvbuf: usize,
     /// Results kept in full per requirement and verdict.
@@ -114,21 +184,56 @@ pub struct Progress {
     pub in_flight: usize,
 }
 
-/// One transaction in flight.
+/// Where a request of the harness's client side is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The initial MESSAGE, not answered yet.
+    Message,
+    /// The initial INVITE: provisional response seen or not.
+    Invite { provisional: bool },
+    /// The BYE of an established dialog.
+    Bye,
+}
+
+/// One request (and its dialog) in flight.
 struct Tx {
+    service: Offered,
     /// When it was due.
     due: Instant,
-    /// First sent.
+    /// First sent (of the current request: the initial one, then the BYE).
     sent: Instant,
-    /// Its bytes, for retransmissions.
+    /// The current request's bytes and where they go, for retransmissions.
     bytes: Arc<Vec<u8>>,
-    /// The server's egress of it, when seen.
+    to: SocketAddr,
+    /// The ACK for the dialog's 2xx, resent when the 2xx is.
+    ack: Option<(Arc<Vec<u8>>, SocketAddr)>,
+    phase: Phase,
+    /// Bumped at each phase: a timer of an earlier one is stale.
+    generation: u32,
+    /// The server's egress of the initial request, when seen.
     egress: Option<Instant>,
     /// The next retransmission interval.
     interval: Duration,
     /// Its step and second (by due time).
     step: usize,
     second: usize,
+}
+
+/// The harness's UAS side: a 2xx to an INVITE, resent until its ACK (RFC 3261 §13.3.1.4).
+struct Uas {
+    bytes: Arc<Vec<u8>>,
+    to: SocketAddr,
+    first: Instant,
+    interval: Duration,
+}
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The client side of request `k`, at this generation.
+    Client(u64, u32),
+    /// The UAS 2xx of request `k`.
+    Uas(u64),
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -160,37 +265,163 @@ fn bind(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
     Ok((UdpSocket::from_std(s.into())?, got))
 }
 
-/// The CPM-form pager MESSAGE of request `k` (spec example 5.3.1, terminating session case),
-/// routed through the server to the harness (the ISC Route set).
-fn pager(k: u64, run: &str, from: SocketAddr, sut: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+/// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
+/// 5.3.1-5.3.5), from user `n`.
+fn body(svc: Offered, k: u64, n: usize, o: &LoadOptions, ip: std::net::IpAddr) -> (&'static str, String) {
+    let d = &o.domain;
+    let cpim = |inner: &str| {
+        format!(
+            "From: <sip:+1555{n:07}@cpm.example.com>\r\nTo: <sip:user{n}@{d}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
+        )
+    };
+    let sdp = |extra: &str| {
+        format!(
+            "v=0\r\no=- 3913312800 3913312800 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:active\r\na=path:msrp://{ip}:9/ld{k:x};tcp\r\n{extra}"
+        )
+    };
+    match svc {
+        Offered::Pager => (
+            "message/cpim",
+            cpim(&format!(
+                "imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\nHello {k}\r\n"
+            )),
+        ),
+        Offered::Imdn => {
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"urn:ietf:params:xml:ns:imdn\">\r\n <message-id>m{k:x}</message-id>\r\n <datetime>2024-05-01T10:16:03.000Z</datetime>\r\n <delivery-notification><status><delivered/></status></delivery-notification>\r\n</imdn>\r\n"
+            );
+            (
+                "message/cpim",
+                cpim(&format!(
+                    "\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\nContent-Length: {}\r\n\r\n{xml}",
+                    xml.len()
+                )),
+            )
+        }
+        Offered::Session => (
+            "application/sdp",
+            sdp(
+                "a=accept-types:message/cpim application/im-iscomposing+xml\r\na=accept-wrapped-types:text/plain message/imdn+xml\r\na=sendrecv\r\n",
+            ),
+        ),
+        Offered::Lmm => {
+            ("application/sdp", sdp("a=accept-types:message/cpim\r\na=accept-wrapped-types:*\r\na=sendonly\r\n"))
+        }
+        Offered::Ft => (
+            "application/sdp",
+            sdp(&format!(
+                "a=sendonly\r\na=accept-types:image/jpeg\r\na=file-selector:name:\"f{k:x}.jpg\" type:image/jpeg size:32349\r\na=file-transfer-id:ld{k:x}\r\na=file-disposition:attachment\r\n"
+            )),
+        ),
+    }
+}
+
+/// The CPM-form initial request `k` of service `svc` (spec examples 5.3.1-5.3.5, terminating
+/// session case), routed through the server to the harness (the ISC Route set).
+fn initial(svc: Offered, k: u64, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
     let n = (k as usize) % o.population.max(1);
-    let body = format!(
-        "From: <sip:+1555{n:07}@cpm.example.com>\r\nTo: <sip:user{n}@{d}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\nHello {k}\r\n",
-        d = o.domain
-    );
+    let d = &o.domain;
+    let method = if svc.invite() { "INVITE" } else { "MESSAGE" };
+    let icsi = svc.icsi();
+    let tag = format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\"");
+    let contact = if svc.invite() { format!("Contact: <sip:+1555{n:07}@{from}>;{tag}\r\n") } else { String::new() };
+    let (ctype, body) = body(svc, k, n, o, from.ip());
+    let sut = o.sut;
     format!(
-        "MESSAGE sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+1555{n:07}@cpm.example.com>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 MESSAGE\r\nP-Asserted-Identity: <sip:+1555{n:07}@cpm.example.com>\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg\r\nAccept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"\r\nConversation-ID: {conv}\r\nContribution-ID: ld{k:x}\r\nContent-Type: message/cpim\r\nContent-Length: {len}\r\n\r\n{body}",
-        d = o.domain,
-        conv = format_args!("c{n:x}-{run}"),
+        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+1555{n:07}@cpm.example.com>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <sip:+1555{n:07}@cpm.example.com>\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
 }
 
-/// `k` of a branch or Call-ID this run made (`z9hG4bKld<hex>`, `ld<hex>-RUN@harness`).
-fn k_of(branch_or_call: &[u8], run: &str) -> Option<u64> {
-    let s = std::str::from_utf8(branch_or_call).ok()?;
-    let hex = match s.strip_prefix("z9hG4bKld") {
-        Some(h) => h,
-        None => s.strip_prefix("ld")?.strip_suffix(&format!("-{run}@harness"))?,
+/// `k` of a branch or Call-ID this run made (`z9hG4bKld-<hex>`, `z9hG4bKld-ack-<hex>`,
+/// `z9hG4bKld-bye-<hex>`, `ld<hex>-RUN@harness`), and for a branch which request it names.
+fn k_of(branch_or_call: &str, run: &str) -> Option<(u64, &'static str)> {
+    let (hex, what) = if let Some(b) = branch_or_call.strip_prefix("z9hG4bKld-") {
+        match b.split_once('-') {
+            Some(("ack", h)) => (h, "ack"),
+            Some(("bye", h)) => (h, "bye"),
+            _ => (b, "initial"),
+        }
+    } else {
+        (branch_or_call.strip_prefix("ld")?.strip_suffix(&format!("-{run}@harness"))?, "call")
     };
-    u64::from_str_radix(hex, 16).ok()
+    Some((u64::from_str_radix(hex, 16).ok()?, what))
 }
 
-/// A 200 OK (or `status`) to a request the server sent the harness: its Via, From, To (with
-/// a tag), Call-ID and CSeq.
-fn answer(req: &Message, status: crate::sip::StatusCode) -> Vec<u8> {
-    crate::node::transaction::response_with_reason(req, status, status.reason(), Some("ldterm"))
+/// The URI inside `<...>` of a name-addr (or the whole value when there are no brackets).
+fn uri_of(value: &str) -> &str {
+    match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.split(';').next().unwrap_or(value).trim(),
+    }
+}
+
+/// The address a `sip:` URI names when its host is an IP literal.
+fn addr_of(uri: &str) -> Option<SocketAddr> {
+    let u = crate::sip::SipUri::parse(uri)?;
+    let ip: std::net::IpAddr = u.host.trim_matches(|c| c == '[' || c == ']').parse().ok()?;
+    Some(SocketAddr::new(ip, u.port.unwrap_or(5060)))
+}
+
+/// An in-dialog request of the harness's caller side for the dialog its 2xx `resp` set up: the
+/// Route set is the 2xx's Record-Route reversed, the Request-URI its Contact (RFC 3261
+/// §12.1.2, §12.2.1.1); it goes to the first Route entry (or the Contact).
+fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
+    let contact = resp.first_value(&crate::sip::HeaderName::Contact)?;
+    let target = uri_of(&contact).to_string();
+    let mut routes: Vec<String> = resp
+        .list_values(&crate::sip::HeaderName::RecordRoute)
+        .iter()
+        .map(|v| resp.text(*v).trim().to_string())
+        .collect();
+    routes.reverse();
+    let to = match routes.first() {
+        Some(r) => addr_of(uri_of(r))?,
+        None => addr_of(&target)?,
+    };
+    let mut out = format!("{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch}\r\n");
+    if !routes.is_empty() {
+        out.push_str(&format!("Route: {}\r\n", routes.join(", ")));
+    }
+    let line = |name: &crate::sip::HeaderName| resp.first(name).map(|h| resp.text(h.value).into_owned());
+    out.push_str(&format!(
+        "Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+        line(&crate::sip::HeaderName::From)?,
+        line(&crate::sip::HeaderName::To)?,
+        line(&crate::sip::HeaderName::CallId)?
+    ));
+    Some((out.into_bytes(), to))
+}
+
+/// The harness's answer, as the recipient's side, to a request the server sent it: 200 OK (Via,
+/// From, To with a tag, Call-ID, CSeq); to an INVITE also its Record-Route, a Contact (the
+/// harness) and an SDP answer.
+fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
+    let tag = format!("ldt{k:x}");
+    let plain = crate::node::transaction::response_to(req, crate::sip::StatusCode::OK, Some(&tag));
+    if req.method() != Some(&crate::sip::Method::Invite) {
+        return plain;
+    }
+    let head_end = plain.len() - b"Content-Length: 0\r\n\r\n".len();
+    let mut out = plain[..head_end].to_vec();
+    for h in req.all(&crate::sip::HeaderName::RecordRoute) {
+        out.extend_from_slice(b"Record-Route: ");
+        out.extend_from_slice(req.slice(h.value));
+        out.extend_from_slice(b"\r\n");
+    }
+    let ip = me.ip();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:passive\r\na=path:msrp://{ip}:9/ldt{k:x};tcp\r\na=accept-types:message/cpim\r\na=recvonly\r\n"
+    );
+    out.extend_from_slice(
+        format!(
+            "Contact: <sip:user@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 /// Run the load: bind, offer the schedule, wait for the last transactions (at most 64·T1),
@@ -220,6 +451,7 @@ struct Driver<'a> {
     run: String,
     t0: Instant,
     wall0_us: u64,
+    cycle: Vec<Offered>,
     feed: Vec<Feed>,
     /// `Done` words held until the next drop check.
     done: Vec<Feed>,
@@ -228,11 +460,12 @@ struct Driver<'a> {
     out: std::sync::mpsc::SyncSender<Vec<Feed>>,
     frame: u64,
     flight: HashMap<u64, Tx>,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    uas: HashMap<u64, Uas>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     steps: Vec<(Counts, Histogram<u64>)>,
     seconds: Vec<(Counts, Histogram<u64>)>,
-    latency: Histogram<u64>,
-    egress: Histogram<u64>,
+    latency: BTreeMap<Offered, Histogram<u64>>,
+    egress: BTreeMap<Offered, Histogram<u64>>,
     totals: Counts,
     drops: u64,
     incomplete: bool,
@@ -299,8 +532,21 @@ impl Driver<'_> {
         self.tap(self.me, to, bytes.to_vec(), now);
     }
 
+    fn call_id(&self, k: u64) -> Box<[u8]> {
+        format!("ld{k:x}-{}@harness", self.run).into_bytes().into()
+    }
+
+    /// The dialog of request `k` is over: the judge may take it (at the next drop check).
+    fn over(&mut self, k: u64) {
+        self.flight.remove(&k);
+        self.uas.remove(&k);
+        let call = self.call_id(k);
+        self.done.push(Feed::Done(call));
+    }
+
     async fn offer(&mut self, k: u64, due: Instant, step: usize) {
-        let bytes = Arc::new(pager(k, &self.run, self.me, self.o.sut, self.o));
+        let service = self.cycle[(k as usize) % self.cycle.len()];
+        let bytes = Arc::new(initial(service, k, &self.run, self.me, self.o));
         let second = self.second_of(due);
         self.count(step, second, |c| {
             c.offered += 1;
@@ -309,69 +555,182 @@ impl Driver<'_> {
         let sut = self.o.sut;
         self.send(&bytes, sut).await;
         let now = Instant::now();
-        self.flight.insert(k, Tx { due, sent: now, bytes, egress: None, interval: T1, step, second });
-        self.timers.push(Reverse((now + T1, k)));
+        let phase = if service.invite() { Phase::Invite { provisional: false } } else { Phase::Message };
+        self.flight.insert(
+            k,
+            Tx {
+                service,
+                due,
+                sent: now,
+                bytes,
+                to: sut,
+                ack: None,
+                phase,
+                generation: 0,
+                egress: None,
+                interval: T1,
+                step,
+                second,
+            },
+        );
+        self.timers.push(Reverse((now + T1, Timer::Client(k, 0))));
     }
 
-    async fn on_timer(&mut self, k: u64, now: Instant) {
-        let Some(tx) = self.flight.get_mut(&k) else { return };
+    async fn on_timer(&mut self, timer: Timer, now: Instant) {
+        match timer {
+            Timer::Client(k, generation) => self.client_timer(k, generation, now).await,
+            Timer::Uas(k) => {
+                let Some(u) = self.uas.get_mut(&k) else { return };
+                if now.saturating_duration_since(u.first) >= TIMER_F {
+                    // No ACK within 64·T1: the UAS gives up (RFC 3261 §13.3.1.4).
+                    self.uas.remove(&k);
+                    return;
+                }
+                u.interval = (u.interval * 2).min(T2);
+                let (bytes, to, next) = (u.bytes.clone(), u.to, now + u.interval);
+                self.timers.push(Reverse((next, Timer::Uas(k))));
+                self.send(&bytes, to).await;
+            }
+        }
+    }
+
+    async fn client_timer(&mut self, k: u64, generation: u32, now: Instant) {
+        let Some(tx) = self.flight.get_mut(&k).filter(|t| t.generation == generation) else { return };
         if now.saturating_duration_since(tx.sent) >= TIMER_F {
-            let tx = self.flight.remove(&k).expect("present");
-            self.count(tx.step, tx.second, |c| c.unanswered += 1);
-            self.done.push(Feed::Done(format!("ld{k:x}-{}@harness", self.run).into_bytes().into()));
+            // Timer F (non-INVITE) or B (INVITE): no final response within 64·T1.
+            let (step, second) = (tx.step, tx.second);
+            self.count(step, second, |c| c.unanswered += 1);
+            self.over(k);
             return;
         }
-        let bytes = tx.bytes.clone();
-        let (step, second) = (tx.step, tx.second);
-        tx.interval = (tx.interval * 2).min(T2);
+        let resend = !matches!(tx.phase, Phase::Invite { provisional: true });
+        // Timer A doubles without bound; Timer E up to T2.
+        tx.interval =
+            if matches!(tx.phase, Phase::Invite { .. }) { tx.interval * 2 } else { (tx.interval * 2).min(T2) };
         let next = (now + tx.interval).min(tx.sent + TIMER_F);
-        self.timers.push(Reverse((next, k)));
-        self.count(step, second, |c| c.retransmissions += 1);
-        let sut = self.o.sut;
-        self.send(&bytes, sut).await;
+        let (bytes, to, step, second) = (tx.bytes.clone(), tx.to, tx.step, tx.second);
+        self.timers.push(Reverse((next, Timer::Client(k, generation))));
+        if resend {
+            self.count(step, second, |c| c.retransmissions += 1);
+            self.send(&bytes, to).await;
+        }
+    }
+
+    /// The final response to request `k`'s initial request: its latency.
+    fn answered(&mut self, k: u64, status: crate::sip::StatusCode, now: Instant) {
+        let Some(tx) = self.flight.get(&k) else { return };
+        let (due, sent, egress, service, step, second) = (tx.due, tx.sent, tx.egress, tx.service, tx.step, tx.second);
+        let lat = now.saturating_duration_since(due).as_micros() as u64;
+        let _ = self.latency.entry(service).or_insert_with(histogram).record(lat.max(1));
+        let _ = self.steps[step].1.record(lat.max(1));
+        if self.seconds.len() <= second {
+            self.seconds.resize_with(second + 1, || (Counts::default(), histogram()));
+        }
+        let _ = self.seconds[second].1.record(lat.max(1));
+        if let Some(e) = egress {
+            let us = e.saturating_duration_since(sent).as_micros().max(1) as u64;
+            let _ = self.egress.entry(service).or_insert_with(histogram).record(us);
+        }
+        let rejected = !status.is_success();
+        self.count(step, second, |c| {
+            c.answered += 1;
+            if rejected {
+                c.rejected += 1;
+            }
+        });
+    }
+
+    async fn on_response(&mut self, msg: Message, now: Instant) {
+        let Some(status) = msg.status() else { return };
+        let Some((k, what)) = msg.top_via_branch().and_then(|b| k_of(&b, &self.run)) else { return };
+        let Some(tx) = self.flight.get_mut(&k) else { return };
+        match (tx.phase, what) {
+            (Phase::Message, "initial") if status.is_final() => {
+                self.answered(k, status, now);
+                self.over(k);
+            }
+            (Phase::Invite { .. }, "initial") if !status.is_final() => {
+                tx.phase = Phase::Invite { provisional: true };
+            }
+            (Phase::Invite { .. }, "initial") if !status.is_success() => {
+                // A non-2xx final: ACK it hop by hop (RFC 3261 §17.1.1.3); the dialog is over.
+                self.answered(k, status, now);
+                let Ok(invite) = Message::parse(self.flight[&k].bytes.to_vec()) else { return };
+                let ack = crate::node::transaction::ack_for(&invite, &msg);
+                let sut = self.o.sut;
+                self.send(&ack, sut).await;
+                self.over(k);
+            }
+            (Phase::Invite { .. }, "initial") => {
+                // The 2xx: ACK it along the dialog's route, then hang up with a BYE.
+                self.answered(k, status, now);
+                let ack = in_dialog("ACK", &format!("z9hG4bKld-ack-{k:x}"), 1, &msg, self.me);
+                let bye = in_dialog("BYE", &format!("z9hG4bKld-bye-{k:x}"), 2, &msg, self.me);
+                let (Some((ack, ack_to)), Some((bye, bye_to))) = (ack, bye) else {
+                    // A 2xx the harness cannot follow (no Contact, a host name): nothing more.
+                    self.over(k);
+                    return;
+                };
+                let tx = self.flight.get_mut(&k).expect("present");
+                let (ack, bye) = (Arc::new(ack), Arc::new(bye));
+                tx.ack = Some((ack.clone(), ack_to));
+                tx.phase = Phase::Bye;
+                tx.generation += 1;
+                tx.bytes = bye.clone();
+                tx.to = bye_to;
+                tx.sent = now;
+                tx.interval = T1;
+                let g = tx.generation;
+                self.timers.push(Reverse((now + T1, Timer::Client(k, g))));
+                self.send(&ack, ack_to).await;
+                self.send(&bye, bye_to).await;
+            }
+            (Phase::Bye, "initial") if status.is_success() => {
+                // The 2xx again (our ACK was lost): the ACK again.
+                if let Some((ack, to)) = tx.ack.clone() {
+                    self.send(&ack, to).await;
+                }
+            }
+            (Phase::Bye, "bye") if status.is_final() => self.over(k),
+            _ => {}
+        }
     }
 
     async fn on_datagram(&mut self, bytes: Vec<u8>, from: SocketAddr, now: Instant) {
         self.tap(from, self.me, bytes.clone(), now);
         let Ok(msg) = Message::parse(bytes) else { return };
-        if let Some(status) = msg.status() {
-            // A response to one of ours: by its top Via's branch.
-            let Some(k) = msg.top_via_branch().and_then(|b| k_of(b.as_bytes(), &self.run)) else { return };
-            if !status.is_final() {
-                return;
+        if msg.status().is_some() {
+            return self.on_response(msg, now).await;
+        }
+        // A request the server sent on to the harness: answered as the recipient's side would.
+        let k = msg.call_id().and_then(|c| k_of(&c, &self.run)).map(|(k, _)| k);
+        let method = msg.method().cloned();
+        if method == Some(crate::sip::Method::Ack) {
+            if let Some(k) = k {
+                self.uas.remove(&k);
             }
-            let Some(tx) = self.flight.remove(&k) else { return };
-            let lat = now.saturating_duration_since(tx.due).as_micros() as u64;
-            let _ = self.latency.record(lat.max(1));
-            let _ = self.steps[tx.step].1.record(lat.max(1));
-            if self.seconds.len() <= tx.second {
-                self.seconds.resize_with(tx.second + 1, || (Counts::default(), histogram()));
-            }
-            let _ = self.seconds[tx.second].1.record(lat.max(1));
-            if let Some(e) = tx.egress {
-                let _ = self.egress.record(e.saturating_duration_since(tx.sent).as_micros().max(1) as u64);
-            }
-            let rejected = !status.is_success();
-            self.count(tx.step, tx.second, |c| {
-                c.answered += 1;
-                if rejected {
-                    c.rejected += 1;
-                }
-            });
-            self.done.push(Feed::Done(format!("ld{k:x}-{}@harness", self.run).into_bytes().into()));
             return;
         }
-        // A request the server sent on to the harness (the next hop): as the terminating side,
-        // answer it (ACK aside).
-        if msg.method() == Some(&crate::sip::Method::Ack) {
-            return;
-        }
-        if let Some(k) = msg.call_id().and_then(|c| k_of(c.as_bytes(), &self.run)) {
-            if let Some(tx) = self.flight.get_mut(&k) {
+        if let Some(tx) = k.and_then(|k| self.flight.get_mut(&k)) {
+            if matches!(tx.phase, Phase::Message | Phase::Invite { .. }) {
                 tx.egress.get_or_insert(now);
             }
         }
-        let resp = answer(&msg, crate::sip::StatusCode::OK);
+        let k = k.unwrap_or(0);
+        if method == Some(crate::sip::Method::Invite) {
+            if let Some(u) = self.uas.get(&k) {
+                // The INVITE again: the same 2xx again.
+                let bytes = u.bytes.clone();
+                self.send(&bytes, from).await;
+                return;
+            }
+            let resp = Arc::new(answer(&msg, self.me, k));
+            self.uas.insert(k, Uas { bytes: resp.clone(), to: from, first: now, interval: T1 });
+            self.timers.push(Reverse((now + T1, Timer::Uas(k))));
+            self.send(&resp, from).await;
+            return;
+        }
+        let resp = answer(&msg, self.me, k);
         self.send(&resp, from).await;
     }
 }
@@ -396,17 +755,22 @@ async fn drive(
         run,
         t0,
         wall0_us,
+        cycle: {
+            let c = mix_cycle(&o.mix);
+            if c.is_empty() { vec![Offered::Pager] } else { c }
+        },
         feed: Vec::with_capacity(BATCH),
         done: Vec::new(),
         dones: 0,
         out,
         frame: 0,
         flight: HashMap::new(),
+        uas: HashMap::new(),
         timers: BinaryHeap::new(),
         steps: o.steps.iter().map(|_| (Counts::default(), histogram())).collect(),
         seconds: Vec::new(),
-        latency: histogram(),
-        egress: histogram(),
+        latency: BTreeMap::new(),
+        egress: BTreeMap::new(),
         totals: Counts::default(),
         drops: crate::net::udp_socket_drops(socket),
         incomplete: false,
@@ -499,7 +863,9 @@ async fn drive(
         }
     }
     d.flush();
-    let per = |h: &Histogram<u64>| vec![("pager".to_string(), percentiles(h))];
+    let per = |m: &BTreeMap<Offered, Histogram<u64>>| -> Vec<(String, Percentiles)> {
+        m.iter().map(|(svc, h)| (svc.name().to_string(), percentiles(h))).collect()
+    };
     let steps: Vec<StepReport> = ran
         .iter()
         .zip(o.steps.iter().zip(&d.steps))
@@ -535,4 +901,33 @@ async fn drive(
         rcvbuf,
         messages: d.frame,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mix_cycle_gives_each_service_its_weight_spread_out() {
+        let mix =
+            [(Offered::Pager, 60), (Offered::Imdn, 20), (Offered::Lmm, 5), (Offered::Ft, 5), (Offered::Session, 5)];
+        let c = mix_cycle(&mix);
+        assert_eq!(c.len(), 95);
+        for (o, w) in mix {
+            assert_eq!(c.iter().filter(|x| **x == o).count(), w as usize, "{o:?}");
+        }
+        // Spread out: no more than 3 pagers in a row, IMDNs every few slots.
+        assert!(c.windows(4).all(|w| !w.iter().all(|x| *x == Offered::Pager)));
+        assert_eq!(mix_cycle(&[(Offered::Ft, 1)]), vec![Offered::Ft]);
+    }
+
+    #[test]
+    fn branches_and_call_ids_name_their_request() {
+        assert_eq!(k_of("z9hG4bKld-1f", "r"), Some((31, "initial")));
+        assert_eq!(k_of("z9hG4bKld-ack-1f", "r"), Some((31, "ack")));
+        assert_eq!(k_of("z9hG4bKld-bye-b", "r"), Some((11, "bye")));
+        assert_eq!(k_of("ldb-r@harness", "r"), Some((11, "call")));
+        assert_eq!(k_of("ldb-other@harness", "r"), None);
+        assert_eq!(k_of("z9hG4bKxyz", "r"), None);
+    }
 }

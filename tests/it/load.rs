@@ -59,7 +59,8 @@ fn count(json: &Value, id: &str, verdict: &str) -> u64 {
 #[test]
 fn a_correct_server_passes_every_request_judged() {
     let (_s, sut) = serve(None);
-    let (out, json) = load(sut, "correct", &["--rate", "200", "--duration", "2s", "--population", "7"]);
+    let (out, json) =
+        load(sut, "correct", &["--rate", "200", "--duration", "2s", "--population", "7", "--mix", "pager=1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     let totals = &json["load"]["totals"];
@@ -105,12 +106,12 @@ fn a_correct_server_passes_every_request_judged() {
 #[test]
 fn faults_get_the_verdict_their_grade_implies() {
     let (_s, sut) = serve(Some("keep-cpm-icsi"));
-    let (out, json) = load(sut, "keep-cpm-icsi", &["--rate", "100", "--duration", "1s"]);
+    let (out, json) = load(sut, "keep-cpm-icsi", &["--rate", "100", "--duration", "1s", "--mix", "pager=1"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(count(&json, "T1.TERM.PAGER", "FAIL"), 100);
     drop(_s);
     let (_s, sut) = serve(Some("keep-cpm-pas"));
-    let (out, json) = load(sut, "keep-cpm-pas", &["--rate", "100", "--duration", "1s"]);
+    let (out, json) = load(sut, "keep-cpm-pas", &["--rate", "100", "--duration", "1s", "--mix", "pager=1"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(count(&json, "X.PAS-REMOVED", "NON-STRICT"), 100);
     assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 100);
@@ -123,6 +124,9 @@ fn bad_arguments_exit_2_before_anything_is_sent() {
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "0s"], "whole seconds"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "fast"], "not a duration"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--rate", "0"], "--rate"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "group=5"], "group chat is not offered yet"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "pager=1,pager=2"], "given twice"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "fax=1"], "not a service"),
     ] {
         let mut all = vec!["load", "--level", "1"];
         all.extend(args);
@@ -138,7 +142,7 @@ fn bad_arguments_exit_2_before_anything_is_sent() {
 #[test]
 fn a_ramp_stops_at_the_first_step_that_is_not_clean() {
     let (_s, sut) = serve(None);
-    let (out, json) = load(sut, "ramp-clean", &["--ramp", "50:150:50", "--duration", "1s"]);
+    let (out, json) = load(sut, "ramp-clean", &["--ramp", "50:150:50", "--duration", "1s", "--mix", "pager=1"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let steps = json["load"]["steps"].as_array().unwrap();
     assert_eq!(steps.iter().map(|s| s["rate"].as_u64().unwrap()).collect::<Vec<_>>(), [50, 100, 150]);
@@ -147,7 +151,7 @@ fn a_ramp_stops_at_the_first_step_that_is_not_clean() {
     assert_eq!(json["load"]["totals"]["answered"], 300);
     drop(_s);
     let (_s, sut) = serve(Some("keep-cpm-icsi"));
-    let (out, json) = load(sut, "ramp-fault", &["--ramp", "50:150:50", "--duration", "1s"]);
+    let (out, json) = load(sut, "ramp-fault", &["--ramp", "50:150:50", "--duration", "1s", "--mix", "pager=1"]);
     assert_eq!(out.status.code(), Some(1));
     let steps = json["load"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 1, "stopped after the first step");
@@ -156,4 +160,43 @@ fn a_ramp_stops_at_the_first_step_that_is_not_clean() {
     assert_eq!(json["load"]["last_clean_rate"], Value::Null);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("No clean step: the first step was not clean."), "{text}");
+}
+
+/// The default mix: every service judged (MESSAGEs and INVITE dialogs with their ACK and BYE),
+/// each request by its service's ID, nothing but PASS; a fault in one service fails exactly its
+/// requests.
+#[test]
+fn the_default_mix_is_judged_per_service() {
+    let (_s, sut) = serve(None);
+    let (out, json) = load(sut, "mix", &["--rate", "100", "--duration", "2s"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // pager=60, imdn=20, lmm=5, ft=5, session=5 over 200 requests: 95 slots, then 105 more.
+    let per: Vec<(&str, u64)> = ["T1.TERM.PAGER", "T1.TERM.IMDN", "T1.TERM.LMM", "T1.TERM.FT", "T1.TERM.SESSION"]
+        .iter()
+        .map(|id| (*id, count(&json, id, "PASS")))
+        .collect();
+    assert_eq!(per.iter().map(|x| x.1).sum::<u64>(), 200, "{per:?}");
+    assert!(per.iter().all(|x| x.1 > 0), "every service offered: {per:?}");
+    assert!((per[0].1 as f64 / 200.0 - 60.0 / 95.0).abs() < 0.03, "pager's share: {per:?}");
+    let not_pass: u64 = json["summary"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "PASS")
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(not_pass, 0, "{text}");
+    // A MESSAGE is 4 messages; an INVITE dialog 11 (INVITE, 100, 200, ACK, BYE and its 200).
+    let invites = per[2].1 + per[3].1 + per[4].1;
+    assert_eq!(json["load"]["messages"].as_u64().unwrap(), 4 * (200 - invites) + 11 * invites);
+    let services: Vec<&str> =
+        json["load"]["latency"].as_array().unwrap().iter().map(|x| x[0].as_str().unwrap()).collect();
+    assert_eq!(services, ["pager", "imdn", "lmm", "ft", "session"]);
+    drop(_s);
+    let (_s, sut) = serve(Some("forget-lmm-tag"));
+    let (out, json) = load(sut, "mix-lmm-fault", &["--rate", "100", "--duration", "1s", "--mix", "lmm=1,pager=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(count(&json, "T1.TERM.LMM", "FAIL"), 50);
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
 }
