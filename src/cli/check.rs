@@ -57,7 +57,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let eg = if egress.is_request() { Egress::Forwarded(&egress) } else { Egress::Responded(&egress) };
     let findings = check_pair(&ctx, &ingress, eg);
     let results = report::group("", a.level, &findings);
-    print!("{}", render(a.format, &results, &ingress, &egress));
+    super::term::out(&render(a.format, &results, &ingress, &egress));
     Ok(if report::failing_strict(&results, a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

@@ -40,7 +40,7 @@ pub fn man(a: ManArgs) -> miette::Result<ExitCode> {
         Some(dir) => {
             std::fs::create_dir_all(&dir).map_err(|e| miette::miette!("--dir {}: {e}", dir.display()))?;
             clap_mangen::generate_to(cmd, &dir).map_err(|e| miette::miette!("--dir {}: {e}", dir.display()))?;
-            eprintln!("wrote the manual pages to {}", dir.display());
+            super::term::err(&format!("wrote the manual pages to {}\n", dir.display()));
         }
         None => {
             let mut out = Vec::new();

@@ -47,7 +47,7 @@ pub(super) fn load(scenarios: Option<&Path>) -> miette::Result<Vec<Scenario>> {
         }
         let n = problems.len();
         for p in problems {
-            eprintln!("{:?}", miette::Report::new(p));
+            super::term::err(&format!("{:?}\n", miette::Report::new(p)));
         }
         miette::miette!("{n} problems in the scenario files (each shown above)")
     })
@@ -82,7 +82,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         Format::Json => json(&chosen),
         Format::Markdown => markdown(&chosen),
     };
-    print!("{out}");
+    super::term::out(&out);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -238,14 +238,14 @@ fn export(chosen: &[&Scenario], dir: &Path) -> miette::Result<ExitCode> {
         std::io::Write::write_all(&mut f, bytes).map_err(|e| miette::miette!("--export {}: {e}", p.display()))?;
     }
     let templates = rels.len() - chosen.len();
-    println!(
-        "wrote {} scenario file{} and {templates} template{} to {}\nrun them with: imcpm run --scenarios {}",
+    super::term::out(&format!(
+        "wrote {} scenario file{} and {templates} template{} to {}\nrun them with: imcpm run --scenarios {}\n",
         chosen.len(),
         if chosen.len() == 1 { "" } else { "s" },
         if templates == 1 { "" } else { "s" },
         dir.display(),
         dir.display()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

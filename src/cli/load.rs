@@ -151,14 +151,14 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let mut progress = |p: &Progress| {
         let line = progress_line(p);
         if tty {
-            eprint!("\r{line}\x1b[K");
+            super::term::err(&format!("\r{line}\x1b[K"));
         } else {
-            eprintln!("{line}");
+            super::term::err(&format!("{line}\n"));
         }
     };
     let outcome = run_load(&o, &mut progress).map_err(|e| miette::miette!("load: {e}"))?;
     if tty {
-        eprintln!();
+        super::term::err("\n");
     }
     let v = &outcome.verdicts;
     let mut r = RunReport::aggregated(

@@ -120,7 +120,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprint!("{}", term::render_error(&report));
+            term::err(&term::render_error(&report));
             ExitCode::from(2)
         }
     }

@@ -44,6 +44,6 @@ pub fn render(format: Format, width: usize) -> String {
 
 /// Run `imcpm rules`.
 pub fn run(a: Args) -> miette::Result<ExitCode> {
-    print!("{}", render(a.format, super::term::width(1)));
+    super::term::out(&render(a.format, super::term::width(1)));
     Ok(ExitCode::SUCCESS)
 }

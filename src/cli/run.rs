@@ -211,7 +211,11 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
                 b.set_message(format!("{} L{}", crate::base::escape::escape(&r.scenario), r.level));
                 b.inc(1);
             }
-            None => eprintln!("[{n}/{total}] {} L{} {worst}", crate::base::escape::escape(&r.scenario), r.level),
+            None => super::term::err(&format!(
+                "[{n}/{total}] {} L{} {worst}\n",
+                crate::base::escape::escape(&r.scenario),
+                r.level
+            )),
         }
     };
     let transport = a.sut.map(|s| Some(s.transport)).unwrap_or(a.transport);
@@ -245,11 +249,11 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
                 // run may simply not hold those where it fails.
                 let suite: Vec<String> = plan(&all, a.level, &[]).iter().map(|&(i, _)| all[i].name.clone()).collect();
                 for d in crate::live::sutconfig::apply(&c.deviations, &mut report.results, &suite) {
-                    eprintln!(
-                        "note: the known deviation {} in {} matched no failure of this run",
+                    super::term::err(&format!(
+                        "note: the known deviation {} in {} matched no failure of this run\n",
                         d.requirement,
                         crate::base::escape::escape(&d.scenario)
-                    );
+                    ));
                 }
                 report.summary = report::summary(&report.results);
             }

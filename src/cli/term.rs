@@ -162,7 +162,21 @@ pub fn path(p: &Path) -> String {
 /// Print a warning to stderr: `warning: ` and the text, escaped (a warning never changes the
 /// exit status).
 pub fn warn(text: &str) {
-    eprintln!("warning: {}", escape_lines(text));
+    err(&format!("warning: {}\n", escape_lines(text)));
+}
+
+/// Write to stdout. A closed stdout (a pipe into `head`, say) is not an error of ours: the write
+/// fails quietly instead of panicking as `print!` does, and the command goes on (its reports,
+/// its exit status).
+pub fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Write to stderr, quietly failing as [`out`] does.
+pub fn err(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// An error as the user sees it on stderr: miette's graphical form, in colour when

@@ -182,3 +182,30 @@ fn baseline_lists_regressions_and_no_output_shows_debug_names() {
     assert!(banner.ends_with("faults: forget-lmm-tag"), "{banner}");
     no_debug_names("serve", &format!("{banner}\n{}", rest.join("\n")));
 }
+
+/// Output into a closed pipe (`imcpm run 2>&1 | head -1`) is not an error of ours: no panic,
+/// the reports are written, the exit status is the run's.
+#[test]
+fn a_closed_stdout_or_stderr_is_no_panic() {
+    let dir = tmp("closed-pipe");
+    for args in [
+        vec!["run", "--filter", "t1/pager", "--report-dir", dir.join("r").to_str().unwrap()],
+        vec!["rules"],
+        vec!["faults"],
+        vec!["list"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close both read ends before the command writes anything.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: no panic (101) on a closed pipe");
+    }
+    assert!(dir.join("r/report.json").exists(), "the reports are written");
+}
