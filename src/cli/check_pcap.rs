@@ -33,9 +33,10 @@ pub struct Args {
     /// A port whose traffic is SIP whatever its content (repeatable; 5060 and 5080 always are).
     #[arg(long)]
     pub port: Vec<u16>,
-    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
-    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
-    /// `DIR.previous`, replacing an earlier run there.
+    /// Where the reports go. The report files of an earlier run there (a report.json) are moved
+    /// aside first: to `previous` beside a directory named `latest` (the default:
+    /// reports/previous), else to `DIR.previous`, replacing an earlier run's there. Other files
+    /// in DIR are left alone.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// What goes to stdout.
@@ -70,6 +71,10 @@ pub struct Args {
 pub fn run(a: Args) -> miette::Result<ExitCode> {
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();
+    for f in &a.files {
+        // A capture that cannot be opened is named before anything is judged or moved.
+        std::fs::File::open(f).map_err(|e| miette::miette!("{}: {e}", super::term::path(f)))?;
+    }
     if !a.no_reports {
         write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
     }

@@ -51,9 +51,10 @@ pub struct Args {
     /// Receive buffer asked for the harness's UDP socket, bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub udp_rcvbuf: usize,
-    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
-    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
-    /// `DIR.previous`, replacing an earlier run there.
+    /// Where the reports go. The report files of an earlier run there (a report.json) are moved
+    /// aside first: to `previous` beside a directory named `latest` (the default:
+    /// reports/previous), else to `DIR.previous`, replacing an earlier run's there. Other files
+    /// in DIR are left alone.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// What goes to stdout.

@@ -47,9 +47,10 @@ pub struct Args {
     /// Also write what was sent and received as pcapng.
     #[arg(long, value_name = "OUT")]
     pub pcap: Option<PathBuf>,
-    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
-    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
-    /// `DIR.previous`, replacing an earlier run there.
+    /// Where the reports go. The report files of an earlier run there (a report.json) are moved
+    /// aside first: to `previous` beside a directory named `latest` (the default:
+    /// reports/previous), else to `DIR.previous`, replacing an earlier run's there. Other files
+    /// in DIR are left alone.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// INCONCLUSIVE fails the run too (exit 1): for CI, where a requirement that could not be
@@ -65,6 +66,9 @@ pub struct Args {
 pub fn run(a: Args) -> miette::Result<ExitCode> {
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();
+    for f in &a.files {
+        std::fs::File::open(f).map_err(|e| miette::miette!("{}: {e}", super::term::path(f)))?;
+    }
     write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
     if let Some(l) = &a.listen {
         if l.transport != a.sut.transport {

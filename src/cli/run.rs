@@ -69,9 +69,10 @@ pub struct Args {
     /// Most scenarios run at once in a live run.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
-    /// Where the reports go. An earlier run there (a report.json) is moved aside first: to
-    /// `previous` beside a directory named `latest` (the default: reports/previous), else to
-    /// `DIR.previous`, replacing an earlier run there.
+    /// Where the reports go. The report files of an earlier run there (a report.json) are moved
+    /// aside first: to `previous` beside a directory named `latest` (the default:
+    /// reports/previous), else to `DIR.previous`, replacing an earlier run's there. Other files
+    /// in DIR are left alone.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
     /// What goes to stdout.

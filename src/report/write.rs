@@ -16,9 +16,14 @@ pub struct WriteError {
     pub err: io::Error,
 }
 
-/// Write the reports of `r` into `dir`: report.json, junit.xml, report.md and report.html. An earlier run there (a `report.json`) is
-/// moved first to `previous` beside a directory named `latest`, to `<dir>.previous` otherwise,
-/// replacing an earlier run there but never a directory without a `report.json`.
+/// The files of a run's reports, the only files the report directory's rotation moves.
+pub const REPORT_FILES: [&str; 4] = ["report.json", "junit.xml", "report.md", "report.html"];
+
+/// Write the reports of `r` into `dir`: report.json, junit.xml, report.md and report.html. The
+/// report files of an earlier run there (a `report.json`) are moved first to `previous` beside a
+/// directory named `latest`, to `<dir>.previous` otherwise, replacing the report files of an
+/// earlier run there but never writing into a directory without a `report.json`. Other files,
+/// in either directory, are never moved or removed.
 pub fn write_reports(dir: &Path, r: &RunReport) -> Result<(), WriteError> {
     move_previous(dir)
         .map_err(|err| WriteError { what: format!("moving the previous run out of {}", dir.display()), err })?;
@@ -38,9 +43,14 @@ pub fn write_reports(dir: &Path, r: &RunReport) -> Result<(), WriteError> {
 /// Where an earlier run in `dir` is moved: `previous` beside a directory named `latest`,
 /// `<dir>.previous` otherwise.
 pub fn previous_dir(dir: &Path) -> PathBuf {
-    match dir.file_name().and_then(|n| n.to_str()) {
-        Some("latest") => dir.with_file_name("previous"),
-        _ => PathBuf::from(format!("{}.previous", dir.display())),
+    // `.`, `..` or a path ending in them name a directory by its real name.
+    let named = match dir.file_name() {
+        Some(_) => dir.to_path_buf(),
+        None => dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+    };
+    match named.file_name().and_then(|n| n.to_str()) {
+        Some("latest") => named.with_file_name("previous"),
+        _ => PathBuf::from(format!("{}.previous", named.display())),
     }
 }
 
@@ -95,14 +105,21 @@ fn move_previous(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     let prev = previous_dir(dir);
-    if prev.exists() {
-        // Only ever replace an earlier run of ours, never someone's directory.
-        if !prev.join("report.json").exists() {
-            return Err(io::Error::other(format!("{} exists and holds no report.json; move it away", prev.display())));
-        }
-        std::fs::remove_dir_all(&prev)?;
+    if prev.exists() && !prev.join("report.json").exists() {
+        // Only ever write into an earlier run's directory of ours, never someone's.
+        return Err(io::Error::other(format!("{} exists and holds no report.json; move it away", prev.display())));
     }
-    std::fs::rename(dir, &prev)
+    std::fs::create_dir_all(&prev)?;
+    for name in REPORT_FILES {
+        let (from, to) = (dir.join(name), prev.join(name));
+        if to.exists() {
+            std::fs::remove_file(&to)?;
+        }
+        if from.exists() {
+            std::fs::rename(&from, &to)?;
+        }
+    }
+    Ok(())
 }
 
 /// Set the run's start time and duration: when it `started` and how long it took, or with

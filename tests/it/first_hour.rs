@@ -70,6 +70,21 @@ fn report_dir_and_baseline_are_checked_before_anything_runs() {
         assert!(out.stdout.is_empty(), "{what}: nothing ran");
         shown.push_str(&format!("$ {what}\n{}\n", stderr_of(&out, &dir).trim_end()));
     }
+    // A capture that does not exist is named before anything is judged, and the earlier run
+    // stays where it was.
+    let out = imcpm(&[
+        "check-pcap",
+        dir.join("no-such.pcap").to_str().unwrap(),
+        "--sut",
+        "127.0.0.1:5070",
+        "--level",
+        "1",
+        "--report-dir",
+        held.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing judged");
+    shown.push_str(&format!("$ missing capture\n{}\n", stderr_of(&out, &dir).trim_end()));
     assert!(held.join("report.json").exists(), "the earlier run stays where it was");
     insta::assert_snapshot!("report_dir_and_baseline_errors", shown);
 }
@@ -208,4 +223,33 @@ fn a_closed_stdout_or_stderr_is_no_panic() {
         assert_eq!(status.code(), Some(0), "{args:?}: no panic (101) on a closed pipe");
     }
     assert!(dir.join("r/report.json").exists(), "the reports are written");
+}
+
+/// Only the report files rotate: a user's own files in the report directory stay where they
+/// are, run after run, and `--report-dir .` works a second time.
+#[test]
+fn the_report_rotation_moves_only_report_files() {
+    let dir = tmp("rotation");
+    let proj = dir.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("notes.txt"), "mine").unwrap();
+    for _ in 0..3 {
+        let out = imcpm(&["run", "--filter", "t1/pager", "--level", "1", "--report-dir", proj.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(std::fs::read_to_string(proj.join("notes.txt")).unwrap(), "mine");
+    assert!(proj.join("report.json").exists() && dir.join("proj.previous/report.json").exists());
+    assert!(!dir.join("proj.previous/notes.txt").exists());
+    // `--report-dir .`, twice: the earlier run goes to `../here.previous`.
+    let here = dir.join("here");
+    std::fs::create_dir_all(&here).unwrap();
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .current_dir(&here)
+            .args(["run", "--filter", "t1/pager", "--level", "1", "--report-dir", "."])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(here.join("report.json").exists() && dir.join("here.previous/report.json").exists());
 }
