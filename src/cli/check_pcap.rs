@@ -101,6 +101,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     });
     let mut r = report_of(&a, &v, hashes);
     write::stamp(&mut r, started, wall.elapsed(), false);
+    r.run.strict = a.strict;
     if !a.no_reports {
         write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
     }

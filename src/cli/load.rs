@@ -169,6 +169,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     r.flows = v.flows.clone();
     r.load = Some(outcome.stats.clone());
     write::stamp(&mut r, started, wall.elapsed(), false);
+    r.run.strict = a.strict;
     write::write_reports(&a.report_dir, &r).map_err(|e| miette::miette!("{e}"))?;
     let text = match a.format {
         Format::Json => report::json::to_json(&r),

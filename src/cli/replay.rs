@@ -123,6 +123,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         pairs_left_out: left,
     });
     write::stamp(&mut report, started, wall.elapsed(), false);
+    report.run.strict = a.strict;
     write::write_reports(&a.report_dir, &report).map_err(|e| miette::miette!("{e}"))?;
     if let Some(p) = &a.pcap {
         let sections = vec![("imcpm replay".to_string(), &r.trace)];

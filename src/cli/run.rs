@@ -270,6 +270,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     if let Some(base) = &baseline {
         report.changes = report::json::compare(&report.results, base);
     }
+    report.run.strict = a.strict;
     write::write_reports(&a.report_dir, &report).map_err(|e| miette::miette!("{e}"))?;
     if let Some(p) = &a.pcap {
         // One section per (scenario, level) run, commented `imcpm run: SCENARIO LLEVEL`.

@@ -381,7 +381,7 @@ pub fn to_html(r: &RunReport) -> String {
     let change_summary: Vec<Value> =
         change_counts(&r.changes).into_iter().map(|(k, n)| context! { kind => k.as_str(), count => n }).collect();
     let not_exercised: Vec<&str> = m.not_exercised().iter().map(|id| id.as_str()).collect();
-    let failing = r.failing();
+    let failing = r.exit_status() != 0;
     let (not_exercised, counts): (Vec<&str>, Vec<Value>) = match &r.aggregate {
         Some(a) => (
             a.coverage.not_exercised.iter().map(|id| id.as_str()).collect(),

@@ -50,7 +50,7 @@ fn message(r: &ResultItem, lead: &str) -> String {
     }
 }
 
-fn status(r: &ResultItem) -> (TestCaseStatus, Option<String>) {
+fn status(r: &ResultItem, strict: bool) -> (TestCaseStatus, Option<String>) {
     let non_success = |kind, lead: &str| {
         let mut s = TestCaseStatus::non_success(kind);
         s.set_type(r.verdict.as_str()).set_message(message(r, lead)).set_description(notable(r));
@@ -73,14 +73,21 @@ fn status(r: &ResultItem) -> (TestCaseStatus, Option<String>) {
             None,
         ),
         Verdict::Error => (non_success(NonSuccessKind::Error, "ERROR: the harness could not run this case"), None),
+        Verdict::Inconclusive if strict => (
+            non_success(
+                NonSuccessKind::Failure,
+                "INCONCLUSIVE, failing with --strict: what must be judged was not observed",
+            ),
+            None,
+        ),
         Verdict::Inconclusive => (skipped("INCONCLUSIVE: what must be judged was not observed"), None),
         Verdict::NotApplicable => (skipped("NOT-APPLICABLE"), None),
         Verdict::Xfail => (skipped("XFAIL: a listed known deviation, failing as expected"), None),
     }
 }
 
-fn test_case(r: &ResultItem) -> TestCase {
-    let (st, out) = status(r);
+fn test_case(r: &ResultItem, strict: bool) -> TestCase {
+    let (st, out) = status(r, strict);
     let mut tc = TestCase::new(case_name(r), st);
     tc.set_classname(if r.scenario.is_empty() { "check".to_string() } else { r.scenario.replace('/', ".") });
     if let Some(out) = out {
@@ -93,7 +100,7 @@ fn test_case(r: &ResultItem) -> TestCase {
 pub fn to_junit(r: &RunReport) -> String {
     let mut suites: BTreeMap<&str, Vec<TestCase>> = BTreeMap::new();
     for item in sorted(&r.results) {
-        suites.entry(folder(&item.scenario)).or_default().push(test_case(item));
+        suites.entry(folder(&item.scenario)).or_default().push(test_case(item, r.run.strict));
     }
     let mut report = Report::new("imcpm");
     report.set_time(Duration::from_millis(r.run.duration_ms));
@@ -117,7 +124,8 @@ pub fn to_junit(r: &RunReport) -> String {
         for c in &a.requirements {
             let counts: Vec<String> = c.counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
             let text = format!("{}: {}", c.requirement, counts.join(", "));
-            let status = if c.verdict.is_failing() {
+            let inconclusive = r.run.strict && c.counts.contains_key(Verdict::Inconclusive.as_str());
+            let status = if c.verdict.is_failing() || inconclusive {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_type(c.verdict.as_str()).set_message(text.clone());
                 s

@@ -95,15 +95,20 @@ fn group_title(g: &[usize], columns: &[ReqId]) -> String {
 
 fn header(out: &mut String, r: &RunReport) {
     let run = &r.run;
-    let failing = r.failing();
+    let status = r.exit_status();
     let count = |v: Verdict| r.summary.get(v.as_str()).copied().unwrap_or(0);
     let total = r.aggregate.as_ref().map_or(r.results.len(), |a| a.results);
     let _ = writeln!(out, "# imcpm report\n");
+    let strict = if r.run.strict {
+        format!(", {} INCONCLUSIVE with --strict", count(Verdict::Inconclusive))
+    } else {
+        String::new()
+    };
+    let unread = if status == 2 { "; a capture could not be read to its end" } else { "" };
     let _ = writeln!(
         out,
-        "**{}**: exit status {} ({} FAIL, {} ERROR, {} XPASS in {} results)\n",
-        if failing { "FAILED" } else { "PASSED" },
-        u8::from(failing),
+        "**{}**: exit status {status} ({} FAIL, {} ERROR, {} XPASS{strict} in {} results{unread})\n",
+        if status == 0 { "PASSED" } else { "FAILED" },
         count(Verdict::Fail),
         count(Verdict::Error),
         count(Verdict::Xpass),

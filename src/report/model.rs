@@ -121,6 +121,17 @@ impl RunReport {
         };
         self.failing() || (strict && inconclusive)
     }
+
+    /// The exit status these results give, as every report states it: 2 when a capture could
+    /// not be read to its end, 1 when failing ([`RunReport::failing_strict`] with the run's
+    /// `strict`), else 0.
+    pub fn exit_status(&self) -> u8 {
+        if self.capture.as_ref().is_some_and(|c| c.error.is_some()) {
+            2
+        } else {
+            u8::from(self.failing_strict(self.run.strict))
+        }
+    }
 }
 
 /// What a capture held and what of it could not be judged.
@@ -254,6 +265,7 @@ impl RunInfo {
             started: String::new(),
             duration_ms: 0,
             scenarios,
+            strict: false,
         }
     }
 }
@@ -280,6 +292,9 @@ pub struct RunInfo {
     pub duration_ms: u64,
     /// Each scenario file used, with a hash of its bytes.
     pub scenarios: Vec<ScenarioFile>,
+    /// `--strict`: INCONCLUSIVE fails the run too (exit status 1), in every report.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 /// One scenario file.

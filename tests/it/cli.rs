@@ -300,6 +300,18 @@ fn strict_makes_inconclusive_fail_every_judging_command() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("INCONCLUSIVE SIP.ROBUST"));
     assert_eq!(imcpm(&[&base[..], &["--strict"]].concat()).status.code(), Some(1));
+    // Every report says what the exit status says.
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(
+        md.contains("**FAILED**: exit status 1 (0 FAIL, 0 ERROR, 0 XPASS, 2 INCONCLUSIVE with --strict in 16 results)"),
+        "{md}"
+    );
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(junit.contains("type=\"INCONCLUSIVE\"") && junit.contains("<failure"), "{junit}");
+    let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert!(html.contains("<title>imcpm report: FAILED</title>"));
+    let json = std::fs::read_to_string(reports.join("report.json")).unwrap();
+    assert!(json.contains("\"strict\": true"));
     // check-pcap: a level-1 server's capture judged at level 2 leaves client kinds unknown.
     let cap = root.join("captures/kamailio-l1-correct.pcapng");
     let cap = cap.to_str().unwrap();
