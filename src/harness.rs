@@ -146,9 +146,10 @@ impl Outcome {
         let got = self.verdict(id);
         if got != Some(verdict) {
             panic!(
-                "{} [level {}]: {id} is {got:?}, expected {verdict}\n{}",
+                "{} [level {}]: {id} is {}, expected {verdict}\n{}",
                 self.run.scenario,
                 self.run.level,
+                got.map_or_else(|| "not judged".to_string(), |v| v.to_string()),
                 self.problems()
             );
         }

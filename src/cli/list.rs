@@ -89,7 +89,12 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
 /// What a scenario shows: its title, or its description when the title is empty.
 fn what(s: &Scenario) -> String {
     let t = if s.title.trim().is_empty() { &s.description } else { &s.title };
-    t.split_whitespace().collect::<Vec<_>>().join(" ")
+    esc(&t.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Text from a scenario file as the terminal may show it (control characters escaped).
+fn esc(s: &str) -> String {
+    crate::base::escape::escape(s).into_owned()
 }
 
 fn levels(s: &Scenario) -> String {
@@ -100,7 +105,7 @@ fn levels(s: &Scenario) -> String {
 fn origin(s: &Scenario) -> String {
     match &s.origin {
         Origin::BuiltIn => "built-in".to_string(),
-        Origin::File(p) => p.display().to_string(),
+        Origin::File(p) => esc(&p.display().to_string()),
     }
 }
 
@@ -109,7 +114,7 @@ fn text(chosen: &[&Scenario], runs: usize) -> String {
     const WIDTH: usize = 80;
     let mut out = String::new();
     for s in chosen {
-        let head = format!("{}  [level{} {}]", s.name, if s.levels.len() == 1 { "" } else { "s" }, levels(s));
+        let head = format!("{}  [level{} {}]", esc(&s.name), if s.levels.len() == 1 { "" } else { "s" }, levels(s));
         let from = origin(s);
         if head.len() + 2 + from.len() <= WIDTH {
             out.push_str(&format!("{head}  {from}\n"));
@@ -179,7 +184,7 @@ fn markdown(chosen: &[&Scenario]) -> String {
         let ids: Vec<String> = s.requirements.iter().map(|r| format!("`{}`", r.as_str())).collect();
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} |\n",
-            s.name,
+            esc(&s.name),
             levels(s),
             ids.join(", "),
             cell(&what(s)),

@@ -71,12 +71,12 @@ pub enum Command {
 /// What goes to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
-    /// A table for people.
+    /// Text for people.
     #[default]
     Text,
-    /// JSON with the finding keys of report.json.
+    /// JSON (findings with the keys of report.json).
     Json,
-    /// A Markdown table.
+    /// Markdown.
     Markdown,
 }
 

@@ -432,7 +432,7 @@ fn datagram_message(bytes: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
 pub(super) fn log_message(direction: Way, transport: Transport, peer: SocketAddr, bytes: &[u8]) {
     if tracing::enabled!(tracing::Level::DEBUG) {
         let end = memchr::memchr2(b'\r', b'\n', bytes).unwrap_or(bytes.len()).min(200);
-        let first_line = String::from_utf8_lossy(&bytes[..end]);
+        let first_line = crate::base::escape::escape(&String::from_utf8_lossy(&bytes[..end])).into_owned();
         let dir = match direction {
             Way::In => "in",
             Way::Out => "out",

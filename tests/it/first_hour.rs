@@ -253,3 +253,23 @@ fn the_report_rotation_moves_only_report_files() {
     }
     assert!(here.join("report.json").exists() && dir.join("here.previous/report.json").exists());
 }
+
+/// `imcpm list` shows what a scenario file says with control characters escaped, as every other
+/// command does.
+#[test]
+fn list_escapes_control_characters_from_scenario_files() {
+    let dir = tmp("list-esc");
+    let pager =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/t1/pager.toml")).unwrap();
+    let at = if pager.starts_with("title = ") { 0 } else { pager.find("\ntitle = ").expect("a title") + 1 };
+    let end = at + pager[at..].find('\n').unwrap();
+    let evil = format!("{}title = \"evil \\u001b[31m title\"{}", &pager[..at], &pager[end..]);
+    std::fs::write(dir.join("x\u{1b}[31mred.toml"), evil).unwrap();
+    for format in ["text", "markdown"] {
+        let out = imcpm(&["list", "--scenarios", dir.to_str().unwrap(), "--format", format]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains('\u{1b}'), "{format}: raw ESC in {text}");
+        assert!(text.contains("x\\x1b[31mred") && text.contains("evil \\x1b[31m title"), "{format}: {text}");
+    }
+}

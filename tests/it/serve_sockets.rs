@@ -299,6 +299,13 @@ fn serve_says_why_it_rejects_and_logs_each_forward() {
         resp.contains("\r\nWarning: 399 127.0.0.1 \"next hop nowhere.invalid cannot be resolved (not an IP address or a configured host)\"\r\n"),
         "{resp}"
     );
+    // A Call-ID with an ESC from the wire: logged escaped, never raw.
+    let req = message(udp, me, "UDP", me)
+        .replace(&format!("<sip:{me};lr>"), "<sip:nowhere.invalid;lr>")
+        .replace("branch=z9hG4bKsockUDP", "branch=z9hG4bKsockESC")
+        .replace("Call-ID: sock-UDP@test", "Call-ID: esc\u{1b}[31mred@test");
+    core.send_to(req.as_bytes(), udp).unwrap();
+    let _ = core.recv_from(&mut buf).expect("an answer");
     // A forwarded one: logged with the rewrite.
     let req = message(udp, me, "UDP", me).replace("branch=z9hG4bKsockUDP", "branch=z9hG4bKsockUDP2");
     core.send_to(req.as_bytes(), udp).unwrap();
@@ -315,6 +322,8 @@ fn serve_says_why_it_rejects_and_logs_each_forward() {
         rejected.contains(" INFO ") && rejected.contains("status=503") && rejected.contains("nowhere.invalid"),
         "{rejected}"
     );
+    assert!(!logged.contains('\u{1b}'), "a raw ESC from the wire in the log:\n{logged}");
+    assert!(logged.contains("call_id=esc\\x1b[31mred@test"), "{logged}");
     let forwarded = line("forwarded:").unwrap_or_else(|| panic!("no forward logged:\n{logged}"));
     assert!(forwarded.contains(" INFO ") && forwarded.contains("forwarded: pager CPM to IM"), "{forwarded}");
     assert!(

@@ -215,7 +215,9 @@ impl ImServer {
                 TxEvent::Cancel { tx, target, msg, .. } => self.on_cancel(tx, target, &msg),
                 TxEvent::Ack { msg, .. } => self.on_ack(&msg),
                 TxEvent::Response { tx, msg, .. } => self.on_response(tx, &msg),
-                TxEvent::StrayResponse { msg, .. } => tracing::debug!(status = ?msg.status(), "stray response dropped"),
+                TxEvent::StrayResponse { msg, .. } => {
+                    tracing::debug!(status = %msg.status().map_or_else(|| "-".to_string(), |s| s.to_string()), "stray response dropped")
+                }
                 TxEvent::Timeout { tx, timer } => self.on_client_timeout(tx, timer),
                 TxEvent::AckTimeout { .. } => {}
                 TxEvent::Terminated(TxHandle::Client(c)) => {
@@ -252,10 +254,11 @@ impl ImServer {
         extra: &[(&str, String)],
     ) {
         tracing::info!(
-            method = %msg.method().map_or("?", Method::as_str),
-            call_id = %msg.call_id().unwrap_or_default(),
+            method = %esc(msg.method().map_or("?", Method::as_str)),
+            call_id = %esc(&msg.call_id().unwrap_or_default()),
             status = %code,
-            "rejected: {why}"
+            "rejected: {}",
+            esc(why)
         );
         let mut all: Vec<(&str, String)> = extra.to_vec();
         all.push(("Warning", warning(&self.config.host, why)));
@@ -372,17 +375,17 @@ impl ImServer {
                 let to = f.to;
                 if self.send_forward(tx, &msg, f) {
                     tracing::info!(
-                        method = %method.as_str(),
-                        call_id = %msg.call_id().unwrap_or_default(),
+                        method = %esc(method.as_str()),
+                        call_id = %esc(&msg.call_id().unwrap_or_default()),
                         case = %case.as_str(),
-                        user = %user.as_deref().unwrap_or("-"),
+                        user = %esc(user.as_deref().unwrap_or("-")),
                         next_hop = %to,
                         "forwarded: {rewrite}"
                     );
                 }
             }
             Err(proxy::NoRoute::Unresolvable(h)) => {
-                tracing::warn!(host = %h, "next hop unresolvable");
+                tracing::warn!(host = %esc(&h), "next hop unresolvable");
                 let why = format!("next hop {h} cannot be resolved (not an IP address or a configured host)");
                 self.reject(tx, &msg, StatusCode::SERVICE_UNAVAILABLE, &why, &[])
             }
@@ -622,6 +625,12 @@ impl SansIo for ImServer {
 /// A response with `status` to request bytes that do not parse as a message, from their raw
 /// header lines: `None` unless it is a request (not ACK) carrying Via, From, To, Call-ID and
 /// CSeq lines. The To gets `tag` when it has none.
+/// Text from the wire as a log line may show it: control characters escaped
+/// ([`crate::base::escape`]), so that no peer can write to the operator's terminal.
+fn esc(s: &str) -> String {
+    crate::base::escape::escape(s).into_owned()
+}
+
 /// A Warning header value (RFC 3261 §20.43): warn-code 399 (miscellaneous), this server's
 /// host, and `why` as a quoted-string (quotes and backslashes escaped, control characters
 /// dropped).
