@@ -11,7 +11,8 @@
 //!   captured branch, so retransmissions, CANCEL and the ACK of a failed INVITE keep theirs), the
 //!   Call-ID gets a suffix unique to the run, the top Route entry (the server's own) and any
 //!   naming the captured server name the live one, every other Route entry the harness, and a
-//!   Request-URI naming the captured server names the live one. What the live server sends on reaches the
+//!   Request-URI naming the captured server names the live one (one naming another IP address,
+//!   a captured peer's Contact, names the harness). What the live server sends on reaches the
 //!   harness, which answers with the status (and To tag) the captured next hop gave. Timing is
 //!   the capture's ([`Speed::Original`]) or as fast as the server answers ([`Speed::Max`]: the
 //!   next request once every earlier one has a final response, or after 2 s).
@@ -256,15 +257,25 @@ impl Replayer {
             via,
             format!("SIP/2.0/{} {};branch={branch}", self.transport.as_str(), host(self.listen)),
         ));
-        // A Request-URI naming the captured server names the live one.
+        // A Request-URI naming the captured server names the live one; one naming another IP
+        // address (a captured peer's Contact, as an in-dialog request has it) names the
+        // harness, which plays every captured peer: the live server's forward must reach it.
         if let crate::sip::StartLine::Request { uri, .. } = msg.start() {
             if let Some(u) = SipUri::parse(&String::from_utf8_lossy(uri.of(msg.bytes()))) {
                 let ip = u.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok();
-                if ip.is_some_and(|ip| is_sut(&self.capture_sut, &SocketAddr::new(ip, u.port.unwrap_or(5060)))) {
+                let to = ip.map(|ip| {
+                    if is_sut(&self.capture_sut, &SocketAddr::new(ip, u.port.unwrap_or(5060))) {
+                        self.sut
+                    } else {
+                        self.listen
+                    }
+                });
+                if let Some(to) = to {
                     let text = String::from_utf8_lossy(uri.of(msg.bytes())).into_owned();
-                    let rest = text.find(';').map_or("", |i| &text[i..]);
+                    let rest = strip_transport(text.find(';').map_or("", |i| &text[i..]));
+                    let t = if self.transport == Transport::Tcp { ";transport=tcp" } else { "" };
                     let user = u.user.as_ref().map_or(String::new(), |x| format!("{x}@"));
-                    edits.push(Edit::replace(*uri, format!("sip:{user}{}{rest}", host(self.sut))));
+                    edits.push(Edit::replace(*uri, format!("sip:{user}{}{t}{rest}", host(to))));
                 }
             }
         }

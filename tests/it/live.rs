@@ -498,3 +498,28 @@ fn a_server_of_another_domain_gives_the_simulated_verdicts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A third-party capture with an in-dialog BYE whose Request-URI is the captured callee's
+/// Contact (an IP address of the capture): the replay sends it to the harness, which plays the
+/// callee, so a correct live server passes (it once got a false FAIL ROUTE.VIA-IMS: the BYE went
+/// to the captured address, outside the harness).
+#[test]
+fn replay_of_a_third_party_capture_sends_in_dialog_requests_to_the_harness() {
+    let dir = std::env::temp_dir().join(format!("imcpm-live-replay-kam-{}", std::process::id()));
+    let server = spawn_serve("127.0.0.1", &["--level", "1"]);
+    let port = server.1.port();
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["replay", "captures/kamailio-l1-correct.pcapng", "--capture-sut", "127.0.0.1:5070"])
+        .args(["--sut", &format!("udp:127.0.0.1:{port}"), "--level", "1", "--speed", "max", "--report-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert!(json["summary"]["PASS"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
