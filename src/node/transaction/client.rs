@@ -74,6 +74,11 @@ impl ClientTransaction {
         ClientTx(self.id)
     }
 
+    /// Bytes of the ACK it keeps for final retransmissions (0 when none).
+    pub(super) fn ack_len(&self) -> usize {
+        self.ack.as_ref().map_or(0, Vec::len)
+    }
+
     /// Enter a state that waits for retransmissions with `timer` (D or K), or terminate at
     /// once when its value is zero (reliable transports).
     fn complete(&mut self, timer: Timer, now: Instant, cfg: &TimerConfig, out: &mut Outbox) {
