@@ -252,9 +252,10 @@ impl TransactionLayer {
         self.clients.get(&tx.0).map(|t| t.state)
     }
 
-    /// The request that created a live server transaction.
+    /// The request that created a live server transaction: an INVITE for the transaction's
+    /// whole life, another request until its final response is sent (then `None`).
     pub fn server_request(&self, tx: ServerTx) -> Option<&Message> {
-        self.servers.get(&tx.0).map(|t| &t.request)
+        self.servers.get(&tx.0).and_then(|t| t.request.as_ref())
     }
 
     /// Where a live server transaction sends its responses (RFC 3261 §18.2.2).
@@ -311,8 +312,10 @@ impl TransactionLayer {
     /// Bytes of SIP messages the live transactions hold (each its request, and its last
     /// response or ACK); the parsed index of each message adds a few words per header line.
     pub fn held_bytes(&self) -> usize {
-        let servers =
-            self.servers.values().map(|t| t.request.bytes().len() + t.last_response.as_ref().map_or(0, Vec::len));
+        let servers = self
+            .servers
+            .values()
+            .map(|t| t.request.as_ref().map_or(0, |r| r.bytes().len()) + t.last_response.as_ref().map_or(0, Vec::len));
         let clients = self.clients.values().map(|t| t.request.bytes().len() + t.ack_len());
         servers.chain(clients).sum()
     }

@@ -332,3 +332,26 @@ fn a_full_layer_refuses_new_requests_and_keeps_serving_live_ones() {
     assert_eq!(l.len(), 1);
     new_request(&mut l, c, Udp, ms(33_000));
 }
+
+/// A non-INVITE server transaction answers retransmissions from its stored response for 64·T1
+/// after its final one: it lets the request go then (half its memory); an INVITE keeps it.
+#[test]
+fn a_completed_non_invite_transaction_holds_only_its_response() {
+    let mut l = layer();
+    let msg = req("MESSAGE", &via("z9hG4bKh1"), "", "");
+    let tx = new_request(&mut l, msg.clone(), Udp, ms(0));
+    assert_eq!(l.server_request(tx).map(|m| m.bytes().to_vec()), Some(msg.clone()));
+    assert_eq!(l.held_bytes(), msg.len());
+    let ok = resp(&msg, 200, Some("s"));
+    l.respond(tx, ok.clone(), ms(1)).unwrap();
+    transmits(&mut l);
+    assert_eq!(l.server_request(tx), None);
+    assert_eq!(l.held_bytes(), ok.len());
+    // Still answers a retransmission.
+    l.handle_packet(from_ue(msg, Udp), ms(2)).unwrap();
+    assert_eq!(transmits(&mut l).len(), 1);
+    let inv = req("INVITE", &via("z9hG4bKh2"), "", "");
+    let tx = new_request(&mut l, inv.clone(), Udp, ms(3));
+    l.respond(tx, resp(&inv, 486, Some("s")), ms(3)).unwrap();
+    assert!(l.server_request(tx).is_some());
+}
