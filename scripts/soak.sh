@@ -6,7 +6,8 @@
 # counted). Meanwhile the server's resident memory (VmRSS of /proc/PID/status) is sampled every
 # 10 s.
 #
-# Verdict (the last line, `soak verdict: PASS ...` or `soak verdict: FAIL ...`):
+# Verdict (a line `soak verdict: PASS ...` or `soak verdict: FAIL (why) ...`; exit status 0 only
+# for PASS):
 #   - no failure: every MESSAGE transaction completed, none failed at the UAC or at the UAS's
 #     checks, no retransmission, no unexpected message (sipp's out-of-call and dead-call
 #     messages), no 503 for a full table and no message dropped by the server;

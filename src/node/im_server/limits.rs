@@ -19,7 +19,7 @@ use super::{ImServer, ServerConfig};
 use crate::base::Packet;
 use crate::base::ids::IdGen;
 use crate::node::transaction::{Flow, response_target, response_to};
-use crate::sip::{Edit, Message, Method, StatusCode, apply_edits};
+use crate::sip::{Edit, Message, StatusCode, apply_edits};
 
 /// Default of [`ServerConfig::max_transactions`]. A MESSAGE forwarded over UDP holds a server
 /// transaction for 32 s after its answer (Timer J; about 2 KB then) and a client one for 5 s
@@ -102,8 +102,9 @@ impl ImServer {
         self.layer.config().t1x64().as_secs().max(1).to_string()
     }
 
-    /// A new request found the transaction table full: 503 sent statelessly (no transaction,
-    /// so a flood cannot grow the table by being refused). A warning in the log at most every 10 s.
+    /// A new request (never an ACK: the layer passes those up as they are) found the
+    /// transaction table full: 503 sent statelessly (no transaction, so a flood cannot grow
+    /// the table by being refused). A warning in the log at most every 10 s.
     pub(super) fn refuse_when_full(&mut self, msg: &Message, flow: Flow) {
         self.stats.refused_full += 1;
         let live = self.layer.len();
@@ -114,9 +115,6 @@ impl ImServer {
                 refused = self.stats.refused_full,
                 "transaction table full: new requests get 503 until entries expire (logged every {FULL_WARNING_EVERY:?} at most)"
             );
-        }
-        if msg.method() == Some(&Method::Ack) {
-            return;
         }
         let why = format!("transaction table full ({live} transactions); try again later");
         let r = response_to(msg, StatusCode::SERVICE_UNAVAILABLE, Some(&self.refusal_tag));
