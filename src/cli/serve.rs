@@ -21,6 +21,7 @@ use crate::base::Transport;
 use crate::interop::registration::aor;
 use crate::net::{self, Bound, Listen, NetConfig, NetStats};
 use crate::node::im_server::faults::{Fault, FaultSet, UnknownFault};
+use crate::node::im_server::limits::MAX_TRANSACTIONS;
 use crate::node::im_server::{ImServer, ServerConfig, Stats};
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use std::collections::BTreeMap;
@@ -58,6 +59,23 @@ pub struct Args {
     /// net.core.rmem_max when privileged; the size the kernel gave is printed.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(0..=(1 << 30)))]
     pub udp_rcvbuf: u32,
+    /// Largest SIP message accepted, in bytes: a larger datagram is dropped (and counted), a
+    /// larger message on a TCP connection closes it; an unfinished one holds no more.
+    #[arg(long, value_name = "BYTES", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(512..=(16 << 20)))]
+    pub max_message: u32,
+    /// Most TCP connections open at once, accepted and opened together: an incoming one past
+    /// it is reset at once, an outgoing one fails (the request it was for gets 500).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// A TCP connection with no traffic for this many seconds is closed (an unfinished message
+    /// with it), and so is one on which a write has not completed for as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub tcp_idle: u32,
+    /// Most SIP transactions alive at once, server and client together (a forwarded request
+    /// has one of each, for up to 32 s); a new request past it is answered 503 with
+    /// Retry-After and a Warning, without taking an entry.
+    #[arg(long, value_name = "N", default_value_t = MAX_TRANSACTIONS as u32, value_parser = clap::value_parser!(u32).range(2..=50_000_000))]
+    pub max_transactions: u32,
 }
 
 fn parse_fault(s: &str) -> Result<Fault, UnknownFault> {
@@ -181,16 +199,18 @@ fn init_logging(verbose: u8) {
 /// The one-line summary printed at shutdown.
 pub fn summary(elapsed: f64, s: &Stats, n: &NetStats) -> String {
     format!(
-        "imcpm serve: stopped after {elapsed:.1} s: requests {}, forwarded {}, answered {}, malformed {}; \
-         messages received {}, sent {}, dropped {}; tcp accepted {}, refused {}, connected {}, connect failures {}, \
-         closed on error {}",
+        "imcpm serve: stopped after {elapsed:.1} s: requests {}, forwarded {}, answered {}, malformed {}, \
+         503 when full {}; messages received {}, sent {}, dropped {}, oversized datagrams {}; tcp accepted {}, \
+         refused {}, connected {}, connect failures {}, closed on error {}",
         s.requests,
         s.forwarded,
         s.answered,
         s.malformed,
+        s.refused_full,
         n.received,
         n.sent,
         n.dropped,
+        n.oversized,
         n.accepted,
         n.refused,
         n.connected,
@@ -214,7 +234,14 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         }
     };
     init_logging(verbose);
-    let cfg = NetConfig { listens: a.listen.clone(), udp_rcvbuf: a.udp_rcvbuf as usize, ..NetConfig::default() };
+    let cfg = NetConfig {
+        listens: a.listen.clone(),
+        udp_rcvbuf: a.udp_rcvbuf as usize,
+        max_message: a.max_message as usize,
+        max_connections: a.max_connections as usize,
+        tcp_idle: std::time::Duration::from_secs(a.tcp_idle.into()),
+        ..NetConfig::default()
+    };
     let started = Instant::now();
     let result = net::try_block_on(async move {
         let bound = Bound::bind(cfg).await?;
@@ -223,6 +250,7 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         config.users = users;
         config.hosts.extend(a.host_map.iter().cloned());
         config.seed = fresh_seed();
+        config.max_transactions = a.max_transactions as usize;
         // The names come from `Fault::name`, so they always parse.
         let names: Vec<&str> = a.fault.iter().map(|f| f.name()).collect();
         config.faults = FaultSet::parse(&names).unwrap_or_else(|_| FaultSet::none());
@@ -240,6 +268,10 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
             a.domain,
             config.users.len(),
             if faults.is_empty() { "none".to_string() } else { faults.join(", ") }
+        ));
+        say(format_args!(
+            "imcpm serve: limits: message {} bytes, TCP connections {}, TCP idle {} s, transactions {} (docs/architecture.md#resource-bounds)",
+            a.max_message, a.max_connections, a.tcp_idle, a.max_transactions
         ));
         tracing::info!(level = %config.level, %host, domain = %a.domain, users = config.users.len(), "imcpm serve ready");
         if !faults.is_empty() {

@@ -239,6 +239,15 @@ impl<N: SansIo> Driver<N> {
                     self.receive(Packet { transport: Transport::Udp, from: peer, to: local, bytes }, local).await;
                 }
             }
+            Event::Oversized { sock, peer } => {
+                self.stats.oversized += 1;
+                let n = self.stats.oversized;
+                // The 1st, 10th, 100th, ...: a flood of them must not flood the log.
+                if n.checked_ilog10().is_some_and(|e| 10u64.pow(e) == n) {
+                    let local = self.udp[sock].0;
+                    tracing::warn!(transport = "UDP", %peer, %local, max = self.limits.max_message, dropped = n, "datagram larger than max_message dropped");
+                }
+            }
             Event::Accepted { listen, stream, peer, permit } => {
                 let node_local = self.tcp_addrs[listen];
                 let wire_local = stream.local_addr().ok();
@@ -314,6 +323,12 @@ impl<N: SansIo> Driver<N> {
             tracing::debug!(transport = "TCP", peer = %conn.peer, %reason, "connection closed");
         }
         let later = conn.state.into_queue();
+        if matches!(reason, CloseReason::WriteStalled) {
+            // The peer reads nothing: a new connection to it would stall the same way. The
+            // node's transaction timers notice what was lost.
+            self.stats.dropped += (unsent.len() + later.len()) as u64;
+            return;
+        }
         // Queued but never written: send again by the usual rules (another connection, or a
         // new one to the same peer).
         for bytes in unsent.into_iter().chain(later) {

@@ -151,6 +151,8 @@ pub struct NetStats {
     pub sent: u64,
     /// Messages the node emitted that could not be sent (no socket, failed connect).
     pub dropped: u64,
+    /// Datagrams dropped on receipt for being larger than `max_message`.
+    pub oversized: u64,
     /// Incoming TCP connections accepted.
     pub accepted: u64,
     /// Incoming TCP connections refused at `max_connections`.
@@ -171,10 +173,11 @@ impl std::fmt::Display for NetStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "received {}, sent {}, dropped {}, TCP accepted {}, refused {}, connected {}, connect failures {}, closed on error {}, UDP drops {}",
+            "received {}, sent {}, dropped {}, oversized datagrams {}, TCP accepted {}, refused {}, connected {}, connect failures {}, closed on error {}, UDP drops {}",
             self.received,
             self.sent,
             self.dropped,
+            self.oversized,
             self.accepted,
             self.refused,
             self.connected,

@@ -1,12 +1,14 @@
 //! One TCP connection (RFC 3261 §18.3): a task that cuts the byte stream into messages with
 //! [`check_stream`], answers RFC 5626 keep-alive pings, writes what the run loop queues, and
-//! closes on a framing error, an oversized message, idleness or shutdown.
+//! closes on a framing error, an oversized message, idleness, a write that makes no progress
+//! or shutdown. An unfinished message holds at most `max_message + 1` bytes of buffer: reads
+//! are sized so that the buffer never grows past that.
 
 use super::tasks::{ConnId, Event, Stop};
 use crate::sip::framing::{FramingError, StreamFrame, check_stream};
 use std::fmt;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -20,6 +22,8 @@ pub(crate) enum CloseReason {
     PeerClosed,
     /// No bytes either way for `tcp_idle`.
     Idle,
+    /// A write made no progress for `tcp_idle` (the peer reads nothing).
+    WriteStalled,
     /// The driver is shutting down.
     Shutdown,
     /// A message (or an unfinished one) exceeded `max_message`.
@@ -35,7 +39,10 @@ pub(crate) enum CloseReason {
 impl CloseReason {
     /// True when the close points at a misbehaving peer (logged as a warning).
     pub(crate) fn is_error(&self) -> bool {
-        matches!(self, CloseReason::TooLarge(_) | CloseReason::Framing(_) | CloseReason::Io(_))
+        matches!(
+            self,
+            CloseReason::TooLarge(_) | CloseReason::Framing(_) | CloseReason::Io(_) | CloseReason::WriteStalled
+        )
     }
 }
 
@@ -44,6 +51,7 @@ impl fmt::Display for CloseReason {
         match self {
             CloseReason::PeerClosed => f.write_str("closed by peer"),
             CloseReason::Idle => f.write_str("idle"),
+            CloseReason::WriteStalled => f.write_str("write stalled: the peer reads nothing"),
             CloseReason::Shutdown => f.write_str("shutdown"),
             CloseReason::TooLarge(max) => write!(f, "message larger than {max} bytes"),
             CloseReason::Framing(e) => write!(f, "framing error: {e}"),
@@ -114,12 +122,26 @@ fn cut(buf: &mut Vec<u8>, ping: &mut PingDetector, max: usize) -> (Vec<Cut>, Opt
     (out, fatal)
 }
 
+/// Read once into `buf`'s spare capacity (cancel-safe: bytes are only appended by a read that
+/// completes, so a `select!` may drop it). `buf` holds at most `max` unframed bytes between
+/// reads ([`cut`] fails past that); its capacity grows by doubling, from [`READ_CHUNK`], but
+/// never past `max + 1`, one byte past the limit being enough to see it crossed. So an
+/// unfinished message, however slowly it arrives, never holds more than `max + 1` bytes.
+async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
+    let (len, cap) = (buf.len(), buf.capacity());
+    if cap == len {
+        let target = cap.saturating_mul(2).max(READ_CHUNK).min(max.saturating_add(1)).max(len + 1);
+        buf.reserve_exact(target - len);
+    }
+    r.read_buf(buf).await
+}
+
 /// Limits a connection works under.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamLimits {
     /// Largest message.
     pub max_message: usize,
-    /// Close after this long without traffic.
+    /// Close after this long without traffic, or when a write makes no progress this long.
     pub idle: Duration,
 }
 
@@ -155,27 +177,27 @@ impl ConnTask {
     }
 
     async fn serve(&mut self) -> CloseReason {
-        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let max = self.limits.max_message;
+        let mut buf = Vec::with_capacity(READ_CHUNK.min(max.saturating_add(1)));
         let mut ping = PingDetector::default();
         let mut idle_at = tokio::time::Instant::now() + self.limits.idle;
         loop {
-            buf.reserve(READ_CHUNK);
             tokio::select! {
                 biased;
                 _ = self.stop.stopped() => return CloseReason::Shutdown,
                 msg = self.out.recv() => {
                     let Some(bytes) = msg else { return CloseReason::Detached };
-                    if let Err(e) = self.stream.write_all(&bytes).await {
-                        return CloseReason::Io(e);
+                    if let Some(reason) = self.write(&bytes).await {
+                        return reason;
                     }
                 }
-                read = self.stream.read_buf(&mut buf) => {
+                read = read_some(&mut self.stream, &mut buf, max) => {
                     match read {
                         Ok(0) => return CloseReason::PeerClosed,
                         Ok(_) => {}
                         Err(e) => return CloseReason::Io(e),
                     }
-                    let (items, fatal) = cut(&mut buf, &mut ping, self.limits.max_message);
+                    let (items, fatal) = cut(&mut buf, &mut ping, max);
                     for item in items {
                         if let Some(reason) = self.deliver(item).await {
                             return reason;
@@ -199,8 +221,18 @@ impl ConnTask {
             }
             Cut::Pong => {
                 tracing::trace!(conn = self.id, "keep-alive ping, sending pong");
-                self.stream.write_all(b"\r\n").await.err().map(CloseReason::Io)
+                self.write(b"\r\n").await
             }
+        }
+    }
+
+    /// Write all of `bytes`; a write that has not finished after `idle` ends the connection
+    /// (a peer that reads nothing must not hold it, and what is queued for it, for ever).
+    async fn write(&mut self, bytes: &[u8]) -> Option<CloseReason> {
+        match tokio::time::timeout(self.limits.idle, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(CloseReason::Io(e)),
+            Err(_) => Some(CloseReason::WriteStalled),
         }
     }
 
@@ -246,6 +278,50 @@ mod tests {
         let mut buf = b"\r\n".to_vec();
         buf.extend_from_slice(A);
         assert_eq!(cut(&mut buf, &mut ping, 1000).0, vec![Cut::Message(A.to_vec())]);
+    }
+
+    /// A peer sending an unfinished message slowly (here one byte ahead of the reads, from a
+    /// stream ten times the limit): the buffer never holds or reserves more than `max + 1`
+    /// bytes, and the connection fails once more than `max` are buffered.
+    #[test]
+    fn an_unfinished_message_holds_at_most_max_plus_one_bytes() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        for max in [100, 20_000, 65_535] {
+            let mut stream = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 999999\r\n\r\n".to_vec();
+            stream.resize(max * 10, b'x');
+            let mut reader: &[u8] = &stream;
+            let mut buf = Vec::with_capacity(READ_CHUNK.min(max + 1));
+            let mut ping = PingDetector::default();
+            let fatal = rt.block_on(async {
+                loop {
+                    let n = read_some(&mut reader, &mut buf, max).await.unwrap();
+                    assert!(n > 0, "the limit is seen before the stream ends");
+                    assert!(buf.capacity() <= (max + 1).max(READ_CHUNK.min(max + 1)), "{} > {max} + 1", buf.capacity());
+                    if let (_, Some(reason)) = cut(&mut buf, &mut ping, max) {
+                        return reason;
+                    }
+                }
+            });
+            assert!(matches!(fatal, CloseReason::TooLarge(m) if m == max), "{fatal}");
+            assert_eq!(stream.len() - reader.len(), max + 1, "read exactly one byte past the limit");
+        }
+    }
+
+    /// The run loop's `select!` drops a pending read whenever there is something to write: the
+    /// buffer must be as it was (no bytes, no zeros appended).
+    #[test]
+    fn a_dropped_read_leaves_the_buffer_as_it_was() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let (mut quiet, _peer) = tokio::io::duplex(64);
+            let mut buf = b"MESSAGE sip:a@b SIP/2.0\r\n".to_vec();
+            tokio::select! {
+                biased;
+                _ = read_some(&mut quiet, &mut buf, 1000) => panic!("nothing to read"),
+                () = std::future::ready(()) => {}
+            }
+            assert_eq!(buf, b"MESSAGE sip:a@b SIP/2.0\r\n");
+        });
     }
 
     #[test]

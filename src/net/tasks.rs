@@ -20,6 +20,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) enum Event {
     /// A datagram arrived on UDP socket number `sock`.
     Datagram { sock: usize, peer: SocketAddr, bytes: Vec<u8> },
+    /// A datagram larger than `max_message` arrived on UDP socket number `sock`; dropped.
+    Oversized { sock: usize, peer: SocketAddr },
     /// TCP listener number `listen` accepted a connection within `max_connections`.
     Accepted { listen: usize, stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit },
     /// TCP listener number `listen` refused a connection: `max_connections` reached.
@@ -58,11 +60,12 @@ pub(crate) async fn udp_recv(
             biased;
             _ = stop.stopped() => return,
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, peer)) if n > max => {
-                    tracing::warn!(transport = "UDP", %peer, max, "datagram larger than max_message dropped");
-                }
                 Ok((n, peer)) => {
-                    let event = Event::Datagram { sock, peer, bytes: buf[..n].to_vec() };
+                    let event = if n > max {
+                        Event::Oversized { sock, peer }
+                    } else {
+                        Event::Datagram { sock, peer, bytes: buf[..n].to_vec() }
+                    };
                     if events.send(event).await.is_err() {
                         return;
                     }

@@ -175,6 +175,16 @@ pub enum TxEvent {
     },
     /// A transaction ended and was removed; a TU drops its state for it.
     Terminated(TxHandle),
+    /// A new request (not a retransmission, not ACK) arrived while the layer held as many
+    /// transactions as its limit ([`TransactionLayer::set_limit`]): no transaction was
+    /// created. The TU answers it statelessly (a proxy: 503 with Retry-After) or drops it; a
+    /// retransmission of it comes up the same way.
+    Refused {
+        /// The request.
+        msg: Message,
+        /// Where it came from.
+        flow: Flow,
+    },
 }
 
 /// Bad input to the transaction layer. A peer's malformed message is an `Err` here; whether
@@ -200,6 +210,9 @@ pub enum TxError {
     /// A client transaction with this branch and method is already running.
     #[error("a client transaction with this branch and method already exists")]
     Duplicate,
+    /// The layer holds as many transactions as its limit ([`TransactionLayer::set_limit`]).
+    #[error("the transaction table is full ({0} transactions)")]
+    Full(usize),
     /// The transaction is gone (terminated) or never existed.
     #[error("no such transaction: {0:?}")]
     UnknownTransaction(TxHandle),

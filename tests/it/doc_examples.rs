@@ -32,7 +32,7 @@ const EXAMPLES: &[(&str, &str, How)] = &[
     ("README.md", "sudo apt-get install sip-tester kamailio tshark chromium", How::Tooling),
     (
         "README.md",
-        "cargo test --features interop --test interop --test interop_report --test report_pcap_tshark --test interop_live -- --test-threads=1",
+        "cargo test --features interop --test interop --test interop_report --test report_pcap_tshark --test interop_live --test interop_soak -- --test-threads=1",
         How::Tooling,
     ),
     ("README.md", "imcpm run --filter 't2/*'", How::Run),
@@ -71,6 +71,12 @@ const EXAMPLES: &[(&str, &str, How)] = &[
     ("docs/scenarios.md", "imcpm run --scenarios my-suite/t1/pager.toml", How::Run),
     ("docs/PERFORMANCE.md", "bash scripts/load.sh --repeat 3 --quiet-wait 300", How::Tooling),
     ("docs/PERFORMANCE.md", "bash scripts/bench-capture.sh --runs 3 --big 10", How::Tooling),
+    ("docs/PERFORMANCE.md", "bash scripts/soak.sh", How::Tooling),
+    (
+        "docs/PERFORMANCE.md",
+        "bash scripts/soak.sh --duration 30",
+        How::Elsewhere("tests/interop_soak.rs", ".args([\"--duration\", \"30\"])"),
+    ),
     (
         "docs/captures.md",
         "imcpm check-pcap FILE... --sut HOST[:PORT] [--sut ...] --level 1|2 [--domain D] [--users FILE] [--port N] [--report-dir DIR] [--format text|json|markdown] [--filter GLOB] [--redact] [--max-results N] [--max-ladders N] [--window-mb MB] [--no-reports]",

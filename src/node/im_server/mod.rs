@@ -8,6 +8,7 @@
 
 pub mod appendix;
 pub mod faults;
+pub mod limits;
 pub mod mangle;
 pub mod proxy;
 pub mod state;
@@ -55,6 +56,10 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Bound of each conversation map (D10).
     pub conversation_capacity: usize,
+    /// Most transactions alive at once, server and client together (docs/architecture.md#resource-bounds).
+    pub max_transactions: usize,
+    /// Most registrations learned from third-party REGISTERs.
+    pub max_registrations: usize,
 }
 
 impl ServerConfig {
@@ -71,6 +76,8 @@ impl ServerConfig {
             timers: TimerConfig::default(),
             seed: 0x1c9_0001,
             conversation_capacity: 10_000,
+            max_transactions: limits::MAX_TRANSACTIONS,
+            max_registrations: limits::MAX_REGISTRATIONS,
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct Stats {
     pub answered: u64,
     /// Messages that could not be parsed or matched.
     pub malformed: u64,
+    /// Requests answered 503 because a table was full (transactions, registrations, deferred).
+    pub refused_full: u64,
 }
 
 /// The reference IM server.
@@ -112,22 +121,30 @@ pub struct ImServer {
     deferred: Vec<Deferred>,
     last_forward: Lru<(Vec<u8>, Flow)>,
     stats: Stats,
+    /// To tag of stateless refusals ([`limits`]).
+    refusal_tag: String,
+    /// When the last "table full" warning was logged, and refusals since.
+    full_warned: Option<Instant>,
 }
 
 impl ImServer {
     /// A server with this configuration.
     pub fn new(config: ServerConfig) -> ImServer {
+        let mut layer = TransactionLayer::new(config.timers);
+        layer.set_limit(config.max_transactions);
         ImServer {
-            layer: TransactionLayer::new(config.timers),
-            registry: Registry::with_static(config.users.clone()),
+            layer,
+            registry: Registry::with_static(config.users.clone()).with_capacity(config.max_registrations),
             convs: Conversations::new(config.conversation_capacity),
             ids: IdGen::new(config.seed),
             now: Instant::ZERO,
             proxied: HashMap::new(),
             by_server: HashMap::new(),
             deferred: Vec::new(),
-            last_forward: Lru::new(1024),
+            last_forward: Lru::new(limits::LAST_FORWARDS),
             stats: Stats::default(),
+            refusal_tag: limits::refusal_tag(&config),
+            full_warned: None,
             config,
         }
     }
@@ -230,6 +247,7 @@ impl ImServer {
                         self.proxied.remove(&c);
                     }
                 }
+                TxEvent::Refused { msg, flow } => self.refuse_when_full(&msg, flow),
             }
         }
     }
@@ -463,6 +481,12 @@ impl ImServer {
                 self.by_server.insert(tx, c);
                 true
             }
+            Err(e @ crate::node::transaction::TxError::Full(_)) => {
+                self.stats.refused_full += 1;
+                let why = format!("could not forward: {e}; try again later");
+                self.reject(tx, msg, StatusCode::SERVICE_UNAVAILABLE, &why, &self.full_table_extra());
+                false
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "forward failed");
                 let why = format!("could not forward: {e}");
@@ -474,6 +498,11 @@ impl ImServer {
 
     fn defer(&mut self, tx: ServerTx, msg: &Message, user: String) {
         // The faulty behaviour D3 forbids: accept now, deliver when the client registers.
+        if self.deferred.len() >= limits::MAX_DEFERRED {
+            self.stats.refused_full += 1;
+            let why = format!("{} requests already kept for later registrations; try again later", self.deferred.len());
+            return self.reject(tx, msg, StatusCode::SERVICE_UNAVAILABLE, &why, &self.full_table_extra());
+        }
         if let Ok(forward) = self.build_forward(msg, Vec::new(), None) {
             self.deferred.push(Deferred { user, forward });
         }
@@ -481,7 +510,14 @@ impl ImServer {
     }
 
     fn on_register(&mut self, tx: ServerTx, msg: &Message) {
-        let learned = self.registry.learn(msg, self.now, self.config.level);
+        let learned = match self.registry.learn(msg, self.now, self.config.level) {
+            Ok(l) => l,
+            Err(state::RegistryFull(n)) => {
+                self.stats.refused_full += 1;
+                let why = format!("registration table full ({n} registrations, none lapsed); try again later");
+                return self.reject(tx, msg, StatusCode::SERVICE_UNAVAILABLE, &why, &self.full_table_extra());
+            }
+        };
         let expires = learned.as_ref().map_or(0, |l| l.expires);
         if let Some(l) = learned.filter(|l| l.registered) {
             let (ready, keep): (Vec<_>, Vec<_>) =
@@ -520,6 +556,9 @@ impl ImServer {
     }
 
     fn on_ack(&mut self, msg: &Message) {
+        if self.acks_our_refusal(msg) {
+            return;
+        }
         // The ACK for a 2xx: end to end, routed by its Route set (we Record-Routed).
         if let Ok(f) = self.build_forward(msg, Vec::new(), None) {
             let local = self.local_addr(f.transport).1;

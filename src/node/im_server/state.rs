@@ -21,12 +21,20 @@ pub struct User {
     pub contact: Option<String>,
 }
 
-/// Local users by AoR.
-#[derive(Debug, Clone, Default)]
+/// Local users by AoR: the static ones (from the users file, unbounded: they are the user's
+/// own data) and those learned from third-party REGISTERs (at most `cap`).
+#[derive(Debug, Clone)]
 pub struct Registry {
     users: HashMap<String, User>,
     statics: HashMap<String, ClientKind>,
+    cap: usize,
+    /// When full: no lapsed registration before this time (skips scans that would find none).
+    no_lapse_before: Instant,
 }
+
+/// The registrations table is full and none has lapsed: a REGISTER for a new user is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryFull(pub usize);
 
 /// What a third-party REGISTER taught.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +53,39 @@ impl Registry {
         Registry {
             users: HashMap::new(),
             statics: users.into_iter().map(|(a, k)| (a.to_ascii_lowercase(), k)).collect(),
+            cap: usize::MAX,
+            no_lapse_before: Instant::ZERO,
         }
     }
 
-    /// Learn from a third-party REGISTER (D8; see [`third_party_register`]).
-    pub fn learn(&mut self, msg: &Message, now: Instant, level: Level) -> Option<Learned> {
-        let r = third_party_register(msg, level)?;
+    /// Hold at most `cap` learned registrations (at least 1).
+    pub fn with_capacity(mut self, cap: usize) -> Registry {
+        self.cap = cap.max(1);
+        self
+    }
+
+    /// Number of learned registrations (lapsed ones included until room is needed).
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// True when none was learned.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Learn from a third-party REGISTER (D8; see [`third_party_register`]); `Ok(None)` when it
+    /// is not one. A lapsed registration is kept (its user stays known, and offline) until room
+    /// is needed for a new user; then every lapsed one is forgotten, and with none lapsed the
+    /// new user is refused.
+    pub fn learn(&mut self, msg: &Message, now: Instant, level: Level) -> Result<Option<Learned>, RegistryFull> {
+        let Some(r) = third_party_register(msg, level) else { return Ok(None) };
+        if !self.users.contains_key(&r.user) && self.users.len() >= self.cap {
+            self.forget_lapsed(now);
+            if self.users.len() >= self.cap {
+                return Err(RegistryFull(self.cap));
+            }
+        }
         let expires = r.expires.unwrap_or(3600);
         let e = self.users.entry(r.user.clone()).or_insert(User { kind: None, until: None, contact: None });
         if r.kind.is_some() {
@@ -60,7 +95,17 @@ impl Registry {
             e.contact = r.contact;
         }
         e.until = Some(now + Duration::from_secs(expires));
-        Some(Learned { user: r.user, registered: expires > 0, expires })
+        Ok(Some(Learned { user: r.user, registered: expires > 0, expires }))
+    }
+
+    /// Forget every registration that has lapsed by `now` (at most one scan per earliest
+    /// expiry: until then, none can have lapsed but one renewed shorter meanwhile).
+    fn forget_lapsed(&mut self, now: Instant) {
+        if now < self.no_lapse_before {
+            return;
+        }
+        self.users.retain(|_, u| u.until.is_some_and(|t| t > now));
+        self.no_lapse_before = self.users.values().filter_map(|u| u.until).min().unwrap_or(Instant::ZERO);
     }
 
     /// The kind of a local user, if known.
@@ -137,6 +182,10 @@ impl<V: Clone> Lru<V> {
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// The values, in no particular order (not marked used).
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.map.values().map(|e| &e.0)
+    }
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -188,5 +237,31 @@ mod tests {
         assert_eq!(l.get("c"), None);
         assert_eq!(l.get("b"), Some(2));
         assert_eq!(conversation_key("b", "a", None), conversation_key("a", "b", None));
+    }
+
+    fn register(user: &str, expires: u32) -> Message {
+        let r = format!(
+            "REGISTER sip:imserver.im.example.net SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.2;branch=z9hG4bKr\r\n\
+             From: <sip:scscf.im.example.net>;tag=t\r\nTo: <{user}>\r\nCall-ID: r\r\nCSeq: 1 REGISTER\r\n\
+             Expires: {expires}\r\nContent-Length: 0\r\n\r\n"
+        );
+        Message::parse(r.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn registrations_are_bounded_and_lapsed_ones_make_room() {
+        let t = |s: u64| Instant(s * 1_000_000);
+        let mut r = Registry::with_static([]).with_capacity(2);
+        assert!(r.learn(&register("sip:a@im.example.net", 10), t(0), Level::Two).unwrap().is_some());
+        assert!(r.learn(&register("sip:b@im.example.net", 100), t(0), Level::Two).unwrap().is_some());
+        // Full, none lapsed: a new user is refused; a known one renews.
+        assert_eq!(r.learn(&register("sip:c@im.example.net", 100), t(5), Level::Two), Err(RegistryFull(2)));
+        assert!(r.learn(&register("sip:a@im.example.net", 10), t(5), Level::Two).is_ok());
+        assert_eq!(r.len(), 2);
+        // a lapses at 15 s: kept (known, offline) until room is needed, then forgotten.
+        assert!(r.is_local("sip:a@im.example.net") && !r.online("sip:a@im.example.net", t(16)));
+        assert!(r.learn(&register("sip:c@im.example.net", 100), t(16), Level::Two).unwrap().is_some());
+        assert_eq!(r.len(), 2);
+        assert!(!r.is_local("sip:a@im.example.net") && r.online("sip:c@im.example.net", t(16)));
     }
 }

@@ -43,13 +43,14 @@ impl ClientTransaction {
     pub(super) fn start(
         id: u64,
         key: ClientKey,
-        request: Message,
+        mut request: Message,
         flow: Flow,
         now: Instant,
         cfg: &TimerConfig,
         out: &mut Outbox,
     ) -> Self {
         out.send(&flow, request.bytes().to_vec());
+        request.shrink_to_fit();
         let invite = request.method() == Some(&Method::Invite);
         let (retransmit, timeout) = if invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
         let mut tx = ClientTransaction {
@@ -72,6 +73,11 @@ impl ClientTransaction {
 
     fn handle(&self) -> ClientTx {
         ClientTx(self.id)
+    }
+
+    /// Bytes of the ACK it keeps for final retransmissions (0 when none).
+    pub(super) fn ack_len(&self) -> usize {
+        self.ack.as_ref().map_or(0, Vec::len)
     }
 
     /// Enter a state that waits for retransmissions with `timer` (D or K), or terminate at

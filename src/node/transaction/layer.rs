@@ -1,7 +1,9 @@
 //! The transaction layer: classifies incoming messages (RFC 3261 §17.1.3, §17.2.3), owns the
 //! transactions, fires their timers, and queues packets and events for the driver and the TU.
 //! Terminated transactions are removed at once, so memory is bounded by the transactions
-//! alive within 64·T1 (or Timer D) of now.
+//! alive within 64·T1 (or Timer D) of now, and by [`TransactionLayer::set_limit`] in entries:
+//! a layer holding that many transactions creates no more (a new request is passed up as
+//! [`TxEvent::Refused`], a new client transaction fails with [`TxError::Full`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,7 +33,15 @@ pub struct TransactionLayer {
     clients: BTreeMap<u64, ClientTransaction>,
     client_index: HashMap<ClientKey, u64>,
     out: Outbox,
+    /// Most transactions alive at once (None: no bound).
+    limit: Option<usize>,
 }
+
+/// Stale timer entries are dropped in one pass once the heap holds more than this many per
+/// live transaction (each has at most two timers armed), plus [`DEADLINE_SLACK`].
+const DEADLINES_PER_TX: usize = 4;
+/// See [`DEADLINES_PER_TX`].
+const DEADLINE_SLACK: usize = 64;
 
 impl TransactionLayer {
     /// An empty layer with these timer values.
@@ -42,6 +52,25 @@ impl TransactionLayer {
     /// The timer values in use.
     pub fn config(&self) -> &TimerConfig {
         &self.config
+    }
+
+    /// Hold at most `max` transactions (server and client together; at least 1). When the
+    /// table is full, a new request creates no server transaction and is passed up as
+    /// [`TxEvent::Refused`], and [`send_request`](Self::send_request) fails with
+    /// [`TxError::Full`]; retransmissions, ACKs and responses of live transactions are
+    /// handled as always.
+    pub fn set_limit(&mut self, max: usize) {
+        self.limit = Some(max.max(1));
+    }
+
+    /// The bound set with [`set_limit`](Self::set_limit), if any.
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// True when no transaction can be created.
+    pub fn is_full(&self) -> bool {
+        self.limit.is_some_and(|max| self.len() >= max)
     }
 
     /// A received packet: parse it and [`handle_message`](Self::handle_message). The bytes
@@ -84,6 +113,10 @@ impl TransactionLayer {
             if let Some(tx) = self.servers.get_mut(&id) {
                 tx.on_retransmission(&mut self.out);
             }
+            return Ok(());
+        }
+        if self.is_full() {
+            self.out.event(TxEvent::Refused { msg, flow });
             return Ok(());
         }
         let id = self.alloc_id();
@@ -138,6 +171,9 @@ impl TransactionLayer {
         let (msg, key) = sendable(request)?;
         if self.client_index.contains_key(&key) {
             return Err(TxError::Duplicate);
+        }
+        if self.is_full() {
+            return Err(TxError::Full(self.len()));
         }
         let id = self.alloc_id();
         let tx = ClientTransaction::start(id, key.clone(), msg, flow, now, &self.config, &mut self.out);
@@ -216,9 +252,10 @@ impl TransactionLayer {
         self.clients.get(&tx.0).map(|t| t.state)
     }
 
-    /// The request that created a live server transaction.
+    /// The request that created a live server transaction: an INVITE for the transaction's
+    /// whole life, another request until its final response is sent (then `None`).
     pub fn server_request(&self, tx: ServerTx) -> Option<&Message> {
-        self.servers.get(&tx.0).map(|t| &t.request)
+        self.servers.get(&tx.0).and_then(|t| t.request.as_ref())
     }
 
     /// Where a live server transaction sends its responses (RFC 3261 §18.2.2).
@@ -256,10 +293,31 @@ impl TransactionLayer {
             + self.servers.values().filter(|t| open(t.state)).count()
     }
 
-    /// Number of scheduled deadlines, stale ones included (for memory-bound tests).
-    #[cfg(test)]
-    pub(super) fn deadline_entries(&self) -> usize {
+    /// Number of live server transactions.
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Number of live client transactions.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Number of scheduled deadlines, stale ones included: at most 4 per live transaction
+    /// plus 64 after every call (stale entries are dropped in one pass past that).
+    pub fn deadline_entries(&self) -> usize {
         self.out.deadlines.len()
+    }
+
+    /// Bytes of SIP messages the live transactions hold (each its request, and its last
+    /// response or ACK); the parsed index of each message adds a few words per header line.
+    pub fn held_bytes(&self) -> usize {
+        let servers = self
+            .servers
+            .values()
+            .map(|t| t.request.as_ref().map_or(0, |r| r.bytes().len()) + t.last_response.as_ref().map_or(0, Vec::len));
+        let clients = self.clients.values().map(|t| t.request.bytes().len() + t.ack_len());
+        servers.chain(clients).sum()
     }
 
     /// Drop a server transaction without a final response (RFC 4320 §4.2: an element that
@@ -309,7 +367,9 @@ impl TransactionLayer {
         }
     }
 
-    /// Drop stale deadlines from the top of the heap so `next_timeout` is exact.
+    /// Drop stale deadlines from the top of the heap so `next_timeout` is exact, and all of
+    /// them once they outnumber the live ones (a timer stopped early, e.g. Timer F by the final
+    /// response, leaves its entry behind until its time: at a high request rate that is many).
     fn prune(&mut self) {
         let (servers, clients) = (&self.servers, &self.clients);
         let live = |&(at, id, timer): &Deadline| {
@@ -317,6 +377,9 @@ impl TransactionLayer {
             let held = held.or_else(|| clients.get(&id).map(|t| t.timers.get(timer)));
             held.flatten() == Some(at)
         };
+        if self.out.deadlines.len() > DEADLINES_PER_TX * (servers.len() + clients.len()) + DEADLINE_SLACK {
+            self.out.deadlines.retain(|std::cmp::Reverse(d)| live(d));
+        }
         self.out.prune(live);
     }
 }

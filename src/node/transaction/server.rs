@@ -25,8 +25,10 @@ pub(super) struct ServerTransaction {
     pub(super) state: TxState,
     /// Where responses go: the request's flow with the §18.2.2 destination.
     pub(super) reply: Flow,
-    /// The request that created the transaction.
-    pub(super) request: Message,
+    /// The request that created the transaction; a non-INVITE one lets it go once it has sent
+    /// its final response (it then only answers retransmissions, for up to 64·T1, from the
+    /// stored response, so holding the request would double its memory for nothing).
+    pub(super) request: Option<Message>,
     /// The last response the TU sent (re-sent on request retransmissions and by Timer G).
     pub(super) last_response: Option<Vec<u8>>,
     /// The To tag of the last response (RFC 2543 ACK matching).
@@ -49,7 +51,7 @@ impl ServerTransaction {
             // An INVITE server transaction starts in Proceeding (§17.2.1), others in Trying.
             state: if invite { TxState::Proceeding } else { TxState::Trying },
             reply,
-            request,
+            request: Some(request),
             last_response: None,
             response_to_tag: None,
             interval: Duration::ZERO,
@@ -126,6 +128,9 @@ impl ServerTransaction {
             (_, state) => return Err(TxError::WrongState { state, code }),
         };
         out.send(&self.reply, bytes.clone());
+        if !self.invite && next == TxState::Completed {
+            self.request = None;
+        }
         self.response_to_tag = to_tag;
         self.last_response = Some(bytes);
         let entered = next != self.state;

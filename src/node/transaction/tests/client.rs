@@ -201,3 +201,26 @@ fn send_request_checks_what_matching_needs() {
     let no_branch = resp(&req("MESSAGE", "SIP/2.0/UDP h", "", ""), 200, None);
     assert!(l.handle_packet(from_srv(no_branch, Udp), ms(2)).is_err());
 }
+
+/// Timer F's entry stays in the heap after the final response stops it; at a high rate those
+/// stale entries are dropped in one pass, so the heap stays within 4 per live transaction + 64.
+#[test]
+fn stale_deadlines_are_bounded_by_the_live_transactions() {
+    let mut l = layer();
+    let mut most = 0;
+    for i in 0..20_000u64 {
+        let msg = req("MESSAGE", &via(&format!("z9hG4bKst{i}")), "", "");
+        send(&mut l, msg.clone(), Tcp, ms(i / 10));
+        deliver(&mut l, resp(&msg, 200, Some("s")), Tcp, ms(i / 10));
+        events(&mut l);
+        most = most.max(l.deadline_entries());
+        assert!(
+            l.deadline_entries() <= 4 * l.len() + 64,
+            "{} entries for {} transactions",
+            l.deadline_entries(),
+            l.len()
+        );
+    }
+    assert!(l.is_empty(), "over TCP Timer K is 0: gone at once");
+    assert!(most <= 64, "{most}");
+}

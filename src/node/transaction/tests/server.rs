@@ -295,3 +295,63 @@ proptest::proptest! {
         run_until(&mut l, ms(100_000));
     }
 }
+
+#[test]
+fn a_full_layer_refuses_new_requests_and_keeps_serving_live_ones() {
+    let mut l = layer();
+    l.set_limit(2);
+    let a = req("MESSAGE", &via("z9hG4bKfull1"), "", "");
+    let ta = new_request(&mut l, a.clone(), Udp, ms(0));
+    let b = req("MESSAGE", &via("z9hG4bKfull2"), "", "");
+    new_request(&mut l, b.clone(), Udp, ms(0));
+    assert!(l.is_full());
+    // A third request: no transaction, passed up as refused (and again when retransmitted).
+    let c = req("MESSAGE", &via("z9hG4bKfull3"), "", "");
+    for at in [1, 500] {
+        l.handle_packet(from_ue(c.clone(), Udp), ms(at)).unwrap();
+        match events(&mut l).as_slice() {
+            [TxEvent::Refused { msg, flow }] => {
+                assert_eq!(msg.bytes(), c.as_slice());
+                assert_eq!(flow.remote, addr(UE));
+            }
+            other => panic!("expected Refused, got {other:?}"),
+        }
+        assert_eq!(l.len(), 2);
+    }
+    // No client transaction either.
+    let out = req("MESSAGE", &via("z9hG4bKfull4"), "", "");
+    assert_eq!(l.send_request(ue_flow(Udp), out, ms(2)), Err(TxError::Full(2)));
+    // A live transaction still absorbs its retransmission and is answered.
+    l.respond(ta, resp(&a, 200, Some("s")), ms(3)).unwrap();
+    transmits(&mut l);
+    l.handle_packet(from_ue(a, Udp), ms(4)).unwrap();
+    assert_eq!(transmits(&mut l).len(), 1, "the 200 is sent again");
+    assert!(events(&mut l).is_empty());
+    // Once a transaction ends (Timer J), a new request gets one again.
+    run_until(&mut l, ms(33_000));
+    assert_eq!(l.len(), 1);
+    new_request(&mut l, c, Udp, ms(33_000));
+}
+
+/// A non-INVITE server transaction answers retransmissions from its stored response for 64·T1
+/// after its final one: it lets the request go then (half its memory); an INVITE keeps it.
+#[test]
+fn a_completed_non_invite_transaction_holds_only_its_response() {
+    let mut l = layer();
+    let msg = req("MESSAGE", &via("z9hG4bKh1"), "", "");
+    let tx = new_request(&mut l, msg.clone(), Udp, ms(0));
+    assert_eq!(l.server_request(tx).map(|m| m.bytes().to_vec()), Some(msg.clone()));
+    assert_eq!(l.held_bytes(), msg.len());
+    let ok = resp(&msg, 200, Some("s"));
+    l.respond(tx, ok.clone(), ms(1)).unwrap();
+    transmits(&mut l);
+    assert_eq!(l.server_request(tx), None);
+    assert_eq!(l.held_bytes(), ok.len());
+    // Still answers a retransmission.
+    l.handle_packet(from_ue(msg, Udp), ms(2)).unwrap();
+    assert_eq!(transmits(&mut l).len(), 1);
+    let inv = req("INVITE", &via("z9hG4bKh2"), "", "");
+    let tx = new_request(&mut l, inv.clone(), Udp, ms(3));
+    l.respond(tx, resp(&inv, 486, Some("s")), ms(3)).unwrap();
+    assert!(l.server_request(tx).is_some());
+}
