@@ -142,10 +142,33 @@ fn top(s: &Scenario, out: &mut Out<'_, '_>) {
                     out.doc.value(&[K("network"), K(key)]),
                     format!("network {key} is a probability: 0 to 1, not {p}"),
                 );
+            } else if key == "loss" && p > MAX_LOSS {
+                out.at(
+                    out.doc.value(&[K("network"), K(key)]),
+                    format!(
+                        "network loss {p} is above {MAX_LOSS}: RFC 3261 retransmissions could not be counted on to get a request through, and a lost one would be blamed on the server"
+                    ),
+                );
             }
         }
     }
 }
+
+/// Header fields the simulated client writes itself (with their compact forms): `headers` may
+/// not give them, or the request would carry two and the server's 400 would be blamed on it.
+const CLIENT_WRITES: [(&str, Option<&str>); 8] = [
+    ("Via", Some("v")),
+    ("Call-ID", Some("i")),
+    ("CSeq", None),
+    ("From", Some("f")),
+    ("To", Some("t")),
+    ("Content-Length", Some("l")),
+    ("Max-Forwards", None),
+    ("Route", None),
+];
+
+/// The highest `[network] loss` a scenario may ask for.
+const MAX_LOSS: f64 = 0.5;
 
 /// The step ids, by step index; a repeated id is a problem.
 fn step_ids(s: &Scenario, out: &mut Out<'_, '_>) -> Vec<Option<String>> {
@@ -300,7 +323,15 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
         }
     }
     for (j, line) in st.headers.iter().enumerate() {
-        if let Some(why) = header_line_problem(line) {
+        let why = header_line_problem(line).or_else(|| {
+            let name = line.split_once(':').map_or("", |(x, _)| x.trim());
+            CLIENT_WRITES.iter().find(|(long, short)| name.eq_ignore_ascii_case(long) || short.is_some_and(|c| name.eq_ignore_ascii_case(c))).map(|(long, _)| {
+                format!(
+                    "{long} is written by the client itself; a scenario cannot set it in `headers` (write the whole request in a `template` to send such a request)"
+                )
+            })
+        });
+        if let Some(why) = why {
             out.at(out.doc.value(&[K("steps"), I(i), K("headers"), I(j)]), format!("step {n}: headers: {why}"));
         }
     }

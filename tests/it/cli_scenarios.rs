@@ -302,3 +302,26 @@ fn completions_and_the_manual_page_name_every_subcommand() {
         assert!(text.contains("\n.TH "), "{c}");
     }
 }
+
+/// A header the client writes itself cannot be given again in `headers` (the request would
+/// carry two, and the server's rightful 400 would be blamed on it); a network so lossy that
+/// retransmissions cannot be counted on is refused too.
+#[test]
+fn headers_the_client_writes_and_a_hopeless_network_are_usage_errors() {
+    for (case, line, says) in [
+        ("call-id", r#"headers = ["Call-ID: dup"]"#, "Call-ID is written by the client itself"),
+        ("content-length", r#"headers = ["l: 5"]"#, "Content-Length is written by the client itself"),
+        ("max-forwards", r#"headers = ["Max-Forwards: abc"]"#, "Max-Forwards is written by the client itself"),
+    ] {
+        let err = flat(&broken(case, &[("bad.toml", &pager(line))]));
+        assert!(err.contains(says), "{case}: {err}");
+    }
+    let lossy = format!("{}\n[network]\nloss = 1.0\n", pager(""));
+    let err = flat(&broken("loss", &[("bad.toml", &lossy)]));
+    assert!(err.contains("network loss 1 is above 0.5"), "{err}");
+}
+
+/// An error's text with its wrapping undone.
+fn flat(err: &str) -> String {
+    err.replace('\u{2502}', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
