@@ -118,24 +118,32 @@ fn free_port(ip: &str) -> u16 {
 /// Start `imcpm serve ARGS` on a free port of `ip`, UDP and TCP; ready once it says where it
 /// listens.
 fn spawn_serve(ip: &str, args: &[&str]) -> Serve {
-    let port = free_port(ip);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
-        .arg("serve")
-        .args(args)
-        .args(["--listen", &format!("udp:{ip}:{port}"), "--listen", &format!("tcp:{ip}:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("serve prints its addresses").unwrap();
-        if let Some(a) = line.strip_prefix("imcpm serve: listening on tcp:") {
-            break a.parse().unwrap();
+    // The same port for UDP and TCP, found free a moment before: another process may take it
+    // in between, so a server that could not bind is started again on another (a few times).
+    for _ in 0..5 {
+        let port = free_port(ip);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &format!("udp:{ip}:{port}"), "--listen", &format!("tcp:{ip}:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let addr = BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("imcpm serve: listening on tcp:").and_then(|a| a.parse::<SocketAddr>().ok()));
+        match addr {
+            Some(addr) => return Serve(child, addr),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
-    };
-    Serve(child, addr)
+    }
+    panic!("imcpm serve could not bind a free port on {ip} in 5 tries");
 }
 
 /// Start `imcpm serve` at `level` on a free port of `ip` (UDP and TCP), with the pool.
