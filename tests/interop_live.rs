@@ -321,3 +321,59 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
     let replayed = located_in(&report);
     assert_eq!(replayed, captured, "imcpm replay of the capture vs check-pcap of it");
 }
+
+/// `imcpm load` against Kamailio with the level-1 config family: the level-1 mix (pager, IMDN,
+/// chat, file transfer, large message) at 2,000 requests/s for 30 s, every message judged. The
+/// correct config passes everything; the faulty one fails exactly its large-message requests
+/// (T1.TERM.LMM: the forgotten tag) and leaves P-Asserted-Service in every request
+/// (X.PAS-REMOVED, NON-STRICT).
+#[test]
+fn kamailio_level_1_under_load() {
+    for (cfg, faulty) in [("imcpm-l1.cfg", false), ("imcpm-l1-faulty.cfg", true)] {
+        let dir = std::env::temp_dir().join(format!("imcpm-kam-load-{}-{faulty}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (_k, port) = kamailio(cfg, &dir);
+        let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .args(["load", "--sut", &format!("udp:127.0.0.1:{port}"), "--level", "1"])
+            .args(["--rate", "2000", "--duration", "30s", "--report-dir"])
+            .arg(dir.join("reports"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("reports/report.json")).unwrap()).unwrap();
+        let count = |id: &str, v: &str| -> u64 {
+            json["aggregate"]["requirements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["requirement"] == id)
+                .filter_map(|r| r["counts"][v].as_u64())
+                .sum()
+        };
+        let totals = &json["load"]["totals"];
+        assert_eq!(totals["offered"], 60_000, "{cfg}: {stdout}");
+        assert_eq!(totals["unanswered"], 0, "{cfg}: {stdout}");
+        assert_eq!(totals["answered"], 60_000, "{cfg}: {stdout}");
+        let lmm = count("T1.TERM.LMM", "PASS") + count("T1.TERM.LMM", "FAIL");
+        assert!(lmm > 2_000, "{cfg}: large-message requests judged: {lmm}");
+        let summary = |v: &str| json["summary"][v].as_u64().unwrap_or(0);
+        if faulty {
+            assert_eq!(out.status.code(), Some(1), "{cfg}: {stdout}");
+            assert_eq!(count("T1.TERM.LMM", "FAIL"), lmm, "{cfg}: every large-message request fails");
+            assert_eq!(count("X.PAS-REMOVED", "NON-STRICT"), 60_000, "{cfg}");
+            assert_eq!(summary("FAIL"), lmm, "{cfg}: nothing else fails: {stdout}");
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{cfg}: {stdout}");
+            let not_pass: u64 = json["summary"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| *k != "PASS")
+                .map(|(_, n)| n.as_u64().unwrap())
+                .sum();
+            assert_eq!(not_pass, 0, "{cfg}: {stdout}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -185,7 +185,7 @@ fn frame(path: &Path, m: Message) -> miette::Result<Message> {
             return Err(err(
                 h.0,
                 format!(
-                    "line {}: Content-Length is {declared} but the body (from line {body_line}) holds {available} bytes",
+                    "line {}: Content-Length is {declared} but the body (from line {body_line}) holds {available} bytes, as read (CRLF line ends)",
                     h.1
                 ),
                 "set Content-Length to the number of bytes after the empty line",
@@ -222,7 +222,7 @@ fn frame(path: &Path, m: Message) -> miette::Result<Message> {
     Err(err(
         at,
         format!(
-            "line {line}: Content-Length is {} but the body (from line {body_line}) holds {} bytes; the last {} would be cut off",
+            "line {line}: Content-Length is {} but the body (from line {body_line}) holds {} bytes, as read (CRLF line ends); the last {} would be cut off",
             framed - m.body_span().start,
             b.len() - m.body_span().start,
             b.len() - framed

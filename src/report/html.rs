@@ -89,7 +89,7 @@ fn counts_line(r: &RunReport, total: usize) -> String {
     let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     let counts = if counts.is_empty() { "none".to_string() } else { counts.join(", ") };
     if r.capture.is_none() && r.replay.is_none() && r.load.is_none() {
-        format!("{total} results from {} runs of {} scenarios: {counts}", r.flows.len(), r.run.scenarios.len())
+        super::text::results_line(total, r.flows.len(), r.run.scenarios.len(), &counts)
     } else {
         format!("{total} results: {counts}")
     }

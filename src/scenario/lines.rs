@@ -60,7 +60,8 @@ fn request_line_problem(line: &str, svc: Service) -> Option<String> {
     if parts.len() != 3 || parts[2] != "SIP/2.0" || parts.iter().any(|p| p.is_empty()) {
         return Some(format!("{line:?} is not a request line (`{want} {{to}} SIP/2.0`)"));
     }
-    (parts[0] != want).then(|| format!("the step sends {} (a {want}) but the template is a {}", svc.name(), parts[0]))
+    (parts[0] != want)
+        .then(|| format!("the step sends {} (a {want}) but the template's request is {}", svc.name(), parts[0]))
 }
 
 /// The `{word}` placeholders of a line (starting at byte `base` of the file) the client does
@@ -79,8 +80,10 @@ fn placeholder_problems(line: &str, base: usize) -> Vec<(Range<usize>, String)> 
             let known: Vec<String> = TEMPLATE_PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect();
             let hint = TEMPLATE_PLACEHOLDERS
                 .iter()
-                .find(|p| edit_distance(p, word) <= 2)
-                .map_or(String::new(), |p| format!("did you mean {{{p}}}? "));
+                .map(|p| (edit_distance(p, word), *p))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map_or(String::new(), |(_, p)| format!("did you mean {{{p}}}? "));
             v.push((
                 base + open..base + close + 1,
                 format!("unknown placeholder {{{word}}}: {hint}the client fills in {}", known.join(" ")),
@@ -91,20 +94,29 @@ fn placeholder_problems(line: &str, base: usize) -> Vec<(Range<usize>, String)> 
     v
 }
 
-/// Levenshtein distance, for "did you mean".
+/// Edit distance with adjacent transpositions (optimal string alignment), for "did you mean":
+/// `{vai}` is one step from `{via}`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(here + 1);
-            prev = here;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -138,9 +150,15 @@ mod tests {
         assert!(template_problems(ok, Service::Pager).is_empty());
         let p = template_problems(ok, Service::Session);
         assert_eq!(p.len(), 1);
-        assert!(p[0].1.contains("the template is a MESSAGE"), "{}", p[0].1);
+        assert!(p[0].1.contains("the template's request is MESSAGE"), "{}", p[0].1);
         let p = template_problems("MESSAGE {to} SIP/2.0\nVia {via}\n\n", Service::Pager);
         assert_eq!(p[0].0, 21..30);
         assert_eq!(edit_distance("call_id", "cal_id"), 1);
+    }
+
+    #[test]
+    fn the_closest_placeholder_is_suggested() {
+        let p = template_problems("MESSAGE {to} SIP/2.0\nVia: {vai}\n\n", Service::Pager);
+        assert!(p[0].1.contains("did you mean {via}?"), "{}", p[0].1);
     }
 }

@@ -562,7 +562,7 @@ fn html_without_its_script_has_the_essentials() {
 fn html_counts_are_the_summary_results() {
     let r = report();
     let html = to_html(&r);
-    assert!(html.contains("<p class=\"sum\" id=\"counts-line\">7 results from 1 runs of 2 scenarios: "));
+    assert!(html.contains("<p class=\"sum\" id=\"counts-line\">7 results from 1 run of 2 scenarios: "));
     for (v, n) in &r.summary {
         assert!(html.contains(&format!("{v} <span class=\"n\">{n}</span>")), "badge {v} {n}");
     }

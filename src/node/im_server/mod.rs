@@ -185,7 +185,11 @@ impl ImServer {
                 // header lines a response needs are there (RFC 3261 §8.2.2 via §16.3 step 1),
                 // 505 for the version (§21.5.7), else 400.
                 if !self.config.faults.has(Fault::RepairMalformedVia) {
-                    if let Some(r) = raw_response(&bytes, e.status(), &self.ids.token(8)) {
+                    let why = format!("not a SIP message: {e}");
+                    if let Some(r) =
+                        raw_response(&bytes, e.status(), &self.ids.token(8), &warning(&self.config.host, &why))
+                    {
+                        tracing::info!(status = %e.status(), "rejected: {}", esc(&why));
                         self.layer.send_stateless(flow.packet(r));
                         self.stats.answered += 1;
                     }
@@ -688,7 +692,7 @@ fn warning(host: &str, why: &str) -> String {
     format!("399 {host} \"{text}\"")
 }
 
-fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> {
+fn raw_response(bytes: &[u8], status: StatusCode, tag: &str, warning: &str) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(bytes).ok()?;
     let head = text.split("\r\n\r\n").next()?;
     let mut lines = head.split("\r\n");
@@ -726,7 +730,7 @@ fn raw_response(bytes: &[u8], status: StatusCode, tag: &str) -> Option<Vec<u8>> 
     if !seen.iter().all(|x| *x) {
         return None;
     }
-    out.push_str("Content-Length: 0\r\n\r\n");
+    out.push_str(&format!("Warning: {warning}\r\nContent-Length: 0\r\n\r\n"));
     // Only ever a response that is itself well formed (the request's lines may not be).
     Message::parse(out.clone().into_bytes()).ok()?;
     Some(out.into_bytes())
