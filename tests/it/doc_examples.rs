@@ -95,10 +95,7 @@ const EXAMPLES: &[(&str, &str, How)] = &[
     (
         "docs/live-testing.md",
         "kamailio -f scripts/kamailio/imcpm-l1.cfg -DD -E -Y /tmp/kam -l udp:127.0.0.1:5070 -m 64 -M 8 &",
-        How::Elsewhere(
-            "tests/interop_live.rs",
-            ".args([\"-l\", &format!(\"udp:127.0.0.1:{port}\"), \"-m\", \"64\", \"-M\", \"8\"])",
-        ),
+        How::Elsewhere("tests/interop_live.rs", "kamailio_shm(cfg, dir, 64)"),
     ),
     (
         "docs/live-testing.md",
