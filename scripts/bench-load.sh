@@ -87,7 +87,7 @@ stop_serve() { kill -TERM "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>
 load_run() {
   local label=$1; shift
   start_serve
-  local s0 s1 out="$WORK/$label"
+  local s0 s1 out="$WORK/${label//[^a-zA-Z0-9]/-}"
   s0=$(ticks "$SERVE_PID")
   /usr/bin/time -f "%U %S %M" -o "$out.time" "$BIN" load --sut "udp:127.0.0.1:$SERVE_PORT" --level 1 \
     --report-dir "$out.reports" --format json "$@" >"$out.json" 2>"$out.err" || true
@@ -97,7 +97,8 @@ load_run() {
 import json, sys
 label, jpath, tpath, s0, s1, tck = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 r = json.load(open(jpath))
-u, s, rss = open(tpath).read().split()[:3]
+# The last line: /usr/bin/time writes "Command exited with non-zero status N" first when it did.
+u, s, rss = open(tpath).read().strip().splitlines()[-1].split()[:3]
 cpu = float(u) + float(s)
 l = r["load"]; t = l["totals"]
 judged = sum(x["counts"].get("PASS", 0) + x["counts"].get("FAIL", 0) + x["counts"].get("NON-STRICT", 0) + x["counts"].get("INCONCLUSIVE", 0)

@@ -219,6 +219,32 @@ struct Tx {
     second: usize,
 }
 
+/// One second of the run (by due time): its counts, and its latency histogram while its
+/// requests may still be answered, its percentiles after.
+#[derive(Default)]
+struct SecondSlot {
+    counts: Counts,
+    hist: Option<Histogram<u64>>,
+    closed: bool,
+    done: Percentiles,
+}
+
+impl SecondSlot {
+    fn close(&mut self) {
+        if let Some(h) = self.hist.take() {
+            self.done = percentiles(&h);
+        }
+        self.closed = true;
+    }
+    fn percentiles(&self) -> Percentiles {
+        self.hist.as_ref().map_or(self.done, percentiles)
+    }
+}
+
+/// Seconds after its due time that a second's histogram is kept: past 64·T1 from the latest
+/// first send of its requests, with room for a late send.
+const SECOND_OPEN: usize = 40;
+
 /// The harness's UAS side: a 2xx to an INVITE, resent until its ACK (RFC 3261 §13.3.1.4).
 struct Uas {
     bytes: Arc<Vec<u8>>,
@@ -463,7 +489,7 @@ struct Driver<'a> {
     uas: HashMap<u64, Uas>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     steps: Vec<(Counts, Histogram<u64>)>,
-    seconds: Vec<(Counts, Histogram<u64>)>,
+    seconds: Vec<SecondSlot>,
     latency: BTreeMap<Offered, Histogram<u64>>,
     egress: BTreeMap<Offered, Histogram<u64>>,
     totals: Counts,
@@ -515,13 +541,31 @@ impl Driver<'_> {
         (due.saturating_duration_since(self.t0).as_secs()) as usize
     }
 
+    /// The slot of a second, made (with a histogram) when first needed.
+    fn slot(&mut self, second: usize) -> &mut SecondSlot {
+        if self.seconds.len() <= second {
+            self.seconds.resize_with(second + 1, SecondSlot::default);
+        }
+        let slot = &mut self.seconds[second];
+        if slot.hist.is_none() && !slot.closed {
+            slot.hist = Some(histogram());
+        }
+        slot
+    }
+
+    /// Seconds whose requests are all over (due more than [`SECOND_OPEN`] ago) keep their
+    /// percentiles only: memory stays bounded however long the run.
+    fn close_seconds(&mut self, now: Instant) {
+        let open_from = self.second_of(now).saturating_sub(SECOND_OPEN);
+        for slot in self.seconds.iter_mut().take(open_from).filter(|s| !s.closed) {
+            slot.close();
+        }
+    }
+
     fn count(&mut self, step: usize, second: usize, f: impl Fn(&mut Counts)) {
         f(&mut self.totals);
         f(&mut self.steps[step].0);
-        if self.seconds.len() <= second {
-            self.seconds.resize_with(second + 1, || (Counts::default(), histogram()));
-        }
-        f(&mut self.seconds[second].0);
+        f(&mut self.slot(second).counts);
     }
 
     async fn send(&mut self, bytes: &[u8], to: SocketAddr) {
@@ -623,10 +667,9 @@ impl Driver<'_> {
         let lat = now.saturating_duration_since(due).as_micros() as u64;
         let _ = self.latency.entry(service).or_insert_with(histogram).record(lat.max(1));
         let _ = self.steps[step].1.record(lat.max(1));
-        if self.seconds.len() <= second {
-            self.seconds.resize_with(second + 1, || (Counts::default(), histogram()));
+        if let Some(h) = self.slot(second).hist.as_mut() {
+            let _ = h.record(lat.max(1));
         }
-        let _ = self.seconds[second].1.record(lat.max(1));
         if let Some(e) = egress {
             let us = e.saturating_duration_since(sent).as_micros().max(1) as u64;
             let _ = self.egress.entry(service).or_insert_with(histogram).record(us);
@@ -810,7 +853,8 @@ async fn drive(
             }
             if now >= next_progress {
                 let second = d.second_of(now).saturating_sub(1);
-                let lat = d.seconds.get(second).map(|s| percentiles(&s.1)).unwrap_or_default();
+                let lat = d.seconds.get(second).map(SecondSlot::percentiles).unwrap_or_default();
+                d.close_seconds(now);
                 progress(&Progress {
                     elapsed_s: now.saturating_duration_since(t0).as_secs_f64(),
                     rate: st.rate,
@@ -884,7 +928,7 @@ async fn drive(
         .seconds
         .iter()
         .enumerate()
-        .map(|(i, (c, h))| Second { at_s: i as u64, counts: *c, latency: percentiles(h) })
+        .map(|(i, slot)| Second { at_s: i as u64, counts: slot.counts, latency: slot.percentiles() })
         .collect();
     Ok(LoadStats {
         sut: o.sut.to_string(),
@@ -919,6 +963,19 @@ mod tests {
         // Spread out: no more than 3 pagers in a row, IMDNs every few slots.
         assert!(c.windows(4).all(|w| !w.iter().all(|x| *x == Offered::Pager)));
         assert_eq!(mix_cycle(&[(Offered::Ft, 1)]), vec![Offered::Ft]);
+    }
+
+    #[test]
+    fn a_closed_second_keeps_its_percentiles_and_drops_its_histogram() {
+        let mut slot = SecondSlot { hist: Some(histogram()), ..SecondSlot::default() };
+        for us in 1..=100 {
+            let _ = slot.hist.as_mut().unwrap().record(us * 1000);
+        }
+        let open = slot.percentiles();
+        slot.close();
+        assert!(slot.hist.is_none() && slot.closed);
+        assert_eq!(slot.percentiles(), open);
+        assert_eq!(open.count, 100);
     }
 
     #[test]

@@ -71,6 +71,11 @@ const EXAMPLES: &[(&str, &str, How)] = &[
     ("docs/scenarios.md", "imcpm run --scenarios my-suite/t1/pager.toml", How::Run),
     ("docs/PERFORMANCE.md", "bash scripts/load.sh --repeat 3 --quiet-wait 300", How::Tooling),
     ("docs/PERFORMANCE.md", "bash scripts/bench-capture.sh --runs 3 --big 10", How::Tooling),
+    (
+        "docs/PERFORMANCE.md",
+        "bash scripts/bench-load.sh --rate 2000 --duration 30 --mix-rate 1000 --ramp 4000:16000:2000 --ramp-duration 10",
+        How::Tooling,
+    ),
     ("docs/PERFORMANCE.md", "bash scripts/soak.sh", How::Tooling),
     (
         "docs/PERFORMANCE.md",
