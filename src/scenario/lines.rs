@@ -10,18 +10,29 @@ use std::ops::Range;
 /// Why `line` is not one SIP header line (`Name: value`), if it is not.
 pub(super) fn header_line_problem(line: &str) -> Option<String> {
     if line.contains(['\r', '\n']) {
-        return Some(format!("{line:?} holds a line break: give one header line per entry"));
+        return Some(format!(
+            "\"{line_q}\" holds a line break: give one header line per entry",
+            line_q = crate::base::escape::escape(line)
+        ));
     }
     let Some((name, _)) = line.split_once(':') else {
-        return Some(format!("{line:?} has no colon: a header line is `Name: value`"));
+        return Some(format!(
+            "\"{line_q}\" has no colon: a header line is `Name: value`",
+            line_q = crate::base::escape::escape(line)
+        ));
     };
     let name = name.trim_end_matches([' ', '\t']);
     if name.is_empty() {
-        return Some(format!("{line:?} has no header name before the colon"));
+        return Some(format!(
+            "\"{line_q}\" has no header name before the colon",
+            line_q = crate::base::escape::escape(line)
+        ));
     }
     if !name.bytes().all(is_token_char) {
         return Some(format!(
-            "{line:?}: the header name {name:?} holds a character a SIP token may not (RFC 3261 §25.1)"
+            "\"{line_q}\": the header name \"{name_q}\" holds a character a SIP token may not (RFC 3261 §25.1)",
+            line_q = crate::base::escape::escape(line),
+            name_q = crate::base::escape::escape(name)
         ));
     }
     None
@@ -58,7 +69,10 @@ fn request_line_problem(line: &str, svc: Service) -> Option<String> {
     let parts: Vec<&str> = line.split(' ').collect();
     let want = if matches!(svc, Service::Pager | Service::Imdn) { "MESSAGE" } else { "INVITE" };
     if parts.len() != 3 || parts[2] != "SIP/2.0" || parts.iter().any(|p| p.is_empty()) {
-        return Some(format!("{line:?} is not a request line (`{want} {{to}} SIP/2.0`)"));
+        return Some(format!(
+            "\"{line_q}\" is not a request line (`{want} {{to}} SIP/2.0`)",
+            line_q = crate::base::escape::escape(line)
+        ));
     }
     (parts[0] != want)
         .then(|| format!("the step sends {} (a {want}) but the template's request is {}", svc.name(), parts[0]))

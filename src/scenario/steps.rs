@@ -280,7 +280,11 @@ impl Player {
         let to_uri = self.target(&from, st, svc);
         let template = match (&st.template, &st.template_text) {
             (Some(t), None) => {
-                return Err(format!("step {}: template {t:?} was not read when the scenario was loaded", i + 1));
+                return Err(format!(
+                    "step {}: template \"{t_q}\" was not read when the scenario was loaded",
+                    i + 1,
+                    t_q = crate::base::escape::escape(&t.to_string())
+                ));
             }
             (_, text) => text.clone(),
         };

@@ -122,7 +122,7 @@ fn top(s: &Scenario, out: &mut Out<'_, '_>) {
     if !matches!(s.transport.as_str(), "udp" | "tcp") {
         out.at(
             out.doc.value(&[K("transport")]),
-            format!("transport must be \"udp\" or \"tcp\", not {:?}", s.transport),
+            format!("transport must be \"udp\" or \"tcp\", not \"{}\"", crate::base::escape::escape(&s.transport)),
         );
     }
     for name in s.actors.keys() {
@@ -130,8 +130,7 @@ fn top(s: &Scenario, out: &mut Out<'_, '_>) {
             out.at(
                 out.doc.key(&[K("actors"), K(name)]),
                 format!(
-                    "actor name {name:?}: it is the user part of the actor's SIP address, so only letters, digits and - _ . ! ~ * ' +"
-                ),
+                    "actor name \"{name_q}\": it is the user part of the actor's SIP address, so only letters, digits and - _ . ! ~ * ' +", name_q = crate::base::escape::escape(&name.to_string())),
             );
         }
     }
@@ -177,7 +176,15 @@ fn step_ids(s: &Scenario, out: &mut Out<'_, '_>) -> Vec<Option<String>> {
         if let Some(id) = &st.id {
             if let Some(j) = ids.iter().position(|x| x.as_ref() == Some(id)) {
                 let span = out.doc.value(&[K("steps"), I(i), K("id")]);
-                out.at(span, format!("step {}: id {id:?} is already the id of step {}", i + 1, j + 1));
+                out.at(
+                    span,
+                    format!(
+                        "step {}: id \"{id_q}\" is already the id of step {}",
+                        i + 1,
+                        j + 1,
+                        id_q = crate::base::escape::escape(&id.to_string())
+                    ),
+                );
             }
         }
         ids.push(st.id.clone());
@@ -230,7 +237,10 @@ fn step(s: &Scenario, i: usize, ids: &[Option<String>], out: &mut Out<'_, '_>, f
         if parse_duration(w).is_none() {
             out.at(
                 out.doc.value(&here("wait")),
-                format!("step {n}: wait {w:?} is not a duration like \"40s\" or \"500ms\""),
+                format!(
+                    "step {n}: wait \"{w_q}\" is not a duration like \"40s\" or \"500ms\"",
+                    w_q = crate::base::escape::escape(&w.to_string())
+                ),
             );
         }
     }
@@ -252,7 +262,14 @@ fn actor(s: &Scenario, out: &mut Out<'_, '_>, name: &str, segs: &[Seg<'_>], n: u
         return true;
     }
     let known: Vec<&str> = s.actors.keys().map(String::as_str).collect();
-    out.at(out.doc.value(segs), format!("step {n}: {name:?} is not an actor (the actors: {})", known.join(", ")));
+    out.at(
+        out.doc.value(segs),
+        format!(
+            "step {n}: \"{name_q}\" is not an actor (the actors: {})",
+            known.join(", "),
+            name_q = crate::base::escape::escape(name)
+        ),
+    );
     false
 }
 
@@ -285,7 +302,13 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
         for (j, p) in st.participants.iter().enumerate() {
             let segs = [K("steps"), I(i), K("participants"), I(j)];
             if actor(s, out, p, &segs, n) && st.participants[..j].contains(p) {
-                out.at(out.doc.value(&segs), format!("step {n}: participant {p:?} is listed twice"));
+                out.at(
+                    out.doc.value(&segs),
+                    format!(
+                        "step {n}: participant \"{p_q}\" is listed twice",
+                        p_q = crate::base::escape::escape(&p.to_string())
+                    ),
+                );
             }
         }
     } else {
@@ -309,7 +332,13 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
         } else if !ids[..i].iter().any(|x| x.as_ref() == Some(r)) {
             let later = ids[i..].iter().any(|x| x.as_ref() == Some(r));
             let why = if later { "names a step that comes later" } else { "names no step id" };
-            out.at(span, format!("step {n}: reports_on {r:?} {why}: it must name the id of an earlier step"));
+            out.at(
+                span,
+                format!(
+                    "step {n}: reports_on \"{r_q}\" {why}: it must name the id of an earlier step",
+                    r_q = crate::base::escape::escape(&r.to_string())
+                ),
+            );
         }
     }
     if let (Some(_), Some(f)) = (&st.conversation_id, st.from.as_ref().and_then(|f| s.actors.get(f))) {
@@ -338,8 +367,12 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
     for (j, line) in st.accept_contact.iter().flatten().enumerate() {
         let why = header_line_problem(line).or_else(|| {
             let name = line.split_once(':').map_or("", |(x, _)| x.trim());
-            (!name.eq_ignore_ascii_case("accept-contact") && !name.eq_ignore_ascii_case("a"))
-                .then(|| format!("{line:?} is not an Accept-Contact line (`Accept-Contact: ...` or `a: ...`)"))
+            (!name.eq_ignore_ascii_case("accept-contact") && !name.eq_ignore_ascii_case("a")).then(|| {
+                format!(
+                    "\"{line_q}\" is not an Accept-Contact line (`Accept-Contact: ...` or `a: ...`)",
+                    line_q = crate::base::escape::escape(&line.to_string())
+                )
+            })
         });
         if let Some(why) = why {
             out.at(
@@ -390,7 +423,13 @@ fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
             for (j, a) in names.iter().enumerate() {
                 let segs = [K("steps"), I(i), K(key), K(list), I(j)];
                 if actor(s, out, a, &segs, n) && list == "nothing_to" && e.delivered_to.contains(a) {
-                    out.at(out.doc.value(&segs), format!("step {n}: {a:?} is in both delivered_to and nothing_to"));
+                    out.at(
+                        out.doc.value(&segs),
+                        format!(
+                            "step {n}: \"{a_q}\" is in both delivered_to and nothing_to",
+                            a_q = crate::base::escape::escape(&a.to_string())
+                        ),
+                    );
                 }
             }
         }
