@@ -193,7 +193,13 @@ fn init_logging(verbose: u8) {
     };
     // A subscriber already installed (e.g. by a test) is kept.
     let ansi = super::color(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(ansi).with_env_filter(filter).try_init();
+    // The module path before each message only with -v, where it helps to read a debug log.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(verbose > 0)
+        .with_env_filter(filter)
+        .try_init();
 }
 
 /// The one-line summary printed at shutdown.

@@ -326,6 +326,7 @@ fn serve_says_why_it_rejects_and_logs_each_forward() {
     assert!(logged.contains("call_id=esc\\x1b[31mred@test"), "{logged}");
     let forwarded = line("forwarded:").unwrap_or_else(|| panic!("no forward logged:\n{logged}"));
     assert!(forwarded.contains(" INFO ") && forwarded.contains("forwarded: pager CPM to IM"), "{forwarded}");
+    assert!(!forwarded.contains("imcpm::"), "no module path before the message: {forwarded}");
     assert!(
         forwarded.contains("method=MESSAGE")
             && forwarded.contains("case=term")
