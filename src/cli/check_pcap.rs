@@ -167,14 +167,7 @@ fn hash_file(p: &std::path::Path) -> String {
 }
 
 fn text(a: &Args, r: &RunReport, color: bool) -> String {
-    let rows: Vec<_> = r
-        .aggregate
-        .as_ref()
-        .map(|x| x.requirements.iter().map(|c| (c.requirement, c.counts.clone())).collect())
-        .unwrap_or_default();
-    let mut out = report::text::counts_table(&rows, color);
-    out.push('\n');
-    out.push_str(&report::text::failures(&r.results));
+    let mut out = report::text::aggregate_text(r, color);
     if let Some(x) = &r.aggregate {
         if x.left_out > 0 {
             out.push_str(&format!(

@@ -212,14 +212,7 @@ fn latency_line(what: &str, p: &Percentiles) -> String {
 }
 
 fn text(a: &Args, r: &RunReport, s: &LoadStats, color: bool) -> String {
-    let rows: Vec<_> = r
-        .aggregate
-        .as_ref()
-        .map(|x| x.requirements.iter().map(|c| (c.requirement, c.counts.clone())).collect())
-        .unwrap_or_default();
-    let mut out = report::text::counts_table(&rows, color);
-    out.push('\n');
-    out.push_str(&report::text::failures(&r.results));
+    let mut out = report::text::aggregate_text(r, color);
     let t = &s.totals;
     let schedule = match a.ramp {
         Some((from, to, step)) => {

@@ -163,21 +163,7 @@ fn ms(us: u64) -> String {
 
 /// A load run's section: its totals, steps, latency, and a chart of it second by second.
 fn load_value(l: &crate::report::load::LoadStats) -> Value {
-    let t = &l.totals;
-    let summary = format!(
-        "To {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {} datagrams dropped by the harness's socket.",
-        l.sut,
-        l.harness,
-        l.population,
-        t.offered,
-        t.sent,
-        t.answered,
-        t.rejected,
-        t.unanswered,
-        t.retransmissions,
-        l.messages,
-        l.drops
-    );
+    let summary = l.summary();
     let steps: Vec<Value> = l
         .steps
         .iter()

@@ -97,3 +97,25 @@ pub struct LoadStats {
     /// Messages handed to the judge.
     pub messages: u64,
 }
+
+impl LoadStats {
+    /// One sentence of what the run did: where to, the totals, the messages judged, the drops.
+    pub fn summary(&self) -> String {
+        let t = &self.totals;
+        format!(
+            "To {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).",
+            self.sut,
+            self.harness,
+            self.population,
+            t.offered,
+            t.sent,
+            t.answered,
+            t.rejected,
+            t.unanswered,
+            t.retransmissions,
+            self.messages,
+            self.drops,
+            self.rcvbuf
+        )
+    }
+}

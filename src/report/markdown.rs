@@ -173,23 +173,7 @@ fn ms(us: u64) -> String {
 
 /// A load run: totals, each step, the latency per service, and the run second by second.
 fn load(out: &mut String, l: &crate::report::load::LoadStats) {
-    let t = &l.totals;
-    let _ = writeln!(
-        out,
-        "## Load\n\nTo {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
-        l.sut,
-        l.harness,
-        l.population,
-        t.offered,
-        t.sent,
-        t.answered,
-        t.rejected,
-        t.unanswered,
-        t.retransmissions,
-        l.messages,
-        l.drops,
-        l.rcvbuf
-    );
+    let _ = writeln!(out, "## Load\n\n{}\n", l.summary());
     let _ = writeln!(
         out,
         "| step | rate /s | seconds | achieved /s | answered | unanswered | failing results | p50 ms | p99 ms | max ms | clean |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"

@@ -214,3 +214,17 @@ pub fn plural(n: usize, thing: &str) -> String {
 pub fn results_line(results: usize, runs: usize, scenarios: usize, counts: &str) -> String {
     format!("{} from {} of {}: {counts}", plural(results, "result"), plural(runs, "run"), plural(scenarios, "scenario"))
 }
+
+/// The counts table of an aggregated report (one row per requirement, every result counted),
+/// then the findings other than PASS of the results it lists.
+pub fn aggregate_text(r: &RunReport, color: bool) -> String {
+    let rows: Vec<_> = r
+        .aggregate
+        .as_ref()
+        .map(|x| x.requirements.iter().map(|c| (c.requirement, c.counts.clone())).collect())
+        .unwrap_or_default();
+    let mut out = counts_table(&rows, color);
+    out.push('\n');
+    out.push_str(&failures(&r.results));
+    out
+}
