@@ -180,17 +180,28 @@ pub fn err(text: &str) {
 }
 
 /// An error as the user sees it on stderr: miette's graphical form, in colour when
-/// [`super::color`] allows it on stderr, at the terminal's width (80 off a terminal), without
-/// the diagnostic code (an internal module path means nothing to a user), and with the message,
-/// help, labels and the source listing escaped.
+/// [`super::color`] allows it on stderr, without the diagnostic code (an internal module path
+/// means nothing to a user), and with the message, help, labels and the source listing escaped.
+/// On a terminal the text is wrapped at its width, at spaces only: a path or a header
+/// value is never cut at a hyphen or inside a word. Off a terminal (a log, a pipe, CI) it is not
+/// wrapped at all, so each sentence stays on one line whatever the length of the paths in it.
 pub fn render_error(report: &miette::Report) -> String {
-    render_error_as(report, super::color(std::io::IsTerminal::is_terminal(&std::io::stderr())), width(2))
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    render_error_as(report, super::color(tty), tty.then(|| width(2)))
 }
 
-fn render_error_as(report: &miette::Report, colour: bool, width: usize) -> String {
+fn render_error_as(report: &miette::Report, colour: bool, width: Option<usize>) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
     let theme = if colour { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_links(false)
+        .with_break_words(false)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
+    let handler = match width {
+        Some(w) => handler.with_width(w),
+        None => handler.with_wrap_lines(false),
+    };
     let shown = Shown::of(report.as_ref());
     let mut out = String::new();
     if handler.render_report(&mut out, &shown).is_err() {
@@ -347,10 +358,26 @@ mod tests {
         }
         let text = "A: 1\r\nB: \x1b[31mred\r\nC: 3\r\n".to_string();
         let e = E { src: NamedSource::new("f.sip", text), at: (6, 13).into() };
-        let out = render_error_as(&miette::Report::new(e), false, 80);
+        let out = render_error_as(&miette::Report::new(e), false, Some(80));
         assert!(!out.contains('\x1b'), "{out}");
         assert!(!out.contains("imcpm::some::module"), "{out}");
         assert!(out.contains("f\\x1b[2J.sip: bad"), "{out}");
         assert!(out.contains("B: \\x1b[31mred"), "{out}");
+    }
+
+    /// A path in an error is never cut: not at a hyphen on a narrow terminal, and off a
+    /// terminal the sentence is not wrapped at all.
+    #[test]
+    fn errors_never_cut_a_path() {
+        let path = "/some-long/checkout-dir/target/tmp/first-hour/args/a-file";
+        let e = miette::miette!("--report-dir {path} exists and is not a directory, as anyone can see here");
+        let narrow = render_error_as(&e, false, Some(40));
+        assert!(narrow.lines().any(|l| l.contains(path)), "{narrow}");
+        let e = miette::miette!("--report-dir {path} exists and is not a directory, as anyone can see here");
+        let unwrapped = render_error_as(&e, false, None);
+        assert!(
+            unwrapped.contains(&format!("--report-dir {path} exists and is not a directory, as anyone can see here")),
+            "{unwrapped}"
+        );
     }
 }
