@@ -693,11 +693,14 @@ impl Streaming<'_> {
         findings.extend(local.judge.finish_trace());
         // Findings by key (file and Call-ID of the message they point at), at frames.
         let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
+        // Each message's capture time written once, however many findings point at it.
+        let times: Vec<std::cell::OnceCell<String>> = b.at.iter().map(|_| std::cell::OnceCell::new()).collect();
         for mut f in findings {
             let k = match f.location.index() {
                 Some(i) if i < b.at.len() => {
                     f.location.message = usize::try_from(b.at[i].1).ok();
-                    f.location.time = b.trace.events.get(i).map(|e| capture_time(e.time));
+                    f.location.time =
+                        b.trace.events.get(i).map(|e| times[i].get_or_init(|| capture_time(e.time)).clone());
                     keys[i].clone()
                 }
                 _ => {

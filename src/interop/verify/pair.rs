@@ -315,10 +315,12 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     // Compared by meaning (D19) and without `received`/`rport`, which the next hops may add
     // (RFC 3261 §18.2.1).
     let via = |m: &Message, s: &Span| meaning::canonical(&HeaderName::Via, &crate::sip::uri::via_key(m.bytes(), *s));
-    let vi: Vec<Vec<u8>> = ing.list_values(&HeaderName::Via).iter().map(|s| via(ing, s)).collect();
-    let ve: Vec<Vec<u8>> = eg.list_values(&HeaderName::Via).iter().map(|s| via(eg, s)).collect();
+    let (si, se) = (ing.list_values(&HeaderName::Via), eg.list_values(&HeaderName::Via));
+    // Values spelled exactly alike mean the same: their meaning is worked out only when not.
+    let same = |a: &Span, b: &Span| ing.slice(*a) == eg.slice(*b) || via(ing, a) == via(eg, b);
     let via_loc = p.header_loc(eg, &HeaderName::Via);
-    if ve.len() != vi.len() + 1 || ve[1..] != vi[..] {
+    let (vi, ve) = (&si, &se);
+    if ve.len() != vi.len() + 1 || !vi.iter().zip(&ve[1..]).all(|(a, b)| same(a, b)) {
         j.violation(
             ReqId::SIP_PROXY,
             format!("{} Via values: its own on top, then the {} received unchanged", vi.len() + 1, vi.len()),
@@ -348,8 +350,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             p.header_loc(eg, &HeaderName::MaxForwards),
         );
     }
-    let ri: Vec<Vec<u8>> = ing.list_values(&HeaderName::Route).iter().map(|s| route_key(ing, *s)).collect();
-    let re: Vec<Vec<u8>> = eg.list_values(&HeaderName::Route).iter().map(|s| route_key(eg, *s)).collect();
+    let (ri, re) = (Entries::new(ing, &HeaderName::Route), Entries::new(eg, &HeaderName::Route));
     let text = |m: &Message, k: usize| {
         m.list_values(&HeaderName::Route).get(k).map(|s| m.text(*s).into_owned()).unwrap_or_default()
     };
@@ -357,13 +358,13 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     // route set, which may end at the server.
     // A Route set that still starts with the server's own entry is a pop defect (below), not a
     // misroute.
-    if ri.len() >= 2 && ing.to_tag().is_none() && re.first() != ri.first() {
+    if ri.len() >= 2 && ing.to_tag().is_none() && (re.len() == 0 || !re.same(0, &ri, 0)) {
         j.checked(ReqId::ROUTE_VIA_IMS, "sent on toward the next hop of the ISC Route set");
-        if re.first() != Some(&ri[1]) && !re.contains(&ri[1]) {
+        if !(0..re.len()).any(|k| re.same(k, &ri, 1)) {
             j.violation(
                 ReqId::ROUTE_VIA_IMS,
                 format!("top Route {}", text(ing, 1)),
-                if re.is_empty() {
+                if re.len() == 0 {
                     "no Route: sent straight to the UE".to_string()
                 } else {
                     format!("top Route {}", text(eg, 0))
@@ -375,9 +376,9 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
     // The server's own entry is the first; repeated own entries right after it (it Record-Routed
     // on two passes) may be popped with it.
-    let own = ri.iter().take_while(|r| Some(*r) == ri.first()).count();
-    if !ri.is_empty() && (1..=own).all(|k| re[..] != ri[k..]) {
-        let obs = if re == ri {
+    let own = (0..ri.len()).take_while(|&k| ri.same(k, &ri, 0)).count();
+    if ri.len() > 0 && (1..=own).all(|k| !re.tail_is(0, &ri, k)) {
+        let obs = if re.tail_is(0, &ri, 0) {
             "its own Route entry still on top".to_string()
         } else {
             format!("Route set {}", (0..re.len()).map(|k| text(eg, k)).collect::<Vec<_>>().join(", "))
@@ -388,6 +389,43 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
             obs,
             p.header_loc(eg, &HeaderName::Route),
         );
+    }
+}
+
+/// The first field's value as spelled.
+fn first_raw<'m>(m: &'m Message, name: &HeaderName) -> Option<&'m [u8]> {
+    m.first(name).map(|h| m.slice(h.value))
+}
+
+/// The Route (or Record-Route) entries of one message, compared by meaning ([`route_key`]). An
+/// entry's key is worked out only when its spelling differs from the entry it is compared with:
+/// entries spelled exactly alike mean the same.
+struct Entries<'a> {
+    m: &'a Message,
+    spans: Vec<Span>,
+    keys: Vec<std::cell::OnceCell<Vec<u8>>>,
+}
+
+impl<'a> Entries<'a> {
+    fn new(m: &'a Message, name: &HeaderName) -> Entries<'a> {
+        let spans = m.list_values(name);
+        let keys = spans.iter().map(|_| std::cell::OnceCell::new()).collect();
+        Entries { m, spans, keys }
+    }
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+    fn key(&self, k: usize) -> &[u8] {
+        self.keys[k].get_or_init(|| route_key(self.m, self.spans[k]))
+    }
+    /// Entry `k` here means what entry `o` of `other` means.
+    fn same(&self, k: usize, other: &Entries<'_>, o: usize) -> bool {
+        self.m.slice(self.spans[k]) == other.m.slice(other.spans[o]) || self.key(k) == other.key(o)
+    }
+    /// The entries from `k` on are, one for one, `other`'s entries from `o` on.
+    fn tail_is(&self, k: usize, other: &Entries<'_>, o: usize) -> bool {
+        self.len().checked_sub(k) == other.len().checked_sub(o)
+            && (0..self.len().saturating_sub(k)).all(|d| self.same(k + d, other, o + d))
     }
 }
 
@@ -450,9 +488,9 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
     let ing = p.ingress;
     j.checked(ReqId::SIP_PRESERVE, "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
     // Record-Route: the proxy may add its own entries on top, never drop or change others.
-    let rri: Vec<Vec<u8>> = ing.list_values(&HeaderName::RecordRoute).iter().map(|s| route_key(ing, *s)).collect();
-    let rre: Vec<Vec<u8>> = eg.list_values(&HeaderName::RecordRoute).iter().map(|s| route_key(eg, *s)).collect();
-    if rre.len() < rri.len() || rre[rre.len() - rri.len()..] != rri[..] {
+    let rri = Entries::new(ing, &HeaderName::RecordRoute);
+    let rre = Entries::new(eg, &HeaderName::RecordRoute);
+    if rre.len() < rri.len() || !rre.tail_is(rre.len() - rri.len(), &rri, 0) {
         j.violation(
             ReqId::SIP_PRESERVE,
             format!("the {} received Record-Route entries kept below any the server adds", rri.len()),
@@ -480,7 +518,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
                 if name == HeaderName::CallId { v.trim_ascii().to_vec() } else { meaning::canonical(&name, v) }
             })
         };
-        if view(ing) != view(eg) {
+        if first_raw(ing, &name) != first_raw(eg, &name) && view(ing) != view(eg) {
             let a = ing.first(&name).map(|h| ing.value(h).into_owned());
             let b = eg.first(&name).map(|h| eg.value(h).into_owned());
             j.violation(
@@ -533,6 +571,10 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         }
         seen.push(&h.name);
         if matches!(h.name, HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq) {
+            continue;
+        }
+        // Fields spelled exactly alike, in the same order, mean the same.
+        if ing.all(&h.name).map(|x| ing.slice(x.value)).eq(eg.all(&h.name).map(|x| eg.slice(x.value))) {
             continue;
         }
         // Accept-Contact and Contact values as feature-parameter sets (RFC 3840: parameter order

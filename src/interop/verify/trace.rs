@@ -129,6 +129,18 @@ impl Registrations {
 
 struct Parsed {
     msg: Option<Message>,
+    /// The message's Via values by meaning ([`via_keys`]), worked out once when first asked.
+    vias: std::cell::OnceCell<Vec<Vec<u8>>>,
+}
+
+impl Parsed {
+    fn new(msg: Option<Message>) -> Parsed {
+        Parsed { msg, vias: std::cell::OnceCell::new() }
+    }
+    /// The Via values by meaning; empty for a message that did not parse.
+    fn vias(&self) -> &[Vec<u8>] {
+        self.vias.get_or_init(|| self.msg.as_ref().map(via_keys).unwrap_or_default())
+    }
 }
 
 /// Judge a whole trace.
@@ -189,7 +201,7 @@ pub(crate) fn judge_local_in(
     end: Option<Instant>,
 ) -> Local {
     let parsed: Vec<Parsed> =
-        trace.events.iter().map(|o| Parsed { msg: Message::parse(o.packet.bytes.clone()).ok() }).collect();
+        trace.events.iter().map(|o| Parsed::new(Message::parse(o.packet.bytes.clone()).ok())).collect();
     let is_sut = |a: &SocketAddr| ctx.sut.contains(a) || ctx.sut_hosts.contains(&a.ip());
     let mut report = TraceReport::default();
     let mut regs = Registrations::default();
@@ -212,8 +224,7 @@ pub(crate) fn judge_local_in(
         if matches!(method, Method::Ack | Method::Cancel) {
             continue;
         }
-        let Some(top) = m.top_via() else { continue };
-        let top_bytes = via_meaning(m, top);
+        let Some(top_bytes) = p.vias().first() else { continue };
         let key = (top_bytes.clone(), method.to_string());
         if seen_tx.contains_key(&key) {
             continue; // a retransmission: judged with its first copy
@@ -225,10 +236,7 @@ pub(crate) fn judge_local_in(
             .filter(|&k| {
                 let o = &trace.events[k];
                 let Some(e) = &parsed[k].msg else { return false };
-                is_sut(&o.packet.from) && e.method() == Some(&method) && {
-                    let vias = e.list_values(&HeaderName::Via);
-                    vias.len() >= 2 && via_meaning(e, vias[1]) == top_bytes
-                }
+                is_sut(&o.packet.from) && e.method() == Some(&method) && parsed[k].vias().get(1) == Some(top_bytes)
             })
             .collect();
         let response = (i + 1..parsed.len()).find(|&k| {
@@ -237,7 +245,7 @@ pub(crate) fn judge_local_in(
                 is_sut(&o.packet.from)
                     && r.status().is_some_and(StatusCode::is_final)
                     && r.cseq().is_ok_and(|(_, m)| m == method)
-                    && r.top_via().is_some_and(|v| via_meaning(r, v) == top_bytes)
+                    && parsed[k].vias().first() == Some(top_bytes)
             })
         });
         let case = session_case(m, &ctx.domains);
@@ -444,7 +452,7 @@ fn judge_relayed_responses(
     // Via removed (RFC 3261 §16.7 step 3); a final response must go at all (§16.7 step 5: the
     // best final response is forwarded; a 2xx always). Retransmissions are judged with their
     // first copy; a response to CANCEL is hop by hop.
-    let mut seen: Vec<(Vec<Vec<u8>>, Option<StatusCode>)> = Vec::new();
+    let mut seen: Vec<(&[Vec<u8>], Option<StatusCode>)> = Vec::new();
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
         let Some(r) = &p.msg else { continue };
         if !is_sut(&o.packet.to) || r.is_request() || r.status() == Some(StatusCode::TRYING) {
@@ -455,7 +463,7 @@ fn judge_relayed_responses(
             continue;
         }
         j.checked(ReqId::SIP_PROXY, "responses relayed upstream with the server's Via removed");
-        let key = (via_keys(r), r.status());
+        let key = (p.vias(), r.status());
         let first_copy = !seen.contains(&key);
         if first_copy {
             seen.push(key);
@@ -466,12 +474,12 @@ fn judge_relayed_responses(
                 || (r.status() == Some(StatusCode::SERVICE_UNAVAILABLE)
                     && x.status() == Some(StatusCode::SERVER_INTERNAL_ERROR))
         };
-        let vk = via_keys(r);
+        let vk = p.vias();
         let relayed = (k + 1..parsed.len()).find(|&n| {
             is_sut(&trace.events[n].packet.from)
                 && parsed[n].msg.as_ref().is_some_and(|x| {
                     same_status(x) && x.call_id() == r.call_id() && {
-                        let xv = via_keys(x);
+                        let xv = parsed[n].vias();
                         xv.first() == vk.get(1) || xv.first() == vk.first()
                     }
                 })
@@ -500,8 +508,7 @@ fn judge_relayed_responses(
             );
         }
         if let Some(n) = relayed {
-            let x = parsed[n].msg.as_ref().expect("found above");
-            let xv = via_keys(x);
+            let xv = parsed[n].vias();
             if xv[..] != vk[1..] {
                 j.violation(
                     ReqId::SIP_PROXY,
@@ -554,30 +561,30 @@ fn judge_unpaired_egress(
 /// INCONCLUSIVE: it may be the server's own, sent or delivered late, and a 100 carries nothing
 /// that tells the two apart.
 fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
-    let mut judged: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut judged: Vec<&[Vec<u8>]> = Vec::new();
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
         let Some(r) = &p.msg else { continue };
         if !is_sut(&o.packet.to) || r.status() != Some(StatusCode::TRYING) {
             continue;
         }
-        let vias = via_keys(r);
+        let vias = p.vias();
         if vias.len() < 2 || judged.contains(&vias) {
             continue;
         }
-        judged.push(vias.clone());
+        judged.push(vias);
         j.checked(ReqId::SIP_PROXY, "100 Trying not forwarded upstream");
         let upstream = &vias[1..];
         let mut last = k;
         for n in k + 1..parsed.len() {
             let Some(x) = &parsed[n].msg else { continue };
             let from_sut = is_sut(&trace.events[n].packet.from);
-            if from_sut && x.status() == Some(StatusCode::TRYING) && via_keys(x)[..] == *upstream {
+            if from_sut && x.status() == Some(StatusCode::TRYING) && parsed[n].vias() == upstream {
                 let retransmitted = (last + 1..n).any(|q| {
                     is_sut(&trace.events[q].packet.to)
                         && parsed[q].msg.as_ref().is_some_and(|m| {
                             m.is_request()
                                 && !matches!(m.method(), Some(Method::Cancel | Method::Ack))
-                                && via_keys(m).first() == upstream.first()
+                                && parsed[q].vias().first() == upstream.first()
                         })
                 });
                 if !retransmitted {
@@ -589,7 +596,7 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                             && parsed[q]
                                 .msg
                                 .as_ref()
-                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && via_keys(m)[..] == *upstream)
+                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && parsed[q].vias() == upstream)
                     });
                     // Two 100s from the server for one transaction: one of them is not its own.
                     let another_after = (n + 1..parsed.len()).any(|q| {
@@ -597,13 +604,13 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                             && parsed[q]
                                 .msg
                                 .as_ref()
-                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && via_keys(m)[..] == *upstream)
+                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && parsed[q].vias() == upstream)
                             && !(n + 1..q).any(|w| {
                                 is_sut(&trace.events[w].packet.to)
                                     && parsed[w].msg.as_ref().is_some_and(|m| {
                                         m.is_request()
                                             && !matches!(m.method(), Some(Method::Cancel | Method::Ack))
-                                            && via_keys(m).first() == upstream.first()
+                                            && parsed[w].vias().first() == upstream.first()
                                     })
                             })
                     });
