@@ -329,7 +329,7 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
 }
 
 /// `imcpm load` against Kamailio with the level-1 config family: the level-1 mix (pager, IMDN,
-/// chat, file transfer, large message) at 2,000 requests/s for 30 s, every message judged. The
+/// chat, group chat, file transfer, large message) at 2,000 requests/s for 30 s, every message judged. The
 /// correct config passes everything; the faulty one fails exactly its large-message requests
 /// (T1.TERM.LMM: the forgotten tag) and leaves P-Asserted-Service in every request
 /// (X.PAS-REMOVED, NON-STRICT).
@@ -364,6 +364,8 @@ fn kamailio_level_1_under_load() {
         assert_eq!(totals["answered"], 60_000, "{cfg}: {stdout}");
         let lmm = count("T1.TERM.LMM", "PASS") + count("T1.TERM.LMM", "FAIL");
         assert!(lmm > 2_000, "{cfg}: large-message requests judged: {lmm}");
+        let group = count("T1.TERM.GROUP", "PASS");
+        assert!(group > 2_000, "{cfg}: group chat invitations judged and passed: {group}");
         let summary = |v: &str| json["summary"][v].as_u64().unwrap_or(0);
         if faulty {
             assert_eq!(out.status.code(), Some(1), "{cfg}: {stdout}");

@@ -29,9 +29,9 @@ pub struct Args {
     /// Local users the requests go to (and remote CPM users they come from), round robin.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub population: u64,
-    /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft and
-    /// session (group chat is not offered yet; the default is the usual mix without its 5).
-    #[arg(long, value_name = "NAME=W,...", default_value = "pager=60,imdn=20,lmm=5,ft=5,session=5", value_parser = parse_mix)]
+    /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft,
+    /// session and group (a remote CPM conference focus inviting a local user).
+    #[arg(long, value_name = "NAME=W,...", default_value = "pager=60,imdn=20,lmm=5,ft=5,session=5,group=5", value_parser = parse_mix)]
     pub mix: Mix,
     /// Initial requests offered per second, on an open-loop schedule.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -78,12 +78,8 @@ fn parse_mix(s: &str) -> Result<Mix, String> {
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, w) = part.split_once('=').ok_or_else(|| format!("`{part}` is not NAME=WEIGHT"))?;
         let name = name.trim();
-        let svc = match Offered::from_name(name) {
-            Some(o) => o,
-            None if name == "group" => {
-                return Err("group chat is not offered yet (pager, imdn, lmm, ft, session are)".into());
-            }
-            None => return Err(format!("`{name}` is not a service: pager, imdn, lmm, ft or session")),
+        let Some(svc) = Offered::from_name(name) else {
+            return Err(format!("`{name}` is not a service: pager, imdn, lmm, ft, session or group"));
         };
         let w: u32 = w.trim().parse().map_err(|_| format!("`{part}`: the weight is a whole number"))?;
         if w > 1000 {

@@ -78,11 +78,15 @@ pub enum Offered {
     Ft,
     /// 1-1 chat session (INVITE).
     Session,
+    /// Group chat: a remote CPM conference focus invites a local user (INVITE, Contact with
+    /// `isfocus`, docs/decisions.md D17).
+    Group,
 }
 
 impl Offered {
     /// Every service, in `--mix` order.
-    pub const ALL: [Offered; 5] = [Offered::Pager, Offered::Imdn, Offered::Lmm, Offered::Ft, Offered::Session];
+    pub const ALL: [Offered; 6] =
+        [Offered::Pager, Offered::Imdn, Offered::Lmm, Offered::Ft, Offered::Session, Offered::Group];
     /// Its `--mix` name.
     pub fn name(self) -> &'static str {
         match self {
@@ -91,6 +95,7 @@ impl Offered {
             Offered::Lmm => "lmm",
             Offered::Ft => "ft",
             Offered::Session => "session",
+            Offered::Group => "group",
         }
     }
     /// The service of a `--mix` name.
@@ -98,7 +103,7 @@ impl Offered {
         Offered::ALL.into_iter().find(|o| o.name() == s)
     }
     fn invite(self) -> bool {
-        matches!(self, Offered::Lmm | Offered::Ft | Offered::Session)
+        matches!(self, Offered::Lmm | Offered::Ft | Offered::Session | Offered::Group)
     }
     /// The last part of its CPM ICSI.
     fn icsi(self) -> &'static str {
@@ -106,7 +111,7 @@ impl Offered {
             Offered::Pager | Offered::Imdn => "msg",
             Offered::Lmm => "largemsg",
             Offered::Ft => "filetransfer",
-            Offered::Session => "session",
+            Offered::Session | Offered::Group => "session",
         }
     }
 }
@@ -333,6 +338,9 @@ fn body(svc: Offered, k: u64, n: usize, o: &LoadOptions, ip: std::net::IpAddr) -
         Offered::Lmm => {
             ("application/sdp", sdp("a=accept-types:message/cpim\r\na=accept-wrapped-types:*\r\na=sendonly\r\n"))
         }
+        Offered::Group => {
+            ("application/sdp", sdp("a=accept-types:message/cpim application/conference-info+xml\r\na=sendrecv\r\n"))
+        }
         Offered::Ft => (
             "application/sdp",
             sdp(&format!(
@@ -350,11 +358,25 @@ fn initial(svc: Offered, k: u64, run: &str, from: SocketAddr, o: &LoadOptions) -
     let method = if svc.invite() { "INVITE" } else { "MESSAGE" };
     let icsi = svc.icsi();
     let tag = format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\"");
-    let contact = if svc.invite() { format!("Contact: <sip:+1555{n:07}@{from}>;{tag}\r\n") } else { String::new() };
+    // A group chat invitation comes from the remote network's conference focus: its conference
+    // URI in From and in the `isfocus` Contact, the inviting user in Referred-By, the group's
+    // Conversation-ID (one conference per local user).
+    let (from_uri, contact, extra, conv) = if svc == Offered::Group {
+        let conf = format!("sip:conf{n:x}-{run}@cpm.example.com");
+        (
+            conf.clone(),
+            format!("Contact: <sip:conf{n:x}@{from}>;{tag};isfocus\r\n"),
+            format!("Referred-By: <sip:+1555{n:07}@cpm.example.com>\r\nSubject: group {n}\r\n"),
+            format!("g{n:x}-{run}"),
+        )
+    } else {
+        let contact = if svc.invite() { format!("Contact: <sip:+1555{n:07}@{from}>;{tag}\r\n") } else { String::new() };
+        (format!("sip:+1555{n:07}@cpm.example.com"), contact, String::new(), format!("c{n:x}-{run}"))
+    };
     let (ctype, body) = body(svc, k, n, o, from.ip());
     let sut = o.sut;
     format!(
-        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <sip:+1555{n:07}@cpm.example.com>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <sip:+1555{n:07}@cpm.example.com>\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <sip:+1555{n:07}@cpm.example.com>\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}{extra}Accept-Contact: *;{tag}\r\nConversation-ID: {conv}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
@@ -953,10 +975,16 @@ mod tests {
 
     #[test]
     fn the_mix_cycle_gives_each_service_its_weight_spread_out() {
-        let mix =
-            [(Offered::Pager, 60), (Offered::Imdn, 20), (Offered::Lmm, 5), (Offered::Ft, 5), (Offered::Session, 5)];
+        let mix = [
+            (Offered::Pager, 60),
+            (Offered::Imdn, 20),
+            (Offered::Lmm, 5),
+            (Offered::Ft, 5),
+            (Offered::Session, 5),
+            (Offered::Group, 5),
+        ];
         let c = mix_cycle(&mix);
-        assert_eq!(c.len(), 95);
+        assert_eq!(c.len(), 100);
         for (o, w) in mix {
             assert_eq!(c.iter().filter(|x| **x == o).count(), w as usize, "{o:?}");
         }

@@ -124,7 +124,6 @@ fn bad_arguments_exit_2_before_anything_is_sent() {
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "0s"], "whole seconds"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "fast"], "not a duration"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--rate", "0"], "--rate"),
-        (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "group=5"], "group chat is not offered yet"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "pager=1,pager=2"], "given twice"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "fax=1"], "not a service"),
     ] {
@@ -171,14 +170,15 @@ fn the_default_mix_is_judged_per_service() {
     let (out, json) = load(sut, "mix", &["--rate", "100", "--duration", "2s"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    // pager=60, imdn=20, lmm=5, ft=5, session=5 over 200 requests: 95 slots, then 105 more.
-    let per: Vec<(&str, u64)> = ["T1.TERM.PAGER", "T1.TERM.IMDN", "T1.TERM.LMM", "T1.TERM.FT", "T1.TERM.SESSION"]
-        .iter()
-        .map(|id| (*id, count(&json, id, "PASS")))
-        .collect();
+    // pager=60, imdn=20, lmm=5, ft=5, session=5, group=5 over 200 requests: the 100 slots twice.
+    let per: Vec<(&str, u64)> =
+        ["T1.TERM.PAGER", "T1.TERM.IMDN", "T1.TERM.LMM", "T1.TERM.FT", "T1.TERM.SESSION", "T1.TERM.GROUP"]
+            .iter()
+            .map(|id| (*id, count(&json, id, "PASS")))
+            .collect();
     assert_eq!(per.iter().map(|x| x.1).sum::<u64>(), 200, "{per:?}");
     assert!(per.iter().all(|x| x.1 > 0), "every service offered: {per:?}");
-    assert!((per[0].1 as f64 / 200.0 - 60.0 / 95.0).abs() < 0.03, "pager's share: {per:?}");
+    assert_eq!(per.iter().map(|x| x.1).collect::<Vec<_>>(), [120, 40, 10, 10, 10, 10], "{per:?}");
     let not_pass: u64 = json["summary"]
         .as_object()
         .unwrap()
@@ -188,15 +188,22 @@ fn the_default_mix_is_judged_per_service() {
         .sum();
     assert_eq!(not_pass, 0, "{text}");
     // A MESSAGE is 4 messages; an INVITE dialog 11 (INVITE, 100, 200, ACK, BYE and its 200).
-    let invites = per[2].1 + per[3].1 + per[4].1;
+    let invites = per[2].1 + per[3].1 + per[4].1 + per[5].1;
     assert_eq!(json["load"]["messages"].as_u64().unwrap(), 4 * (200 - invites) + 11 * invites);
     let services: Vec<&str> =
         json["load"]["latency"].as_array().unwrap().iter().map(|x| x[0].as_str().unwrap()).collect();
-    assert_eq!(services, ["pager", "imdn", "lmm", "ft", "session"]);
+    assert_eq!(services, ["pager", "imdn", "lmm", "ft", "session", "group"]);
     drop(_s);
     let (_s, sut) = serve(Some("forget-lmm-tag"));
     let (out, json) = load(sut, "mix-lmm-fault", &["--rate", "100", "--duration", "1s", "--mix", "lmm=1,pager=1"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(count(&json, "T1.TERM.LMM", "FAIL"), 50);
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
+    drop(_s);
+    // Group chat: the focus's `isfocus` Contact left in the CPM form fails each invitation.
+    let (_s, sut) = serve(Some("skip-contact"));
+    let (out, json) = load(sut, "mix-group-fault", &["--rate", "100", "--duration", "1s", "--mix", "group=1,pager=1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(count(&json, "T1.TERM.GROUP", "FAIL"), 50);
     assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
 }
