@@ -36,7 +36,7 @@ check src/capture 'base|sip|capture'
 # The socket driver runs any sans-IO node; it knows nothing of scenarios, reports or the CLI.
 check src/net 'base|sip|node|net'
 # A load run drives sockets and feeds the capture judge; it knows nothing of scenarios or the CLI.
-check src/load 'base|sip|capture|check|net|node|report|load'
+check src/load 'base|sip|capture|check|interop::[a-uw-z][a-z_]*|net|node|report|load'
 
 # No clock, sleep or socket below the drivers: the sans-IO core, the world, the oracle and the
 # scenario player take time as an input.

@@ -123,6 +123,14 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     if a.sut.transport != Transport::Udp || a.listen.transport != Transport::Udp {
         return Err(miette::miette!("--sut {} --listen {}: only UDP is offered so far", a.sut, a.listen));
     }
+    // The judge keeps the registrations of at most this many users (check-pcap's window).
+    let max = crate::check::capture::Window::default().max_users as u64;
+    if a.level == Level::Two && a.population > max {
+        return Err(miette::miette!(
+            "--population {} at --level 2: at most {max}, each user registered and its kind kept for the whole run",
+            a.population
+        ));
+    }
     write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();

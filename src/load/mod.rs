@@ -53,6 +53,8 @@ const TIMER_F: Duration = Duration::from_secs(32);
 const DROP_CHECK: Duration = Duration::from_millis(100);
 /// Messages handed to the judge at a time.
 const BATCH: usize = 256;
+/// Third-party REGISTERs in flight at once at the start of a level-2 run.
+const REG_WINDOW: usize = 200;
 /// Longest wait, after a step, for the judge to finish that step's transactions.
 const JUDGE_WAIT: Duration = Duration::from_secs(30);
 
@@ -297,12 +299,12 @@ fn bind(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
 }
 
 /// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
-/// 5.3.1-5.3.5), from user `n`.
-fn body(svc: Offered, k: u64, n: usize, o: &LoadOptions, ip: std::net::IpAddr) -> (&'static str, String) {
+/// 5.3.1-5.3.5), from `peer` to local user `n`.
+fn body(svc: Offered, k: u64, n: usize, o: &LoadOptions, ip: std::net::IpAddr, peer: &str) -> (&'static str, String) {
     let d = &o.domain;
     let cpim = |inner: &str| {
         format!(
-            "From: <sip:+1555{n:07}@cpm.example.com>\r\nTo: <sip:user{n}@{d}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
+            "From: <{peer}>\r\nTo: <sip:user{n}@{d}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
         )
     };
     let sdp = |extra: &str| {
@@ -350,34 +352,100 @@ fn body(svc: Offered, k: u64, n: usize, o: &LoadOptions, ip: std::net::IpAddr) -
     }
 }
 
-/// The CPM-form initial request `k` of service `svc` (spec examples 5.3.1-5.3.5, terminating
-/// session case), routed through the server to the harness (the ISC Route set).
-fn initial(svc: Offered, k: u64, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
-    let n = (k as usize) % o.population.max(1);
+/// Whether local user `n` is a CPM client: at level 2 every other user is one (the others are
+/// IM clients), so both halves of Appendix T are offered; at level 1 none is.
+fn is_cpm(level: Level, n: usize) -> bool {
+    level == Level::Two && n % 2 == 0
+}
+
+/// The local user request `k` goes to: round robin, shifted by one each time the mix comes
+/// round, so that every service reaches every user (and both kinds) whatever the population.
+fn user_of(k: u64, cycle: usize, population: usize) -> usize {
+    ((k + k / cycle.max(1) as u64) % population.max(1) as u64) as usize
+}
+
+/// Initial request `k` of service `svc` to local user `n`, terminating session case, routed
+/// through the server to the harness (the ISC Route set). To an IM client it comes from a
+/// remote CPM user in the CPM form (spec examples 5.3.1-5.3.5: the CPM ICSI in Accept-Contact
+/// and Contact, P-Asserted-Service, Conversation-ID and Contribution-ID); to a local CPM client
+/// (level 2) from a remote IM user in the IM form (`+g.oma.sip-im`, for large messages with
+/// `+g.oma.sip-im.large-message`; no P-Asserted-Service, no Conversation-ID: the server adds
+/// what a CPM client expects).
+fn initial(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
     let d = &o.domain;
     let method = if svc.invite() { "INVITE" } else { "MESSAGE" };
     let icsi = svc.icsi();
-    let tag = format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\"");
-    // A group chat invitation comes from the remote network's conference focus: its conference
-    // URI in From and in the `isfocus` Contact, the inviting user in Referred-By, the group's
-    // Conversation-ID (one conference per local user).
-    let (from_uri, contact, extra, conv) = if svc == Offered::Group {
-        let conf = format!("sip:conf{n:x}-{run}@cpm.example.com");
+    let to_cpm = is_cpm(o.level, n);
+    let (peer, tag) = if to_cpm {
+        let im = crate::interop::table::IM_TAG;
+        let lmm = crate::interop::table::LMM_TAG;
         (
-            conf.clone(),
-            format!("Contact: <sip:conf{n:x}@{from}>;{tag};isfocus\r\n"),
-            format!("Referred-By: <sip:+1555{n:07}@cpm.example.com>\r\nSubject: group {n}\r\n"),
-            format!("g{n:x}-{run}"),
+            format!("sip:im{n}@im.remote.example"),
+            if svc == Offered::Lmm { format!("{im};{lmm}") } else { im.to_string() },
         )
     } else {
-        let contact = if svc.invite() { format!("Contact: <sip:+1555{n:07}@{from}>;{tag}\r\n") } else { String::new() };
-        (format!("sip:+1555{n:07}@cpm.example.com"), contact, String::new(), format!("c{n:x}-{run}"))
+        (
+            format!("sip:+1555{n:07}@cpm.example.com"),
+            format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\""),
+        )
     };
-    let (ctype, body) = body(svc, k, n, o, from.ip());
+    let peer_host = if to_cpm { "im.remote.example" } else { "cpm.example.com" };
+    // A group chat invitation comes from the remote network's conference focus: its conference
+    // URI in From and in the `isfocus` Contact, the inviting user in Referred-By (one
+    // conference per local user).
+    let (from_uri, contact, extra) = if svc == Offered::Group {
+        (
+            format!("sip:conf{n:x}-{run}@{peer_host}"),
+            format!("Contact: <sip:conf{n:x}@{from}>;{tag};isfocus\r\n"),
+            format!("Referred-By: <{peer}>\r\nSubject: group {n}\r\n"),
+        )
+    } else {
+        let user = peer.trim_start_matches("sip:").split('@').next().unwrap_or_default().to_string();
+        let contact = if svc.invite() { format!("Contact: <sip:{user}@{from}>;{tag}\r\n") } else { String::new() };
+        (peer.clone(), contact, String::new())
+    };
+    let cpm_only = if to_cpm {
+        String::new()
+    } else {
+        let conv = if svc == Offered::Group { format!("g{n:x}-{run}") } else { format!("c{n:x}-{run}") };
+        format!(
+            "P-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}{extra}Accept-Contact: *;{tag}\r\nConversation-ID: {conv}\r\nContribution-ID: ld{k:x}\r\n"
+        )
+    };
+    let im_only = if to_cpm { format!("{contact}{extra}Accept-Contact: *;{tag}\r\n") } else { String::new() };
+    let (ctype, body) = body(svc, k, n, o, from.ip(), &peer);
     let sut = o.sut;
     format!(
-        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <sip:+1555{n:07}@cpm.example.com>\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}{extra}Accept-Contact: *;{tag}\r\nConversation-ID: {conv}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{peer}>\r\n{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
+    )
+    .into_bytes()
+}
+
+/// The third-party REGISTER (docs/decisions.md D8) by which the harness, as the S-CSCF, tells
+/// the server that local user `n` registered, with the user's own REGISTER as its body: a CPM
+/// client's Contact carries every CPM ICSI, an IM client's the IM tags.
+fn third_party_register(n: usize, run: &str, me: SocketAddr, o: &LoadOptions, expires: u64) -> Vec<u8> {
+    let d = &o.domain;
+    let tags = if is_cpm(o.level, n) {
+        let icsis: Vec<String> = ["msg", "largemsg", "filetransfer", "session"]
+            .iter()
+            .map(|s| format!("urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{s}"))
+            .collect();
+        format!(
+            ";+sip.instance=\"<urn:uuid:00000000-0000-4000-8000-{n:012x}>\";+g.3gpp.icsi-ref=\"{}\"",
+            icsis.join(",")
+        )
+    } else {
+        format!(";{};{}", crate::interop::table::LMM_TAG, crate::interop::table::IM_TAG)
+    };
+    let ue = format!(
+        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:user{n}@{d}>;tag=ue{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:user{n}@{me}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let sut = o.sut;
+    format!(
+        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKld-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
+        len = ue.len()
     )
     .into_bytes()
 }
@@ -517,6 +585,18 @@ struct Driver<'a> {
     totals: Counts,
     drops: u64,
     incomplete: bool,
+    /// Third-party REGISTERs not yet answered (level 2), by user.
+    regs: HashMap<usize, Reg>,
+    /// The first REGISTER the server refused: user and status line.
+    reg_refused: Option<(usize, String)>,
+}
+
+/// A third-party REGISTER in flight (a non-INVITE client transaction).
+struct Reg {
+    bytes: Arc<Vec<u8>>,
+    first: Instant,
+    next: Instant,
+    interval: Duration,
 }
 
 impl Driver<'_> {
@@ -612,7 +692,8 @@ impl Driver<'_> {
 
     async fn offer(&mut self, k: u64, due: Instant, step: usize) {
         let service = self.cycle[(k as usize) % self.cycle.len()];
-        let bytes = Arc::new(initial(service, k, &self.run, self.me, self.o));
+        let n = user_of(k, self.cycle.len(), self.o.population);
+        let bytes = Arc::new(initial(service, k, n, &self.run, self.me, self.o));
         let second = self.second_of(due);
         self.count(step, second, |c| {
             c.offered += 1;
@@ -707,6 +788,19 @@ impl Driver<'_> {
 
     async fn on_response(&mut self, msg: Message, now: Instant) {
         let Some(status) = msg.status() else { return };
+        let branch = msg.top_via_branch().unwrap_or_default();
+        if let Some(hex) = branch.strip_prefix("z9hG4bKld-reg-") {
+            let Some(n) = usize::from_str_radix(hex, 16).ok().filter(|n| self.regs.contains_key(n)) else { return };
+            if status.is_final() {
+                self.regs.remove(&n);
+                self.done.push(Feed::Done(format!("ldreg{n:x}-{}@harness", self.run).into_bytes().into()));
+                if !status.is_success() && self.reg_refused.is_none() {
+                    let line = String::from_utf8_lossy(msg.slice(msg.start_line_span())).into_owned();
+                    self.reg_refused = Some((n, line));
+                }
+            }
+            return;
+        }
         let Some((k, what)) = msg.top_via_branch().and_then(|b| k_of(&b, &self.run)) else { return };
         let Some(tx) = self.flight.get_mut(&k) else { return };
         match (tx.phase, what) {
@@ -800,6 +894,67 @@ impl Driver<'_> {
     }
 }
 
+/// Level 2: register every local user with the server by third-party REGISTER before the
+/// schedule starts (at most [`REG_WINDOW`] in flight, each retransmitted as a non-INVITE client
+/// transaction), so that it knows which of them are CPM clients. A REGISTER refused, or not
+/// answered within 64·T1, ends the run before any request is offered: the run could not judge
+/// what it meant to.
+async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) -> io::Result<()> {
+    let total: u64 = d.o.steps.iter().map(|s| s.duration.as_secs()).sum();
+    let expires = total + 600;
+    let users = d.o.population;
+    let sut = d.o.sut;
+    let mut next_user = 0;
+    loop {
+        let now = Instant::now();
+        while next_user < users && d.regs.len() < REG_WINDOW {
+            let bytes = Arc::new(third_party_register(next_user, &d.run, d.me, d.o, expires));
+            d.send(&bytes, sut).await;
+            d.regs.insert(next_user, Reg { bytes, first: now, next: now + T1, interval: T1 });
+            next_user += 1;
+        }
+        let mut resend = Vec::new();
+        for (n, r) in d.regs.iter_mut() {
+            if now.saturating_duration_since(r.first) >= TIMER_F {
+                return Err(io::Error::other(format!(
+                    "the server did not answer the third-party REGISTER of user{n}@{} within 64*T1 (32 s): at level 2 it must learn its CPM clients from them (docs/load.md)",
+                    d.o.domain
+                )));
+            }
+            if r.next <= now {
+                r.interval = (r.interval * 2).min(T2);
+                r.next = now + r.interval;
+                resend.push(r.bytes.clone());
+            }
+        }
+        for b in resend {
+            d.send(&b, sut).await;
+        }
+        if let Some((n, line)) = d.reg_refused.take() {
+            return Err(io::Error::other(format!(
+                "the server answered the third-party REGISTER of user{n}@{} with {}: at level 2 it must accept them to learn its CPM clients (docs/load.md)",
+                d.o.domain,
+                crate::base::escape::escape(&line)
+            )));
+        }
+        if next_user >= users && d.regs.is_empty() {
+            d.check_drops();
+            return Ok(());
+        }
+        let wake = d.regs.values().map(|r| r.next).min().unwrap_or(now + T1).min(now + Duration::from_millis(20));
+        tokio::select! {
+            r = socket.recv_from(buf) => {
+                let (n, from) = r?;
+                d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
+                while let Ok((n, from)) = socket.try_recv_from(buf) {
+                    d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
 async fn drive(
     o: &LoadOptions,
     socket: &UdpSocket,
@@ -839,9 +994,20 @@ async fn drive(
         totals: Counts::default(),
         drops: crate::net::udp_socket_drops(socket),
         incomplete: false,
+        regs: HashMap::new(),
+        reg_refused: None,
     };
-    let base_drops = d.drops;
     let mut buf = vec![0u8; 65_536];
+    if o.level == Level::Two {
+        register_all(&mut d, socket, &mut buf).await?;
+        // The schedule starts now, not before the registrations.
+        d.t0 = Instant::now() + Duration::from_millis(50);
+        d.wall0_us =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |x| x.as_micros() as u64)
+                + 50_000;
+    }
+    let t0 = d.t0;
+    let base_drops = d.drops;
     let mut next_drop_check = t0 + DROP_CHECK;
     let mut next_progress = t0 + Duration::from_secs(1);
     let mut answered_before = 0;

@@ -18,8 +18,13 @@ impl Drop for Serve {
 
 /// `imcpm serve --level 1 [--fault F]` on a free UDP port.
 fn serve(fault: Option<&str>) -> (Serve, SocketAddr) {
+    serve_at("1", fault)
+}
+
+/// `imcpm serve --level LEVEL [--fault F]` on a free UDP port.
+fn serve_at(level: &str, fault: Option<&str>) -> (Serve, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
-    cmd.args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1"]);
+    cmd.args(["serve", "--listen", "udp:127.0.0.1:0", "--level", level]);
     if let Some(f) = fault {
         cmd.args(["--fault", f]);
     }
@@ -34,10 +39,14 @@ fn serve(fault: Option<&str>) -> (Serve, SocketAddr) {
 }
 
 fn load(sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
+    load_at("1", sut, dir, extra)
+}
+
+fn load_at(level: &str, sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
     let reports = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join(dir);
     let _ = std::fs::remove_dir_all(&reports);
     let sut = format!("udp:{sut}");
-    let mut args = vec!["load", "--sut", &sut, "--level", "1", "--report-dir", reports.to_str().unwrap()];
+    let mut args = vec!["load", "--sut", &sut, "--level", level, "--report-dir", reports.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&args).env("NO_COLOR", "1").output().unwrap();
     let json =
@@ -126,8 +135,12 @@ fn bad_arguments_exit_2_before_anything_is_sent() {
         (vec!["--sut", "udp:127.0.0.1:5060", "--rate", "0"], "--rate"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "pager=1,pager=2"], "given twice"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "fax=1"], "not a service"),
+        (vec!["--sut", "udp:127.0.0.1:5060", "--level", "2", "--population", "100001"], "at most 100000"),
     ] {
-        let mut all = vec!["load", "--level", "1"];
+        let mut all = vec!["load"];
+        if !args.contains(&"--level") {
+            all.extend(["--level", "1"]);
+        }
         all.extend(args);
         let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&all).env("NO_COLOR", "1").output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -206,4 +219,81 @@ fn the_default_mix_is_judged_per_service() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(count(&json, "T1.TERM.GROUP", "FAIL"), 50);
     assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
+}
+
+const SERVICES: [&str; 6] = ["PAGER", "IMDN", "LMM", "FT", "SESSION", "GROUP"];
+
+fn not_pass(json: &Value) -> u64 {
+    json["summary"].as_object().unwrap().iter().filter(|(k, _)| *k != "PASS").map(|(_, n)| n.as_u64().unwrap()).sum()
+}
+
+/// Level 2: the harness registers its users with the server by third-party REGISTER (every
+/// other one a CPM client), then offers IM-form requests to the CPM clients and CPM-form ones
+/// to the IM clients. Every service of both halves of Appendix T is judged and passes, the
+/// Conversation-ID rules across the run included; a fault fails exactly its IDs.
+#[test]
+fn level_2_registers_its_users_and_judges_both_halves() {
+    let (_s, sut) = serve_at("2", None);
+    let args = ["--rate", "100", "--duration", "2s", "--population", "6"];
+    let (out, json) = load_at("2", sut, "level-2", &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    let t1: Vec<u64> = SERVICES.iter().map(|s| count(&json, &format!("T1.TERM.{s}"), "PASS")).collect();
+    let t2: Vec<u64> = SERVICES.iter().map(|s| count(&json, &format!("T2.TERM.{s}"), "PASS")).collect();
+    assert!(t1.iter().chain(&t2).all(|n| *n > 0), "every service to both kinds: {t1:?} {t2:?}");
+    let to_cpm: u64 = t2.iter().sum();
+    assert_eq!(t1.iter().sum::<u64>() + to_cpm, 200, "{t1:?} {t2:?}");
+    assert!((80..=120).contains(&to_cpm), "about half to CPM clients: {to_cpm}");
+    // The server adds a Conversation-ID to each request for a CPM client, one per pair of users.
+    assert_eq!(count(&json, "T2.CONVID.ADDED", "PASS"), to_cpm);
+    assert!(count(&json, "T2.CONVID.STABLE", "PASS") > 0 && count(&json, "T2.CONVID.DISTINCT", "PASS") > 0);
+    // Six REGISTERs and their 200s are judged with the rest.
+    let invites = [2, 3, 4, 5].iter().map(|&i| t1[i] + t2[i]).sum::<u64>();
+    assert_eq!(json["load"]["messages"].as_u64().unwrap(), 4 * (200 - invites) + 11 * invites + 12);
+    drop(_s);
+
+    // A new Conversation-ID for every message: the stability rule, NON-STRICT by its grade.
+    let (_s, sut) = serve_at("2", Some("new-conversation-id-per-message"));
+    let (out, json) = load_at("2", sut, "level-2-convid", &args);
+    assert_eq!(out.status.code(), Some(0), "NON-STRICT alone is exit 0");
+    assert!(count(&json, "T2.CONVID.STABLE", "NON-STRICT") > 0, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(not_pass(&json), count(&json, "T2.CONVID.STABLE", "NON-STRICT"));
+    drop(_s);
+
+    // No P-Asserted-Service toward CPM clients: each of their requests fails, nothing else.
+    let (_s, sut) = serve_at("2", Some("omit-pas"));
+    let (out, json) = load_at("2", sut, "level-2-pas", &args);
+    assert_eq!(out.status.code(), Some(1));
+    let failed: u64 = SERVICES.iter().map(|s| count(&json, &format!("T2.TERM.{s}"), "FAIL")).sum();
+    assert!((80..=120).contains(&failed), "{failed}");
+    assert_eq!(json["summary"]["FAIL"].as_u64(), Some(failed));
+    assert!(SERVICES.iter().all(|s| count(&json, &format!("T1.TERM.{s}"), "FAIL") == 0));
+}
+
+/// A server that refuses the third-party REGISTERs cannot be judged at level 2: the run stops
+/// before offering anything, with an error that says so (exit 2), never a verdict.
+#[test]
+fn level_2_with_registrations_refused_is_an_error_not_a_verdict() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sut = sock.local_addr().unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = stop.clone();
+    let refuser = std::thread::spawn(move || {
+        let mut buf = [0u8; 65_536];
+        while !stopper.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+            let Ok(req) = imcpm::sip::Message::parse(buf[..n].to_vec()) else { continue };
+            let resp = imcpm::node::transaction::response_to(&req, imcpm::sip::StatusCode::FORBIDDEN, Some("x"));
+            let _ = sock.send_to(&resp, from);
+        }
+    });
+    let (out, _) = load_at("2", sut, "level-2-refused", &["--rate", "10", "--duration", "1s", "--population", "3"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    refuser.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("third-party REGISTER") && err.contains("403 Forbidden"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Results"), "nothing judged");
 }
