@@ -299,12 +299,11 @@ fn bind(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
 }
 
 /// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
-/// 5.3.1-5.3.5), from `peer` to local user `n`.
-fn body(svc: Offered, k: u64, n: usize, o: &LoadOptions, ip: std::net::IpAddr, peer: &str) -> (&'static str, String) {
-    let d = &o.domain;
+/// 5.3.1-5.3.5), from `sender` to `recipient`.
+fn body(svc: Offered, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &str) -> (&'static str, String) {
     let cpim = |inner: &str| {
         format!(
-            "From: <{peer}>\r\nTo: <sip:user{n}@{d}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
+            "From: <{sender}>\r\nTo: <{recipient}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
         )
     };
     let sdp = |extra: &str| {
@@ -413,10 +412,44 @@ fn initial(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
         )
     };
     let im_only = if to_cpm { format!("{contact}{extra}Accept-Contact: *;{tag}\r\n") } else { String::new() };
-    let (ctype, body) = body(svc, k, n, o, from.ip(), &peer);
+    let (ctype, body) = body(svc, k, from.ip(), &peer, &format!("sip:user{n}@{d}"));
     let sut = o.sut;
     format!(
         "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{peer}>\r\n{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        len = body.len()
+    )
+    .into_bytes()
+}
+
+/// Whether requests of service `svc` involving local user `n` are originating: at level 2, every
+/// other CPM client sends (n mod 4 = 2) where the rest receive. Group chat is offered in the
+/// terminating case only (a CPM client starting a group invites a conference factory with a
+/// resource list, which the harness does not play).
+fn is_orig(level: Level, n: usize, svc: Offered) -> bool {
+    is_cpm(level, n) && n % 4 == 2 && svc != Offered::Group
+}
+
+/// Initial request `k` of service `svc` from local CPM client `n` (level 2, originating session
+/// case) to the remote IM user `im<n>@im.remote.example`, as the S-CSCF hands it to the server:
+/// the ISC Route set with `orig` on the server's entry, P-Served-User with `sescase=orig`, the
+/// CPM form the client sent (the CPM ICSI in Accept-Contact and Contact, P-Asserted-Service as
+/// the S-CSCF asserts it from the client's P-Preferred-Service, the client's Conversation-ID
+/// and Contribution-ID). The server must send it on in the IM form (T.2 bullet 2).
+fn originating(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    let d = &o.domain;
+    let method = if svc.invite() { "INVITE" } else { "MESSAGE" };
+    let icsi = svc.icsi();
+    let tag = format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\"");
+    let (me, peer) = (format!("sip:user{n}@{d}"), format!("sip:im{n}@im.remote.example"));
+    let contact = if svc.invite() {
+        format!("Contact: <sip:user{n}@{from}>;+sip.instance=\"<urn:uuid:00000000-0000-4000-8000-{n:012x}>\";{tag}\r\n")
+    } else {
+        String::new()
+    };
+    let (ctype, body) = body(svc, k, from.ip(), &me, &peer);
+    let sut = o.sut;
+    format!(
+        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr;orig>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
@@ -693,7 +726,11 @@ impl Driver<'_> {
     async fn offer(&mut self, k: u64, due: Instant, step: usize) {
         let service = self.cycle[(k as usize) % self.cycle.len()];
         let n = user_of(k, self.cycle.len(), self.o.population);
-        let bytes = Arc::new(initial(service, k, n, &self.run, self.me, self.o));
+        let bytes = Arc::new(if is_orig(self.o.level, n, service) {
+            originating(service, k, n, &self.run, self.me, self.o)
+        } else {
+            initial(service, k, n, &self.run, self.me, self.o)
+        });
         let second = self.second_of(due);
         self.count(step, second, |c| {
             c.offered += 1;

@@ -228,8 +228,9 @@ fn not_pass(json: &Value) -> u64 {
 }
 
 /// Level 2: the harness registers its users with the server by third-party REGISTER (every
-/// other one a CPM client), then offers IM-form requests to the CPM clients and CPM-form ones
-/// to the IM clients. Every service of both halves of Appendix T is judged and passes, the
+/// other one a CPM client), then offers CPM-form requests to the IM clients (T.1), IM-form
+/// requests to half the CPM clients (T.2 terminating) and CPM-form requests from the other half
+/// to remote IM users (T.2 originating). Every service of each is judged and passes, the
 /// Conversation-ID rules across the run included; a fault fails exactly its IDs.
 #[test]
 fn level_2_registers_its_users_and_judges_both_halves() {
@@ -239,17 +240,21 @@ fn level_2_registers_its_users_and_judges_both_halves() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(not_pass(&json), 0, "{text}");
-    let t1: Vec<u64> = SERVICES.iter().map(|s| count(&json, &format!("T1.TERM.{s}"), "PASS")).collect();
-    let t2: Vec<u64> = SERVICES.iter().map(|s| count(&json, &format!("T2.TERM.{s}"), "PASS")).collect();
+    let per = |prefix: &str| -> Vec<u64> {
+        SERVICES.iter().map(|s| count(&json, &format!("{prefix}.{s}"), "PASS")).collect()
+    };
+    let (t1, t2, orig) = (per("T1.TERM"), per("T2.TERM"), per("T2.ORIG"));
     assert!(t1.iter().chain(&t2).all(|n| *n > 0), "every service to both kinds: {t1:?} {t2:?}");
-    let to_cpm: u64 = t2.iter().sum();
-    assert_eq!(t1.iter().sum::<u64>() + to_cpm, 200, "{t1:?} {t2:?}");
-    assert!((80..=120).contains(&to_cpm), "about half to CPM clients: {to_cpm}");
+    // Users 0..5: IM clients 1, 3, 5; CPM clients 0 and 4 receive, 2 sends (group chat: receives).
+    assert!(orig[..5].iter().all(|n| *n > 0) && orig[5] == 0, "originating, group chat aside: {orig:?}");
+    let sum = |v: &[u64]| v.iter().sum::<u64>();
+    assert_eq!(sum(&t1) + sum(&t2) + sum(&orig), 200, "{t1:?} {t2:?} {orig:?}");
+    assert!((85..=115).contains(&sum(&t1)), "about half to IM clients: {t1:?}");
     // The server adds a Conversation-ID to each request for a CPM client, one per pair of users.
-    assert_eq!(count(&json, "T2.CONVID.ADDED", "PASS"), to_cpm);
+    assert_eq!(count(&json, "T2.CONVID.ADDED", "PASS"), sum(&t2));
     assert!(count(&json, "T2.CONVID.STABLE", "PASS") > 0 && count(&json, "T2.CONVID.DISTINCT", "PASS") > 0);
     // Six REGISTERs and their 200s are judged with the rest.
-    let invites = [2, 3, 4, 5].iter().map(|&i| t1[i] + t2[i]).sum::<u64>();
+    let invites = [2, 3, 4, 5].iter().map(|&i| t1[i] + t2[i] + orig[i]).sum::<u64>();
     assert_eq!(json["load"]["messages"].as_u64().unwrap(), 4 * (200 - invites) + 11 * invites + 12);
     drop(_s);
 
@@ -266,9 +271,17 @@ fn level_2_registers_its_users_and_judges_both_halves() {
     let (out, json) = load_at("2", sut, "level-2-pas", &args);
     assert_eq!(out.status.code(), Some(1));
     let failed: u64 = SERVICES.iter().map(|s| count(&json, &format!("T2.TERM.{s}"), "FAIL")).sum();
-    assert!((80..=120).contains(&failed), "{failed}");
+    assert_eq!(failed, sum(&t2));
     assert_eq!(json["summary"]["FAIL"].as_u64(), Some(failed));
-    assert!(SERVICES.iter().all(|s| count(&json, &format!("T1.TERM.{s}"), "FAIL") == 0));
+    drop(_s);
+
+    // The CPM ICSI left in place on the way to IM users: every CPM-form request fails (T.1
+    // toward the IM clients, T.2 originating from the CPM clients); IM-form ones do not.
+    let (_s, sut) = serve_at("2", Some("keep-cpm-icsi"));
+    let (out, json) = load_at("2", sut, "level-2-icsi", &args);
+    assert_eq!(out.status.code(), Some(1));
+    let fails = |prefix: &str| -> u64 { SERVICES.iter().map(|s| count(&json, &format!("{prefix}.{s}"), "FAIL")).sum() };
+    assert_eq!((fails("T1.TERM"), fails("T2.ORIG"), fails("T2.TERM")), (sum(&t1), sum(&orig), 0));
 }
 
 /// A server that refuses the third-party REGISTERs cannot be judged at level 2: the run stops
