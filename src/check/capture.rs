@@ -25,7 +25,7 @@ use crate::capture::{CaptureError, ReadOptions, ReadStats, SipMessage, read_capt
 use crate::interop::finding::{Finding, Verdict};
 use crate::interop::registration::aor_of;
 use crate::interop::verify::TraceContext;
-use crate::interop::verify::convid::judge_conversations;
+use crate::interop::verify::convid::{Earlier, judge_conversations_after};
 use crate::interop::verify::judge::Judge;
 use crate::interop::verify::trace::{
     Delivery, Offline, PairRecord, Registrations, Sent, judge_deferred, judge_local_in,
@@ -211,6 +211,8 @@ struct Part {
     sent: Vec<Sent>,
     /// Result key and frame of each global message ID the cross-dialog state refers to.
     ids: HashMap<usize, (Arc<str>, u64, Instant)>,
+    /// Each pair's or group's first Conversation-ID in the batches judged so far.
+    earlier: Earlier,
 }
 
 /// The messages of one dialog not judged yet.
@@ -493,6 +495,7 @@ impl Streaming<'_> {
             offline: Vec::new(),
             sent: Vec::new(),
             ids: HashMap::new(),
+            earlier: Earlier::default(),
         });
         self.parts.len() - 1
     }
@@ -771,7 +774,7 @@ impl Streaming<'_> {
             Some((k, frame, _)) => format!("frame {frame} ({k})"),
             None => "an earlier message".to_string(),
         };
-        judge_conversations(&mut j, &p.deliveries, &name);
+        judge_conversations_after(&mut j, &p.deliveries, &name, &mut p.earlier);
         let deliveries = std::mem::take(&mut p.deliveries);
         let findings = j.finish_trace();
         self.add_cross(part, findings);

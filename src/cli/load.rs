@@ -26,7 +26,8 @@ pub struct Args {
     /// The server's domain: requests go to its users `userN@DOMAIN`.
     #[arg(long, default_value = crate::scenario::run::DOMAIN)]
     pub domain: String,
-    /// Local users the requests go to (and remote CPM users they come from), round robin.
+    /// Local users the requests go to or come from (`user0@DOMAIN` ...; at level 2 every other
+    /// one a CPM client, registered first), each with its remote peer.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub population: u64,
     /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft,

@@ -16,12 +16,13 @@
 //!   INCONCLUSIVE;
 //! - per second: offered, sent, answered, unanswered, latency percentiles.
 //!
-//! Services offered ([`Offered`], mixed by weight): from a remote CPM client to a local IM client
-//! in the terminating session case (T.1), the pager-mode MESSAGE and the disposition
+//! Services offered ([`Offered`], mixed by weight): the pager-mode MESSAGE and the disposition
 //! notification (UDP non-INVITE transactions, RFC 3261 Timer E/F), and the 1-1 chat session, the
-//! file transfer and the large-message-mode session (an INVITE with Timer A/B, the 200 OK
-//! retransmitted by the harness's UAS until its ACK, the ACK and a BYE along the dialog's route
-//! set). Group chat is not offered yet.
+//! file transfer, the large-message-mode session and the group chat invitation (an INVITE with
+//! Timer A/B, the 200 OK retransmitted by the harness's UAS until its ACK, the ACK and a BYE
+//! along the dialog's route set). At level 1 they go from remote CPM clients to local IM
+//! clients (T.1); at level 2 the harness first registers its local users by third-party
+//! REGISTER, half of them CPM clients, which also receive IM requests and send CPM ones (T.2).
 
 // A driver: it reads the clock and opens sockets (docs/architecture.md).
 #![allow(clippy::disallowed_methods)]
@@ -357,10 +358,35 @@ fn is_cpm(level: Level, n: usize) -> bool {
     level == Level::Two && n % 2 == 0
 }
 
-/// The local user request `k` goes to: round robin, shifted by one each time the mix comes
-/// round, so that every service reaches every user (and both kinds) whatever the population.
-fn user_of(k: u64, cycle: usize, population: usize) -> usize {
-    ((k + k / cycle.max(1) as u64) % population.max(1) as u64) as usize
+/// The local user of request `k` (the one it goes to, or comes from). At level 1: round robin
+/// over the population. At level 2 each service's requests take the four kinds of user in turn
+/// (a receiving CPM client, n mod 4 = 0; an IM client, 1; a sending CPM client, 2; an IM client,
+/// 3), and within a kind its users round robin, so that every service reaches every kind from
+/// its first four requests on, whatever the mix and the population. `slot` is request `k`'s
+/// place in the mix, `seen` how many requests of its service came before it.
+fn user_of(k: u64, level: Level, seen: u64, population: usize) -> usize {
+    let n = population.max(1) as u64;
+    if level == Level::One || n < 4 {
+        let i = if level == Level::One { k } else { seen };
+        return (i % n) as usize;
+    }
+    let kind = seen % 4;
+    let of_kind = (n - kind).div_ceil(4); // users kind, kind + 4, ... below n
+    (kind + 4 * ((seen / 4) % of_kind)) as usize
+}
+
+/// For each slot of the mix cycle, how many slots of the same service come before it in the
+/// cycle, and how many the service has in a whole cycle: request `k`'s service has had
+/// `(k / len) * per_cycle + before` requests before it.
+fn occurrences(cycle: &[Offered]) -> Vec<(u64, u64)> {
+    cycle
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let before = cycle[..i].iter().filter(|x| *x == o).count() as u64;
+            (before, cycle.iter().filter(|x| *x == o).count() as u64)
+        })
+        .collect()
 }
 
 /// Initial request `k` of service `svc` to local user `n`, terminating session case, routed
@@ -412,10 +438,18 @@ fn initial(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
         )
     };
     let im_only = if to_cpm { format!("{contact}{extra}Accept-Contact: *;{tag}\r\n") } else { String::new() };
+    // The focus asserts its own identity, not the inviting user's.
+    let asserted = if svc == Offered::Group { from_uri.clone() } else { peer.clone() };
+    // At level 2, where the users are registered, the S-CSCF names the served user (D13).
+    let served = if o.level == Level::Two {
+        format!("P-Served-User: <sip:user{n}@{d}>;sescase=term;regstate=reg\r\n")
+    } else {
+        String::new()
+    };
     let (ctype, body) = body(svc, k, from.ip(), &peer, &format!("sip:user{n}@{d}"));
     let sut = o.sut;
     format!(
-        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{peer}>\r\n{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
@@ -601,6 +635,8 @@ struct Driver<'a> {
     t0: Instant,
     wall0_us: u64,
     cycle: Vec<Offered>,
+    /// [`occurrences`] of `cycle`.
+    occurrences: Vec<(u64, u64)>,
     feed: Vec<Feed>,
     /// `Done` words held until the next drop check.
     done: Vec<Feed>,
@@ -622,6 +658,10 @@ struct Driver<'a> {
     regs: HashMap<usize, Reg>,
     /// The first REGISTER the server refused: user and status line.
     reg_refused: Option<(usize, String)>,
+    /// The first registration the server granted for less than `expires`: user and seconds.
+    reg_short: Option<(usize, u64)>,
+    /// The registration time asked for.
+    expires: u64,
 }
 
 /// A third-party REGISTER in flight (a non-INVITE client transaction).
@@ -724,8 +764,11 @@ impl Driver<'_> {
     }
 
     async fn offer(&mut self, k: u64, due: Instant, step: usize) {
-        let service = self.cycle[(k as usize) % self.cycle.len()];
-        let n = user_of(k, self.cycle.len(), self.o.population);
+        let slot = (k as usize) % self.cycle.len();
+        let service = self.cycle[slot];
+        let (before, per_cycle) = self.occurrences[slot];
+        let seen = (k / self.cycle.len() as u64) * per_cycle + before;
+        let n = user_of(k, self.o.level, seen, self.o.population);
         let bytes = Arc::new(if is_orig(self.o.level, n, service) {
             originating(service, k, n, &self.run, self.me, self.o)
         } else {
@@ -830,6 +873,12 @@ impl Driver<'_> {
             let Some(n) = usize::from_str_radix(hex, 16).ok().filter(|n| self.regs.contains_key(n)) else { return };
             if status.is_final() {
                 self.regs.remove(&n);
+                // What the server granted (RFC 3261 §10.3: Expires, or the Contact's expires).
+                let granted =
+                    msg.first_value(&crate::sip::HeaderName::Expires).and_then(|v| v.trim().parse::<u64>().ok());
+                if let Some(g) = granted.filter(|g| status.is_success() && *g < self.expires) {
+                    self.reg_short.get_or_insert((n, g));
+                }
                 self.done.push(Feed::Done(format!("ldreg{n:x}-{}@harness", self.run).into_bytes().into()));
                 if !status.is_success() && self.reg_refused.is_none() {
                     let line = String::from_utf8_lossy(msg.slice(msg.start_line_span())).into_owned();
@@ -942,6 +991,8 @@ async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) ->
     let users = d.o.population;
     let sut = d.o.sut;
     let mut next_user = 0;
+    let mut next_drop_check = Instant::now() + DROP_CHECK;
+    d.expires = expires;
     loop {
         let now = Instant::now();
         while next_user < users && d.regs.len() < REG_WINDOW {
@@ -974,6 +1025,17 @@ async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) ->
                 crate::base::escape::escape(&line)
             )));
         }
+        if let Some((n, granted)) = d.reg_short.take() {
+            return Err(io::Error::other(format!(
+                "the server granted the registration of user{n}@{} for {granted} s, shorter than the run needs ({expires} s asked: the schedule plus 600 s); the harness does not refresh registrations, so shorten the run or let the server grant longer (docs/load.md)",
+                d.o.domain
+            )));
+        }
+        if now >= next_drop_check {
+            // Let the judge have the registrations answered so far.
+            d.check_drops();
+            next_drop_check = now + DROP_CHECK;
+        }
         if next_user >= users && d.regs.is_empty() {
             d.check_drops();
             return Ok(());
@@ -1005,6 +1067,10 @@ async fn drive(
     let wall0_us =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64) + 50_000;
     let run = format!("{:x}", wall0_us % 0xffff_ffff);
+    let cycle = {
+        let c = mix_cycle(&o.mix);
+        if c.is_empty() { vec![Offered::Pager] } else { c }
+    };
     let mut d = Driver {
         o,
         socket,
@@ -1012,10 +1078,8 @@ async fn drive(
         run,
         t0,
         wall0_us,
-        cycle: {
-            let c = mix_cycle(&o.mix);
-            if c.is_empty() { vec![Offered::Pager] } else { c }
-        },
+        cycle: cycle.clone(),
+        occurrences: occurrences(&cycle),
         feed: Vec::with_capacity(BATCH),
         done: Vec::new(),
         dones: 0,
@@ -1033,8 +1097,12 @@ async fn drive(
         incomplete: false,
         regs: HashMap::new(),
         reg_refused: None,
+        reg_short: None,
+        expires: 0,
     };
     let mut buf = vec![0u8; 65_536];
+    // Drops during the registrations count too (they mark the feed incomplete as any other).
+    let base_drops = d.drops;
     if o.level == Level::Two {
         register_all(&mut d, socket, &mut buf).await?;
         // The schedule starts now, not before the registrations.
@@ -1044,7 +1112,7 @@ async fn drive(
                 + 50_000;
     }
     let t0 = d.t0;
-    let base_drops = d.drops;
+
     let mut next_drop_check = t0 + DROP_CHECK;
     let mut next_progress = t0 + Duration::from_secs(1);
     let mut answered_before = 0;
@@ -1175,6 +1243,56 @@ async fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// At level 2 every service reaches the four kinds of user in its first four requests, and
+    /// every user of each kind in turn, whatever the mix and the population.
+    #[test]
+    fn every_service_meets_every_kind_and_every_user() {
+        let mixes: [&[(Offered, u32)]; 3] = [
+            &[(Offered::Pager, 1)],
+            &[(Offered::Pager, 1), (Offered::Imdn, 1), (Offered::Session, 1)],
+            &[
+                (Offered::Pager, 60),
+                (Offered::Imdn, 20),
+                (Offered::Lmm, 5),
+                (Offered::Ft, 5),
+                (Offered::Session, 5),
+                (Offered::Group, 5),
+            ],
+        ];
+        for mix in mixes {
+            let cycle = mix_cycle(mix);
+            let occ = occurrences(&cycle);
+            for population in [1usize, 2, 3, 4, 5, 6, 7, 10, 101] {
+                for (svc, _) in mix {
+                    let mut kinds = Vec::new();
+                    let mut users = std::collections::BTreeSet::new();
+                    let mut seen_of = 0u64;
+                    for k in 0..(cycle.len() as u64 * 4 * population as u64) {
+                        let slot = (k as usize) % cycle.len();
+                        if cycle[slot] != *svc {
+                            continue;
+                        }
+                        let (before, per) = occ[slot];
+                        let seen = (k / cycle.len() as u64) * per + before;
+                        assert_eq!(seen, seen_of, "the count of earlier requests of {svc:?}");
+                        seen_of += 1;
+                        let n = user_of(k, Level::Two, seen, population);
+                        assert!(n < population);
+                        if kinds.len() < 4 {
+                            kinds.push(n % 4);
+                        }
+                        users.insert(n);
+                    }
+                    if population >= 4 {
+                        assert_eq!(kinds, [0, 1, 2, 3], "{svc:?}, population {population}");
+                    }
+                    assert_eq!(users.len(), population, "{svc:?}, population {population}");
+                }
+            }
+        }
+        assert_eq!((0..5).map(|k| user_of(k, Level::One, 0, 3)).collect::<Vec<_>>(), [0, 1, 2, 0, 1]);
+    }
 
     #[test]
     fn the_mix_cycle_gives_each_service_its_weight_spread_out() {

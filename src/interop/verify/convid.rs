@@ -27,9 +27,34 @@ fn loc(d: &Delivery) -> Location {
 /// Judge every delivery of a trace together. `name` names the message at a position (an
 /// ingress or egress of a delivery) in a finding's text: [`trace_message`] on a trace.
 pub fn judge_conversations(j: &mut Judge, all: &[Delivery], name: &dyn Fn(usize) -> String) {
+    judge_conversations_after(j, all, name, &mut Earlier::default());
+}
+
+/// The first Conversation-ID of each pair or group in deliveries judged before (earlier batches
+/// of a long capture or load run), so that a change of ID between two batches is seen as within
+/// one. At most [`Earlier::CAP`] pairs or groups are remembered; past that the ones first met
+/// later are not.
+#[derive(Debug, Default)]
+pub struct Earlier {
+    first: std::collections::HashMap<String, String>,
+}
+
+impl Earlier {
+    /// Pairs or groups remembered at most.
+    pub const CAP: usize = 100_000;
+}
+
+/// [`judge_conversations`] for one batch of deliveries, after the batches in `earlier` (which
+/// it then updates).
+pub fn judge_conversations_after(
+    j: &mut Judge,
+    all: &[Delivery],
+    name: &dyn Fn(usize) -> String,
+    earlier: &mut Earlier,
+) {
     // Conversation-IDs seen per key, in order: what the local CPM client sent (originating) and
-    // what the server delivered (terminating).
-    let mut first: BTreeMap<&str, (String, usize)> = BTreeMap::new();
+    // what the server delivered (terminating); `None` for an earlier batch's.
+    let mut first: BTreeMap<&str, (String, Option<usize>)> = BTreeMap::new();
     // Every Conversation-ID seen, with the pair or group and the message it was seen at.
     let mut owners: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
     for d in all {
@@ -41,9 +66,14 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery], name: &dyn Fn(usize)
         }
     }
     for d in all {
+        if !first.contains_key(d.key.as_str()) {
+            if let Some(c) = earlier.first.get(&d.key) {
+                first.insert(&d.key, (c.clone(), None));
+            }
+        }
         if !d.to_cpm {
             if let Some(c) = &d.conv_in {
-                first.entry(&d.key).or_insert((c.clone(), d.ingress));
+                first.entry(&d.key).or_insert((c.clone(), Some(d.ingress)));
             }
             continue;
         }
@@ -54,17 +84,23 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery], name: &dyn Fn(usize)
         if d.conv_in.is_some() {
             continue; // kept from the request: T2.CONVID.KEPT judges it
         }
-        j.checked(ReqId::T2_CONVID_STABLE, "one Conversation-ID per pair or group, reusing the client's own");
+        // Judged (PASS or not) only where there is something to compare with: the pair's or
+        // group's first Conversation-ID, here or in an earlier batch.
         match first.get(d.key.as_str()) {
-            Some((c, at)) if c != out => j.violation(
-                ReqId::T2_CONVID_STABLE,
-                format!("Conversation-ID: {c} (as first seen at {} for {})", name(*at), d.key),
-                format!("Conversation-ID: {out}"),
-                loc(d),
-            ),
-            Some(_) => {}
+            Some((c, at)) => {
+                j.checked(ReqId::T2_CONVID_STABLE, "one Conversation-ID per pair or group, reusing the client's own");
+                if c != out {
+                    let seen = at.map_or_else(|| "an earlier message".to_string(), name);
+                    j.violation(
+                        ReqId::T2_CONVID_STABLE,
+                        format!("Conversation-ID: {c} (as first seen at {seen} for {})", d.key),
+                        format!("Conversation-ID: {out}"),
+                        loc(d),
+                    );
+                }
+            }
             None => {
-                first.insert(&d.key, (out.clone(), d.egress));
+                first.insert(&d.key, (out.clone(), Some(d.egress)));
             }
         }
         j.checked(ReqId::T2_CONVID_DISTINCT, "different Conversation-IDs for different pairs or groups");
@@ -81,6 +117,11 @@ pub fn judge_conversations(j: &mut Judge, all: &[Delivery], name: &dyn Fn(usize)
                 format!("Conversation-ID: {out}, also used for {other}"),
                 loc(d),
             );
+        }
+    }
+    for (key, (c, _)) in &first {
+        if earlier.first.len() < Earlier::CAP || earlier.first.contains_key(*key) {
+            earlier.first.entry((*key).to_string()).or_insert_with(|| c.clone());
         }
     }
     // Contribution-IDs the server generated: fresh per contribution.
@@ -172,8 +213,36 @@ mod tests {
             [d(true, AB, None, Some("c1"), 0), d(true, AB, None, Some("c1"), 2), d(true, AC, None, Some("c2"), 4)];
         assert_eq!(
             pairs(&judge(&all)),
-            vec![(ReqId::T2_CONVID_STABLE, Verdict::Pass), (ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]
+            vec![(ReqId::T2_CONVID_DISTINCT, Verdict::Pass), (ReqId::T2_CONVID_STABLE, Verdict::Pass)]
         );
+    }
+
+    /// Stability is judged only where there is something to compare: one delivery per pair is
+    /// no PASS of it (nothing was compared), however many pairs.
+    #[test]
+    fn one_delivery_per_pair_judges_no_stability() {
+        let all = [d(true, AB, None, Some("c1"), 0), d(true, AC, None, Some("c2"), 2)];
+        assert_eq!(pairs(&judge(&all)), vec![(ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]);
+    }
+
+    /// A pair's ID that changes between two batches (a long capture or load run) is found as
+    /// within one; the earlier batch's message is named as such.
+    #[test]
+    fn a_change_between_batches_is_seen() {
+        let mut earlier = Earlier::default();
+        let mut j = Judge::default();
+        judge_conversations_after(&mut j, &[d(true, AB, None, Some("c1"), 0)], &trace_message, &mut earlier);
+        assert_eq!(pairs(&j.finish_trace()), vec![(ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]);
+        let mut j = Judge::default();
+        judge_conversations_after(&mut j, &[d(true, AB, None, Some("c2"), 0)], &trace_message, &mut earlier);
+        let f = j.finish_trace();
+        assert!(pairs(&f).contains(&(ReqId::T2_CONVID_STABLE, Verdict::NonStrict)), "{f:?}");
+        let stable = f.iter().find(|x| x.requirement == ReqId::T2_CONVID_STABLE).unwrap();
+        assert_eq!(stable.expected, format!("Conversation-ID: c1 (as first seen at an earlier message for {AB})"));
+        // The same ID again in a third batch: a PASS.
+        let mut j = Judge::default();
+        judge_conversations_after(&mut j, &[d(true, AB, None, Some("c1"), 0)], &trace_message, &mut earlier);
+        assert!(pairs(&j.finish_trace()).contains(&(ReqId::T2_CONVID_STABLE, Verdict::Pass)));
     }
 
     #[test]
@@ -193,10 +262,7 @@ mod tests {
     fn one_id_for_two_pairs_is_non_strict_distinct() {
         let all = [d(true, AB, None, Some("c1"), 0), d(true, AC, None, Some("c1"), 2)];
         let f = judge(&all);
-        assert_eq!(
-            pairs(&f),
-            vec![(ReqId::T2_CONVID_DISTINCT, Verdict::NonStrict), (ReqId::T2_CONVID_STABLE, Verdict::Pass)]
-        );
+        assert_eq!(pairs(&f), vec![(ReqId::T2_CONVID_DISTINCT, Verdict::NonStrict)]);
         assert_eq!(f[0].location.message, Some(4), "the egress at index 3 is message #4");
         assert_eq!(f[0].observed, format!("Conversation-ID: c1, also used for {AB}"));
     }
@@ -230,10 +296,7 @@ mod tests {
     fn an_id_kept_from_the_request_is_not_judged_here() {
         // T2.CONVID.KEPT (pair rule) judges an ID that was already on the request.
         let all = [d(true, AB, None, Some("c1"), 0), d(true, AB, Some("theirs"), Some("theirs"), 2)];
-        assert_eq!(
-            pairs(&judge(&all)),
-            vec![(ReqId::T2_CONVID_STABLE, Verdict::Pass), (ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]
-        );
+        assert_eq!(pairs(&judge(&all)), vec![(ReqId::T2_CONVID_DISTINCT, Verdict::Pass)]);
         // Nothing generated by the server at all: nothing checked.
         assert!(judge(&[d(true, AB, Some("theirs"), Some("theirs"), 0)]).is_empty());
         assert!(judge(&[d(true, AB, None, None, 0)]).is_empty());
