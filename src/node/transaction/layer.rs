@@ -29,11 +29,9 @@ pub struct TransactionLayer {
     config: TimerConfig,
     next_id: u64,
     servers: BTreeMap<u64, ServerTransaction>,
-    /// Keys boxed: the index's own table holds 16 bytes an entry, so its doubling as the load
-    /// grows moves little memory (a key inline is some 200 bytes).
-    server_index: HashMap<Box<ServerKey>, u64>,
+    server_index: HashMap<ServerKey, u64>,
     clients: BTreeMap<u64, ClientTransaction>,
-    client_index: HashMap<Box<ClientKey>, u64>,
+    client_index: HashMap<ClientKey, u64>,
     out: Outbox,
     /// Most transactions alive at once (None: no bound).
     limit: Option<usize>,
@@ -127,7 +125,7 @@ impl TransactionLayer {
             .flatten()
             .map(|&t| ServerTx(t));
         let tx = ServerTransaction::new(id, key.clone(), msg.clone(), flow);
-        self.server_index.insert(Box::new(key), id);
+        self.server_index.insert(key, id);
         self.servers.insert(id, tx);
         let tx = ServerTx(id);
         self.out.event(match method {
@@ -179,7 +177,7 @@ impl TransactionLayer {
         }
         let id = self.alloc_id();
         let tx = ClientTransaction::start(id, key.clone(), msg, flow, now, &self.config, &mut self.out);
-        self.client_index.insert(Box::new(key), id);
+        self.client_index.insert(key, id);
         self.clients.insert(id, tx);
         self.prune();
         Ok(ClientTx(id))
