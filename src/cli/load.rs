@@ -2,8 +2,8 @@
 //! every message with the oracle (docs/load.md).
 
 use super::Format;
-use crate::base::{Level, Transport};
-use crate::load::{LoadOptions, Offered, Progress, Step, run_load};
+use crate::base::{Level, Service, Transport};
+use crate::load::{LoadOptions, Progress, Step, run_load};
 use crate::report::load::{LoadStats, Percentiles};
 use crate::report::model::{RunInfo, RunReport};
 use crate::report::{self, write};
@@ -72,14 +72,14 @@ pub struct Args {
 
 /// `--mix`: services and their weights.
 #[derive(Debug, Clone)]
-pub struct Mix(pub Vec<(Offered, u32)>);
+pub struct Mix(pub Vec<(Service, u32)>);
 
 fn parse_mix(s: &str) -> Result<Mix, String> {
-    let mut out: Vec<(Offered, u32)> = Vec::new();
+    let mut out: Vec<(Service, u32)> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, w) = part.split_once('=').ok_or_else(|| format!("`{part}` is not NAME=WEIGHT"))?;
         let name = name.trim();
-        let Some(svc) = Offered::from_name(name) else {
+        let Some(svc) = Service::from_name(name) else {
             return Err(format!("`{name}` is not a service: pager, imdn, lmm, ft, session or group"));
         };
         let w: u32 = w.trim().parse().map_err(|_| format!("`{part}`: the weight is a whole number"))?;

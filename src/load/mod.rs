@@ -16,7 +16,7 @@
 //!   INCONCLUSIVE;
 //! - per second: offered, sent, answered, unanswered, latency percentiles.
 //!
-//! Services offered ([`Offered`], mixed by weight): the pager-mode MESSAGE and the disposition
+//! Services offered ([`Service`], mixed by weight): the pager-mode MESSAGE and the disposition
 //! notification (UDP non-INVITE transactions, RFC 3261 Timer E/F), and the 1-1 chat session, the
 //! file transfer, the large-message-mode session and the group chat invitation (an INVITE with
 //! Timer A/B, the 200 OK retransmitted by the harness's UAS until its ACK, the ACK and a BYE
@@ -27,9 +27,11 @@
 // A driver: it reads the clock and opens sockets (docs/architecture.md).
 #![allow(clippy::disallowed_methods)]
 
-use crate::base::{Level, Packet, Transport};
+use crate::base::{ClientKind, Level, Packet, Service, Transport};
 use crate::capture::SipMessage;
 use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, JudgeProgress, SutAddr, judge_feed};
+use crate::interop::table::{ICSI_REF, IM_TAG, LMM_TAG};
+use crate::node::ue::build::{contact_tags, register_tags};
 use crate::sip::Message;
 use hdrhistogram::Histogram;
 use std::cmp::Reverse;
@@ -68,60 +70,14 @@ pub struct Step {
     pub duration: Duration,
 }
 
-/// A service a load run offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Offered {
-    /// Pager-mode standalone MESSAGE.
-    Pager,
-    /// Disposition notification (an IMDN in a MESSAGE).
-    Imdn,
-    /// Large-message-mode session (INVITE).
-    Lmm,
-    /// File transfer (INVITE).
-    Ft,
-    /// 1-1 chat session (INVITE).
-    Session,
-    /// Group chat: a remote CPM conference focus invites a local user (INVITE, Contact with
-    /// `isfocus`, docs/decisions.md D17).
-    Group,
-}
-
-impl Offered {
-    /// Every service, in `--mix` order.
-    pub const ALL: [Offered; 6] =
-        [Offered::Pager, Offered::Imdn, Offered::Lmm, Offered::Ft, Offered::Session, Offered::Group];
-    /// Its `--mix` name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Offered::Pager => "pager",
-            Offered::Imdn => "imdn",
-            Offered::Lmm => "lmm",
-            Offered::Ft => "ft",
-            Offered::Session => "session",
-            Offered::Group => "group",
-        }
-    }
-    /// The service of a `--mix` name.
-    pub fn from_name(s: &str) -> Option<Offered> {
-        Offered::ALL.into_iter().find(|o| o.name() == s)
-    }
-    fn invite(self) -> bool {
-        matches!(self, Offered::Lmm | Offered::Ft | Offered::Session | Offered::Group)
-    }
-    /// The last part of its CPM ICSI.
-    fn icsi(self) -> &'static str {
-        match self {
-            Offered::Pager | Offered::Imdn => "msg",
-            Offered::Lmm => "largemsg",
-            Offered::Ft => "filetransfer",
-            Offered::Session | Offered::Group => "session",
-        }
-    }
+/// Whether service `svc` is offered as an INVITE dialog (else a MESSAGE).
+fn invite(svc: Service) -> bool {
+    !matches!(svc, Service::Pager | Service::Imdn)
 }
 
 /// One cycle of a smooth weighted round robin over `mix` (each service as often as its weight,
 /// spread out): request `k` takes slot `k mod len`.
-pub fn mix_cycle(mix: &[(Offered, u32)]) -> Vec<Offered> {
+pub fn mix_cycle(mix: &[(Service, u32)]) -> Vec<Service> {
     let total: i64 = mix.iter().map(|(_, w)| i64::from(*w)).sum();
     let mut current: Vec<i64> = vec![0; mix.len()];
     let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
@@ -153,7 +109,7 @@ pub struct LoadOptions {
     pub steps: Vec<Step>,
     /// The services offered and their weights (request `k` takes the `k`-th slot of a smooth
     /// weighted round robin over them).
-    pub mix: Vec<(Offered, u32)>,
+    pub mix: Vec<(Service, u32)>,
     /// Receive buffer asked for the harness's socket.
     pub udp_rcvbuf: usize,
     /// Results kept in full per requirement and verdict.
@@ -205,7 +161,7 @@ enum Phase {
 
 /// One request (and its dialog) in flight.
 struct Tx {
-    service: Offered,
+    service: Service,
     /// When it was due.
     due: Instant,
     /// First sent (of the current request: the initial one, then the BYE).
@@ -301,7 +257,7 @@ fn bind(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
 
 /// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
 /// 5.3.1-5.3.5), from `sender` to `recipient`.
-fn body(svc: Offered, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &str) -> (&'static str, String) {
+fn body(svc: Service, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &str) -> (&'static str, String) {
     let cpim = |inner: &str| {
         format!(
             "From: <{sender}>\r\nTo: <{recipient}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
@@ -313,13 +269,13 @@ fn body(svc: Offered, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &st
         )
     };
     match svc {
-        Offered::Pager => (
+        Service::Pager => (
             "message/cpim",
             cpim(&format!(
                 "imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain;charset=UTF-8\r\n\r\nHello {k}\r\n"
             )),
         ),
-        Offered::Imdn => {
+        Service::Imdn => {
             let xml = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"urn:ietf:params:xml:ns:imdn\">\r\n <message-id>m{k:x}</message-id>\r\n <datetime>2024-05-01T10:16:03.000Z</datetime>\r\n <delivery-notification><status><delivered/></status></delivery-notification>\r\n</imdn>\r\n"
             );
@@ -331,19 +287,19 @@ fn body(svc: Offered, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &st
                 )),
             )
         }
-        Offered::Session => (
+        Service::Session => (
             "application/sdp",
             sdp(
                 "a=accept-types:message/cpim application/im-iscomposing+xml\r\na=accept-wrapped-types:text/plain message/imdn+xml\r\na=sendrecv\r\n",
             ),
         ),
-        Offered::Lmm => {
+        Service::Lmm => {
             ("application/sdp", sdp("a=accept-types:message/cpim\r\na=accept-wrapped-types:*\r\na=sendonly\r\n"))
         }
-        Offered::Group => {
+        Service::Group => {
             ("application/sdp", sdp("a=accept-types:message/cpim application/conference-info+xml\r\na=sendrecv\r\n"))
         }
-        Offered::Ft => (
+        Service::Ft => (
             "application/sdp",
             sdp(&format!(
                 "a=sendonly\r\na=accept-types:image/jpeg\r\na=file-selector:name:\"f{k:x}.jpg\" type:image/jpeg size:32349\r\na=file-transfer-id:ld{k:x}\r\na=file-disposition:attachment\r\n"
@@ -362,8 +318,8 @@ fn is_cpm(level: Level, n: usize) -> bool {
 /// over the population. At level 2 each service's requests take the four kinds of user in turn
 /// (a receiving CPM client, n mod 4 = 0; an IM client, 1; a sending CPM client, 2; an IM client,
 /// 3), and within a kind its users round robin, so that every service reaches every kind from
-/// its first four requests on, whatever the mix and the population. `slot` is request `k`'s
-/// place in the mix, `seen` how many requests of its service came before it.
+/// its first four requests on, whatever the mix and the population. `seen` is how many
+/// requests of `k`'s service came before it.
 fn user_of(k: u64, level: Level, seen: u64, population: usize) -> usize {
     let n = population.max(1) as u64;
     if level == Level::One || n < 4 {
@@ -378,7 +334,7 @@ fn user_of(k: u64, level: Level, seen: u64, population: usize) -> usize {
 /// For each slot of the mix cycle, how many slots of the same service come before it in the
 /// cycle, and how many the service has in a whole cycle: request `k`'s service has had
 /// `(k / len) * per_cycle + before` requests before it.
-fn occurrences(cycle: &[Offered]) -> Vec<(u64, u64)> {
+fn occurrences(cycle: &[Service]) -> Vec<(u64, u64)> {
     cycle
         .iter()
         .enumerate()
@@ -396,29 +352,24 @@ fn occurrences(cycle: &[Offered]) -> Vec<(u64, u64)> {
 /// (level 2) from a remote IM user in the IM form (`+g.oma.sip-im`, for large messages with
 /// `+g.oma.sip-im.large-message`; no P-Asserted-Service, no Conversation-ID: the server adds
 /// what a CPM client expects).
-fn initial(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
     let d = &o.domain;
-    let method = if svc.invite() { "INVITE" } else { "MESSAGE" };
-    let icsi = svc.icsi();
+    let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
+    let row = svc.row();
     let to_cpm = is_cpm(o.level, n);
     let (peer, tag) = if to_cpm {
-        let im = crate::interop::table::IM_TAG;
-        let lmm = crate::interop::table::LMM_TAG;
         (
             format!("sip:im{n}@im.remote.example"),
-            if svc == Offered::Lmm { format!("{im};{lmm}") } else { im.to_string() },
+            if svc == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() },
         )
     } else {
-        (
-            format!("sip:+1555{n:07}@cpm.example.com"),
-            format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\""),
-        )
+        (format!("sip:+1555{n:07}@cpm.example.com"), format!("{ICSI_REF}=\"{}\"", row.icsi_encoded))
     };
     let peer_host = if to_cpm { "im.remote.example" } else { "cpm.example.com" };
     // A group chat invitation comes from the remote network's conference focus: its conference
     // URI in From and in the `isfocus` Contact, the inviting user in Referred-By (one
     // conference per local user).
-    let (from_uri, contact, extra) = if svc == Offered::Group {
+    let (from_uri, contact, extra) = if svc == Service::Group {
         (
             format!("sip:conf{n:x}-{run}@{peer_host}"),
             format!("Contact: <sip:conf{n:x}@{from}>;{tag};isfocus\r\n"),
@@ -426,20 +377,21 @@ fn initial(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
         )
     } else {
         let user = peer.trim_start_matches("sip:").split('@').next().unwrap_or_default().to_string();
-        let contact = if svc.invite() { format!("Contact: <sip:{user}@{from}>;{tag}\r\n") } else { String::new() };
+        let contact = if invite(svc) { format!("Contact: <sip:{user}@{from}>;{tag}\r\n") } else { String::new() };
         (peer.clone(), contact, String::new())
     };
     let cpm_only = if to_cpm {
         String::new()
     } else {
-        let conv = if svc == Offered::Group { format!("g{n:x}-{run}") } else { format!("c{n:x}-{run}") };
+        let conv = if svc == Service::Group { format!("g{n:x}-{run}") } else { format!("c{n:x}-{run}") };
         format!(
-            "P-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}{extra}Accept-Contact: *;{tag}\r\nConversation-ID: {conv}\r\nContribution-ID: ld{k:x}\r\n"
+            "P-Asserted-Service: {}\r\n{contact}{extra}Accept-Contact: *;{tag}\r\nConversation-ID: {conv}\r\nContribution-ID: ld{k:x}\r\n",
+            row.icsi
         )
     };
     let im_only = if to_cpm { format!("{contact}{extra}Accept-Contact: *;{tag}\r\n") } else { String::new() };
     // The focus asserts its own identity, not the inviting user's.
-    let asserted = if svc == Offered::Group { from_uri.clone() } else { peer.clone() };
+    let asserted = if svc == Service::Group { from_uri.clone() } else { peer.clone() };
     // At level 2, where the users are registered, the S-CSCF names the served user (D13).
     let served = if o.level == Level::Two {
         format!("P-Served-User: <sip:user{n}@{d}>;sescase=term;regstate=reg\r\n")
@@ -459,8 +411,8 @@ fn initial(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
 /// other CPM client sends (n mod 4 = 2) where the rest receive. Group chat is offered in the
 /// terminating case only (a CPM client starting a group invites a conference factory with a
 /// resource list, which the harness does not play).
-fn is_orig(level: Level, n: usize, svc: Offered) -> bool {
-    is_cpm(level, n) && n % 4 == 2 && svc != Offered::Group
+fn is_orig(level: Level, n: usize, svc: Service) -> bool {
+    is_cpm(level, n) && n % 4 == 2 && svc != Service::Group
 }
 
 /// Initial request `k` of service `svc` from local CPM client `n` (level 2, originating session
@@ -469,24 +421,30 @@ fn is_orig(level: Level, n: usize, svc: Offered) -> bool {
 /// CPM form the client sent (the CPM ICSI in Accept-Contact and Contact, P-Asserted-Service as
 /// the S-CSCF asserts it from the client's P-Preferred-Service, the client's Conversation-ID
 /// and Contribution-ID). The server must send it on in the IM form (T.2 bullet 2).
-fn originating(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+fn originating(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
     let d = &o.domain;
-    let method = if svc.invite() { "INVITE" } else { "MESSAGE" };
-    let icsi = svc.icsi();
-    let tag = format!("+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{icsi}\"");
+    let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
+    let row = svc.row();
+    let tag = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
     let (me, peer) = (format!("sip:user{n}@{d}"), format!("sip:im{n}@im.remote.example"));
-    let contact = if svc.invite() {
-        format!("Contact: <sip:user{n}@{from}>;+sip.instance=\"<urn:uuid:00000000-0000-4000-8000-{n:012x}>\";{tag}\r\n")
+    let contact = if invite(svc) {
+        format!("Contact: <sip:user{n}@{from}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(n)))
     } else {
         String::new()
     };
     let (ctype, body) = body(svc, k, from.ip(), &me, &peer);
     let sut = o.sut;
     format!(
-        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr;orig>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.{icsi}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr;orig>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        pas = row.icsi,
         len = body.len()
     )
     .into_bytes()
+}
+
+/// Local user `n`'s CPM client instance (`+sip.instance`).
+fn instance(n: usize) -> String {
+    format!("urn:uuid:00000000-0000-4000-8000-{n:012x}")
 }
 
 /// The third-party REGISTER (docs/decisions.md D8) by which the harness, as the S-CSCF, tells
@@ -494,18 +452,8 @@ fn originating(svc: Offered, k: u64, n: usize, run: &str, from: SocketAddr, o: &
 /// client's Contact carries every CPM ICSI, an IM client's the IM tags.
 fn third_party_register(n: usize, run: &str, me: SocketAddr, o: &LoadOptions, expires: u64) -> Vec<u8> {
     let d = &o.domain;
-    let tags = if is_cpm(o.level, n) {
-        let icsis: Vec<String> = ["msg", "largemsg", "filetransfer", "session"]
-            .iter()
-            .map(|s| format!("urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.{s}"))
-            .collect();
-        format!(
-            ";+sip.instance=\"<urn:uuid:00000000-0000-4000-8000-{n:012x}>\";+g.3gpp.icsi-ref=\"{}\"",
-            icsis.join(",")
-        )
-    } else {
-        format!(";{};{}", crate::interop::table::LMM_TAG, crate::interop::table::IM_TAG)
-    };
+    let kind = if is_cpm(o.level, n) { ClientKind::Cpm } else { ClientKind::Im };
+    let tags = register_tags(kind, &instance(n));
     let ue = format!(
         "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:user{n}@{d}>;tag=ue{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:user{n}@{me}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
     );
@@ -634,7 +582,7 @@ struct Driver<'a> {
     run: String,
     t0: Instant,
     wall0_us: u64,
-    cycle: Vec<Offered>,
+    cycle: Vec<Service>,
     /// [`occurrences`] of `cycle`.
     occurrences: Vec<(u64, u64)>,
     feed: Vec<Feed>,
@@ -649,8 +597,8 @@ struct Driver<'a> {
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     steps: Vec<(Counts, Histogram<u64>)>,
     seconds: Vec<SecondSlot>,
-    latency: BTreeMap<Offered, Histogram<u64>>,
-    egress: BTreeMap<Offered, Histogram<u64>>,
+    latency: BTreeMap<Service, Histogram<u64>>,
+    egress: BTreeMap<Service, Histogram<u64>>,
     totals: Counts,
     drops: u64,
     incomplete: bool,
@@ -782,7 +730,7 @@ impl Driver<'_> {
         let sut = self.o.sut;
         self.send(&bytes, sut).await;
         let now = Instant::now();
-        let phase = if service.invite() { Phase::Invite { provisional: false } } else { Phase::Message };
+        let phase = if invite(service) { Phase::Invite { provisional: false } } else { Phase::Message };
         self.flight.insert(
             k,
             Tx {
@@ -1069,7 +1017,7 @@ async fn drive(
     let run = format!("{:x}", wall0_us % 0xffff_ffff);
     let cycle = {
         let c = mix_cycle(&o.mix);
-        if c.is_empty() { vec![Offered::Pager] } else { c }
+        if c.is_empty() { vec![Service::Pager] } else { c }
     };
     let mut d = Driver {
         o,
@@ -1200,7 +1148,7 @@ async fn drive(
         }
     }
     d.flush();
-    let per = |m: &BTreeMap<Offered, Histogram<u64>>| -> Vec<(String, Percentiles)> {
+    let per = |m: &BTreeMap<Service, Histogram<u64>>| -> Vec<(String, Percentiles)> {
         m.iter().map(|(svc, h)| (svc.name().to_string(), percentiles(h))).collect()
     };
     let steps: Vec<StepReport> = ran
@@ -1248,16 +1196,16 @@ mod tests {
     /// every user of each kind in turn, whatever the mix and the population.
     #[test]
     fn every_service_meets_every_kind_and_every_user() {
-        let mixes: [&[(Offered, u32)]; 3] = [
-            &[(Offered::Pager, 1)],
-            &[(Offered::Pager, 1), (Offered::Imdn, 1), (Offered::Session, 1)],
+        let mixes: [&[(Service, u32)]; 3] = [
+            &[(Service::Pager, 1)],
+            &[(Service::Pager, 1), (Service::Imdn, 1), (Service::Session, 1)],
             &[
-                (Offered::Pager, 60),
-                (Offered::Imdn, 20),
-                (Offered::Lmm, 5),
-                (Offered::Ft, 5),
-                (Offered::Session, 5),
-                (Offered::Group, 5),
+                (Service::Pager, 60),
+                (Service::Imdn, 20),
+                (Service::Lmm, 5),
+                (Service::Ft, 5),
+                (Service::Session, 5),
+                (Service::Group, 5),
             ],
         ];
         for mix in mixes {
@@ -1297,12 +1245,12 @@ mod tests {
     #[test]
     fn the_mix_cycle_gives_each_service_its_weight_spread_out() {
         let mix = [
-            (Offered::Pager, 60),
-            (Offered::Imdn, 20),
-            (Offered::Lmm, 5),
-            (Offered::Ft, 5),
-            (Offered::Session, 5),
-            (Offered::Group, 5),
+            (Service::Pager, 60),
+            (Service::Imdn, 20),
+            (Service::Lmm, 5),
+            (Service::Ft, 5),
+            (Service::Session, 5),
+            (Service::Group, 5),
         ];
         let c = mix_cycle(&mix);
         assert_eq!(c.len(), 100);
@@ -1310,8 +1258,8 @@ mod tests {
             assert_eq!(c.iter().filter(|x| **x == o).count(), w as usize, "{o:?}");
         }
         // Spread out: no more than 3 pagers in a row, IMDNs every few slots.
-        assert!(c.windows(4).all(|w| !w.iter().all(|x| *x == Offered::Pager)));
-        assert_eq!(mix_cycle(&[(Offered::Ft, 1)]), vec![Offered::Ft]);
+        assert!(c.windows(4).all(|w| !w.iter().all(|x| *x == Service::Pager)));
+        assert_eq!(mix_cycle(&[(Service::Ft, 1)]), vec![Service::Ft]);
     }
 
     #[test]
