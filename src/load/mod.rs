@@ -989,17 +989,25 @@ async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) ->
             return Ok(());
         }
         let wake = d.regs.values().map(|r| r.next).min().unwrap_or(now + T1).min(now + Duration::from_millis(20));
-        tokio::select! {
-            r = socket.recv_from(buf) => {
-                let (n, from) = r?;
-                d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-                while let Ok((n, from)) = socket.try_recv_from(buf) {
-                    d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-                }
-            }
-            _ = tokio::time::sleep_until(wake) => {}
-        }
+        receive_until(d, socket, buf, wake).await?;
     }
+}
+
+/// Wait for datagrams until `wake`: handle the first that comes and every other queued behind
+/// it, each at the time it is read.
+async fn receive_until(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8], wake: Instant) -> io::Result<()> {
+    tokio::select! {
+        r = socket.recv_from(buf) => {
+            let (n, from) = r?;
+            d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
+            // Drain what else is queued without waiting.
+            while let Ok((n, from)) = socket.try_recv_from(buf) {
+                d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
+            }
+        }
+        _ = tokio::time::sleep_until(wake) => {}
+    }
+    Ok(())
 }
 
 async fn drive(
@@ -1117,18 +1125,7 @@ async fn drive(
             if let Some(Reverse((t, _))) = d.timers.peek() {
                 wake = wake.min(*t);
             }
-            tokio::select! {
-                r = socket.recv_from(&mut buf) => {
-                    let (n, from) = r?;
-                    let now = Instant::now();
-                    d.on_datagram(buf[..n].to_vec(), from, now).await;
-                    // Drain what else is queued without waiting.
-                    while let Ok((n, from)) = socket.try_recv_from(&mut buf) {
-                        d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-                    }
-                }
-                _ = tokio::time::sleep_until(wake) => {}
-            }
+            receive_until(&mut d, socket, &mut buf, wake).await?;
         }
         first = last;
         // Let the judge catch up with this step (bounded), then see whether it was clean.
