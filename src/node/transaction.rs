@@ -26,6 +26,7 @@
 
 mod build;
 mod client;
+mod index;
 mod key;
 mod layer;
 mod outbox;

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::client::ClientTransaction;
+use super::index::KeyIndex;
 use super::key::{ClientKey, ServerKey};
 use super::outbox::{Deadline, Outbox};
 use super::server::ServerTransaction;
@@ -29,7 +30,8 @@ pub struct TransactionLayer {
     config: TimerConfig,
     next_id: u64,
     servers: BTreeMap<u64, ServerTransaction>,
-    server_index: HashMap<ServerKey, u64>,
+    /// Server transactions by key, 16 bytes a slot (see [`KeyIndex`]).
+    server_index: KeyIndex<ServerKey>,
     clients: BTreeMap<u64, ClientTransaction>,
     client_index: HashMap<ClientKey, u64>,
     out: Outbox,
@@ -109,7 +111,7 @@ impl TransactionLayer {
             self.out.event(TxEvent::Ack { msg, flow });
             return Ok(());
         }
-        if let Some(&id) = self.server_index.get(&key) {
+        if let Some(id) = self.server_id(&key) {
             if let Some(tx) = self.servers.get_mut(&id) {
                 tx.on_retransmission(&mut self.out);
             }
@@ -121,12 +123,13 @@ impl TransactionLayer {
         }
         let id = self.alloc_id();
         let target = (method == Method::Cancel)
-            .then(|| self.server_index.get(&key.with_method(Method::Invite)))
+            .then(|| self.server_id(&key.with_method(Method::Invite)))
             .flatten()
-            .map(|&t| ServerTx(t));
+            .map(ServerTx);
         let tx = ServerTransaction::new(id, key.clone(), msg.clone(), flow);
-        self.server_index.insert(key, id);
         self.servers.insert(id, tx);
+        let servers = &self.servers;
+        self.server_index.insert(key, id, |id| servers.get(&id).map(|t| &t.key));
         let tx = ServerTx(id);
         self.out.event(match method {
             Method::Cancel => TxEvent::Cancel { tx, target, msg, flow },
@@ -138,16 +141,21 @@ impl TransactionLayer {
     /// The INVITE server transaction an ACK (keyed as INVITE) belongs to. RFC 2543 keys also
     /// need the ACK's To tag to equal the tag of the response the transaction sent.
     fn ack_target(&self, key: &ServerKey, ack: &Message) -> Option<u64> {
-        if let Some(&id) = self.server_index.get(key) {
+        if let Some(id) = self.server_id(key) {
             return Some(id);
         }
         if !key.is_legacy() {
             return None;
         }
         let tag = ack.to_tag();
-        let id = *self.server_index.get(&key.with_to_tag(None))?;
+        let id = self.server_id(&key.with_to_tag(None))?;
         let tx = self.servers.get(&id)?;
         (tag.is_some() && tx.response_to_tag == tag).then_some(id)
+    }
+
+    /// The live server transaction indexed under `key`.
+    fn server_id(&self, key: &ServerKey) -> Option<u64> {
+        self.server_index.get(key, |id| self.servers.get(&id).map(|t| &t.key))
     }
 
     fn handle_response(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
@@ -348,9 +356,7 @@ impl TransactionLayer {
     fn reap_server(&mut self, id: u64) {
         if self.servers.get(&id).is_some_and(|t| t.state == TxState::Terminated) {
             if let Some(t) = self.servers.remove(&id) {
-                if self.server_index.get(&t.key) == Some(&id) {
-                    self.server_index.remove(&t.key);
-                }
+                self.server_index.remove(&t.key, id);
             }
             self.out.event(TxEvent::Terminated(TxHandle::Server(ServerTx(id))));
         }
