@@ -148,7 +148,11 @@ pub fn judge_conversations_after(
         };
         let (conv, contrib) =
             if orig.to_cpm { (&orig.conv_out, &orig.contrib_out) } else { (&orig.conv_in, &orig.contrib_in) };
-        j.checked(ReqId::T2_CONVID_STABLE, "an IMDN carries the Conversation-ID of its message");
+        // Judged only where there is something to compare: the IMDN came without IDs of its
+        // own (one it carried is T2.CONVID.KEPT's to judge) and its message had them.
+        if d.conv_in.is_none() && conv.is_some() {
+            j.checked(ReqId::T2_CONVID_STABLE, "an IMDN carries the Conversation-ID of its message");
+        }
         if d.conv_in.is_none() && conv.is_some() && &d.conv_out != conv {
             j.violation(
                 ReqId::T2_CONVID_STABLE,
@@ -157,8 +161,10 @@ pub fn judge_conversations_after(
                 loc(d),
             );
         }
-        if d.contrib_in.is_none() && contrib.is_some() && &d.contrib_out != contrib {
+        if d.contrib_in.is_none() && contrib.is_some() {
             j.checked(ReqId::T2_CONTRIB_ADDED, "an IMDN carries the Contribution-ID of its message");
+        }
+        if d.contrib_in.is_none() && contrib.is_some() && &d.contrib_out != contrib {
             j.violation(
                 ReqId::T2_CONTRIB_ADDED,
                 format!("Contribution-ID: {} (that of message {mid})", contrib.as_deref().unwrap_or("")),
@@ -329,13 +335,26 @@ mod tests {
             ..d(true, AB, None, Some(conv), 2)
         };
         let ok = judge(&[msg.clone(), imdn("c1", "k1")]);
-        assert_eq!(pairs(&ok), vec![(ReqId::T2_CONVID_STABLE, Verdict::Pass)]);
+        assert_eq!(
+            pairs(&ok),
+            vec![(ReqId::T2_CONVID_STABLE, Verdict::Pass), (ReqId::T2_CONTRIB_ADDED, Verdict::Pass)]
+        );
         let other_conv = judge(&[msg.clone(), imdn("c9", "k1")]);
-        assert_eq!(pairs(&other_conv), vec![(ReqId::T2_CONVID_STABLE, Verdict::NonStrict)]);
-        let other_contrib = judge(&[msg, imdn("c1", "k9")]);
+        assert_eq!(
+            pairs(&other_conv),
+            vec![(ReqId::T2_CONVID_STABLE, Verdict::NonStrict), (ReqId::T2_CONTRIB_ADDED, Verdict::Pass)]
+        );
+        let other_contrib = judge(&[msg.clone(), imdn("c1", "k9")]);
         assert_eq!(
             pairs(&other_contrib),
             vec![(ReqId::T2_CONTRIB_ADDED, Verdict::NonStrict), (ReqId::T2_CONVID_STABLE, Verdict::Pass)]
         );
+        // Nothing to compare, nothing judged: an IMDN that came with IDs of its own (the pair
+        // rule T2.CONVID.KEPT judges those), and an IMDN about a message that had none.
+        let own = Delivery { contrib_in: Some("k7".into()), ..imdn("c7", "k7") };
+        let own = Delivery { conv_in: Some("c7".into()), ..own };
+        assert_eq!(pairs(&judge(&[msg.clone(), own])), vec![]);
+        let bare = Delivery { conv_in: None, conv_out: None, contrib_in: None, ..msg };
+        assert_eq!(pairs(&judge(&[bare, imdn("c1", "k1")])), vec![]);
     }
 }
