@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub population: u64,
     /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft,
-    /// session and group (a remote CPM conference focus inviting a local user).
+    /// session and group (a remote conference focus inviting a local user; at level 2 also a
+    /// local CPM client starting a group at a remote conference factory).
     #[arg(long, value_name = "NAME=W,...", default_value = "pager=60,imdn=20,lmm=5,ft=5,session=5,group=5", value_parser = parse_mix)]
     pub mix: Mix,
     /// Initial requests offered per second, on an open-loop schedule.

@@ -18,11 +18,15 @@
 //!
 //! Services offered ([`Service`], mixed by weight): the pager-mode MESSAGE and the disposition
 //! notification (UDP non-INVITE transactions, RFC 3261 Timer E/F), and the 1-1 chat session, the
-//! file transfer, the large-message-mode session and the group chat invitation (an INVITE with
-//! Timer A/B, the 200 OK retransmitted by the harness's UAS until its ACK, the ACK and a BYE
-//! along the dialog's route set). At level 1 they go from remote CPM clients to local IM
-//! clients (T.1); at level 2 the harness first registers its local users by third-party
-//! REGISTER, half of them CPM clients, which also receive IM requests and send CPM ones (T.2).
+//! file transfer, the large-message-mode session and the group chat (an INVITE with Timer A/B,
+//! the 200 OK retransmitted by the harness's UAS until its ACK, the ACK and a BYE along the
+//! dialog's route set). At level 1 they go from remote CPM clients to local IM clients (T.1); at
+//! level 2 the harness first registers its local users by third-party REGISTER, half of them CPM
+//! clients, which also receive IM requests and send CPM ones (T.2), a group chat being started
+//! at the remote network's conference factory, which the harness plays as the focus (D17).
+//!
+//! The harness listens on TCP too, at its UDP address ([`sockets`]): a server sends on over TCP
+//! a request grown past 1300 bytes (D9), such as a group chat INVITE with its resource list.
 
 // A driver: it reads the clock and opens sockets (docs/architecture.md).
 #![allow(clippy::disallowed_methods)]
@@ -31,7 +35,7 @@ use crate::base::{ClientKind, Level, Packet, Service, Transport};
 use crate::capture::SipMessage;
 use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, JudgeProgress, SutAddr, judge_feed};
 use crate::interop::table::{ICSI_REF, IM_TAG, LMM_TAG};
-use crate::node::ue::build::{contact_tags, register_tags};
+use crate::node::ue::build::{self, contact_tags, register_tags};
 use crate::sip::Message;
 use hdrhistogram::Histogram;
 use std::cmp::Reverse;
@@ -42,8 +46,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use tokio::time::Instant;
+
+mod sockets;
+use sockets::{Hop, Received, Sockets};
 
 /// RFC 3261 T1.
 const T1: Duration = Duration::from_millis(500);
@@ -162,15 +168,17 @@ enum Phase {
 /// One request (and its dialog) in flight.
 struct Tx {
     service: Service,
+    /// The local user it goes to or comes from.
+    user: usize,
     /// When it was due.
     due: Instant,
     /// First sent (of the current request: the initial one, then the BYE).
     sent: Instant,
     /// The current request's bytes and where they go, for retransmissions.
     bytes: Arc<Vec<u8>>,
-    to: SocketAddr,
+    to: Hop,
     /// The ACK for the dialog's 2xx, resent when the 2xx is.
-    ack: Option<(Arc<Vec<u8>>, SocketAddr)>,
+    ack: Option<(Arc<Vec<u8>>, Hop)>,
     phase: Phase,
     /// Bumped at each phase: a timer of an earlier one is stale.
     generation: u32,
@@ -212,7 +220,7 @@ const SECOND_OPEN: usize = 40;
 /// The harness's UAS side: a 2xx to an INVITE, resent until its ACK (RFC 3261 §13.3.1.4).
 struct Uas {
     bytes: Arc<Vec<u8>>,
-    to: SocketAddr,
+    to: Hop,
     first: Instant,
     interval: Duration,
 }
@@ -240,19 +248,6 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
 fn histogram() -> Histogram<u64> {
     // 1 µs to 64 s at 3 significant digits: bounds that are always valid.
     Histogram::new_with_bounds(1, 64_000_000, 3).expect("valid histogram bounds")
-}
-
-/// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked; and what it got.
-fn bind(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
-    let s =
-        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    if rcvbuf > 0 {
-        s.set_recv_buffer_size(rcvbuf)?;
-    }
-    s.bind(&addr.into())?;
-    s.set_nonblocking(true)?;
-    let got = s.recv_buffer_size()?;
-    Ok((UdpSocket::from_std(s.into())?, got))
 }
 
 /// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
@@ -407,13 +402,18 @@ fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
     .into_bytes()
 }
 
-/// Whether requests of service `svc` involving local user `n` are originating: at level 2, every
-/// other CPM client sends (n mod 4 = 2) where the rest receive. Group chat is offered in the
-/// terminating case only (a CPM client starting a group invites a conference factory with a
-/// resource list, which the harness does not play).
-fn is_orig(level: Level, n: usize, svc: Service) -> bool {
-    is_cpm(level, n) && n % 4 == 2 && svc != Service::Group
+/// Whether requests involving local user `n` are originating: at level 2, every other CPM
+/// client sends (n mod 4 = 2) where the rest receive, every service alike (a group chat is
+/// started at a conference factory, [`originating_group`]).
+fn is_orig(level: Level, n: usize) -> bool {
+    is_cpm(level, n) && n % 4 == 2
 }
+
+/// The user part of the conference factory URI of the remote network's focus (as in the
+/// simulated world, `conf-factory@DOMAIN`).
+const CONF_FACTORY: &str = "conf-factory";
+/// The remote IM network: its users `im<n>@...` and its conference focus.
+const REMOTE_IM: &str = "im.remote.example";
 
 /// Initial request `k` of service `svc` from local CPM client `n` (level 2, originating session
 /// case) to the remote IM user `im<n>@im.remote.example`, as the S-CSCF hands it to the server:
@@ -422,6 +422,9 @@ fn is_orig(level: Level, n: usize, svc: Service) -> bool {
 /// the S-CSCF asserts it from the client's P-Preferred-Service, the client's Conversation-ID
 /// and Contribution-ID). The server must send it on in the IM form (T.2 bullet 2).
 fn originating(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    if svc == Service::Group {
+        return originating_group(k, n, run, from, o);
+    }
     let d = &o.domain;
     let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
     let row = svc.row();
@@ -440,6 +443,48 @@ fn originating(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &
         len = body.len()
     )
     .into_bytes()
+}
+
+/// Group chat request `k` started by local CPM client `n` (level 2, originating session case,
+/// docs/decisions.md D17): an INVITE to the conference factory of the remote IM network's
+/// focus, `sip:conf-factory@im.remote.example`, with the resource list of the invitees (the
+/// remote IM user `im<n>@im.remote.example` and the remote CPM user `+1555<n>@cpm.example.com`),
+/// written by the simulated CPM client's own builder ([`build::request`]: the CPM ICSI of group
+/// chat in Contact and Accept-Contact, `Require: recipient-list-invite`, a `multipart/mixed`
+/// body of SDP and `application/resource-lists+xml`, the client's Conversation-ID, one per
+/// group), then as the S-CSCF hands it to the server: the ISC Route set with `orig`,
+/// P-Asserted-Identity, P-Served-User, and P-Preferred-Service asserted as P-Asserted-Service.
+/// The harness answers it as the focus ([`answer`] with an `isfocus` Contact).
+fn originating_group(k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    let me = format!("sip:user{n}@{}", o.domain);
+    let factory = format!("sip:{CONF_FACTORY}@{REMOTE_IM}");
+    let sut = o.sut;
+    let draft = build::Draft {
+        service: Service::Group,
+        kind: ClientKind::Cpm,
+        to: &factory,
+        from: &me,
+        via: format!("SIP/2.0/UDP {from}"),
+        branch: format!("z9hG4bKld-{k:x}"),
+        tag: format!("ld{k:x}"),
+        call_id: format!("ld{k:x}-{run}@harness"),
+        cseq: 1,
+        contact: format!("sip:user{n}@{from}"),
+        route: format!("<sip:{sut};lr;orig>, <sip:{from};lr>"),
+        ids: Some((format!("g{n:x}-{run}"), format!("ld{k:x}"))),
+        message_id: format!("ld{k:x}"),
+        reports_on: None,
+        accept_contact: None,
+        extra: vec![format!("P-Asserted-Identity: <{me}>"), format!("P-Served-User: <{me}>;sescase=orig;regstate=reg")],
+        pad: 0,
+        participants: vec![format!("sip:im{n}@{REMOTE_IM}"), format!("sip:+1555{n:07}@cpm.example.com")],
+        instance: instance(n),
+    };
+    // The originating S-CSCF asserts the client's preferred service (TS 24.229), as the
+    // simulated core does.
+    build::request(&draft, &from.ip().to_string())
+        .replacen("\r\nP-Preferred-Service: ", "\r\nP-Asserted-Service: ", 1)
+        .into_bytes()
 }
 
 /// Local user `n`'s CPM client instance (`+sip.instance`).
@@ -497,8 +542,16 @@ fn addr_of(uri: &str) -> Option<SocketAddr> {
 
 /// An in-dialog request of the harness's caller side for the dialog its 2xx `resp` set up: the
 /// Route set is the 2xx's Record-Route reversed, the Request-URI its Contact (RFC 3261
-/// §12.1.2, §12.2.1.1); it goes to the first Route entry (or the Contact).
-fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
+/// §12.1.2, §12.2.1.1); it goes to the first Route entry (or the Contact), over the transport
+/// its `transport` parameter names, else over `transport` (the harness's toward the server).
+fn in_dialog(
+    method: &str,
+    branch: &str,
+    cseq: u32,
+    resp: &Message,
+    me: SocketAddr,
+    transport: Transport,
+) -> Option<(Vec<u8>, Hop)> {
     let contact = resp.first_value(&crate::sip::HeaderName::Contact)?;
     let target = uri_of(&contact).to_string();
     let mut routes: Vec<String> = resp
@@ -507,11 +560,17 @@ fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAd
         .map(|v| resp.text(*v).trim().to_string())
         .collect();
     routes.reverse();
-    let to = match routes.first() {
-        Some(r) => addr_of(uri_of(r))?,
-        None => addr_of(&target)?,
+    let next = match routes.first() {
+        Some(r) => uri_of(r).to_string(),
+        None => target.clone(),
     };
-    let mut out = format!("{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch}\r\n");
+    let to = addr_of(&next)?;
+    let transport = match crate::sip::SipUri::parse(&next).and_then(|u| u.param("transport").map(str::to_string)) {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
+        _ => transport,
+    };
+    let mut out = format!("{method} {target} SIP/2.0\r\nVia: SIP/2.0/{} {me};branch={branch}\r\n", transport.as_str());
     if !routes.is_empty() {
         out.push_str(&format!("Route: {}\r\n", routes.join(", ")));
     }
@@ -522,13 +581,15 @@ fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAd
         line(&crate::sip::HeaderName::To)?,
         line(&crate::sip::HeaderName::CallId)?
     ));
-    Some((out.into_bytes(), to))
+    Some((out.into_bytes(), Hop { transport, peer: to }))
 }
 
 /// The harness's answer, as the recipient's side, to a request the server sent it: 200 OK (Via,
 /// From, To with a tag, Call-ID, CSeq); to an INVITE also its Record-Route, a Contact (the
-/// harness) and an SDP answer.
-fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
+/// harness) and an SDP answer. To an INVITE for a conference factory it answers as the remote
+/// IM network's focus (D17): the Contact is the conference `focus` (at the harness) in the IM
+/// form with `isfocus`, which names the focus to the server and to the judge.
+fn answer(req: &Message, me: SocketAddr, k: u64, focus: Option<&str>) -> Vec<u8> {
     let tag = format!("ldt{k:x}");
     let plain = crate::node::transaction::response_to(req, crate::sip::StatusCode::OK, Some(&tag));
     if req.method() != Some(&crate::sip::Method::Invite) {
@@ -545,12 +606,13 @@ fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
     let sdp = format!(
         "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:passive\r\na=path:msrp://{ip}:9/ldt{k:x};tcp\r\na=accept-types:message/cpim\r\na=recvonly\r\n"
     );
+    let contact = match focus {
+        Some(conf) => format!("<sip:{conf}@{me}>;{IM_TAG};isfocus"),
+        None => format!("<sip:user@{me}>"),
+    };
     out.extend_from_slice(
-        format!(
-            "Contact: <sip:user@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            sdp.len()
-        )
-        .as_bytes(),
+        format!("Contact: {contact}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())
+            .as_bytes(),
     );
     out
 }
@@ -559,8 +621,7 @@ fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
 /// and judge everything. `progress` is called about once a second.
 pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Result<LoadOutcome> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (socket, rcvbuf) = rt.block_on(async { bind(o.listen, o.udp_rcvbuf) })?;
-    let me = socket.local_addr()?;
+    let net = rt.block_on(Sockets::bind(o.listen, o.udp_rcvbuf))?;
     let mut job = CaptureJob::new(vec![PathBuf::from("load")], vec![SutAddr::Addr(o.sut)], o.level);
     job.domains = vec![o.domain.clone()];
     job.keep = o.keep;
@@ -570,14 +631,14 @@ pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Res
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Feed>>(4096);
     let judge =
         std::thread::Builder::new().name("judge".into()).spawn(move || judge_feed(&job, rx.into_iter().flatten()))?;
-    let stats = rt.block_on(drive(o, &socket, me, rcvbuf, tx, &counters, progress));
+    let stats = rt.block_on(drive(o, net, tx, &counters, progress));
     let verdicts = judge.join().map_err(|_| io::Error::other("the judge panicked"))?;
     Ok(LoadOutcome { verdicts, stats: stats? })
 }
 
 struct Driver<'a> {
     o: &'a LoadOptions,
-    socket: &'a UdpSocket,
+    net: Sockets,
     me: SocketAddr,
     run: String,
     t0: Instant,
@@ -621,7 +682,7 @@ struct Reg {
 }
 
 impl Driver<'_> {
-    fn tap(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>, at: Instant) {
+    fn tap(&mut self, transport: Transport, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>, at: Instant) {
         self.frame += 1;
         let time_us = self.wall0_us + at.saturating_duration_since(self.t0).as_micros() as u64;
         self.feed.push(Feed::Message(SipMessage {
@@ -630,7 +691,7 @@ impl Driver<'_> {
             time_us,
             section: 0,
             section_comment: Arc::from(""),
-            packet: Packet::new(Transport::Udp, from, to, bytes),
+            packet: Packet::new(transport, from, to, bytes),
         }));
         if self.feed.len() >= BATCH {
             self.flush();
@@ -648,7 +709,7 @@ impl Driver<'_> {
     /// Read the drop counter; then let the held `Done` words go (after an `Incomplete` mark if
     /// datagrams were dropped).
     fn check_drops(&mut self) {
-        let d = crate::net::udp_socket_drops(self.socket);
+        let d = self.net.drops();
         if d > self.drops && !self.incomplete {
             self.incomplete = true;
             self.feed.push(Feed::Incomplete);
@@ -691,12 +752,18 @@ impl Driver<'_> {
         f(&mut self.slot(second).counts);
     }
 
-    async fn send(&mut self, bytes: &[u8], to: SocketAddr) {
-        // Loopback sends do not block for long; a failed send is as a lost datagram (the
-        // retransmissions and the judge see to it).
-        let _ = self.socket.send_to(bytes, to).await;
-        let now = Instant::now();
-        self.tap(self.me, to, bytes.to_vec(), now);
+    /// Send `bytes` along `to`, and hand them to the judge as sent (unless nothing could be
+    /// sent: no connection).
+    async fn send(&mut self, bytes: &Arc<Vec<u8>>, to: Hop) {
+        if let Some(local) = self.net.send(to, bytes).await {
+            let now = Instant::now();
+            self.tap(to.transport, local, to.peer, bytes.to_vec(), now);
+        }
+    }
+
+    /// Where the harness's requests toward the server go.
+    fn sut(&self) -> Hop {
+        Hop { transport: Transport::Udp, peer: self.o.sut }
     }
 
     fn call_id(&self, k: u64) -> Box<[u8]> {
@@ -717,7 +784,7 @@ impl Driver<'_> {
         let (before, per_cycle) = self.occurrences[slot];
         let seen = (k / self.cycle.len() as u64) * per_cycle + before;
         let n = user_of(k, self.o.level, seen, self.o.population);
-        let bytes = Arc::new(if is_orig(self.o.level, n, service) {
+        let bytes = Arc::new(if is_orig(self.o.level, n) {
             originating(service, k, n, &self.run, self.me, self.o)
         } else {
             initial(service, k, n, &self.run, self.me, self.o)
@@ -727,7 +794,7 @@ impl Driver<'_> {
             c.offered += 1;
             c.sent += 1;
         });
-        let sut = self.o.sut;
+        let sut = self.sut();
         self.send(&bytes, sut).await;
         let now = Instant::now();
         let phase = if invite(service) { Phase::Invite { provisional: false } } else { Phase::Message };
@@ -735,6 +802,7 @@ impl Driver<'_> {
             k,
             Tx {
                 service,
+                user: n,
                 due,
                 sent: now,
                 bytes,
@@ -849,16 +917,17 @@ impl Driver<'_> {
                 // A non-2xx final: ACK it hop by hop (RFC 3261 §17.1.1.3); the dialog is over.
                 self.answered(k, status, now);
                 let Ok(invite) = Message::parse(self.flight[&k].bytes.to_vec()) else { return };
-                let ack = crate::node::transaction::ack_for(&invite, &msg);
-                let sut = self.o.sut;
+                let ack = Arc::new(crate::node::transaction::ack_for(&invite, &msg));
+                let sut = self.sut();
                 self.send(&ack, sut).await;
                 self.over(k);
             }
             (Phase::Invite { .. }, "initial") => {
                 // The 2xx: ACK it along the dialog's route, then hang up with a BYE.
                 self.answered(k, status, now);
-                let ack = in_dialog("ACK", &format!("z9hG4bKld-ack-{k:x}"), 1, &msg, self.me);
-                let bye = in_dialog("BYE", &format!("z9hG4bKld-bye-{k:x}"), 2, &msg, self.me);
+                let t = self.sut().transport;
+                let ack = in_dialog("ACK", &format!("z9hG4bKld-ack-{k:x}"), 1, &msg, self.me, t);
+                let bye = in_dialog("BYE", &format!("z9hG4bKld-bye-{k:x}"), 2, &msg, self.me, t);
                 let (Some((ack, ack_to)), Some((bye, bye_to))) = (ack, bye) else {
                     // A 2xx the harness cannot follow (no Contact, a host name): nothing more.
                     self.over(k);
@@ -889,8 +958,11 @@ impl Driver<'_> {
         }
     }
 
-    async fn on_datagram(&mut self, bytes: Vec<u8>, from: SocketAddr, now: Instant) {
-        self.tap(from, self.me, bytes.clone(), now);
+    /// A message received: to the judge, then handled (a response to one of the harness's
+    /// requests; a request the server sent on, answered on the connection it came in on).
+    async fn on_message(&mut self, r: Received, now: Instant) {
+        let Received { hop: from, local, bytes } = r;
+        self.tap(from.transport, from.peer, local, bytes.clone(), now);
         let Ok(msg) = Message::parse(bytes) else { return };
         if msg.status().is_some() {
             return self.on_response(msg, now).await;
@@ -917,13 +989,20 @@ impl Driver<'_> {
                 self.send(&bytes, from).await;
                 return;
             }
-            let resp = Arc::new(answer(&msg, self.me, k));
+            // A conference factory's INVITE: the harness is the focus, one conference per
+            // group (per creating user).
+            let factory = msg
+                .request_uri()
+                .and_then(|u| crate::sip::SipUri::parse(&u))
+                .is_some_and(|u| u.user.as_deref() == Some(CONF_FACTORY));
+            let focus = factory.then(|| format!("group{:x}-{}", self.flight.get(&k).map_or(0, |t| t.user), self.run));
+            let resp = Arc::new(answer(&msg, self.me, k, focus.as_deref()));
             self.uas.insert(k, Uas { bytes: resp.clone(), to: from, first: now, interval: T1 });
             self.timers.push(Reverse((now + T1, Timer::Uas(k))));
             self.send(&resp, from).await;
             return;
         }
-        let resp = answer(&msg, self.me, k);
+        let resp = Arc::new(answer(&msg, self.me, k, None));
         self.send(&resp, from).await;
     }
 }
@@ -933,11 +1012,11 @@ impl Driver<'_> {
 /// transaction), so that it knows which of them are CPM clients. A REGISTER refused, or not
 /// answered within 64·T1, ends the run before any request is offered: the run could not judge
 /// what it meant to.
-async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) -> io::Result<()> {
+async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
     let total: u64 = d.o.steps.iter().map(|s| s.duration.as_secs()).sum();
     let expires = total + 600;
     let users = d.o.population;
-    let sut = d.o.sut;
+    let sut = d.sut();
     let mut next_user = 0;
     let mut next_drop_check = Instant::now() + DROP_CHECK;
     d.expires = expires;
@@ -989,32 +1068,22 @@ async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) ->
             return Ok(());
         }
         let wake = d.regs.values().map(|r| r.next).min().unwrap_or(now + T1).min(now + Duration::from_millis(20));
-        receive_until(d, socket, buf, wake).await?;
+        receive_until(d, wake).await?;
     }
 }
 
 /// Wait for datagrams until `wake`: handle the first that comes and every other queued behind
 /// it, each at the time it is read.
-async fn receive_until(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8], wake: Instant) -> io::Result<()> {
-    tokio::select! {
-        r = socket.recv_from(buf) => {
-            let (n, from) = r?;
-            d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-            // Drain what else is queued without waiting.
-            while let Ok((n, from)) = socket.try_recv_from(buf) {
-                d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-            }
-        }
-        _ = tokio::time::sleep_until(wake) => {}
+async fn receive_until(d: &mut Driver<'_>, wake: Instant) -> io::Result<()> {
+    for r in d.net.receive_until(wake).await? {
+        d.on_message(r, Instant::now()).await;
     }
     Ok(())
 }
 
 async fn drive(
     o: &LoadOptions,
-    socket: &UdpSocket,
-    me: SocketAddr,
-    rcvbuf: usize,
+    net: Sockets,
     out: std::sync::mpsc::SyncSender<Vec<Feed>>,
     judge: &JudgeProgress,
     progress: &mut dyn FnMut(&Progress),
@@ -1027,9 +1096,11 @@ async fn drive(
         let c = mix_cycle(&o.mix);
         if c.is_empty() { vec![Service::Pager] } else { c }
     };
+    let (me, rcvbuf) = (net.me, net.rcvbuf);
+    let drops = net.drops();
     let mut d = Driver {
         o,
-        socket,
+        net,
         me,
         run,
         t0,
@@ -1049,18 +1120,17 @@ async fn drive(
         latency: BTreeMap::new(),
         egress: BTreeMap::new(),
         totals: Counts::default(),
-        drops: crate::net::udp_socket_drops(socket),
+        drops,
         incomplete: false,
         regs: HashMap::new(),
         reg_refused: None,
         reg_short: None,
         expires: 0,
     };
-    let mut buf = vec![0u8; 65_536];
     // Drops during the registrations count too (they mark the feed incomplete as any other).
     let base_drops = d.drops;
     if o.level == Level::Two {
-        register_all(&mut d, socket, &mut buf).await?;
+        register_all(&mut d).await?;
         // The schedule starts now, not before the registrations.
         d.t0 = Instant::now() + Duration::from_millis(50);
         d.wall0_us =
@@ -1125,7 +1195,7 @@ async fn drive(
             if let Some(Reverse((t, _))) = d.timers.peek() {
                 wake = wake.min(*t);
             }
-            receive_until(&mut d, socket, &mut buf, wake).await?;
+            receive_until(&mut d, wake).await?;
         }
         first = last;
         // Let the judge catch up with this step (bounded), then see whether it was clean.
@@ -1190,7 +1260,8 @@ mod tests {
     use super::*;
 
     /// At level 2 every service reaches the four kinds of user in its first four requests, and
-    /// every user of each kind in turn, whatever the mix and the population.
+    /// every user of each kind in turn, whatever the mix and the population; the third kind
+    /// sends (the originating case), group chat included.
     #[test]
     fn every_service_meets_every_kind_and_every_user() {
         let mixes: [&[(Service, u32)]; 3] = [
@@ -1227,10 +1298,14 @@ mod tests {
                         if kinds.len() < 4 {
                             kinds.push(n % 4);
                         }
+                        assert_eq!(is_orig(Level::Two, n), n % 4 == 2, "{svc:?}, user {n}");
+                        assert!(!is_orig(Level::One, n));
                         users.insert(n);
                     }
                     if population >= 4 {
                         assert_eq!(kinds, [0, 1, 2, 3], "{svc:?}, population {population}");
+                        // Every service, group chat too, is sent by a local CPM client too.
+                        assert!(kinds.iter().any(|&kind| is_orig(Level::Two, kind)), "{svc:?}");
                     }
                     assert_eq!(users.len(), population, "{svc:?}, population {population}");
                 }
@@ -1270,6 +1345,54 @@ mod tests {
         assert!(slot.hist.is_none() && slot.closed);
         assert_eq!(slot.percentiles(), open);
         assert_eq!(open.count, 100);
+    }
+
+    pub(super) fn options(level: Level) -> LoadOptions {
+        LoadOptions {
+            sut: "127.0.0.1:5060".parse().unwrap(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            level,
+            domain: "im.example.net".into(),
+            population: 8,
+            steps: vec![Step { rate: 1, duration: Duration::from_secs(1) }],
+            mix: vec![(Service::Group, 1)],
+            udp_rcvbuf: 0,
+            keep: 10,
+            ramp: false,
+            max_p99: Duration::from_millis(200),
+        }
+    }
+
+    /// A group chat started by a local CPM client: a group chat INVITE in the CPM form to the
+    /// remote network's conference factory with its resource list, as the S-CSCF hands it to
+    /// the server (originating); the focus's answer names it with `isfocus`.
+    #[test]
+    fn a_local_cpm_client_starts_a_group_at_the_conference_factory() {
+        use crate::interop::classify::{Form, classify, form_of};
+        let o = options(Level::Two);
+        let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let m = Message::parse(originating(Service::Group, 0x1f, 2, "r", me, &o)).unwrap();
+        assert_eq!(m.request_uri().as_deref(), Some("sip:conf-factory@im.remote.example"));
+        assert_eq!((classify(&m), form_of(&m)), (Some(Service::Group), Form::Cpm));
+        let h = |n: crate::sip::HeaderName| m.first_value(&n).map(|v| v.into_owned()).unwrap_or_default();
+        assert_eq!(h(crate::sip::HeaderName::Route), "<sip:127.0.0.1:5060;lr;orig>, <sip:127.0.0.1:7000;lr>");
+        assert_eq!(h(crate::sip::HeaderName::PServedUser), "<sip:user2@im.example.net>;sescase=orig;regstate=reg");
+        assert_eq!(h(crate::sip::HeaderName::PAssertedService), Service::Group.row().icsi);
+        assert!(m.first(&crate::sip::HeaderName::PPreferredService).is_none());
+        assert_eq!(h(crate::sip::HeaderName::ConversationId), "g2-r");
+        assert_eq!(h(crate::sip::HeaderName::CallId), "ld1f-r@harness");
+        let body = String::from_utf8_lossy(m.body()).into_owned();
+        assert!(body.contains("application/resource-lists+xml"), "{body}");
+        assert!(body.contains("<entry uri=\"sip:im2@im.remote.example\""), "{body}");
+        assert!(body.contains("<entry uri=\"sip:+15550000002@cpm.example.com\""), "{body}");
+        let ok = Message::parse(answer(&m, me, 0x1f, Some("group2-r"))).unwrap();
+        assert_eq!(
+            crate::interop::registration::focus_aor(&ok).as_deref(),
+            Some("sip:group2-r@127.0.0.1"),
+            "the focus named by its 2xx"
+        );
+        let plain = Message::parse(answer(&m, me, 0x1f, None)).unwrap();
+        assert!(crate::interop::registration::focus_aor(&plain).is_none());
     }
 
     #[test]
