@@ -107,10 +107,13 @@ pub struct LoadOptions {
     pub listen: SocketAddr,
     /// The server's interop level.
     pub level: Level,
-    /// The server's domain (its local users are `userN@DOMAIN`).
+    /// The server's domain (its local users are in it).
     pub domain: String,
-    /// Local users the requests go to, and remote CPM users they come from.
-    pub population: usize,
+    /// The local users the requests go to or come from (each with its remote peers).
+    pub users: LocalUsers,
+    /// Reach the server with the ISC Route set (true), or with no Route set, its next hop
+    /// being fixed to the harness (a SUT config's `routing = "next-hop"`).
+    pub route_set: bool,
     /// The schedule, step after step.
     pub steps: Vec<Step>,
     /// The services offered and their weights (request `k` takes the `k`-th slot of a smooth
@@ -168,8 +171,8 @@ enum Phase {
 /// One request (and its dialog) in flight.
 struct Tx {
     service: Service,
-    /// The local user it goes to or comes from.
-    user: usize,
+    /// Its pair of users ([`Local::pair`]).
+    pair: usize,
     /// When it was due.
     due: Instant,
     /// First sent (of the current request: the initial one, then the BYE).
@@ -303,8 +306,137 @@ fn body(svc: Service, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &st
     }
 }
 
-/// Whether local user `n` is a CPM client: at level 2 every other user is one (the others are
-/// IM clients), so both halves of Appendix T are offered; at level 1 none is.
+/// The local users of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalUsers {
+    /// `user0@DOMAIN` ... `user<N-1>@DOMAIN`, made up by the harness: at level 2 every other
+    /// one a CPM client ([`is_cpm`]).
+    Generated(usize),
+    /// The users the server knows (a users file, a SUT config's pool): AoRs in its domain and
+    /// their kinds. At level 1 only the IM clients are local users; at level 2 both kinds are.
+    Listed(Vec<(String, ClientKind)>),
+}
+
+impl LocalUsers {
+    /// Why these users cannot serve a run at `level`, if they cannot: at level 1 there must be
+    /// an IM client, at level 2 an IM client and a CPM client.
+    pub fn unusable(&self, level: Level) -> Option<String> {
+        let LocalUsers::Listed(list) = self else {
+            return matches!(self, LocalUsers::Generated(0)).then(|| "no local user".to_string());
+        };
+        let has = |k: ClientKind| list.iter().any(|(_, kind)| *kind == k);
+        match (level, has(ClientKind::Im), has(ClientKind::Cpm)) {
+            (Level::One, false, _) => Some(
+                "no IM client: at level 1 the local users are the IM clients of the list (a level-1 server serves no local CPM client)".into(),
+            ),
+            (Level::Two, false, _) => Some(
+                "no IM client: at level 2 the harness needs IM clients (to receive CPM-form requests, T.1) and CPM clients (T.2)".into(),
+            ),
+            (Level::Two, _, false) => Some(
+                "no CPM client: at level 2 the harness needs CPM clients (to receive and send, T.2) and IM clients (T.1)".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// One request's local user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Local {
+    /// Its number: `n` of `user<n>`, or its place in the list (its `+sip.instance`, its
+    /// registration).
+    n: usize,
+    /// Its address of record.
+    aor: String,
+    /// A CPM client (else an IM client).
+    cpm: bool,
+    /// The request comes from it (originating), else goes to it.
+    orig: bool,
+    /// Names its remote peer, their conversation and its group: one per pair of users and
+    /// direction, so that a client's own Conversation-ID and one the server chose never meet.
+    pair: usize,
+}
+
+/// The local users of a run at a level, and how requests take them.
+struct Users {
+    level: Level,
+    domain: String,
+    generated: usize,
+    listed: Vec<(String, ClientKind)>,
+    /// Places in `listed` of the CPM clients, and of the IM clients.
+    cpm: Vec<usize>,
+    im: Vec<usize>,
+}
+
+impl Users {
+    fn new(o: &LoadOptions) -> Users {
+        let (generated, listed) = match &o.users {
+            LocalUsers::Generated(n) => (*n, Vec::new()),
+            LocalUsers::Listed(l) => (0, l.clone()),
+        };
+        let of = |k: ClientKind| listed.iter().enumerate().filter(|(_, u)| u.1 == k).map(|(i, _)| i).collect();
+        Users {
+            level: o.level,
+            domain: o.domain.clone(),
+            generated,
+            cpm: of(ClientKind::Cpm),
+            im: of(ClientKind::Im),
+            listed,
+        }
+    }
+
+    /// The local users the requests take.
+    fn count(&self) -> usize {
+        match (self.listed.is_empty(), self.level) {
+            (true, _) => self.generated,
+            (false, Level::One) => self.im.len(),
+            (false, Level::Two) => self.listed.len(),
+        }
+    }
+
+    /// Local user `n` (below [`Users::count`] for made-up users, a place in the list for listed
+    /// ones): its AoR, and whether it is a CPM client.
+    fn user(&self, n: usize) -> (String, bool) {
+        match self.listed.get(n) {
+            Some((aor, kind)) => (aor.clone(), *kind == ClientKind::Cpm),
+            None => (format!("sip:user{n}@{}", self.domain), is_cpm(self.level, n)),
+        }
+    }
+
+    /// The local user of request `k`, the `seen`-th of its service. Made-up users: [`user_of`].
+    /// Listed users: at level 1 the IM clients round robin; at level 2 the four kinds in turn
+    /// as for made-up users, kinds 0 (receiving) and 2 (sending) taking the CPM clients and
+    /// kinds 1 and 3 the IM clients, each list in turn over the two kinds that take it.
+    fn pick(&self, k: u64, seen: u64) -> Local {
+        if self.listed.is_empty() {
+            let n = user_of(k, self.level, seen, self.generated);
+            let (aor, cpm) = self.user(n);
+            return Local { n, aor, cpm, orig: is_orig(self.level, n), pair: n };
+        }
+        let at = |list: &[usize], i: u64| list[(i % list.len().max(1) as u64) as usize];
+        let (n, orig) = match self.level {
+            Level::One => (at(&self.im, k), false),
+            Level::Two => {
+                let kind = seen % 4;
+                let i = 2 * (seen / 4) + kind / 2;
+                if kind % 2 == 0 { (at(&self.cpm, i), kind == 2) } else { (at(&self.im, i), false) }
+            }
+        };
+        let (aor, cpm) = self.user(n);
+        // A client that also sends meets other remote peers than the ones it receives from.
+        let pair = if orig { self.listed.len() + n } else { n };
+        Local { n, aor, cpm, orig, pair }
+    }
+}
+
+/// The user part of a `sip:user@host` AoR (for its Contacts at the harness).
+fn user_part(aor: &str) -> &str {
+    let rest = aor.split_once(':').map_or(aor, |(_, r)| r);
+    rest.split('@').next().unwrap_or(rest)
+}
+
+/// Whether made-up local user `n` is a CPM client: at level 2 every other user is one (the
+/// others are IM clients), so both halves of Appendix T are offered; at level 1 none is.
 fn is_cpm(level: Level, n: usize) -> bool {
     level == Level::Two && n % 2 == 0
 }
@@ -347,11 +479,11 @@ fn occurrences(cycle: &[Service]) -> Vec<(u64, u64)> {
 /// (level 2) from a remote IM user in the IM form (`+g.oma.sip-im`, for large messages with
 /// `+g.oma.sip-im.large-message`; no P-Asserted-Service, no Conversation-ID: the server adds
 /// what a CPM client expects).
-fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
-    let d = &o.domain;
+fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    let (n, me) = (u.pair, &u.aor);
     let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
     let row = svc.row();
-    let to_cpm = is_cpm(o.level, n);
+    let to_cpm = u.cpm;
     let (peer, tag) = if to_cpm {
         (
             format!("sip:im{n}@im.remote.example"),
@@ -389,14 +521,14 @@ fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
     let asserted = if svc == Service::Group { from_uri.clone() } else { peer.clone() };
     // At level 2, where the users are registered, the S-CSCF names the served user (D13).
     let served = if o.level == Level::Two {
-        format!("P-Served-User: <sip:user{n}@{d}>;sescase=term;regstate=reg\r\n")
+        format!("P-Served-User: <{me}>;sescase=term;regstate=reg\r\n")
     } else {
         String::new()
     };
-    let (ctype, body) = body(svc, k, from.ip(), &peer, &format!("sip:user{n}@{d}"));
-    let sut = o.sut;
+    let (ctype, body) = body(svc, k, from.ip(), &peer, me);
+    let route = route(o, from, false);
     format!(
-        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {me} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
@@ -421,24 +553,25 @@ const REMOTE_IM: &str = "im.remote.example";
 /// CPM form the client sent (the CPM ICSI in Accept-Contact and Contact, P-Asserted-Service as
 /// the S-CSCF asserts it from the client's P-Preferred-Service, the client's Conversation-ID
 /// and Contribution-ID). The server must send it on in the IM form (T.2 bullet 2).
-fn originating(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+fn originating(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
     if svc == Service::Group {
-        return originating_group(k, n, run, from, o);
+        return originating_group(k, u, run, from, o);
     }
-    let d = &o.domain;
     let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
     let row = svc.row();
     let tag = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
-    let (me, peer) = (format!("sip:user{n}@{d}"), format!("sip:im{n}@im.remote.example"));
+    let n = u.pair;
+    let (me, peer) = (&u.aor, format!("sip:im{n}@{REMOTE_IM}"));
     let contact = if invite(svc) {
-        format!("Contact: <sip:user{n}@{from}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(n)))
+        let user = user_part(me);
+        format!("Contact: <sip:{user}@{from}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(u.n)))
     } else {
         String::new()
     };
-    let (ctype, body) = body(svc, k, from.ip(), &me, &peer);
-    let sut = o.sut;
+    let (ctype, body) = body(svc, k, from.ip(), me, &peer);
+    let route = route(o, from, true);
     format!(
-        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr;orig>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         pas = row.icsi,
         len = body.len()
     )
@@ -455,22 +588,22 @@ fn originating(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &
 /// group), then as the S-CSCF hands it to the server: the ISC Route set with `orig`,
 /// P-Asserted-Identity, P-Served-User, and P-Preferred-Service asserted as P-Asserted-Service.
 /// The harness answers it as the focus ([`answer`] with an `isfocus` Contact).
-fn originating_group(k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
-    let me = format!("sip:user{n}@{}", o.domain);
+fn originating_group(k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    let (n, me) = (u.pair, &u.aor);
     let factory = format!("sip:{CONF_FACTORY}@{REMOTE_IM}");
-    let sut = o.sut;
+    let route = route(o, from, true);
     let draft = build::Draft {
         service: Service::Group,
         kind: ClientKind::Cpm,
         to: &factory,
-        from: &me,
+        from: me,
         via: format!("SIP/2.0/UDP {from}"),
-        branch: format!("z9hG4bKld-{k:x}"),
+        branch: format!("z9hG4bKld{run}-{k:x}"),
         tag: format!("ld{k:x}"),
         call_id: format!("ld{k:x}-{run}@harness"),
         cseq: 1,
-        contact: format!("sip:user{n}@{from}"),
-        route: format!("<sip:{sut};lr;orig>, <sip:{from};lr>"),
+        contact: format!("sip:{}@{from}", user_part(me)),
+        route: route.trim_start_matches("Route: ").trim_end().to_string(),
         ids: Some((format!("g{n:x}-{run}"), format!("ld{k:x}"))),
         message_id: format!("ld{k:x}"),
         reports_on: None,
@@ -478,13 +611,27 @@ fn originating_group(k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOpti
         extra: vec![format!("P-Asserted-Identity: <{me}>"), format!("P-Served-User: <{me}>;sescase=orig;regstate=reg")],
         pad: 0,
         participants: vec![format!("sip:im{n}@{REMOTE_IM}"), format!("sip:+1555{n:07}@cpm.example.com")],
-        instance: instance(n),
+        instance: instance(u.n),
     };
     // The originating S-CSCF asserts the client's preferred service (TS 24.229), as the
-    // simulated core does.
-    build::request(&draft, &from.ip().to_string())
-        .replacen("\r\nP-Preferred-Service: ", "\r\nP-Asserted-Service: ", 1)
-        .into_bytes()
+    // simulated core does. The builder always writes a Route line: none without a Route set.
+    let out = build::request(&draft, &from.ip().to_string()).replacen(
+        "\r\nP-Preferred-Service: ",
+        "\r\nP-Asserted-Service: ",
+        1,
+    );
+    if route.is_empty() { out.replacen("\r\nRoute: \r\n", "\r\n", 1) } else { out }.into_bytes()
+}
+
+/// The Route set the S-CSCF puts on a request for the server (`orig` on the server's entry in
+/// the originating case), the harness's own entry after it; none when the server's next hop
+/// is fixed to the harness (`routing = "next-hop"`).
+fn route(o: &LoadOptions, me: SocketAddr, orig: bool) -> String {
+    if !o.route_set {
+        return String::new();
+    }
+    let sut = o.sut;
+    format!("Route: <sip:{sut};lr{}>, <sip:{me};lr>\r\n", if orig { ";orig" } else { "" })
 }
 
 /// Local user `n`'s CPM client instance (`+sip.instance`).
@@ -493,27 +640,39 @@ fn instance(n: usize) -> String {
 }
 
 /// The third-party REGISTER (docs/decisions.md D8) by which the harness, as the S-CSCF, tells
-/// the server that local user `n` registered, with the user's own REGISTER as its body: a CPM
-/// client's Contact carries every CPM ICSI, an IM client's the IM tags.
-fn third_party_register(n: usize, run: &str, me: SocketAddr, o: &LoadOptions, expires: u64) -> Vec<u8> {
+/// the server that local user `n` (AoR `aor`) registered, with the user's own REGISTER as its
+/// body: a CPM client's Contact carries every CPM ICSI, an IM client's the IM tags.
+fn third_party_register(
+    (n, aor, cpm): (usize, &str, bool),
+    run: &str,
+    me: SocketAddr,
+    o: &LoadOptions,
+    expires: u64,
+) -> Vec<u8> {
     let d = &o.domain;
-    let kind = if is_cpm(o.level, n) { ClientKind::Cpm } else { ClientKind::Im };
+    let kind = if cpm { ClientKind::Cpm } else { ClientKind::Im };
     let tags = register_tags(kind, &instance(n));
+    let user = user_part(aor);
     let ue = format!(
-        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:user{n}@{d}>;tag=ue{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:user{n}@{me}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag=ue{n:x}\r\nTo: <{aor}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
     );
     let sut = o.sut;
     format!(
-        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKld-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
+        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKld{run}-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <{aor}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
         len = ue.len()
     )
     .into_bytes()
 }
 
-/// `k` of a branch or Call-ID this run made (`z9hG4bKld-<hex>`, `z9hG4bKld-ack-<hex>`,
-/// `z9hG4bKld-bye-<hex>`, `ld<hex>-RUN@harness`), and for a branch which request it names.
+/// `k` of a branch or Call-ID this run made (`z9hG4bKldRUN-<hex>`, `z9hG4bKldRUN-ack-<hex>`,
+/// `z9hG4bKldRUN-bye-<hex>`, `ld<hex>-RUN@harness`), and for a branch which request it names.
+/// The run's token in the branches keeps them unique across runs from one address (RFC 3261
+/// §8.1.1.7): a server still holding an earlier run's transactions must not take a request of
+/// this one for a retransmission.
 fn k_of(branch_or_call: &str, run: &str) -> Option<(u64, &'static str)> {
-    let (hex, what) = if let Some(b) = branch_or_call.strip_prefix("z9hG4bKld-") {
+    let (hex, what) = if let Some(b) =
+        branch_or_call.strip_prefix("z9hG4bKld").and_then(|b| b.strip_prefix(run)).and_then(|b| b.strip_prefix('-'))
+    {
         match b.split_once('-') {
             Some(("ack", h)) => (h, "ack"),
             Some(("bye", h)) => (h, "bye"),
@@ -638,6 +797,7 @@ pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Res
 
 struct Driver<'a> {
     o: &'a LoadOptions,
+    users: Users,
     net: Sockets,
     me: SocketAddr,
     run: String,
@@ -783,11 +943,11 @@ impl Driver<'_> {
         let service = self.cycle[slot];
         let (before, per_cycle) = self.occurrences[slot];
         let seen = (k / self.cycle.len() as u64) * per_cycle + before;
-        let n = user_of(k, self.o.level, seen, self.o.population);
-        let bytes = Arc::new(if is_orig(self.o.level, n) {
-            originating(service, k, n, &self.run, self.me, self.o)
+        let u = self.users.pick(k, seen);
+        let bytes = Arc::new(if u.orig {
+            originating(service, k, &u, &self.run, self.me, self.o)
         } else {
-            initial(service, k, n, &self.run, self.me, self.o)
+            initial(service, k, &u, &self.run, self.me, self.o)
         });
         let second = self.second_of(due);
         self.count(step, second, |c| {
@@ -802,7 +962,7 @@ impl Driver<'_> {
             k,
             Tx {
                 service,
-                user: n,
+                pair: u.pair,
                 due,
                 sent: now,
                 bytes,
@@ -885,7 +1045,7 @@ impl Driver<'_> {
     async fn on_response(&mut self, msg: Message, now: Instant) {
         let Some(status) = msg.status() else { return };
         let branch = msg.top_via_branch().unwrap_or_default();
-        if let Some(hex) = branch.strip_prefix("z9hG4bKld-reg-") {
+        if let Some(hex) = branch.strip_prefix(&format!("z9hG4bKld{}-reg-", self.run)) {
             let Some(n) = usize::from_str_radix(hex, 16).ok().filter(|n| self.regs.contains_key(n)) else { return };
             if status.is_final() {
                 self.regs.remove(&n);
@@ -926,8 +1086,9 @@ impl Driver<'_> {
                 // The 2xx: ACK it along the dialog's route, then hang up with a BYE.
                 self.answered(k, status, now);
                 let t = self.sut().transport;
-                let ack = in_dialog("ACK", &format!("z9hG4bKld-ack-{k:x}"), 1, &msg, self.me, t);
-                let bye = in_dialog("BYE", &format!("z9hG4bKld-bye-{k:x}"), 2, &msg, self.me, t);
+                let run = &self.run;
+                let ack = in_dialog("ACK", &format!("z9hG4bKld{run}-ack-{k:x}"), 1, &msg, self.me, t);
+                let bye = in_dialog("BYE", &format!("z9hG4bKld{run}-bye-{k:x}"), 2, &msg, self.me, t);
                 let (Some((ack, ack_to)), Some((bye, bye_to))) = (ack, bye) else {
                     // A 2xx the harness cannot follow (no Contact, a host name): nothing more.
                     self.over(k);
@@ -995,7 +1156,7 @@ impl Driver<'_> {
                 .request_uri()
                 .and_then(|u| crate::sip::SipUri::parse(&u))
                 .is_some_and(|u| u.user.as_deref() == Some(CONF_FACTORY));
-            let focus = factory.then(|| format!("group{:x}-{}", self.flight.get(&k).map_or(0, |t| t.user), self.run));
+            let focus = factory.then(|| format!("group{:x}-{}", self.flight.get(&k).map_or(0, |t| t.pair), self.run));
             let resp = Arc::new(answer(&msg, self.me, k, focus.as_deref()));
             self.uas.insert(k, Uas { bytes: resp.clone(), to: from, first: now, interval: T1 });
             self.timers.push(Reverse((now + T1, Timer::Uas(k))));
@@ -1015,7 +1176,7 @@ impl Driver<'_> {
 async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
     let total: u64 = d.o.steps.iter().map(|s| s.duration.as_secs()).sum();
     let expires = total + 600;
-    let users = d.o.population;
+    let users = d.users.count();
     let sut = d.sut();
     let mut next_user = 0;
     let mut next_drop_check = Instant::now() + DROP_CHECK;
@@ -1023,7 +1184,8 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
     loop {
         let now = Instant::now();
         while next_user < users && d.regs.len() < REG_WINDOW {
-            let bytes = Arc::new(third_party_register(next_user, &d.run, d.me, d.o, expires));
+            let (aor, cpm) = d.users.user(next_user);
+            let bytes = Arc::new(third_party_register((next_user, &aor, cpm), &d.run, d.me, d.o, expires));
             d.send(&bytes, sut).await;
             d.regs.insert(next_user, Reg { bytes, first: now, next: now + T1, interval: T1 });
             next_user += 1;
@@ -1032,8 +1194,8 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
         for (n, r) in d.regs.iter_mut() {
             if now.saturating_duration_since(r.first) >= TIMER_F {
                 return Err(io::Error::other(format!(
-                    "the server did not answer the third-party REGISTER of user{n}@{} within 64*T1 (32 s): at level 2 it must learn its CPM clients from them (docs/load.md)",
-                    d.o.domain
+                    "the server did not answer the third-party REGISTER of {} within 64*T1 (32 s): at level 2 it must learn its CPM clients from them (docs/load.md)",
+                    d.users.user(*n).0
                 )));
             }
             if r.next <= now {
@@ -1047,15 +1209,15 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
         }
         if let Some((n, line)) = d.reg_refused.take() {
             return Err(io::Error::other(format!(
-                "the server answered the third-party REGISTER of user{n}@{} with {}: at level 2 it must accept them to learn its CPM clients (docs/load.md)",
-                d.o.domain,
+                "the server answered the third-party REGISTER of {} with {}: at level 2 it must accept them to learn its CPM clients (docs/load.md)",
+                d.users.user(n).0,
                 crate::base::escape::escape(&line)
             )));
         }
         if let Some((n, granted)) = d.reg_short.take() {
             return Err(io::Error::other(format!(
-                "the server granted the registration of user{n}@{} for {granted} s, shorter than the run needs ({expires} s asked: the schedule plus 600 s); the harness does not refresh registrations, so shorten the run or let the server grant longer (docs/load.md)",
-                d.o.domain
+                "the server granted the registration of {} for {granted} s, shorter than the run needs ({expires} s asked: the schedule plus 600 s); the harness does not refresh registrations, so shorten the run or let the server grant longer (docs/load.md)",
+                d.users.user(n).0
             )));
         }
         if now >= next_drop_check {
@@ -1100,6 +1262,7 @@ async fn drive(
     let drops = net.drops();
     let mut d = Driver {
         o,
+        users: Users::new(o),
         net,
         me,
         run,
@@ -1241,7 +1404,7 @@ async fn drive(
     Ok(LoadStats {
         sut: o.sut.to_string(),
         harness: me.to_string(),
-        population: o.population,
+        population: d.users.count(),
         steps,
         last_clean_rate,
         max_p99_ms: o.max_p99.as_millis() as u64,
@@ -1353,7 +1516,8 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             level,
             domain: "im.example.net".into(),
-            population: 8,
+            users: LocalUsers::Generated(8),
+            route_set: true,
             steps: vec![Step { rate: 1, duration: Duration::from_secs(1) }],
             mix: vec![(Service::Group, 1)],
             udp_rcvbuf: 0,
@@ -1371,7 +1535,9 @@ mod tests {
         use crate::interop::classify::{Form, classify, form_of};
         let o = options(Level::Two);
         let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let m = Message::parse(originating(Service::Group, 0x1f, 2, "r", me, &o)).unwrap();
+        let u = Users::new(&o).pick(2, 2);
+        assert_eq!((u.n, u.orig, u.aor.as_str()), (2, true, "sip:user2@im.example.net"));
+        let m = Message::parse(originating(Service::Group, 0x1f, &u, "r", me, &o)).unwrap();
         assert_eq!(m.request_uri().as_deref(), Some("sip:conf-factory@im.remote.example"));
         assert_eq!((classify(&m), form_of(&m)), (Some(Service::Group), Form::Cpm));
         let h = |n: crate::sip::HeaderName| m.first_value(&n).map(|v| v.into_owned()).unwrap_or_default();
@@ -1395,11 +1561,69 @@ mod tests {
         assert!(crate::interop::registration::focus_aor(&plain).is_none());
     }
 
+    /// Listed users: at level 1 the IM clients in turn; at level 2 the four kinds in turn,
+    /// receiving and sending CPM clients from the CPM clients of the list, IM clients from its
+    /// IM clients, each list in turn; a sending client's pairs apart from its receiving ones.
+    #[test]
+    fn listed_users_take_the_kinds_from_their_lists() {
+        let list = vec![
+            ("sip:alice@im.example.net".to_string(), ClientKind::Cpm),
+            ("sip:bob@im.example.net".to_string(), ClientKind::Im),
+            ("sip:carol@im.example.net".to_string(), ClientKind::Cpm),
+            ("sip:dave@im.example.net".to_string(), ClientKind::Im),
+            ("sip:erin@im.example.net".to_string(), ClientKind::Im),
+        ];
+        let mut o = options(Level::One);
+        o.users = LocalUsers::Listed(list.clone());
+        let users = Users::new(&o);
+        assert_eq!(users.count(), 3);
+        let who: Vec<String> = (0..4).map(|k| users.pick(k, k).aor).collect();
+        assert_eq!(
+            who,
+            ["sip:bob@im.example.net", "sip:dave@im.example.net", "sip:erin@im.example.net", "sip:bob@im.example.net"]
+        );
+        assert!((0..4).all(|k| !users.pick(k, k).cpm && !users.pick(k, k).orig));
+        let mut o = options(Level::Two);
+        o.users = LocalUsers::Listed(list.clone());
+        let users = Users::new(&o);
+        assert_eq!(users.count(), 5);
+        let who: Vec<(String, bool, bool)> = (0..8)
+            .map(|seen| {
+                let u = users.pick(seen, seen);
+                (user_part(&u.aor).to_string(), u.cpm, u.orig)
+            })
+            .collect();
+        let w = |n: &str, cpm, orig| (n.to_string(), cpm, orig);
+        assert_eq!(
+            who,
+            [
+                w("alice", true, false),
+                w("bob", false, false),
+                w("carol", true, true),
+                w("dave", false, false),
+                w("alice", true, false),
+                w("erin", false, false),
+                w("carol", true, true),
+                w("bob", false, false),
+            ]
+        );
+        // Alice receives from peer 0; Carol sends to peer 5 + 2 and receives from none.
+        assert_eq!((users.pick(0, 0).pair, users.pick(2, 2).pair), (0, 7));
+        assert_eq!(users.user(3), ("sip:dave@im.example.net".to_string(), false));
+        assert_eq!(LocalUsers::Listed(list[1..2].to_vec()).unusable(Level::One), None);
+        assert!(LocalUsers::Listed(list[..1].to_vec()).unusable(Level::One).unwrap().starts_with("no IM client"));
+        assert!(LocalUsers::Listed(list[..1].to_vec()).unusable(Level::Two).unwrap().starts_with("no IM client"));
+        assert!(LocalUsers::Listed(list[1..2].to_vec()).unusable(Level::Two).unwrap().starts_with("no CPM client"));
+        assert_eq!(LocalUsers::Listed(list).unusable(Level::Two), None);
+    }
+
     #[test]
     fn branches_and_call_ids_name_their_request() {
-        assert_eq!(k_of("z9hG4bKld-1f", "r"), Some((31, "initial")));
-        assert_eq!(k_of("z9hG4bKld-ack-1f", "r"), Some((31, "ack")));
-        assert_eq!(k_of("z9hG4bKld-bye-b", "r"), Some((11, "bye")));
+        assert_eq!(k_of("z9hG4bKldr-1f", "r"), Some((31, "initial")));
+        assert_eq!(k_of("z9hG4bKldr-ack-1f", "r"), Some((31, "ack")));
+        assert_eq!(k_of("z9hG4bKldr-bye-b", "r"), Some((11, "bye")));
+        // Another run's branch (an earlier run from the same address) is not this run's.
+        assert_eq!(k_of("z9hG4bKldq-1f", "r"), None);
         assert_eq!(k_of("ldb-r@harness", "r"), Some((11, "call")));
         assert_eq!(k_of("ldb-other@harness", "r"), None);
         assert_eq!(k_of("z9hG4bKxyz", "r"), None);
