@@ -2,7 +2,7 @@
 //! every message with the oracle (docs/load.md).
 
 use super::Format;
-use crate::base::{Level, Service, Transport};
+use crate::base::{Level, Service};
 use crate::load::{LoadOptions, LocalUsers, Progress, Step, run_load};
 use crate::report::load::{LoadStats, Percentiles};
 use crate::report::model::{RunInfo, RunReport};
@@ -14,8 +14,9 @@ use std::process::ExitCode;
 /// Arguments of `imcpm load`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The server under test (only `udp:` so far). Needed unless --sut-config names it.
-    #[arg(long, value_name = "udp:IP:PORT")]
+    /// The server under test, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets): the harness
+    /// sends its requests over that transport. Needed unless --sut-config names it.
+    #[arg(long, value_name = "TRANSPORT:IP:PORT")]
     pub sut: Option<crate::net::Listen>,
     /// The server's interop level. Needed unless --sut-config gives it.
     #[arg(long, value_enum)]
@@ -26,9 +27,10 @@ pub struct Args {
     /// stderr).
     #[arg(long, value_name = "FILE")]
     pub sut_config: Option<PathBuf>,
-    /// Where the harness (the S-CSCF and the clients behind it) listens [default:
-    /// udp:127.0.0.1:0].
-    #[arg(long, value_name = "udp:IP:PORT")]
+    /// Where the harness (the S-CSCF and the clients behind it) listens, over the server's
+    /// transport [default: 127.0.0.1:0 over it]. Toward a UDP server the harness listens on TCP
+    /// at the same address too, for what the server sends on over TCP (over 1300 bytes).
+    #[arg(long, value_name = "TRANSPORT:IP:PORT")]
     pub listen: Option<crate::net::Listen>,
     /// The server's domain: its local users are in it [default: im.example.net].
     #[arg(long)]
@@ -151,7 +153,9 @@ fn target(a: &Args) -> miette::Result<Target> {
     };
     let named = |p: &PathBuf| format!("--sut-config {}", p.display());
     let sut = a.sut.or(config.as_ref().map(|(_, c)| c.sut)).ok_or_else(|| {
-        miette::miette!("--sut is missing: give --sut udp:IP:PORT, or a --sut-config FILE that names the server")
+        miette::miette!(
+            "--sut is missing: give --sut udp:IP:PORT or tcp:IP:PORT, or a --sut-config FILE that names the server"
+        )
     })?;
     let level = a.level.or(config.as_ref().map(|(_, c)| c.level)).ok_or_else(|| {
         miette::miette!(
@@ -162,8 +166,12 @@ fn target(a: &Args) -> miette::Result<Target> {
         .listen
         .or(config.as_ref().and_then(|(_, c)| c.listen))
         .unwrap_or(crate::net::Listen { transport: sut.transport, addr: ([127, 0, 0, 1], 0).into() });
-    if sut.transport != Transport::Udp || listen.transport != Transport::Udp {
-        return Err(miette::miette!("--sut {sut} --listen {listen}: only UDP is offered so far"));
+    if listen.transport != sut.transport {
+        return Err(miette::miette!(
+            "--listen {listen} is over {} but --sut {sut} is over {}: the harness listens over the server's transport",
+            listen.transport,
+            sut.transport
+        ));
     }
     let domain = a
         .domain
@@ -244,6 +252,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     let wall = std::time::Instant::now();
     let o = LoadOptions {
         sut: t.sut.addr,
+        transport: t.sut.transport,
         listen: t.listen.addr,
         level: t.level,
         domain: t.domain.clone(),
@@ -276,7 +285,12 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     }
     let v = &outcome.verdicts;
     let mut r = RunReport::aggregated(
-        RunInfo::new(format!("load: {}", t.sut), "udp".into(), vec![t.level], Vec::new()),
+        RunInfo::new(
+            format!("load: {}", t.sut),
+            t.sut.transport.as_str().to_ascii_lowercase(),
+            vec![t.level],
+            Vec::new(),
+        ),
         &v.aggregate,
     );
     r.flows = v.flows.clone();
@@ -334,17 +348,17 @@ fn text(a: &Args, r: &RunReport, s: &LoadStats, color: bool) -> String {
         None => format!("{}/s for {} s", a.rate, a.duration.as_secs()),
     };
     out.push_str(&format!(
-        "\nOffered {} requests ({schedule}) to {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
+        "\nOffered {} requests ({schedule}) to {} over {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {}.\n",
         t.offered,
         s.sut,
+        s.transport.to_ascii_uppercase(),
         t.sent,
         t.answered,
         t.rejected,
         t.unanswered,
         t.retransmissions,
         s.messages,
-        s.drops,
-        s.rcvbuf
+        s.transport_note()
     ));
     for (i, st) in s.steps.iter().enumerate() {
         out.push_str(&format!(

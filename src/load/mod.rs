@@ -11,22 +11,24 @@
 //!   omission), and from the harness's first send to the server's egress of the rewritten
 //!   request (its processing time);
 //! - requests neither forwarded nor answered within 64·T1 (RFC 3261 Timer F, 32 s): the judge
-//!   finds them FAIL, unless the harness's own socket dropped datagrams: then the feed is marked
-//!   incomplete before any later transaction is judged, and what cannot be known is
+//!   finds them FAIL, unless the harness's own UDP socket dropped datagrams: then the feed is
+//!   marked incomplete before any later transaction is judged, and what cannot be known is
 //!   INCONCLUSIVE;
 //! - per second: offered, sent, answered, unanswered, latency percentiles.
 //!
 //! Services offered ([`Service`], mixed by weight): the pager-mode MESSAGE and the disposition
-//! notification (UDP non-INVITE transactions, RFC 3261 Timer E/F), and the 1-1 chat session, the
-//! file transfer, the large-message-mode session and the group chat (an INVITE with Timer A/B,
-//! the 200 OK retransmitted by the harness's UAS until its ACK, the ACK and a BYE along the
-//! dialog's route set). At level 1 they go from remote CPM clients to local IM clients (T.1); at
+//! notification (non-INVITE transactions, RFC 3261 Timer E/F; no Timer E over TCP), and the 1-1
+//! chat session, the file transfer, the large-message-mode session and the group chat (an INVITE
+//! with Timer A/B, no Timer A over TCP, the 200 OK retransmitted by the harness's UAS until its
+//! ACK, the ACK and a BYE along the dialog's route set). At level 1 they go from remote CPM clients to local IM clients (T.1); at
 //! level 2 the harness first registers its local users by third-party REGISTER, half of them CPM
 //! clients, which also receive IM requests and send CPM ones (T.2), a group chat being started
 //! at the remote network's conference factory, which the harness plays as the focus (D17).
 //!
-//! The harness listens on TCP too, at its UDP address ([`sockets`]): a server sends on over TCP
-//! a request grown past 1300 bytes (D9), such as a group chat INVITE with its resource list.
+//! The server is reached over UDP or TCP ([`sockets`]: one interface for both, so the schedule,
+//! the timers and the judging are shared). Toward a UDP server the harness listens on TCP too,
+//! at its UDP address: a server sends on over TCP a request grown past 1300 bytes (D9), such as
+//! a group chat INVITE with its resource list.
 
 // A driver: it reads the clock and opens sockets (docs/architecture.md).
 #![allow(clippy::disallowed_methods)]
@@ -101,8 +103,10 @@ pub fn mix_cycle(mix: &[(Service, u32)]) -> Vec<Service> {
 /// How a load run goes.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// The server under test (UDP).
+    /// The server under test.
     pub sut: SocketAddr,
+    /// The transport to it (and of the harness's `listen` address).
+    pub transport: Transport,
     /// Where the harness listens (port 0: any).
     pub listen: SocketAddr,
     /// The server's interop level.
@@ -226,6 +230,12 @@ struct Uas {
     to: Hop,
     first: Instant,
     interval: Duration,
+}
+
+/// When a client transaction's first timer fires: its first retransmission over UDP (Timer A
+/// or E, at T1), Timer B or F (64·T1) over TCP, where nothing is retransmitted.
+fn first_timer(to: Hop) -> Duration {
+    if to.transport == Transport::Tcp { TIMER_F } else { T1 }
 }
 
 /// What a timer is for.
@@ -481,6 +491,7 @@ fn occurrences(cycle: &[Service]) -> Vec<(u64, u64)> {
 /// what a CPM client expects).
 fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
     let (n, me) = (u.pair, &u.aor);
+    let (via, tp) = (o.transport.as_str(), tp(o));
     let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
     let row = svc.row();
     let to_cpm = u.cpm;
@@ -499,12 +510,12 @@ fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &Loa
     let (from_uri, contact, extra) = if svc == Service::Group {
         (
             format!("sip:conf{n:x}-{run}@{peer_host}"),
-            format!("Contact: <sip:conf{n:x}@{from}>;{tag};isfocus\r\n"),
+            format!("Contact: <sip:conf{n:x}@{from}{tp}>;{tag};isfocus\r\n"),
             format!("Referred-By: <{peer}>\r\nSubject: group {n}\r\n"),
         )
     } else {
         let user = peer.trim_start_matches("sip:").split('@').next().unwrap_or_default().to_string();
-        let contact = if invite(svc) { format!("Contact: <sip:{user}@{from}>;{tag}\r\n") } else { String::new() };
+        let contact = if invite(svc) { format!("Contact: <sip:{user}@{from}{tp}>;{tag}\r\n") } else { String::new() };
         (peer.clone(), contact, String::new())
     };
     let cpm_only = if to_cpm {
@@ -528,7 +539,7 @@ fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &Loa
     let (ctype, body) = body(svc, k, from.ip(), &peer, me);
     let route = route(o, from, false);
     format!(
-        "{method} {me} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {me} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
@@ -561,17 +572,18 @@ fn originating(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: 
     let row = svc.row();
     let tag = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
     let n = u.pair;
+    let (via, tp) = (o.transport.as_str(), tp(o));
     let (me, peer) = (&u.aor, format!("sip:im{n}@{REMOTE_IM}"));
     let contact = if invite(svc) {
         let user = user_part(me);
-        format!("Contact: <sip:{user}@{from}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(u.n)))
+        format!("Contact: <sip:{user}@{from}{tp}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(u.n)))
     } else {
         String::new()
     };
     let (ctype, body) = body(svc, k, from.ip(), me, &peer);
     let route = route(o, from, true);
     format!(
-        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         pas = row.icsi,
         len = body.len()
     )
@@ -597,12 +609,12 @@ fn originating_group(k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOpt
         kind: ClientKind::Cpm,
         to: &factory,
         from: me,
-        via: format!("SIP/2.0/UDP {from}"),
+        via: format!("SIP/2.0/{} {from}", o.transport.as_str()),
         branch: format!("z9hG4bKld{run}-{k:x}"),
         tag: format!("ld{k:x}"),
         call_id: format!("ld{k:x}-{run}@harness"),
         cseq: 1,
-        contact: format!("sip:{}@{from}", user_part(me)),
+        contact: format!("sip:{}@{from}{}", user_part(me), tp(o)),
         route: route.trim_start_matches("Route: ").trim_end().to_string(),
         ids: Some((format!("g{n:x}-{run}"), format!("ld{k:x}"))),
         message_id: format!("ld{k:x}"),
@@ -631,7 +643,13 @@ fn route(o: &LoadOptions, me: SocketAddr, orig: bool) -> String {
         return String::new();
     }
     let sut = o.sut;
-    format!("Route: <sip:{sut};lr{}>, <sip:{me};lr>\r\n", if orig { ";orig" } else { "" })
+    format!("Route: <sip:{sut};lr{}>, <sip:{me};lr{}>\r\n", if orig { ";orig" } else { "" }, tp(o))
+}
+
+/// The `transport` URI parameter of the harness's own URIs (its Route entry, Contacts): none
+/// over UDP (RFC 3263 §4.1: UDP by default), `;transport=tcp` over TCP.
+fn tp(o: &LoadOptions) -> &'static str {
+    if o.transport == Transport::Tcp { ";transport=tcp" } else { "" }
 }
 
 /// Local user `n`'s CPM client instance (`+sip.instance`).
@@ -650,15 +668,16 @@ fn third_party_register(
     expires: u64,
 ) -> Vec<u8> {
     let d = &o.domain;
+    let (via, tp) = (o.transport.as_str(), tp(o));
     let kind = if cpm { ClientKind::Cpm } else { ClientKind::Im };
     let tags = register_tags(kind, &instance(n));
     let user = user_part(aor);
     let ue = format!(
-        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag=ue{n:x}\r\nTo: <{aor}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/{via} {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag=ue{n:x}\r\nTo: <{aor}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}{tp}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
     );
     let sut = o.sut;
     format!(
-        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKld{run}-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <{aor}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
+        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/{via} {me};branch=z9hG4bKld{run}-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <{aor}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}{tp}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
         len = ue.len()
     )
     .into_bytes()
@@ -748,7 +767,7 @@ fn in_dialog(
 /// harness) and an SDP answer. To an INVITE for a conference factory it answers as the remote
 /// IM network's focus (D17): the Contact is the conference `focus` (at the harness) in the IM
 /// form with `isfocus`, which names the focus to the server and to the judge.
-fn answer(req: &Message, me: SocketAddr, k: u64, focus: Option<&str>) -> Vec<u8> {
+fn answer(req: &Message, (me, tp): (SocketAddr, &str), k: u64, focus: Option<&str>) -> Vec<u8> {
     let tag = format!("ldt{k:x}");
     let plain = crate::node::transaction::response_to(req, crate::sip::StatusCode::OK, Some(&tag));
     if req.method() != Some(&crate::sip::Method::Invite) {
@@ -766,8 +785,8 @@ fn answer(req: &Message, me: SocketAddr, k: u64, focus: Option<&str>) -> Vec<u8>
         "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:passive\r\na=path:msrp://{ip}:9/ldt{k:x};tcp\r\na=accept-types:message/cpim\r\na=recvonly\r\n"
     );
     let contact = match focus {
-        Some(conf) => format!("<sip:{conf}@{me}>;{IM_TAG};isfocus"),
-        None => format!("<sip:user@{me}>"),
+        Some(conf) => format!("<sip:{conf}@{me}{tp}>;{IM_TAG};isfocus"),
+        None => format!("<sip:user@{me}{tp}>"),
     };
     out.extend_from_slice(
         format!("Contact: {contact}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())
@@ -780,7 +799,7 @@ fn answer(req: &Message, me: SocketAddr, k: u64, focus: Option<&str>) -> Vec<u8>
 /// and judge everything. `progress` is called about once a second.
 pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Result<LoadOutcome> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let net = rt.block_on(Sockets::bind(o.listen, o.udp_rcvbuf))?;
+    let net = rt.block_on(Sockets::bind(o.listen, o.transport, o.udp_rcvbuf, o.sut))?;
     let mut job = CaptureJob::new(vec![PathBuf::from("load")], vec![SutAddr::Addr(o.sut)], o.level);
     job.domains = vec![o.domain.clone()];
     job.keep = o.keep;
@@ -923,7 +942,7 @@ impl Driver<'_> {
 
     /// Where the harness's requests toward the server go.
     fn sut(&self) -> Hop {
-        Hop { transport: Transport::Udp, peer: self.o.sut }
+        Hop { transport: self.o.transport, peer: self.o.sut }
     }
 
     fn call_id(&self, k: u64) -> Box<[u8]> {
@@ -976,7 +995,7 @@ impl Driver<'_> {
                 second,
             },
         );
-        self.timers.push(Reverse((now + T1, Timer::Client(k, 0))));
+        self.timers.push(Reverse((now + first_timer(sut), Timer::Client(k, 0))));
     }
 
     async fn on_timer(&mut self, timer: Timer, now: Instant) {
@@ -1000,10 +1019,17 @@ impl Driver<'_> {
     async fn client_timer(&mut self, k: u64, generation: u32, now: Instant) {
         let Some(tx) = self.flight.get_mut(&k).filter(|t| t.generation == generation) else { return };
         if now.saturating_duration_since(tx.sent) >= TIMER_F {
-            // Timer F (non-INVITE) or B (INVITE): no final response within 64·T1.
+            // Timer F (non-INVITE) or B (INVITE): no final response within 64·T1 (over TCP
+            // too, whether or not the connection it went on is still open).
             let (step, second) = (tx.step, tx.second);
             self.count(step, second, |c| c.unanswered += 1);
             self.over(k);
+            return;
+        }
+        if tx.to.transport == Transport::Tcp {
+            // A reliable transport: no Timer A or E (RFC 3261 §17.1.1.2, §17.1.2.2), only B/F.
+            let at = tx.sent + TIMER_F;
+            self.timers.push(Reverse((at, Timer::Client(k, generation))));
             return;
         }
         let resend = !matches!(tx.phase, Phase::Invite { provisional: true });
@@ -1104,7 +1130,7 @@ impl Driver<'_> {
                 tx.sent = now;
                 tx.interval = T1;
                 let g = tx.generation;
-                self.timers.push(Reverse((now + T1, Timer::Client(k, g))));
+                self.timers.push(Reverse((now + first_timer(bye_to), Timer::Client(k, g))));
                 self.send(&ack, ack_to).await;
                 self.send(&bye, bye_to).await;
             }
@@ -1157,13 +1183,13 @@ impl Driver<'_> {
                 .and_then(|u| crate::sip::SipUri::parse(&u))
                 .is_some_and(|u| u.user.as_deref() == Some(CONF_FACTORY));
             let focus = factory.then(|| format!("group{:x}-{}", self.flight.get(&k).map_or(0, |t| t.pair), self.run));
-            let resp = Arc::new(answer(&msg, self.me, k, focus.as_deref()));
+            let resp = Arc::new(answer(&msg, (self.me, tp(self.o)), k, focus.as_deref()));
             self.uas.insert(k, Uas { bytes: resp.clone(), to: from, first: now, interval: T1 });
             self.timers.push(Reverse((now + T1, Timer::Uas(k))));
             self.send(&resp, from).await;
             return;
         }
-        let resp = Arc::new(answer(&msg, self.me, k, None));
+        let resp = Arc::new(answer(&msg, (self.me, tp(self.o)), k, None));
         self.send(&resp, from).await;
     }
 }
@@ -1187,7 +1213,7 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
             let (aor, cpm) = d.users.user(next_user);
             let bytes = Arc::new(third_party_register((next_user, &aor, cpm), &d.run, d.me, d.o, expires));
             d.send(&bytes, sut).await;
-            d.regs.insert(next_user, Reg { bytes, first: now, next: now + T1, interval: T1 });
+            d.regs.insert(next_user, Reg { bytes, first: now, next: now + first_timer(sut), interval: T1 });
             next_user += 1;
         }
         let mut resend = Vec::new();
@@ -1198,7 +1224,7 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
                     d.users.user(*n).0
                 )));
             }
-            if r.next <= now {
+            if r.next <= now && sut.transport == Transport::Udp {
                 r.interval = (r.interval * 2).min(T2);
                 r.next = now + r.interval;
                 resend.push(r.bytes.clone());
@@ -1403,6 +1429,7 @@ async fn drive(
         .collect();
     Ok(LoadStats {
         sut: o.sut.to_string(),
+        transport: o.transport.as_str().to_ascii_lowercase(),
         harness: me.to_string(),
         population: d.users.count(),
         steps,
@@ -1415,6 +1442,8 @@ async fn drive(
         drops: d.drops - base_drops,
         rcvbuf,
         messages: d.frame,
+        tcp_closed: d.net.closed,
+        unsent: d.net.unsent,
     })
 }
 
@@ -1513,6 +1542,7 @@ mod tests {
     pub(super) fn options(level: Level) -> LoadOptions {
         LoadOptions {
             sut: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
             listen: "127.0.0.1:0".parse().unwrap(),
             level,
             domain: "im.example.net".into(),
@@ -1551,13 +1581,13 @@ mod tests {
         assert!(body.contains("application/resource-lists+xml"), "{body}");
         assert!(body.contains("<entry uri=\"sip:im2@im.remote.example\""), "{body}");
         assert!(body.contains("<entry uri=\"sip:+15550000002@cpm.example.com\""), "{body}");
-        let ok = Message::parse(answer(&m, me, 0x1f, Some("group2-r"))).unwrap();
+        let ok = Message::parse(answer(&m, (me, ""), 0x1f, Some("group2-r"))).unwrap();
         assert_eq!(
             crate::interop::registration::focus_aor(&ok).as_deref(),
             Some("sip:group2-r@127.0.0.1"),
             "the focus named by its 2xx"
         );
-        let plain = Message::parse(answer(&m, me, 0x1f, None)).unwrap();
+        let plain = Message::parse(answer(&m, (me, ""), 0x1f, None)).unwrap();
         assert!(crate::interop::registration::focus_aor(&plain).is_none());
     }
 

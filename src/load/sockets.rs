@@ -1,11 +1,13 @@
 //! The harness's sockets, behind one small interface so that the schedule, the timers and the
-//! judging are the same whatever the transport: a UDP socket, and a TCP listener on the same
-//! address (the core listens on TCP too, so that a server can send on over TCP a request grown
-//! past 1300 bytes, docs/decisions.md D9). Each TCP connection has a reader task that cuts its
-//! byte stream into messages with the project's stream framing
-//! ([`check_stream`](crate::sip::framing::check_stream), RFC 3261 §18.3) and a writer task; what
-//! the readers get comes to the run loop through one channel, with the peer's address, and the
-//! harness answers a request on the connection it came in on.
+//! judging are the same whatever the transport. Toward a UDP server: a UDP socket, and a TCP
+//! listener on the same address (the core listens on TCP too, so that a server can send on
+//! over TCP a request grown past 1300 bytes, docs/decisions.md D9). Toward a TCP server: a TCP
+//! listener for the connections the server opens toward the harness, and one connection the
+//! harness opens to the server for its own requests (opened again at the next send when it
+//! closes). Each TCP connection has a reader task that cuts its byte stream into messages with
+//! the project's stream framing ([`check_stream`](crate::sip::framing::check_stream), RFC 3261
+//! §18.3) and a writer task; what the readers get comes to the run loop through one channel,
+//! with the peer's address, and the harness answers a request on the connection it came in on.
 
 use crate::base::Transport;
 use crate::sip::framing::{FramingError, StreamFrame, check_stream};
@@ -26,6 +28,8 @@ const MAX_MESSAGE: usize = 65_535;
 const EVENT_QUEUE: usize = 4096;
 /// Pause after a failed accept (EMFILE and the like).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest wait for the connection to the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where a message goes to or comes from: the transport and the peer's address (for TCP, the
 /// connection to or from that address).
@@ -43,8 +47,9 @@ pub(super) enum Event {
     Accepted { peer: SocketAddr, local: SocketAddr, writer: Writer },
     /// A whole message arrived on the connection with `peer`.
     Message { peer: SocketAddr, local: SocketAddr, bytes: Vec<u8> },
-    /// The connection with `peer` ended (closed by the peer, an error, a framing error).
-    Closed { peer: SocketAddr, why: String },
+    /// The connection between `local` and `peer` ended (closed by the peer, an error, a
+    /// framing error).
+    Closed { peer: SocketAddr, local: SocketAddr, why: String },
 }
 
 /// What the writer task of a connection takes.
@@ -65,16 +70,20 @@ pub(super) struct Received {
 
 /// The harness's sockets.
 pub(super) struct Sockets {
-    /// The harness's address (the UDP socket's, and the TCP listener's).
+    /// The harness's address (the TCP listener's, and the UDP socket's toward a UDP server).
     pub me: SocketAddr,
-    udp: UdpSocket,
-    /// The receive buffer the kernel gave the UDP socket.
+    /// Toward a UDP server.
+    udp: Option<UdpSocket>,
+    /// The receive buffer the kernel gave the UDP socket (0 without one).
     pub rcvbuf: usize,
+    /// The server: the one peer the harness opens connections to.
+    server: SocketAddr,
+    events_tx: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     conns: HashMap<SocketAddr, Conn>,
     /// Connections that ended while the run went on.
     pub closed: u64,
-    /// Messages that could not be sent (no connection to their peer).
+    /// Messages that could not be sent (no connection to their peer, or none could be made).
     pub unsent: u64,
     buf: Vec<u8>,
 }
@@ -93,21 +102,37 @@ fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
 }
 
 impl Sockets {
-    /// Bind UDP at `listen` (port 0: any) and TCP at the same address, and start accepting.
-    /// Must run inside the runtime.
-    pub(super) async fn bind(listen: SocketAddr, rcvbuf: usize) -> io::Result<Sockets> {
-        let (udp, got) =
-            bind_udp(listen, rcvbuf).map_err(|e| io::Error::new(e.kind(), format!("cannot bind udp:{listen}: {e}")))?;
-        let me = udp.local_addr()?;
-        let listener = TcpListener::bind(me).await.map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot listen on tcp:{me} (beside udp:{me}, for the server's TCP): {e}"))
+    /// Toward a UDP server: bind UDP at `listen` (port 0: any) and TCP at the same address.
+    /// Toward a TCP server: TCP at `listen`. Then start accepting. Must run inside the runtime.
+    pub(super) async fn bind(
+        listen: SocketAddr,
+        transport: Transport,
+        rcvbuf: usize,
+        server: SocketAddr,
+    ) -> io::Result<Sockets> {
+        let (udp, got, at) = match transport {
+            Transport::Udp => {
+                let (udp, got) = bind_udp(listen, rcvbuf)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot bind udp:{listen}: {e}")))?;
+                let me = udp.local_addr()?;
+                (Some(udp), got, me)
+            }
+            Transport::Tcp => (None, 0, listen),
+        };
+        let listener = TcpListener::bind(at).await.map_err(|e| {
+            let beside =
+                if udp.is_some() { format!(" (beside udp:{at}, for the server's TCP)") } else { String::new() };
+            io::Error::new(e.kind(), format!("cannot listen on tcp:{at}{beside}: {e}"))
         })?;
-        let (tx, events) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(accept(listener, tx));
+        let me = listener.local_addr()?;
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(accept(listener, events_tx.clone()));
         Ok(Sockets {
             me,
             udp,
             rcvbuf: got,
+            server,
+            events_tx,
             events,
             conns: HashMap::new(),
             closed: 0,
@@ -116,23 +141,33 @@ impl Sockets {
         })
     }
 
-    /// Datagrams the kernel dropped on the UDP socket so far.
+    /// Datagrams the kernel dropped on the UDP socket so far (none without one).
     pub(super) fn drops(&self) -> u64 {
-        crate::net::udp_socket_drops(&self.udp)
+        self.udp.as_ref().map_or(0, crate::net::udp_socket_drops)
     }
 
     /// Send `bytes` along `hop`; our end's address (for the judge), or None when nothing was
     /// sent (no connection to the peer: counted in `unsent`).
     pub(super) async fn send(&mut self, hop: Hop, bytes: &Arc<Vec<u8>>) -> Option<SocketAddr> {
-        match hop.transport {
-            Transport::Udp => {
+        match (hop.transport, &self.udp) {
+            (Transport::Udp, Some(udp)) => {
                 // Loopback sends do not block for long; a failed send is as a lost datagram
                 // (the retransmissions and the judge see to it).
-                let _ = self.udp.send_to(bytes, hop.peer).await;
+                let _ = udp.send_to(bytes, hop.peer).await;
                 Some(self.me)
             }
-            Transport::Tcp => {
+            (Transport::Udp, None) => {
+                self.unsent += 1;
+                None
+            }
+            (Transport::Tcp, _) => {
                 let sent = self.conns.get(&hop.peer).and_then(|c| c.writer.send(bytes.clone()).ok().map(|()| c.local));
+                let sent = match sent {
+                    Some(local) => Some(local),
+                    // No connection (or its writer is gone): to the server, a new one.
+                    None if hop.peer == self.server => self.connect(bytes).await,
+                    None => None,
+                };
                 if sent.is_none() {
                     self.unsent += 1;
                 }
@@ -141,12 +176,34 @@ impl Sockets {
         }
     }
 
+    /// Open a connection to the server and queue `bytes` on it; our end's address.
+    async fn connect(&mut self, bytes: &Arc<Vec<u8>>) -> Option<SocketAddr> {
+        let server = self.server;
+        self.conns.remove(&server);
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%server, error = %e, "connect failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(%server, "connect timed out");
+                return None;
+            }
+        };
+        let local = stream.local_addr().ok()?;
+        let writer = start(stream, server, local, &self.events_tx);
+        writer.send(bytes.clone()).ok()?;
+        self.conns.insert(server, Conn { local, writer });
+        Some(local)
+    }
+
     /// Wait until `wake` for what comes in: the first message, and every other already queued
     /// behind it.
     pub(super) async fn receive_until(&mut self, wake: tokio::time::Instant) -> io::Result<Vec<Received>> {
         let mut out = Vec::new();
         tokio::select! {
-            r = self.udp.recv_from(&mut self.buf) => {
+            r = recv(self.udp.as_ref(), &mut self.buf) => {
                 let (n, peer) = r?;
                 out.push(self.datagram(n, peer));
             }
@@ -158,7 +215,7 @@ impl Sockets {
             _ = tokio::time::sleep_until(wake) => return Ok(out),
         }
         // Drain what else is queued without waiting.
-        while let Ok((n, peer)) = self.udp.try_recv_from(&mut self.buf) {
+        while let Some(Ok((n, peer))) = self.udp.as_ref().map(|u| u.try_recv_from(&mut self.buf)) {
             out.push(self.datagram(n, peer));
         }
         while let Ok(ev) = self.events.try_recv() {
@@ -182,9 +239,12 @@ impl Sockets {
             Event::Message { peer, local, bytes } => {
                 Some(Received { hop: Hop { transport: Transport::Tcp, peer }, local, bytes })
             }
-            Event::Closed { peer, why } => {
+            Event::Closed { peer, local, why } => {
                 tracing::debug!(%peer, why, "connection closed");
-                self.conns.remove(&peer);
+                // Only if it is still the one open with that peer (not a newer one).
+                if self.conns.get(&peer).is_some_and(|c| c.local == local) {
+                    self.conns.remove(&peer);
+                }
                 self.closed += 1;
                 None
             }
@@ -209,7 +269,16 @@ async fn accept(listener: TcpListener, events: mpsc::Sender<Event>) {
     }
 }
 
-/// Start the tasks of a connection and tell the run loop (before any of its messages).
+/// Receive a datagram on `udp`; without one, never.
+async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(u) => u.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Start the tasks of an accepted connection and tell the run loop (before any of its
+/// messages).
 async fn attach(
     stream: TcpStream,
     peer: SocketAddr,
@@ -223,6 +292,16 @@ async fn attach(
     events.send(Event::Accepted { peer, local, writer }).await?;
     tokio::spawn(read(r, peer, local, events.clone()));
     Ok(())
+}
+
+/// Start the tasks of a connection the harness opened; its writer.
+fn start(stream: TcpStream, peer: SocketAddr, local: SocketAddr, events: &mpsc::Sender<Event>) -> Writer {
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let (writer, queue) = mpsc::unbounded_channel();
+    tokio::spawn(write(w, queue));
+    tokio::spawn(read(r, peer, local, events.clone()));
+    writer
 }
 
 async fn write(mut w: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Arc<Vec<u8>>>) {
@@ -264,5 +343,5 @@ async fn read(mut r: OwnedReadHalf, peer: SocketAddr, local: SocketAddr, events:
             }
         }
     };
-    let _ = events.send(Event::Closed { peer, why }).await;
+    let _ = events.send(Event::Closed { peer, local, why }).await;
 }

@@ -33,8 +33,13 @@ fn serve_at(level: &str, fault: Option<&str>) -> (Serve, SocketAddr) {
 /// `imcpm serve --listen udp:127.0.0.1:0 ARGS...`, its log (`RUST_LOG=info`) to `log` when
 /// given.
 fn serve_with(args: &[&str], log: Option<&std::path::Path>) -> (Serve, SocketAddr) {
+    serve_on("udp", args, log)
+}
+
+/// `imcpm serve --listen TRANSPORT:127.0.0.1:0 ARGS...`, its log to `log` when given.
+fn serve_on(transport: &str, args: &[&str], log: Option<&std::path::Path>) -> (Serve, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
-    cmd.args(["serve", "--listen", "udp:127.0.0.1:0"]).args(args);
+    cmd.args(["serve", "--listen", &format!("{transport}:127.0.0.1:0")]).args(args);
     let stderr = match log {
         Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
         None => Stdio::null(),
@@ -46,7 +51,7 @@ fn serve_with(args: &[&str], log: Option<&std::path::Path>) -> (Serve, SocketAdd
     let addr = BufReader::new(out)
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("imcpm serve: listening on udp:").and_then(|a| a.parse().ok()))
+        .find_map(|l| l.strip_prefix(&format!("imcpm serve: listening on {transport}:")).and_then(|a| a.parse().ok()))
         .expect("serve prints its address");
     (Serve(child), addr)
 }
@@ -77,9 +82,13 @@ fn load(sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
 }
 
 fn load_at(level: &str, sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
+    load_over("udp", level, sut, dir, extra)
+}
+
+fn load_over(transport: &str, level: &str, sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
     let reports = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join(dir);
     let _ = std::fs::remove_dir_all(&reports);
-    let sut = format!("udp:{sut}");
+    let sut = format!("{transport}:{sut}");
     let mut args = vec!["load", "--sut", &sut, "--level", level, "--report-dir", reports.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&args).env("NO_COLOR", "1").output().unwrap();
@@ -163,7 +172,10 @@ fn faults_get_the_verdict_their_grade_implies() {
 #[test]
 fn bad_arguments_exit_2_before_anything_is_sent() {
     for (args, says) in [
-        (vec!["--sut", "tcp:127.0.0.1:5060"], "only UDP"),
+        (
+            vec!["--sut", "tcp:127.0.0.1:5060", "--listen", "udp:127.0.0.1:0"],
+            "the harness listens over the server's transport",
+        ),
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "0s"], "whole seconds"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "fast"], "not a duration"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--rate", "0"], "--rate"),
@@ -534,4 +546,96 @@ fn bad_users_and_missing_flags_are_errors() {
         assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
         assert!(err.contains(says), "{all:?}: {err}");
     }
+}
+
+/// Over TCP: the harness connects to the server for its requests, accepts the server's
+/// connections toward it, retransmits nothing, and every message is judged as TCP. Level 1 and
+/// level 2 against `imcpm serve --listen tcp:`: all PASS with the same per-service counts as over
+/// UDP; a fault fails exactly its requirement.
+#[test]
+fn over_tcp_every_request_is_judged() {
+    let (_s, sut) = serve_on("tcp", &["--level", "1"], None);
+    let (out, json) = load_over("tcp", "1", sut, "tcp-l1", &["--rate", "100", "--duration", "2s"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    let per = |json: &Value, prefix: &str| -> Vec<u64> {
+        SERVICES.iter().map(|s| count(json, &format!("{prefix}.{s}"), "PASS")).collect()
+    };
+    assert_eq!(per(&json, "T1.TERM"), [120, 40, 10, 10, 10, 10]);
+    assert_eq!(json["run"]["transport"], "tcp");
+    let load = &json["load"];
+    assert_eq!(load["transport"], "tcp");
+    assert_eq!((load["totals"]["answered"].as_u64(), load["totals"]["retransmissions"].as_u64()), (Some(200), Some(0)));
+    assert_eq!((load["unsent"].as_u64(), load["drops"].as_u64()), (Some(0), Some(0)));
+    // Every message judged: a MESSAGE is 4, an INVITE dialog 11, as over UDP.
+    assert_eq!(load["messages"].as_u64().unwrap(), 4 * 160 + 11 * 40);
+    assert!(text.contains("to 127.0.0.1:") && text.contains(" over TCP: "), "{text}");
+    drop(_s);
+
+    let (_s, sut) = serve_on("tcp", &["--level", "2"], None);
+    let (out, json) = load_over("tcp", "2", sut, "tcp-l2", &["--rate", "100", "--duration", "2s", "--population", "6"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    assert_eq!(per(&json, "T1.TERM"), [60, 20, 5, 5, 5, 5]);
+    assert_eq!(per(&json, "T2.TERM"), [30, 10, 3, 3, 3, 3]);
+    assert_eq!(per(&json, "T2.ORIG"), [30, 10, 2, 2, 2, 2]);
+    assert_eq!(json["load"]["totals"]["retransmissions"], 0);
+    drop(_s);
+
+    let (_s, sut) = serve_on("tcp", &["--level", "1", "--fault", "forget-lmm-tag"], None);
+    let (out, json) =
+        load_over("tcp", "1", sut, "tcp-fault", &["--rate", "100", "--duration", "1s", "--mix", "lmm=1,pager=1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(count(&json, "T1.TERM.LMM", "FAIL"), 50);
+    assert_eq!(json["summary"]["FAIL"].as_u64(), Some(50), "nothing else fails");
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
+}
+
+/// A server that takes the connection and closes it with requests in flight: nothing is
+/// retransmitted, each request is counted unanswered when its Timer F fires (64·T1 after it
+/// was sent), the judge finds them FAIL, the run ends (exit 1) instead of waiting for ever.
+#[test]
+fn a_server_closing_its_connection_leaves_requests_unanswered_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sut = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = stop.clone();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let fake = std::thread::spawn(move || {
+        while !stopper.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    // Take what the harness sends first, then hang up.
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = c.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+                    let _ = std::io::Read::read(&mut c, &mut [0u8; 4096]);
+                    drop(c);
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let (out, json) =
+        load_over("tcp", "1", sut, "tcp-closed", &["--rate", "5", "--duration", "1s", "--mix", "pager=1"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = fake.join();
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let load = &json["load"];
+    assert_eq!(load["totals"]["unanswered"], 5, "{text}");
+    assert_eq!((load["totals"]["answered"].as_u64(), load["totals"]["retransmissions"].as_u64()), (Some(0), Some(0)));
+    assert!(load["tcp_closed"].as_u64().unwrap() >= 1, "{load}");
+    assert!(accepted.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(count(&json, "T1.TERM.PAGER", "FAIL") + count(&json, "SIP.PROXY", "FAIL") >= 5, "{text}");
+    // Timer F (32 s) after the last request, and not much more.
+    assert!(
+        elapsed >= std::time::Duration::from_secs(32) && elapsed < std::time::Duration::from_secs(60),
+        "{elapsed:?}"
+    );
 }
