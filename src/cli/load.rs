@@ -23,8 +23,8 @@ pub struct Args {
     pub level: Option<Level>,
     /// A SUT config (TOML, as for `imcpm run --sut-config`; docs/live-testing.md): it gives
     /// --sut, --listen, --level, --domain and the local users (its pool) where those flags are
-    /// not given; the flags win. Its known deviations are not applied by `load` (said on
-    /// stderr).
+    /// not given; the flags win. `routing = "next-hop"` sends the requests with no Route set.
+    /// Its known deviations are not applied by `load` (said on stderr).
     #[arg(long, value_name = "FILE")]
     pub sut_config: Option<PathBuf>,
     /// Where the harness (the S-CSCF and the clients behind it) listens, over the server's
@@ -37,13 +37,13 @@ pub struct Args {
     pub domain: Option<String>,
     /// The local users the server knows (the TOML `[users]` table of `imcpm serve --users`;
     /// AoRs in its domain): requests go to or come from them instead of made-up users. At
-    /// level 1 its IM clients; at level 2 both kinds, each needed.
+    /// level 1 its IM clients; at level 2 both kinds, each needed. Not with --population.
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
     /// Made-up local users the requests go to or come from (`user0@DOMAIN` ...; at level 2
     /// every other one a CPM client, registered first), each with its remote peer [default:
-    /// 100].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000), conflicts_with = "users")]
+    /// 100]. Not with --users.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000), conflicts_with = "users")]
     pub population: Option<u64>,
     /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft,
     /// session and group (a remote conference focus inviting a local user; at level 2 also a
@@ -65,7 +65,7 @@ pub struct Args {
     /// 1 h). Each step then waits for its last transactions, at most 64·T1 (32 s).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: std::time::Duration,
-    /// Receive buffer asked for the harness's UDP socket, bytes.
+    /// Receive buffer asked for the harness's UDP socket (toward a UDP server), bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub udp_rcvbuf: usize,
     /// Where the reports go. The report files of an earlier run there (a report.json) are moved
