@@ -2,8 +2,8 @@
 //! every message with the oracle (docs/load.md).
 
 use super::Format;
-use crate::base::{Level, Service, Transport};
-use crate::load::{LoadOptions, Progress, Step, run_load};
+use crate::base::{Level, Service};
+use crate::load::{LoadOptions, LocalUsers, Progress, Step, run_load};
 use crate::report::load::{LoadStats, Percentiles};
 use crate::report::model::{RunInfo, RunReport};
 use crate::report::{self, write};
@@ -14,24 +14,40 @@ use std::process::ExitCode;
 /// Arguments of `imcpm load`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The server under test (only `udp:` so far).
-    #[arg(long, value_name = "udp:IP:PORT")]
-    pub sut: crate::net::Listen,
-    /// The server's interop level.
+    /// The server under test, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets): the harness
+    /// sends its requests over that transport. Needed unless --sut-config names it.
+    #[arg(long, value_name = "TRANSPORT:IP:PORT")]
+    pub sut: Option<crate::net::Listen>,
+    /// The server's interop level. Needed unless --sut-config gives it.
     #[arg(long, value_enum)]
-    pub level: Level,
-    /// Where the harness (the S-CSCF and the clients behind it) listens.
-    #[arg(long, value_name = "udp:IP:PORT", default_value = "udp:127.0.0.1:0")]
-    pub listen: crate::net::Listen,
-    /// The server's domain: requests go to its users `userN@DOMAIN`.
-    #[arg(long, default_value = crate::scenario::run::DOMAIN)]
-    pub domain: String,
-    /// Local users the requests go to or come from (`user0@DOMAIN` ...; at level 2 every other
-    /// one a CPM client, registered first), each with its remote peer.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub population: u64,
+    pub level: Option<Level>,
+    /// A SUT config (TOML, as for `imcpm run --sut-config`; docs/live-testing.md): it gives
+    /// --sut, --listen, --level, --domain and the local users (its pool) where those flags are
+    /// not given; the flags win. `routing = "next-hop"` sends the requests with no Route set.
+    /// Its known deviations are not applied by `load` (said on stderr).
+    #[arg(long, value_name = "FILE")]
+    pub sut_config: Option<PathBuf>,
+    /// Where the harness (the S-CSCF and the clients behind it) listens, over the server's
+    /// transport [default: 127.0.0.1:0 over it]. Toward a UDP server the harness listens on TCP
+    /// at the same address too, for what the server sends on over TCP (over 1300 bytes).
+    #[arg(long, value_name = "TRANSPORT:IP:PORT")]
+    pub listen: Option<crate::net::Listen>,
+    /// The server's domain: its local users are in it [default: im.example.net].
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// The local users the server knows (the TOML `[users]` table of `imcpm serve --users`;
+    /// AoRs in its domain): requests go to or come from them instead of made-up users. At
+    /// level 1 its IM clients; at level 2 both kinds, each needed. Not with --population.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// Made-up local users the requests go to or come from (`user0@DOMAIN` ...; at level 2
+    /// every other one a CPM client, registered first), each with its remote peer [default:
+    /// 100]. Not with --users.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000), conflicts_with = "users")]
+    pub population: Option<u64>,
     /// The services offered and their weights, `NAME=WEIGHT,...` from pager, imdn, lmm, ft,
-    /// session and group (a remote CPM conference focus inviting a local user).
+    /// session and group (a remote conference focus inviting a local user; at level 2 also a
+    /// local CPM client starting a group at a remote conference factory).
     #[arg(long, value_name = "NAME=W,...", default_value = "pager=60,imdn=20,lmm=5,ft=5,session=5,group=5", value_parser = parse_mix)]
     pub mix: Mix,
     /// Initial requests offered per second, on an open-loop schedule.
@@ -49,7 +65,7 @@ pub struct Args {
     /// 1 h). Each step then waits for its last transactions, at most 64·T1 (32 s).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: std::time::Duration,
-    /// Receive buffer asked for the harness's UDP socket, bytes.
+    /// Receive buffer asked for the harness's UDP socket (toward a UDP server), bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub udp_rcvbuf: usize,
     /// Where the reports go. The report files of an earlier run there (a report.json) are moved
@@ -119,28 +135,129 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// Run `imcpm load`.
-pub fn run(a: Args) -> miette::Result<ExitCode> {
-    if a.sut.transport != Transport::Udp || a.listen.transport != Transport::Udp {
-        return Err(miette::miette!("--sut {} --listen {}: only UDP is offered so far", a.sut, a.listen));
-    }
-    // The judge keeps the registrations of at most this many users (check-pcap's window).
-    let max = crate::check::capture::Window::default().max_users as u64;
-    if a.level == Level::Two && a.population > max {
+/// What a run is against: the flags, with a SUT config's values where they are not given.
+struct Target {
+    sut: crate::net::Listen,
+    listen: crate::net::Listen,
+    level: Level,
+    domain: String,
+    users: LocalUsers,
+    route_set: bool,
+}
+
+/// The flags merged with the SUT config (the flags win, as in `imcpm run`), checked.
+fn target(a: &Args) -> miette::Result<Target> {
+    let config = match &a.sut_config {
+        Some(p) => Some((p, crate::live::sutconfig::load(p)?)),
+        None => None,
+    };
+    let named = |p: &PathBuf| format!("--sut-config {}", p.display());
+    let sut = a.sut.or(config.as_ref().map(|(_, c)| c.sut)).ok_or_else(|| {
+        miette::miette!(
+            "--sut is missing: give --sut udp:IP:PORT or tcp:IP:PORT, or a --sut-config FILE that names the server"
+        )
+    })?;
+    let level = a.level.or(config.as_ref().map(|(_, c)| c.level)).ok_or_else(|| {
+        miette::miette!(
+            "--level is missing: give --level 1|2 (the level the server implements), or a --sut-config FILE"
+        )
+    })?;
+    let listen = a
+        .listen
+        .or(config.as_ref().and_then(|(_, c)| c.listen))
+        .unwrap_or(crate::net::Listen { transport: sut.transport, addr: ([127, 0, 0, 1], 0).into() });
+    if listen.transport != sut.transport {
         return Err(miette::miette!(
-            "--population {} at --level 2: at most {max}, each user registered and its kind kept for the whole run",
-            a.population
+            "--listen {listen} is over {} but --sut {sut} is over {}: the harness listens over the server's transport",
+            listen.transport,
+            sut.transport
         ));
     }
+    let domain = a
+        .domain
+        .clone()
+        .or_else(|| config.as_ref().map(|(_, c)| c.domain.clone()))
+        .unwrap_or_else(|| crate::scenario::run::DOMAIN.to_string())
+        .to_ascii_lowercase();
+    if domain.is_empty()
+        || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        || domain == crate::scenario::run::REMOTE_DOMAIN
+    {
+        return Err(miette::miette!(
+            "--domain `{domain}`: a host name (letters, digits, dots, dashes), not the remote network's {}",
+            crate::scenario::run::REMOTE_DOMAIN
+        ));
+    }
+    let route_set = config.as_ref().is_none_or(|(_, c)| c.route_set);
+    if let Some((p, c)) = &config {
+        if !c.deviations.is_empty() {
+            super::term::err(&format!(
+                "note: {}: its {} known deviation(s) are not applied by load: every result is reported as judged\n",
+                named(p),
+                c.deviations.len()
+            ));
+        }
+    }
+    // The users: --users, else the SUT config's pool, else made up (--population).
+    let (users, from) = match (&a.users, &config) {
+        (Some(p), _) => {
+            let pool = super::run::read_pool(p, &domain)?;
+            (Some(pool), format!("--users {}", p.display()))
+        }
+        (None, Some((p, c))) if !c.users.is_empty() => {
+            if let Some(n) = a.population {
+                return Err(miette::miette!(
+                    "--population {n} with {}, whose pool gives the local users: leave out --population, or give --users",
+                    named(p)
+                ));
+            }
+            if let Some(u) = c.users.iter().find(|u| !u.aor.ends_with(&format!("@{domain}"))) {
+                return Err(miette::miette!(
+                    "{}: user `{}` is not in {domain}, the server's domain of this run",
+                    named(p),
+                    u.aor
+                ));
+            }
+            (Some(c.users.clone()), named(p))
+        }
+        _ => (None, String::new()),
+    };
+    let users = match users {
+        Some(pool) => LocalUsers::Listed(pool.into_iter().map(|u| (u.aor, u.kind)).collect()),
+        None => LocalUsers::Generated(usize::try_from(a.population.unwrap_or(100)).unwrap_or(usize::MAX)),
+    };
+    if let Some(why) = users.unusable(level) {
+        return Err(miette::miette!("{from}: {why}"));
+    }
+    // The judge keeps the registrations of at most this many users (check-pcap's window).
+    let max = crate::check::capture::Window::default().max_users;
+    let count = match &users {
+        LocalUsers::Generated(n) => *n,
+        LocalUsers::Listed(l) => l.len(),
+    };
+    if level == Level::Two && count > max {
+        let what = if from.is_empty() { format!("--population {count}") } else { format!("{from}: {count} users") };
+        return Err(miette::miette!(
+            "{what} at --level 2: at most {max}, each user registered and its kind kept for the whole run"
+        ));
+    }
+    Ok(Target { sut, listen, level, domain, users, route_set })
+}
+
+/// Run `imcpm load`.
+pub fn run(a: Args) -> miette::Result<ExitCode> {
+    let t = target(&a)?;
     write::check_report_dir(&a.report_dir).map_err(|e| miette::miette!("--report-dir {e}"))?;
     let started = std::time::SystemTime::now();
     let wall = std::time::Instant::now();
     let o = LoadOptions {
-        sut: a.sut.addr,
-        listen: a.listen.addr,
-        level: a.level,
-        domain: a.domain.to_ascii_lowercase(),
-        population: usize::try_from(a.population).unwrap_or(usize::MAX),
+        sut: t.sut.addr,
+        transport: t.sut.transport,
+        listen: t.listen.addr,
+        level: t.level,
+        domain: t.domain.clone(),
+        users: t.users.clone(),
+        route_set: t.route_set,
         steps: match a.ramp {
             Some((from, to, step)) => {
                 (from..=to).step_by(step as usize).map(|rate| Step { rate, duration: a.duration }).collect()
@@ -168,7 +285,12 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     }
     let v = &outcome.verdicts;
     let mut r = RunReport::aggregated(
-        RunInfo::new(format!("load: {}", a.sut), "udp".into(), vec![a.level], Vec::new()),
+        RunInfo::new(
+            format!("load: {}", t.sut),
+            t.sut.transport.as_str().to_ascii_lowercase(),
+            vec![t.level],
+            Vec::new(),
+        ),
         &v.aggregate,
     );
     r.flows = v.flows.clone();
@@ -226,17 +348,17 @@ fn text(a: &Args, r: &RunReport, s: &LoadStats, color: bool) -> String {
         None => format!("{}/s for {} s", a.rate, a.duration.as_secs()),
     };
     out.push_str(&format!(
-        "\nOffered {} requests ({schedule}) to {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).\n",
+        "\nOffered {} requests ({schedule}) to {} over {}: sent {}, answered {} ({} not 2xx), unanswered {}, retransmitted {}; {} messages judged; {}.\n",
         t.offered,
         s.sut,
+        s.transport.to_ascii_uppercase(),
         t.sent,
         t.answered,
         t.rejected,
         t.unanswered,
         t.retransmissions,
         s.messages,
-        s.drops,
-        s.rcvbuf
+        s.transport_note()
     ));
     for (i, st) in s.steps.iter().enumerate() {
         out.push_str(&format!(

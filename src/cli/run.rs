@@ -288,7 +288,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
 }
 
 /// The user pool of `--users`: the `[users]` table of `imcpm serve --users`.
-fn read_pool(p: &std::path::Path, domain: &str) -> miette::Result<Vec<PoolUser>> {
+pub(crate) fn read_pool(p: &std::path::Path, domain: &str) -> miette::Result<Vec<PoolUser>> {
     let text = std::fs::read_to_string(p).map_err(|e| miette::miette!("--users {}: {e}", p.display()))?;
     let users = super::serve::parse_users(p, &text).map_err(|e| miette::Report::new(*e))?;
     // The harness's core serves one domain: a user elsewhere could never be reached.

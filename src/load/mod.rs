@@ -11,18 +11,24 @@
 //!   omission), and from the harness's first send to the server's egress of the rewritten
 //!   request (its processing time);
 //! - requests neither forwarded nor answered within 64·T1 (RFC 3261 Timer F, 32 s): the judge
-//!   finds them FAIL, unless the harness's own socket dropped datagrams: then the feed is marked
-//!   incomplete before any later transaction is judged, and what cannot be known is
+//!   finds them FAIL, unless the harness's own UDP socket dropped datagrams: then the feed is
+//!   marked incomplete before any later transaction is judged, and what cannot be known is
 //!   INCONCLUSIVE;
 //! - per second: offered, sent, answered, unanswered, latency percentiles.
 //!
 //! Services offered ([`Service`], mixed by weight): the pager-mode MESSAGE and the disposition
-//! notification (UDP non-INVITE transactions, RFC 3261 Timer E/F), and the 1-1 chat session, the
-//! file transfer, the large-message-mode session and the group chat invitation (an INVITE with
-//! Timer A/B, the 200 OK retransmitted by the harness's UAS until its ACK, the ACK and a BYE
-//! along the dialog's route set). At level 1 they go from remote CPM clients to local IM
-//! clients (T.1); at level 2 the harness first registers its local users by third-party
-//! REGISTER, half of them CPM clients, which also receive IM requests and send CPM ones (T.2).
+//! notification (non-INVITE transactions, RFC 3261 Timer E/F; no Timer E over TCP), and the 1-1
+//! chat session, the file transfer, the large-message-mode session and the group chat (an INVITE
+//! with Timer A/B, no Timer A over TCP, the 200 OK retransmitted by the harness's UAS until its
+//! ACK, the ACK and a BYE along the dialog's route set). At level 1 they go from remote CPM clients to local IM clients (T.1); at
+//! level 2 the harness first registers its local users by third-party REGISTER, half of them CPM
+//! clients, which also receive IM requests and send CPM ones (T.2), a group chat being started
+//! at the remote network's conference factory, which the harness plays as the focus (D17).
+//!
+//! The server is reached over UDP or TCP ([`sockets`]: one interface for both, so the schedule,
+//! the timers and the judging are shared). Toward a UDP server the harness listens on TCP too,
+//! at its UDP address: a server sends on over TCP a request grown past 1300 bytes (D9), such as
+//! a group chat INVITE with its resource list.
 
 // A driver: it reads the clock and opens sockets (docs/architecture.md).
 #![allow(clippy::disallowed_methods)]
@@ -31,7 +37,7 @@ use crate::base::{ClientKind, Level, Packet, Service, Transport};
 use crate::capture::SipMessage;
 use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, JudgeProgress, SutAddr, judge_feed};
 use crate::interop::table::{ICSI_REF, IM_TAG, LMM_TAG};
-use crate::node::ue::build::{contact_tags, register_tags};
+use crate::node::ue::build::{self, contact_tags, register_tags};
 use crate::sip::Message;
 use hdrhistogram::Histogram;
 use std::cmp::Reverse;
@@ -42,8 +48,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use tokio::time::Instant;
+
+mod sockets;
+use sockets::{Hop, Received, Sockets};
 
 /// RFC 3261 T1.
 const T1: Duration = Duration::from_millis(500);
@@ -95,16 +103,21 @@ pub fn mix_cycle(mix: &[(Service, u32)]) -> Vec<Service> {
 /// How a load run goes.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// The server under test (UDP).
+    /// The server under test.
     pub sut: SocketAddr,
+    /// The transport to it (and of the harness's `listen` address).
+    pub transport: Transport,
     /// Where the harness listens (port 0: any).
     pub listen: SocketAddr,
     /// The server's interop level.
     pub level: Level,
-    /// The server's domain (its local users are `userN@DOMAIN`).
+    /// The server's domain (its local users are in it).
     pub domain: String,
-    /// Local users the requests go to, and remote CPM users they come from.
-    pub population: usize,
+    /// The local users the requests go to or come from (each with its remote peers).
+    pub users: LocalUsers,
+    /// Reach the server with the ISC Route set (true), or with no Route set, its next hop
+    /// being fixed to the harness (a SUT config's `routing = "next-hop"`).
+    pub route_set: bool,
     /// The schedule, step after step.
     pub steps: Vec<Step>,
     /// The services offered and their weights (request `k` takes the `k`-th slot of a smooth
@@ -162,15 +175,17 @@ enum Phase {
 /// One request (and its dialog) in flight.
 struct Tx {
     service: Service,
+    /// Its pair of users ([`Local::pair`]).
+    pair: usize,
     /// When it was due.
     due: Instant,
     /// First sent (of the current request: the initial one, then the BYE).
     sent: Instant,
     /// The current request's bytes and where they go, for retransmissions.
     bytes: Arc<Vec<u8>>,
-    to: SocketAddr,
+    to: Hop,
     /// The ACK for the dialog's 2xx, resent when the 2xx is.
-    ack: Option<(Arc<Vec<u8>>, SocketAddr)>,
+    ack: Option<(Arc<Vec<u8>>, Hop)>,
     phase: Phase,
     /// Bumped at each phase: a timer of an earlier one is stale.
     generation: u32,
@@ -212,9 +227,15 @@ const SECOND_OPEN: usize = 40;
 /// The harness's UAS side: a 2xx to an INVITE, resent until its ACK (RFC 3261 §13.3.1.4).
 struct Uas {
     bytes: Arc<Vec<u8>>,
-    to: SocketAddr,
+    to: Hop,
     first: Instant,
     interval: Duration,
+}
+
+/// When a client transaction's first timer fires: its first retransmission over UDP (Timer A
+/// or E, at T1), Timer B or F (64·T1) over TCP, where nothing is retransmitted.
+fn first_timer(to: Hop) -> Duration {
+    if to.transport == Transport::Tcp { TIMER_F } else { T1 }
 }
 
 /// What a timer is for.
@@ -240,19 +261,6 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
 fn histogram() -> Histogram<u64> {
     // 1 µs to 64 s at 3 significant digits: bounds that are always valid.
     Histogram::new_with_bounds(1, 64_000_000, 3).expect("valid histogram bounds")
-}
-
-/// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked; and what it got.
-fn bind(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
-    let s =
-        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    if rcvbuf > 0 {
-        s.set_recv_buffer_size(rcvbuf)?;
-    }
-    s.bind(&addr.into())?;
-    s.set_nonblocking(true)?;
-    let got = s.recv_buffer_size()?;
-    Ok((UdpSocket::from_std(s.into())?, got))
 }
 
 /// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
@@ -308,8 +316,137 @@ fn body(svc: Service, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &st
     }
 }
 
-/// Whether local user `n` is a CPM client: at level 2 every other user is one (the others are
-/// IM clients), so both halves of Appendix T are offered; at level 1 none is.
+/// The local users of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalUsers {
+    /// `user0@DOMAIN` ... `user<N-1>@DOMAIN`, made up by the harness: at level 2 every other
+    /// one a CPM client ([`is_cpm`]).
+    Generated(usize),
+    /// The users the server knows (a users file, a SUT config's pool): AoRs in its domain and
+    /// their kinds. At level 1 only the IM clients are local users; at level 2 both kinds are.
+    Listed(Vec<(String, ClientKind)>),
+}
+
+impl LocalUsers {
+    /// Why these users cannot serve a run at `level`, if they cannot: at level 1 there must be
+    /// an IM client, at level 2 an IM client and a CPM client.
+    pub fn unusable(&self, level: Level) -> Option<String> {
+        let LocalUsers::Listed(list) = self else {
+            return matches!(self, LocalUsers::Generated(0)).then(|| "no local user".to_string());
+        };
+        let has = |k: ClientKind| list.iter().any(|(_, kind)| *kind == k);
+        match (level, has(ClientKind::Im), has(ClientKind::Cpm)) {
+            (Level::One, false, _) => Some(
+                "no IM client: at level 1 the local users are the IM clients of the list (a level-1 server serves no local CPM client)".into(),
+            ),
+            (Level::Two, false, _) => Some(
+                "no IM client: at level 2 the harness needs IM clients (to receive CPM-form requests, T.1) and CPM clients (T.2)".into(),
+            ),
+            (Level::Two, _, false) => Some(
+                "no CPM client: at level 2 the harness needs CPM clients (to receive and send, T.2) and IM clients (T.1)".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// One request's local user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Local {
+    /// Its number: `n` of `user<n>`, or its place in the list (its `+sip.instance`, its
+    /// registration).
+    n: usize,
+    /// Its address of record.
+    aor: String,
+    /// A CPM client (else an IM client).
+    cpm: bool,
+    /// The request comes from it (originating), else goes to it.
+    orig: bool,
+    /// Names its remote peer, their conversation and its group: one per pair of users and
+    /// direction, so that a client's own Conversation-ID and one the server chose never meet.
+    pair: usize,
+}
+
+/// The local users of a run at a level, and how requests take them.
+struct Users {
+    level: Level,
+    domain: String,
+    generated: usize,
+    listed: Vec<(String, ClientKind)>,
+    /// Places in `listed` of the CPM clients, and of the IM clients.
+    cpm: Vec<usize>,
+    im: Vec<usize>,
+}
+
+impl Users {
+    fn new(o: &LoadOptions) -> Users {
+        let (generated, listed) = match &o.users {
+            LocalUsers::Generated(n) => (*n, Vec::new()),
+            LocalUsers::Listed(l) => (0, l.clone()),
+        };
+        let of = |k: ClientKind| listed.iter().enumerate().filter(|(_, u)| u.1 == k).map(|(i, _)| i).collect();
+        Users {
+            level: o.level,
+            domain: o.domain.clone(),
+            generated,
+            cpm: of(ClientKind::Cpm),
+            im: of(ClientKind::Im),
+            listed,
+        }
+    }
+
+    /// The local users the requests take.
+    fn count(&self) -> usize {
+        match (self.listed.is_empty(), self.level) {
+            (true, _) => self.generated,
+            (false, Level::One) => self.im.len(),
+            (false, Level::Two) => self.listed.len(),
+        }
+    }
+
+    /// Local user `n` (below [`Users::count`] for made-up users, a place in the list for listed
+    /// ones): its AoR, and whether it is a CPM client.
+    fn user(&self, n: usize) -> (String, bool) {
+        match self.listed.get(n) {
+            Some((aor, kind)) => (aor.clone(), *kind == ClientKind::Cpm),
+            None => (format!("sip:user{n}@{}", self.domain), is_cpm(self.level, n)),
+        }
+    }
+
+    /// The local user of request `k`, the `seen`-th of its service. Made-up users: [`user_of`].
+    /// Listed users: at level 1 the IM clients round robin; at level 2 the four kinds in turn
+    /// as for made-up users, kinds 0 (receiving) and 2 (sending) taking the CPM clients and
+    /// kinds 1 and 3 the IM clients, each list in turn over the two kinds that take it.
+    fn pick(&self, k: u64, seen: u64) -> Local {
+        if self.listed.is_empty() {
+            let n = user_of(k, self.level, seen, self.generated);
+            let (aor, cpm) = self.user(n);
+            return Local { n, aor, cpm, orig: is_orig(self.level, n), pair: n };
+        }
+        let at = |list: &[usize], i: u64| list[(i % list.len().max(1) as u64) as usize];
+        let (n, orig) = match self.level {
+            Level::One => (at(&self.im, k), false),
+            Level::Two => {
+                let kind = seen % 4;
+                let i = 2 * (seen / 4) + kind / 2;
+                if kind % 2 == 0 { (at(&self.cpm, i), kind == 2) } else { (at(&self.im, i), false) }
+            }
+        };
+        let (aor, cpm) = self.user(n);
+        // A client that also sends meets other remote peers than the ones it receives from.
+        let pair = if orig { self.listed.len() + n } else { n };
+        Local { n, aor, cpm, orig, pair }
+    }
+}
+
+/// The user part of a `sip:user@host` AoR (for its Contacts at the harness).
+fn user_part(aor: &str) -> &str {
+    let rest = aor.split_once(':').map_or(aor, |(_, r)| r);
+    rest.split('@').next().unwrap_or(rest)
+}
+
+/// Whether made-up local user `n` is a CPM client: at level 2 every other user is one (the
+/// others are IM clients), so both halves of Appendix T are offered; at level 1 none is.
 fn is_cpm(level: Level, n: usize) -> bool {
     level == Level::Two && n % 2 == 0
 }
@@ -352,11 +489,12 @@ fn occurrences(cycle: &[Service]) -> Vec<(u64, u64)> {
 /// (level 2) from a remote IM user in the IM form (`+g.oma.sip-im`, for large messages with
 /// `+g.oma.sip-im.large-message`; no P-Asserted-Service, no Conversation-ID: the server adds
 /// what a CPM client expects).
-fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
-    let d = &o.domain;
+fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    let (n, me) = (u.pair, &u.aor);
+    let (via, tp) = (o.transport.as_str(), tp(o));
     let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
     let row = svc.row();
-    let to_cpm = is_cpm(o.level, n);
+    let to_cpm = u.cpm;
     let (peer, tag) = if to_cpm {
         (
             format!("sip:im{n}@im.remote.example"),
@@ -372,12 +510,12 @@ fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
     let (from_uri, contact, extra) = if svc == Service::Group {
         (
             format!("sip:conf{n:x}-{run}@{peer_host}"),
-            format!("Contact: <sip:conf{n:x}@{from}>;{tag};isfocus\r\n"),
+            format!("Contact: <sip:conf{n:x}@{from}{tp}>;{tag};isfocus\r\n"),
             format!("Referred-By: <{peer}>\r\nSubject: group {n}\r\n"),
         )
     } else {
         let user = peer.trim_start_matches("sip:").split('@').next().unwrap_or_default().to_string();
-        let contact = if invite(svc) { format!("Contact: <sip:{user}@{from}>;{tag}\r\n") } else { String::new() };
+        let contact = if invite(svc) { format!("Contact: <sip:{user}@{from}{tp}>;{tag}\r\n") } else { String::new() };
         (peer.clone(), contact, String::new())
     };
     let cpm_only = if to_cpm {
@@ -394,26 +532,31 @@ fn initial(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &Load
     let asserted = if svc == Service::Group { from_uri.clone() } else { peer.clone() };
     // At level 2, where the users are registered, the S-CSCF names the served user (D13).
     let served = if o.level == Level::Two {
-        format!("P-Served-User: <sip:user{n}@{d}>;sescase=term;regstate=reg\r\n")
+        format!("P-Served-User: <{me}>;sescase=term;regstate=reg\r\n")
     } else {
         String::new()
     };
-    let (ctype, body) = body(svc, k, from.ip(), &peer, &format!("sip:user{n}@{d}"));
-    let sut = o.sut;
+    let (ctype, body) = body(svc, k, from.ip(), &peer, me);
+    let route = route(o, from, false);
     format!(
-        "{method} sip:user{n}@{d} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {me} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         len = body.len()
     )
     .into_bytes()
 }
 
-/// Whether requests of service `svc` involving local user `n` are originating: at level 2, every
-/// other CPM client sends (n mod 4 = 2) where the rest receive. Group chat is offered in the
-/// terminating case only (a CPM client starting a group invites a conference factory with a
-/// resource list, which the harness does not play).
-fn is_orig(level: Level, n: usize, svc: Service) -> bool {
-    is_cpm(level, n) && n % 4 == 2 && svc != Service::Group
+/// Whether requests involving local user `n` are originating: at level 2, every other CPM
+/// client sends (n mod 4 = 2) where the rest receive, every service alike (a group chat is
+/// started at a conference factory, [`originating_group`]).
+fn is_orig(level: Level, n: usize) -> bool {
+    is_cpm(level, n) && n % 4 == 2
 }
+
+/// The user part of the conference factory URI of the remote network's focus (as in the
+/// simulated world, `conf-factory@DOMAIN`).
+const CONF_FACTORY: &str = "conf-factory";
+/// The remote IM network: its users `im<n>@...` and its conference focus.
+const REMOTE_IM: &str = "im.remote.example";
 
 /// Initial request `k` of service `svc` from local CPM client `n` (level 2, originating session
 /// case) to the remote IM user `im<n>@im.remote.example`, as the S-CSCF hands it to the server:
@@ -421,25 +564,92 @@ fn is_orig(level: Level, n: usize, svc: Service) -> bool {
 /// CPM form the client sent (the CPM ICSI in Accept-Contact and Contact, P-Asserted-Service as
 /// the S-CSCF asserts it from the client's P-Preferred-Service, the client's Conversation-ID
 /// and Contribution-ID). The server must send it on in the IM form (T.2 bullet 2).
-fn originating(svc: Service, k: u64, n: usize, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
-    let d = &o.domain;
+fn originating(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    if svc == Service::Group {
+        return originating_group(k, u, run, from, o);
+    }
     let method = if invite(svc) { "INVITE" } else { "MESSAGE" };
     let row = svc.row();
     let tag = format!("{ICSI_REF}=\"{}\"", row.icsi_encoded);
-    let (me, peer) = (format!("sip:user{n}@{d}"), format!("sip:im{n}@im.remote.example"));
+    let n = u.pair;
+    let (via, tp) = (o.transport.as_str(), tp(o));
+    let (me, peer) = (&u.aor, format!("sip:im{n}@{REMOTE_IM}"));
     let contact = if invite(svc) {
-        format!("Contact: <sip:user{n}@{from}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(n)))
+        let user = user_part(me);
+        format!("Contact: <sip:{user}@{from}{tp}>{}\r\n", contact_tags(ClientKind::Cpm, svc, &instance(u.n)))
     } else {
         String::new()
     };
-    let (ctype, body) = body(svc, k, from.ip(), &me, &peer);
-    let sut = o.sut;
+    let (ctype, body) = body(svc, k, from.ip(), me, &peer);
+    let route = route(o, from, true);
     format!(
-        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKld-{k:x}\r\nRoute: <sip:{sut};lr;orig>, <sip:{from};lr>\r\nMax-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
+        "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
         pas = row.icsi,
         len = body.len()
     )
     .into_bytes()
+}
+
+/// Group chat request `k` started by local CPM client `n` (level 2, originating session case,
+/// docs/decisions.md D17): an INVITE to the conference factory of the remote IM network's
+/// focus, `sip:conf-factory@im.remote.example`, with the resource list of the invitees (the
+/// remote IM user `im<n>@im.remote.example` and the remote CPM user `+1555<n>@cpm.example.com`),
+/// written by the simulated CPM client's own builder ([`build::request`]: the CPM ICSI of group
+/// chat in Contact and Accept-Contact, `Require: recipient-list-invite`, a `multipart/mixed`
+/// body of SDP and `application/resource-lists+xml`, the client's Conversation-ID, one per
+/// group), then as the S-CSCF hands it to the server: the ISC Route set with `orig`,
+/// P-Asserted-Identity, P-Served-User, and P-Preferred-Service asserted as P-Asserted-Service.
+/// The harness answers it as the focus ([`answer`] with an `isfocus` Contact).
+fn originating_group(k: u64, u: &Local, run: &str, from: SocketAddr, o: &LoadOptions) -> Vec<u8> {
+    let (n, me) = (u.pair, &u.aor);
+    let factory = format!("sip:{CONF_FACTORY}@{REMOTE_IM}");
+    let route = route(o, from, true);
+    let draft = build::Draft {
+        service: Service::Group,
+        kind: ClientKind::Cpm,
+        to: &factory,
+        from: me,
+        via: format!("SIP/2.0/{} {from}", o.transport.as_str()),
+        branch: format!("z9hG4bKld{run}-{k:x}"),
+        tag: format!("ld{k:x}"),
+        call_id: format!("ld{k:x}-{run}@harness"),
+        cseq: 1,
+        contact: format!("sip:{}@{from}{}", user_part(me), tp(o)),
+        route: route.trim_start_matches("Route: ").trim_end().to_string(),
+        ids: Some((format!("g{n:x}-{run}"), format!("ld{k:x}"))),
+        message_id: format!("ld{k:x}"),
+        reports_on: None,
+        accept_contact: None,
+        extra: vec![format!("P-Asserted-Identity: <{me}>"), format!("P-Served-User: <{me}>;sescase=orig;regstate=reg")],
+        pad: 0,
+        participants: vec![format!("sip:im{n}@{REMOTE_IM}"), format!("sip:+1555{n:07}@cpm.example.com")],
+        instance: instance(u.n),
+    };
+    // The originating S-CSCF asserts the client's preferred service (TS 24.229), as the
+    // simulated core does. The builder always writes a Route line: none without a Route set.
+    let out = build::request(&draft, &from.ip().to_string()).replacen(
+        "\r\nP-Preferred-Service: ",
+        "\r\nP-Asserted-Service: ",
+        1,
+    );
+    if route.is_empty() { out.replacen("\r\nRoute: \r\n", "\r\n", 1) } else { out }.into_bytes()
+}
+
+/// The Route set the S-CSCF puts on a request for the server (`orig` on the server's entry in
+/// the originating case), the harness's own entry after it; none when the server's next hop
+/// is fixed to the harness (`routing = "next-hop"`).
+fn route(o: &LoadOptions, me: SocketAddr, orig: bool) -> String {
+    if !o.route_set {
+        return String::new();
+    }
+    let sut = o.sut;
+    format!("Route: <sip:{sut};lr{}>, <sip:{me};lr{}>\r\n", if orig { ";orig" } else { "" }, tp(o))
+}
+
+/// The `transport` URI parameter of the harness's own URIs (its Route entry, Contacts): none
+/// over UDP (RFC 3263 §4.1: UDP by default), `;transport=tcp` over TCP.
+fn tp(o: &LoadOptions) -> &'static str {
+    if o.transport == Transport::Tcp { ";transport=tcp" } else { "" }
 }
 
 /// Local user `n`'s CPM client instance (`+sip.instance`).
@@ -448,27 +658,40 @@ fn instance(n: usize) -> String {
 }
 
 /// The third-party REGISTER (docs/decisions.md D8) by which the harness, as the S-CSCF, tells
-/// the server that local user `n` registered, with the user's own REGISTER as its body: a CPM
-/// client's Contact carries every CPM ICSI, an IM client's the IM tags.
-fn third_party_register(n: usize, run: &str, me: SocketAddr, o: &LoadOptions, expires: u64) -> Vec<u8> {
+/// the server that local user `n` (AoR `aor`) registered, with the user's own REGISTER as its
+/// body: a CPM client's Contact carries every CPM ICSI, an IM client's the IM tags.
+fn third_party_register(
+    (n, aor, cpm): (usize, &str, bool),
+    run: &str,
+    me: SocketAddr,
+    o: &LoadOptions,
+    expires: u64,
+) -> Vec<u8> {
     let d = &o.domain;
-    let kind = if is_cpm(o.level, n) { ClientKind::Cpm } else { ClientKind::Im };
+    let (via, tp) = (o.transport.as_str(), tp(o));
+    let kind = if cpm { ClientKind::Cpm } else { ClientKind::Im };
     let tags = register_tags(kind, &instance(n));
+    let user = user_part(aor);
     let ue = format!(
-        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:user{n}@{d}>;tag=ue{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:user{n}@{me}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+        "REGISTER sip:{d} SIP/2.0\r\nVia: SIP/2.0/{via} {me};branch=z9hG4bKue{n:x}\r\nMax-Forwards: 70\r\nFrom: <{aor}>;tag=ue{n:x}\r\nTo: <{aor}>\r\nCall-ID: ue{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}{tp}>{tags}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
     );
     let sut = o.sut;
     format!(
-        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKld-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <sip:user{n}@{d}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
+        "REGISTER sip:{sut} SIP/2.0\r\nVia: SIP/2.0/{via} {me};branch=z9hG4bKld{run}-reg-{n:x}\r\nMax-Forwards: 70\r\nFrom: <sip:{me}>;tag=reg{n:x}\r\nTo: <{aor}>\r\nCall-ID: ldreg{n:x}-{run}@harness\r\nCSeq: 1 REGISTER\r\nContact: <sip:{me}{tp}>\r\nExpires: {expires}\r\nContent-Type: message/sip\r\nContent-Length: {len}\r\n\r\n{ue}",
         len = ue.len()
     )
     .into_bytes()
 }
 
-/// `k` of a branch or Call-ID this run made (`z9hG4bKld-<hex>`, `z9hG4bKld-ack-<hex>`,
-/// `z9hG4bKld-bye-<hex>`, `ld<hex>-RUN@harness`), and for a branch which request it names.
+/// `k` of a branch or Call-ID this run made (`z9hG4bKldRUN-<hex>`, `z9hG4bKldRUN-ack-<hex>`,
+/// `z9hG4bKldRUN-bye-<hex>`, `ld<hex>-RUN@harness`), and for a branch which request it names.
+/// The run's token in the branches keeps them unique across runs from one address (RFC 3261
+/// §8.1.1.7): a server still holding an earlier run's transactions must not take a request of
+/// this one for a retransmission.
 fn k_of(branch_or_call: &str, run: &str) -> Option<(u64, &'static str)> {
-    let (hex, what) = if let Some(b) = branch_or_call.strip_prefix("z9hG4bKld-") {
+    let (hex, what) = if let Some(b) =
+        branch_or_call.strip_prefix("z9hG4bKld").and_then(|b| b.strip_prefix(run)).and_then(|b| b.strip_prefix('-'))
+    {
         match b.split_once('-') {
             Some(("ack", h)) => (h, "ack"),
             Some(("bye", h)) => (h, "bye"),
@@ -497,8 +720,16 @@ fn addr_of(uri: &str) -> Option<SocketAddr> {
 
 /// An in-dialog request of the harness's caller side for the dialog its 2xx `resp` set up: the
 /// Route set is the 2xx's Record-Route reversed, the Request-URI its Contact (RFC 3261
-/// §12.1.2, §12.2.1.1); it goes to the first Route entry (or the Contact).
-fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
+/// §12.1.2, §12.2.1.1); it goes to the first Route entry (or the Contact), over the transport
+/// its `transport` parameter names, else over `transport` (the harness's toward the server).
+fn in_dialog(
+    method: &str,
+    branch: &str,
+    cseq: u32,
+    resp: &Message,
+    me: SocketAddr,
+    transport: Transport,
+) -> Option<(Vec<u8>, Hop)> {
     let contact = resp.first_value(&crate::sip::HeaderName::Contact)?;
     let target = uri_of(&contact).to_string();
     let mut routes: Vec<String> = resp
@@ -507,11 +738,17 @@ fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAd
         .map(|v| resp.text(*v).trim().to_string())
         .collect();
     routes.reverse();
-    let to = match routes.first() {
-        Some(r) => addr_of(uri_of(r))?,
-        None => addr_of(&target)?,
+    let next = match routes.first() {
+        Some(r) => uri_of(r).to_string(),
+        None => target.clone(),
     };
-    let mut out = format!("{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch}\r\n");
+    let to = addr_of(&next)?;
+    let transport = match crate::sip::SipUri::parse(&next).and_then(|u| u.param("transport").map(str::to_string)) {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
+        _ => transport,
+    };
+    let mut out = format!("{method} {target} SIP/2.0\r\nVia: SIP/2.0/{} {me};branch={branch}\r\n", transport.as_str());
     if !routes.is_empty() {
         out.push_str(&format!("Route: {}\r\n", routes.join(", ")));
     }
@@ -522,13 +759,15 @@ fn in_dialog(method: &str, branch: &str, cseq: u32, resp: &Message, me: SocketAd
         line(&crate::sip::HeaderName::To)?,
         line(&crate::sip::HeaderName::CallId)?
     ));
-    Some((out.into_bytes(), to))
+    Some((out.into_bytes(), Hop { transport, peer: to }))
 }
 
 /// The harness's answer, as the recipient's side, to a request the server sent it: 200 OK (Via,
 /// From, To with a tag, Call-ID, CSeq); to an INVITE also its Record-Route, a Contact (the
-/// harness) and an SDP answer.
-fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
+/// harness) and an SDP answer. To an INVITE for a conference factory it answers as the remote
+/// IM network's focus (D17): the Contact is the conference `focus` (at the harness) in the IM
+/// form with `isfocus`, which names the focus to the server and to the judge.
+fn answer(req: &Message, (me, tp): (SocketAddr, &str), k: u64, focus: Option<&str>) -> Vec<u8> {
     let tag = format!("ldt{k:x}");
     let plain = crate::node::transaction::response_to(req, crate::sip::StatusCode::OK, Some(&tag));
     if req.method() != Some(&crate::sip::Method::Invite) {
@@ -545,12 +784,13 @@ fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
     let sdp = format!(
         "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=setup:passive\r\na=path:msrp://{ip}:9/ldt{k:x};tcp\r\na=accept-types:message/cpim\r\na=recvonly\r\n"
     );
+    let contact = match focus {
+        Some(conf) => format!("<sip:{conf}@{me}{tp}>;{IM_TAG};isfocus"),
+        None => format!("<sip:user@{me}{tp}>"),
+    };
     out.extend_from_slice(
-        format!(
-            "Contact: <sip:user@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            sdp.len()
-        )
-        .as_bytes(),
+        format!("Contact: {contact}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())
+            .as_bytes(),
     );
     out
 }
@@ -559,8 +799,7 @@ fn answer(req: &Message, me: SocketAddr, k: u64) -> Vec<u8> {
 /// and judge everything. `progress` is called about once a second.
 pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Result<LoadOutcome> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (socket, rcvbuf) = rt.block_on(async { bind(o.listen, o.udp_rcvbuf) })?;
-    let me = socket.local_addr()?;
+    let net = rt.block_on(Sockets::bind(o.listen, o.transport, o.udp_rcvbuf, o.sut))?;
     let mut job = CaptureJob::new(vec![PathBuf::from("load")], vec![SutAddr::Addr(o.sut)], o.level);
     job.domains = vec![o.domain.clone()];
     job.keep = o.keep;
@@ -570,14 +809,15 @@ pub fn run_load(o: &LoadOptions, progress: &mut dyn FnMut(&Progress)) -> io::Res
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Feed>>(4096);
     let judge =
         std::thread::Builder::new().name("judge".into()).spawn(move || judge_feed(&job, rx.into_iter().flatten()))?;
-    let stats = rt.block_on(drive(o, &socket, me, rcvbuf, tx, &counters, progress));
+    let stats = rt.block_on(drive(o, net, tx, &counters, progress));
     let verdicts = judge.join().map_err(|_| io::Error::other("the judge panicked"))?;
     Ok(LoadOutcome { verdicts, stats: stats? })
 }
 
 struct Driver<'a> {
     o: &'a LoadOptions,
-    socket: &'a UdpSocket,
+    users: Users,
+    net: Sockets,
     me: SocketAddr,
     run: String,
     t0: Instant,
@@ -621,7 +861,7 @@ struct Reg {
 }
 
 impl Driver<'_> {
-    fn tap(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>, at: Instant) {
+    fn tap(&mut self, transport: Transport, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>, at: Instant) {
         self.frame += 1;
         let time_us = self.wall0_us + at.saturating_duration_since(self.t0).as_micros() as u64;
         self.feed.push(Feed::Message(SipMessage {
@@ -630,7 +870,7 @@ impl Driver<'_> {
             time_us,
             section: 0,
             section_comment: Arc::from(""),
-            packet: Packet::new(Transport::Udp, from, to, bytes),
+            packet: Packet::new(transport, from, to, bytes),
         }));
         if self.feed.len() >= BATCH {
             self.flush();
@@ -648,7 +888,7 @@ impl Driver<'_> {
     /// Read the drop counter; then let the held `Done` words go (after an `Incomplete` mark if
     /// datagrams were dropped).
     fn check_drops(&mut self) {
-        let d = crate::net::udp_socket_drops(self.socket);
+        let d = self.net.drops();
         if d > self.drops && !self.incomplete {
             self.incomplete = true;
             self.feed.push(Feed::Incomplete);
@@ -691,12 +931,18 @@ impl Driver<'_> {
         f(&mut self.slot(second).counts);
     }
 
-    async fn send(&mut self, bytes: &[u8], to: SocketAddr) {
-        // Loopback sends do not block for long; a failed send is as a lost datagram (the
-        // retransmissions and the judge see to it).
-        let _ = self.socket.send_to(bytes, to).await;
-        let now = Instant::now();
-        self.tap(self.me, to, bytes.to_vec(), now);
+    /// Send `bytes` along `to`, and hand them to the judge as sent (unless nothing could be
+    /// sent: no connection).
+    async fn send(&mut self, bytes: &Arc<Vec<u8>>, to: Hop) {
+        if let Some(local) = self.net.send(to, bytes).await {
+            let now = Instant::now();
+            self.tap(to.transport, local, to.peer, bytes.to_vec(), now);
+        }
+    }
+
+    /// Where the harness's requests toward the server go.
+    fn sut(&self) -> Hop {
+        Hop { transport: self.o.transport, peer: self.o.sut }
     }
 
     fn call_id(&self, k: u64) -> Box<[u8]> {
@@ -716,18 +962,18 @@ impl Driver<'_> {
         let service = self.cycle[slot];
         let (before, per_cycle) = self.occurrences[slot];
         let seen = (k / self.cycle.len() as u64) * per_cycle + before;
-        let n = user_of(k, self.o.level, seen, self.o.population);
-        let bytes = Arc::new(if is_orig(self.o.level, n, service) {
-            originating(service, k, n, &self.run, self.me, self.o)
+        let u = self.users.pick(k, seen);
+        let bytes = Arc::new(if u.orig {
+            originating(service, k, &u, &self.run, self.me, self.o)
         } else {
-            initial(service, k, n, &self.run, self.me, self.o)
+            initial(service, k, &u, &self.run, self.me, self.o)
         });
         let second = self.second_of(due);
         self.count(step, second, |c| {
             c.offered += 1;
             c.sent += 1;
         });
-        let sut = self.o.sut;
+        let sut = self.sut();
         self.send(&bytes, sut).await;
         let now = Instant::now();
         let phase = if invite(service) { Phase::Invite { provisional: false } } else { Phase::Message };
@@ -735,6 +981,7 @@ impl Driver<'_> {
             k,
             Tx {
                 service,
+                pair: u.pair,
                 due,
                 sent: now,
                 bytes,
@@ -748,7 +995,7 @@ impl Driver<'_> {
                 second,
             },
         );
-        self.timers.push(Reverse((now + T1, Timer::Client(k, 0))));
+        self.timers.push(Reverse((now + first_timer(sut), Timer::Client(k, 0))));
     }
 
     async fn on_timer(&mut self, timer: Timer, now: Instant) {
@@ -772,10 +1019,17 @@ impl Driver<'_> {
     async fn client_timer(&mut self, k: u64, generation: u32, now: Instant) {
         let Some(tx) = self.flight.get_mut(&k).filter(|t| t.generation == generation) else { return };
         if now.saturating_duration_since(tx.sent) >= TIMER_F {
-            // Timer F (non-INVITE) or B (INVITE): no final response within 64·T1.
+            // Timer F (non-INVITE) or B (INVITE): no final response within 64·T1 (over TCP
+            // too, whether or not the connection it went on is still open).
             let (step, second) = (tx.step, tx.second);
             self.count(step, second, |c| c.unanswered += 1);
             self.over(k);
+            return;
+        }
+        if tx.to.transport == Transport::Tcp {
+            // A reliable transport: no Timer A or E (RFC 3261 §17.1.1.2, §17.1.2.2), only B/F.
+            let at = tx.sent + TIMER_F;
+            self.timers.push(Reverse((at, Timer::Client(k, generation))));
             return;
         }
         let resend = !matches!(tx.phase, Phase::Invite { provisional: true });
@@ -817,7 +1071,7 @@ impl Driver<'_> {
     async fn on_response(&mut self, msg: Message, now: Instant) {
         let Some(status) = msg.status() else { return };
         let branch = msg.top_via_branch().unwrap_or_default();
-        if let Some(hex) = branch.strip_prefix("z9hG4bKld-reg-") {
+        if let Some(hex) = branch.strip_prefix(&format!("z9hG4bKld{}-reg-", self.run)) {
             let Some(n) = usize::from_str_radix(hex, 16).ok().filter(|n| self.regs.contains_key(n)) else { return };
             if status.is_final() {
                 self.regs.remove(&n);
@@ -849,16 +1103,18 @@ impl Driver<'_> {
                 // A non-2xx final: ACK it hop by hop (RFC 3261 §17.1.1.3); the dialog is over.
                 self.answered(k, status, now);
                 let Ok(invite) = Message::parse(self.flight[&k].bytes.to_vec()) else { return };
-                let ack = crate::node::transaction::ack_for(&invite, &msg);
-                let sut = self.o.sut;
+                let ack = Arc::new(crate::node::transaction::ack_for(&invite, &msg));
+                let sut = self.sut();
                 self.send(&ack, sut).await;
                 self.over(k);
             }
             (Phase::Invite { .. }, "initial") => {
                 // The 2xx: ACK it along the dialog's route, then hang up with a BYE.
                 self.answered(k, status, now);
-                let ack = in_dialog("ACK", &format!("z9hG4bKld-ack-{k:x}"), 1, &msg, self.me);
-                let bye = in_dialog("BYE", &format!("z9hG4bKld-bye-{k:x}"), 2, &msg, self.me);
+                let t = self.sut().transport;
+                let run = &self.run;
+                let ack = in_dialog("ACK", &format!("z9hG4bKld{run}-ack-{k:x}"), 1, &msg, self.me, t);
+                let bye = in_dialog("BYE", &format!("z9hG4bKld{run}-bye-{k:x}"), 2, &msg, self.me, t);
                 let (Some((ack, ack_to)), Some((bye, bye_to))) = (ack, bye) else {
                     // A 2xx the harness cannot follow (no Contact, a host name): nothing more.
                     self.over(k);
@@ -874,7 +1130,7 @@ impl Driver<'_> {
                 tx.sent = now;
                 tx.interval = T1;
                 let g = tx.generation;
-                self.timers.push(Reverse((now + T1, Timer::Client(k, g))));
+                self.timers.push(Reverse((now + first_timer(bye_to), Timer::Client(k, g))));
                 self.send(&ack, ack_to).await;
                 self.send(&bye, bye_to).await;
             }
@@ -889,8 +1145,11 @@ impl Driver<'_> {
         }
     }
 
-    async fn on_datagram(&mut self, bytes: Vec<u8>, from: SocketAddr, now: Instant) {
-        self.tap(from, self.me, bytes.clone(), now);
+    /// A message received: to the judge, then handled (a response to one of the harness's
+    /// requests; a request the server sent on, answered on the connection it came in on).
+    async fn on_message(&mut self, r: Received, now: Instant) {
+        let Received { hop: from, local, bytes } = r;
+        self.tap(from.transport, from.peer, local, bytes.clone(), now);
         let Ok(msg) = Message::parse(bytes) else { return };
         if msg.status().is_some() {
             return self.on_response(msg, now).await;
@@ -917,13 +1176,20 @@ impl Driver<'_> {
                 self.send(&bytes, from).await;
                 return;
             }
-            let resp = Arc::new(answer(&msg, self.me, k));
+            // A conference factory's INVITE: the harness is the focus, one conference per
+            // group (per creating user).
+            let factory = msg
+                .request_uri()
+                .and_then(|u| crate::sip::SipUri::parse(&u))
+                .is_some_and(|u| u.user.as_deref() == Some(CONF_FACTORY));
+            let focus = factory.then(|| format!("group{:x}-{}", self.flight.get(&k).map_or(0, |t| t.pair), self.run));
+            let resp = Arc::new(answer(&msg, (self.me, tp(self.o)), k, focus.as_deref()));
             self.uas.insert(k, Uas { bytes: resp.clone(), to: from, first: now, interval: T1 });
             self.timers.push(Reverse((now + T1, Timer::Uas(k))));
             self.send(&resp, from).await;
             return;
         }
-        let resp = answer(&msg, self.me, k);
+        let resp = Arc::new(answer(&msg, (self.me, tp(self.o)), k, None));
         self.send(&resp, from).await;
     }
 }
@@ -933,31 +1199,32 @@ impl Driver<'_> {
 /// transaction), so that it knows which of them are CPM clients. A REGISTER refused, or not
 /// answered within 64·T1, ends the run before any request is offered: the run could not judge
 /// what it meant to.
-async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) -> io::Result<()> {
+async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
     let total: u64 = d.o.steps.iter().map(|s| s.duration.as_secs()).sum();
     let expires = total + 600;
-    let users = d.o.population;
-    let sut = d.o.sut;
+    let users = d.users.count();
+    let sut = d.sut();
     let mut next_user = 0;
     let mut next_drop_check = Instant::now() + DROP_CHECK;
     d.expires = expires;
     loop {
         let now = Instant::now();
         while next_user < users && d.regs.len() < REG_WINDOW {
-            let bytes = Arc::new(third_party_register(next_user, &d.run, d.me, d.o, expires));
+            let (aor, cpm) = d.users.user(next_user);
+            let bytes = Arc::new(third_party_register((next_user, &aor, cpm), &d.run, d.me, d.o, expires));
             d.send(&bytes, sut).await;
-            d.regs.insert(next_user, Reg { bytes, first: now, next: now + T1, interval: T1 });
+            d.regs.insert(next_user, Reg { bytes, first: now, next: now + first_timer(sut), interval: T1 });
             next_user += 1;
         }
         let mut resend = Vec::new();
         for (n, r) in d.regs.iter_mut() {
             if now.saturating_duration_since(r.first) >= TIMER_F {
                 return Err(io::Error::other(format!(
-                    "the server did not answer the third-party REGISTER of user{n}@{} within 64*T1 (32 s): at level 2 it must learn its CPM clients from them (docs/load.md)",
-                    d.o.domain
+                    "the server did not answer the third-party REGISTER of {} within 64*T1 (32 s): at level 2 it must learn its CPM clients from them (docs/load.md)",
+                    d.users.user(*n).0
                 )));
             }
-            if r.next <= now {
+            if r.next <= now && sut.transport == Transport::Udp {
                 r.interval = (r.interval * 2).min(T2);
                 r.next = now + r.interval;
                 resend.push(r.bytes.clone());
@@ -968,15 +1235,15 @@ async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) ->
         }
         if let Some((n, line)) = d.reg_refused.take() {
             return Err(io::Error::other(format!(
-                "the server answered the third-party REGISTER of user{n}@{} with {}: at level 2 it must accept them to learn its CPM clients (docs/load.md)",
-                d.o.domain,
+                "the server answered the third-party REGISTER of {} with {}: at level 2 it must accept them to learn its CPM clients (docs/load.md)",
+                d.users.user(n).0,
                 crate::base::escape::escape(&line)
             )));
         }
         if let Some((n, granted)) = d.reg_short.take() {
             return Err(io::Error::other(format!(
-                "the server granted the registration of user{n}@{} for {granted} s, shorter than the run needs ({expires} s asked: the schedule plus 600 s); the harness does not refresh registrations, so shorten the run or let the server grant longer (docs/load.md)",
-                d.o.domain
+                "the server granted the registration of {} for {granted} s, shorter than the run needs ({expires} s asked: the schedule plus 600 s); the harness does not refresh registrations, so shorten the run or let the server grant longer (docs/load.md)",
+                d.users.user(n).0
             )));
         }
         if now >= next_drop_check {
@@ -989,32 +1256,22 @@ async fn register_all(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8]) ->
             return Ok(());
         }
         let wake = d.regs.values().map(|r| r.next).min().unwrap_or(now + T1).min(now + Duration::from_millis(20));
-        receive_until(d, socket, buf, wake).await?;
+        receive_until(d, wake).await?;
     }
 }
 
 /// Wait for datagrams until `wake`: handle the first that comes and every other queued behind
 /// it, each at the time it is read.
-async fn receive_until(d: &mut Driver<'_>, socket: &UdpSocket, buf: &mut [u8], wake: Instant) -> io::Result<()> {
-    tokio::select! {
-        r = socket.recv_from(buf) => {
-            let (n, from) = r?;
-            d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-            // Drain what else is queued without waiting.
-            while let Ok((n, from)) = socket.try_recv_from(buf) {
-                d.on_datagram(buf[..n].to_vec(), from, Instant::now()).await;
-            }
-        }
-        _ = tokio::time::sleep_until(wake) => {}
+async fn receive_until(d: &mut Driver<'_>, wake: Instant) -> io::Result<()> {
+    for r in d.net.receive_until(wake).await? {
+        d.on_message(r, Instant::now()).await;
     }
     Ok(())
 }
 
 async fn drive(
     o: &LoadOptions,
-    socket: &UdpSocket,
-    me: SocketAddr,
-    rcvbuf: usize,
+    net: Sockets,
     out: std::sync::mpsc::SyncSender<Vec<Feed>>,
     judge: &JudgeProgress,
     progress: &mut dyn FnMut(&Progress),
@@ -1027,9 +1284,12 @@ async fn drive(
         let c = mix_cycle(&o.mix);
         if c.is_empty() { vec![Service::Pager] } else { c }
     };
+    let (me, rcvbuf) = (net.me, net.rcvbuf);
+    let drops = net.drops();
     let mut d = Driver {
         o,
-        socket,
+        users: Users::new(o),
+        net,
         me,
         run,
         t0,
@@ -1049,18 +1309,17 @@ async fn drive(
         latency: BTreeMap::new(),
         egress: BTreeMap::new(),
         totals: Counts::default(),
-        drops: crate::net::udp_socket_drops(socket),
+        drops,
         incomplete: false,
         regs: HashMap::new(),
         reg_refused: None,
         reg_short: None,
         expires: 0,
     };
-    let mut buf = vec![0u8; 65_536];
     // Drops during the registrations count too (they mark the feed incomplete as any other).
     let base_drops = d.drops;
     if o.level == Level::Two {
-        register_all(&mut d, socket, &mut buf).await?;
+        register_all(&mut d).await?;
         // The schedule starts now, not before the registrations.
         d.t0 = Instant::now() + Duration::from_millis(50);
         d.wall0_us =
@@ -1125,7 +1384,7 @@ async fn drive(
             if let Some(Reverse((t, _))) = d.timers.peek() {
                 wake = wake.min(*t);
             }
-            receive_until(&mut d, socket, &mut buf, wake).await?;
+            receive_until(&mut d, wake).await?;
         }
         first = last;
         // Let the judge catch up with this step (bounded), then see whether it was clean.
@@ -1170,8 +1429,9 @@ async fn drive(
         .collect();
     Ok(LoadStats {
         sut: o.sut.to_string(),
+        transport: o.transport.as_str().to_ascii_lowercase(),
         harness: me.to_string(),
-        population: o.population,
+        population: d.users.count(),
         steps,
         last_clean_rate,
         max_p99_ms: o.max_p99.as_millis() as u64,
@@ -1182,6 +1442,8 @@ async fn drive(
         drops: d.drops - base_drops,
         rcvbuf,
         messages: d.frame,
+        tcp_closed: d.net.closed,
+        unsent: d.net.unsent,
     })
 }
 
@@ -1190,7 +1452,8 @@ mod tests {
     use super::*;
 
     /// At level 2 every service reaches the four kinds of user in its first four requests, and
-    /// every user of each kind in turn, whatever the mix and the population.
+    /// every user of each kind in turn, whatever the mix and the population; the third kind
+    /// sends (the originating case), group chat included.
     #[test]
     fn every_service_meets_every_kind_and_every_user() {
         let mixes: [&[(Service, u32)]; 3] = [
@@ -1227,10 +1490,14 @@ mod tests {
                         if kinds.len() < 4 {
                             kinds.push(n % 4);
                         }
+                        assert_eq!(is_orig(Level::Two, n), n % 4 == 2, "{svc:?}, user {n}");
+                        assert!(!is_orig(Level::One, n));
                         users.insert(n);
                     }
                     if population >= 4 {
                         assert_eq!(kinds, [0, 1, 2, 3], "{svc:?}, population {population}");
+                        // Every service, group chat too, is sent by a local CPM client too.
+                        assert!(kinds.iter().any(|&kind| is_orig(Level::Two, kind)), "{svc:?}");
                     }
                     assert_eq!(users.len(), population, "{svc:?}, population {population}");
                 }
@@ -1272,11 +1539,121 @@ mod tests {
         assert_eq!(open.count, 100);
     }
 
+    pub(super) fn options(level: Level) -> LoadOptions {
+        LoadOptions {
+            sut: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            level,
+            domain: "im.example.net".into(),
+            users: LocalUsers::Generated(8),
+            route_set: true,
+            steps: vec![Step { rate: 1, duration: Duration::from_secs(1) }],
+            mix: vec![(Service::Group, 1)],
+            udp_rcvbuf: 0,
+            keep: 10,
+            ramp: false,
+            max_p99: Duration::from_millis(200),
+        }
+    }
+
+    /// A group chat started by a local CPM client: a group chat INVITE in the CPM form to the
+    /// remote network's conference factory with its resource list, as the S-CSCF hands it to
+    /// the server (originating); the focus's answer names it with `isfocus`.
+    #[test]
+    fn a_local_cpm_client_starts_a_group_at_the_conference_factory() {
+        use crate::interop::classify::{Form, classify, form_of};
+        let o = options(Level::Two);
+        let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let u = Users::new(&o).pick(2, 2);
+        assert_eq!((u.n, u.orig, u.aor.as_str()), (2, true, "sip:user2@im.example.net"));
+        let m = Message::parse(originating(Service::Group, 0x1f, &u, "r", me, &o)).unwrap();
+        assert_eq!(m.request_uri().as_deref(), Some("sip:conf-factory@im.remote.example"));
+        assert_eq!((classify(&m), form_of(&m)), (Some(Service::Group), Form::Cpm));
+        let h = |n: crate::sip::HeaderName| m.first_value(&n).map(|v| v.into_owned()).unwrap_or_default();
+        assert_eq!(h(crate::sip::HeaderName::Route), "<sip:127.0.0.1:5060;lr;orig>, <sip:127.0.0.1:7000;lr>");
+        assert_eq!(h(crate::sip::HeaderName::PServedUser), "<sip:user2@im.example.net>;sescase=orig;regstate=reg");
+        assert_eq!(h(crate::sip::HeaderName::PAssertedService), Service::Group.row().icsi);
+        assert!(m.first(&crate::sip::HeaderName::PPreferredService).is_none());
+        assert_eq!(h(crate::sip::HeaderName::ConversationId), "g2-r");
+        assert_eq!(h(crate::sip::HeaderName::CallId), "ld1f-r@harness");
+        let body = String::from_utf8_lossy(m.body()).into_owned();
+        assert!(body.contains("application/resource-lists+xml"), "{body}");
+        assert!(body.contains("<entry uri=\"sip:im2@im.remote.example\""), "{body}");
+        assert!(body.contains("<entry uri=\"sip:+15550000002@cpm.example.com\""), "{body}");
+        let ok = Message::parse(answer(&m, (me, ""), 0x1f, Some("group2-r"))).unwrap();
+        assert_eq!(
+            crate::interop::registration::focus_aor(&ok).as_deref(),
+            Some("sip:group2-r@127.0.0.1"),
+            "the focus named by its 2xx"
+        );
+        let plain = Message::parse(answer(&m, (me, ""), 0x1f, None)).unwrap();
+        assert!(crate::interop::registration::focus_aor(&plain).is_none());
+    }
+
+    /// Listed users: at level 1 the IM clients in turn; at level 2 the four kinds in turn,
+    /// receiving and sending CPM clients from the CPM clients of the list, IM clients from its
+    /// IM clients, each list in turn; a sending client's pairs apart from its receiving ones.
+    #[test]
+    fn listed_users_take_the_kinds_from_their_lists() {
+        let list = vec![
+            ("sip:alice@im.example.net".to_string(), ClientKind::Cpm),
+            ("sip:bob@im.example.net".to_string(), ClientKind::Im),
+            ("sip:carol@im.example.net".to_string(), ClientKind::Cpm),
+            ("sip:dave@im.example.net".to_string(), ClientKind::Im),
+            ("sip:erin@im.example.net".to_string(), ClientKind::Im),
+        ];
+        let mut o = options(Level::One);
+        o.users = LocalUsers::Listed(list.clone());
+        let users = Users::new(&o);
+        assert_eq!(users.count(), 3);
+        let who: Vec<String> = (0..4).map(|k| users.pick(k, k).aor).collect();
+        assert_eq!(
+            who,
+            ["sip:bob@im.example.net", "sip:dave@im.example.net", "sip:erin@im.example.net", "sip:bob@im.example.net"]
+        );
+        assert!((0..4).all(|k| !users.pick(k, k).cpm && !users.pick(k, k).orig));
+        let mut o = options(Level::Two);
+        o.users = LocalUsers::Listed(list.clone());
+        let users = Users::new(&o);
+        assert_eq!(users.count(), 5);
+        let who: Vec<(String, bool, bool)> = (0..8)
+            .map(|seen| {
+                let u = users.pick(seen, seen);
+                (user_part(&u.aor).to_string(), u.cpm, u.orig)
+            })
+            .collect();
+        let w = |n: &str, cpm, orig| (n.to_string(), cpm, orig);
+        assert_eq!(
+            who,
+            [
+                w("alice", true, false),
+                w("bob", false, false),
+                w("carol", true, true),
+                w("dave", false, false),
+                w("alice", true, false),
+                w("erin", false, false),
+                w("carol", true, true),
+                w("bob", false, false),
+            ]
+        );
+        // Alice receives from peer 0; Carol sends to peer 5 + 2 and receives from none.
+        assert_eq!((users.pick(0, 0).pair, users.pick(2, 2).pair), (0, 7));
+        assert_eq!(users.user(3), ("sip:dave@im.example.net".to_string(), false));
+        assert_eq!(LocalUsers::Listed(list[1..2].to_vec()).unusable(Level::One), None);
+        assert!(LocalUsers::Listed(list[..1].to_vec()).unusable(Level::One).unwrap().starts_with("no IM client"));
+        assert!(LocalUsers::Listed(list[..1].to_vec()).unusable(Level::Two).unwrap().starts_with("no IM client"));
+        assert!(LocalUsers::Listed(list[1..2].to_vec()).unusable(Level::Two).unwrap().starts_with("no CPM client"));
+        assert_eq!(LocalUsers::Listed(list).unusable(Level::Two), None);
+    }
+
     #[test]
     fn branches_and_call_ids_name_their_request() {
-        assert_eq!(k_of("z9hG4bKld-1f", "r"), Some((31, "initial")));
-        assert_eq!(k_of("z9hG4bKld-ack-1f", "r"), Some((31, "ack")));
-        assert_eq!(k_of("z9hG4bKld-bye-b", "r"), Some((11, "bye")));
+        assert_eq!(k_of("z9hG4bKldr-1f", "r"), Some((31, "initial")));
+        assert_eq!(k_of("z9hG4bKldr-ack-1f", "r"), Some((31, "ack")));
+        assert_eq!(k_of("z9hG4bKldr-bye-b", "r"), Some((11, "bye")));
+        // Another run's branch (an earlier run from the same address) is not this run's.
+        assert_eq!(k_of("z9hG4bKldq-1f", "r"), None);
         assert_eq!(k_of("ldb-r@harness", "r"), Some((11, "call")));
         assert_eq!(k_of("ldb-other@harness", "r"), None);
         assert_eq!(k_of("z9hG4bKxyz", "r"), None);

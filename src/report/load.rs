@@ -72,6 +72,8 @@ pub struct StepReport {
 pub struct LoadStats {
     /// The server under test.
     pub sut: String,
+    /// The transport to it, `udp` or `tcp`.
+    pub transport: String,
     /// Where the harness listened.
     pub harness: String,
     /// Users on each side.
@@ -96,15 +98,23 @@ pub struct LoadStats {
     pub rcvbuf: usize,
     /// Messages handed to the judge.
     pub messages: u64,
+    /// TCP connections (to or from the server) that ended while the run went on: closed by
+    /// the server, or on an error.
+    pub tcp_closed: u64,
+    /// Messages the harness could not send: no connection to their peer, or none could be
+    /// made.
+    pub unsent: u64,
 }
 
 impl LoadStats {
-    /// One sentence of what the run did: where to, the totals, the messages judged, the drops.
+    /// One sentence of what the run did: where to, the totals, the messages judged, the drops
+    /// (over UDP) or the connections (over TCP).
     pub fn summary(&self) -> String {
         let t = &self.totals;
         format!(
-            "To {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {} datagrams dropped by the harness's socket (receive buffer {} bytes).",
+            "To {} over {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {}.",
             self.sut,
+            self.transport.to_ascii_uppercase(),
             self.harness,
             self.population,
             t.offered,
@@ -114,8 +124,23 @@ impl LoadStats {
             t.unanswered,
             t.retransmissions,
             self.messages,
-            self.drops,
-            self.rcvbuf
+            self.transport_note()
         )
+    }
+
+    /// What the transport lost: datagrams dropped by the harness's socket over UDP; over TCP
+    /// (and toward a UDP server when a TCP connection closed or a message was not sent)
+    /// connections closed and messages not sent.
+    pub fn transport_note(&self) -> String {
+        let tcp = format!(
+            "{} TCP connection(s) closed during the run, {} message(s) the harness could not send (no connection)",
+            self.tcp_closed, self.unsent
+        );
+        if self.transport == "tcp" {
+            return tcp;
+        }
+        let udp =
+            format!("{} datagrams dropped by the harness's socket (receive buffer {} bytes)", self.drops, self.rcvbuf);
+        if self.tcp_closed > 0 || self.unsent > 0 { format!("{udp}; {tcp}") } else { udp }
     }
 }

@@ -114,7 +114,7 @@ const EXAMPLES: &[(&str, &str, How)] = &[
     ),
     (
         "docs/load.md",
-        "imcpm load --sut udp:IP:PORT --level 1|2 [--mix NAME=W,...] [--rate N | --ramp FROM:TO:STEP [--max-p99 MS]] [--duration D] [--population N] [--listen udp:IP:PORT] [--domain D] [--udp-rcvbuf BYTES] [--report-dir DIR] [--format text|json|markdown] [--max-results N] [--strict]",
+        "imcpm load --sut udp|tcp:IP:PORT --level 1|2 [--sut-config FILE] [--users FILE | --population N] [--mix NAME=W,...] [--rate N | --ramp FROM:TO:STEP [--max-p99 MS]] [--duration D] [--listen udp|tcp:IP:PORT] [--domain D] [--udp-rcvbuf BYTES] [--report-dir DIR] [--format text|json|markdown] [--max-results N] [--strict]",
         How::Synopsis,
     ),
     ("docs/fuzzing.md", "cargo install --locked cargo-fuzz@0.13.2", How::Tooling),

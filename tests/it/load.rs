@@ -23,19 +23,58 @@ fn serve(fault: Option<&str>) -> (Serve, SocketAddr) {
 
 /// `imcpm serve --level LEVEL [--fault F]` on a free UDP port.
 fn serve_at(level: &str, fault: Option<&str>) -> (Serve, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
-    cmd.args(["serve", "--listen", "udp:127.0.0.1:0", "--level", level]);
+    let mut args = vec!["--level", level];
     if let Some(f) = fault {
-        cmd.args(["--fault", f]);
+        args.extend(["--fault", f]);
     }
-    let mut child = cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    serve_with(&args, None)
+}
+
+/// `imcpm serve --listen udp:127.0.0.1:0 ARGS...`, its log (`RUST_LOG=info`) to `log` when
+/// given.
+fn serve_with(args: &[&str], log: Option<&std::path::Path>) -> (Serve, SocketAddr) {
+    serve_on("udp", args, log)
+}
+
+/// `imcpm serve --listen TRANSPORT:127.0.0.1:0 ARGS...`, its log to `log` when given.
+fn serve_on(transport: &str, args: &[&str], log: Option<&std::path::Path>) -> (Serve, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imcpm"));
+    cmd.args(["serve", "--listen", &format!("{transport}:127.0.0.1:0")]).args(args);
+    let stderr = match log {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::null(),
+    };
+    let level = if log.is_some() { "info" } else { "warn" };
+    let mut child =
+        cmd.env("RUST_LOG", level).env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
     let out = child.stdout.take().unwrap();
     let addr = BufReader::new(out)
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("imcpm serve: listening on udp:").and_then(|a| a.parse().ok()))
+        .find_map(|l| l.strip_prefix(&format!("imcpm serve: listening on {transport}:")).and_then(|a| a.parse().ok()))
         .expect("serve prints its address");
     (Serve(child), addr)
+}
+
+/// A scratch file under the test's temporary directory.
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `imcpm load ARGS...` (no --sut or --level added): its output and report.json.
+fn load_raw(dir: &str, extra: &[&str]) -> (Output, Value) {
+    let reports = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join(dir);
+    let _ = std::fs::remove_dir_all(&reports);
+    let mut args = vec!["load", "--report-dir", reports.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&args).env("NO_COLOR", "1").output().unwrap();
+    let json =
+        std::fs::read(reports.join("report.json")).map(|b| serde_json::from_slice(&b).unwrap()).unwrap_or(Value::Null);
+    (out, json)
 }
 
 fn load(sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
@@ -43,9 +82,13 @@ fn load(sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
 }
 
 fn load_at(level: &str, sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
+    load_over("udp", level, sut, dir, extra)
+}
+
+fn load_over(transport: &str, level: &str, sut: SocketAddr, dir: &str, extra: &[&str]) -> (Output, Value) {
     let reports = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join(dir);
     let _ = std::fs::remove_dir_all(&reports);
-    let sut = format!("udp:{sut}");
+    let sut = format!("{transport}:{sut}");
     let mut args = vec!["load", "--sut", &sut, "--level", level, "--report-dir", reports.to_str().unwrap()];
     args.extend_from_slice(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&args).env("NO_COLOR", "1").output().unwrap();
@@ -129,7 +172,10 @@ fn faults_get_the_verdict_their_grade_implies() {
 #[test]
 fn bad_arguments_exit_2_before_anything_is_sent() {
     for (args, says) in [
-        (vec!["--sut", "tcp:127.0.0.1:5060"], "only UDP"),
+        (
+            vec!["--sut", "tcp:127.0.0.1:5060", "--listen", "udp:127.0.0.1:0"],
+            "the harness listens over the server's transport",
+        ),
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "0s"], "whole seconds"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--duration", "fast"], "not a duration"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--rate", "0"], "--rate"),
@@ -230,8 +276,9 @@ fn not_pass(json: &Value) -> u64 {
 /// Level 2: the harness registers its users with the server by third-party REGISTER (every
 /// other one a CPM client), then offers CPM-form requests to the IM clients (T.1), IM-form
 /// requests to half the CPM clients (T.2 terminating) and CPM-form requests from the other half
-/// to remote IM users (T.2 originating). Every service of each is judged and passes, the
-/// Conversation-ID rules across the run included; a fault fails exactly its IDs.
+/// to remote IM users, or for group chat to the remote network's conference factory (T.2
+/// originating). Every service of each is judged and passes, the Conversation-ID rules across
+/// the run included; a fault fails exactly its IDs.
 #[test]
 fn level_2_registers_its_users_and_judges_both_halves() {
     let (_s, sut) = serve_at("2", None);
@@ -245,14 +292,17 @@ fn level_2_registers_its_users_and_judges_both_halves() {
     };
     let (t1, t2, orig) = (per("T1.TERM"), per("T2.TERM"), per("T2.ORIG"));
     assert!(t1.iter().chain(&t2).all(|n| *n > 0), "every service to both kinds: {t1:?} {t2:?}");
-    // Users 0..5: IM clients 1, 3, 5; CPM clients 0 and 4 receive, 2 sends (group chat: receives).
-    assert!(orig[..5].iter().all(|n| *n > 0) && orig[5] == 0, "originating, group chat aside: {orig:?}");
+    // Users 0..5: IM clients 1, 3, 5; CPM clients 0 and 4 receive, 2 sends (group chat too: to a
+    // conference factory, answered by the harness as the focus).
+    assert!(orig.iter().all(|n| *n > 0), "every service originating: {orig:?}");
     let sum = |v: &[u64]| v.iter().sum::<u64>();
     assert_eq!(sum(&t1) + sum(&t2) + sum(&orig), 200, "{t1:?} {t2:?} {orig:?}");
     // Each service's requests take the four kinds in turn: half go to IM clients, a quarter to
-    // receiving CPM clients, a quarter come from sending ones (group chat: received instead).
+    // receiving CPM clients, a quarter come from sending ones (of 10 requests, kinds 0, 1, 2, 3,
+    // 0, 1, 2, 3, 0, 1: 3 received by CPM clients, 2 sent).
     assert_eq!(t1, [60, 20, 5, 5, 5, 5], "{t1:?}");
-    assert_eq!(orig, [30, 10, 2, 2, 2, 0], "{orig:?}");
+    assert_eq!(t2, [30, 10, 3, 3, 3, 3], "{t2:?}");
+    assert_eq!(orig, [30, 10, 2, 2, 2, 2], "{orig:?}");
     // The server adds a Conversation-ID to each request for a CPM client, one per pair of users.
     assert_eq!(count(&json, "T2.CONVID.ADDED", "PASS"), sum(&t2));
     assert!(count(&json, "T2.CONVID.STABLE", "PASS") > 0 && count(&json, "T2.CONVID.DISTINCT", "PASS") > 0);
@@ -285,6 +335,9 @@ fn level_2_registers_its_users_and_judges_both_halves() {
     assert_eq!(out.status.code(), Some(1));
     let fails = |prefix: &str| -> u64 { SERVICES.iter().map(|s| count(&json, &format!("{prefix}.{s}"), "FAIL")).sum() };
     assert_eq!((fails("T1.TERM"), fails("T2.ORIG"), fails("T2.TERM")), (sum(&t1), sum(&orig), 0));
+    // The group chats the CPM client started among them: the factory INVITE left in the CPM form.
+    assert_eq!(count(&json, "T2.ORIG.GROUP", "FAIL"), orig[5]);
+    assert_eq!(count(&json, "T2.ORIG.GROUP", "PASS"), 0);
 }
 
 /// A stand-in server on a free UDP port: `answer` is given each request parsed and how many
@@ -362,6 +415,227 @@ fn level_2_registers_retransmit_and_a_short_grant_is_an_error() {
     drop(fake);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("granted the registration of user") && err.contains("for 60 s"), "{err}");
+    assert!(err.contains("granted the registration of sip:user") && err.contains("for 60 s"), "{err}");
     assert!(started.elapsed() >= std::time::Duration::from_millis(450), "answered only after T1");
+}
+
+const USERS: &str = "[users]\n\"sip:alice@im.example.net\" = \"cpm\"\n\"sip:bob@im.example.net\" = \"im\"\n\"sip:carol@im.example.net\" = \"cpm\"\n\"sip:dave@im.example.net\" = \"im\"\n";
+
+/// The initial requests `imcpm serve` forwarded, from its log: (method, session case, served
+/// user).
+fn forwarded(log: &std::path::Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let field = |l: &str, name: &str| {
+        l.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_default().to_string()
+    };
+    text.lines()
+        .filter(|l| l.contains("INFO forwarded:"))
+        .map(|l| (field(l, "method"), field(l, "case"), field(l, "user")))
+        .filter(|(m, _, _)| m == "MESSAGE" || m == "INVITE")
+        .collect()
+}
+
+/// `--users FILE` at level 2, against `imcpm serve --users` the same file: every request goes
+/// to or comes from those users (the IM clients receive, the CPM clients receive or send, as
+/// the server's log of what it forwarded shows), every service to each kind, all PASS.
+#[test]
+fn users_from_a_file_are_the_local_users() {
+    let users = scratch("users-2im-2cpm.toml", USERS);
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join("users-serve.log");
+    let (_s, sut) = serve_with(&["--level", "2", "--users", users.to_str().unwrap()], Some(&log));
+    let (out, json) =
+        load_at("2", sut, "users-file", &["--users", users.to_str().unwrap(), "--rate", "100", "--duration", "2s"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    assert_eq!(json["load"]["totals"]["answered"], 200);
+    assert_eq!(json["load"]["population"], 4);
+    let per = |prefix: &str| -> Vec<u64> {
+        SERVICES.iter().map(|s| count(&json, &format!("{prefix}.{s}"), "PASS")).collect()
+    };
+    assert_eq!(per("T1.TERM"), [60, 20, 5, 5, 5, 5]);
+    assert_eq!(per("T2.TERM"), [30, 10, 3, 3, 3, 3]);
+    assert_eq!(per("T2.ORIG"), [30, 10, 2, 2, 2, 2]);
+    drop(_s);
+    let fw = forwarded(&log);
+    assert_eq!(fw.len(), 200, "every initial request forwarded once");
+    let who = |case: &str| -> std::collections::BTreeSet<String> {
+        fw.iter().filter(|f| f.1 == case).map(|f| f.2.clone()).collect()
+    };
+    let set =
+        |v: &[&str]| v.iter().map(|s| format!("sip:{s}@im.example.net")).collect::<std::collections::BTreeSet<_>>();
+    // The CPM clients take the receiving and the sending kinds in turn: with two, Alice
+    // receives and Carol sends; the IM clients receive.
+    assert_eq!(who("term"), set(&["alice", "bob", "dave"]), "{fw:?}");
+    assert_eq!(who("orig"), set(&["carol"]), "{fw:?}");
+}
+
+/// A SUT config gives the server, its level, the harness's address, its routing and the
+/// users; its known deviations are said not to apply. `routing = "next-hop"`: no Route set, the
+/// server (`imcpm serve --host-map` for every domain) sends everything to the harness's fixed
+/// `listen` address.
+#[test]
+fn a_sut_config_gives_the_server_its_level_and_users() {
+    let users = scratch("users-sutconfig.toml", USERS);
+    let harness = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let maps: Vec<String> =
+        ["im.example.net", "cpm.example.com", "im.remote.example"].iter().map(|d| format!("{d}={harness}")).collect();
+    let mut args = vec!["--level", "2", "--users", users.to_str().unwrap()];
+    for m in &maps {
+        args.extend(["--host-map", m.as_str()]);
+    }
+    let (_s, sut) = serve_with(&args, None);
+    for (name, routing) in [("route-set", "route-set"), ("next-hop", "next-hop")] {
+        let config = scratch(
+            &format!("sut-{name}.toml"),
+            &format!(
+                "sut = \"udp:{sut}\"\nlisten = \"udp:{harness}\"\nlevel = 2\nrouting = \"{routing}\"\n\n[[users]]\naor = \"sip:alice@im.example.net\"\nkind = \"cpm\"\n[[users]]\naor = \"sip:bob@im.example.net\"\nkind = \"im\"\n\n[[deviations]]\nrequirement = \"T1.TERM.LMM\"\nscenario = \"t1/lmm\"\nreason = \"a known defect\"\n"
+            ),
+        );
+        let (out, json) = load_raw(
+            &format!("sut-config-{name}"),
+            &["--sut-config", config.to_str().unwrap(), "--rate", "100", "--duration", "1s"],
+        );
+        let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{name}: {text}{err}");
+        assert!(err.contains("1 known deviation(s) are not applied by load"), "{err}");
+        assert_eq!(json["load"]["sut"], sut.to_string());
+        assert_eq!(json["load"]["harness"], harness.to_string());
+        assert_eq!(json["load"]["population"], 2);
+        assert_eq!(not_pass(&json), 0, "{name}: {text}");
+        assert!(count(&json, "T2.ORIG.PAGER", "PASS") > 0 && count(&json, "T1.TERM.PAGER", "PASS") > 0);
+        // With the ISC Route set the server's next hop is judged; without it there is none.
+        assert_eq!(count(&json, "ROUTE.VIA-IMS", "PASS") > 0, routing == "route-set", "{name}");
+    }
+}
+
+/// Bad users or a missing server: exit 2 and a message that says what, before anything is sent.
+#[test]
+fn bad_users_and_missing_flags_are_errors() {
+    let cpm_only = scratch("users-cpm-only.toml", "[users]\n\"sip:alice@im.example.net\" = \"cpm\"\n");
+    let im_only = scratch("users-im-only.toml", "[users]\n\"sip:bob@im.example.net\" = \"im\"\n");
+    let elsewhere = scratch("users-elsewhere.toml", "[users]\n\"sip:bob@other.example\" = \"im\"\n");
+    let bad_kind = scratch("users-bad-kind.toml", "[users]\n\"sip:bob@im.example.net\" = \"fax\"\n");
+    let no_sut = scratch("sut-no-sut.toml", "level = 1\n");
+    let (c, i, e, b, n) = (
+        cpm_only.to_str().unwrap(),
+        im_only.to_str().unwrap(),
+        elsewhere.to_str().unwrap(),
+        bad_kind.to_str().unwrap(),
+        no_sut.to_str().unwrap(),
+    );
+    let sut = "udp:127.0.0.1:9";
+    for (args, says) in [
+        (vec!["--sut", sut, "--level", "1", "--users", c], "no IM client: at level 1"),
+        (vec!["--sut", sut, "--level", "2", "--users", i], "no CPM client"),
+        (vec!["--sut", sut, "--level", "2", "--users", c], "no IM client"),
+        (vec!["--sut", sut, "--level", "2", "--users", i, "--population", "5"], "cannot be used with"),
+        (vec!["--sut", sut, "--level", "1", "--users", e], "is not in im.example.net"),
+        (vec!["--sut", sut, "--level", "1", "--users", b], "users-bad-kind.toml:2:28"),
+        (vec!["--level", "1"], "--sut is missing"),
+        (vec!["--sut", sut], "--level is missing"),
+        (vec!["--sut-config", n], "sut-no-sut.toml:1:1"),
+    ] {
+        let mut all = vec!["load"];
+        all.extend(args);
+        let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&all).env("NO_COLOR", "1").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+}
+
+/// Over TCP: the harness connects to the server for its requests, accepts the server's
+/// connections toward it, retransmits nothing, and every message is judged as TCP. Level 1 and
+/// level 2 against `imcpm serve --listen tcp:`: all PASS with the same per-service counts as over
+/// UDP; a fault fails exactly its requirement.
+#[test]
+fn over_tcp_every_request_is_judged() {
+    let (_s, sut) = serve_on("tcp", &["--level", "1"], None);
+    let (out, json) = load_over("tcp", "1", sut, "tcp-l1", &["--rate", "100", "--duration", "2s"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    let per = |json: &Value, prefix: &str| -> Vec<u64> {
+        SERVICES.iter().map(|s| count(json, &format!("{prefix}.{s}"), "PASS")).collect()
+    };
+    assert_eq!(per(&json, "T1.TERM"), [120, 40, 10, 10, 10, 10]);
+    assert_eq!(json["run"]["transport"], "tcp");
+    let load = &json["load"];
+    assert_eq!(load["transport"], "tcp");
+    assert_eq!((load["totals"]["answered"].as_u64(), load["totals"]["retransmissions"].as_u64()), (Some(200), Some(0)));
+    assert_eq!((load["unsent"].as_u64(), load["drops"].as_u64()), (Some(0), Some(0)));
+    // Every message judged: a MESSAGE is 4, an INVITE dialog 11, as over UDP.
+    assert_eq!(load["messages"].as_u64().unwrap(), 4 * 160 + 11 * 40);
+    assert!(text.contains("to 127.0.0.1:") && text.contains(" over TCP: "), "{text}");
+    drop(_s);
+
+    let (_s, sut) = serve_on("tcp", &["--level", "2"], None);
+    let (out, json) = load_over("tcp", "2", sut, "tcp-l2", &["--rate", "100", "--duration", "2s", "--population", "6"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    assert_eq!(per(&json, "T1.TERM"), [60, 20, 5, 5, 5, 5]);
+    assert_eq!(per(&json, "T2.TERM"), [30, 10, 3, 3, 3, 3]);
+    assert_eq!(per(&json, "T2.ORIG"), [30, 10, 2, 2, 2, 2]);
+    assert_eq!(json["load"]["totals"]["retransmissions"], 0);
+    drop(_s);
+
+    let (_s, sut) = serve_on("tcp", &["--level", "1", "--fault", "forget-lmm-tag"], None);
+    let (out, json) =
+        load_over("tcp", "1", sut, "tcp-fault", &["--rate", "100", "--duration", "1s", "--mix", "lmm=1,pager=1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(count(&json, "T1.TERM.LMM", "FAIL"), 50);
+    assert_eq!(json["summary"]["FAIL"].as_u64(), Some(50), "nothing else fails");
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
+}
+
+/// A server that takes the connection and closes it with requests in flight: nothing is
+/// retransmitted, each request is counted unanswered when its Timer F fires (64·T1 after it
+/// was sent), the judge finds them FAIL, the run ends (exit 1) instead of waiting for ever.
+#[test]
+fn a_server_closing_its_connection_leaves_requests_unanswered_not_a_hang() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sut = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = stop.clone();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let fake = std::thread::spawn(move || {
+        while !stopper.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    // Take what the harness sends first, then hang up.
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = c.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+                    let _ = std::io::Read::read(&mut c, &mut [0u8; 4096]);
+                    drop(c);
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let (out, json) =
+        load_over("tcp", "1", sut, "tcp-closed", &["--rate", "5", "--duration", "1s", "--mix", "pager=1"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = fake.join();
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let load = &json["load"];
+    assert_eq!(load["totals"]["unanswered"], 5, "{text}");
+    assert_eq!((load["totals"]["answered"].as_u64(), load["totals"]["retransmissions"].as_u64()), (Some(0), Some(0)));
+    assert!(load["tcp_closed"].as_u64().unwrap() >= 1, "{load}");
+    assert!(accepted.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(count(&json, "T1.TERM.PAGER", "FAIL") + count(&json, "SIP.PROXY", "FAIL") >= 5, "{text}");
+    // Timer F (32 s) after the last request, and not much more.
+    assert!(
+        elapsed >= std::time::Duration::from_secs(32) && elapsed < std::time::Duration::from_secs(60),
+        "{elapsed:?}"
+    );
 }

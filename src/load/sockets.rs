@@ -1,0 +1,347 @@
+//! The harness's sockets, behind one small interface so that the schedule, the timers and the
+//! judging are the same whatever the transport. Toward a UDP server: a UDP socket, and a TCP
+//! listener on the same address (the core listens on TCP too, so that a server can send on
+//! over TCP a request grown past 1300 bytes, docs/decisions.md D9). Toward a TCP server: a TCP
+//! listener for the connections the server opens toward the harness, and one connection the
+//! harness opens to the server for its own requests (opened again at the next send when it
+//! closes). Each TCP connection has a reader task that cuts its byte stream into messages with
+//! the project's stream framing ([`check_stream`](crate::sip::framing::check_stream), RFC 3261
+//! §18.3) and a writer task; what the readers get comes to the run loop through one channel,
+//! with the peer's address, and the harness answers a request on the connection it came in on.
+
+use crate::base::Transport;
+use crate::sip::framing::{FramingError, StreamFrame, check_stream};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+/// Largest message a connection may carry (as `imcpm serve`'s default): past it the
+/// connection is closed.
+const MAX_MESSAGE: usize = 65_535;
+/// Connection events waiting for the run loop; a full queue slows the readers down.
+const EVENT_QUEUE: usize = 4096;
+/// Pause after a failed accept (EMFILE and the like).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest wait for the connection to the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a message goes to or comes from: the transport and the peer's address (for TCP, the
+/// connection to or from that address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hop {
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The peer.
+    pub peer: SocketAddr,
+}
+
+/// What the connection tasks report.
+pub(super) enum Event {
+    /// A connection from `peer` was accepted; `writer` writes on it.
+    Accepted { peer: SocketAddr, local: SocketAddr, writer: Writer },
+    /// A whole message arrived on the connection with `peer`.
+    Message { peer: SocketAddr, local: SocketAddr, bytes: Vec<u8> },
+    /// The connection between `local` and `peer` ended (closed by the peer, an error, a
+    /// framing error).
+    Closed { peer: SocketAddr, local: SocketAddr, why: String },
+}
+
+/// What the writer task of a connection takes.
+pub(super) type Writer = mpsc::UnboundedSender<Arc<Vec<u8>>>;
+
+/// An open connection: our end's address, and its writer.
+struct Conn {
+    local: SocketAddr,
+    writer: Writer,
+}
+
+/// A message received: how, from whom, at which of our addresses.
+pub(super) struct Received {
+    pub hop: Hop,
+    pub local: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// The harness's sockets.
+pub(super) struct Sockets {
+    /// The harness's address (the TCP listener's, and the UDP socket's toward a UDP server).
+    pub me: SocketAddr,
+    /// Toward a UDP server.
+    udp: Option<UdpSocket>,
+    /// The receive buffer the kernel gave the UDP socket (0 without one).
+    pub rcvbuf: usize,
+    /// The server: the one peer the harness opens connections to.
+    server: SocketAddr,
+    events_tx: mpsc::Sender<Event>,
+    events: mpsc::Receiver<Event>,
+    conns: HashMap<SocketAddr, Conn>,
+    /// Connections that ended while the run went on.
+    pub closed: u64,
+    /// Messages that could not be sent (no connection to their peer, or none could be made).
+    pub unsent: u64,
+    buf: Vec<u8>,
+}
+
+/// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked; and what it got.
+fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
+    let s =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if rcvbuf > 0 {
+        s.set_recv_buffer_size(rcvbuf)?;
+    }
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    let got = s.recv_buffer_size()?;
+    Ok((UdpSocket::from_std(s.into())?, got))
+}
+
+impl Sockets {
+    /// Toward a UDP server: bind UDP at `listen` (port 0: any) and TCP at the same address.
+    /// Toward a TCP server: TCP at `listen`. Then start accepting. Must run inside the runtime.
+    pub(super) async fn bind(
+        listen: SocketAddr,
+        transport: Transport,
+        rcvbuf: usize,
+        server: SocketAddr,
+    ) -> io::Result<Sockets> {
+        let (udp, got, at) = match transport {
+            Transport::Udp => {
+                let (udp, got) = bind_udp(listen, rcvbuf)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot bind udp:{listen}: {e}")))?;
+                let me = udp.local_addr()?;
+                (Some(udp), got, me)
+            }
+            Transport::Tcp => (None, 0, listen),
+        };
+        let listener = TcpListener::bind(at).await.map_err(|e| {
+            let beside =
+                if udp.is_some() { format!(" (beside udp:{at}, for the server's TCP)") } else { String::new() };
+            io::Error::new(e.kind(), format!("cannot listen on tcp:{at}{beside}: {e}"))
+        })?;
+        let me = listener.local_addr()?;
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(accept(listener, events_tx.clone()));
+        Ok(Sockets {
+            me,
+            udp,
+            rcvbuf: got,
+            server,
+            events_tx,
+            events,
+            conns: HashMap::new(),
+            closed: 0,
+            unsent: 0,
+            buf: vec![0u8; 65_536],
+        })
+    }
+
+    /// Datagrams the kernel dropped on the UDP socket so far (none without one).
+    pub(super) fn drops(&self) -> u64 {
+        self.udp.as_ref().map_or(0, crate::net::udp_socket_drops)
+    }
+
+    /// Send `bytes` along `hop`; our end's address (for the judge), or None when nothing was
+    /// sent (no connection to the peer: counted in `unsent`).
+    pub(super) async fn send(&mut self, hop: Hop, bytes: &Arc<Vec<u8>>) -> Option<SocketAddr> {
+        match (hop.transport, &self.udp) {
+            (Transport::Udp, Some(udp)) => {
+                // Loopback sends do not block for long; a failed send is as a lost datagram
+                // (the retransmissions and the judge see to it).
+                let _ = udp.send_to(bytes, hop.peer).await;
+                Some(self.me)
+            }
+            (Transport::Udp, None) => {
+                self.unsent += 1;
+                None
+            }
+            (Transport::Tcp, _) => {
+                let sent = self.conns.get(&hop.peer).and_then(|c| c.writer.send(bytes.clone()).ok().map(|()| c.local));
+                let sent = match sent {
+                    Some(local) => Some(local),
+                    // No connection (or its writer is gone): to the server, a new one.
+                    None if hop.peer == self.server => self.connect(bytes).await,
+                    None => None,
+                };
+                if sent.is_none() {
+                    self.unsent += 1;
+                }
+                sent
+            }
+        }
+    }
+
+    /// Open a connection to the server and queue `bytes` on it; our end's address.
+    async fn connect(&mut self, bytes: &Arc<Vec<u8>>) -> Option<SocketAddr> {
+        let server = self.server;
+        self.conns.remove(&server);
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%server, error = %e, "connect failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(%server, "connect timed out");
+                return None;
+            }
+        };
+        let local = stream.local_addr().ok()?;
+        let writer = start(stream, server, local, &self.events_tx);
+        writer.send(bytes.clone()).ok()?;
+        self.conns.insert(server, Conn { local, writer });
+        Some(local)
+    }
+
+    /// Wait until `wake` for what comes in: the first message, and every other already queued
+    /// behind it.
+    pub(super) async fn receive_until(&mut self, wake: tokio::time::Instant) -> io::Result<Vec<Received>> {
+        let mut out = Vec::new();
+        tokio::select! {
+            r = recv(self.udp.as_ref(), &mut self.buf) => {
+                let (n, peer) = r?;
+                out.push(self.datagram(n, peer));
+            }
+            Some(ev) = self.events.recv() => {
+                if let Some(r) = self.event(ev) {
+                    out.push(r);
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => return Ok(out),
+        }
+        // Drain what else is queued without waiting.
+        while let Some(Ok((n, peer))) = self.udp.as_ref().map(|u| u.try_recv_from(&mut self.buf)) {
+            out.push(self.datagram(n, peer));
+        }
+        while let Ok(ev) = self.events.try_recv() {
+            if let Some(r) = self.event(ev) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn datagram(&self, n: usize, peer: SocketAddr) -> Received {
+        Received { hop: Hop { transport: Transport::Udp, peer }, local: self.me, bytes: self.buf[..n].to_vec() }
+    }
+
+    fn event(&mut self, ev: Event) -> Option<Received> {
+        match ev {
+            Event::Accepted { peer, local, writer } => {
+                self.conns.insert(peer, Conn { local, writer });
+                None
+            }
+            Event::Message { peer, local, bytes } => {
+                Some(Received { hop: Hop { transport: Transport::Tcp, peer }, local, bytes })
+            }
+            Event::Closed { peer, local, why } => {
+                tracing::debug!(%peer, why, "connection closed");
+                // Only if it is still the one open with that peer (not a newer one).
+                if self.conns.get(&peer).is_some_and(|c| c.local == local) {
+                    self.conns.remove(&peer);
+                }
+                self.closed += 1;
+                None
+            }
+        }
+    }
+}
+
+/// Accept connections for as long as the run loop listens.
+async fn accept(listener: TcpListener, events: mpsc::Sender<Event>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else { continue };
+        if attach(stream, peer, local, &events).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Receive a datagram on `udp`; without one, never.
+async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(u) => u.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Start the tasks of an accepted connection and tell the run loop (before any of its
+/// messages).
+async fn attach(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    events: &mpsc::Sender<Event>,
+) -> Result<(), mpsc::error::SendError<Event>> {
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let (writer, queue) = mpsc::unbounded_channel();
+    tokio::spawn(write(w, queue));
+    events.send(Event::Accepted { peer, local, writer }).await?;
+    tokio::spawn(read(r, peer, local, events.clone()));
+    Ok(())
+}
+
+/// Start the tasks of a connection the harness opened; its writer.
+fn start(stream: TcpStream, peer: SocketAddr, local: SocketAddr, events: &mpsc::Sender<Event>) -> Writer {
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let (writer, queue) = mpsc::unbounded_channel();
+    tokio::spawn(write(w, queue));
+    tokio::spawn(read(r, peer, local, events.clone()));
+    writer
+}
+
+async fn write(mut w: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Arc<Vec<u8>>>) {
+    while let Some(bytes) = queue.recv().await {
+        if w.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// Read a connection: each whole message to the run loop, CR/LF keep-alives skipped; a framing
+/// error or a message past [`MAX_MESSAGE`] ends it.
+async fn read(mut r: OwnedReadHalf, peer: SocketAddr, local: SocketAddr, events: mpsc::Sender<Event>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let why = 'conn: loop {
+        match r.read_buf(&mut buf).await {
+            Ok(0) => break "closed by the peer".to_string(),
+            Ok(_) => {}
+            Err(e) => break format!("read failed: {e}"),
+        }
+        loop {
+            match check_stream(&buf) {
+                Ok(StreamFrame::KeepAlive(n)) => {
+                    buf.drain(..n);
+                }
+                Ok(StreamFrame::Message { start, end }) => {
+                    let bytes = buf[start..end].to_vec();
+                    buf.drain(..end);
+                    if events.send(Event::Message { peer, local, bytes }).await.is_err() {
+                        return;
+                    }
+                }
+                Err(FramingError::Incomplete) if buf.len() > MAX_MESSAGE => {
+                    break 'conn format!("a message larger than {MAX_MESSAGE} bytes");
+                }
+                Err(FramingError::Incomplete) => break,
+                Err(e) => break 'conn format!("framing error: {e}"),
+            }
+        }
+    };
+    let _ = events.send(Event::Closed { peer, local, why }).await;
+}
