@@ -265,7 +265,14 @@ fn histogram() -> Histogram<u64> {
 
 /// The body and its Content-Type of service `svc`'s initial request `k` (after spec examples
 /// 5.3.1-5.3.5), from `sender` to `recipient`.
-fn body(svc: Service, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &str) -> (&'static str, String) {
+fn body(
+    svc: Service,
+    k: u64,
+    ip: std::net::IpAddr,
+    sender: &str,
+    recipient: &str,
+    imdn_of: Option<u64>,
+) -> (&'static str, String) {
     let cpim = |inner: &str| {
         format!(
             "From: <{sender}>\r\nTo: <{recipient}>\r\nDateTime: 2024-05-01T10:15:00.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ld{k:x}\r\n{inner}"
@@ -284,8 +291,11 @@ fn body(svc: Service, k: u64, ip: std::net::IpAddr, sender: &str, recipient: &st
             )),
         ),
         Service::Imdn => {
+            // The message reported on: one the harness carried (`imdn.Message-ID: ld<k>` of its
+            // CPIM), or else one it never did.
+            let about = imdn_of.map_or_else(|| format!("m{k:x}"), |m| format!("ld{m:x}"));
             let xml = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"urn:ietf:params:xml:ns:imdn\">\r\n <message-id>m{k:x}</message-id>\r\n <datetime>2024-05-01T10:16:03.000Z</datetime>\r\n <delivery-notification><status><delivered/></status></delivery-notification>\r\n</imdn>\r\n"
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"urn:ietf:params:xml:ns:imdn\">\r\n <message-id>{about}</message-id>\r\n <datetime>2024-05-01T10:16:03.000Z</datetime>\r\n <delivery-notification><status><delivered/></status></delivery-notification>\r\n</imdn>\r\n"
             );
             (
                 "message/cpim",
@@ -365,6 +375,9 @@ struct Local {
     /// Names its remote peer, their conversation and its group: one per pair of users and
     /// direction, so that a client's own Conversation-ID and one the server chose never meet.
     pair: usize,
+    /// For an IMDN toward a CPM client: the request `k` of the pager-mode message it reports
+    /// on (the last one the client sent that peer), when there is one.
+    imdn_of: Option<u64>,
 }
 
 /// The local users of a run at a level, and how requests take them.
@@ -421,7 +434,7 @@ impl Users {
         if self.listed.is_empty() {
             let n = user_of(k, self.level, seen, self.generated);
             let (aor, cpm) = self.user(n);
-            return Local { n, aor, cpm, orig: is_orig(self.level, n), pair: n };
+            return Local { n, aor, cpm, orig: is_orig(self.level, n), pair: n, imdn_of: None };
         }
         let at = |list: &[usize], i: u64| list[(i % list.len().max(1) as u64) as usize];
         let (n, orig) = match self.level {
@@ -435,7 +448,24 @@ impl Users {
         let (aor, cpm) = self.user(n);
         // A client that also sends meets other remote peers than the ones it receives from.
         let pair = if orig { self.listed.len() + n } else { n };
-        Local { n, aor, cpm, orig, pair }
+        Local { n, aor, cpm, orig, pair, imdn_of: None }
+    }
+
+    /// The local user of request `k` of service `svc` ([`Users::pick`]), except that an IMDN
+    /// toward a CPM client goes to a CPM client that sends (the one of kind 2 in the same round),
+    /// from the remote peer it sends to: so that an IMDN can report on a message the harness
+    /// did carry, and the rule that it carries that message's Conversation-ID and
+    /// Contribution-ID (D10) is exercised.
+    fn pick_for(&self, svc: Service, k: u64, seen: u64) -> Local {
+        let u = self.pick(k, seen);
+        if svc != Service::Imdn || self.level != Level::Two || !u.cpm || u.orig {
+            return u;
+        }
+        let sender = self.pick(k, seen - seen % 4 + 2);
+        if !sender.cpm || !sender.orig {
+            return u;
+        }
+        Local { orig: false, ..sender }
     }
 }
 
@@ -536,7 +566,7 @@ fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &Loa
     } else {
         String::new()
     };
-    let (ctype, body) = body(svc, k, from.ip(), &peer, me);
+    let (ctype, body) = body(svc, k, from.ip(), &peer, me, u.imdn_of);
     let route = route(o, from, false);
     format!(
         "{method} {me} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
@@ -580,7 +610,7 @@ fn originating(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: 
     } else {
         String::new()
     };
-    let (ctype, body) = body(svc, k, from.ip(), me, &peer);
+    let (ctype, body) = body(svc, k, from.ip(), me, &peer, None);
     let route = route(o, from, true);
     format!(
         "{method} {peer} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{me}>;tag=ld{k:x}\r\nTo: <{peer}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{me}>\r\nP-Served-User: <{me}>;sescase=orig;regstate=reg\r\nP-Asserted-Service: {pas}\r\n{contact}Accept-Contact: *;{tag}\r\nConversation-ID: c{n:x}-{run}\r\nContribution-ID: ld{k:x}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
@@ -834,6 +864,9 @@ struct Driver<'a> {
     frame: u64,
     flight: HashMap<u64, Tx>,
     uas: HashMap<u64, Uas>,
+    /// The last pager-mode message each pair's CPM client sent, by pair: what an IMDN to it
+    /// reports on.
+    sent_pager: HashMap<usize, u64>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     steps: Vec<(Counts, Histogram<u64>)>,
     seconds: Vec<SecondSlot>,
@@ -962,7 +995,14 @@ impl Driver<'_> {
         let service = self.cycle[slot];
         let (before, per_cycle) = self.occurrences[slot];
         let seen = (k / self.cycle.len() as u64) * per_cycle + before;
-        let u = self.users.pick(k, seen);
+        let mut u = self.users.pick_for(service, k, seen);
+        match service {
+            Service::Imdn if u.cpm && !u.orig => u.imdn_of = self.sent_pager.get(&u.pair).copied(),
+            Service::Pager if u.orig => {
+                self.sent_pager.insert(u.pair, k);
+            }
+            _ => {}
+        }
         let bytes = Arc::new(if u.orig {
             originating(service, k, &u, &self.run, self.me, self.o)
         } else {
@@ -1303,6 +1343,7 @@ async fn drive(
         frame: 0,
         flight: HashMap::new(),
         uas: HashMap::new(),
+        sent_pager: HashMap::new(),
         timers: BinaryHeap::new(),
         steps: o.steps.iter().map(|_| (Counts::default(), histogram())).collect(),
         seconds: Vec::new(),

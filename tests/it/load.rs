@@ -317,6 +317,9 @@ fn level_2_registers_its_users_and_judges_both_halves() {
     assert_eq!(out.status.code(), Some(0), "NON-STRICT alone is exit 0");
     assert!(count(&json, "T2.CONVID.STABLE", "NON-STRICT") > 0, "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(not_pass(&json), count(&json, "T2.CONVID.STABLE", "NON-STRICT"));
+    // Among them IMDNs that do not carry the Conversation-ID of the message they report on: the
+    // harness's IMDNs toward a CPM client report on a message that client sent (D10).
+    assert!(json.to_string().contains("(that of message ld"), "an IMDN judged against its message");
     drop(_s);
 
     // No P-Asserted-Service toward CPM clients: each of their requests fails, nothing else.
@@ -465,9 +468,12 @@ fn users_from_a_file_are_the_local_users() {
     let set =
         |v: &[&str]| v.iter().map(|s| format!("sip:{s}@im.example.net")).collect::<std::collections::BTreeSet<_>>();
     // The CPM clients take the receiving and the sending kinds in turn: with two, Alice
-    // receives and Carol sends; the IM clients receive.
-    assert_eq!(who("term"), set(&["alice", "bob", "dave"]), "{fw:?}");
+    // receives and Carol sends (and receives the IMDNs about her messages); the IM clients
+    // receive.
+    assert_eq!(who("term"), set(&["alice", "bob", "carol", "dave"]), "{fw:?}");
     assert_eq!(who("orig"), set(&["carol"]), "{fw:?}");
+    let imdns_to_carol = fw.iter().filter(|f| f.1 == "term" && f.2.contains("carol")).count();
+    assert_eq!(imdns_to_carol, 10, "IMDN kinds 0, 4, 8 of 20 go to the sender: {fw:?}");
 }
 
 /// A SUT config gives the server, its level, the harness's address, its routing and the
