@@ -178,6 +178,9 @@ pub enum Feed {
     /// From here on the feed may miss messages (the observer dropped some): what was not seen
     /// is INCONCLUSIVE, as in a capture, even with [`CaptureJob::complete`].
     Incomplete,
+    /// This address is the server's too (its end of a TCP connection it opened toward the
+    /// feeder, from an ephemeral port), whatever its messages' Via says.
+    SutPeer(SocketAddr),
 }
 
 /// The verdicts of a capture.
@@ -339,6 +342,7 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
                     p.ctx.complete = false;
                 }
             }
+            Feed::SutPeer(a) => s.add_sut_peer(a),
         }
     }
     let stats = ReadStats { frames: n, frames_per_file: vec![n], sip: n, ..ReadStats::default() };
@@ -572,6 +576,17 @@ impl Streaming<'_> {
         }) || self.sut_peers.contains(a)
     }
 
+    /// Take `a` as the server's from now on (bounded as the learnt ones are).
+    fn add_sut_peer(&mut self, a: SocketAddr) {
+        if self.sut_peers.len() >= MAX_SUT_PEERS || self.is_sut(&a) {
+            return;
+        }
+        self.sut_peers.insert(a);
+        for p in &mut self.parts {
+            p.ctx.sut.push(a);
+        }
+    }
+
     /// A request from the IP of a `--sut IP:PORT` but from another port, whose top Via names
     /// that `--sut` address (RFC 3261 §18.1.1: the sent-by of a request is where it wants the
     /// responses): the server speaking over a TCP connection it opened, from an ephemeral port.
@@ -590,10 +605,7 @@ impl Streaming<'_> {
         let Ok(ip) = via.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return };
         let sent_by = SocketAddr::new(ip, via.port.unwrap_or(5060));
         if self.job.sut.iter().any(|s| matches!(s, SutAddr::Addr(a) if *a == sent_by)) {
-            self.sut_peers.insert(from);
-            for p in &mut self.parts {
-                p.ctx.sut.push(from);
-            }
+            self.add_sut_peer(from);
         }
     }
 

@@ -167,9 +167,16 @@ fn target(a: &Args) -> miette::Result<Target> {
         .or(config.as_ref().and_then(|(_, c)| c.listen))
         .unwrap_or(crate::net::Listen { transport: sut.transport, addr: ([127, 0, 0, 1], 0).into() });
     if listen.transport != sut.transport {
+        // Name where each came from: a flag, or the SUT config.
+        let origin = |flag: bool, key: &str| match (&config, flag) {
+            (Some((path, _)), false) => format!("`{key}` of {}", path.display()),
+            _ => format!("--{key}"),
+        };
         return Err(miette::miette!(
-            "--listen {listen} is over {} but --sut {sut} is over {}: the harness listens over the server's transport",
+            "{} {listen} is over {} but {} {sut} is over {}: the harness listens over the server's transport",
+            origin(a.listen.is_some(), "listen"),
             listen.transport,
+            origin(a.sut.is_some(), "sut"),
             sut.transport
         ));
     }
@@ -304,7 +311,20 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         Format::Text => text(&a, &r, &outcome.stats, super::color(std::io::stdout().is_terminal())),
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Ok(if r.failing_strict(a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let unsent = outcome.stats.totals.unsent;
+    if unsent > 0 {
+        // Requests that never reached the server have no verdict: the run cannot pass.
+        super::term::err(&format!(
+            "load: {unsent} request(s) could not be sent to {} (no connection to it could be made), so they were not judged; the run fails\n",
+            a_sut(&r)
+        ));
+    }
+    Ok(if r.failing_strict(a.strict) || unsent > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The server as the report names it.
+fn a_sut(r: &RunReport) -> String {
+    r.load.as_ref().map_or_else(String::new, |l| l.sut.clone())
 }
 
 fn ms(us: u64) -> String {

@@ -175,6 +175,8 @@ enum Phase {
 /// One request (and its dialog) in flight.
 struct Tx {
     service: Service,
+    /// From a local CPM client (originating).
+    orig: bool,
     /// Its pair of users ([`Local::pair`]).
     pair: usize,
     /// When it was due.
@@ -864,8 +866,8 @@ struct Driver<'a> {
     frame: u64,
     flight: HashMap<u64, Tx>,
     uas: HashMap<u64, Uas>,
-    /// The last pager-mode message each pair's CPM client sent, by pair: what an IMDN to it
-    /// reports on.
+    /// The last pager-mode message each pair's CPM client sent and had a 2xx for, by pair:
+    /// what an IMDN to it reports on.
     sent_pager: HashMap<usize, u64>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     steps: Vec<(Counts, Histogram<u64>)>,
@@ -966,11 +968,17 @@ impl Driver<'_> {
 
     /// Send `bytes` along `to`, and hand them to the judge as sent (unless nothing could be
     /// sent: no connection).
-    async fn send(&mut self, bytes: &Arc<Vec<u8>>, to: Hop) {
-        if let Some(local) = self.net.send(to, bytes).await {
+    /// Send `bytes` along `to` and hand them to the judge; false when they could not be sent
+    /// (no TCP connection could be made): then the judge never sees them.
+    async fn send(&mut self, bytes: &Arc<Vec<u8>>, to: Hop) -> bool {
+        let sent = self.net.send(to, bytes).await.is_some();
+        if sent {
+            // Our end as the judge knows it: the listening address, whichever connection (see
+            // `Sockets::send`).
             let now = Instant::now();
-            self.tap(to.transport, local, to.peer, bytes.to_vec(), now);
+            self.tap(to.transport, self.me, to.peer, bytes.to_vec(), now);
         }
+        sent
     }
 
     /// Where the harness's requests toward the server go.
@@ -996,12 +1004,8 @@ impl Driver<'_> {
         let (before, per_cycle) = self.occurrences[slot];
         let seen = (k / self.cycle.len() as u64) * per_cycle + before;
         let mut u = self.users.pick_for(service, k, seen);
-        match service {
-            Service::Imdn if u.cpm && !u.orig => u.imdn_of = self.sent_pager.get(&u.pair).copied(),
-            Service::Pager if u.orig => {
-                self.sent_pager.insert(u.pair, k);
-            }
-            _ => {}
+        if service == Service::Imdn && u.cpm && !u.orig {
+            u.imdn_of = self.sent_pager.get(&u.pair).copied();
         }
         let bytes = Arc::new(if u.orig {
             originating(service, k, &u, &self.run, self.me, self.o)
@@ -1009,18 +1013,27 @@ impl Driver<'_> {
             initial(service, k, &u, &self.run, self.me, self.o)
         });
         let second = self.second_of(due);
+        let sut = self.sut();
+        let sent = self.send(&bytes, sut).await;
         self.count(step, second, |c| {
             c.offered += 1;
-            c.sent += 1;
+            if sent {
+                c.sent += 1;
+            } else {
+                c.unsent += 1;
+            }
         });
-        let sut = self.sut();
-        self.send(&bytes, sut).await;
+        if !sent {
+            // Never on the wire, so never judged: counted, and the run fails (docs/load.md).
+            return;
+        }
         let now = Instant::now();
         let phase = if invite(service) { Phase::Invite { provisional: false } } else { Phase::Message };
         self.flight.insert(
             k,
             Tx {
                 service,
+                orig: u.orig,
                 pair: u.pair,
                 due,
                 sent: now,
@@ -1089,6 +1102,11 @@ impl Driver<'_> {
     fn answered(&mut self, k: u64, status: crate::sip::StatusCode, now: Instant) {
         let Some(tx) = self.flight.get(&k) else { return };
         let (due, sent, egress, service, step, second) = (tx.due, tx.sent, tx.egress, tx.service, tx.step, tx.second);
+        if service == Service::Pager && tx.orig && status.is_success() {
+            // Delivered: from now on an IMDN may report on it (never before the message could
+            // have reached its recipient).
+            self.sent_pager.insert(tx.pair, k);
+        }
         let lat = now.saturating_duration_since(due).as_micros() as u64;
         let _ = self.latency.entry(service).or_insert_with(histogram).record(lat.max(1));
         let _ = self.steps[step].1.record(lat.max(1));
@@ -1303,7 +1321,13 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
 /// Wait for datagrams until `wake`: handle the first that comes and every other queued behind
 /// it, each at the time it is read.
 async fn receive_until(d: &mut Driver<'_>, wake: Instant) -> io::Result<()> {
-    for r in d.net.receive_until(wake).await? {
+    let received = d.net.receive_until(wake).await?;
+    // Connections the server opened: their messages are the server's whatever their Via says
+    // (told before any of them is handed to the judge).
+    for peer in std::mem::take(&mut d.net.accepted) {
+        d.feed.push(Feed::SutPeer(peer));
+    }
+    for r in received {
         d.on_message(r, Instant::now()).await;
     }
     Ok(())

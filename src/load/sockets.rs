@@ -46,7 +46,7 @@ pub(super) enum Event {
     /// A connection from `peer` was accepted; `writer` writes on it.
     Accepted { peer: SocketAddr, local: SocketAddr, writer: Writer },
     /// A whole message arrived on the connection with `peer`.
-    Message { peer: SocketAddr, local: SocketAddr, bytes: Vec<u8> },
+    Message { peer: SocketAddr, bytes: Vec<u8> },
     /// The connection between `local` and `peer` ended (closed by the peer, an error, a
     /// framing error).
     Closed { peer: SocketAddr, local: SocketAddr, why: String },
@@ -85,6 +85,9 @@ pub(super) struct Sockets {
     pub closed: u64,
     /// Messages that could not be sent (no connection to their peer, or none could be made).
     pub unsent: u64,
+    /// The far ends of connections accepted from the server's IP since last taken: the server
+    /// speaking from an ephemeral port (the judge is told they are the server's).
+    pub accepted: Vec<SocketAddr>,
     buf: Vec<u8>,
 }
 
@@ -137,6 +140,7 @@ impl Sockets {
             conns: HashMap::new(),
             closed: 0,
             unsent: 0,
+            accepted: Vec::new(),
             buf: vec![0u8; 65_536],
         })
     }
@@ -234,10 +238,16 @@ impl Sockets {
         match ev {
             Event::Accepted { peer, local, writer } => {
                 self.conns.insert(peer, Conn { local, writer });
+                if peer.ip() == self.server.ip() {
+                    self.accepted.push(peer);
+                }
                 None
             }
-            Event::Message { peer, local, bytes } => {
-                Some(Received { hop: Hop { transport: Transport::Tcp, peer }, local, bytes })
+            Event::Message { peer, bytes } => {
+                // The harness's end is its listening address on any connection, one it opened
+                // included (a server may send its requests back over that one: connection
+                // reuse), as the harness's Via and Route entries name it.
+                Some(Received { hop: Hop { transport: Transport::Tcp, peer }, local: self.me, bytes })
             }
             Event::Closed { peer, local, why } => {
                 tracing::debug!(%peer, why, "connection closed");
@@ -331,7 +341,7 @@ async fn read(mut r: OwnedReadHalf, peer: SocketAddr, local: SocketAddr, events:
                 Ok(StreamFrame::Message { start, end }) => {
                     let bytes = buf[start..end].to_vec();
                     buf.drain(..end);
-                    if events.send(Event::Message { peer, local, bytes }).await.is_err() {
+                    if events.send(Event::Message { peer, bytes }).await.is_err() {
                         return;
                     }
                 }

@@ -35,6 +35,9 @@ pub struct Counts {
     pub unanswered: u64,
     /// Retransmissions the harness sent (RFC 3261 Timer E).
     pub retransmissions: u64,
+    /// Initial requests the harness could not send (over TCP: no connection to the server
+    /// could be made): never judged; any makes the run fail.
+    pub unsent: u64,
 }
 
 /// One second of the run (by scheduled time).

@@ -599,6 +599,38 @@ fn over_tcp_every_request_is_judged() {
     assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 50);
 }
 
+/// A server whose Via names it by host name (as spec example 6c does), over TCP: the
+/// connections it opens toward the harness come from ephemeral ports that no Via names, and
+/// are the server's all the same (the harness accepted them from it). All PASS, as over UDP.
+#[test]
+fn over_tcp_a_server_named_by_host_name_is_still_the_server() {
+    let (_s, sut) = serve_on("tcp", &["--level", "1", "--host", "imserver.im.example.net"], None);
+    let (out, json) =
+        load_over("tcp", "1", sut, "tcp-host", &["--rate", "50", "--duration", "1s", "--mix", "pager=1,session=1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(not_pass(&json), 0, "{text}");
+    assert_eq!(count(&json, "T1.TERM.PAGER", "PASS"), 25, "{text}");
+    assert_eq!(count(&json, "T1.TERM.SESSION", "PASS"), 25, "{text}");
+}
+
+/// Nothing listens where `--sut tcp:` points: no request reaches a server, none can be judged,
+/// and the run fails (exit 1) saying so, rather than passing with no result.
+#[test]
+fn over_tcp_requests_that_cannot_be_sent_fail_the_run() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (out, json) =
+        load_over("tcp", "1", closed, "tcp-refused", &["--rate", "5", "--duration", "1s", "--mix", "pager=1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("5 request(s) could not be sent to"), "{err}");
+    let totals = &json["load"]["totals"];
+    assert_eq!((totals["sent"].as_u64(), totals["unsent"].as_u64()), (Some(0), Some(5)), "{totals}");
+}
+
 /// A server that takes the connection and closes it with requests in flight: nothing is
 /// retransmitted, each request is counted unanswered when its Timer F fires (64·T1 after it
 /// was sent), the judge finds them FAIL, the run ends (exit 1) instead of waiting for ever.
