@@ -52,8 +52,12 @@ pub(super) enum Event {
     Closed { peer: SocketAddr, local: SocketAddr, why: String },
 }
 
-/// What the writer task of a connection takes.
-pub(super) type Writer = mpsc::UnboundedSender<Arc<Vec<u8>>>;
+/// What the writer task of a connection takes: at most [`WRITE_QUEUE`] messages waiting.
+pub(super) type Writer = mpsc::Sender<Arc<Vec<u8>>>;
+
+/// Messages queued for one connection at most: past that (a peer that stopped reading) a
+/// message is not sent but counted in `unsent`, so the harness's memory stays bounded.
+const WRITE_QUEUE: usize = 8192;
 
 /// An open connection: our end's address, and its writer.
 struct Conn {
@@ -165,12 +169,15 @@ impl Sockets {
                 None
             }
             (Transport::Tcp, _) => {
-                let sent = self.conns.get(&hop.peer).and_then(|c| c.writer.send(bytes.clone()).ok().map(|()| c.local));
-                let sent = match sent {
-                    Some(local) => Some(local),
+                use mpsc::error::TrySendError;
+                let tried = self.conns.get(&hop.peer).map(|c| (c.local, c.writer.try_send(bytes.clone())));
+                let sent = match tried {
+                    Some((local, Ok(()))) => Some(local),
+                    // The peer stopped reading: nothing more is queued for it.
+                    Some((_, Err(TrySendError::Full(_)))) => None,
                     // No connection (or its writer is gone): to the server, a new one.
-                    None if hop.peer == self.server => self.connect(bytes).await,
-                    None => None,
+                    _ if hop.peer == self.server => self.connect(bytes).await,
+                    _ => None,
                 };
                 if sent.is_none() {
                     self.unsent += 1;
@@ -197,7 +204,7 @@ impl Sockets {
         };
         let local = stream.local_addr().ok()?;
         let writer = start(stream, server, local, &self.events_tx);
-        writer.send(bytes.clone()).ok()?;
+        writer.try_send(bytes.clone()).ok()?;
         self.conns.insert(server, Conn { local, writer });
         Some(local)
     }
@@ -297,7 +304,7 @@ async fn attach(
 ) -> Result<(), mpsc::error::SendError<Event>> {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let (writer, queue) = mpsc::unbounded_channel();
+    let (writer, queue) = mpsc::channel(WRITE_QUEUE);
     tokio::spawn(write(w, queue));
     events.send(Event::Accepted { peer, local, writer }).await?;
     tokio::spawn(read(r, peer, local, events.clone()));
@@ -308,13 +315,13 @@ async fn attach(
 fn start(stream: TcpStream, peer: SocketAddr, local: SocketAddr, events: &mpsc::Sender<Event>) -> Writer {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let (writer, queue) = mpsc::unbounded_channel();
+    let (writer, queue) = mpsc::channel(WRITE_QUEUE);
     tokio::spawn(write(w, queue));
     tokio::spawn(read(r, peer, local, events.clone()));
     writer
 }
 
-async fn write(mut w: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Arc<Vec<u8>>>) {
+async fn write(mut w: OwnedWriteHalf, mut queue: mpsc::Receiver<Arc<Vec<u8>>>) {
     while let Some(bytes) = queue.recv().await {
         if w.write_all(&bytes).await.is_err() {
             return;
