@@ -196,6 +196,18 @@ fn target(a: &Args) -> miette::Result<Target> {
         ));
     }
     let route_set = config.as_ref().is_none_or(|(_, c)| c.route_set);
+    if let (Some((p, c)), Some(flag)) = (&config, a.listen) {
+        // With next-hop routing the server sends everything to the config's `listen`: the
+        // harness must be there.
+        if let (false, Some(fixed)) = (c.route_set, c.listen) {
+            if fixed != flag {
+                return Err(miette::miette!(
+                    "--listen {flag}: {} routes next-hop, so the server sends everything to its `listen` ({fixed}), where the harness must listen; leave out --listen",
+                    named(p)
+                ));
+            }
+        }
+    }
     if let Some((p, c)) = &config {
         if !c.deviations.is_empty() {
             super::term::err(&format!(
@@ -235,6 +247,15 @@ fn target(a: &Args) -> miette::Result<Target> {
     };
     if let Some(why) = users.unusable(level) {
         return Err(miette::miette!("{from}: {why}"));
+    }
+    if let (Level::One, LocalUsers::Listed(list)) = (level, &users) {
+        let cpm = list.iter().filter(|(_, k)| *k == crate::base::ClientKind::Cpm).count();
+        if cpm > 0 {
+            super::term::err(&format!(
+                "note: {from}: its {cpm} CPM client(s) are not local users at level 1 (a level-1 server serves no local CPM client); the requests go to its {} IM client(s)\n",
+                list.len() - cpm
+            ));
+        }
     }
     // The judge keeps the registrations of at most this many users (check-pcap's window).
     let max = crate::check::capture::Window::default().max_users;

@@ -476,6 +476,33 @@ fn users_from_a_file_are_the_local_users() {
     assert_eq!(imdns_to_carol, 10, "IMDN kinds 0, 4, 8 of 20 go to the sender: {fw:?}");
 }
 
+/// At level 1 a users file's CPM clients are not local users (a level-1 server serves none):
+/// the requests go to its IM clients only, and the terminal says the others were left out.
+#[test]
+fn at_level_1_a_users_file_gives_its_im_clients_and_says_so() {
+    let users = scratch("users-2im-2cpm-l1.toml", USERS);
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load").join("users-l1-serve.log");
+    let (_s, sut) = serve_with(&["--level", "1", "--users", users.to_str().unwrap()], Some(&log));
+    let (out, json) = load_at(
+        "1",
+        sut,
+        "users-file-l1",
+        &["--users", users.to_str().unwrap(), "--rate", "20", "--duration", "1s", "--mix", "pager=1"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(not_pass(&json), 0);
+    assert!(
+        err.contains("its 2 CPM client(s) are not local users at level 1") && err.contains("its 2 IM client(s)"),
+        "{err}"
+    );
+    drop(_s);
+    let to: std::collections::BTreeSet<String> = forwarded(&log).into_iter().map(|f| f.2).collect();
+    let want: std::collections::BTreeSet<String> =
+        ["sip:bob@im.example.net", "sip:dave@im.example.net"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(to, want);
+}
+
 /// A SUT config gives the server, its level, the harness's address, its routing and the
 /// users; its known deviations are said not to apply. `routing = "next-hop"`: no Route set, the
 /// server (`imcpm serve --host-map` for every domain) sends everything to the harness's fixed
@@ -526,6 +553,11 @@ fn bad_users_and_missing_flags_are_errors() {
     let elsewhere = scratch("users-elsewhere.toml", "[users]\n\"sip:bob@other.example\" = \"im\"\n");
     let bad_kind = scratch("users-bad-kind.toml", "[users]\n\"sip:bob@im.example.net\" = \"fax\"\n");
     let no_sut = scratch("sut-no-sut.toml", "level = 1\n");
+    let next_hop = scratch(
+        "sut-next-hop.toml",
+        "sut = \"udp:127.0.0.1:9\"\nlisten = \"udp:127.0.0.1:5999\"\nlevel = 1\nrouting = \"next-hop\"\n",
+    );
+    let nh = next_hop.to_str().unwrap();
     let (c, i, e, b, n) = (
         cpm_only.to_str().unwrap(),
         im_only.to_str().unwrap(),
@@ -544,6 +576,7 @@ fn bad_users_and_missing_flags_are_errors() {
         (vec!["--level", "1"], "--sut is missing"),
         (vec!["--sut", sut], "--level is missing"),
         (vec!["--sut-config", n], "sut-no-sut.toml:1:1"),
+        (vec!["--sut-config", nh, "--listen", "udp:127.0.0.1:0"], "routes next-hop, so the server sends everything"),
     ] {
         let mut all = vec!["load"];
         all.extend(args);
