@@ -85,7 +85,9 @@ impl Message {
         let start_line = Span::new(pos, sl_end);
         let start = parse_start_line(&bytes, start_line)?;
 
-        let mut headers: Vec<Header> = Vec::new();
+        // Room for a typical request's header fields up front (growing 4, 8, 16 costs three
+        // allocations and copies per message).
+        let mut headers: Vec<Header> = Vec::with_capacity(16);
         let mut line_no = 1 + bytes[..pos].iter().filter(|&&b| b == b'\n').count();
         loop {
             line_no += 1;
@@ -250,7 +252,7 @@ impl Message {
     pub fn list_values(&self, name: &HeaderName) -> Vec<Span> {
         let mut out = Vec::new();
         for h in self.all(name) {
-            out.extend(crate::sip::params::split_list(&self.bytes, h.value));
+            crate::sip::params::split_list_into(&self.bytes, h.value, &mut out);
         }
         out
     }

@@ -9,11 +9,17 @@ use std::borrow::Cow;
 /// Each element is trimmed of surrounding whitespace (including folded line breaks).
 pub fn split_list(buf: &[u8], value: Span) -> Vec<Span> {
     let mut out = Vec::new();
+    split_list_into(buf, value, &mut out);
+    out
+}
+
+/// [`split_list`], appending the elements to `out` (no list of its own to allocate).
+pub fn split_list_into(buf: &[u8], value: Span, out: &mut Vec<Span>) {
     let v = value.of(buf);
     // Fast path: no comma at all, one element.
     if memchr::memchr(b',', v).is_none() {
-        push_trimmed(&mut out, v, value.start, 0, v.len());
-        return out;
+        push_trimmed(out, v, value.start, 0, v.len());
+        return;
     }
     let mut start = 0;
     let mut in_q = false;
@@ -26,15 +32,14 @@ pub fn split_list(buf: &[u8], value: Span) -> Vec<Span> {
             b'<' if !in_q => in_a = true,
             b'>' if !in_q => in_a = false,
             b',' if !in_q && !in_a => {
-                push_trimmed(&mut out, v, value.start, start, i);
+                push_trimmed(out, v, value.start, start, i);
                 start = i + 1;
             }
             _ => {}
         }
         i += 1;
     }
-    push_trimmed(&mut out, v, value.start, start, v.len());
-    out
+    push_trimmed(out, v, value.start, start, v.len());
 }
 
 fn push_trimmed(out: &mut Vec<Span>, v: &[u8], base: usize, mut s: usize, mut e: usize) {
@@ -179,7 +184,7 @@ impl ParamList {
         };
         let (hs, he) = trim(parts[0]);
         let head = Span::new(value.start + hs, value.start + he);
-        let mut params = Vec::new();
+        let mut params = Vec::with_capacity(parts.len() - 1);
         for &p in &parts[1..] {
             let (s, e) = trim(p);
             if s == e {
