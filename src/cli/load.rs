@@ -180,21 +180,7 @@ fn target(a: &Args) -> miette::Result<Target> {
             sut.transport
         ));
     }
-    let domain = a
-        .domain
-        .clone()
-        .or_else(|| config.as_ref().map(|(_, c)| c.domain.clone()))
-        .unwrap_or_else(|| crate::scenario::run::DOMAIN.to_string())
-        .to_ascii_lowercase();
-    if domain.is_empty()
-        || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        || domain == crate::scenario::run::REMOTE_DOMAIN
-    {
-        return Err(miette::miette!(
-            "--domain `{domain}`: a host name (letters, digits, dots, dashes), not the remote network's {}",
-            crate::scenario::run::REMOTE_DOMAIN
-        ));
-    }
+    let domain = super::run::server_domain(a.domain.as_deref(), config.as_ref().map(|(_, c)| c.domain.as_str()))?;
     let route_set = config.as_ref().is_none_or(|(_, c)| c.route_set);
     if let (Some((p, c)), Some(flag)) = (&config, a.listen) {
         // With next-hop routing the server sends everything to the config's `listen`: the

@@ -131,21 +131,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
             "--listen, --users and --domain are for a live run against an external server: give --sut"
         ));
     }
-    let domain = a
-        .domain
-        .clone()
-        .or_else(|| sut_config.as_ref().map(|c| c.domain.clone()))
-        .unwrap_or_else(|| crate::scenario::run::DOMAIN.to_string())
-        .to_ascii_lowercase();
-    if domain.is_empty()
-        || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        || domain == crate::scenario::run::REMOTE_DOMAIN
-    {
-        return Err(miette::miette!(
-            "--domain `{domain}`: a host name (letters, digits, dots, dashes), not the remote network's {}",
-            crate::scenario::run::REMOTE_DOMAIN
-        ));
-    }
+    let domain = server_domain(a.domain.as_deref(), sut_config.as_ref().map(|c| c.domain.as_str()))?;
     if let Some((c, p)) = sut_config.as_ref().zip(a.sut_config.as_ref()) {
         if let Some(u) = c.users.iter().find(|u| !u.aor.ends_with(&format!("@{domain}"))) {
             return Err(miette::miette!(
@@ -285,6 +271,22 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(if report::failing_strict(&report.results, a.strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The server's domain of a live run: `--domain`, else the SUT config's, else the default;
+/// lowercased, and a host name that is not the remote network's.
+pub(super) fn server_domain(flag: Option<&str>, config: Option<&str>) -> miette::Result<String> {
+    let domain = flag.or(config).unwrap_or(crate::scenario::run::DOMAIN).to_ascii_lowercase();
+    if domain.is_empty()
+        || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        || domain == crate::scenario::run::REMOTE_DOMAIN
+    {
+        return Err(miette::miette!(
+            "--domain `{domain}`: a host name (letters, digits, dots, dashes), not the remote network's {}",
+            crate::scenario::run::REMOTE_DOMAIN
+        ));
+    }
+    Ok(domain)
 }
 
 /// The user pool of `--users`: the `[users]` table of `imcpm serve --users`.

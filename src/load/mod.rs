@@ -1516,23 +1516,23 @@ async fn drive(
 mod tests {
     use super::*;
 
+    /// The default mix of `--mix`.
+    const DEFAULT_MIX: [(Service, u32); 6] = [
+        (Service::Pager, 60),
+        (Service::Imdn, 20),
+        (Service::Lmm, 5),
+        (Service::Ft, 5),
+        (Service::Session, 5),
+        (Service::Group, 5),
+    ];
+
     /// At level 2 every service reaches the four kinds of user in its first four requests, and
     /// every user of each kind in turn, whatever the mix and the population; the third kind
     /// sends (the originating case), group chat included.
     #[test]
     fn every_service_meets_every_kind_and_every_user() {
-        let mixes: [&[(Service, u32)]; 3] = [
-            &[(Service::Pager, 1)],
-            &[(Service::Pager, 1), (Service::Imdn, 1), (Service::Session, 1)],
-            &[
-                (Service::Pager, 60),
-                (Service::Imdn, 20),
-                (Service::Lmm, 5),
-                (Service::Ft, 5),
-                (Service::Session, 5),
-                (Service::Group, 5),
-            ],
-        ];
+        let mixes: [&[(Service, u32)]; 3] =
+            [&[(Service::Pager, 1)], &[(Service::Pager, 1), (Service::Imdn, 1), (Service::Session, 1)], &DEFAULT_MIX];
         for mix in mixes {
             let cycle = mix_cycle(mix);
             let occ = occurrences(&cycle);
@@ -1573,14 +1573,7 @@ mod tests {
 
     #[test]
     fn the_mix_cycle_gives_each_service_its_weight_spread_out() {
-        let mix = [
-            (Service::Pager, 60),
-            (Service::Imdn, 20),
-            (Service::Lmm, 5),
-            (Service::Ft, 5),
-            (Service::Session, 5),
-            (Service::Group, 5),
-        ];
+        let mix = DEFAULT_MIX;
         let c = mix_cycle(&mix);
         assert_eq!(c.len(), 100);
         for (o, w) in mix {

@@ -183,16 +183,22 @@ fn bad_arguments_exit_2_before_anything_is_sent() {
         (vec!["--sut", "udp:127.0.0.1:5060", "--mix", "fax=1"], "not a service"),
         (vec!["--sut", "udp:127.0.0.1:5060", "--level", "2", "--population", "100001"], "at most 100000"),
     ] {
-        let mut all = vec!["load"];
+        let mut args = args;
         if !args.contains(&"--level") {
-            all.extend(["--level", "1"]);
+            args.extend(["--level", "1"]);
         }
-        all.extend(args);
-        let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&all).env("NO_COLOR", "1").output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
-        assert!(err.contains(says), "{all:?}: {err}");
+        usage_error(&args, says);
     }
+}
+
+/// `imcpm load ARGS...` is a usage error (exit 2) whose message contains `says`.
+fn usage_error(args: &[&str], says: &str) {
+    let mut all = vec!["load"];
+    all.extend(args);
+    let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&all).env("NO_COLOR", "1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
+    assert!(err.contains(says), "{all:?}: {err}");
 }
 
 /// A ramp runs its steps while they are clean and names the highest clean rate; a step with a
@@ -578,12 +584,7 @@ fn bad_users_and_missing_flags_are_errors() {
         (vec!["--sut-config", n], "sut-no-sut.toml:1:1"),
         (vec!["--sut-config", nh, "--listen", "udp:127.0.0.1:0"], "routes next-hop, so the server sends everything"),
     ] {
-        let mut all = vec!["load"];
-        all.extend(args);
-        let out = Command::new(env!("CARGO_BIN_EXE_imcpm")).args(&all).env("NO_COLOR", "1").output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
-        assert!(err.contains(says), "{all:?}: {err}");
+        usage_error(&args, says);
     }
 }
 
