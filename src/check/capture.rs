@@ -181,6 +181,17 @@ pub enum Feed {
     /// This address is the server's too (its end of a TCP connection it opened toward the
     /// feeder, from an ephemeral port), whatever its messages' Via says.
     SutPeer(SocketAddr),
+    /// A request the feeder meant to offer but could not send, so nothing of it can be judged:
+    /// an ERROR of the harness under the requirement that would have judged it (its dialog's
+    /// Call-ID as the result's key), counted as every result is.
+    Unjudged {
+        /// The requirement that would have judged it.
+        requirement: crate::interop::rules::ReqId,
+        /// The dialog's Call-ID.
+        call: Box<[u8]>,
+        /// Why it was not sent.
+        why: String,
+    },
 }
 
 /// The verdicts of a capture.
@@ -343,6 +354,14 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
                 }
             }
             Feed::SutPeer(a) => s.add_sut_peer(a),
+            Feed::Unjudged { requirement, call, why } => {
+                let f = Finding::harness(requirement, "the request offered to the server", why);
+                let key = String::from_utf8_lossy(&call).into_owned();
+                let level = job.level;
+                for r in report::group(&key, level, &[f]) {
+                    s.add(r);
+                }
+            }
         }
     }
     let stats = ReadStats { frames: n, frames_per_file: vec![n], sip: n, ..ReadStats::default() };

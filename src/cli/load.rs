@@ -322,7 +322,7 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     if unsent > 0 {
         // Requests that never reached the server have no verdict: the run cannot pass.
         super::term::err(&format!(
-            "load: {unsent} request(s) could not be sent to {} (no connection to it could be made), so they were not judged; the run fails\n",
+            "load: {unsent} request(s) could not be sent to {} (no connection to it could be made, or its write queue was full), so they were not judged (ERROR results); the run fails\n",
             a_sut(&r)
         ));
     }

@@ -36,6 +36,7 @@
 use crate::base::{ClientKind, Level, Packet, Service, Transport};
 use crate::capture::SipMessage;
 use crate::check::capture::{CaptureJob, CaptureVerdicts, Feed, JudgeProgress, SutAddr, judge_feed};
+use crate::interop::rules::{Family, ReqId};
 use crate::interop::table::{ICSI_REF, IM_TAG, LMM_TAG};
 use crate::node::ue::build::{self, contact_tags, register_tags};
 use crate::sip::Message;
@@ -966,10 +967,9 @@ impl Driver<'_> {
         f(&mut self.slot(second).counts);
     }
 
-    /// Send `bytes` along `to`, and hand them to the judge as sent (unless nothing could be
-    /// sent: no connection).
     /// Send `bytes` along `to` and hand them to the judge; false when they could not be sent
-    /// (no TCP connection could be made): then the judge never sees them.
+    /// (no TCP connection could be made, or its write queue was full): then the judge never
+    /// sees them.
     async fn send(&mut self, bytes: &Arc<Vec<u8>>, to: Hop) -> bool {
         let sent = self.net.send(to, bytes).await.is_some();
         if sent {
@@ -1024,7 +1024,22 @@ impl Driver<'_> {
             }
         });
         if !sent {
-            // Never on the wire, so never judged: counted, and the run fails (docs/load.md).
+            // Never on the wire, so nothing of it can be judged: an ERROR of the harness under
+            // the requirement that would have judged it, and the run fails (docs/load.md).
+            let family = match (u.orig, u.cpm) {
+                (true, _) => Family::T2Orig,
+                (false, true) => Family::T2Term,
+                (false, false) => Family::T1Term,
+            };
+            let call = self.call_id(k);
+            self.feed.push(Feed::Unjudged {
+                requirement: ReqId::of_service(family, service),
+                call,
+                why: format!(
+                    "not sent: no TCP connection to the server {} could be made, or its write queue was full",
+                    self.o.sut
+                ),
+            });
             return;
         }
         let now = Instant::now();
@@ -1462,7 +1477,7 @@ async fn drive(
         let before: u64 = ran.iter().map(|r| r.0).sum();
         let (c, h) = &d.steps[step];
         let p99 = Duration::from_micros(percentiles(h).p99_us);
-        let clean = failing == before && c.unanswered == 0 && p99 <= o.max_p99;
+        let clean = failing == before && c.unanswered == 0 && c.unsent == 0 && p99 <= o.max_p99;
         ran.push((failing - before, clean));
         if o.ramp && !clean {
             break;

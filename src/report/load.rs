@@ -115,13 +115,14 @@ impl LoadStats {
     pub fn summary(&self) -> String {
         let t = &self.totals;
         format!(
-            "To {} over {} from {} ({} users each side): {} requests offered, {} sent, {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {}.",
+            "To {} over {} from {} ({} users each side): {} requests offered, {} sent ({} could not be sent), {} answered ({} not 2xx), {} unanswered within 64·T1, {} retransmissions; {} messages judged; {}.",
             self.sut,
             self.transport.to_ascii_uppercase(),
             self.harness,
             self.population,
             t.offered,
             t.sent,
+            t.unsent,
             t.answered,
             t.rejected,
             t.unanswered,
@@ -136,7 +137,7 @@ impl LoadStats {
     /// connections closed and messages not sent.
     pub fn transport_note(&self) -> String {
         let tcp = format!(
-            "{} TCP connection(s) closed during the run, {} message(s) the harness could not send (no connection)",
+            "{} TCP connection(s) closed during the run, {} message(s) the harness could not send (no connection, or its write queue full)",
             self.tcp_closed, self.unsent
         );
         if self.transport == "tcp" {

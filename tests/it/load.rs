@@ -663,6 +663,22 @@ fn over_tcp_requests_that_cannot_be_sent_fail_the_run() {
     assert!(err.contains("5 request(s) could not be sent to"), "{err}");
     let totals = &json["load"]["totals"];
     assert_eq!((totals["sent"].as_u64(), totals["unsent"].as_u64()), (Some(0), Some(5)), "{totals}");
+    // Each is an ERROR of the harness under the requirement that would have judged it, so
+    // every report (JUnit included) shows the run failing, not only the exit status.
+    assert_eq!(count(&json, "T1.TERM.PAGER", "ERROR"), 5);
+    assert_eq!(json["summary"]["ERROR"].as_u64(), Some(5));
+    assert_eq!(not_pass(&json), 5);
+    // And a ramp step with requests not sent is not clean.
+    let (out, json) = load_over(
+        "tcp",
+        "1",
+        closed,
+        "tcp-refused-ramp",
+        &["--ramp", "5:10:5", "--duration", "1s", "--mix", "pager=1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json["load"]["last_clean_rate"], Value::Null, "{}", json["load"]);
+    assert_eq!(json["load"]["steps"].as_array().map(Vec::len), Some(1), "stopped at the first step");
 }
 
 /// A server that takes the connection and closes it with requests in flight: nothing is
