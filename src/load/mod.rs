@@ -971,10 +971,10 @@ impl Driver<'_> {
     /// (no TCP connection could be made, or its write queue was full): then the judge never
     /// sees them.
     async fn send(&mut self, bytes: &Arc<Vec<u8>>, to: Hop) -> bool {
-        let sent = self.net.send(to, bytes).await.is_some();
+        let sent = self.net.send(to, bytes).await;
         if sent {
             // Our end as the judge knows it: the listening address, whichever connection (see
-            // `Sockets::send`).
+            // `sockets::Received`).
             let now = Instant::now();
             self.tap(to.transport, self.me, to.peer, bytes.to_vec(), now);
         }
@@ -1221,8 +1221,8 @@ impl Driver<'_> {
     /// A message received: to the judge, then handled (a response to one of the harness's
     /// requests; a request the server sent on, answered on the connection it came in on).
     async fn on_message(&mut self, r: Received, now: Instant) {
-        let Received { hop: from, local, bytes } = r;
-        self.tap(from.transport, from.peer, local, bytes.clone(), now);
+        let Received { hop: from, bytes } = r;
+        self.tap(from.transport, from.peer, self.me, bytes.clone(), now);
         let Ok(msg) = Message::parse(bytes) else { return };
         if msg.status().is_some() {
             return self.on_response(msg, now).await;
@@ -1285,7 +1285,12 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
         while next_user < users && d.regs.len() < REG_WINDOW {
             let (aor, cpm) = d.users.user(next_user);
             let bytes = Arc::new(third_party_register((next_user, &aor, cpm), &d.run, d.me, d.o, expires));
-            d.send(&bytes, sut).await;
+            if !d.send(&bytes, sut).await {
+                return Err(io::Error::other(format!(
+                    "could not send the third-party REGISTER of {aor} to {}: no TCP connection to it could be made (docs/load.md)",
+                    d.o.sut
+                )));
+            }
             d.regs.insert(next_user, Reg { bytes, first: now, next: now + first_timer(sut), interval: T1 });
             next_user += 1;
         }

@@ -65,10 +65,11 @@ struct Conn {
     writer: Writer,
 }
 
-/// A message received: how, from whom, at which of our addresses.
+/// A message received: how and from whom. The harness's end is its listening address on any
+/// connection, one it opened included (a server may send its requests back over that one:
+/// connection reuse), as its Via and Route entries name it.
 pub(super) struct Received {
     pub hop: Hop,
-    pub local: SocketAddr,
     pub bytes: Vec<u8>,
 }
 
@@ -154,59 +155,57 @@ impl Sockets {
         self.udp.as_ref().map_or(0, crate::net::udp_socket_drops)
     }
 
-    /// Send `bytes` along `hop`; our end's address (for the judge), or None when nothing was
-    /// sent (no connection to the peer: counted in `unsent`).
-    pub(super) async fn send(&mut self, hop: Hop, bytes: &Arc<Vec<u8>>) -> Option<SocketAddr> {
-        match (hop.transport, &self.udp) {
+    /// Send `bytes` along `hop`; false when nothing was sent (no connection to the peer, or its
+    /// write queue full: counted in `unsent`).
+    pub(super) async fn send(&mut self, hop: Hop, bytes: &Arc<Vec<u8>>) -> bool {
+        let sent = match (hop.transport, &self.udp) {
             (Transport::Udp, Some(udp)) => {
                 // Loopback sends do not block for long; a failed send is as a lost datagram
                 // (the retransmissions and the judge see to it).
                 let _ = udp.send_to(bytes, hop.peer).await;
-                Some(self.me)
+                true
             }
-            (Transport::Udp, None) => {
-                self.unsent += 1;
-                None
-            }
+            (Transport::Udp, None) => false,
             (Transport::Tcp, _) => {
                 use mpsc::error::TrySendError;
-                let tried = self.conns.get(&hop.peer).map(|c| (c.local, c.writer.try_send(bytes.clone())));
-                let sent = match tried {
-                    Some((local, Ok(()))) => Some(local),
+                match self.conns.get(&hop.peer).map(|c| c.writer.try_send(bytes.clone())) {
+                    Some(Ok(())) => true,
                     // The peer stopped reading: nothing more is queued for it.
-                    Some((_, Err(TrySendError::Full(_)))) => None,
+                    Some(Err(TrySendError::Full(_))) => false,
                     // No connection (or its writer is gone): to the server, a new one.
                     _ if hop.peer == self.server => self.connect(bytes).await,
-                    _ => None,
-                };
-                if sent.is_none() {
-                    self.unsent += 1;
+                    _ => false,
                 }
-                sent
             }
+        };
+        if !sent {
+            self.unsent += 1;
         }
+        sent
     }
 
-    /// Open a connection to the server and queue `bytes` on it; our end's address.
-    async fn connect(&mut self, bytes: &Arc<Vec<u8>>) -> Option<SocketAddr> {
+    /// Open a connection to the server and queue `bytes` on it; false when none could be made.
+    async fn connect(&mut self, bytes: &Arc<Vec<u8>>) -> bool {
         let server = self.server;
         self.conns.remove(&server);
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::debug!(%server, error = %e, "connect failed");
-                return None;
+                return false;
             }
             Err(_) => {
                 tracing::debug!(%server, "connect timed out");
-                return None;
+                return false;
             }
         };
-        let local = stream.local_addr().ok()?;
+        let Ok(local) = stream.local_addr() else { return false };
         let writer = start(stream, server, local, &self.events_tx);
-        writer.try_send(bytes.clone()).ok()?;
+        if writer.try_send(bytes.clone()).is_err() {
+            return false;
+        }
         self.conns.insert(server, Conn { local, writer });
-        Some(local)
+        true
     }
 
     /// Wait until `wake` for what comes in: the first message, and every other already queued
@@ -238,7 +237,7 @@ impl Sockets {
     }
 
     fn datagram(&self, n: usize, peer: SocketAddr) -> Received {
-        Received { hop: Hop { transport: Transport::Udp, peer }, local: self.me, bytes: self.buf[..n].to_vec() }
+        Received { hop: Hop { transport: Transport::Udp, peer }, bytes: self.buf[..n].to_vec() }
     }
 
     fn event(&mut self, ev: Event) -> Option<Received> {
@@ -250,12 +249,7 @@ impl Sockets {
                 }
                 None
             }
-            Event::Message { peer, bytes } => {
-                // The harness's end is its listening address on any connection, one it opened
-                // included (a server may send its requests back over that one: connection
-                // reuse), as the harness's Via and Route entries name it.
-                Some(Received { hop: Hop { transport: Transport::Tcp, peer }, local: self.me, bytes })
-            }
+            Event::Message { peer, bytes } => Some(Received { hop: Hop { transport: Transport::Tcp, peer }, bytes }),
             Event::Closed { peer, local, why } => {
                 tracing::debug!(%peer, why, "connection closed");
                 // Only if it is still the one open with that peer (not a newer one).

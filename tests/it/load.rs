@@ -679,6 +679,11 @@ fn over_tcp_requests_that_cannot_be_sent_fail_the_run() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json["load"]["last_clean_rate"], Value::Null, "{}", json["load"]);
     assert_eq!(json["load"]["steps"].as_array().map(Vec::len), Some(1), "stopped at the first step");
+    // At level 2 the registrations come first: one that cannot be sent ends the run at once.
+    let (out, _) = load_over("tcp", "2", closed, "tcp-refused-l2", &["--rate", "5", "--duration", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("could not send the third-party REGISTER of sip:user0@"), "{err}");
 }
 
 /// A server that takes the connection and closes it with requests in flight: nothing is
