@@ -216,13 +216,7 @@ fn target(a: &Args) -> miette::Result<Target> {
                     named(p)
                 ));
             }
-            if let Some(u) = c.users.iter().find(|u| !u.aor.ends_with(&format!("@{domain}"))) {
-                return Err(miette::miette!(
-                    "{}: user `{}` is not in {domain}, the server's domain of this run",
-                    named(p),
-                    u.aor
-                ));
-            }
+            super::run::pool_in_domain(&c.users, p, &domain)?;
             (Some(c.users.clone()), named(p))
         }
         _ => (None, String::new()),

@@ -133,13 +133,7 @@ pub fn run(mut a: Args) -> miette::Result<ExitCode> {
     }
     let domain = server_domain(a.domain.as_deref(), sut_config.as_ref().map(|c| c.domain.as_str()))?;
     if let Some((c, p)) = sut_config.as_ref().zip(a.sut_config.as_ref()) {
-        if let Some(u) = c.users.iter().find(|u| !u.aor.ends_with(&format!("@{domain}"))) {
-            return Err(miette::miette!(
-                "--sut-config {}: user `{}` is not in {domain}, the server's domain of this run",
-                p.display(),
-                u.aor
-            ));
-        }
+        pool_in_domain(&c.users, p, &domain)?;
     }
     if a.sut.is_some() && a.level.is_none() {
         return Err(miette::miette!("--sut needs --level 1|2 (the level the server under test implements)"));
@@ -287,6 +281,18 @@ pub(super) fn server_domain(flag: Option<&str>, config: Option<&str>) -> miette:
         ));
     }
     Ok(domain)
+}
+
+/// Every user of a SUT config's pool (`path`) is in the server's `domain`.
+pub(super) fn pool_in_domain(pool: &[PoolUser], path: &std::path::Path, domain: &str) -> miette::Result<()> {
+    match pool.iter().find(|u| !u.aor.ends_with(&format!("@{domain}"))) {
+        Some(u) => Err(miette::miette!(
+            "--sut-config {}: user `{}` is not in {domain}, the server's domain of this run",
+            path.display(),
+            u.aor
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The user pool of `--users`: the `[users]` table of `imcpm serve --users`.
