@@ -65,7 +65,8 @@ pub struct Args {
     /// 1 h). Each step then waits for its last transactions, at most 64·T1 (32 s).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: std::time::Duration,
-    /// Receive buffer asked for the harness's UDP socket (toward a UDP server), bytes.
+    /// Receive buffer asked for the harness's UDP socket (toward a UDP server), bytes, as for
+    /// `imcpm serve --udp-rcvbuf` (`SO_RCVBUFFORCE` when privileged, else capped by the kernel).
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub udp_rcvbuf: usize,
     /// Where the reports go. The report files of an earlier run there (a report.json) are moved

@@ -96,17 +96,11 @@ pub(super) struct Sockets {
     buf: Vec<u8>,
 }
 
-/// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked; and what it got.
+/// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked, as the server's
+/// own ([`crate::net::udp_socket`]); and what it got.
 fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
-    let s =
-        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    if rcvbuf > 0 {
-        s.set_recv_buffer_size(rcvbuf)?;
-    }
-    s.bind(&addr.into())?;
-    s.set_nonblocking(true)?;
-    let got = s.recv_buffer_size()?;
-    Ok((UdpSocket::from_std(s.into())?, got))
+    let (s, got) = crate::net::udp_socket(addr, rcvbuf)?;
+    Ok((UdpSocket::from_std(s)?, got))
 }
 
 impl Sockets {

@@ -37,8 +37,9 @@ pub struct Bound {
 }
 
 /// A non-blocking UDP socket bound to `addr` with a receive buffer of `rcvbuf` bytes asked (0:
-/// the default), and the size the kernel reports.
-fn udp_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<(std::net::UdpSocket, usize)> {
+/// the default: `SO_RCVBUFFORCE` when privileged, else `SO_RCVBUF` capped by the kernel), and
+/// the size the kernel reports.
+pub(crate) fn udp_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<(std::net::UdpSocket, usize)> {
     let s =
         socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if rcvbuf > 0 && !force_rcvbuf(&s, rcvbuf) {

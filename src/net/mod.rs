@@ -65,6 +65,7 @@ mod tasks;
 
 pub use clock::Clock;
 pub use driver::Bound;
+pub(crate) use driver::udp_socket;
 pub use listen::{Listen, ListenParseError};
 
 use crate::base::{Instant, Transport};

@@ -479,7 +479,10 @@ fn users_from_a_file_are_the_local_users() {
     assert_eq!(who("term"), set(&["alice", "bob", "carol", "dave"]), "{fw:?}");
     assert_eq!(who("orig"), set(&["carol"]), "{fw:?}");
     let imdns_to_carol = fw.iter().filter(|f| f.1 == "term" && f.2.contains("carol")).count();
-    assert_eq!(imdns_to_carol, 10, "IMDN kinds 0, 4, 8 of 20 go to the sender: {fw:?}");
+    assert_eq!(
+        imdns_to_carol, 10,
+        "the 40 IMDNs take the four kinds in turn; the 10 of kind 0 go to the sender: {fw:?}"
+    );
 }
 
 /// At level 1 a users file's CPM clients are not local users (a level-1 server serves none):
