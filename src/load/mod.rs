@@ -1144,7 +1144,8 @@ impl Driver<'_> {
     async fn on_response(&mut self, msg: Message, now: Instant) {
         let Some(status) = msg.status() else { return };
         let branch = msg.top_via_branch().unwrap_or_default();
-        if let Some(hex) = branch.strip_prefix(&format!("z9hG4bKld{}-reg-", self.run)) {
+        let registration = branch.strip_prefix("z9hG4bKld").and_then(|b| b.strip_prefix(self.run.as_str()));
+        if let Some(hex) = registration.and_then(|b| b.strip_prefix("-reg-")) {
             let Some(n) = usize::from_str_radix(hex, 16).ok().filter(|n| self.regs.contains_key(n)) else { return };
             if status.is_final() {
                 self.regs.remove(&n);
