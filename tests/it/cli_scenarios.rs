@@ -116,6 +116,56 @@ fn a_status_that_is_no_final_response_code_is_a_usage_error() {
     assert!(err.contains("bad.toml:13:21: step 1: status 180 is not a final response code"), "{err}");
 }
 
+/// A step that never passes through the IM server under test (between two clients of the
+/// remote network, or to its own sender) could only end INCONCLUSIVE, and a `delivered_to` that
+/// names an actor the step does not send to could only be a FAIL blamed on the server: both
+/// are refused at load.
+#[test]
+fn a_step_the_server_never_sees_and_a_delivery_to_an_actor_not_addressed_are_usage_errors() {
+    let text = r#"title = "Steps that show nothing of the IM server"
+levels = [1]
+requirements = ["T1.TERM.PAGER"]
+
+[actors]
+alice = { kind = "cpm", network = "remote" }
+dave = { kind = "cpm", network = "remote" }
+bob = { kind = "im" }
+
+[[steps]]
+from = "alice"
+send = "pager"
+to = "dave"
+
+[[steps]]
+from = "bob"
+send = "pager"
+to = "bob"
+
+[[steps]]
+from = "alice"
+send = "pager"
+to = "bob"
+expect = { status = 200, delivered_to = ["bob", "alice"] }
+
+[[steps]]
+from = "alice"
+send = "group"
+participants = ["dave"]
+
+[[steps]]
+from = "bob"
+send = "group"
+participants = ["alice"]
+expect = { delivered_to = ["dave"] }
+
+[[steps]]
+wait = "1s"
+expect = { delivered_to = ["bob"] }
+"#;
+    let err = broken("outside-the-server", &[("bad.toml", text)]);
+    snap("scenario_steps_outside_the_server", &err);
+}
+
 /// Every problem of every file is shown before anything runs, and counted.
 #[test]
 fn every_problem_of_every_file_is_reported_at_once() {
