@@ -97,6 +97,49 @@ fn bytes_from_input_are_escaped_in_errors_and_findings() {
     snapshot("escaped_input", &shots);
 }
 
+/// A value on the command line with a control character is named escaped in the usage error
+/// (`\x01`), by the value parsers of every command and by clap's own echo of the value, which
+/// would otherwise drop the character and name a value that was not given.
+#[test]
+fn argument_values_are_escaped_in_usage_errors() {
+    let d = workdir("escape-args");
+    let mut shots = String::new();
+    for args in [
+        vec!["run", "--sut", "udp:1.2.3.4\\x01:5", "--level", "1"],
+        vec!["check-pcap", "x.pcap", "--sut", "1.2.3.4\\x07", "--level", "1"],
+        vec!["load", "--sut", "udp:1.2.3.4\\x1b[31m:5", "--level", "1"],
+        vec!["replay", "x.pcap", "--capture-sut", "10.0.0.1\\x01", "--sut", "udp:127.0.0.1:9", "--level", "1"],
+        vec!["serve", "--listen", "udp:127.0.0.1:0\\x01", "--level", "1"],
+        vec!["serve", "--listen", "udp:127.0.0.1:0", "--level", "1", "--domain", "im\\x1b[31m.example.net"],
+        vec!["load", "--sut", "udp:127.0.0.1:9", "--level", "1", "--mix", "pa\\x01ger=1"],
+        vec!["check", "--level", "3\\x01", "--case", "term", "--client", "im", "--ingress", "a", "--egress", "b"],
+        vec!["run", "--filter\\x01"],
+    ] {
+        // Written here as `\xNN`, given to the command as the byte itself.
+        let raw: Vec<String> = args.iter().map(|a| unescape(a)).collect();
+        let raw: Vec<&str> = raw.iter().map(String::as_str).collect();
+        let r = imcpm_in(&d, &raw, &[]);
+        assert_eq!(r.code, Some(2), "{}", transcript(&args, &r, true));
+        assert!(!r.stderr.contains(|c: char| c.is_control() && c != '\n'), "{}", transcript(&args, &r, true));
+        assert!(r.stdout.is_empty(), "{}", transcript(&args, &r, true));
+        shots.push_str(&transcript(&args, &r, false));
+        shots.push('\n');
+    }
+    snapshot("escaped_argument_values", &shots);
+}
+
+/// `\xNN` in `s` as the byte itself.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\\x") {
+        out.push_str(&rest[..i]);
+        out.push(char::from(u8::from_str_radix(&rest[i + 2..i + 4], 16).unwrap()));
+        rest = &rest[i + 4..];
+    }
+    out + rest
+}
+
 /// Every way a file can be framed otherwise than it looks, for `rewrite` and for `check`.
 #[test]
 fn input_files_are_framed_as_they_will_be_judged() {
