@@ -166,19 +166,43 @@ expect = { delivered_to = ["bob"] }
     snap("scenario_steps_outside_the_server", &err);
 }
 
-/// Every problem of every file is shown before anything runs, and counted.
-#[test]
-fn every_problem_of_every_file_is_reported_at_once() {
-    let dir = fresh("several");
+/// A folder `suite` in a fresh folder `name`: one good scenario and two files with three
+/// problems between them.
+fn several_problems(name: &str) -> PathBuf {
+    let dir = fresh(name);
     std::fs::create_dir_all(dir.join("suite/a")).unwrap();
     std::fs::write(dir.join("suite/a/one.toml"), pager(r#"headers = ["X-Foo bar"]"#)).unwrap();
     let two = pager(r#"reports_on = "nowhere""#).replace(r#"to = "bob""#, r#"to = "carol""#);
     std::fs::write(dir.join("suite/two.toml"), two).unwrap();
     std::fs::copy(root().join("scenarios/t1/pager.toml"), dir.join("suite/ok.toml")).unwrap();
+    dir
+}
+
+/// Every problem of every file is shown before anything runs, and counted; off a terminal
+/// (here a pipe) each one's sentence stays on one line, as a single error's does.
+#[test]
+fn every_problem_of_every_file_is_reported_at_once() {
+    let dir = several_problems("several");
     let out = imcpm_in(&dir, &["run", "--scenarios", "suite", "--report-dir", "reports"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(!dir.join("reports").exists());
     snap("scenario_several_problems", &stderr(&out));
+}
+
+/// On a terminal the problems are wrapped at its width, between words.
+#[test]
+fn several_problems_are_wrapped_at_the_terminal_width() {
+    let dir = several_problems("several-on-a-terminal");
+    let args = ["run", "--scenarios", "suite", "--report-dir", "reports", "--color", "never"];
+    let screen = crate::common::pty::imcpm_on_terminal(&dir, &args, &[], 60);
+    assert_eq!(screen.code, Some(2), "{}", screen.text);
+    assert!(screen.text.lines().all(|l| l.chars().count() <= 60), "{}", screen.text);
+    assert!(
+        flat(&screen.text).contains("step 1: \"carol\" is not an actor (the actors: alice, bob)"),
+        "{}",
+        screen.text
+    );
+    snap("scenario_several_problems_terminal_60", &screen.text);
 }
 
 /// The problems a template step can have besides its placeholders: keys the template makes
