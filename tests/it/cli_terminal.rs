@@ -210,6 +210,51 @@ fn input_files_are_framed_as_they_will_be_judged() {
     }
 }
 
+/// On a terminal (`--color auto`, the default) every command colours its output; `NO_COLOR`
+/// set to a non-empty value turns that off, for the table of `run` as for the findings of
+/// `check-pcap` and the errors; `--color always` colours whatever `NO_COLOR` says.
+#[test]
+fn no_color_wins_on_a_terminal() {
+    use crate::common::pty::imcpm_on_terminal;
+    let d = workdir("no-color-terminal");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cap = root.join("captures/kamailio-l1-faulty.pcapng");
+    let cap = cap.to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &["run", "--filter", "t1/lmm", "--level", "1", "--fault", "forget-lmm-tag", "--report-dir", "reports"],
+        &["check-pcap", cap, "--sut", "127.0.0.1:5070", "--level", "1", "--no-reports"],
+        &["rewrite", "--direction", "cpm-to-im", "no-such.sip"],
+    ];
+    // An SGR sequence (colour, bold): ESC [ digits and semicolons, then `m`.
+    let sgr = |t: &str| {
+        t.match_indices("\x1b[").any(|(i, _)| {
+            let rest = &t[i + 2..];
+            let n = rest.find(|c: char| !c.is_ascii_digit() && c != ';').unwrap_or(rest.len());
+            rest[n..].starts_with('m')
+        })
+    };
+    let mut shots = String::new();
+    for args in commands {
+        let auto = imcpm_on_terminal(&d, args, &[], 80);
+        assert!(sgr(&auto.text), "colour on a terminal: imcpm {}\n{}", args.join(" "), auto.text);
+        let no = imcpm_on_terminal(&d, args, &[("NO_COLOR", "1")], 80);
+        assert_eq!(no.code, auto.code, "{}", no.text);
+        assert!(!sgr(&no.text), "NO_COLOR=1 on a terminal: imcpm {}\n{}", args.join(" "), no.text);
+        let always: Vec<&str> = args.iter().copied().chain(["--color", "always"]).collect();
+        let forced = imcpm_on_terminal(&d, &always, &[("NO_COLOR", "1")], 80);
+        assert!(sgr(&forced.text), "--color always beats NO_COLOR: {}", forced.text);
+        if args[0] == "check-pcap" {
+            shots = format!(
+                "$ NO_COLOR=1 imcpm {} (on an 80-column terminal)\nexit {}\n{}",
+                args.join(" ").replace(cap, "captures/kamailio-l1-faulty.pcapng"),
+                no.code.unwrap_or(-1),
+                no.text
+            );
+        }
+    }
+    snapshot("no_color_on_a_terminal", &shots);
+}
+
 fn ansi(b: &[u8]) -> bool {
     b.windows(2).any(|w| w == b"\x1b[")
 }

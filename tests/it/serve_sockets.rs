@@ -322,6 +322,20 @@ fn serve_says_why_it_rejects_and_logs_each_forward() {
             "SIP/2.0 400 Bad Request",
             "cannot match to a transaction: malformed top Via",
         ),
+        // No hop left.
+        (
+            "rej4@test",
+            numbered("4").replace("Max-Forwards: 67", "Max-Forwards: 0"),
+            "SIP/2.0 483 Too Many Hops",
+            "Max-Forwards is 0",
+        ),
+        // An extension the proxy is required to support and does not.
+        (
+            "rej5@test",
+            numbered("5").replace("CSeq: 1 MESSAGE\r\n", "CSeq: 1 MESSAGE\r\nProxy-Require: foo\r\n"),
+            "SIP/2.0 420 Bad Extension",
+            "Proxy-Require option(s) not supported: foo",
+        ),
     ];
     for (_, req, status, why) in &rejections {
         core.send_to(req.as_bytes(), udp).unwrap();
