@@ -220,6 +220,19 @@ fn a_template_is_checked_line_by_line() {
     assert_eq!(headlines[3], "3 problems in the scenario files (each shown above)");
 }
 
+/// A template whose request is not of the step's method names the method it needs, with its
+/// article (a session is sent as an INVITE).
+#[test]
+fn a_template_of_the_wrong_method_names_the_one_the_step_sends() {
+    let template = "MESSAGE {to} SIP/2.0\nVia: {via};branch={branch}\n\nhello\n";
+    let text = pager("template = \"t.sip\"").replace(r#"send = "pager""#, r#"send = "session""#);
+    let err = flat(&broken("template-method", &[("bad.toml", &text), ("t.sip", template)]));
+    assert!(
+        err.contains("t.sip:1:1: template of step 1 in bad.toml: the step sends session (an INVITE) but the template's request is MESSAGE"),
+        "{err}"
+    );
+}
+
 /// A request the client could not send (two CSeq fields: its transaction layer cannot match
 /// the answer) is found by building it at load time.
 #[test]

@@ -255,6 +255,20 @@ fn no_color_wins_on_a_terminal() {
     snapshot("no_color_on_a_terminal", &shots);
 }
 
+/// A capture in which nothing went through the server named by `--sut`: no results, and no
+/// table left open (a header without rows or bottom border), only the lines that say so.
+#[test]
+fn check_pcap_without_results_prints_no_open_table() {
+    let d = workdir("no-results");
+    let cap = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/kamailio-l1-correct.pcapng");
+    std::fs::copy(cap, d.join("capture.pcapng")).unwrap();
+    let args = ["check-pcap", "capture.pcapng", "--sut", "192.0.2.99", "--level", "1", "--no-reports"];
+    let r = imcpm_in(&d, &args, &[("NO_COLOR", "1")]);
+    assert_eq!(r.code, Some(0), "{}", transcript(&args, &r, true));
+    assert!(!String::from_utf8_lossy(&r.stdout).contains('\u{250c}'), "no table");
+    snapshot("check_pcap_no_results", &transcript(&args, &r, true));
+}
+
 fn ansi(b: &[u8]) -> bool {
     b.windows(2).any(|w| w == b"\x1b[")
 }
@@ -332,6 +346,9 @@ fn rewrite_says_what_it_leaves_unchanged() {
                 .join("tests/fixtures/variants/negated_sip_im_false_pager.sip");
             std::fs::read_to_string(p).unwrap()
         }),
+        // Other methods, named with their article (an OPTIONS, a SUBSCRIBE).
+        ("options.sip", register.replace("REGISTER", "OPTIONS")),
+        ("subscribe.sip", register.replace("REGISTER", "SUBSCRIBE")),
     ];
     for (f, text) in &files {
         std::fs::write(d.join(f), text).unwrap();
@@ -345,6 +362,8 @@ fn rewrite_says_what_it_leaves_unchanged() {
         ("im.sip", "cpm-to-im", None),
         ("negated.sip", "im-to-cpm", None),
         ("negated.sip", "cpm-to-im", None),
+        ("options.sip", "cpm-to-im", None),
+        ("subscribe.sip", "cpm-to-im", None),
     ] {
         let mut args = vec!["rewrite", "--direction", dir];
         args.extend(extra);
