@@ -31,6 +31,28 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The indefinite article of `word` as it is read out in a message: `an` before a vowel (`an
+/// INVITE`, `an OPTIONS request`), `a` otherwise (`a MESSAGE`, `a REGISTER`).
+pub fn a_or_an(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+#[cfg(test)]
+mod article_tests {
+    #[test]
+    fn an_before_a_vowel() {
+        let with = |m: &str| format!("{} {m}", super::a_or_an(m));
+        assert_eq!(with("OPTIONS"), "an OPTIONS");
+        assert_eq!(with("INVITE"), "an INVITE");
+        assert_eq!(with("UPDATE"), "an UPDATE");
+        assert_eq!(with("MESSAGE"), "a MESSAGE");
+        assert_eq!(with("SUBSCRIBE"), "a SUBSCRIBE");
+    }
+}
+
 #[cfg(test)]
 mod line_column_tests {
     use super::line_column;

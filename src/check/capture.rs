@@ -69,7 +69,10 @@ impl std::str::FromStr for SutAddr {
         }
         let host = s.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(s);
         host.parse::<IpAddr>().map(SutAddr::Host).map_err(|_| {
-            format!("{s:?} is not an IP address with an optional port (192.0.2.1, 192.0.2.1:5060, [2001:db8::1]:5060)")
+            format!(
+                "`{}` is not an IP address with an optional port (192.0.2.1, 192.0.2.1:5060, [2001:db8::1]:5060)",
+                crate::base::escape::escape(s)
+            )
         })
     }
 }

@@ -176,7 +176,9 @@ fn text(a: &Args, r: &RunReport, color: bool) -> String {
             ));
         }
     }
-    out.push('\n');
+    if !out.is_empty() {
+        out.push('\n');
+    }
     for n in r.capture.as_ref().map(CaptureInfo::notes).unwrap_or_default() {
         out.push_str(&crate::base::escape::escape(&n));
         out.push('\n');

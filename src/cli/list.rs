@@ -47,7 +47,7 @@ pub(super) fn load(scenarios: Option<&Path>) -> miette::Result<Vec<Scenario>> {
         }
         let n = problems.len();
         for p in problems {
-            super::term::err(&format!("{:?}\n", miette::Report::new(p)));
+            super::term::err(&(super::term::render_error(&miette::Report::new(p)) + "\n"));
         }
         miette::miette!("{n} problems in the scenario files (each shown above)")
     })

@@ -2,6 +2,7 @@
 //! every message with the oracle (docs/load.md).
 
 use super::Format;
+use crate::base::escape::escape;
 use crate::base::{Level, Service};
 use crate::load::{LoadOptions, LocalUsers, Progress, Step, run_load};
 use crate::report::load::{LoadStats, Percentiles};
@@ -94,17 +95,18 @@ pub struct Mix(pub Vec<(Service, u32)>);
 fn parse_mix(s: &str) -> Result<Mix, String> {
     let mut out: Vec<(Service, u32)> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, w) = part.split_once('=').ok_or_else(|| format!("`{part}` is not NAME=WEIGHT"))?;
+        let part_q = escape(part);
+        let (name, w) = part.split_once('=').ok_or_else(|| format!("`{part_q}` is not NAME=WEIGHT"))?;
         let name = name.trim();
         let Some(svc) = Service::from_name(name) else {
-            return Err(format!("`{name}` is not a service: pager, imdn, lmm, ft, session or group"));
+            return Err(format!("`{}` is not a service: pager, imdn, lmm, ft, session or group", escape(name)));
         };
-        let w: u32 = w.trim().parse().map_err(|_| format!("`{part}`: the weight is a whole number"))?;
+        let w: u32 = w.trim().parse().map_err(|_| format!("`{part_q}`: the weight is a whole number"))?;
         if w > 1000 {
-            return Err(format!("`{part}`: weights up to 1000"));
+            return Err(format!("`{part_q}`: weights up to 1000"));
         }
         if out.iter().any(|(o, _)| *o == svc) {
-            return Err(format!("`{name}` is given twice"));
+            return Err(format!("`{}` is given twice", escape(name)));
         }
         if w > 0 {
             out.push((svc, w));
@@ -117,7 +119,8 @@ fn parse_mix(s: &str) -> Result<Mix, String> {
 }
 
 fn parse_ramp(s: &str) -> Result<(u32, u32, u32), String> {
-    let bad = || format!("`{s}` is not FROM:TO:STEP (rates per second, FROM <= TO, STEP > 0, at most 100 steps)");
+    let bad =
+        || format!("`{}` is not FROM:TO:STEP (rates per second, FROM <= TO, STEP > 0, at most 100 steps)", escape(s));
     let v: Vec<u32> = s.split(':').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|_| bad())?;
     match v[..] {
         [from, to, step] if from >= 1 && from <= to && step > 0 && to <= 100_000 && (to - from) / step < 100 => {
@@ -129,9 +132,9 @@ fn parse_ramp(s: &str) -> Result<(u32, u32, u32), String> {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let d = crate::scenario::model::parse_duration(s)
-        .ok_or_else(|| format!("`{s}` is not a duration like `30s` or `2m`"))?;
+        .ok_or_else(|| format!("`{}` is not a duration like `30s` or `2m`", escape(s)))?;
     if d.as_secs() == 0 || d.subsec_nanos() != 0 || d.as_secs() > 3600 {
-        return Err(format!("`{s}`: whole seconds from 1 s to 1 h"));
+        return Err(format!("`{}`: whole seconds from 1 s to 1 h", escape(s)));
     }
     Ok(d)
 }

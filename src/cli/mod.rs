@@ -101,7 +101,7 @@ pub fn main() -> ExitCode {
         .color(clap_color)
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
-        .unwrap_or_else(|e| e.exit());
+        .unwrap_or_else(|e| term::escape_clap_error(e).exit());
     term::set_color_choice(cli.color);
     let result = match cli.command {
         Command::Rewrite(a) => rewrite::run(a),

@@ -135,10 +135,15 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
         Format::Text => {
             let tty = super::color(std::io::stdout().is_terminal());
             let mut s = report::text::summary_table(&report.results, tty);
-            s.push('\n');
+            if !s.is_empty() {
+                s.push('\n');
+            }
             s.push_str(&report::text::failures(&report.results));
-            let counts: Vec<String> =
+            let mut counts: Vec<String> =
                 report.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+            if counts.is_empty() {
+                counts.push("none".into());
+            }
             s.push_str(&format!(
                 "\nReplayed {} requests of {} to {} ({} not sent); results: {}. Reports in {}\n",
                 sent,

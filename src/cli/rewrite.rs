@@ -131,8 +131,9 @@ fn nothing_to_map(msg: &Message, direction: Direction) -> Option<String> {
         }
         m => {
             return Some(format!(
-                "a {m} request is not rewritten: the rewrite applies to MESSAGE and INVITE, the requests of \
-                 the services of Appendix T"
+                "{} {m} request is not rewritten: the rewrite applies to MESSAGE and INVITE, the requests of \
+                 the services of Appendix T",
+                crate::base::a_or_an(&m.to_string())
             ));
         }
     }

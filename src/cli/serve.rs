@@ -18,6 +18,7 @@
 use crate::base::ClientKind;
 use crate::base::Level;
 use crate::base::Transport;
+use crate::base::escape::escape;
 use crate::interop::registration::aor;
 use crate::net::{self, Bound, Listen, NetConfig, NetStats};
 use crate::node::im_server::faults::{Fault, FaultSet, UnknownFault};
@@ -44,10 +45,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
     /// The domain served (Request-URI in it = terminating, when nothing else says).
-    #[arg(long, default_value = "im.example.net")]
+    #[arg(long, default_value = "im.example.net", value_parser = host_name)]
     pub domain: String,
     /// Our name in Via and Record-Route, recognised in Route (default: the first listen IP).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = host_name)]
     pub host: Option<String>,
     /// Next-hop name to address, for Route entries that are not IP literals. Repeatable.
     #[arg(long = "host-map", value_name = "NAME=IP:PORT", value_parser = parse_host_map)]
@@ -82,19 +83,29 @@ fn parse_fault(s: &str) -> Result<Fault, UnknownFault> {
     Fault::from_name(s).ok_or_else(|| UnknownFault(s.to_string()))
 }
 
+/// `--domain` and `--host`: a name as it goes into SIP header fields: not empty, and no space,
+/// `@` or character that does not show on a terminal (the error names the value escaped).
+fn host_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '@') || escape(s) != s {
+        return Err(format!("`{}` is not a host name (no spaces, `@` or control characters)", escape(s)));
+    }
+    Ok(s.to_string())
+}
+
 /// `NAME=IP:PORT`; the error names the bad part.
 pub fn parse_host_map(s: &str) -> Result<(String, SocketAddr), String> {
+    let s_q = escape(s);
     let Some((name, addr)) = s.split_once('=') else {
-        return Err(format!("`{s}`: expected NAME=IP:PORT, e.g. scscf.im.example.net=127.0.0.1:5060"));
+        return Err(format!("`{s_q}`: expected NAME=IP:PORT, e.g. scscf.im.example.net=127.0.0.1:5060"));
     };
     let name = name.trim();
-    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == ':' || c == '@') {
-        return Err(format!("`{s}`: bad host name `{name}`"));
+    if host_name(name).is_err() || name.contains(':') {
+        return Err(format!("`{s_q}`: bad host name `{}`", escape(name)));
     }
     let addr = addr.trim();
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|_| format!("`{s}`: bad address `{addr}` (expected IP:PORT, IPv6 in brackets: [::1]:5060)"))?;
+    let addr: SocketAddr = addr.parse().map_err(|_| {
+        format!("`{s_q}`: bad address `{}` (expected IP:PORT, IPv6 in brackets: [::1]:5060)", escape(addr))
+    })?;
     Ok((name.to_ascii_lowercase(), addr))
 }
 

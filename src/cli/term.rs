@@ -72,6 +72,30 @@ pub fn color_arg<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Option<
     found
 }
 
+/// A command-line error of clap's with every value it quotes from the command line (an
+/// argument, a value, a subcommand) escaped as every text from input is: clap would otherwise
+/// print the value with its control characters dropped, so that `1.2.3.4\x01` read as `1.2.3.4`
+/// in the message that says it is wrong. (The value parsers escape what they quote themselves.)
+pub fn escape_clap_error(mut e: clap::Error) -> clap::Error {
+    use clap::error::ContextValue;
+    let changed: Vec<_> = e
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(v) if escape(v) != v.as_str() => {
+                Some((kind, ContextValue::String(escape(v).into_owned())))
+            }
+            ContextValue::Strings(v) if v.iter().any(|x| escape(x) != x.as_str()) => {
+                Some((kind, ContextValue::Strings(v.iter().map(|x| escape(x).into_owned()).collect())))
+            }
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in changed {
+        e.insert(kind, value);
+    }
+    e
+}
+
 /// Columns of the terminal behind a file descriptor (1 stdout, 2 stderr), or 80 when it is not
 /// a terminal (or says nothing).
 pub fn width(fd: i32) -> usize {

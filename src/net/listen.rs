@@ -2,6 +2,7 @@
 //! Hosts are IP literals; nothing is resolved.
 
 use crate::base::Transport;
+use crate::base::escape::escape;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -33,17 +34,18 @@ impl fmt::Display for Listen {
     }
 }
 
-/// Why a `TRANSPORT:IP:PORT` string was rejected; every message names the offending part.
+/// Why a `TRANSPORT:IP:PORT` string was rejected; every message names the offending part,
+/// escaped as every text from input is (`crate::base::escape`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListenParseError {
     /// No `TRANSPORT:` prefix.
-    #[error("`{input}`: expected TRANSPORT:IP:PORT, e.g. udp:127.0.0.1:5060 or tcp:[::1]:5060")]
+    #[error("`{}`: expected TRANSPORT:IP:PORT, e.g. udp:127.0.0.1:5060 or tcp:[::1]:5060", escape(.input))]
     Shape {
         /// The whole input.
         input: String,
     },
     /// The transport is neither `udp` nor `tcp`.
-    #[error("`{input}`: unknown transport `{transport}` (expected `udp` or `tcp`)")]
+    #[error("`{}`: unknown transport `{}` (expected `udp` or `tcp`)", escape(.input), escape(.transport))]
     Transport {
         /// The whole input.
         input: String,
@@ -51,7 +53,7 @@ pub enum ListenParseError {
         transport: String,
     },
     /// No `:PORT` after the host.
-    #[error("`{input}`: missing port after `{host}` (expected IP:PORT, IPv6 in brackets: [::1]:5060)")]
+    #[error("`{}`: missing port after `{}` (expected IP:PORT, IPv6 in brackets: [::1]:5060)", escape(.input), escape(.host))]
     MissingPort {
         /// The whole input.
         input: String,
@@ -59,7 +61,7 @@ pub enum ListenParseError {
         host: String,
     },
     /// The port is not a number in 0..=65535.
-    #[error("`{input}`: bad port `{port}` (expected a number 0..=65535)")]
+    #[error("`{}`: bad port `{}` (expected a number 0..=65535)", escape(.input), escape(.port))]
     Port {
         /// The whole input.
         input: String,
@@ -68,7 +70,9 @@ pub enum ListenParseError {
     },
     /// The host is not an IP literal.
     #[error(
-        "`{input}`: bad IP address `{host}` (an IPv4 literal or a bracketed IPv6 literal; hostnames are not resolved)"
+        "`{}`: bad IP address `{}` (an IPv4 literal or a bracketed IPv6 literal; hostnames are not resolved)",
+        escape(.input),
+        escape(.host)
     )]
     Host {
         /// The whole input.

@@ -102,6 +102,11 @@ pub fn counts_table(rows: &[(ReqId, BTreeMap<&'static str, usize>)], color: bool
             other,
         });
     }
+    if out.is_empty() {
+        // No table at all rather than a header with no rows and no bottom border: the line of
+        // counts after it says that there are no results.
+        return String::new();
+    }
     let mut t = Table::new(out).with(Style::sharp()).to_string();
     if color {
         for (word, code) in [
@@ -224,7 +229,9 @@ pub fn aggregate_text(r: &RunReport, color: bool) -> String {
         .map(|x| x.requirements.iter().map(|c| (c.requirement, c.counts.clone())).collect())
         .unwrap_or_default();
     let mut out = counts_table(&rows, color);
-    out.push('\n');
+    if !out.is_empty() {
+        out.push('\n');
+    }
     out.push_str(&failures(&r.results));
     out
 }

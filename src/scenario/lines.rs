@@ -74,8 +74,10 @@ fn request_line_problem(line: &str, svc: Service) -> Option<String> {
             line_q = crate::base::escape::escape(line)
         ));
     }
-    (parts[0] != want)
-        .then(|| format!("the step sends {} (a {want}) but the template's request is {}", svc.name(), parts[0]))
+    (parts[0] != want).then(|| {
+        let a = crate::base::a_or_an(want);
+        format!("the step sends {} ({a} {want}) but the template's request is {}", svc.name(), parts[0])
+    })
 }
 
 /// The `{word}` placeholders of a line (starting at byte `base` of the file) the client does

@@ -314,7 +314,15 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
     } else {
         match &st.to {
             Some(t) => {
-                actor(s, out, t, &here("to"), n);
+                if actor(s, out, t, &here("to"), n) && st.from.as_deref() == Some(t.as_str()) {
+                    out.at(
+                        out.doc.value(&here("to")),
+                        format!(
+                            "step {n}: `to` is \"{t_q}\", the sender itself: a step sends to another actor",
+                            t_q = crate::base::escape::escape(t)
+                        ),
+                    );
+                }
             }
             None => out.at(out.doc.key(&here("send")), format!("step {n}: send needs `to`, the actor it is for")),
         }
@@ -325,6 +333,7 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
             );
         }
     }
+    all_remote(s, i, svc, out);
     if let Some(r) = &st.reports_on {
         let span = out.doc.value(&here("reports_on"));
         if svc != Service::Imdn {
@@ -391,6 +400,37 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
     }
 }
 
+/// A step whose every end is a client of the remote CPM network: nothing of it passes through
+/// the IM server under test, so none of it could be judged (every result would be INCONCLUSIVE).
+fn all_remote(s: &Scenario, i: usize, svc: Service, out: &mut Out<'_, '_>) {
+    let st = &s.steps[i];
+    let remote = |name: &str| s.actors.get(name).map(|a| a.network == Where::Remote);
+    let Some(from) = st.from.as_deref().filter(|f| remote(f) == Some(true)) else { return };
+    let (others, key): (Vec<&str>, &str) = if svc == Service::Group {
+        (st.participants.iter().map(String::as_str).collect(), "participants")
+    } else {
+        (st.to.as_deref().into_iter().collect(), "to")
+    };
+    // Only when every end is a known actor (an unknown one is a problem of its own).
+    // A send to oneself is a problem of its own.
+    if others.is_empty() || others == [from] || !others.iter().all(|o| remote(o) == Some(true)) {
+        return;
+    }
+    let who = if svc == Service::Group {
+        format!("\"{}\" and every participant are", crate::base::escape::escape(from))
+    } else {
+        format!("\"{}\" and \"{}\" are both", crate::base::escape::escape(from), crate::base::escape::escape(others[0]))
+    };
+    out.at(
+        out.doc.value(&[K("steps"), I(i), K(key)]),
+        format!(
+            "step {}: {who} in the remote CPM network ({}): nothing of this step passes through the IM server under test, so none of it could be judged; make one of them a local client (network = \"local\", the default)",
+            i + 1,
+            world::domain_of(Where::Remote)
+        ),
+    );
+}
+
 /// The expectations of step `i`.
 fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
     let st = &s.steps[i];
@@ -422,7 +462,11 @@ fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
         for (list, names) in [("delivered_to", &e.delivered_to), ("nothing_to", &e.nothing_to)] {
             for (j, a) in names.iter().enumerate() {
                 let segs = [K("steps"), I(i), K(key), K(list), I(j)];
-                if actor(s, out, a, &segs, n) && list == "nothing_to" && e.delivered_to.contains(a) {
+                let known = actor(s, out, a, &segs, n);
+                if known && list == "delivered_to" {
+                    delivery(st, a, out, &segs, n);
+                }
+                if known && list == "nothing_to" && e.delivered_to.contains(a) {
                     out.at(
                         out.doc.value(&segs),
                         format!(
@@ -434,6 +478,29 @@ fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
             }
         }
     }
+}
+
+/// `delivered_to` entry `a` of step `st` (number `n`, written at `segs`): only the actor a step
+/// sends to (its `to`, or a group's participants) can receive its request.
+fn delivery(st: &Step, a: &str, out: &mut Out<'_, '_>, segs: &[Seg<'_>], n: usize) {
+    let a_q = crate::base::escape::escape(a);
+    let why = match st.send {
+        None => format!(
+            "step {n}: delivered_to \"{a_q}\": this step sends nothing, so it has no request to deliver (`delivered_to` goes with `send`)"
+        ),
+        Some(Service::Group) if !st.participants.iter().any(|p| p == a) => format!(
+            "step {n}: delivered_to \"{a_q}\" is not a participant: a group's request reaches the actors in `participants`"
+        ),
+        Some(Service::Group) => return,
+        Some(_) if st.to.as_deref() != Some(a) => {
+            let to = st.to.as_deref().map_or(String::new(), |t| format!(" (\"{}\")", crate::base::escape::escape(t)));
+            format!(
+                "step {n}: delivered_to \"{a_q}\" is not the actor the step sends to{to}: only `to` can receive its request"
+            )
+        }
+        Some(_) => return,
+    };
+    out.at(out.doc.value(segs), why);
 }
 
 /// Read and check the template `t` of step `i`; its text when it could be read.

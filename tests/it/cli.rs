@@ -325,6 +325,66 @@ fn strict_makes_inconclusive_fail_every_judging_command() {
     assert_eq!(imcpm(&base).status.code(), Some(0));
 }
 
+/// `imcpm serve --listen udp:127.0.0.1:0 --level 1`, killed when dropped, and its address.
+struct Serve(std::process::Child, std::net::SocketAddr);
+
+impl Serve {
+    fn start() -> Serve {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+            .args(["serve", "--listen", "udp:127.0.0.1:0", "--level", "1"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let addr = std::io::BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("imcpm serve: listening on udp:").and_then(|a| a.parse().ok()))
+            .expect("serve prints its address");
+        Serve(child, addr)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `replay` too: a capture without the third-party REGISTERs, judged at level 2, leaves the
+/// recipients' client kinds unknown (INCONCLUSIVE), exit 0; with `--strict`, exit 1. Each run
+/// against a fresh `imcpm serve` (the capture's transactions are new to it).
+#[test]
+fn strict_makes_inconclusive_fail_a_replay() {
+    let cap = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/kamailio-l1-correct.pcapng");
+    for (strict, code) in [(false, 0), (true, 1)] {
+        let serve = Serve::start();
+        let sut = format!("udp:{}", serve.1);
+        let reports = tmp(&format!("strict-replay-{strict}"));
+        let _ = std::fs::remove_dir_all(&reports);
+        let mut args = vec!["replay", cap.to_str().unwrap(), "--capture-sut", "127.0.0.1:5070", "--sut", &sut];
+        args.extend(["--level", "2", "--speed", "max", "--report-dir", reports.to_str().unwrap()]);
+        if strict {
+            args.push("--strict");
+        }
+        let out = imcpm(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "--strict {strict}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("results: 5 INCONCLUSIVE, 27 PASS."), "{stdout}");
+        let json = std::fs::read_to_string(reports.join("report.json")).unwrap();
+        assert_eq!(json.contains("\"strict\": true"), strict, "{json}");
+    }
+}
+
 /// A selection that matches nothing is a usage error that says what was asked, in the words of
 /// the command line (no Rust debug names such as `Some(One)`).
 #[test]

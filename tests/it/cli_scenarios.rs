@@ -116,19 +116,93 @@ fn a_status_that_is_no_final_response_code_is_a_usage_error() {
     assert!(err.contains("bad.toml:13:21: step 1: status 180 is not a final response code"), "{err}");
 }
 
-/// Every problem of every file is shown before anything runs, and counted.
+/// A step that never passes through the IM server under test (between two clients of the
+/// remote network, or to its own sender) could only end INCONCLUSIVE, and a `delivered_to` that
+/// names an actor the step does not send to could only be a FAIL blamed on the server: both
+/// are refused at load.
 #[test]
-fn every_problem_of_every_file_is_reported_at_once() {
-    let dir = fresh("several");
+fn a_step_the_server_never_sees_and_a_delivery_to_an_actor_not_addressed_are_usage_errors() {
+    let text = r#"title = "Steps that show nothing of the IM server"
+levels = [1]
+requirements = ["T1.TERM.PAGER"]
+
+[actors]
+alice = { kind = "cpm", network = "remote" }
+dave = { kind = "cpm", network = "remote" }
+bob = { kind = "im" }
+
+[[steps]]
+from = "alice"
+send = "pager"
+to = "dave"
+
+[[steps]]
+from = "bob"
+send = "pager"
+to = "bob"
+
+[[steps]]
+from = "alice"
+send = "pager"
+to = "bob"
+expect = { status = 200, delivered_to = ["bob", "alice"] }
+
+[[steps]]
+from = "alice"
+send = "group"
+participants = ["dave"]
+
+[[steps]]
+from = "bob"
+send = "group"
+participants = ["alice"]
+expect = { delivered_to = ["dave"] }
+
+[[steps]]
+wait = "1s"
+expect = { delivered_to = ["bob"] }
+"#;
+    let err = broken("outside-the-server", &[("bad.toml", text)]);
+    snap("scenario_steps_outside_the_server", &err);
+}
+
+/// A folder `suite` in a fresh folder `name`: one good scenario and two files with three
+/// problems between them.
+fn several_problems(name: &str) -> PathBuf {
+    let dir = fresh(name);
     std::fs::create_dir_all(dir.join("suite/a")).unwrap();
     std::fs::write(dir.join("suite/a/one.toml"), pager(r#"headers = ["X-Foo bar"]"#)).unwrap();
     let two = pager(r#"reports_on = "nowhere""#).replace(r#"to = "bob""#, r#"to = "carol""#);
     std::fs::write(dir.join("suite/two.toml"), two).unwrap();
     std::fs::copy(root().join("scenarios/t1/pager.toml"), dir.join("suite/ok.toml")).unwrap();
+    dir
+}
+
+/// Every problem of every file is shown before anything runs, and counted; off a terminal
+/// (here a pipe) each one's sentence stays on one line, as a single error's does.
+#[test]
+fn every_problem_of_every_file_is_reported_at_once() {
+    let dir = several_problems("several");
     let out = imcpm_in(&dir, &["run", "--scenarios", "suite", "--report-dir", "reports"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(!dir.join("reports").exists());
     snap("scenario_several_problems", &stderr(&out));
+}
+
+/// On a terminal the problems are wrapped at its width, between words.
+#[test]
+fn several_problems_are_wrapped_at_the_terminal_width() {
+    let dir = several_problems("several-on-a-terminal");
+    let args = ["run", "--scenarios", "suite", "--report-dir", "reports", "--color", "never"];
+    let screen = crate::common::pty::imcpm_on_terminal(&dir, &args, &[], 60);
+    assert_eq!(screen.code, Some(2), "{}", screen.text);
+    assert!(screen.text.lines().all(|l| l.chars().count() <= 60), "{}", screen.text);
+    assert!(
+        flat(&screen.text).contains("step 1: \"carol\" is not an actor (the actors: alice, bob)"),
+        "{}",
+        screen.text
+    );
+    snap("scenario_several_problems_terminal_60", &screen.text);
 }
 
 /// The problems a template step can have besides its placeholders: keys the template makes
@@ -144,6 +218,19 @@ fn a_template_is_checked_line_by_line() {
     assert!(headlines[1].starts_with("t.sip:1:1: template of step 1 in bad.toml: the step sends pager"), "{err}");
     assert!(headlines[2].starts_with("t.sip:3:1: template of step 1 in bad.toml: \"Max-Forwards 70\" has"), "{err}");
     assert_eq!(headlines[3], "3 problems in the scenario files (each shown above)");
+}
+
+/// A template whose request is not of the step's method names the method it needs, with its
+/// article (a session is sent as an INVITE).
+#[test]
+fn a_template_of_the_wrong_method_names_the_one_the_step_sends() {
+    let template = "MESSAGE {to} SIP/2.0\nVia: {via};branch={branch}\n\nhello\n";
+    let text = pager("template = \"t.sip\"").replace(r#"send = "pager""#, r#"send = "session""#);
+    let err = flat(&broken("template-method", &[("bad.toml", &text), ("t.sip", template)]));
+    assert!(
+        err.contains("t.sip:1:1: template of step 1 in bad.toml: the step sends session (an INVITE) but the template's request is MESSAGE"),
+        "{err}"
+    );
 }
 
 /// A request the client could not send (two CSeq fields: its transaction layer cannot match

@@ -97,6 +97,49 @@ fn bytes_from_input_are_escaped_in_errors_and_findings() {
     snapshot("escaped_input", &shots);
 }
 
+/// A value on the command line with a control character is named escaped in the usage error
+/// (`\x01`), by the value parsers of every command and by clap's own echo of the value, which
+/// would otherwise drop the character and name a value that was not given.
+#[test]
+fn argument_values_are_escaped_in_usage_errors() {
+    let d = workdir("escape-args");
+    let mut shots = String::new();
+    for args in [
+        vec!["run", "--sut", "udp:1.2.3.4\\x01:5", "--level", "1"],
+        vec!["check-pcap", "x.pcap", "--sut", "1.2.3.4\\x07", "--level", "1"],
+        vec!["load", "--sut", "udp:1.2.3.4\\x1b[31m:5", "--level", "1"],
+        vec!["replay", "x.pcap", "--capture-sut", "10.0.0.1\\x01", "--sut", "udp:127.0.0.1:9", "--level", "1"],
+        vec!["serve", "--listen", "udp:127.0.0.1:0\\x01", "--level", "1"],
+        vec!["serve", "--listen", "udp:127.0.0.1:0", "--level", "1", "--domain", "im\\x1b[31m.example.net"],
+        vec!["load", "--sut", "udp:127.0.0.1:9", "--level", "1", "--mix", "pa\\x01ger=1"],
+        vec!["check", "--level", "3\\x01", "--case", "term", "--client", "im", "--ingress", "a", "--egress", "b"],
+        vec!["run", "--filter\\x01"],
+    ] {
+        // Written here as `\xNN`, given to the command as the byte itself.
+        let raw: Vec<String> = args.iter().map(|a| unescape(a)).collect();
+        let raw: Vec<&str> = raw.iter().map(String::as_str).collect();
+        let r = imcpm_in(&d, &raw, &[]);
+        assert_eq!(r.code, Some(2), "{}", transcript(&args, &r, true));
+        assert!(!r.stderr.contains(|c: char| c.is_control() && c != '\n'), "{}", transcript(&args, &r, true));
+        assert!(r.stdout.is_empty(), "{}", transcript(&args, &r, true));
+        shots.push_str(&transcript(&args, &r, false));
+        shots.push('\n');
+    }
+    snapshot("escaped_argument_values", &shots);
+}
+
+/// `\xNN` in `s` as the byte itself.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\\x") {
+        out.push_str(&rest[..i]);
+        out.push(char::from(u8::from_str_radix(&rest[i + 2..i + 4], 16).unwrap()));
+        rest = &rest[i + 4..];
+    }
+    out + rest
+}
+
 /// Every way a file can be framed otherwise than it looks, for `rewrite` and for `check`.
 #[test]
 fn input_files_are_framed_as_they_will_be_judged() {
@@ -165,6 +208,65 @@ fn input_files_are_framed_as_they_will_be_judged() {
         assert_eq!(r.code, Some(if ok { 0 } else { 2 }), "{name}: {}", r.stderr);
         snapshot(&format!("framing_{name}"), &shots);
     }
+}
+
+/// On a terminal (`--color auto`, the default) every command colours its output; `NO_COLOR`
+/// set to a non-empty value turns that off, for the table of `run` as for the findings of
+/// `check-pcap` and the errors; `--color always` colours whatever `NO_COLOR` says.
+#[test]
+fn no_color_wins_on_a_terminal() {
+    use crate::common::pty::imcpm_on_terminal;
+    let d = workdir("no-color-terminal");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cap = root.join("captures/kamailio-l1-faulty.pcapng");
+    let cap = cap.to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &["run", "--filter", "t1/lmm", "--level", "1", "--fault", "forget-lmm-tag", "--report-dir", "reports"],
+        &["check-pcap", cap, "--sut", "127.0.0.1:5070", "--level", "1", "--no-reports"],
+        &["rewrite", "--direction", "cpm-to-im", "no-such.sip"],
+    ];
+    // An SGR sequence (colour, bold): ESC [ digits and semicolons, then `m`.
+    let sgr = |t: &str| {
+        t.match_indices("\x1b[").any(|(i, _)| {
+            let rest = &t[i + 2..];
+            let n = rest.find(|c: char| !c.is_ascii_digit() && c != ';').unwrap_or(rest.len());
+            rest[n..].starts_with('m')
+        })
+    };
+    let mut shots = String::new();
+    for args in commands {
+        let auto = imcpm_on_terminal(&d, args, &[], 80);
+        assert!(sgr(&auto.text), "colour on a terminal: imcpm {}\n{}", args.join(" "), auto.text);
+        let no = imcpm_on_terminal(&d, args, &[("NO_COLOR", "1")], 80);
+        assert_eq!(no.code, auto.code, "{}", no.text);
+        assert!(!sgr(&no.text), "NO_COLOR=1 on a terminal: imcpm {}\n{}", args.join(" "), no.text);
+        let always: Vec<&str> = args.iter().copied().chain(["--color", "always"]).collect();
+        let forced = imcpm_on_terminal(&d, &always, &[("NO_COLOR", "1")], 80);
+        assert!(sgr(&forced.text), "--color always beats NO_COLOR: {}", forced.text);
+        if args[0] == "check-pcap" {
+            shots = format!(
+                "$ NO_COLOR=1 imcpm {} (on an 80-column terminal)\nexit {}\n{}",
+                args.join(" ").replace(cap, "captures/kamailio-l1-faulty.pcapng"),
+                no.code.unwrap_or(-1),
+                no.text
+            );
+        }
+    }
+    snapshot("no_color_on_a_terminal", &shots);
+}
+
+/// A capture in which nothing went through the server named by `--sut`: no results, and no
+/// table left open (a header without rows or bottom border), only the lines that say so.
+#[test]
+fn check_pcap_without_results_prints_no_open_table() {
+    let d = workdir("no-results");
+    let cap = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/kamailio-l1-correct.pcapng");
+    std::fs::copy(cap, d.join("capture.pcapng")).unwrap();
+    let args = ["check-pcap", "capture.pcapng", "--sut", "192.0.2.99", "--level", "1", "--no-reports"];
+    let r = imcpm_in(&d, &args, &[("NO_COLOR", "1")]);
+    assert_eq!(r.code, Some(0), "{}", transcript(&args, &r, true));
+    assert!(!String::from_utf8_lossy(&r.stdout).contains('\u{250c}'), "no table");
+    snapshot("check_pcap_no_results", &transcript(&args, &r, true));
 }
 
 fn ansi(b: &[u8]) -> bool {
@@ -244,6 +346,9 @@ fn rewrite_says_what_it_leaves_unchanged() {
                 .join("tests/fixtures/variants/negated_sip_im_false_pager.sip");
             std::fs::read_to_string(p).unwrap()
         }),
+        // Other methods, named with their article (an OPTIONS, a SUBSCRIBE).
+        ("options.sip", register.replace("REGISTER", "OPTIONS")),
+        ("subscribe.sip", register.replace("REGISTER", "SUBSCRIBE")),
     ];
     for (f, text) in &files {
         std::fs::write(d.join(f), text).unwrap();
@@ -257,6 +362,8 @@ fn rewrite_says_what_it_leaves_unchanged() {
         ("im.sip", "cpm-to-im", None),
         ("negated.sip", "im-to-cpm", None),
         ("negated.sip", "cpm-to-im", None),
+        ("options.sip", "cpm-to-im", None),
+        ("subscribe.sip", "cpm-to-im", None),
     ] {
         let mut args = vec!["rewrite", "--direction", dir];
         args.extend(extra);

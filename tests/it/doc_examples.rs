@@ -12,6 +12,16 @@
 //!
 //! A command added to a document without an entry here fails the test, and so does an entry
 //! whose command no document holds any more.
+//!
+//! Commands written inline in the prose (code spans that start with `imcpm ` or `cargo run`)
+//! are accounted for too: a span that is a block command of the same document (or one part of
+//! an `A && B` one) is run as that block; a span that only names a command or one of its
+//! options (`imcpm serve`, `imcpm run --pcap`, `imcpm serve --udp-rcvbuf BYTES`) or is a synopsis
+//! (`[...]`, `A|B`, `...`) is checked against the command line itself (the subcommand and every
+//! `--option` exist); every other span must be listed in `INLINE`, where `Run` runs it from an
+//! empty directory (`A | B` pipes into B when B is installed), `Example` calls the example's own
+//! code with the documented arguments, and `Label` marks a span that is not a command (a label
+//! the tool writes, a line of a file).
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +33,48 @@ enum How {
     Elsewhere(&'static str, &'static str),
     Synopsis,
     Tooling,
+    /// `cargo run --example NAME -- ARGS`: the example's code, called here with ARGS.
+    Example,
+    /// Not a command: a label the tool writes, a line of a file.
+    Label,
 }
+
+/// The inline commands (code spans in prose) that are not a block command of their document,
+/// not a mere mention of a command or option, and not a synopsis.
+const INLINE: &[(&str, &str, How)] = &[
+    ("README.md", "imcpm man | man -l -", How::Run),
+    ("README.md", "imcpm list --export scenarios", How::Run),
+    ("README.md", "imcpm run: SCENARIO LLEVEL", How::Label),
+    ("README.md", "imcpm run: SCENARIO LN", How::Label),
+    ("docs/captures.md", "imcpm run: t1/pager L2", How::Label),
+    ("docs/report-format.md", "imcpm run: SCENARIO LLEVEL", How::Label),
+    ("docs/report-format.md", "imcpm run: t1/pager L1", How::Label),
+    ("docs/report-format.md", "imcpm VERSION", How::Label),
+    ("docs/fuzzing.md", r#"imcpm = { path = ".." }"#, How::Label),
+    ("docs/scenarios.md", "imcpm run --filter convid/reused", How::Run),
+    ("docs/scenarios.md", "cargo run --example run_one -- scenarios/convid/reused.toml 2", How::Example),
+    (
+        "docs/live-testing.md",
+        "imcpm serve --fault forget-lmm-tag",
+        How::Elsewhere("tests/it/live.rs", "\"forget-lmm-tag\""),
+    ),
+    (
+        "docs/PERFORMANCE.md",
+        "imcpm serve --listen udp:127.0.0.1:0 --level 1",
+        How::Elsewhere("tests/it/serve_sockets.rs", r#"["serve", "--listen", "udp:127.0.0.1:0", "--level", "1"]"#),
+    ),
+    ("docs/PERFORMANCE.md", "imcpm serve --level 1", How::Tooling),
+    ("docs/PERFORMANCE.md", "imcpm load --level 1 --rate 5000 --duration 60s --mix pager=1", How::Tooling),
+    ("docs/PERFORMANCE.md", "imcpm load --level 1 --rate 1000 --duration 60s", How::Tooling),
+    ("docs/PERFORMANCE.md", "imcpm load --level 2 --rate 1000 --duration 60s", How::Tooling),
+    ("docs/PERFORMANCE.md", "imcpm load --sut udp:127.0.0.1:PORT --level 1 --rate 2000 --duration 600s", How::Tooling),
+    ("docs/PERFORMANCE.md", "cargo run --release --example prof_rewrite", How::Tooling),
+    (
+        "docs/PERFORMANCE.md",
+        "cargo run -- run --report-dir /tmp/ref && ls -l /tmp/ref/report.html",
+        How::Elsewhere("tests/it/report_reference_run.rs", "fn html_of_the_reference_run_is_under_one_megabyte"),
+    ),
+];
 
 /// (document, the command as written there, joined over `\` continuations, comment cut off).
 const EXAMPLES: &[(&str, &str, How)] = &[
@@ -183,6 +234,87 @@ fn commands(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The code spans of `text`'s prose (outside fenced blocks) that start with `imcpm ` or
+/// `cargo run`, each once, in order; a span over two lines is joined with a space.
+fn inline_commands(text: &str) -> Vec<String> {
+    let mut prose = String::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            prose.push('\n');
+            continue;
+        }
+        if !fenced {
+            prose.push_str(line);
+        }
+        prose.push('\n');
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = prose.as_str();
+    while let Some(i) = rest.find('`') {
+        let ticks = rest[i..].len() - rest[i..].trim_start_matches('`').len();
+        let body = &rest[i + ticks..];
+        let fence = "`".repeat(ticks);
+        let Some(end) = body.find(&fence) else { break };
+        let span = body[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+        if (span.starts_with("imcpm ") || span.starts_with("cargo run")) && !out.contains(&span) {
+            out.push(span);
+        }
+        rest = &body[end + ticks..];
+    }
+    out
+}
+
+/// Whether `span` only names a command or one option of it: `imcpm SUB`, `imcpm SUB --opt`,
+/// `imcpm SUB --opt VALUE` with VALUE a placeholder (`FILE`, `L`) or alternatives (`udp|tcp`).
+fn mention(span: &str) -> bool {
+    let w: Vec<&str> = span.split_whitespace().collect();
+    let placeholder = |v: &str| v.chars().all(|c| c.is_ascii_uppercase()) || v.contains('|');
+    w.first() == Some(&"imcpm")
+        && match w.len() {
+            2 => !w[1].starts_with('-'),
+            3 => w[2].starts_with("--"),
+            4 => w[2].starts_with("--") && placeholder(w[3]),
+            _ => false,
+        }
+}
+
+/// Whether `span` is a synopsis: optional parts, alternatives (`a|b`; a ` | ` between spaces is
+/// a pipe) or repetition.
+fn synopsis(span: &str) -> bool {
+    span.contains('[') || span.contains("...") || span.replace(" | ", " ").contains('|')
+}
+
+/// The subcommand of an `imcpm SUB ...` line exists and so does every `--option` it names
+/// (its own or a global one).
+fn options_exist(line: &str) -> Result<(), String> {
+    use clap::CommandFactory;
+    let root = imcpm::cli::Cli::command();
+    let line = line.replace("\\|", "|");
+    let mut w = line.split_whitespace();
+    assert_eq!(w.next(), Some("imcpm"), "{line}");
+    let sub = w.next().unwrap_or("");
+    let Some(cmd) = root.find_subcommand(sub) else {
+        return Err(format!("`{line}`: imcpm has no command `{sub}`"));
+    };
+    let longs: BTreeSet<String> = cmd
+        .get_arguments()
+        .chain(root.get_arguments())
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .chain(["help".to_string()])
+        .collect();
+    for word in w.flat_map(|x| x.split('|')) {
+        let word = word.trim_start_matches('[').trim_end_matches(']');
+        let Some(opt) = word.strip_prefix("--") else { continue };
+        let opt = opt.split('=').next().unwrap_or("");
+        if !longs.contains(opt) {
+            return Err(format!("`{line}`: imcpm {sub} has no option --{opt}"));
+        }
+    }
+    Ok(())
+}
+
 /// Split a command line as a POSIX shell would for these examples (single quotes only).
 fn words(cmd: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -266,12 +398,22 @@ fn scratch(doc: &str) -> PathBuf {
 }
 
 /// Run one documented command line in `dir`: `A && B` one after the other (stopping at the
-/// first failure), `> FILE` into that file, `~` as `dir/home`, `mkdir -p` done here.
+/// first failure), `> FILE` into that file, `A | B` with A's output into B (when B is
+/// installed; else A alone), `~` as `dir/home`, `mkdir -p` done here.
 fn run_line(dir: &Path, line: &str) -> std::process::Output {
     let home = dir.join("home");
     let line = line.replace('~', home.to_str().unwrap());
     let mut last = None;
     for cmd in line.split(" && ") {
+        if let Some((a, b)) = cmd.split_once(" | ") {
+            let out = run_here(dir, a);
+            let ok = out.status.success();
+            last = Some(pipe_into(dir, out, b));
+            if !ok {
+                break;
+            }
+            continue;
+        }
         let (cmd, into) = match cmd.split_once(" > ") {
             Some((c, f)) => (c.trim(), Some(PathBuf::from(f.trim()))),
             None => (cmd, None),
@@ -295,6 +437,39 @@ fn run_line(dir: &Path, line: &str) -> std::process::Output {
         }
     }
     last.unwrap()
+}
+
+/// `out`'s stdout given to the command line `b` (run in `dir`, no pager); `out` itself when
+/// `b`'s program is not installed here.
+fn pipe_into(dir: &Path, out: std::process::Output, b: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let w = words(b);
+    let child = Command::new(&w[0])
+        .args(&w[1..])
+        .current_dir(dir)
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("{} is not installed here: only the command before `|` is run", w[0]);
+            return out;
+        }
+        Err(e) => panic!("{b}: {e}"),
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let input = out.stdout.clone();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let piped = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    piped
 }
 
 fn run_here(dir: &Path, cmd: &str) -> std::process::Output {
@@ -359,8 +534,14 @@ fn every_documented_command_is_listed_and_the_runnable_ones_run() {
                     "{doc}: {cmd} is said to be run by {file}, which no longer has {needle:?}"
                 );
             }
-            How::Synopsis => assert!(cmd.contains('[') || cmd.contains("..."), "{doc}: {cmd} is not a synopsis"),
+            How::Synopsis => {
+                assert!(cmd.contains('[') || cmd.contains("..."), "{doc}: {cmd} is not a synopsis");
+                if cmd.starts_with("imcpm ") {
+                    options_exist(cmd).unwrap_or_else(|e| panic!("{doc}: {e}"));
+                }
+            }
             How::Tooling => {}
+            How::Example | How::Label => panic!("{doc}: {cmd}: for inline commands only"),
         }
     }
     assert!(ran >= 20, "{ran} commands run");
@@ -370,6 +551,95 @@ fn every_documented_command_is_listed_and_the_runnable_ones_run() {
     let bash = std::fs::read_to_string(readme.join("home/.local/share/bash-completion/completions/imcpm")).unwrap();
     assert!(bash.contains("check-pcap"), "a bash completion script");
 }
+
+/// Every command written inline in the prose is accounted for (see the module's doc): run,
+/// checked against the command line, or listed as what it is.
+#[test]
+fn every_inline_command_is_accounted_for_and_the_runnable_ones_run() {
+    let mut blocks: BTreeSet<String> = BTreeSet::new();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(root().join(&doc)).unwrap();
+        for (cmd, _) in commands(&text) {
+            blocks.extend(cmd.split(" && ").map(str::to_string));
+            blocks.insert(cmd);
+        }
+        found.extend(inline_commands(&text).into_iter().map(|c| (doc.clone(), c)));
+    }
+    let mut unlisted = Vec::new();
+    let mut ran = 0;
+    for (doc, span) in &found {
+        let Some((_, _, how)) = INLINE.iter().find(|(d, c, _)| d == doc && c == span) else {
+            if blocks.contains(span) {
+                continue; // run (or accounted for) as that block command
+            }
+            if span.starts_with("imcpm ") && (mention(span) || synopsis(span)) {
+                options_exist(span).unwrap_or_else(|e| panic!("{doc}: {e}"));
+                continue;
+            }
+            unlisted.push(format!("{doc}: {span}"));
+            continue;
+        };
+        match how {
+            How::Run => {
+                let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc_examples_inline").join(format!("{ran}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                let out = run_line(&dir, span);
+                assert!(
+                    out.status.success(),
+                    "{doc}: {span}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(!out.stdout.is_empty(), "{doc}: {span} printed nothing");
+                ran += 1;
+            }
+            How::Example => {
+                let args: Vec<String> =
+                    span.split_once(" -- ").unwrap().1.split_whitespace().map(String::from).collect();
+                assert!(
+                    span.starts_with("cargo run --example run_one -- "),
+                    "{doc}: {span}: only run_one is called here"
+                );
+                let printed = run_one::output(&args, false, false);
+                let verdicts: Vec<&str> = printed.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
+                assert!(!verdicts.is_empty() && verdicts.iter().all(|v| *v == "PASS"), "{doc}: {span}:\n{printed}");
+            }
+            How::Elsewhere(file, needle) => {
+                let text = std::fs::read_to_string(root().join(file)).unwrap();
+                assert!(
+                    text.contains(needle),
+                    "{doc}: {span} is said to be run by {file}, which no longer has {needle:?}"
+                );
+            }
+            How::Tooling | How::Synopsis => {
+                if span.starts_with("imcpm ") {
+                    options_exist(span).unwrap_or_else(|e| panic!("{doc}: {e}"));
+                }
+            }
+            How::Label => assert!(options_exist(span).is_err(), "{doc}: {span} is a command"),
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "inline commands in the documents that this test does not know:\n{}",
+        unlisted.join("\n")
+    );
+    let gone: Vec<String> = INLINE
+        .iter()
+        .filter(|(d, c, _)| !found.iter().any(|(fd, fc)| fd == d && fc == c))
+        .map(|(d, c, _)| format!("{d}: {c}"))
+        .collect();
+    assert!(gone.is_empty(), "listed in INLINE but in no document any more:\n{}", gone.join("\n"));
+    assert!(ran >= 2, "{ran} inline commands run");
+}
+
+/// The example `run_one`, whose code docs/scenarios.md's inline `cargo run --example run_one`
+/// runs.
+#[path = "../../examples/run_one.rs"]
+#[allow(dead_code)]
+mod run_one;
 
 /// The scratch directory of `doc`, made (empty) the first time it is asked for in this run.
 fn scratch_of(doc: &str) -> PathBuf {

@@ -32,4 +32,11 @@ fn a_fault_is_reported_with_its_id_and_clause() {
     let panic = std::panic::catch_unwind(|| outcome.assert_pass()).unwrap_err();
     let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("did not pass") && msg.contains("Through the IM server"), "{msg}");
+    // Messages are numbered from 1, as in every report: the finding and the ladder row name
+    // the same message, the INVITE the server sent on.
+    assert!(msg.contains("at message #13, egress, line 14, Accept-Contact"), "{msg}");
+    let row = msg.lines().find(|l| l.trim_start().starts_with("13 ")).unwrap_or_else(|| panic!("no row 13: {msg}"));
+    let row = row.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(row, "13 1.004s im-server -> core TCP INVITE sip:bob@im.example.net SIP/2.0", "{msg}");
+    assert!(msg.contains("#11 -> #13  INVITE sip:bob@im.example.net"), "{msg}");
 }

@@ -289,16 +289,61 @@ fn serve_says_why_it_rejects_and_logs_each_forward() {
     core.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let me = core.local_addr().unwrap();
     let mut buf = [0u8; 65536];
-    // A next hop the server cannot resolve: 503 with a Warning saying so.
-    let req = message(udp, me, "UDP", me).replace(&format!("<sip:{me};lr>"), "<sip:nowhere.invalid;lr>");
-    core.send_to(req.as_bytes(), udp).unwrap();
-    let (n, _) = core.recv_from(&mut buf).expect("an answer");
-    let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert!(resp.starts_with("SIP/2.0 503 "), "{resp}");
-    assert!(
-        resp.contains("\r\nWarning: 399 127.0.0.1 \"next hop nowhere.invalid cannot be resolved (not an IP address or a configured host)\"\r\n"),
-        "{resp}"
-    );
+    // Each rejection is answered with a Warning saying why, and logged at info with the same
+    // words: (Call-ID, request, status line, why).
+    let numbered = |n: &str| {
+        message(udp, me, "UDP", me)
+            .replace("branch=z9hG4bKsockUDP", &format!("branch=z9hG4bKrej{n}"))
+            .replace("Call-ID: sock-UDP@test", &format!("Call-ID: rej{n}@test"))
+    };
+    let rejections = [
+        // A next hop the server cannot resolve.
+        (
+            "rej1@test",
+            numbered("1").replace(&format!("<sip:{me};lr>"), "<sip:nowhere.invalid;lr>"),
+            "SIP/2.0 503 Service Unavailable",
+            "next hop nowhere.invalid cannot be resolved (not an IP address or a configured host)",
+        ),
+        // A Request-URI with a headers component.
+        (
+            "rej2@test",
+            numbered("2").replacen(
+                "sip:bob@im.example.net SIP/2.0",
+                "sip:bob@im.example.net?Route=%3Csip:x%3E SIP/2.0",
+                1,
+            ),
+            "SIP/2.0 400 Bad Request (headers in the Request-URI)",
+            "a Request-URI carries no headers component (RFC 3261 19.1.5)",
+        ),
+        // A request the transaction layer cannot take (answered statelessly).
+        (
+            "rej3@test",
+            numbered("3").replace(&format!("Via: SIP/2.0/UDP {me};branch=z9hG4bKrej3"), "Via: garbage"),
+            "SIP/2.0 400 Bad Request",
+            "cannot match to a transaction: malformed top Via",
+        ),
+        // No hop left.
+        (
+            "rej4@test",
+            numbered("4").replace("Max-Forwards: 67", "Max-Forwards: 0"),
+            "SIP/2.0 483 Too Many Hops",
+            "Max-Forwards is 0",
+        ),
+        // An extension the proxy is required to support and does not.
+        (
+            "rej5@test",
+            numbered("5").replace("CSeq: 1 MESSAGE\r\n", "CSeq: 1 MESSAGE\r\nProxy-Require: foo\r\n"),
+            "SIP/2.0 420 Bad Extension",
+            "Proxy-Require option(s) not supported: foo",
+        ),
+    ];
+    for (_, req, status, why) in &rejections {
+        core.send_to(req.as_bytes(), udp).unwrap();
+        let (n, _) = core.recv_from(&mut buf).expect("an answer");
+        let resp = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(resp.starts_with(&format!("{status}\r\n")), "{resp}");
+        assert!(resp.contains(&format!("\r\nWarning: 399 127.0.0.1 \"{why}\"\r\n")), "{resp}");
+    }
     // A Call-ID with an ESC from the wire: logged escaped, never raw.
     let req = message(udp, me, "UDP", me)
         .replace(&format!("<sip:{me};lr>"), "<sip:nowhere.invalid;lr>")
@@ -317,11 +362,16 @@ fn serve_says_why_it_rejects_and_logs_each_forward() {
     let logged = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);
     let line = |needle: &str| logged.lines().find(|l| l.contains(needle)).map(str::to_string);
-    let rejected = line("rejected:").unwrap_or_else(|| panic!("no rejection logged:\n{logged}"));
-    assert!(
-        rejected.contains(" INFO ") && rejected.contains("status=503") && rejected.contains("nowhere.invalid"),
-        "{rejected}"
-    );
+    for (call_id, _, status, why) in &rejections {
+        let code = status.split(' ').nth(1).unwrap();
+        let rejected = line(&format!("call_id={call_id}")).unwrap_or_else(|| panic!("{call_id} not logged:\n{logged}"));
+        assert!(
+            rejected.contains(" INFO ")
+                && rejected.contains(&format!("rejected: {why} "))
+                && rejected.contains(&format!("status={code}")),
+            "{rejected}"
+        );
+    }
     assert!(!logged.contains('\u{1b}'), "a raw ESC from the wire in the log:\n{logged}");
     assert!(logged.contains("call_id=esc\\x1b[31mred@test"), "{logged}");
     let forwarded = line("forwarded:").unwrap_or_else(|| panic!("no forward logged:\n{logged}"));

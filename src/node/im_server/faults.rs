@@ -101,7 +101,7 @@ pub struct FaultSet(Vec<Fault>);
 
 /// An unknown fault name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault {0:?} (see `imcpm faults`)")]
+#[error("unknown fault `{}` (see `imcpm faults`)", crate::base::escape::escape(.0))]
 pub struct UnknownFault(pub String);
 
 impl FaultSet {

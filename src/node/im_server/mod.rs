@@ -170,13 +170,13 @@ impl ImServer {
         if let Err(e) = self.layer.handle_packet(packet, self.now) {
             self.stats.malformed += 1;
             tracing::debug!(error = %e, "message not taken by the transaction layer");
-            self.reject_unmatchable(bytes, flow);
+            self.reject_unmatchable(bytes, flow, &e.to_string());
         }
     }
 
-    /// A request the transaction layer could not take (e.g. a malformed Via): 400 to its
-    /// source when a response can be formed (D15), else dropped.
-    fn reject_unmatchable(&mut self, bytes: Vec<u8>, flow: Flow) {
+    /// A request the transaction layer could not take (e.g. a malformed Via), `why`: 400 to its
+    /// source when a response can be formed (D15), with a Warning saying why, else dropped.
+    fn reject_unmatchable(&mut self, bytes: Vec<u8>, flow: Flow, why: &str) {
         let msg = match Message::parse(bytes.clone()) {
             Ok(m) => m,
             Err(e) => {
@@ -208,7 +208,9 @@ impl ImServer {
             return;
         }
         if msg.first(&HeaderName::Via).is_some() && msg.first(&HeaderName::CallId).is_some() {
+            log_rejection(&msg, StatusCode::BAD_REQUEST, why);
             let r = response_to(&msg, StatusCode::BAD_REQUEST, Some(&self.ids.token(8)));
+            let r = self.with_headers(r, &[("Warning", warning(&self.config.host, why))]);
             self.layer.send_stateless(flow.packet(r));
             self.stats.answered += 1;
         }
@@ -275,13 +277,7 @@ impl ImServer {
         why: &str,
         extra: &[(&str, String)],
     ) {
-        tracing::info!(
-            method = %esc(msg.method().map_or("?", Method::as_str)),
-            call_id = %esc(&msg.call_id().unwrap_or_default()),
-            status = %code,
-            "rejected: {}",
-            esc(why)
-        );
+        log_rejection(msg, code, why);
         let mut all: Vec<(&str, String)> = extra.to_vec();
         all.push(("Warning", warning(&self.config.host, why)));
         self.answer_with(tx, msg, code, reason, &all);
@@ -324,11 +320,12 @@ impl ImServer {
         // (A `?` in the user part is just a character there: only one after the host counts.)
         let uri_headers = |u: &str| u.rsplit_once('@').map_or(u, |(_, host)| host).contains('?');
         if msg.request_uri().is_some_and(|u| u.starts_with("sip") && uri_headers(&u)) {
-            return self.answer_with(
+            return self.reject_with(
                 tx,
                 &msg,
                 StatusCode::BAD_REQUEST,
                 "Bad Request (headers in the Request-URI)",
+                "a Request-URI carries no headers component (RFC 3261 19.1.5)",
                 &[],
             );
         }
@@ -672,6 +669,18 @@ impl SansIo for ImServer {
 /// ([`crate::base::escape`]), so that no peer can write to the operator's terminal.
 fn esc(s: &str) -> String {
     crate::base::escape::escape(s).into_owned()
+}
+
+/// The info line of every request the server answers with a rejection of its own: why, with
+/// the method, Call-ID and status (escaped: they come from the wire).
+fn log_rejection(msg: &Message, code: StatusCode, why: &str) {
+    tracing::info!(
+        method = %esc(msg.method().map_or("?", Method::as_str)),
+        call_id = %esc(&msg.call_id().unwrap_or_default()),
+        status = %code,
+        "rejected: {}",
+        esc(why)
+    );
 }
 
 /// A Warning header value (RFC 3261 §20.43): warn-code 399 (miscellaneous), this server's

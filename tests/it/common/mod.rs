@@ -1,6 +1,7 @@
 //! Shared helpers for the server tests: a scripted driver over virtual time and request makers.
 #![allow(dead_code)]
 
+pub(crate) mod pty;
 pub(crate) mod sipgen;
 
 use imcpm::base::Level;
