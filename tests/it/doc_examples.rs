@@ -67,6 +67,7 @@ const INLINE: &[(&str, &str, How)] = &[
     ("docs/PERFORMANCE.md", "imcpm load --level 1 --rate 5000 --duration 60s --mix pager=1", How::Tooling),
     ("docs/PERFORMANCE.md", "imcpm load --level 1 --rate 1000 --duration 60s", How::Tooling),
     ("docs/PERFORMANCE.md", "imcpm load --level 2 --rate 1000 --duration 60s", How::Tooling),
+    ("docs/PERFORMANCE.md", "imcpm load --level 1 --mix pager=1 --rate 2000 --duration 15s", How::Tooling),
     ("docs/PERFORMANCE.md", "imcpm load --sut udp:127.0.0.1:PORT --level 1 --rate 2000 --duration 600s", How::Tooling),
     ("docs/PERFORMANCE.md", "cargo run --release --example prof_rewrite", How::Tooling),
     (
