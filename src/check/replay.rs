@@ -387,7 +387,14 @@ impl Replayer {
                 Speed::Max => self.last_send + MAX_GAP,
             };
         }
-        (self.last_activity + QUIET).min(self.last_send + LAST_WAIT)
+        // The quiet time ends the replay only once every request has its final response
+        // ([`Replayer::maybe_finish`]); while one is missing, the next thing to wait for is
+        // the last wait's end (waking at a quiet time already past would spin).
+        if self.pending.is_empty() {
+            (self.last_activity + QUIET).min(self.last_send + LAST_WAIT)
+        } else {
+            self.last_send + LAST_WAIT
+        }
     }
 }
 
@@ -505,4 +512,33 @@ pub fn judge(
         });
     }
     Replayed { results, pairs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that never answers: the replay waits for its last wait to end, asleep, instead
+    /// of waking at a quiet time that has already passed (a busy loop of 32 s).
+    #[test]
+    fn a_replay_waiting_for_answers_sleeps_until_its_last_wait_ends() {
+        let bytes = b"MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKa1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@cpm.example.com>;tag=a\r\nTo: <sip:bob@im.example.net>\r\nCall-ID: c1@x\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let item = Item { at_us: 0, frame: 1, bytes, call_id: "c1@x".into(), cseq: "1 MESSAGE".into() };
+        let script = Script { items: vec![item], files: vec!["c.pcap".into()], ..Script::default() };
+        let (sut, me) = ("127.0.0.1:5060".parse().unwrap(), "127.0.0.1:5070".parse().unwrap());
+        let mut r = Replayer::new(script, vec![], sut, me, Transport::Udp, Speed::Max, "t");
+        let t0 = Instant::ZERO + Duration::from_secs(1);
+        r.handle_input(Input::Timeout(t0));
+        assert!(matches!(r.poll_output(), Output::Transmit(_)), "the request is sent");
+        assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+        for after in [Duration::from_millis(300), Duration::from_secs(5), Duration::from_secs(31)] {
+            let now = t0 + after;
+            r.handle_input(Input::Timeout(now));
+            let Output::Timeout(wake) = r.poll_output() else { panic!("nothing more to send") };
+            assert_eq!(wake, t0 + LAST_WAIT, "{after:?} after the request, with no answer");
+            assert!(!r.finished());
+        }
+        r.handle_input(Input::Timeout(t0 + LAST_WAIT));
+        assert!(r.finished(), "the last wait is over");
+    }
 }
