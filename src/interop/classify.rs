@@ -50,7 +50,7 @@ fn scan(msg: &Message) -> Tags {
     let buf = msg.bytes();
     let mut t = Tags::default();
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
-        for v in msg.list_values(&name) {
+        for v in msg.list_iter(&name) {
             let raw = v.of(buf);
             match CpmIcsi::from_raw(raw) {
                 Some(i) => t.cpm.push(i),
@@ -60,7 +60,7 @@ fn scan(msg: &Message) -> Tags {
     }
     for name in [HeaderName::AcceptContact, HeaderName::Contact] {
         let ac = name == HeaderName::AcceptContact;
-        for v in msg.list_values(&name) {
+        for v in msg.list_iter(&name) {
             let pl = ParamList::parse(buf, v);
             for p in &pl.params {
                 if p.is(buf, ICSI_REF) {
@@ -98,7 +98,7 @@ pub fn cpm_icsis(msg: &Message) -> Vec<CpmIcsi> {
 /// True when any Accept-Contact or Contact value carries `tag` with a TRUE value.
 pub fn has_true_tag(msg: &Message, tag: &str) -> bool {
     [HeaderName::AcceptContact, HeaderName::Contact].iter().any(|name| {
-        msg.list_values(name).into_iter().any(|v| {
+        msg.list_iter(name).any(|v| {
             let pl = ParamList::parse(msg.bytes(), v);
             pl.get_all(msg.bytes(), tag).any(|p| p.boolean(msg.bytes()) == Some(true))
         })
@@ -158,7 +158,7 @@ fn classify_invite(msg: &Message) -> Option<Service> {
 }
 
 fn header_has_token(msg: &Message, name: HeaderName, token: &str) -> bool {
-    msg.list_values(&name).into_iter().any(|v| msg.slice(v).eq_ignore_ascii_case(token.as_bytes()))
+    msg.list_iter(&name).any(|v| msg.slice(v).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 #[cfg(test)]

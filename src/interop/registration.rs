@@ -43,7 +43,7 @@ pub fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
 /// a conference factory's 2xx names (docs/decisions.md D17: a group's Conversation-ID is kept
 /// per focus).
 pub fn focus_aor(m: &Message) -> Option<String> {
-    m.list_values(&HeaderName::Contact).into_iter().find_map(|v| {
+    m.list_iter(&HeaderName::Contact).find_map(|v| {
         let focus = ParamList::parse(m.bytes(), v).has(m.bytes(), "isfocus");
         focus.then(|| NameAddr::parse(m.bytes(), v)).flatten().and_then(|na| aor_of(m.bytes(), &na))
     })
@@ -64,8 +64,8 @@ pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
             }
         }
     }
-    if let Some(r) = msg.list_values(&HeaderName::Route).first() {
-        if let Some(na) = NameAddr::parse(msg.bytes(), *r) {
+    if let Some(r) = msg.list_iter(&HeaderName::Route).next() {
+        if let Some(na) = NameAddr::parse(msg.bytes(), r) {
             if SipUri::parse(&na.uri_text(msg.bytes())).is_some_and(|u| u.has_param("orig")) {
                 return SessionCase::Orig;
             }
@@ -139,11 +139,11 @@ pub fn third_party_register(msg: &Message, level: Level) -> Option<ThirdPartyReg
     if r.expires.is_none() {
         r.expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
     }
-    if let Some(v) = inner.list_values(&HeaderName::Contact).first() {
-        if let Some(na) = NameAddr::parse(inner.bytes(), *v) {
+    if let Some(v) = inner.list_iter(&HeaderName::Contact).next() {
+        if let Some(na) = NameAddr::parse(inner.bytes(), v) {
             r.contact = Some(na.uri_text(inner.bytes()));
         }
-        if let Some(p) = ParamList::parse(inner.bytes(), *v).get(inner.bytes(), "expires") {
+        if let Some(p) = ParamList::parse(inner.bytes(), v).get(inner.bytes(), "expires") {
             r.expires = p.value_text(inner.bytes()).trim().parse().ok().or(r.expires);
         }
     }

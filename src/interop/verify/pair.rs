@@ -548,7 +548,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         for name in
             [HeaderName::ConversationId, HeaderName::ContributionId, HeaderName::AcceptContact, HeaderName::Contact]
         {
-            let (a, b) = (ing.list_values(&name).len(), eg.list_values(&name).len());
+            let (a, b) = (ing.list_iter(&name).count(), eg.list_iter(&name).count());
             if b > a {
                 j.violation(
                     ReqId::SIP_PRESERVE,
@@ -580,10 +580,8 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         // Accept-Contact and Contact values as feature-parameter sets (RFC 3840: parameter order
         // and name case are free; Accept-Contact order too, D19).
         if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact) {
-            let vi: Vec<ValueView<'_>> =
-                ing.list_values(&h.name).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
-            let ve: Vec<ValueView<'_>> =
-                eg.list_values(&h.name).into_iter().map(|s| ValueView::new(eg.bytes(), s)).collect();
+            let vi: Vec<ValueView<'_>> = ing.list_iter(&h.name).map(|s| ValueView::new(ing.bytes(), s)).collect();
+            let ve: Vec<ValueView<'_>> = eg.list_iter(&h.name).map(|s| ValueView::new(eg.bytes(), s)).collect();
             let same = vi.len() == ve.len()
                 && if h.name == HeaderName::Contact {
                     vi.iter().zip(&ve).all(|(x, y)| values::same_meaning(x, y))
@@ -713,8 +711,8 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             ]
             .into_iter()
             .find(|n| {
-                eg.list_values(n).iter().any(|v| {
-                    CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || ValueView::new(eg.bytes(), *v).cpm.contains(&i)
+                eg.list_iter(n).any(|v| {
+                    CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || ValueView::new(eg.bytes(), v).cpm.contains(&i)
                 })
             })
             .unwrap_or(HeaderName::AcceptContact);
@@ -759,8 +757,7 @@ fn each_value(
     let ing = p.ingress;
     let mut walk = Walk::default();
     for (t, name) in TARGETS.iter().enumerate() {
-        let vi: Vec<ValueView<'_>> =
-            ing.list_values(name).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+        let vi: Vec<ValueView<'_>> = ing.list_iter(name).map(|s| ValueView::new(ing.bytes(), s)).collect();
         let se = eg.list_values(name);
         let ve: Vec<ValueView<'_>> = se.iter().map(|s| ValueView::new(eg.bytes(), *s)).collect();
         let mut used = vec![false; ve.len()];
@@ -860,7 +857,7 @@ fn judge_leftovers(
     what: &str,
 ) {
     for name in TARGETS {
-        for s in eg.list_values(&name) {
+        for s in eg.list_iter(&name) {
             let v = ValueView::new(eg.bytes(), s);
             if left(&v) {
                 j.violation(
@@ -891,9 +888,9 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     });
     judge_leftovers(j, p, eg, id, |v| !v.cpm.is_empty(), "CPM ICSI");
     let ac_in: Vec<ValueView<'_>> =
-        ing.list_values(&HeaderName::AcceptContact).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+        ing.list_iter(&HeaderName::AcceptContact).map(|s| ValueView::new(ing.bytes(), s)).collect();
     let ac_out: Vec<(Span, ValueView<'_>)> =
-        eg.list_values(&HeaderName::AcceptContact).into_iter().map(|s| (s, ValueView::new(eg.bytes(), s))).collect();
+        eg.list_iter(&HeaderName::AcceptContact).map(|s| (s, ValueView::new(eg.bytes(), s))).collect();
     // D16: no Accept-Contact value carried a CPM ICSI (whatever Contact carries): one IM
     // Accept-Contact value must be added, with the large-message tag for LMM.
     let d16 = walk.mapped[0] == 0;
@@ -952,7 +949,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         }
     }
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
-        for v in eg.list_values(&name) {
+        for v in eg.list_iter(&name) {
             if CpmIcsi::from_raw(v.of(eg.bytes())).is_some() {
                 j.violation(
                     ReqId::X_PAS_REMOVED,

@@ -430,7 +430,7 @@ fn via_meaning(m: &Message, v: crate::sip::Span) -> Vec<u8> {
 }
 
 fn via_keys(r: &Message) -> Vec<Vec<u8>> {
-    r.list_values(&HeaderName::Via).iter().map(|s| via_meaning(r, *s)).collect()
+    r.list_iter(&HeaderName::Via).map(|s| via_meaning(r, s)).collect()
 }
 
 /// Everything but the Via fields, for telling a relayed response from one of the server's own.
@@ -458,8 +458,8 @@ fn judge_relayed_responses(
         if !is_sut(&o.packet.to) || r.is_request() || r.status() == Some(StatusCode::TRYING) {
             continue;
         }
-        let vias: Vec<&[u8]> = r.list_values(&HeaderName::Via).iter().map(|s| s.of(r.bytes())).collect();
-        if vias.len() < 2 {
+        let vias = p.vias().len();
+        if vias < 2 {
             continue;
         }
         j.checked(ReqId::SIP_PROXY, "responses relayed upstream with the server's Via removed");
@@ -513,7 +513,7 @@ fn judge_relayed_responses(
                 j.violation(
                     ReqId::SIP_PROXY,
                     "the response relayed upstream without the server's own Via",
-                    format!("{} Via values (received {})", xv.len(), vias.len()),
+                    format!("{} Via values (received {})", xv.len(), vias),
                     Location {
                         message: Some(Location::number(n)),
                         side: Some("response".into()),
@@ -650,14 +650,17 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
     let uri = |m: &Message, v: crate::sip::Span| {
         crate::sip::NameAddr::parse(m.bytes(), v).and_then(|na| crate::sip::SipUri::parse(&na.uri_text(m.bytes())))
     };
-    let ri = ing.list_values(&HeaderName::Route);
-    let Some(next) = eg.list_values(&HeaderName::Route).first().and_then(|v| uri(eg, *v)) else { return };
+    let Some(next) = eg.list_iter(&HeaderName::Route).next().and_then(|v| uri(eg, v)) else { return };
     let to = trace.events[k].packet.to;
     let (want, what) = match next.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
         Ok(ip) => (Some((ip, Some(next.port.unwrap_or(5060)))), format!("{}:{}", ip, next.port.unwrap_or(5060))),
         Err(_) => {
             // A host name: judged when it names the element the request came from (the core).
-            let back = ri.get(1).and_then(|v| uri(ing, *v)).is_some_and(|u| u.host == next.host && u.port == next.port);
+            let back = ing
+                .list_iter(&HeaderName::Route)
+                .nth(1)
+                .and_then(|v| uri(ing, v))
+                .is_some_and(|u| u.host == next.host && u.port == next.port);
             let from = trace.events[i].packet.from;
             if !back {
                 return;
