@@ -358,7 +358,7 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
                 let f = Finding::harness(requirement, "the request offered to the server", why);
                 let key = String::from_utf8_lossy(&call).into_owned();
                 let level = job.level;
-                for r in report::group(&key, level, &[f]) {
+                for r in report::group_owned(&key, level, vec![f]) {
                     s.add(r);
                 }
             }
@@ -427,8 +427,12 @@ fn key_hash(k: &BucketKey) -> u64 {
 
 /// A capture time (µs since the Unix epoch) in RFC 3339 UTC with microseconds.
 fn capture_time(t: Instant) -> String {
-    let s = report::write::rfc3339(t.0 / 1_000_000);
-    format!("{}.{:06}Z", s.trim_end_matches('Z'), t.0 % 1_000_000)
+    use std::fmt::Write;
+    let mut s = report::write::rfc3339(t.0 / 1_000_000);
+    // `...:SSZ` -> `...:SS.ffffffZ`
+    s.pop();
+    let _ = write!(s, ".{:06}Z", t.0 % 1_000_000);
+    s
 }
 
 /// The `branch` parameters of the first two Via values of a message, by a scan of its header
@@ -718,7 +722,15 @@ impl Streaming<'_> {
             self.cut.1.remove(&h);
         }
         let part = key.0;
-        let keys: Vec<Arc<str>> = b.at.iter().map(|&at| self.key_of(part, at, &key.1)).collect();
+        // The key depends on the file only (one Call-ID per dialog): worked out once per file.
+        let mut keys: Vec<Arc<str>> = Vec::with_capacity(b.at.len());
+        for (i, &at) in b.at.iter().enumerate() {
+            let k = match i.checked_sub(1).map(|p| (b.at[p].0, &keys[p])) {
+                Some((file, k)) if file == at.0 => k.clone(),
+                _ => self.key_of(part, at, &key.1),
+            };
+            keys.push(k);
+        }
         let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
         let p = &self.parts[part];
         let local = judge_local_in(&p.ctx, &b.trace, Some(&p.regs), Some(self.now));
@@ -746,8 +758,8 @@ impl Streaming<'_> {
         }
         let level = self.parts[part].ctx.level;
         let mut notable = false;
-        for (k, fs) in &by_key {
-            for r in report::group(k, level, fs) {
+        for (k, fs) in by_key {
+            for r in report::group_owned(&k, level, fs) {
                 notable |= !matches!(r.verdict, Verdict::Pass | Verdict::NotApplicable);
                 self.add(r);
             }
@@ -840,8 +852,8 @@ impl Streaming<'_> {
             by_key.entry(k).or_default().push(f);
         }
         let level = p.ctx.level;
-        for (k, fs) in &by_key {
-            for r in report::group(k, level, fs) {
+        for (k, fs) in by_key {
+            for r in report::group_owned(&k, level, fs) {
                 self.add(r);
             }
         }
