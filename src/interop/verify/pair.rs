@@ -437,28 +437,55 @@ fn route_key(m: &Message, v: Span) -> Vec<u8> {
     let Some(na) = crate::sip::NameAddr::parse(buf, v) else {
         return meaning::canonical(&HeaderName::Route, v.of(buf));
     };
-    let Some(u) = crate::sip::SipUri::parse(&na.uri_text(buf)) else {
+    let uri = String::from_utf8_lossy(na.uri.of(buf));
+    let Some(u) = crate::sip::uri::SipUriRef::parse(&uri) else {
         return meaning::canonical(&HeaderName::Route, v.of(buf));
     };
-    let mut params: Vec<String> = u.params.iter().map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or(""))).collect();
-    params.sort();
-    let mut hp: Vec<String> = na
-        .params
-        .params
-        .iter()
-        .map(|p| format!("{}={}", p.name_text(buf).to_ascii_lowercase(), p.value_text(buf)))
-        .collect();
-    hp.sort();
-    format!(
-        "{}:{}@{}:{};{}|{}",
-        u.scheme,
-        u.user.as_deref().unwrap_or(""),
-        u.host,
-        u.port.map_or(String::new(), |p| p.to_string()),
-        params.join(";"),
-        hp.join(";")
-    )
-    .into_bytes()
+    // `scheme:user@host:port;n=v;...|n=v;...`: scheme, host and parameter names lowercased,
+    // each parameter list sorted as the text `n=v`.
+    let mut params: Vec<(&str, &str)> = u.params().map(|(n, v)| (n, v.unwrap_or(""))).collect();
+    params.sort_by(|a, b| entry_cmp(a.0, a.1, b.0, b.1));
+    let mut hp: Vec<_> = na.params.params.iter().map(|p| (p.name_text(buf), p.value_text(buf))).collect();
+    hp.sort_by(|a, b| entry_cmp(&a.0, &a.1, &b.0, &b.1));
+    let mut out = String::with_capacity(uri.len() + 16);
+    let lower = |out: &mut String, s: &str| {
+        let at = out.len();
+        out.push_str(s);
+        out[at..].make_ascii_lowercase();
+    };
+    lower(&mut out, u.scheme);
+    out.push(':');
+    out.push_str(u.user.unwrap_or(""));
+    out.push('@');
+    lower(&mut out, u.host);
+    out.push(':');
+    if let Some(p) = u.port {
+        use std::fmt::Write;
+        let _ = write!(out, "{p}");
+    }
+    let list = |out: &mut String, entries: &mut dyn Iterator<Item = (&str, &str)>| {
+        for (k, (n, v)) in entries.enumerate() {
+            if k > 0 {
+                out.push(';');
+            }
+            lower(out, n);
+            out.push('=');
+            out.push_str(v);
+        }
+    };
+    out.push(';');
+    list(&mut out, &mut params.iter().copied());
+    out.push('|');
+    list(&mut out, &mut hp.iter().map(|(n, v)| (&**n, &**v)));
+    out.into_bytes()
+}
+
+/// The order of two parameters as the texts `name=value` with the names lowercased, without
+/// writing them.
+fn entry_cmp(an: &str, av: &str, bn: &str, bv: &str) -> std::cmp::Ordering {
+    let a = an.bytes().map(|c| c.to_ascii_lowercase()).chain(std::iter::once(b'=')).chain(av.bytes());
+    let b = bn.bytes().map(|c| c.to_ascii_lowercase()).chain(std::iter::once(b'=')).chain(bv.bytes());
+    a.cmp(b)
 }
 
 /// Headers whose change the preserve rule does not judge (other rules do).
@@ -1136,6 +1163,63 @@ mod tests {
 
     use super::*;
     use crate::base::Role;
+
+    /// The Route key as first written (every part copied, then formatted), for comparison.
+    fn route_key_copied(m: &Message, v: Span) -> Vec<u8> {
+        let buf = m.bytes();
+        let Some(na) = crate::sip::NameAddr::parse(buf, v) else {
+            return meaning::canonical(&HeaderName::Route, v.of(buf));
+        };
+        let Some(u) = crate::sip::SipUri::parse(&na.uri_text(buf)) else {
+            return meaning::canonical(&HeaderName::Route, v.of(buf));
+        };
+        let mut params: Vec<String> =
+            u.params.iter().map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or(""))).collect();
+        params.sort();
+        let mut hp: Vec<String> = na
+            .params
+            .params
+            .iter()
+            .map(|p| format!("{}={}", p.name_text(buf).to_ascii_lowercase(), p.value_text(buf)))
+            .collect();
+        hp.sort();
+        format!(
+            "{}:{}@{}:{};{}|{}",
+            u.scheme,
+            u.user.as_deref().unwrap_or(""),
+            u.host,
+            u.port.map_or(String::new(), |p| p.to_string()),
+            params.join(";"),
+            hp.join(";")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn route_keys_are_the_formatted_ones() {
+        let entries = [
+            "<sip:192.0.2.2;lr;odi=X>",
+            "<SIP:IMS.Example.NET:5060;ODI=a;Lr;transport=TCP>;Foo=\"Q;x\";bar",
+            "\"Core\" <sip:user;par=u%40example.net@Example.com;lr>;a=1;B=2;a=0",
+            "sip:scscf.example.net;lr",
+            "<tel:+1-555-123;phone-context=x>",
+            "<sips:[2001:DB8::1]:5061;lr;;>",
+            "<sip:h:notaport;lr>",
+            "not a route",
+            "<sip:a@b;lr;lr=;z;y=\u{e9}>;\u{e9}=1",
+        ];
+        let mut text = String::from("OPTIONS sip:bob@h SIP/2.0\r\n");
+        for e in entries {
+            text.push_str(&format!("Route: {e}\r\n"));
+        }
+        text.push_str("\r\n");
+        let m = Message::parse(text.into_bytes()).unwrap();
+        let spans = m.list_values(&HeaderName::Route);
+        assert_eq!(spans.len(), entries.len());
+        for s in spans {
+            assert_eq!(route_key(&m, s), route_key_copied(&m, s), "{}", m.text(s));
+        }
+    }
 
     const CPM_AC: &str = r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg""#;
     const IM_AC: &str = "Accept-Contact: *;+g.oma.sip-im";

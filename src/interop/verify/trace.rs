@@ -652,8 +652,9 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
     };
     let Some(next) = eg.list_iter(&HeaderName::Route).next().and_then(|v| uri(eg, v)) else { return };
     let to = trace.events[k].packet.to;
-    let (want, what) = match next.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-        Ok(ip) => (Some((ip, Some(next.port.unwrap_or(5060)))), format!("{}:{}", ip, next.port.unwrap_or(5060))),
+    // Where it should have gone: an address, or the host the request came from (any port).
+    let (ip, port) = match next.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => (ip, Some(next.port.unwrap_or(5060))),
         Err(_) => {
             // A host name: judged when it names the element the request came from (the core).
             let back = ing
@@ -665,12 +666,15 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
             if !back {
                 return;
             }
-            (Some((from.ip(), None)), format!("{} ({})", next.host, from.ip()))
+            (from.ip(), None)
         }
     };
-    let Some((ip, port)) = want else { return };
     j.checked(ReqId::ROUTE_VIA_IMS, "sent to the next hop of the ISC Route set");
     if to.ip() != ip || port.is_some_and(|p| p != to.port()) {
+        let what = match port {
+            Some(p) => format!("{ip}:{p}"),
+            None => format!("{} ({ip})", next.host),
+        };
         j.violation(
             ReqId::ROUTE_VIA_IMS,
             format!("sent to the next hop of its Route set, {what}"),
