@@ -125,15 +125,47 @@ pub fn form_of(msg: &Message) -> Form {
 /// Classify a MESSAGE or INVITE into its Appendix T service (the classification rules). None for other
 /// methods and for INVITEs that match no rule.
 pub fn classify(msg: &Message) -> Option<Service> {
-    match msg.method()? {
-        Method::Message => Some(if is_imdn(msg) { Service::Imdn } else { Service::Pager }),
-        Method::Invite => classify_invite(msg),
-        _ => None,
+    Identifiers::new(msg).classify()
+}
+
+/// The identifiers of one request, read once however many questions are asked of them (the
+/// oracle asks [`classify`], [`form_of`] and [`cpm_icsis`] of each request several times).
+pub struct Identifiers<'m> {
+    msg: &'m Message,
+    tags: std::cell::OnceCell<Tags>,
+}
+
+impl<'m> Identifiers<'m> {
+    /// The identifiers of `msg` (read when first asked).
+    pub fn new(msg: &'m Message) -> Identifiers<'m> {
+        Identifiers { msg, tags: std::cell::OnceCell::new() }
+    }
+    fn tags(&self) -> &Tags {
+        self.tags.get_or_init(|| scan(self.msg))
+    }
+    /// [`classify`].
+    pub fn classify(&self) -> Option<Service> {
+        match self.msg.method()? {
+            Method::Message => Some(if is_imdn(self.msg) { Service::Imdn } else { Service::Pager }),
+            Method::Invite => classify_invite(self.msg, self.tags()),
+            _ => None,
+        }
+    }
+    /// [`form_of`].
+    pub fn form(&self) -> Form {
+        form_from(self.tags())
+    }
+    /// [`cpm_icsis`].
+    pub fn cpm_icsis(&self) -> &[CpmIcsi] {
+        &self.tags().cpm
+    }
+    /// The request.
+    pub fn message(&self) -> &'m Message {
+        self.msg
     }
 }
 
-fn classify_invite(msg: &Message) -> Option<Service> {
-    let t = scan(msg);
+fn classify_invite(msg: &Message, t: &Tags) -> Option<Service> {
     let body = msg.body();
     // Rule 3: Large Message Mode.
     if t.cpm.first() == Some(&CpmIcsi::LargeMsg) || t.deferred || t.lmm_ac {
@@ -218,5 +250,13 @@ mod tests {
         assert_eq!(form_of(&neg), Form::Negated);
         let none = msg("MESSAGE sip:b@h SIP/2.0\r\nSubject: x", "text/plain", "x");
         assert_eq!(form_of(&none), Form::Neither);
+        // Read once, asked many times: the same answers.
+        for m in [&ft, &lmm, &s, &g, &neg, &none] {
+            let ids = Identifiers::new(m);
+            for _ in 0..2 {
+                assert_eq!((ids.classify(), ids.form()), (classify(m), form_of(m)));
+                assert_eq!(ids.cpm_icsis(), cpm_icsis(m).as_slice());
+            }
+        }
     }
 }

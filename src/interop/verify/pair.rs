@@ -12,7 +12,7 @@ use crate::base::Level;
 use crate::base::Service;
 use crate::base::Transport;
 use crate::base::{ClientKind, SessionCase};
-use crate::interop::classify::{Form, classify, cpm_icsis, form_of};
+use crate::interop::classify::{Form, Identifiers};
 use crate::interop::finding::{Finding, Location, Verdict};
 use crate::interop::rules::Family;
 use crate::interop::rules::ReqId;
@@ -46,8 +46,13 @@ pub enum Expectation {
 
 /// Decide what the server should do (docs/decisions.md D3, D7, D8, D13, D14).
 pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
-    let Some(service) = classify(ingress) else { return Expectation::PassThrough };
-    let form = form_of(ingress);
+    expectation_of(ctx, &Identifiers::new(ingress))
+}
+
+/// [`expectation`] of a request whose identifiers are read already.
+pub(crate) fn expectation_of(ctx: &PairContext, ids: &Identifiers<'_>) -> Expectation {
+    let Some(service) = ids.classify() else { return Expectation::PassThrough };
+    let form = ids.form();
     match ctx.case {
         SessionCase::Term => {
             // D8: at level 1 every local user is treated as an IM user for delivery.
@@ -87,8 +92,18 @@ fn to_local_cpm(ctx: &PairContext) -> bool {
 
 /// Judge one pair.
 pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> Vec<Finding> {
+    check_pair_of(ctx, ingress, &Identifiers::new(ingress), egress)
+}
+
+/// [`check_pair`] of a request whose identifiers are read already.
+pub(crate) fn check_pair_of(
+    ctx: &PairContext,
+    ingress: &Message,
+    ids: &Identifiers<'_>,
+    egress: Egress<'_>,
+) -> Vec<Finding> {
     let mut j = Judge::default();
-    let p = Pos { ctx, ingress };
+    let p = Pos { ctx, ingress, ids };
     let pass_loc = p.loc_egress(None, None);
 
     // D15 first: malformed must-parse input is rejected, never repaired and forwarded.
@@ -125,7 +140,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         return j.finish(pass_loc);
     }
 
-    let exp = expectation(ctx, ingress);
+    let exp = expectation_of(ctx, ids);
     match (exp, egress) {
         (Expectation::Reject403, e) => judge_reject(
             &mut j,
@@ -149,9 +164,10 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             if ctx.role == crate::base::Role::Proxy {
                 judge_proxy(&mut j, &p, eg);
             }
-            judge_preserve(&mut j, &p, eg, exp);
+            let eg_ids = Identifiers::new(eg);
+            judge_preserve(&mut j, &p, eg, &eg_ids, exp);
             judge_framing(&mut j, &p, eg);
-            judge_invented(&mut j, &p, eg, exp);
+            judge_invented(&mut j, &p, &eg_ids, exp);
             match exp {
                 Expectation::Map { dir: Direction::CpmToIm, family, service } => {
                     judge_cpm_to_im(&mut j, &p, eg, ReqId::of_service(family, service), service);
@@ -171,7 +187,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             // A request whose only IM tags are negated is forwarded unchanged (a negated tag is no IM tag: it is not an IM request).
             // Conversation identity goes with the contributions (MESSAGE, INVITE), not with the
             // rest of a dialog (BYE, UPDATE, ...).
-            if to_local_cpm(ctx) && form_of(ingress) != Form::Negated && classify(ingress).is_some() {
+            if to_local_cpm(ctx) && ids.form() != Form::Negated && ids.classify().is_some() {
                 judge_conv_ids(&mut j, &p, eg);
             }
         }
@@ -268,6 +284,8 @@ fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: ReqId, code: Stat
 struct Pos<'a> {
     ctx: &'a PairContext,
     ingress: &'a Message,
+    /// The ingress's identifiers.
+    ids: &'a Identifiers<'a>,
 }
 
 impl Pos<'_> {
@@ -511,7 +529,7 @@ fn managed(name: &HeaderName, exp: Expectation, to_cpm: bool) -> bool {
     always || mapped || ids
 }
 
-fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
+fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, eg_ids: &Identifiers<'_>, exp: Expectation) {
     let ing = p.ingress;
     j.checked(ReqId::SIP_PRESERVE, "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
     // Record-Route: the proxy may add its own entries on top, never drop or change others.
@@ -566,12 +584,12 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             Location { header: Some("body".into()), ..p.loc_egress(None, None) },
         );
     }
-    let to_cpm = to_local_cpm(p.ctx) && form_of(ing) != Form::Negated && classify(ing).is_some();
+    let to_cpm = to_local_cpm(p.ctx) && p.ids.form() != Form::Negated && p.ids.classify().is_some();
     // A request that is not an IM request (its only IM tags are negated) is forwarded unchanged:
     // nothing added either (no Conversation-ID, Contribution-ID or Accept-Contact; an added
     // CPM P-Asserted-Service is T3.MAP's, as an invented ICSI).
-    let invented = cpm_icsis(eg).iter().any(|c| !cpm_icsis(ing).contains(c));
-    if to_local_cpm(p.ctx) && form_of(ing) == Form::Negated && !invented {
+    let invented = eg_ids.cpm_icsis().iter().any(|c| !p.ids.cpm_icsis().contains(c));
+    if to_local_cpm(p.ctx) && p.ids.form() == Form::Negated && !invented {
         for name in
             [HeaderName::ConversationId, HeaderName::ContributionId, HeaderName::AcceptContact, HeaderName::Contact]
         {
@@ -633,9 +651,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         }
         // One defect, one ID: a CPM ICSI invented in these values is T3.MAP's; a malformed
         // header the server need not parse, changed, is SIP.ROBUST's (D15: forwarded untouched).
-        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact)
-            && cpm_icsis(eg).iter().any(|c| !cpm_icsis(ing).contains(c))
-        {
+        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact) && invented {
             continue;
         }
         if ing.all(&h.name).any(|x| wellformed::bad_optional(&h.name, ing.slice(x.value))) {
@@ -716,14 +732,15 @@ fn via_transport(m: &Message) -> Option<Transport> {
 }
 
 /// T3.MAP: no CPM ICSI invented (one the ingress did not carry, other than the one IM -> CPM adds).
-fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
-    let before = cpm_icsis(p.ingress);
+fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg_ids: &Identifiers<'_>, exp: Expectation) {
+    let eg = eg_ids.message();
+    let before = p.ids.cpm_icsis();
     let allowed = match exp {
         Expectation::Map { dir: Direction::ImToCpm, service, .. } => CpmIcsi::from_norm(service.row().icsi),
         _ => None,
     };
     j.checked(ReqId::T3_MAP, "identifiers spelled as Table 1; no CPM ICSI invented");
-    for i in cpm_icsis(eg) {
+    for &i in eg_ids.cpm_icsis() {
         if !before.contains(&i) && Some(i) != allowed && exp != Expectation::Unknown {
             let what = match allowed {
                 Some(a) => format!("no CPM ICSI but {} (Table 1 for this service)", a.urn()),
@@ -1359,7 +1376,7 @@ mod tests {
     #[test]
     fn only_a_negated_im_tag_passes_through_to_a_cpm_client() {
         let m = ingress(70, &[NEG_AC], "hi");
-        assert_eq!(form_of(&m), Form::Negated);
+        assert_eq!(crate::interop::classify::form_of(&m), Form::Negated);
         assert_eq!(
             expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm)), &m),
             Expectation::PassThrough

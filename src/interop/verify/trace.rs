@@ -6,12 +6,12 @@
 
 use super::context::{Egress, PairContext};
 use super::judge::Judge;
-use super::pair::{Expectation, check_pair, expectation};
+use super::pair::{Expectation, check_pair_of, expectation_of};
 use crate::base::Level;
 use crate::base::Service;
 use crate::base::Trace;
 use crate::base::{ClientKind, Instant, Role, SessionCase};
-use crate::interop::classify::classify;
+use crate::interop::classify::Identifiers;
 use crate::interop::finding::{Finding, Location, Verdict};
 use crate::interop::registration::{
     aor, aor_of, focus_aor, served_user, session_case, third_party_register, unregistered,
@@ -276,8 +276,9 @@ pub(crate) fn judge_local_in(
             }
             (None, None) => Egress::Nothing,
         };
-        let exp = expectation(&pctx, m);
-        report.findings.extend(check_pair(&pctx, m, eg));
+        let ids = Identifiers::new(m);
+        let exp = expectation_of(&pctx, &ids);
+        report.findings.extend(check_pair_of(&pctx, m, &ids, eg));
         for &k in &egress {
             used_egress[k] = true;
         }
@@ -305,7 +306,7 @@ pub(crate) fn judge_local_in(
                 offline_480.push((u.clone(), cid.into_owned(), i));
             }
         }
-        let service = classify(m);
+        let service = ids.classify();
         if let (Some(k), Some(svc)) = (first_egress, service) {
             let to_cpm = ctx.level == Level::Two && case == SessionCase::Term && client == Some(ClientKind::Cpm);
             let from_cpm = ctx.level == Level::Two && case == SessionCase::Orig && client == Some(ClientKind::Cpm);
