@@ -435,17 +435,36 @@ fn capture_time(t: Instant) -> String {
     s
 }
 
+/// The lines of a message after its first, split at LF (a CR before it kept), up to the end of
+/// the bytes: `bytes.split(|b| *b == b'\n').skip(1)`, found with memchr.
+fn lines_after_first(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = memchr::memchr(b'\n', bytes).map(|i| &bytes[i + 1..]);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        Some(match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                &r[..i]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        })
+    })
+}
+
 /// The `branch` parameters of the first two Via values of a message, by a scan of its header
 /// lines (`Via` or `v`, several values on a line split at commas outside quotes).
 fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
     let mut found: [Option<&[u8]>; 2] = [None, None];
     let mut n = 0;
-    for line in bytes.split(|b| *b == b'\n').skip(1) {
+    for line in lines_after_first(bytes) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || n == 2 {
             break;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
         if !(name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
             continue;
@@ -479,12 +498,12 @@ fn branch_of(via: &[u8]) -> Option<&[u8]> {
 
 /// The Call-ID of a message, by a scan of its header lines (`Call-ID` or `i`), trimmed.
 fn call_id_of(bytes: &[u8]) -> &[u8] {
-    for line in bytes.split(|b| *b == b'\n').skip(1) {
+    for line in lines_after_first(bytes) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
         if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
             return line[colon + 1..].trim_ascii();
@@ -990,6 +1009,17 @@ fn section_level(comment: &str) -> Option<Level> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_after_the_first_split_as_split_does() {
+        for b in [&b"a\nb\r\n\nc"[..], b"no line end", b"x\n", b"\n\n", b"", b"a\r\nVia: x\r\n\r\nbody\nmore"] {
+            let want: Vec<&[u8]> = b.split(|c| *c == b'\n').skip(1).collect();
+            assert_eq!(lines_after_first(b).collect::<Vec<_>>(), want, "{}", String::from_utf8_lossy(b));
+        }
+        let m = b"MESSAGE sip:b@h SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z1, SIP/2.0/UDP b;branch=z2\r\ni:  c1 \r\n\r\n";
+        assert_eq!(via_branches(m), (Some(&b"z1"[..]), Some(&b"z2"[..])));
+        assert_eq!(call_id_of(m), b"c1");
+    }
 
     #[test]
     fn sut_addresses_parse() {
