@@ -361,7 +361,7 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
                 let f = Finding::harness(requirement, "the request offered to the server", why);
                 let key = String::from_utf8_lossy(&call).into_owned();
                 let level = job.level;
-                for r in report::group(&key, level, &[f]) {
+                for r in report::group_owned(&key, level, vec![f]) {
                     s.add(r);
                 }
             }
@@ -430,8 +430,31 @@ fn key_hash(k: &BucketKey) -> u64 {
 
 /// A capture time (µs since the Unix epoch) in RFC 3339 UTC with microseconds.
 fn capture_time(t: Instant) -> String {
-    let s = report::write::rfc3339(t.0 / 1_000_000);
-    format!("{}.{:06}Z", s.trim_end_matches('Z'), t.0 % 1_000_000)
+    use std::fmt::Write;
+    let mut s = report::write::rfc3339(t.0 / 1_000_000);
+    // `...:SSZ` -> `...:SS.ffffffZ`
+    s.pop();
+    let _ = write!(s, ".{:06}Z", t.0 % 1_000_000);
+    s
+}
+
+/// The lines of a message after its first, split at LF (a CR before it kept), up to the end of
+/// the bytes: `bytes.split(|b| *b == b'\n').skip(1)`, found with memchr.
+fn lines_after_first(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = memchr::memchr(b'\n', bytes).map(|i| &bytes[i + 1..]);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        Some(match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                &r[..i]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        })
+    })
 }
 
 /// The `branch` parameters of the first two Via values of a message, by a scan of its header
@@ -439,12 +462,12 @@ fn capture_time(t: Instant) -> String {
 fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
     let mut found: [Option<&[u8]>; 2] = [None, None];
     let mut n = 0;
-    for line in bytes.split(|b| *b == b'\n').skip(1) {
+    for line in lines_after_first(bytes) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || n == 2 {
             break;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
         if !(name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
             continue;
@@ -478,12 +501,12 @@ fn branch_of(via: &[u8]) -> Option<&[u8]> {
 
 /// The Call-ID of a message, by a scan of its header lines (`Call-ID` or `i`), trimmed.
 fn call_id_of(bytes: &[u8]) -> &[u8] {
-    for line in bytes.split(|b| *b == b'\n').skip(1) {
+    for line in lines_after_first(bytes) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
         if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
             return line[colon + 1..].trim_ascii();
@@ -721,7 +744,15 @@ impl Streaming<'_> {
             self.cut.1.remove(&h);
         }
         let part = key.0;
-        let keys: Vec<Arc<str>> = b.at.iter().map(|&at| self.key_of(part, at, &key.1)).collect();
+        // The key depends on the file only (one Call-ID per dialog): worked out once per file.
+        let mut keys: Vec<Arc<str>> = Vec::with_capacity(b.at.len());
+        for (i, &at) in b.at.iter().enumerate() {
+            let k = match i.checked_sub(1).map(|p| (b.at[p].0, &keys[p])) {
+                Some((file, k)) if file == at.0 => k.clone(),
+                _ => self.key_of(part, at, &key.1),
+            };
+            keys.push(k);
+        }
         let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
         let p = &self.parts[part];
         let local = judge_local_in(&p.ctx, &b.trace, Some(&p.regs), Some(self.now));
@@ -749,8 +780,8 @@ impl Streaming<'_> {
         }
         let level = self.parts[part].ctx.level;
         let mut notable = false;
-        for (k, fs) in &by_key {
-            for r in report::group(k, level, fs) {
+        for (k, fs) in by_key {
+            for r in report::group_owned(&k, level, fs) {
                 notable |= !matches!(r.verdict, Verdict::Pass | Verdict::NotApplicable);
                 self.add(r);
             }
@@ -843,8 +874,8 @@ impl Streaming<'_> {
             by_key.entry(k).or_default().push(f);
         }
         let level = p.ctx.level;
-        for (k, fs) in &by_key {
-            for r in report::group(k, level, fs) {
+        for (k, fs) in by_key {
+            for r in report::group_owned(&k, level, fs) {
                 self.add(r);
             }
         }
@@ -981,6 +1012,17 @@ fn section_level(comment: &str) -> Option<Level> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_after_the_first_split_as_split_does() {
+        for b in [&b"a\nb\r\n\nc"[..], b"no line end", b"x\n", b"\n\n", b"", b"a\r\nVia: x\r\n\r\nbody\nmore"] {
+            let want: Vec<&[u8]> = b.split(|c| *c == b'\n').skip(1).collect();
+            assert_eq!(lines_after_first(b).collect::<Vec<_>>(), want, "{}", String::from_utf8_lossy(b));
+        }
+        let m = b"MESSAGE sip:b@h SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z1, SIP/2.0/UDP b;branch=z2\r\ni:  c1 \r\n\r\n";
+        assert_eq!(via_branches(m), (Some(&b"z1"[..]), Some(&b"z2"[..])));
+        assert_eq!(call_id_of(m), b"c1");
+    }
 
     #[test]
     fn sut_addresses_parse() {

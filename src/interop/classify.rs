@@ -50,7 +50,7 @@ fn scan(msg: &Message) -> Tags {
     let buf = msg.bytes();
     let mut t = Tags::default();
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
-        for v in msg.list_values(&name) {
+        for v in msg.list_iter(&name) {
             let raw = v.of(buf);
             match CpmIcsi::from_raw(raw) {
                 Some(i) => t.cpm.push(i),
@@ -60,7 +60,7 @@ fn scan(msg: &Message) -> Tags {
     }
     for name in [HeaderName::AcceptContact, HeaderName::Contact] {
         let ac = name == HeaderName::AcceptContact;
-        for v in msg.list_values(&name) {
+        for v in msg.list_iter(&name) {
             let pl = ParamList::parse(buf, v);
             for p in &pl.params {
                 if p.is(buf, ICSI_REF) {
@@ -98,7 +98,7 @@ pub fn cpm_icsis(msg: &Message) -> Vec<CpmIcsi> {
 /// True when any Accept-Contact or Contact value carries `tag` with a TRUE value.
 pub fn has_true_tag(msg: &Message, tag: &str) -> bool {
     [HeaderName::AcceptContact, HeaderName::Contact].iter().any(|name| {
-        msg.list_values(name).into_iter().any(|v| {
+        msg.list_iter(name).any(|v| {
             let pl = ParamList::parse(msg.bytes(), v);
             pl.get_all(msg.bytes(), tag).any(|p| p.boolean(msg.bytes()) == Some(true))
         })
@@ -125,15 +125,47 @@ pub fn form_of(msg: &Message) -> Form {
 /// Classify a MESSAGE or INVITE into its Appendix T service (the classification rules). None for other
 /// methods and for INVITEs that match no rule.
 pub fn classify(msg: &Message) -> Option<Service> {
-    match msg.method()? {
-        Method::Message => Some(if is_imdn(msg) { Service::Imdn } else { Service::Pager }),
-        Method::Invite => classify_invite(msg),
-        _ => None,
+    Identifiers::new(msg).classify()
+}
+
+/// The identifiers of one request, read once however many questions are asked of them (the
+/// oracle asks [`classify`], [`form_of`] and [`cpm_icsis`] of each request several times).
+pub struct Identifiers<'m> {
+    msg: &'m Message,
+    tags: std::cell::OnceCell<Tags>,
+}
+
+impl<'m> Identifiers<'m> {
+    /// The identifiers of `msg` (read when first asked).
+    pub fn new(msg: &'m Message) -> Identifiers<'m> {
+        Identifiers { msg, tags: std::cell::OnceCell::new() }
+    }
+    fn tags(&self) -> &Tags {
+        self.tags.get_or_init(|| scan(self.msg))
+    }
+    /// [`classify`].
+    pub fn classify(&self) -> Option<Service> {
+        match self.msg.method()? {
+            Method::Message => Some(if is_imdn(self.msg) { Service::Imdn } else { Service::Pager }),
+            Method::Invite => classify_invite(self.msg, self.tags()),
+            _ => None,
+        }
+    }
+    /// [`form_of`].
+    pub fn form(&self) -> Form {
+        form_from(self.tags())
+    }
+    /// [`cpm_icsis`].
+    pub fn cpm_icsis(&self) -> &[CpmIcsi] {
+        &self.tags().cpm
+    }
+    /// The request.
+    pub fn message(&self) -> &'m Message {
+        self.msg
     }
 }
 
-fn classify_invite(msg: &Message) -> Option<Service> {
-    let t = scan(msg);
+fn classify_invite(msg: &Message, t: &Tags) -> Option<Service> {
     let body = msg.body();
     // Rule 3: Large Message Mode.
     if t.cpm.first() == Some(&CpmIcsi::LargeMsg) || t.deferred || t.lmm_ac {
@@ -158,7 +190,7 @@ fn classify_invite(msg: &Message) -> Option<Service> {
 }
 
 fn header_has_token(msg: &Message, name: HeaderName, token: &str) -> bool {
-    msg.list_values(&name).into_iter().any(|v| msg.slice(v).eq_ignore_ascii_case(token.as_bytes()))
+    msg.list_iter(&name).any(|v| msg.slice(v).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 #[cfg(test)]
@@ -218,5 +250,13 @@ mod tests {
         assert_eq!(form_of(&neg), Form::Negated);
         let none = msg("MESSAGE sip:b@h SIP/2.0\r\nSubject: x", "text/plain", "x");
         assert_eq!(form_of(&none), Form::Neither);
+        // Read once, asked many times: the same answers.
+        for m in [&ft, &lmm, &s, &g, &neg, &none] {
+            let ids = Identifiers::new(m);
+            for _ in 0..2 {
+                assert_eq!((ids.classify(), ids.form()), (classify(m), form_of(m)));
+                assert_eq!(ids.cpm_icsis(), cpm_icsis(m).as_slice());
+            }
+        }
     }
 }

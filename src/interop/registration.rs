@@ -7,31 +7,56 @@ use crate::base::{ClientKind, SessionCase};
 use crate::interop::classify::{cpm_icsis, has_true_tag};
 use crate::interop::table::IM_TAG;
 use crate::sip::params::ParamList;
-use crate::sip::{HeaderName, Message, NameAddr, SipUri};
+use crate::sip::uri::SipUriRef;
+use crate::sip::{HeaderName, Message, NameAddr};
 
 /// The address of record of a URI text, lowercased (`sip:user@host`, `tel:number`). One user's
 /// E.164 number has one key whatever the form: `tel:+1-555-123`, `sip:+1555123@host;user=phone`
 /// and `sip:+1555123@host` all give `tel:+1555123` (RFC 3966 visual separators dropped), so that
 /// Conversation-IDs and registrations of one user meet.
 pub fn aor(uri: &str) -> Option<String> {
-    let u = SipUri::parse(uri)?;
-    Some(match e164(&u) {
-        Some(n) => format!("tel:{n}"),
-        None => u.aor().to_ascii_lowercase(),
-    })
+    let u = SipUriRef::parse(uri)?;
+    if let Some(n) = e164(&u) {
+        return Some(n);
+    }
+    // `sip:user@host`, `sip:host` or `tel:number` (SipUri::aor), lowercased.
+    let mut out = String::with_capacity(uri.len());
+    match u.user {
+        Some(user) if u.is_tel() => {
+            out.push_str("tel:");
+            out.push_str(user);
+        }
+        Some(user) => {
+            out.push_str("sip:");
+            out.push_str(user);
+            out.push('@');
+            out.push_str(u.host);
+        }
+        None => {
+            out.push_str("sip:");
+            out.push_str(u.host);
+        }
+    }
+    out.make_ascii_lowercase();
+    Some(out)
 }
 
-/// The global number of a tel URI, or of a SIP URI whose user part is one (`+` and digits,
-/// `user=phone` or not).
-fn e164(u: &SipUri) -> Option<String> {
-    let user = u.user.as_deref()?;
+/// `tel:` and the global number of a tel URI, or of a SIP URI whose user part is one (`+` and
+/// digits, `user=phone` or not).
+fn e164(u: &SipUriRef<'_>) -> Option<String> {
+    let user = u.user?;
     let num = user.split(';').next()?.strip_prefix('+')?;
-    let digits: String = num.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')')).collect();
-    let phone = u.scheme == "tel" || u.param("user").is_some_and(|v| v.eq_ignore_ascii_case("phone"));
-    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let digits = num.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')'));
+    let phone = u.is_tel() || u.param("user").is_some_and(|v| v.eq_ignore_ascii_case("phone"));
+    let numeric = digits.clone().next().is_some() && digits.clone().all(|c| c.is_ascii_digit());
     // A SIP user part of `+` and digits only is taken as the number too (RCS stacks often
     // leave `user=phone` out); visual separators need the explicit phone form.
-    (numeric && (phone || num.bytes().all(|b| b.is_ascii_digit()))).then(|| format!("+{digits}"))
+    (numeric && (phone || num.bytes().all(|b| b.is_ascii_digit()))).then(|| {
+        let mut out = String::with_capacity(num.len() + 5);
+        out.push_str("tel:+");
+        out.extend(digits);
+        out
+    })
 }
 
 /// The address of record of a name-addr of `buf`.
@@ -43,7 +68,7 @@ pub fn aor_of(buf: &[u8], na: &NameAddr) -> Option<String> {
 /// a conference factory's 2xx names (docs/decisions.md D17: a group's Conversation-ID is kept
 /// per focus).
 pub fn focus_aor(m: &Message) -> Option<String> {
-    m.list_values(&HeaderName::Contact).into_iter().find_map(|v| {
+    m.list_iter(&HeaderName::Contact).find_map(|v| {
         let focus = ParamList::parse(m.bytes(), v).has(m.bytes(), "isfocus");
         focus.then(|| NameAddr::parse(m.bytes(), v)).flatten().and_then(|na| aor_of(m.bytes(), &na))
     })
@@ -64,15 +89,17 @@ pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
             }
         }
     }
-    if let Some(r) = msg.list_values(&HeaderName::Route).first() {
-        if let Some(na) = NameAddr::parse(msg.bytes(), *r) {
-            if SipUri::parse(&na.uri_text(msg.bytes())).is_some_and(|u| u.has_param("orig")) {
+    if let Some(r) = msg.list_iter(&HeaderName::Route).next() {
+        if let Some(na) = NameAddr::parse(msg.bytes(), r) {
+            let uri = String::from_utf8_lossy(na.uri.of(msg.bytes()));
+            if SipUriRef::parse(&uri).is_some_and(|u| u.has_param("orig")) {
                 return SessionCase::Orig;
             }
         }
     }
-    let host = msg.request_uri().and_then(|u| SipUri::parse(&u)).map(|u| u.host).unwrap_or_default();
-    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(&host)) {
+    let ruri = msg.request_uri().unwrap_or_default();
+    let host = SipUriRef::parse(&ruri).map_or("", |u| u.host);
+    if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(host)) {
         SessionCase::Term
     } else {
         SessionCase::Orig
@@ -139,11 +166,11 @@ pub fn third_party_register(msg: &Message, level: Level) -> Option<ThirdPartyReg
     if r.expires.is_none() {
         r.expires = inner.first_value(&HeaderName::Expires).and_then(|v| v.trim().parse().ok());
     }
-    if let Some(v) = inner.list_values(&HeaderName::Contact).first() {
-        if let Some(na) = NameAddr::parse(inner.bytes(), *v) {
+    if let Some(v) = inner.list_iter(&HeaderName::Contact).next() {
+        if let Some(na) = NameAddr::parse(inner.bytes(), v) {
             r.contact = Some(na.uri_text(inner.bytes()));
         }
-        if let Some(p) = ParamList::parse(inner.bytes(), *v).get(inner.bytes(), "expires") {
+        if let Some(p) = ParamList::parse(inner.bytes(), v).get(inner.bytes(), "expires") {
             r.expires = p.value_text(inner.bytes()).trim().parse().ok().or(r.expires);
         }
     }
@@ -163,5 +190,13 @@ mod tests {
         assert_eq!(aor("tel:+15551230001;phone-context=example.net"), k);
         assert_eq!(aor("sip:Alice@IM.example.net").as_deref(), Some("sip:alice@im.example.net"));
         assert_eq!(aor("sip:+1555-123@im.example.net").as_deref(), Some("sip:+1555-123@im.example.net"));
+        assert_eq!(aor("sip:+1555-123@im.example.net;user=PHONE").as_deref(), Some("tel:+1555123"));
+        assert_eq!(aor("SIPS:Bob:pw@Example.COM:5061;lr").as_deref(), Some("sip:bob@example.com"));
+        assert_eq!(aor("sip:IM.Example.net").as_deref(), Some("sip:im.example.net"));
+        assert_eq!(aor("TEL:+1(555)123").as_deref(), Some("tel:+1555123"));
+        assert_eq!(aor("tel:Alice").as_deref(), Some("tel:alice"));
+        assert_eq!(aor("sip:+@h").as_deref(), Some("sip:+@h"));
+        assert_eq!(aor("sip:a@h:x"), None);
+        assert_eq!(aor("no scheme"), None);
     }
 }

@@ -97,12 +97,12 @@ pub fn validate(msg: &Message) -> Result<(), ParseError> {
             }
         }
     }
-    for v in msg.list_values(&HeaderName::PAssertedService) {
+    for v in msg.list_iter(&HeaderName::PAssertedService) {
         if !is_valid_service_id(&msg.text(v)) {
             return Err(bad("P-Asserted-Service", "not an RFC 6050 Service-ID", v.start));
         }
     }
-    for v in msg.list_values(&HeaderName::PServedUser) {
+    for v in msg.list_iter(&HeaderName::PServedUser) {
         if NameAddr::parse(buf, v).is_none() {
             return Err(bad("P-Served-User", "not a name-addr", v.start));
         }

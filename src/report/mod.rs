@@ -42,23 +42,31 @@ pub struct ResultItem {
 
 /// Group findings into results by requirement (catalogue order), for one scenario and level.
 pub fn group(scenario: &str, level: Level, findings: &[Finding]) -> Vec<ResultItem> {
-    let mut by: BTreeMap<ReqId, Vec<Finding>> = BTreeMap::new();
-    for f in findings {
-        by.entry(f.requirement).or_default().push(f.clone());
+    group_owned(scenario, level, findings.to_vec())
+}
+
+/// [`group`], taking the findings (moved into the results, not copied). Within a requirement
+/// they keep their order.
+pub fn group_owned(scenario: &str, level: Level, mut findings: Vec<Finding>) -> Vec<ResultItem> {
+    // A stable sort: the findings of one requirement stay in the order given.
+    findings.sort_by_key(|f| f.requirement);
+    let mut out = Vec::new();
+    while let Some(last) = findings.last() {
+        let id = last.requirement;
+        let start = findings.partition_point(|f| f.requirement < id);
+        // The first requirement's findings are the whole rest: moved as they are.
+        let fs = if start == 0 { std::mem::take(&mut findings) } else { findings.split_off(start) };
+        out.push(ResultItem {
+            scenario: scenario.to_string(),
+            level,
+            clause: id.rule().clause.to_string(),
+            verdict: worst(&fs),
+            requirement: id,
+            findings: fs,
+        });
     }
-    by.into_values()
-        .map(|fs| {
-            let id = fs[0].requirement;
-            ResultItem {
-                scenario: scenario.to_string(),
-                level,
-                clause: id.rule().clause.to_string(),
-                verdict: worst(&fs),
-                requirement: id,
-                findings: fs,
-            }
-        })
-        .collect()
+    out.reverse();
+    out
 }
 
 /// Counts of results keyed by verdict name (every verdict present, zero included).
@@ -131,4 +139,40 @@ pub fn changed_lines(a: &[u8], b: &[u8]) -> Vec<usize> {
         .filter(|(_, (m, _))| *m == '+')
         .map(|(k, _)| k)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interop::finding::Location;
+
+    fn f(id: ReqId, verdict: Verdict, observed: &str) -> Finding {
+        Finding::new(id, verdict, "x", observed).at(Location { message: Some(1), ..Location::default() })
+    }
+
+    #[test]
+    fn group_orders_requirements_by_catalogue_and_keeps_finding_order() {
+        let findings = vec![
+            f(ReqId::SIP_PROXY, Verdict::Pass, "a"),
+            f(ReqId::T1_TERM_PAGER, Verdict::Fail, "b"),
+            f(ReqId::SIP_PROXY, Verdict::Fail, "c"),
+            f(ReqId::T1_TERM_PAGER, Verdict::Pass, "d"),
+            f(ReqId::SIP_PROXY, Verdict::Inconclusive, "e"),
+        ];
+        let results = group_owned("s", Level::One, findings.clone());
+        assert_eq!(results, group("s", Level::One, &findings));
+        let got: Vec<(ReqId, Verdict, Vec<&str>)> = results
+            .iter()
+            .map(|r| (r.requirement, r.verdict, r.findings.iter().map(|x| x.observed.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (ReqId::T1_TERM_PAGER, Verdict::Fail, vec!["b", "d"]),
+                (ReqId::SIP_PROXY, Verdict::Fail, vec!["a", "c", "e"]),
+            ]
+        );
+        assert!(results.iter().all(|r| r.scenario == "s" && r.clause == r.requirement.rule().clause));
+        assert!(group_owned("s", Level::One, Vec::new()).is_empty());
+    }
 }

@@ -250,11 +250,12 @@ impl Message {
     /// Every list element of every field with this name, in order (for list headers:
     /// comma-separated values split outside quotes and `<>`).
     pub fn list_values(&self, name: &HeaderName) -> Vec<Span> {
-        let mut out = Vec::new();
-        for h in self.all(name) {
-            crate::sip::params::split_list_into(&self.bytes, h.value, &mut out);
-        }
-        out
+        self.list_iter(name).collect()
+    }
+    /// [`Message::list_values`] one by one, nothing collected (for a caller that only walks
+    /// them, counts them or takes the first).
+    pub fn list_iter<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = Span> + 'a {
+        self.all(name).flat_map(move |h| crate::sip::params::ListItems::new(&self.bytes, h.value))
     }
 
     /// The Call-ID value.
@@ -332,7 +333,7 @@ impl Message {
     }
     /// The topmost Via value.
     pub fn top_via(&self) -> Option<Span> {
-        self.list_values(&HeaderName::Via).into_iter().next()
+        self.list_iter(&HeaderName::Via).next()
     }
     /// The `branch` parameter of the topmost Via.
     pub fn top_via_branch(&self) -> Option<String> {
@@ -369,14 +370,15 @@ impl Message {
     /// Via, CSeq, Call-ID, From, To, Max-Forwards, Route, Content-Length.
     pub fn validate_for_proxy(&self) -> Result<(), ParseError> {
         let at = |kind, off| ParseError::at(kind, &self.bytes, off);
-        let vias = self.list_values(&HeaderName::Via);
-        if vias.is_empty() {
-            return Err(at(ParseErrorKind::Missing("Via"), self.headers_end.start));
-        }
-        for v in &vias {
-            crate::sip::uri::Via::parse(&self.bytes, *v).ok_or_else(|| {
+        let mut vias = 0;
+        for v in self.list_iter(&HeaderName::Via) {
+            vias += 1;
+            crate::sip::uri::Via::parse(&self.bytes, v).ok_or_else(|| {
                 at(ParseErrorKind::BadValue { name: "Via", why: "not SIP/2.0/<transport> host[:port]" }, v.start)
             })?;
+        }
+        if vias == 0 {
+            return Err(at(ParseErrorKind::Missing("Via"), self.headers_end.start));
         }
         let (_, cseq_method) = self.cseq()?;
         if let Some(m) = self.method() {
@@ -399,7 +401,7 @@ impl Message {
         self.to_addr()?;
         self.max_forwards()?;
         self.content_length()?;
-        for r in self.list_values(&HeaderName::Route) {
+        for r in self.list_iter(&HeaderName::Route) {
             NameAddr::parse(&self.bytes, r)
                 .ok_or_else(|| at(ParseErrorKind::BadValue { name: "Route", why: "not a name-addr" }, r.start))?;
         }

@@ -15,43 +15,80 @@ pub fn split_list(buf: &[u8], value: Span) -> Vec<Span> {
 
 /// [`split_list`], appending the elements to `out` (no list of its own to allocate).
 pub fn split_list_into(buf: &[u8], value: Span, out: &mut Vec<Span>) {
-    let v = value.of(buf);
-    // Fast path: no comma at all, one element.
-    if memchr::memchr(b',', v).is_none() {
-        push_trimmed(out, v, value.start, 0, v.len());
-        return;
-    }
-    let mut start = 0;
-    let mut in_q = false;
-    let mut in_a = false;
-    let mut i = 0;
-    while i < v.len() {
-        match v[i] {
-            b'\\' if in_q => i += 1,
-            b'"' => in_q = !in_q,
-            b'<' if !in_q => in_a = true,
-            b'>' if !in_q => in_a = false,
-            b',' if !in_q && !in_a => {
-                push_trimmed(out, v, value.start, start, i);
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    push_trimmed(out, v, value.start, start, v.len());
+    out.extend(ListItems::new(buf, value));
 }
 
-fn push_trimmed(out: &mut Vec<Span>, v: &[u8], base: usize, mut s: usize, mut e: usize) {
+/// The elements of a list header value, as [`split_list`] gives them, one by one (nothing
+/// collected: for a caller that only walks them or takes the first).
+#[derive(Debug, Clone)]
+pub struct ListItems<'a> {
+    v: &'a [u8],
+    base: usize,
+    pos: usize,
+    in_q: bool,
+    in_a: bool,
+    done: bool,
+}
+
+impl<'a> ListItems<'a> {
+    /// The elements of the value at `value` of `buf`.
+    pub fn new(buf: &'a [u8], value: Span) -> ListItems<'a> {
+        ListItems { v: value.of(buf), base: value.start, pos: 0, in_q: false, in_a: false, done: false }
+    }
+}
+
+impl Iterator for ListItems<'_> {
+    type Item = Span;
+    fn next(&mut self) -> Option<Span> {
+        let v = self.v;
+        while !self.done {
+            let start = self.pos;
+            // Fast path: no comma left, the rest is one element.
+            let mut end = v.len();
+            if memchr::memchr(b',', &v[start..]).is_none() {
+                self.done = true;
+            } else {
+                let mut i = start;
+                self.done = true;
+                while i < v.len() {
+                    match v[i] {
+                        b'\\' if self.in_q => i += 1,
+                        b'"' => self.in_q = !self.in_q,
+                        b'<' if !self.in_q => self.in_a = true,
+                        b'>' if !self.in_q => self.in_a = false,
+                        b',' if !self.in_q && !self.in_a => {
+                            end = i;
+                            self.pos = i + 1;
+                            self.done = false;
+                            break;
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            if let Some(s) = trimmed(v, self.base, start, end) {
+                return Some(s);
+            }
+        }
+        None
+    }
+}
+
+/// The span of `v[s..e]` (at `base` in the buffer) without surrounding whitespace; None when
+/// nothing is left.
+fn trimmed(v: &[u8], base: usize, mut s: usize, mut e: usize) -> Option<Span> {
     while s < e && v[s].is_ascii_whitespace() {
         s += 1;
     }
     while e > s && v[e - 1].is_ascii_whitespace() {
         e -= 1;
     }
-    if e > s {
-        out.push(Span::new(base + s, base + e));
-    }
+    (e > s).then(|| Span::new(base + s, base + e))
+}
+
+fn push_trimmed(out: &mut Vec<Span>, v: &[u8], base: usize, s: usize, e: usize) {
+    out.extend(trimmed(v, base, s, e));
 }
 
 /// One `;`-parameter: `name` or `name=value` (value raw, quotes included).
@@ -136,10 +173,15 @@ pub struct ParamList {
 }
 
 impl ParamList {
-    /// Parse one list element (e.g. one ac-value or one Contact value).
+    /// Parse one list element (e.g. one ac-value or one Contact value), in one pass: each part
+    /// between `;`s outside quotes and `<>` goes straight into the head or the parameters.
     pub fn parse(buf: &[u8], value: Span) -> ParamList {
         let v = value.of(buf);
-        let mut parts: Vec<(usize, usize)> = Vec::with_capacity(8);
+        // Every parameter follows a `;`: their count bounds the parameters (one allocation at
+        // most, none for a value without parameters).
+        let mut pl =
+            ParamList { whole: value, head: value, params: Vec::with_capacity(memchr::memchr_iter(b';', v).count()) };
+        let mut first = true;
         let mut start = 0;
         let mut in_q = false;
         let mut in_a = false;
@@ -165,52 +207,49 @@ impl ParamList {
                 b'<' if !in_q => in_a = true,
                 b'>' if !in_q => in_a = false,
                 b';' if !in_q && !in_a => {
-                    parts.push((start, i));
+                    pl.part(v, value.start, start, i, &mut first);
                     start = i + 1;
                 }
                 _ => {}
             }
             i += 1;
         }
-        parts.push((start, v.len().max(start)));
-        let trim = |(mut s, mut e): (usize, usize)| {
-            while s < e && v[s].is_ascii_whitespace() {
-                s += 1;
-            }
-            while e > s && v[e - 1].is_ascii_whitespace() {
-                e -= 1;
-            }
-            (s, e)
-        };
-        let (hs, he) = trim(parts[0]);
-        let head = Span::new(value.start + hs, value.start + he);
-        let mut params = Vec::with_capacity(parts.len() - 1);
-        for &p in &parts[1..] {
-            let (s, e) = trim(p);
-            if s == e {
-                continue;
-            }
-            let raw = &v[s..e];
-            let (name, val) = match memchr::memchr(b'=', raw) {
-                Some(eq) => {
-                    let mut ne = eq;
-                    while ne > 0 && raw[ne - 1].is_ascii_whitespace() {
-                        ne -= 1;
-                    }
-                    let mut vs = eq + 1;
-                    while vs < raw.len() && raw[vs].is_ascii_whitespace() {
-                        vs += 1;
-                    }
-                    (
-                        Span::new(value.start + s, value.start + s + ne),
-                        Some(Span::new(value.start + s + vs, value.start + e)),
-                    )
-                }
-                None => (Span::new(value.start + s, value.start + e), None),
-            };
-            params.push(Param { span: Span::new(value.start + s, value.start + e), name, value: val });
+        pl.part(v, value.start, start, v.len().max(start), &mut first);
+        pl
+    }
+
+    /// Take the part `s..e` of `v` (at `base` in the buffer): the head when `first`, else a
+    /// parameter (an empty one is skipped).
+    fn part(&mut self, v: &[u8], base: usize, mut s: usize, mut e: usize, first: &mut bool) {
+        while s < e && v[s].is_ascii_whitespace() {
+            s += 1;
         }
-        ParamList { whole: value, head, params }
+        while e > s && v[e - 1].is_ascii_whitespace() {
+            e -= 1;
+        }
+        if std::mem::take(first) {
+            self.head = Span::new(base + s, base + e);
+            return;
+        }
+        if s == e {
+            return;
+        }
+        let raw = &v[s..e];
+        let (name, value) = match memchr::memchr(b'=', raw) {
+            Some(eq) => {
+                let mut ne = eq;
+                while ne > 0 && raw[ne - 1].is_ascii_whitespace() {
+                    ne -= 1;
+                }
+                let mut vs = eq + 1;
+                while vs < raw.len() && raw[vs].is_ascii_whitespace() {
+                    vs += 1;
+                }
+                (Span::new(base + s, base + s + ne), Some(Span::new(base + s + vs, base + e)))
+            }
+            None => (Span::new(base + s, base + e), None),
+        };
+        self.params.push(Param { span: Span::new(base + s, base + e), name, value });
     }
 
     /// The first parameter with this name (case-insensitive).
@@ -306,6 +345,41 @@ mod tests {
         let parts = split_list(b, Span::new(0, b.len()));
         let texts: Vec<_> = parts.iter().map(|s| String::from_utf8_lossy(s.of(b)).into_owned()).collect();
         assert_eq!(texts, vec![r#"*;+g.3gpp.icsi-ref="a,b""#, "<sip:x,y@h>;q=1", "*"]);
+    }
+
+    #[test]
+    fn list_items_one_by_one() {
+        let cases: [(&[u8], &[&str]); 6] = [
+            (
+                br#"*;+g.3gpp.icsi-ref="a,b", <sip:x,y@h>;q=1 ,*"#,
+                &[r#"*;+g.3gpp.icsi-ref="a,b""#, "<sip:x,y@h>;q=1", "*"],
+            ),
+            (b" , a,,b , ", &["a", "b"]),
+            (b"single", &["single"]),
+            (b"", &[]),
+            (br#""q\",x" <sip:a@b>, c"#, &[r#""q\",x" <sip:a@b>"#, "c"]),
+            (b"<sip:a@b, c", &["<sip:a@b, c"]),
+        ];
+        for (v, want) in cases {
+            let whole = Span::new(0, v.len());
+            let texts: Vec<String> =
+                ListItems::new(v, whole).map(|s| String::from_utf8_lossy(s.of(v)).into_owned()).collect();
+            assert_eq!(texts, want, "{}", String::from_utf8_lossy(v));
+            assert_eq!(split_list(v, whole), ListItems::new(v, whole).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn params_skip_empty_parts_and_keep_quoted_semicolons() {
+        let b = br#" <sip:a@h;lr> ;; x ;y="1;2"; ;z= 3 ;"#;
+        let pl = ParamList::parse(b, Span::new(0, b.len()));
+        assert_eq!(pl.head.of(b), b"<sip:a@h;lr>");
+        let names: Vec<_> = pl.params.iter().map(|p| p.name.of(b).to_vec()).collect();
+        assert_eq!(names, vec![b"x".to_vec(), b"y".to_vec(), b"z".to_vec()]);
+        assert_eq!(pl.params[1].value_text(b), "1;2");
+        assert_eq!(pl.params[2].value.map(|v| v.of(b).to_vec()), Some(b"3".to_vec()));
+        let bare = ParamList::parse(b"  *  ", Span::new(0, 5));
+        assert_eq!((bare.head, bare.params.len()), (Span::new(2, 3), 0));
     }
 
     #[test]

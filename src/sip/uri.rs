@@ -95,36 +95,13 @@ pub struct SipUri {
 impl SipUri {
     /// Parse a URI's text. None when it has no scheme or an invalid port.
     pub fn parse(s: &str) -> Option<SipUri> {
-        let (scheme, rest) = s.split_once(':')?;
-        let scheme = scheme.to_ascii_lowercase();
-        // Strip URI headers (`?...`).
-        let rest = rest.split('?').next().unwrap_or("");
-        // The user part may hold `;` (RFC 4475 `semiuri`): parameters start after the host.
-        let (userinfo, hostrest) = match rest.rfind('@') {
-            Some(at) if scheme != "tel" => (Some(&rest[..at]), &rest[at + 1..]),
-            _ => (None, rest),
-        };
-        let mut parts = hostrest.split(';');
-        let hostpart = parts.next().unwrap_or("");
-        let params = parts
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
-                Some((n, v)) => (n.to_ascii_lowercase(), Some(v.to_string())),
-                None => (p.to_ascii_lowercase(), None),
-            })
-            .collect();
-        if scheme == "tel" {
-            return Some(SipUri { scheme, user: Some(hostpart.to_string()), host: String::new(), port: None, params });
-        }
-        let (user, hostport) = match userinfo {
-            Some(u) => (Some(u.split(':').next().unwrap_or("").to_string()), hostpart),
-            None => (None, hostpart),
-        };
-        let (host, port) = split_host_port(hostport)?;
-        if host.is_empty() {
-            return None;
-        }
-        Some(SipUri { scheme, user, host: host.to_ascii_lowercase(), port, params })
+        SipUriRef::parse(s).map(|u| SipUri {
+            scheme: u.scheme.to_ascii_lowercase(),
+            user: u.user.map(str::to_string),
+            host: u.host.to_ascii_lowercase(),
+            port: u.port,
+            params: u.params().map(|(n, v)| (n.to_ascii_lowercase(), v.map(str::to_string))).collect(),
+        })
     }
     /// True when the URI carries this parameter (e.g. `lr`, `orig`).
     pub fn has_param(&self, name: &str) -> bool {
@@ -141,6 +118,68 @@ impl SipUri {
             (Some(u), _) => format!("sip:{u}@{}", self.host),
             (None, _) => format!("sip:{}", self.host),
         }
+    }
+}
+
+/// A URI read in place, as [`SipUri::parse`] reads it but without copying: the scheme and host
+/// as written (compare them ignoring ASCII case), the parameters walked on demand. For hot
+/// comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipUriRef<'a> {
+    /// Scheme as written.
+    pub scheme: &'a str,
+    /// User part (SIP) or the number (tel), as written.
+    pub user: Option<&'a str>,
+    /// Host as written (empty for tel).
+    pub host: &'a str,
+    /// Port, when written.
+    pub port: Option<u16>,
+    /// The text after the host part's first `;` (empty when there is none).
+    params: &'a str,
+}
+
+impl<'a> SipUriRef<'a> {
+    /// Parse a URI's text. None when it has no scheme or an invalid port.
+    pub fn parse(s: &'a str) -> Option<SipUriRef<'a>> {
+        let (scheme, rest) = s.split_once(':')?;
+        let tel = scheme.eq_ignore_ascii_case("tel");
+        // Strip URI headers (`?...`).
+        let rest = rest.split('?').next().unwrap_or("");
+        // The user part may hold `;` (RFC 4475 `semiuri`): parameters start after the host.
+        let (userinfo, hostrest) = match rest.rfind('@') {
+            Some(at) if !tel => (Some(&rest[..at]), &rest[at + 1..]),
+            _ => (None, rest),
+        };
+        let (hostpart, params) = hostrest.split_once(';').unwrap_or((hostrest, ""));
+        if tel {
+            return Some(SipUriRef { scheme, user: Some(hostpart), host: "", port: None, params });
+        }
+        let user = userinfo.map(|u| u.split(':').next().unwrap_or(""));
+        let (host, port) = split_host_port(hostpart)?;
+        if host.is_empty() {
+            return None;
+        }
+        Some(SipUriRef { scheme, user, host, port, params })
+    }
+    /// True for a tel URI.
+    pub fn is_tel(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("tel")
+    }
+    /// The URI parameters in order as (name as written, value), empty ones skipped.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        self.params.split(';').filter(|p| !p.is_empty()).map(|p| match p.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (p, None),
+        })
+    }
+    /// The value of the first parameter with this name (ASCII case ignored), as
+    /// [`SipUri::param`] gives it.
+    pub fn param(&self, name: &str) -> Option<&'a str> {
+        self.params().find(|(n, _)| n.eq_ignore_ascii_case(name)).and_then(|(_, v)| v)
+    }
+    /// True when the URI carries this parameter (ASCII case ignored).
+    pub fn has_param(&self, name: &str) -> bool {
+        self.params().any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 }
 

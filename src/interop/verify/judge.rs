@@ -47,14 +47,17 @@ impl Judge {
     }
 
     /// All findings: the recorded ones, then a PASS for every checked ID without one.
-    pub fn finish(mut self, pass_loc: Location) -> Vec<Finding> {
-        for (id, expected) in &self.checked {
-            if !self.findings.iter().any(|f| f.requirement == *id) {
-                self.findings
-                    .push(Finding::new(*id, Verdict::Pass, expected.clone(), "as expected").at(pass_loc.clone()));
-            }
+    pub fn finish(self, mut pass_loc: Location) -> Vec<Finding> {
+        let Judge { mut findings, mut checked } = self;
+        checked.retain(|(id, _)| !findings.iter().any(|f| f.requirement == *id));
+        findings.reserve(checked.len());
+        let mut passes = checked.into_iter().peekable();
+        while let Some((id, expected)) = passes.next() {
+            // The last PASS takes the location itself, the others a copy.
+            let loc = if passes.peek().is_some() { pass_loc.clone() } else { std::mem::take(&mut pass_loc) };
+            findings.push(Finding::new(id, Verdict::Pass, expected, "as expected").at(loc));
         }
-        self.findings
+        findings
     }
 }
 

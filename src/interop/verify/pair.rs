@@ -12,7 +12,7 @@ use crate::base::Level;
 use crate::base::Service;
 use crate::base::Transport;
 use crate::base::{ClientKind, SessionCase};
-use crate::interop::classify::{Form, classify, cpm_icsis, form_of};
+use crate::interop::classify::{Form, Identifiers};
 use crate::interop::finding::{Finding, Location, Verdict};
 use crate::interop::rules::Family;
 use crate::interop::rules::ReqId;
@@ -46,8 +46,13 @@ pub enum Expectation {
 
 /// Decide what the server should do (docs/decisions.md D3, D7, D8, D13, D14).
 pub fn expectation(ctx: &PairContext, ingress: &Message) -> Expectation {
-    let Some(service) = classify(ingress) else { return Expectation::PassThrough };
-    let form = form_of(ingress);
+    expectation_of(ctx, &Identifiers::new(ingress))
+}
+
+/// [`expectation`] of a request whose identifiers are read already.
+pub(crate) fn expectation_of(ctx: &PairContext, ids: &Identifiers<'_>) -> Expectation {
+    let Some(service) = ids.classify() else { return Expectation::PassThrough };
+    let form = ids.form();
     match ctx.case {
         SessionCase::Term => {
             // D8: at level 1 every local user is treated as an IM user for delivery.
@@ -87,8 +92,18 @@ fn to_local_cpm(ctx: &PairContext) -> bool {
 
 /// Judge one pair.
 pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> Vec<Finding> {
+    check_pair_of(ctx, ingress, &Identifiers::new(ingress), egress)
+}
+
+/// [`check_pair`] of a request whose identifiers are read already.
+pub(crate) fn check_pair_of(
+    ctx: &PairContext,
+    ingress: &Message,
+    ids: &Identifiers<'_>,
+    egress: Egress<'_>,
+) -> Vec<Finding> {
     let mut j = Judge::default();
-    let p = Pos { ctx, ingress };
+    let p = Pos { ctx, ingress, ids };
     let pass_loc = p.loc_egress(None, None);
 
     // D15 first: malformed must-parse input is rejected, never repaired and forwarded.
@@ -125,7 +140,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
         return j.finish(pass_loc);
     }
 
-    let exp = expectation(ctx, ingress);
+    let exp = expectation_of(ctx, ids);
     match (exp, egress) {
         (Expectation::Reject403, e) => judge_reject(
             &mut j,
@@ -149,9 +164,10 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             if ctx.role == crate::base::Role::Proxy {
                 judge_proxy(&mut j, &p, eg);
             }
-            judge_preserve(&mut j, &p, eg, exp);
+            let eg_ids = Identifiers::new(eg);
+            judge_preserve(&mut j, &p, eg, &eg_ids, exp);
             judge_framing(&mut j, &p, eg);
-            judge_invented(&mut j, &p, eg, exp);
+            judge_invented(&mut j, &p, &eg_ids, exp);
             match exp {
                 Expectation::Map { dir: Direction::CpmToIm, family, service } => {
                     judge_cpm_to_im(&mut j, &p, eg, ReqId::of_service(family, service), service);
@@ -171,7 +187,7 @@ pub fn check_pair(ctx: &PairContext, ingress: &Message, egress: Egress<'_>) -> V
             // A request whose only IM tags are negated is forwarded unchanged (a negated tag is no IM tag: it is not an IM request).
             // Conversation identity goes with the contributions (MESSAGE, INVITE), not with the
             // rest of a dialog (BYE, UPDATE, ...).
-            if to_local_cpm(ctx) && form_of(ingress) != Form::Negated && classify(ingress).is_some() {
+            if to_local_cpm(ctx) && ids.form() != Form::Negated && ids.classify().is_some() {
                 judge_conv_ids(&mut j, &p, eg);
             }
         }
@@ -268,6 +284,8 @@ fn judge_reject(j: &mut Judge, p: &Pos<'_>, e: Egress<'_>, id: ReqId, code: Stat
 struct Pos<'a> {
     ctx: &'a PairContext,
     ingress: &'a Message,
+    /// The ingress's identifiers.
+    ids: &'a Identifiers<'a>,
 }
 
 impl Pos<'_> {
@@ -437,28 +455,55 @@ fn route_key(m: &Message, v: Span) -> Vec<u8> {
     let Some(na) = crate::sip::NameAddr::parse(buf, v) else {
         return meaning::canonical(&HeaderName::Route, v.of(buf));
     };
-    let Some(u) = crate::sip::SipUri::parse(&na.uri_text(buf)) else {
+    let uri = String::from_utf8_lossy(na.uri.of(buf));
+    let Some(u) = crate::sip::uri::SipUriRef::parse(&uri) else {
         return meaning::canonical(&HeaderName::Route, v.of(buf));
     };
-    let mut params: Vec<String> = u.params.iter().map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or(""))).collect();
-    params.sort();
-    let mut hp: Vec<String> = na
-        .params
-        .params
-        .iter()
-        .map(|p| format!("{}={}", p.name_text(buf).to_ascii_lowercase(), p.value_text(buf)))
-        .collect();
-    hp.sort();
-    format!(
-        "{}:{}@{}:{};{}|{}",
-        u.scheme,
-        u.user.as_deref().unwrap_or(""),
-        u.host,
-        u.port.map_or(String::new(), |p| p.to_string()),
-        params.join(";"),
-        hp.join(";")
-    )
-    .into_bytes()
+    // `scheme:user@host:port;n=v;...|n=v;...`: scheme, host and parameter names lowercased,
+    // each parameter list sorted as the text `n=v`.
+    let mut params: Vec<(&str, &str)> = u.params().map(|(n, v)| (n, v.unwrap_or(""))).collect();
+    params.sort_by(|a, b| entry_cmp(a.0, a.1, b.0, b.1));
+    let mut hp: Vec<_> = na.params.params.iter().map(|p| (p.name_text(buf), p.value_text(buf))).collect();
+    hp.sort_by(|a, b| entry_cmp(&a.0, &a.1, &b.0, &b.1));
+    let mut out = String::with_capacity(uri.len() + 16);
+    let lower = |out: &mut String, s: &str| {
+        let at = out.len();
+        out.push_str(s);
+        out[at..].make_ascii_lowercase();
+    };
+    lower(&mut out, u.scheme);
+    out.push(':');
+    out.push_str(u.user.unwrap_or(""));
+    out.push('@');
+    lower(&mut out, u.host);
+    out.push(':');
+    if let Some(p) = u.port {
+        use std::fmt::Write;
+        let _ = write!(out, "{p}");
+    }
+    let list = |out: &mut String, entries: &mut dyn Iterator<Item = (&str, &str)>| {
+        for (k, (n, v)) in entries.enumerate() {
+            if k > 0 {
+                out.push(';');
+            }
+            lower(out, n);
+            out.push('=');
+            out.push_str(v);
+        }
+    };
+    out.push(';');
+    list(&mut out, &mut params.iter().copied());
+    out.push('|');
+    list(&mut out, &mut hp.iter().map(|(n, v)| (&**n, &**v)));
+    out.into_bytes()
+}
+
+/// The order of two parameters as the texts `name=value` with the names lowercased, without
+/// writing them.
+fn entry_cmp(an: &str, av: &str, bn: &str, bv: &str) -> std::cmp::Ordering {
+    let a = an.bytes().map(|c| c.to_ascii_lowercase()).chain(std::iter::once(b'=')).chain(av.bytes());
+    let b = bn.bytes().map(|c| c.to_ascii_lowercase()).chain(std::iter::once(b'=')).chain(bv.bytes());
+    a.cmp(b)
 }
 
 /// Headers whose change the preserve rule does not judge (other rules do).
@@ -484,7 +529,7 @@ fn managed(name: &HeaderName, exp: Expectation, to_cpm: bool) -> bool {
     always || mapped || ids
 }
 
-fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
+fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, eg_ids: &Identifiers<'_>, exp: Expectation) {
     let ing = p.ingress;
     j.checked(ReqId::SIP_PRESERVE, "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
     // Record-Route: the proxy may add its own entries on top, never drop or change others.
@@ -539,16 +584,16 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             Location { header: Some("body".into()), ..p.loc_egress(None, None) },
         );
     }
-    let to_cpm = to_local_cpm(p.ctx) && form_of(ing) != Form::Negated && classify(ing).is_some();
+    let to_cpm = to_local_cpm(p.ctx) && p.ids.form() != Form::Negated && p.ids.classify().is_some();
     // A request that is not an IM request (its only IM tags are negated) is forwarded unchanged:
     // nothing added either (no Conversation-ID, Contribution-ID or Accept-Contact; an added
     // CPM P-Asserted-Service is T3.MAP's, as an invented ICSI).
-    let invented = cpm_icsis(eg).iter().any(|c| !cpm_icsis(ing).contains(c));
-    if to_local_cpm(p.ctx) && form_of(ing) == Form::Negated && !invented {
+    let invented = eg_ids.cpm_icsis().iter().any(|c| !p.ids.cpm_icsis().contains(c));
+    if to_local_cpm(p.ctx) && p.ids.form() == Form::Negated && !invented {
         for name in
             [HeaderName::ConversationId, HeaderName::ContributionId, HeaderName::AcceptContact, HeaderName::Contact]
         {
-            let (a, b) = (ing.list_values(&name).len(), eg.list_values(&name).len());
+            let (a, b) = (ing.list_iter(&name).count(), eg.list_iter(&name).count());
             if b > a {
                 j.violation(
                     ReqId::SIP_PRESERVE,
@@ -580,10 +625,8 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         // Accept-Contact and Contact values as feature-parameter sets (RFC 3840: parameter order
         // and name case are free; Accept-Contact order too, D19).
         if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact) {
-            let vi: Vec<ValueView<'_>> =
-                ing.list_values(&h.name).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
-            let ve: Vec<ValueView<'_>> =
-                eg.list_values(&h.name).into_iter().map(|s| ValueView::new(eg.bytes(), s)).collect();
+            let vi: Vec<ValueView<'_>> = ing.list_iter(&h.name).map(|s| ValueView::new(ing.bytes(), s)).collect();
+            let ve: Vec<ValueView<'_>> = eg.list_iter(&h.name).map(|s| ValueView::new(eg.bytes(), s)).collect();
             let same = vi.len() == ve.len()
                 && if h.name == HeaderName::Contact {
                     vi.iter().zip(&ve).all(|(x, y)| values::same_meaning(x, y))
@@ -608,9 +651,7 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
         }
         // One defect, one ID: a CPM ICSI invented in these values is T3.MAP's; a malformed
         // header the server need not parse, changed, is SIP.ROBUST's (D15: forwarded untouched).
-        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact)
-            && cpm_icsis(eg).iter().any(|c| !cpm_icsis(ing).contains(c))
-        {
+        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact) && invented {
             continue;
         }
         if ing.all(&h.name).any(|x| wellformed::bad_optional(&h.name, ing.slice(x.value))) {
@@ -691,14 +732,15 @@ fn via_transport(m: &Message) -> Option<Transport> {
 }
 
 /// T3.MAP: no CPM ICSI invented (one the ingress did not carry, other than the one IM -> CPM adds).
-fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
-    let before = cpm_icsis(p.ingress);
+fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg_ids: &Identifiers<'_>, exp: Expectation) {
+    let eg = eg_ids.message();
+    let before = p.ids.cpm_icsis();
     let allowed = match exp {
         Expectation::Map { dir: Direction::ImToCpm, service, .. } => CpmIcsi::from_norm(service.row().icsi),
         _ => None,
     };
     j.checked(ReqId::T3_MAP, "identifiers spelled as Table 1; no CPM ICSI invented");
-    for i in cpm_icsis(eg) {
+    for &i in eg_ids.cpm_icsis() {
         if !before.contains(&i) && Some(i) != allowed && exp != Expectation::Unknown {
             let what = match allowed {
                 Some(a) => format!("no CPM ICSI but {} (Table 1 for this service)", a.urn()),
@@ -713,8 +755,8 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg: &Message, exp: Expectation) {
             ]
             .into_iter()
             .find(|n| {
-                eg.list_values(n).iter().any(|v| {
-                    CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || ValueView::new(eg.bytes(), *v).cpm.contains(&i)
+                eg.list_iter(n).any(|v| {
+                    CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || ValueView::new(eg.bytes(), v).cpm.contains(&i)
                 })
             })
             .unwrap_or(HeaderName::AcceptContact);
@@ -759,8 +801,7 @@ fn each_value(
     let ing = p.ingress;
     let mut walk = Walk::default();
     for (t, name) in TARGETS.iter().enumerate() {
-        let vi: Vec<ValueView<'_>> =
-            ing.list_values(name).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+        let vi: Vec<ValueView<'_>> = ing.list_iter(name).map(|s| ValueView::new(ing.bytes(), s)).collect();
         let se = eg.list_values(name);
         let ve: Vec<ValueView<'_>> = se.iter().map(|s| ValueView::new(eg.bytes(), *s)).collect();
         let mut used = vec![false; ve.len()];
@@ -860,7 +901,7 @@ fn judge_leftovers(
     what: &str,
 ) {
     for name in TARGETS {
-        for s in eg.list_values(&name) {
+        for s in eg.list_iter(&name) {
             let v = ValueView::new(eg.bytes(), s);
             if left(&v) {
                 j.violation(
@@ -891,9 +932,9 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     });
     judge_leftovers(j, p, eg, id, |v| !v.cpm.is_empty(), "CPM ICSI");
     let ac_in: Vec<ValueView<'_>> =
-        ing.list_values(&HeaderName::AcceptContact).into_iter().map(|s| ValueView::new(ing.bytes(), s)).collect();
+        ing.list_iter(&HeaderName::AcceptContact).map(|s| ValueView::new(ing.bytes(), s)).collect();
     let ac_out: Vec<(Span, ValueView<'_>)> =
-        eg.list_values(&HeaderName::AcceptContact).into_iter().map(|s| (s, ValueView::new(eg.bytes(), s))).collect();
+        eg.list_iter(&HeaderName::AcceptContact).map(|s| (s, ValueView::new(eg.bytes(), s))).collect();
     // D16: no Accept-Contact value carried a CPM ICSI (whatever Contact carries): one IM
     // Accept-Contact value must be added, with the large-message tag for LMM.
     let d16 = walk.mapped[0] == 0;
@@ -952,7 +993,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         }
     }
     for name in [HeaderName::PAssertedService, HeaderName::PPreferredService] {
-        for v in eg.list_values(&name) {
+        for v in eg.list_iter(&name) {
             if CpmIcsi::from_raw(v.of(eg.bytes())).is_some() {
                 j.violation(
                     ReqId::X_PAS_REMOVED,
@@ -1140,6 +1181,63 @@ mod tests {
     use super::*;
     use crate::base::Role;
 
+    /// The Route key as first written (every part copied, then formatted), for comparison.
+    fn route_key_copied(m: &Message, v: Span) -> Vec<u8> {
+        let buf = m.bytes();
+        let Some(na) = crate::sip::NameAddr::parse(buf, v) else {
+            return meaning::canonical(&HeaderName::Route, v.of(buf));
+        };
+        let Some(u) = crate::sip::SipUri::parse(&na.uri_text(buf)) else {
+            return meaning::canonical(&HeaderName::Route, v.of(buf));
+        };
+        let mut params: Vec<String> =
+            u.params.iter().map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or(""))).collect();
+        params.sort();
+        let mut hp: Vec<String> = na
+            .params
+            .params
+            .iter()
+            .map(|p| format!("{}={}", p.name_text(buf).to_ascii_lowercase(), p.value_text(buf)))
+            .collect();
+        hp.sort();
+        format!(
+            "{}:{}@{}:{};{}|{}",
+            u.scheme,
+            u.user.as_deref().unwrap_or(""),
+            u.host,
+            u.port.map_or(String::new(), |p| p.to_string()),
+            params.join(";"),
+            hp.join(";")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn route_keys_are_the_formatted_ones() {
+        let entries = [
+            "<sip:192.0.2.2;lr;odi=X>",
+            "<SIP:IMS.Example.NET:5060;ODI=a;Lr;transport=TCP>;Foo=\"Q;x\";bar",
+            "\"Core\" <sip:user;par=u%40example.net@Example.com;lr>;a=1;B=2;a=0",
+            "sip:scscf.example.net;lr",
+            "<tel:+1-555-123;phone-context=x>",
+            "<sips:[2001:DB8::1]:5061;lr;;>",
+            "<sip:h:notaport;lr>",
+            "not a route",
+            "<sip:a@b;lr;lr=;z;y=\u{e9}>;\u{e9}=1",
+        ];
+        let mut text = String::from("OPTIONS sip:bob@h SIP/2.0\r\n");
+        for e in entries {
+            text.push_str(&format!("Route: {e}\r\n"));
+        }
+        text.push_str("\r\n");
+        let m = Message::parse(text.into_bytes()).unwrap();
+        let spans = m.list_values(&HeaderName::Route);
+        assert_eq!(spans.len(), entries.len());
+        for s in spans {
+            assert_eq!(route_key(&m, s), route_key_copied(&m, s), "{}", m.text(s));
+        }
+    }
+
     const CPM_AC: &str = r#"Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg""#;
     const IM_AC: &str = "Accept-Contact: *;+g.oma.sip-im";
     const NEG_AC: &str = r#"Accept-Contact: *;+g.oma.sip-im="FALSE""#;
@@ -1278,7 +1376,7 @@ mod tests {
     #[test]
     fn only_a_negated_im_tag_passes_through_to_a_cpm_client() {
         let m = ingress(70, &[NEG_AC], "hi");
-        assert_eq!(form_of(&m), Form::Negated);
+        assert_eq!(crate::interop::classify::form_of(&m), Form::Negated);
         assert_eq!(
             expectation(&ctx(Level::Two, SessionCase::Term, Some(ClientKind::Cpm)), &m),
             Expectation::PassThrough

@@ -6,12 +6,12 @@
 
 use super::context::{Egress, PairContext};
 use super::judge::Judge;
-use super::pair::{Expectation, check_pair, expectation};
+use super::pair::{Expectation, check_pair_of, expectation_of};
 use crate::base::Level;
 use crate::base::Service;
 use crate::base::Trace;
 use crate::base::{ClientKind, Instant, Role, SessionCase};
-use crate::interop::classify::classify;
+use crate::interop::classify::Identifiers;
 use crate::interop::finding::{Finding, Location, Verdict};
 use crate::interop::registration::{
     aor, aor_of, focus_aor, served_user, session_case, third_party_register, unregistered,
@@ -129,17 +129,46 @@ impl Registrations {
 
 struct Parsed {
     msg: Option<Message>,
-    /// The message's Via values by meaning ([`via_keys`]), worked out once when first asked.
-    vias: std::cell::OnceCell<Vec<Vec<u8>>>,
+    /// The message's Via values, found when first asked.
+    vias: std::cell::OnceCell<Vec<ViaValue>>,
+}
+
+/// One Via value, with its meaning ([`via_meaning`]) worked out when first needed: values
+/// spelled exactly alike mean the same, so most comparisons never need it.
+struct ViaValue {
+    span: crate::sip::Span,
+    meaning: std::cell::OnceCell<Vec<u8>>,
 }
 
 impl Parsed {
     fn new(msg: Option<Message>) -> Parsed {
         Parsed { msg, vias: std::cell::OnceCell::new() }
     }
-    /// The Via values by meaning; empty for a message that did not parse.
-    fn vias(&self) -> &[Vec<u8>] {
-        self.vias.get_or_init(|| self.msg.as_ref().map(via_keys).unwrap_or_default())
+    /// The Via values; empty for a message that did not parse.
+    fn vias(&self) -> &[ViaValue] {
+        self.vias.get_or_init(|| {
+            let Some(m) = &self.msg else { return Vec::new() };
+            m.list_iter(&HeaderName::Via).map(|span| ViaValue { span, meaning: std::cell::OnceCell::new() }).collect()
+        })
+    }
+    /// The meaning of Via value `i` (there must be one).
+    fn via_meaning(&self, i: usize) -> &[u8] {
+        let v = &self.vias()[i];
+        v.meaning.get_or_init(|| via_meaning(self.msg.as_ref().expect("a message with Via values parsed"), v.span))
+    }
+    /// Via value `i` here means what Via value `o` of `other` means (false when either is
+    /// missing).
+    fn via_same(&self, i: usize, other: &Parsed, o: usize) -> bool {
+        let (Some(a), Some(b), Some(ma), Some(mb)) = (self.vias().get(i), other.vias().get(o), &self.msg, &other.msg)
+        else {
+            return false;
+        };
+        ma.slice(a.span) == mb.slice(b.span) || self.via_meaning(i) == other.via_meaning(o)
+    }
+    /// The Via values from `i` on here mean, one for one, `other`'s from `o` on.
+    fn vias_same_from(&self, i: usize, other: &Parsed, o: usize) -> bool {
+        let n = self.vias().len().saturating_sub(i);
+        n == other.vias().len().saturating_sub(o) && (0..n).all(|d| self.via_same(i + d, other, o + d))
     }
 }
 
@@ -224,8 +253,10 @@ pub(crate) fn judge_local_in(
         if matches!(method, Method::Ack | Method::Cancel) {
             continue;
         }
-        let Some(top_bytes) = p.vias().first() else { continue };
-        let key = (top_bytes.clone(), method.to_string());
+        if p.vias().is_empty() {
+            continue;
+        }
+        let key = (p.via_meaning(0).to_vec(), method.to_string());
         if seen_tx.contains_key(&key) {
             continue; // a retransmission: judged with its first copy
         }
@@ -236,7 +267,7 @@ pub(crate) fn judge_local_in(
             .filter(|&k| {
                 let o = &trace.events[k];
                 let Some(e) = &parsed[k].msg else { return false };
-                is_sut(&o.packet.from) && e.method() == Some(&method) && parsed[k].vias().get(1) == Some(top_bytes)
+                is_sut(&o.packet.from) && e.method() == Some(&method) && parsed[k].via_same(1, p, 0)
             })
             .collect();
         let response = (i + 1..parsed.len()).find(|&k| {
@@ -245,7 +276,7 @@ pub(crate) fn judge_local_in(
                 is_sut(&o.packet.from)
                     && r.status().is_some_and(StatusCode::is_final)
                     && r.cseq().is_ok_and(|(_, m)| m == method)
-                    && parsed[k].vias().first() == Some(top_bytes)
+                    && parsed[k].via_same(0, p, 0)
             })
         });
         let case = session_case(m, &ctx.domains);
@@ -276,8 +307,9 @@ pub(crate) fn judge_local_in(
             }
             (None, None) => Egress::Nothing,
         };
-        let exp = expectation(&pctx, m);
-        report.findings.extend(check_pair(&pctx, m, eg));
+        let ids = Identifiers::new(m);
+        let exp = expectation_of(&pctx, &ids);
+        report.findings.extend(check_pair_of(&pctx, m, &ids, eg));
         for &k in &egress {
             used_egress[k] = true;
         }
@@ -305,7 +337,7 @@ pub(crate) fn judge_local_in(
                 offline_480.push((u.clone(), cid.into_owned(), i));
             }
         }
-        let service = classify(m);
+        let service = ids.classify();
         if let (Some(k), Some(svc)) = (first_egress, service) {
             let to_cpm = ctx.level == Level::Two && case == SessionCase::Term && client == Some(ClientKind::Cpm);
             let from_cpm = ctx.level == Level::Two && case == SessionCase::Orig && client == Some(ClientKind::Cpm);
@@ -429,10 +461,6 @@ fn via_meaning(m: &Message, v: crate::sip::Span) -> Vec<u8> {
     super::meaning::canonical(&HeaderName::Via, &crate::sip::uri::via_key(m.bytes(), v))
 }
 
-fn via_keys(r: &Message) -> Vec<Vec<u8>> {
-    r.list_values(&HeaderName::Via).iter().map(|s| via_meaning(r, *s)).collect()
-}
-
 /// Everything but the Via fields, for telling a relayed response from one of the server's own.
 fn without_via(m: &Message) -> (Vec<(HeaderName, Vec<u8>)>, Vec<u8>) {
     let h =
@@ -452,21 +480,20 @@ fn judge_relayed_responses(
     // Via removed (RFC 3261 §16.7 step 3); a final response must go at all (§16.7 step 5: the
     // best final response is forwarded; a 2xx always). Retransmissions are judged with their
     // first copy; a response to CANCEL is hop by hop.
-    let mut seen: Vec<(&[Vec<u8>], Option<StatusCode>)> = Vec::new();
+    let mut seen: Vec<(&Parsed, Option<StatusCode>)> = Vec::new();
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
         let Some(r) = &p.msg else { continue };
         if !is_sut(&o.packet.to) || r.is_request() || r.status() == Some(StatusCode::TRYING) {
             continue;
         }
-        let vias: Vec<&[u8]> = r.list_values(&HeaderName::Via).iter().map(|s| s.of(r.bytes())).collect();
-        if vias.len() < 2 {
+        let vias = p.vias().len();
+        if vias < 2 {
             continue;
         }
         j.checked(ReqId::SIP_PROXY, "responses relayed upstream with the server's Via removed");
-        let key = (p.vias(), r.status());
-        let first_copy = !seen.contains(&key);
+        let first_copy = !seen.iter().any(|(q, s)| *s == r.status() && q.vias_same_from(0, p, 0));
         if first_copy {
-            seen.push(key);
+            seen.push((p, r.status()));
         }
         // RFC 3261 §16.7 step 6: a proxy may send a 500 upstream in place of a 503.
         let same_status = |x: &Message| {
@@ -474,14 +501,12 @@ fn judge_relayed_responses(
                 || (r.status() == Some(StatusCode::SERVICE_UNAVAILABLE)
                     && x.status() == Some(StatusCode::SERVER_INTERNAL_ERROR))
         };
-        let vk = p.vias();
         let relayed = (k + 1..parsed.len()).find(|&n| {
             is_sut(&trace.events[n].packet.from)
                 && parsed[n].msg.as_ref().is_some_and(|x| {
-                    same_status(x) && x.call_id() == r.call_id() && {
-                        let xv = parsed[n].vias();
-                        xv.first() == vk.get(1) || xv.first() == vk.first()
-                    }
+                    same_status(x)
+                        && x.call_id() == r.call_id()
+                        && (parsed[n].via_same(0, p, 1) || parsed[n].via_same(0, p, 0))
                 })
         });
         let to_cancel = r.cseq().is_ok_and(|(_, m)| m == Method::Cancel);
@@ -508,12 +533,11 @@ fn judge_relayed_responses(
             );
         }
         if let Some(n) = relayed {
-            let xv = parsed[n].vias();
-            if xv[..] != vk[1..] {
+            if !parsed[n].vias_same_from(0, p, 1) {
                 j.violation(
                     ReqId::SIP_PROXY,
                     "the response relayed upstream without the server's own Via",
-                    format!("{} Via values (received {})", xv.len(), vias.len()),
+                    format!("{} Via values (received {})", parsed[n].vias().len(), vias),
                     Location {
                         message: Some(Location::number(n)),
                         side: Some("response".into()),
@@ -561,30 +585,31 @@ fn judge_unpaired_egress(
 /// INCONCLUSIVE: it may be the server's own, sent or delivered late, and a 100 carries nothing
 /// that tells the two apart.
 fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_sut: &dyn Fn(&SocketAddr) -> bool) {
-    let mut judged: Vec<&[Vec<u8>]> = Vec::new();
+    let mut judged: Vec<&Parsed> = Vec::new();
     for (k, (o, p)) in trace.events.iter().zip(parsed).enumerate() {
         let Some(r) = &p.msg else { continue };
         if !is_sut(&o.packet.to) || r.status() != Some(StatusCode::TRYING) {
             continue;
         }
-        let vias = p.vias();
-        if vias.len() < 2 || judged.contains(&vias) {
+        if p.vias().len() < 2 || judged.iter().any(|q| q.vias_same_from(0, p, 0)) {
             continue;
         }
-        judged.push(vias);
+        judged.push(p);
         j.checked(ReqId::SIP_PROXY, "100 Trying not forwarded upstream");
-        let upstream = &vias[1..];
+        // The Via values upstream: this one's from the second on.
+        let upstream = |q: &Parsed| q.vias_same_from(0, p, 1);
+        let upstream_top = |q: &Parsed| q.via_same(0, p, 1);
         let mut last = k;
         for n in k + 1..parsed.len() {
             let Some(x) = &parsed[n].msg else { continue };
             let from_sut = is_sut(&trace.events[n].packet.from);
-            if from_sut && x.status() == Some(StatusCode::TRYING) && parsed[n].vias() == upstream {
+            if from_sut && x.status() == Some(StatusCode::TRYING) && upstream(&parsed[n]) {
                 let retransmitted = (last + 1..n).any(|q| {
                     is_sut(&trace.events[q].packet.to)
                         && parsed[q].msg.as_ref().is_some_and(|m| {
                             m.is_request()
                                 && !matches!(m.method(), Some(Method::Cancel | Method::Ack))
-                                && parsed[q].vias().first() == upstream.first()
+                                && upstream_top(&parsed[q])
                         })
                 });
                 if !retransmitted {
@@ -596,7 +621,7 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                             && parsed[q]
                                 .msg
                                 .as_ref()
-                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && parsed[q].vias() == upstream)
+                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && upstream(&parsed[q]))
                     });
                     // Two 100s from the server for one transaction: one of them is not its own.
                     let another_after = (n + 1..parsed.len()).any(|q| {
@@ -604,13 +629,13 @@ fn judge_trying_not_relayed(j: &mut Judge, trace: &Trace, parsed: &[Parsed], is_
                             && parsed[q]
                                 .msg
                                 .as_ref()
-                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && parsed[q].vias() == upstream)
+                                .is_some_and(|m| m.status() == Some(StatusCode::TRYING) && upstream(&parsed[q]))
                             && !(n + 1..q).any(|w| {
                                 is_sut(&trace.events[w].packet.to)
                                     && parsed[w].msg.as_ref().is_some_and(|m| {
                                         m.is_request()
                                             && !matches!(m.method(), Some(Method::Cancel | Method::Ack))
-                                            && parsed[w].vias().first() == upstream.first()
+                                            && upstream_top(&parsed[w])
                                     })
                             })
                     });
@@ -650,24 +675,31 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
     let uri = |m: &Message, v: crate::sip::Span| {
         crate::sip::NameAddr::parse(m.bytes(), v).and_then(|na| crate::sip::SipUri::parse(&na.uri_text(m.bytes())))
     };
-    let ri = ing.list_values(&HeaderName::Route);
-    let Some(next) = eg.list_values(&HeaderName::Route).first().and_then(|v| uri(eg, *v)) else { return };
+    let Some(next) = eg.list_iter(&HeaderName::Route).next().and_then(|v| uri(eg, v)) else { return };
     let to = trace.events[k].packet.to;
-    let (want, what) = match next.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-        Ok(ip) => (Some((ip, Some(next.port.unwrap_or(5060)))), format!("{}:{}", ip, next.port.unwrap_or(5060))),
+    // Where it should have gone: an address, or the host the request came from (any port).
+    let (ip, port) = match next.host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => (ip, Some(next.port.unwrap_or(5060))),
         Err(_) => {
             // A host name: judged when it names the element the request came from (the core).
-            let back = ri.get(1).and_then(|v| uri(ing, *v)).is_some_and(|u| u.host == next.host && u.port == next.port);
+            let back = ing
+                .list_iter(&HeaderName::Route)
+                .nth(1)
+                .and_then(|v| uri(ing, v))
+                .is_some_and(|u| u.host == next.host && u.port == next.port);
             let from = trace.events[i].packet.from;
             if !back {
                 return;
             }
-            (Some((from.ip(), None)), format!("{} ({})", next.host, from.ip()))
+            (from.ip(), None)
         }
     };
-    let Some((ip, port)) = want else { return };
     j.checked(ReqId::ROUTE_VIA_IMS, "sent to the next hop of the ISC Route set");
     if to.ip() != ip || port.is_some_and(|p| p != to.port()) {
+        let what = match port {
+            Some(p) => format!("{ip}:{p}"),
+            None => format!("{} ({ip})", next.host),
+        };
         j.violation(
             ReqId::ROUTE_VIA_IMS,
             format!("sent to the next hop of its Route set, {what}"),
@@ -722,6 +754,31 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn via_values_compare_by_meaning_and_spelling_alike_needs_no_meaning() {
+        let m = |vias: &[&str]| {
+            let mut l = vec!["SIP/2.0 200 OK"];
+            l.extend_from_slice(vias);
+            Parsed::new(Some(Message::parse(frame(&l, "")).unwrap()))
+        };
+        let a = m(&["Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKas1", VIA_UP]);
+        let b = m(&["Via: sip/2.0/udp 10.0.0.2:5060 ; branch=z9hG4bKas1;received=10.9.9.9;rport=1", VIA_UP]);
+        let c = m(&[VIA_UP]);
+        let other = m(&["Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKas2", VIA_UP]);
+        // Spelled alike: no meaning worked out.
+        assert!(c.via_same(0, &a, 1));
+        assert!(c.vias_same_from(0, &a, 1));
+        assert!(a.vias()[1].meaning.get().is_none() && c.vias()[0].meaning.get().is_none());
+        // Spelled otherwise: by meaning, `received` and `rport` left out.
+        assert!(a.via_same(0, &b, 0) && a.vias_same_from(0, &b, 0));
+        assert_eq!(a.via_meaning(0), b.via_meaning(0));
+        assert!(!a.via_same(0, &other, 0) && !a.vias_same_from(0, &other, 0));
+        // Missing values.
+        assert!(!c.via_same(1, &a, 1) && !a.vias_same_from(0, &c, 0));
+        assert!(c.vias_same_from(1, &a, 2));
+        assert!(!Parsed::new(None).via_same(0, &c, 0));
     }
 
     /// `lines` and `body` as message bytes with CRLF line ends and an exact Content-Length.
