@@ -696,8 +696,17 @@ impl Streaming<'_> {
 
     /// Judge every dialog of `part` still held and what spans its dialogs, then forget them.
     fn finish_part(&mut self, part: usize) {
-        let keys: Vec<BucketKey> = self.buckets.keys().filter(|k| k.0 == part).cloned().collect();
-        for k in keys {
+        // In capture order (each dialog's first message), not the map's: which results a
+        // report lists in full, and which delivery a cross-dialog finding names, must not
+        // change from one run to the next.
+        let mut keys: Vec<(usize, BucketKey)> = self
+            .buckets
+            .iter()
+            .filter(|(k, _)| k.0 == part)
+            .map(|(k, b)| (b.at.first().map_or(usize::MAX, |a| a.2), k.clone()))
+            .collect();
+        keys.sort_unstable();
+        for (_, k) in keys {
             self.judge_bucket(&k, false);
         }
         self.judge_conversations(part);

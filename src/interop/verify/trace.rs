@@ -715,10 +715,11 @@ fn judge_next_hop(j: &mut Judge, trace: &Trace, parsed: &[Parsed], i: usize, k: 
 pub(crate) fn judge_deferred(j: &mut Judge, offline: &[Offline], sent: &[Sent]) {
     for (user, call_id, at) in offline {
         j.checked(ReqId::T2_ONLINE_ONLY, "nothing delivered later to a CPM client that was offline");
+        // The earliest such delivery (`sent` need not be in message order).
         let later = sent.iter().filter(|s| s.index > *at && !s.used);
         if let Some(s) = later
-            .into_iter()
-            .find(|s| s.call_id.as_deref() == Some(call_id.as_str()) || s.target.as_deref() == Some(user.as_str()))
+            .filter(|s| s.call_id.as_deref() == Some(call_id.as_str()) || s.target.as_deref() == Some(user.as_str()))
+            .min_by_key(|s| s.index)
         {
             j.violation(
                 ReqId::T2_ONLINE_ONLY,
@@ -754,6 +755,29 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    /// A later delivery to an offline client is named by its earliest message, whatever the
+    /// order the dialogs were judged in (and so `sent` was filled in).
+    #[test]
+    fn a_deferred_delivery_is_named_by_its_earliest_message() {
+        let sent = |index, method: &str| Sent {
+            index,
+            target: Some("sip:carol@im.example.net".into()),
+            call_id: None,
+            used: false,
+            method: method.into(),
+        };
+        let offline = vec![("sip:carol@im.example.net".to_string(), "c1".to_string(), 3)];
+        for order in [vec![sent(12, "INVITE"), sent(11, "MESSAGE")], vec![sent(11, "MESSAGE"), sent(12, "INVITE")]] {
+            let mut j = Judge::default();
+            judge_deferred(&mut j, &offline, &order);
+            let f = j.finish_trace();
+            let v: Vec<_> = f.iter().filter(|f| f.verdict == Verdict::Fail).collect();
+            assert_eq!(v.len(), 1, "{f:?}");
+            assert_eq!(v[0].observed, "MESSAGE sent by the server later");
+            assert_eq!(v[0].location.message, Some(Location::number(11)));
+        }
     }
 
     #[test]
