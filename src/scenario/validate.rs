@@ -314,15 +314,7 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
     } else {
         match &st.to {
             Some(t) => {
-                if actor(s, out, t, &here("to"), n) && st.from.as_deref() == Some(t.as_str()) {
-                    out.at(
-                        out.doc.value(&here("to")),
-                        format!(
-                            "step {n}: `to` is \"{t_q}\", the sender itself: a step sends to another actor",
-                            t_q = crate::base::escape::escape(t)
-                        ),
-                    );
-                }
+                actor(s, out, t, &here("to"), n);
             }
             None => out.at(out.doc.key(&here("send")), format!("step {n}: send needs `to`, the actor it is for")),
         }
@@ -400,8 +392,10 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
     }
 }
 
-/// A step whose every end is a client of the remote CPM network: nothing of it passes through
-/// the IM server under test, so none of it could be judged (every result would be INCONCLUSIVE).
+/// A step whose every end is a client of the remote CPM network (a remote client writing to
+/// itself included): nothing of it passes through the IM server under test, so none of it could
+/// be judged (every result would be INCONCLUSIVE). A local client writing to itself is judged:
+/// its request passes the server on both its sides.
 fn all_remote(s: &Scenario, i: usize, svc: Service, out: &mut Out<'_, '_>) {
     let st = &s.steps[i];
     let remote = |name: &str| s.actors.get(name).map(|a| a.network == Where::Remote);
@@ -412,11 +406,13 @@ fn all_remote(s: &Scenario, i: usize, svc: Service, out: &mut Out<'_, '_>) {
         (st.to.as_deref().into_iter().collect(), "to")
     };
     // Only when every end is a known actor (an unknown one is a problem of its own).
-    // A send to oneself is a problem of its own.
-    if others.is_empty() || others == [from] || !others.iter().all(|o| remote(o) == Some(true)) {
+    if others.is_empty() || !others.iter().all(|o| remote(o) == Some(true)) {
         return;
     }
-    let who = if svc == Service::Group {
+    let them = if others == [from] { "it" } else { "one of them" };
+    let who = if others == [from] {
+        format!("\"{}\" writes to itself, and it is", crate::base::escape::escape(from))
+    } else if svc == Service::Group {
         format!("\"{}\" and every participant are", crate::base::escape::escape(from))
     } else {
         format!("\"{}\" and \"{}\" are both", crate::base::escape::escape(from), crate::base::escape::escape(others[0]))
@@ -424,7 +420,7 @@ fn all_remote(s: &Scenario, i: usize, svc: Service, out: &mut Out<'_, '_>) {
     out.at(
         out.doc.value(&[K("steps"), I(i), K(key)]),
         format!(
-            "step {}: {who} in the remote CPM network ({}): nothing of this step passes through the IM server under test, so none of it could be judged; make one of them a local client (network = \"local\", the default)",
+            "step {}: {who} in the remote CPM network ({}): nothing of this step passes through the IM server under test, so none of it could be judged; make {them} a local client (network = \"local\", the default)",
             i + 1,
             world::domain_of(Where::Remote)
         ),
@@ -485,20 +481,21 @@ fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
 fn delivery(st: &Step, a: &str, out: &mut Out<'_, '_>, segs: &[Seg<'_>], n: usize) {
     let a_q = crate::base::escape::escape(a);
     let why = match st.send {
-        None => format!(
-            "step {n}: delivered_to \"{a_q}\": this step sends nothing, so it has no request to deliver (`delivered_to` goes with `send`)"
-        ),
+        // A register or wait step: any actor may receive something late (a message stored
+        // for an IM client and delivered when it registers, or a slow delivery).
+        None => return,
         Some(Service::Group) if !st.participants.iter().any(|p| p == a) => format!(
             "step {n}: delivered_to \"{a_q}\" is not a participant: a group's request reaches the actors in `participants`"
         ),
         Some(Service::Group) => return,
-        Some(_) if st.to.as_deref() != Some(a) => {
-            let to = st.to.as_deref().map_or(String::new(), |t| format!(" (\"{}\")", crate::base::escape::escape(t)));
-            format!(
-                "step {n}: delivered_to \"{a_q}\" is not the actor the step sends to{to}: only `to` can receive its request"
-            )
-        }
-        Some(_) => return,
+        // Without `to` the step is refused for that already.
+        Some(_) => match st.to.as_deref() {
+            Some(t) if t != a => format!(
+                "step {n}: delivered_to \"{a_q}\" is not the actor the step sends to (\"{}\"): only `to` can receive its request",
+                crate::base::escape::escape(t)
+            ),
+            _ => return,
+        },
     };
     out.at(out.doc.value(segs), why);
 }

@@ -137,9 +137,9 @@ send = "pager"
 to = "dave"
 
 [[steps]]
-from = "bob"
+from = "alice"
 send = "pager"
-to = "bob"
+to = "alice"
 
 [[steps]]
 from = "alice"
@@ -159,11 +159,64 @@ participants = ["alice"]
 expect = { delivered_to = ["dave"] }
 
 [[steps]]
-wait = "1s"
+from = "alice"
+send = "pager"
 expect = { delivered_to = ["bob"] }
 "#;
     let err = broken("outside-the-server", &[("bad.toml", text)]);
     snap("scenario_steps_outside_the_server", &err);
+}
+
+/// What the checks above must not refuse: a local client writing to itself (its request passes
+/// the server on both its sides), and `delivered_to` on a `register` or `wait` step (a message
+/// stored for an IM client and delivered when it registers, or one delivered late): the file
+/// loads.
+#[test]
+fn a_local_self_send_and_late_deliveries_are_valid_steps() {
+    let text = r#"title = "Steps the checks must let through"
+levels = [1]
+requirements = ["T1.TERM.PAGER", "ROUTE.VIA-IMS"]
+
+[actors]
+alice = { kind = "cpm", network = "remote" }
+bob = { kind = "im" }
+
+[[steps]]
+from = "bob"
+send = "pager"
+to = "bob"
+expect = { status = 200, delivered_to = ["bob"] }
+
+[[steps]]
+from = "alice"
+send = "pager"
+to = "bob"
+
+[[steps]]
+register = "bob"
+expect = { delivered_to = ["bob"] }
+
+[[steps]]
+wait = "1s"
+expect = { delivered_to = ["bob"] }
+"#;
+    let dir = fresh("valid-steps");
+    std::fs::write(dir.join("ok.toml"), text).unwrap();
+    let out = imcpm_in(&dir, &["list", "--scenarios", "ok.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("ok"), "{}", stdout(&out));
+}
+
+/// The folders `list --export` and `man --dir` write to are named escaped in what they print.
+#[test]
+fn export_and_man_name_their_folder_escaped() {
+    let dir = fresh("escaped-folders");
+    for args in [&["list", "--export", "a\x1b[31mb"][..], &["man", "--dir", "m\x1b[31mn"][..]] {
+        let out = imcpm_in(&dir, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!text.contains('\x1b') && text.contains("\\x1b[31m"), "{args:?}: {text}");
+    }
 }
 
 /// A folder `suite` in a fresh folder `name`: one good scenario and two files with three
