@@ -38,9 +38,10 @@ pub fn man(a: ManArgs) -> miette::Result<ExitCode> {
     let cmd = super::Cli::command();
     match a.dir {
         Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| miette::miette!("--dir {}: {e}", dir.display()))?;
-            clap_mangen::generate_to(cmd, &dir).map_err(|e| miette::miette!("--dir {}: {e}", dir.display()))?;
-            super::term::err(&format!("wrote the manual pages to {}\n", dir.display()));
+            std::fs::create_dir_all(&dir).map_err(|e| miette::miette!("--dir {}: {e}", super::term::path(&dir)))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .map_err(|e| miette::miette!("--dir {}: {e}", super::term::path(&dir)))?;
+            super::term::err(&format!("wrote the manual pages to {}\n", super::term::path(&dir)));
         }
         None => {
             let mut out = Vec::new();

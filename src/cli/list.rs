@@ -239,8 +239,9 @@ fn export(chosen: &[&Scenario], dir: &Path) -> miette::Result<ExitCode> {
             .write(true)
             .create_new(true)
             .open(&p)
-            .map_err(|e| miette::miette!("--export {}: {e}", p.display()))?;
-        std::io::Write::write_all(&mut f, bytes).map_err(|e| miette::miette!("--export {}: {e}", p.display()))?;
+            .map_err(|e| miette::miette!("--export {}: {e}", super::term::path(&p)))?;
+        std::io::Write::write_all(&mut f, bytes)
+            .map_err(|e| miette::miette!("--export {}: {e}", super::term::path(&p)))?;
     }
     let templates = rels.len() - chosen.len();
     super::term::out(&format!(
@@ -248,8 +249,8 @@ fn export(chosen: &[&Scenario], dir: &Path) -> miette::Result<ExitCode> {
         chosen.len(),
         if chosen.len() == 1 { "" } else { "s" },
         if templates == 1 { "" } else { "s" },
-        dir.display(),
-        dir.display()
+        super::term::path(dir),
+        super::term::path(dir)
     ));
     Ok(ExitCode::SUCCESS)
 }
