@@ -13,6 +13,7 @@ use super::load::Files;
 use super::model::{Scenario, Step, Where, parse_duration};
 use super::problem::Problem;
 use super::world;
+use crate::base::escape::escape;
 use crate::base::{Level, Service, Transport};
 use crate::node::ue::{SendOptions, Ue, UeConfig};
 use std::collections::BTreeSet;
@@ -122,7 +123,7 @@ fn top(s: &Scenario, out: &mut Out<'_, '_>) {
     if !matches!(s.transport.as_str(), "udp" | "tcp") {
         out.at(
             out.doc.value(&[K("transport")]),
-            format!("transport must be \"udp\" or \"tcp\", not \"{}\"", crate::base::escape::escape(&s.transport)),
+            format!("transport must be \"udp\" or \"tcp\", not \"{}\"", escape(&s.transport)),
         );
     }
     for name in s.actors.keys() {
@@ -130,7 +131,7 @@ fn top(s: &Scenario, out: &mut Out<'_, '_>) {
             out.at(
                 out.doc.key(&[K("actors"), K(name)]),
                 format!(
-                    "actor name \"{name_q}\": it is the user part of the actor's SIP address, so only letters, digits and - _ . ! ~ * ' +", name_q = crate::base::escape::escape(&name.to_string())),
+                    "actor name \"{name_q}\": it is the user part of the actor's SIP address, so only letters, digits and - _ . ! ~ * ' +", name_q = escape(&name.to_string())),
             );
         }
     }
@@ -182,7 +183,7 @@ fn step_ids(s: &Scenario, out: &mut Out<'_, '_>) -> Vec<Option<String>> {
                         "step {}: id \"{id_q}\" is already the id of step {}",
                         i + 1,
                         j + 1,
-                        id_q = crate::base::escape::escape(&id.to_string())
+                        id_q = escape(&id.to_string())
                     ),
                 );
             }
@@ -239,7 +240,7 @@ fn step(s: &Scenario, i: usize, ids: &[Option<String>], out: &mut Out<'_, '_>, f
                 out.doc.value(&here("wait")),
                 format!(
                     "step {n}: wait \"{w_q}\" is not a duration like \"40s\" or \"500ms\"",
-                    w_q = crate::base::escape::escape(&w.to_string())
+                    w_q = escape(&w.to_string())
                 ),
             );
         }
@@ -264,11 +265,7 @@ fn actor(s: &Scenario, out: &mut Out<'_, '_>, name: &str, segs: &[Seg<'_>], n: u
     let known: Vec<&str> = s.actors.keys().map(String::as_str).collect();
     out.at(
         out.doc.value(segs),
-        format!(
-            "step {n}: \"{name_q}\" is not an actor (the actors: {})",
-            known.join(", "),
-            name_q = crate::base::escape::escape(name)
-        ),
+        format!("step {n}: \"{name_q}\" is not an actor (the actors: {})", known.join(", "), name_q = escape(name)),
     );
     false
 }
@@ -304,10 +301,7 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
             if actor(s, out, p, &segs, n) && st.participants[..j].contains(p) {
                 out.at(
                     out.doc.value(&segs),
-                    format!(
-                        "step {n}: participant \"{p_q}\" is listed twice",
-                        p_q = crate::base::escape::escape(&p.to_string())
-                    ),
+                    format!("step {n}: participant \"{p_q}\" is listed twice", p_q = escape(&p.to_string())),
                 );
             }
         }
@@ -337,7 +331,7 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
                 span,
                 format!(
                     "step {n}: reports_on \"{r_q}\" {why}: it must name the id of an earlier step",
-                    r_q = crate::base::escape::escape(&r.to_string())
+                    r_q = escape(&r.to_string())
                 ),
             );
         }
@@ -371,7 +365,7 @@ fn send(s: &Scenario, i: usize, svc: Service, ids: &[Option<String>], out: &mut 
             (!name.eq_ignore_ascii_case("accept-contact") && !name.eq_ignore_ascii_case("a")).then(|| {
                 format!(
                     "\"{line_q}\" is not an Accept-Contact line (`Accept-Contact: ...` or `a: ...`)",
-                    line_q = crate::base::escape::escape(&line.to_string())
+                    line_q = escape(&line.to_string())
                 )
             })
         });
@@ -411,11 +405,11 @@ fn all_remote(s: &Scenario, i: usize, svc: Service, out: &mut Out<'_, '_>) {
     }
     let them = if others == [from] { "it" } else { "one of them" };
     let who = if others == [from] {
-        format!("\"{}\" writes to itself, and it is", crate::base::escape::escape(from))
+        format!("\"{}\" writes to itself, and it is", escape(from))
     } else if svc == Service::Group {
-        format!("\"{}\" and every participant are", crate::base::escape::escape(from))
+        format!("\"{}\" and every participant are", escape(from))
     } else {
-        format!("\"{}\" and \"{}\" are both", crate::base::escape::escape(from), crate::base::escape::escape(others[0]))
+        format!("\"{}\" and \"{}\" are both", escape(from), escape(others[0]))
     };
     out.at(
         out.doc.value(&[K("steps"), I(i), K(key)]),
@@ -467,7 +461,7 @@ fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
                         out.doc.value(&segs),
                         format!(
                             "step {n}: \"{a_q}\" is in both delivered_to and nothing_to",
-                            a_q = crate::base::escape::escape(&a.to_string())
+                            a_q = escape(&a.to_string())
                         ),
                     );
                 }
@@ -479,7 +473,7 @@ fn expectations(s: &Scenario, i: usize, out: &mut Out<'_, '_>) {
 /// `delivered_to` entry `a` of step `st` (number `n`, written at `segs`): only the actor a step
 /// sends to (its `to`, or a group's participants) can receive its request.
 fn delivery(st: &Step, a: &str, out: &mut Out<'_, '_>, segs: &[Seg<'_>], n: usize) {
-    let a_q = crate::base::escape::escape(a);
+    let a_q = escape(a);
     let why = match st.send {
         // A register or wait step: any actor may receive something late (a message stored
         // for an IM client and delivered when it registers, or a slow delivery).
@@ -492,7 +486,7 @@ fn delivery(st: &Step, a: &str, out: &mut Out<'_, '_>, segs: &[Seg<'_>], n: usiz
         Some(_) => match st.to.as_deref() {
             Some(t) if t != a => format!(
                 "step {n}: delivered_to \"{a_q}\" is not the actor the step sends to (\"{}\"): only `to` can receive its request",
-                crate::base::escape::escape(t)
+                escape(t)
             ),
             _ => return,
         },
