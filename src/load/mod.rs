@@ -43,6 +43,7 @@ use crate::sip::Message;
 use hdrhistogram::Histogram;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +66,11 @@ const TIMER_F: Duration = Duration::from_secs(32);
 const DROP_CHECK: Duration = Duration::from_millis(100);
 /// Messages handed to the judge at a time.
 const BATCH: usize = 256;
+/// After a read that found something, the next read waits this long (or for the next send or
+/// timer, if sooner): a busy run loop wakes about once a millisecond for everything that came
+/// meanwhile, not once per datagram. Each datagram keeps its arrival time (the kernel's receive
+/// stamp), so only the harness's own answers as the called side wait for it (docs/load.md).
+const READ_HOLD: Duration = Duration::from_millis(1);
 /// Third-party REGISTERs in flight at once at the start of a level-2 run.
 const REG_WINDOW: usize = 200;
 /// Longest wait, after a step, for the judge to finish that step's transactions.
@@ -194,6 +200,9 @@ struct Tx {
     generation: u32,
     /// The server's egress of the initial request, when seen.
     egress: Option<Instant>,
+    /// How long the harness, as the called side, held that egress before answering it (not
+    /// the server's time: taken off the request's latency).
+    held: Duration,
     /// The next retransmission interval.
     interval: Duration,
     /// Its step and second (by due time).
@@ -571,11 +580,34 @@ fn initial(svc: Service, k: u64, u: &Local, run: &str, from: SocketAddr, o: &Loa
     };
     let (ctype, body) = body(svc, k, from.ip(), &peer, me, u.imdn_of);
     let route = route(o, from, false);
-    format!(
-        "{method} {me} SIP/2.0\r\nVia: SIP/2.0/{via} {from};branch=z9hG4bKld{run}-{k:x}\r\n{route}Max-Forwards: 70\r\nFrom: <{from_uri}>;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 {method}\r\nP-Asserted-Identity: <{asserted}>\r\n{served}{cpm_only}{im_only}Content-Type: {ctype}\r\nContent-Length: {len}\r\n\r\n{body}",
-        len = body.len()
-    )
-    .into_bytes()
+    // Written piece by piece rather than by one `format!` of thirty arguments: this runs for
+    // every request of a load run.
+    let mut out = String::with_capacity(640 + body.len() + cpm_only.len());
+    for piece in [method, " ", me, " SIP/2.0\r\nVia: SIP/2.0/", via, " "] {
+        out.push_str(piece);
+    }
+    let _ = write!(out, "{from};branch=z9hG4bKld{run}-{k:x}\r\n");
+    for piece in [&route, "Max-Forwards: 70\r\nFrom: <", &from_uri] {
+        out.push_str(piece);
+    }
+    let _ = write!(out, ">;tag=ld{k:x}\r\nTo: <{me}>\r\nCall-ID: ld{k:x}-{run}@harness\r\nCSeq: 1 ");
+    for piece in [
+        method,
+        "\r\nP-Asserted-Identity: <",
+        &asserted,
+        ">\r\n",
+        &served,
+        &cpm_only,
+        &im_only,
+        "Content-Type: ",
+        ctype,
+        "\r\nContent-Length: ",
+    ] {
+        out.push_str(piece);
+    }
+    let _ = write!(out, "{}\r\n\r\n", body.len());
+    out.push_str(&body);
+    out.into_bytes()
 }
 
 /// Whether requests involving local user `n` are originating: at level 2, every other CPM
@@ -731,7 +763,8 @@ fn k_of(branch_or_call: &str, run: &str) -> Option<(u64, &'static str)> {
             _ => (b, "initial"),
         }
     } else {
-        (branch_or_call.strip_prefix("ld")?.strip_suffix(&format!("-{run}@harness"))?, "call")
+        let rest = branch_or_call.strip_prefix("ld")?.strip_suffix("@harness")?;
+        (rest.strip_suffix(run)?.strip_suffix('-')?, "call")
     };
     Some((u64::from_str_radix(hex, 16).ok()?, what))
 }
@@ -886,6 +919,8 @@ struct Driver<'a> {
     reg_short: Option<(usize, u64)>,
     /// The registration time asked for.
     expires: u64,
+    /// The next read waits until then (see [`READ_HOLD`]).
+    hold: Option<Instant>,
 }
 
 /// A third-party REGISTER in flight (a non-INVITE client transaction).
@@ -1058,6 +1093,7 @@ impl Driver<'_> {
                 phase,
                 generation: 0,
                 egress: None,
+                held: Duration::ZERO,
                 interval: T1,
                 step,
                 second,
@@ -1122,7 +1158,9 @@ impl Driver<'_> {
             // have reached its recipient).
             self.sent_pager.insert(tx.pair, k);
         }
-        let lat = now.saturating_duration_since(due).as_micros() as u64;
+        // The time the harness held the server's egress before answering it is its own.
+        let held = self.flight.get(&k).map_or(Duration::ZERO, |t| t.held);
+        let lat = now.saturating_duration_since(due).saturating_sub(held).as_micros() as u64;
         let _ = self.latency.entry(service).or_insert_with(histogram).record(lat.max(1));
         let _ = self.steps[step].1.record(lat.max(1));
         if let Some(h) = self.slot(second).hist.as_mut() {
@@ -1222,7 +1260,7 @@ impl Driver<'_> {
     /// A message received: to the judge, then handled (a response to one of the harness's
     /// requests; a request the server sent on, answered on the connection it came in on).
     async fn on_message(&mut self, r: Received, now: Instant) {
-        let Received { hop: from, bytes } = r;
+        let Received { hop: from, bytes, .. } = r;
         self.tap(from.transport, from.peer, self.me, bytes.clone(), now);
         let Ok(msg) = Message::parse(bytes) else { return };
         if msg.status().is_some() {
@@ -1237,11 +1275,14 @@ impl Driver<'_> {
             }
             return;
         }
-        if let Some(tx) = k.and_then(|k| self.flight.get_mut(&k)) {
-            if matches!(tx.phase, Phase::Message | Phase::Invite { .. }) {
-                tx.egress.get_or_insert(now);
+        // The initial request's first egress: how long it waits here for its answer is noted.
+        let first_egress = match k.and_then(|k| self.flight.get_mut(&k)) {
+            Some(tx) if matches!(tx.phase, Phase::Message | Phase::Invite { .. }) && tx.egress.is_none() => {
+                tx.egress = Some(now);
+                true
             }
-        }
+            _ => false,
+        };
         let k = k.unwrap_or(0);
         if method == Some(crate::sip::Method::Invite) {
             if let Some(u) = self.uas.get(&k) {
@@ -1261,10 +1302,20 @@ impl Driver<'_> {
             self.uas.insert(k, Uas { bytes: resp.clone(), to: from, first: now, interval: T1 });
             self.timers.push(Reverse((now + T1, Timer::Uas(k))));
             self.send(&resp, from).await;
+            self.note_held(first_egress, k, now);
             return;
         }
         let resp = Arc::new(answer(&msg, (self.me, tp(self.o)), k, None));
         self.send(&resp, from).await;
+        self.note_held(first_egress, k, now);
+    }
+
+    /// Request `k`'s first egress, which arrived at `arrived`, has just been answered: how long
+    /// the harness held it.
+    fn note_held(&mut self, first_egress: bool, k: u64, arrived: Instant) {
+        if let Some(tx) = self.flight.get_mut(&k).filter(|_| first_egress) {
+            tx.held = Instant::now().saturating_duration_since(arrived);
+        }
     }
 }
 
@@ -1342,14 +1393,19 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
 /// Wait for datagrams until `wake`: handle the first that comes and every other queued behind
 /// it, each at the time it is read.
 async fn receive_until(d: &mut Driver<'_>, wake: Instant) -> io::Result<()> {
-    let received = d.net.receive_until(wake).await?;
+    // Wake on the millisecond grid of the run (as a timer wheel of 1 ms ticks would): sends due
+    // within the same millisecond go out together.
+    let grid = d.t0 + Duration::from_millis(wake.saturating_duration_since(d.t0).as_micros().div_ceil(1000) as u64);
+    let received = d.net.receive_until(grid.max(wake), d.hold).await?;
+    d.hold = (!received.is_empty()).then(|| Instant::now() + READ_HOLD);
     // Connections the server opened: their messages are the server's whatever their Via says
     // (told before any of them is handed to the judge).
     for peer in std::mem::take(&mut d.net.accepted) {
         d.feed.push(Feed::SutPeer(peer));
     }
     for r in received {
-        d.on_message(r, Instant::now()).await;
+        let at = r.at;
+        d.on_message(r, at).await;
     }
     Ok(())
 }
@@ -1401,6 +1457,7 @@ async fn drive(
         reg_refused: None,
         reg_short: None,
         expires: 0,
+        hold: None,
     };
     // Drops during the registrations count too (they mark the feed incomplete as any other).
     let base_drops = d.drops;

@@ -71,6 +71,9 @@ struct Conn {
 pub(super) struct Received {
     pub hop: Hop,
     pub bytes: Vec<u8>,
+    /// When it arrived: the kernel's receive stamp for a datagram (`SO_TIMESTAMPNS`), else
+    /// when it was read.
+    pub at: tokio::time::Instant,
 }
 
 /// The harness's sockets.
@@ -93,13 +96,16 @@ pub(super) struct Sockets {
     /// The far ends of connections accepted from the server's IP since last taken: the server
     /// speaking from an ephemeral port (the judge is told they are the server's).
     pub accepted: Vec<SocketAddr>,
-    buf: Vec<u8>,
+    batch: crate::net::batch::DatagramBatch,
 }
 
 /// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked, as the server's
 /// own ([`crate::net::udp_socket`]); and what it got.
 fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
     let (s, got) = crate::net::udp_socket(addr, rcvbuf)?;
+    // Arrival stamps: the run loop reads the socket at most once per `receive_until` hold, and
+    // the latencies are measured to when each datagram came, not to when it was read.
+    crate::net::batch::enable_rx_timestamps(&s);
     Ok((UdpSocket::from_std(s)?, got))
 }
 
@@ -140,7 +146,7 @@ impl Sockets {
             closed: 0,
             unsent: 0,
             accepted: Vec::new(),
-            buf: vec![0u8; 65_536],
+            batch: crate::net::batch::DatagramBatch::new(),
         })
     }
 
@@ -202,26 +208,41 @@ impl Sockets {
         true
     }
 
-    /// Wait until `wake` for what comes in: the first message, and every other already queued
-    /// behind it.
-    pub(super) async fn receive_until(&mut self, wake: tokio::time::Instant) -> io::Result<Vec<Received>> {
+    /// Wait until `wake` for what comes in, then take everything queued. Without `hold`, the
+    /// first datagram or connection message ends the wait; with one, nothing does before it
+    /// (or `wake`, if sooner): a busy run loop then wakes once per hold for all that came
+    /// meanwhile rather than once per datagram, each datagram keeping its arrival time.
+    pub(super) async fn receive_until(
+        &mut self,
+        wake: tokio::time::Instant,
+        hold: Option<tokio::time::Instant>,
+    ) -> io::Result<Vec<Received>> {
         let mut out = Vec::new();
-        tokio::select! {
-            r = recv(self.udp.as_ref(), &mut self.buf) => {
-                let (n, peer) = r?;
-                out.push(self.datagram(n, peer));
-            }
-            Some(ev) = self.events.recv() => {
-                if let Some(r) = self.event(ev) {
-                    out.push(r);
+        match hold {
+            Some(h) => {
+                // Not in the runtime's epoll wait: there every datagram that arrives would wake
+                // the thread (the socket is registered edge-triggered for as long as it lives),
+                // which is what the hold is for not doing. A wake-up costs this process more
+                // CPU than anything else it does per datagram (docs/PERFORMANCE.md). The
+                // runtime's other tasks (TCP connections) then run at the yield.
+                let until = wake.min(h);
+                let now = tokio::time::Instant::now();
+                if until > now {
+                    std::thread::sleep(until - now);
                 }
+                tokio::task::yield_now().await;
             }
-            _ = tokio::time::sleep_until(wake) => return Ok(out),
+            None => tokio::select! {
+                r = readable(self.udp.as_ref()) => r?,
+                Some(ev) = self.events.recv() => {
+                    if let Some(r) = self.event(ev) {
+                        out.push(r);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => return Ok(out),
+            },
         }
-        // Drain what else is queued without waiting.
-        while let Some(Ok((n, peer))) = self.udp.as_ref().map(|u| u.try_recv_from(&mut self.buf)) {
-            out.push(self.datagram(n, peer));
-        }
+        self.drain_udp(&mut out)?;
         while let Ok(ev) = self.events.try_recv() {
             if let Some(r) = self.event(ev) {
                 out.push(r);
@@ -230,8 +251,32 @@ impl Sockets {
         Ok(out)
     }
 
-    fn datagram(&self, n: usize, peer: SocketAddr) -> Received {
-        Received { hop: Hop { transport: Transport::Udp, peer }, bytes: self.buf[..n].to_vec() }
+    /// Every datagram queued on the UDP socket, a batch per system call.
+    fn drain_udp(&mut self, out: &mut Vec<Received>) -> io::Result<()> {
+        let Some(udp) = self.udp.as_ref() else { return Ok(()) };
+        // Bounded: a peer sending without pause cannot keep the loop here.
+        for _ in 0..64 {
+            let batch = &mut self.batch;
+            match udp.try_io(tokio::io::Interest::READABLE, || batch.recv(udp)) {
+                Ok(n) => {
+                    for (i, d) in self.batch.datagrams().iter().enumerate() {
+                        out.push(Received {
+                            hop: Hop { transport: Transport::Udp, peer: d.peer },
+                            bytes: self.batch.bytes(i).to_vec(),
+                            at: tokio::time::Instant::from_std(d.at),
+                        });
+                    }
+                    if n < crate::net::batch::BATCH {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // ICMP port unreachable and the like from an earlier send: not fatal to a load run.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn event(&mut self, ev: Event) -> Option<Received> {
@@ -243,7 +288,9 @@ impl Sockets {
                 }
                 None
             }
-            Event::Message { peer, bytes } => Some(Received { hop: Hop { transport: Transport::Tcp, peer }, bytes }),
+            Event::Message { peer, bytes } => {
+                Some(Received { hop: Hop { transport: Transport::Tcp, peer }, bytes, at: tokio::time::Instant::now() })
+            }
             Event::Closed { peer, local, why } => {
                 tracing::debug!(%peer, why, "connection closed");
                 // Only if it is still the one open with that peer (not a newer one).
@@ -274,10 +321,10 @@ async fn accept(listener: TcpListener, events: mpsc::Sender<Event>) {
     }
 }
 
-/// Receive a datagram on `udp`; without one, never.
-async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+/// Wait until `udp` is readable; without a socket, never.
+async fn readable(udp: Option<&UdpSocket>) -> io::Result<()> {
     match udp {
-        Some(u) => u.recv_from(buf).await,
+        Some(u) => u.readable().await,
         None => std::future::pending().await,
     }
 }

@@ -56,6 +56,7 @@
 // A driver and the command line read the clock; nothing else does (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+pub mod batch;
 mod clock;
 mod driver;
 mod listen;

@@ -1,0 +1,219 @@
+//! Reading a UDP socket in batches: every datagram queued on it in one `recvmmsg(2)` call, each
+//! with the time the kernel stamped it on arrival (`SO_TIMESTAMPNS`), so that a reader that
+//! wakes once in a while (to spend fewer wake-ups per datagram) still knows when each datagram
+//! came. Linux only; elsewhere one `recv_from` a datagram, stamped when it is read.
+//!
+//! On loopback the stamp is taken as the sender's datagram enters the receiving side of the
+//! stack, in the sender's `sendto`: measured here (Linux 6.x), 20-150 µs after the send, however
+//! long the datagram then waits in the socket. The kernel turns stamping on a moment after the
+//! first socket asks for it; a datagram that arrives before is stamped when read.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+/// Datagrams read by one call at most.
+pub const BATCH: usize = 32;
+/// Each buffer's size: the largest UDP payload.
+const BUF: usize = 65_536;
+
+/// A datagram read: its length (in [`DatagramBatch::bytes`]), its sender, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram {
+    /// Bytes received.
+    pub len: usize,
+    /// The sender.
+    pub peer: SocketAddr,
+    /// When it arrived (the kernel's receive stamp on this process's clock), or when it was
+    /// read if the kernel gave no stamp.
+    pub at: Instant,
+}
+
+/// Buffers for up to [`BATCH`] datagrams at a time. The buffers are allocated once; the kernel
+/// writes only the bytes of each datagram, so their untouched pages never become resident.
+pub struct DatagramBatch {
+    bufs: Vec<Box<[u8]>>,
+    got: Vec<Datagram>,
+}
+
+impl Default for DatagramBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DatagramBatch {
+    /// Empty buffers.
+    pub fn new() -> DatagramBatch {
+        DatagramBatch { bufs: (0..BATCH).map(|_| vec![0u8; BUF].into_boxed_slice()).collect(), got: Vec::new() }
+    }
+
+    /// The datagrams of the last [`recv`](Self::recv).
+    pub fn datagrams(&self) -> &[Datagram] {
+        &self.got
+    }
+
+    /// The bytes of datagram `i` of the last read.
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        &self.bufs[i][..self.got[i].len]
+    }
+
+    /// Read what is queued on `socket` without waiting: up to [`BATCH`] datagrams. `Ok(0)` never
+    /// happens; an empty queue is `WouldBlock`. Fewer than [`BATCH`] means the queue was empty
+    /// when the call returned.
+    #[cfg(target_os = "linux")]
+    pub fn recv(&mut self, socket: &impl std::os::fd::AsRawFd) -> io::Result<usize> {
+        // SAFETY: every pointer handed to the kernel points into buffers this function owns for
+        // the whole call (`names`, `controls`, `iovs`, `self.bufs`), each with its true size;
+        // the kernel writes at most that many bytes into each. `mmsghdr` and `sockaddr_storage`
+        // are plain C structs for which all-zero bytes are a valid value.
+        unsafe {
+            let mut names: [libc::sockaddr_storage; BATCH] = std::mem::zeroed();
+            let mut controls = [[0u64; 8]; BATCH];
+            let mut iovs: [libc::iovec; BATCH] = std::mem::zeroed();
+            let mut msgs: [libc::mmsghdr; BATCH] = std::mem::zeroed();
+            for i in 0..BATCH {
+                iovs[i] = libc::iovec { iov_base: self.bufs[i].as_mut_ptr().cast(), iov_len: BUF };
+                let h = &mut msgs[i].msg_hdr;
+                h.msg_name = std::ptr::from_mut(&mut names[i]).cast();
+                h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_iov = std::ptr::from_mut(&mut iovs[i]);
+                h.msg_iovlen = 1;
+                h.msg_control = controls[i].as_mut_ptr().cast();
+                h.msg_controllen = size_of::<[u64; 8]>() as _;
+            }
+            let n = libc::recvmmsg(
+                socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            );
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let (real, mono) = (SystemTime::now(), Instant::now());
+            self.got.clear();
+            for (i, m) in msgs.iter().take(n as usize).enumerate() {
+                let peer = sockaddr(&names[i]).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let at = stamp(&m.msg_hdr)
+                    .and_then(|t| real.duration_since(t).ok())
+                    .and_then(|ago| mono.checked_sub(ago))
+                    .unwrap_or(mono);
+                self.got.push(Datagram { len: (m.msg_len as usize).min(BUF), peer, at });
+            }
+            Ok(n as usize)
+        }
+    }
+
+    /// Read one queued datagram without waiting (no batch call here), stamped when read.
+    #[cfg(not(target_os = "linux"))]
+    pub fn recv(&mut self, socket: &std::net::UdpSocket) -> io::Result<usize> {
+        let (len, peer) = socket.recv_from(&mut self.bufs[0])?;
+        self.got.clear();
+        self.got.push(Datagram { len, peer, at: Instant::now() });
+        Ok(1)
+    }
+}
+
+/// The receive stamp (`SCM_TIMESTAMPNS`) among a message's control messages.
+#[cfg(target_os = "linux")]
+fn stamp(h: &libc::msghdr) -> Option<SystemTime> {
+    // SAFETY: `h` was filled in by `recvmmsg`; the CMSG_* walk stays within `msg_controllen`,
+    // and an SCM_TIMESTAMPNS payload is a `timespec` (read unaligned).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                let (s, ns) = (u64::try_from(ts.tv_sec).ok()?, u32::try_from(ts.tv_nsec).ok()?);
+                return SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::new(s, ns));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+        None
+    }
+}
+
+/// The address in a `sockaddr_storage` the kernel filled in (IPv4 or IPv6).
+#[cfg(target_os = "linux")]
+fn sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    // SAFETY: the family field says which of the two layouts the storage holds; both fit in it.
+    unsafe {
+        match libc::c_int::from(s.ss_family) {
+            libc::AF_INET => {
+                let a: &libc::sockaddr_in = &*std::ptr::from_ref(s).cast();
+                let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+            }
+            libc::AF_INET6 => {
+                let a: &libc::sockaddr_in6 = &*std::ptr::from_ref(s).cast();
+                let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip,
+                    u16::from_be(a.sin6_port),
+                    a.sin6_flowinfo,
+                    a.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Ask the kernel to stamp each datagram received on `socket` with its arrival time
+/// (`SO_TIMESTAMPNS`); false when it refuses (the datagrams are then stamped when read).
+#[cfg(target_os = "linux")]
+pub fn enable_rx_timestamps(socket: &impl std::os::fd::AsRawFd) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on an open socket, with a pointer to a c_int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            std::ptr::from_ref(&on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
+/// Without `SO_TIMESTAMPNS`: datagrams are stamped when read.
+#[cfg(not(target_os = "linux"))]
+pub fn enable_rx_timestamps<S>(_: &S) -> bool {
+    false
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_reads_every_queued_datagram_with_its_sender_and_an_arrival_before_the_read() {
+        let r = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        r.set_nonblocking(true).unwrap();
+        assert!(enable_rx_timestamps(&r));
+        // The kernel turns its receive stamping on a moment after the first socket asks for it
+        // (a deferred switch): what arrives before is stamped when read.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut b = DatagramBatch::new();
+        assert_eq!(b.recv(&r).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        let sent = Instant::now();
+        for i in 0..3u8 {
+            s.send_to(&[b'a' + i; 5], r.local_addr().unwrap()).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let before_read = Instant::now();
+        assert_eq!(b.recv(&r).unwrap(), 3);
+        for (i, d) in b.datagrams().iter().enumerate() {
+            assert_eq!(d.peer, s.local_addr().unwrap());
+            assert_eq!(b.bytes(i), &[b'a' + i as u8; 5]);
+            // Stamped on arrival (within the sends' 30 ms sleep), not when read.
+            assert!(d.at + std::time::Duration::from_millis(1) >= sent, "{:?}", d.at - sent);
+            assert!(d.at < before_read, "stamped when read");
+        }
+        assert_eq!(b.recv(&r).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+}
