@@ -1397,7 +1397,10 @@ async fn receive_until(d: &mut Driver<'_>, wake: Instant) -> io::Result<()> {
     // within the same millisecond go out together.
     let grid = d.t0 + Duration::from_millis(wake.saturating_duration_since(d.t0).as_micros().div_ceil(1000) as u64);
     let received = d.net.receive_until(grid.max(wake), d.hold).await?;
-    d.hold = (!received.is_empty()).then(|| Instant::now() + READ_HOLD);
+    // Over TCP each connection's reader is a task of its own, run only when the loop waits in
+    // the runtime: no hold there.
+    let udp = d.o.transport == Transport::Udp;
+    d.hold = (udp && !received.is_empty()).then(|| Instant::now() + READ_HOLD);
     // Connections the server opened: their messages are the server's whatever their Via says
     // (told before any of them is handed to the judge).
     for peer in std::mem::take(&mut d.net.accepted) {
