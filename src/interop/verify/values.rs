@@ -39,6 +39,9 @@ pub struct ValueView<'a> {
     pub other_icsi: Vec<String>,
     /// Every other parameter: (lowercased name, raw value).
     pub others: Vec<(String, Vec<u8>)>,
+    /// Every parameter as [`ValueView::all_params`] lists them, worked out when first asked
+    /// (the fields above are not changed after that).
+    all: std::cell::OnceCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl<'a> ValueView<'a> {
@@ -59,6 +62,7 @@ impl<'a> ValueView<'a> {
             cpm: Vec::new(),
             other_icsi: Vec::new(),
             others: Vec::new(),
+            all: std::cell::OnceCell::new(),
         };
         for p in &pl.params {
             if p.is(buf, IM_TAG) {
@@ -90,16 +94,19 @@ impl<'a> ValueView<'a> {
         v
     }
 
-    fn all_params(&self) -> Vec<(String, Vec<u8>)> {
-        let mut all = self.others.clone();
-        for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
-            all.push((
-                p.name_text(self.buf).to_ascii_lowercase(),
-                p.value.map(|s| pct_upper(s.of(self.buf))).unwrap_or_default(),
-            ));
-        }
-        all.sort();
-        all
+    /// Every parameter, (lowercased name, value with upper-case percent-escapes), sorted.
+    fn all_params(&self) -> &[(String, Vec<u8>)] {
+        self.all.get_or_init(|| {
+            let mut all = self.others.clone();
+            for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
+                all.push((
+                    p.name_text(self.buf).to_ascii_lowercase(),
+                    p.value.map(|s| pct_upper(s.of(self.buf))).unwrap_or_default(),
+                ));
+            }
+            all.sort();
+            all
+        })
     }
 }
 
