@@ -304,8 +304,8 @@ struct Streaming<'a> {
     /// Hashes of the keys of dialogs judged early, oldest first, with when (a collision only
     /// makes a dialog's requests untrusted by the no-deferral rule).
     cut: (VecDeque<(Instant, u64)>, std::collections::HashSet<u64>),
-    /// The pcapng section each file is in.
-    section_now: HashMap<usize, u32>,
+    /// The pcapng section each file is in (by file index; None before its first message).
+    section_now: Vec<Option<u32>>,
     aggregate: Aggregate,
     flows: Vec<(bool, Flow)>,
     flows_left_out: usize,
@@ -423,7 +423,7 @@ fn streaming(job: &CaptureJob) -> Streaming<'_> {
         seq: 0,
         by_branch: HashMap::new(),
         cut: (VecDeque::new(), std::collections::HashSet::new()),
-        section_now: HashMap::new(),
+        section_now: Vec::new(),
         sut_peers: std::collections::HashSet::new(),
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
@@ -450,11 +450,12 @@ fn key_hash(k: &BucketKey) -> u64 {
 
 /// A capture time (µs since the Unix epoch) in RFC 3339 UTC with microseconds.
 fn capture_time(t: Instant) -> String {
-    use std::fmt::Write;
     let mut s = report::write::rfc3339(t.0 / 1_000_000);
     // `...:SSZ` -> `...:SS.ffffffZ`
     s.pop();
-    let _ = write!(s, ".{:06}Z", t.0 % 1_000_000);
+    s.push('.');
+    report::write::push_digits(&mut s, t.0 % 1_000_000, 6);
+    s.push('Z');
     s
 }
 
@@ -586,7 +587,10 @@ impl Streaming<'_> {
         let time = Instant(m.time_us);
         self.now = self.now.max(time);
         // An `imcpm run` section of a file that has moved on to its next section is over.
-        if self.section_now.insert(m.file, m.section).is_some_and(|s| s != m.section) {
+        if self.section_now.len() <= m.file {
+            self.section_now.resize(m.file + 1, None);
+        }
+        if self.section_now[m.file].replace(m.section).is_some_and(|s| s != m.section) {
             let over: Vec<usize> =
                 self.part_of.iter().filter(|((f, s), _)| *f == m.file && *s != m.section).map(|(_, p)| *p).collect();
             for p in over {
