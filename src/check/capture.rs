@@ -488,6 +488,10 @@ fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
         if line.is_empty() || n == 2 {
             break;
         }
+        // The name (trimmed) starts with the line's first non-blank byte.
+        if !matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'v' | b'V')) {
+            continue;
+        }
         let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
         if !(name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
@@ -526,6 +530,10 @@ fn call_id_of(bytes: &[u8]) -> &[u8] {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
+        }
+        // The name (trimmed) starts with the line's first non-blank byte.
+        if !matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'c' | b'C' | b'i' | b'I')) {
+            continue;
         }
         let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
@@ -1107,6 +1115,10 @@ mod tests {
         let m = b"MESSAGE sip:b@h SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z1, SIP/2.0/UDP b;branch=z2\r\ni:  c1 \r\n\r\n";
         assert_eq!(via_branches(m), (Some(&b"z1"[..]), Some(&b"z2"[..])));
         assert_eq!(call_id_of(m), b"c1");
+        let odd =
+            b"M sip:b@h SIP/2.0\r\n  VIA : SIP/2.0/UDP a;branch=z3\r\n\tI:c2\r\nx-v: y\r\n:v\r\nv:b;branch=z4\r\n\r\n";
+        assert_eq!(via_branches(odd), (Some(&b"z3"[..]), Some(&b"z4"[..])));
+        assert_eq!(call_id_of(odd), b"c2");
     }
 
     #[test]
