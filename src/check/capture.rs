@@ -875,10 +875,7 @@ impl Streaming<'_> {
         let level = self.parts[part].ctx.level;
         let mut notable = false;
         for (k, fs) in by_key {
-            for r in report::group_owned(&k, level, fs) {
-                notable |= !matches!(r.verdict, Verdict::Pass | Verdict::NotApplicable);
-                self.add(r);
-            }
+            notable |= self.add_findings(&k, level, fs);
         }
         self.keep_flow(part, &b, &keys, &local.report.pairs, notable);
         // Cross-dialog state, message indices made global: their arrival numbers, so that the
@@ -969,10 +966,56 @@ impl Streaming<'_> {
         }
         let level = p.ctx.level;
         for (k, fs) in by_key {
-            for r in report::group_owned(&k, level, fs) {
-                self.add(r);
-            }
+            self.add_findings(&k, level, fs);
         }
+    }
+
+    /// Add the results of `findings` under `key`, one per requirement as
+    /// [`report::group_owned`] makes them and in its order, as [`Streaming::add`] adds each;
+    /// a result the aggregate only counts is not built. True when one of them (filtered out or
+    /// not) is other than PASS or NOT-APPLICABLE.
+    fn add_findings(&mut self, key: &str, level: Level, mut findings: Vec<Finding>) -> bool {
+        // A stable sort: the findings of one requirement stay in the order given.
+        findings.sort_by_key(|f| f.requirement);
+        let mut groups: Vec<(crate::interop::rules::ReqId, usize, Verdict)> = Vec::new();
+        let mut start = 0;
+        while start < findings.len() {
+            let id = findings[start].requirement;
+            let end = start + findings[start..].partition_point(|f| f.requirement == id);
+            groups.push((id, end - start, crate::interop::finding::worst(&findings[start..end])));
+            start = end;
+        }
+        let mut notable = false;
+        let mut rest = findings.into_iter();
+        for (id, n, verdict) in groups {
+            notable |= !matches!(verdict, Verdict::Pass | Verdict::NotApplicable);
+            let fs = rest.by_ref().take(n);
+            let f = &self.job.filter;
+            if !f.is_empty() && !f.iter().any(|g| glob(g, id.as_str()) || glob(g, key)) {
+                fs.for_each(drop);
+                continue;
+            }
+            if let (Some(p), true) = (&self.job.progress, verdict.is_failing()) {
+                p.failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if !self.aggregate.count(id, verdict) {
+                fs.for_each(drop);
+                continue;
+            }
+            let mut r = ResultItem {
+                scenario: key.to_string(),
+                level,
+                clause: id.rule().clause.to_string(),
+                verdict,
+                requirement: id,
+                findings: fs.collect(),
+            };
+            if self.job.redact {
+                redact::redact(std::slice::from_mut(&mut r));
+            }
+            self.aggregate.keep_counted(r);
+        }
+        notable
     }
 
     fn add(&mut self, mut r: ResultItem) {
