@@ -424,6 +424,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
     // The server's own entry is the first; repeated own entries right after it (it Record-Routed
     // on two passes) may be popped with it.
+    ri.borrow_keys(&re);
     let own = (0..ri.len()).take_while(|&k| ri.same(k, &ri, 0)).count();
     if ri.len() > 0 && (1..=own).all(|k| !re.tail_is(0, &ri, k)) {
         let obs = if re.tail_is(0, &ri, 0) {
@@ -465,6 +466,23 @@ impl<'a> Entries<'a> {
     }
     fn key(&self, k: usize) -> &[u8] {
         self.keys[k].get_or_init(|| route_key(self.m, self.spans[k]))
+    }
+    /// Take the keys `other` has worked out for entries spelled as some of these (an entry's
+    /// key depends on its spelling alone): the Route entry the server should have popped to
+    /// the top is usually spelled in both messages alike.
+    fn borrow_keys(&self, other: &Entries<'_>) {
+        for (k, cell) in self.keys.iter().enumerate() {
+            if cell.get().is_some() {
+                continue;
+            }
+            let spelled = self.m.slice(self.spans[k]);
+            let known = (0..other.len())
+                .filter(|&o| other.m.slice(other.spans[o]) == spelled)
+                .find_map(|o| other.keys[o].get());
+            if let Some(key) = known {
+                let _ = cell.set(key.clone());
+            }
+        }
     }
     /// Entry `k` here means what entry `o` of `other` means.
     fn same(&self, k: usize, other: &Entries<'_>, o: usize) -> bool {
