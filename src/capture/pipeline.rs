@@ -14,7 +14,7 @@ use etherparse::{IpNumber, NetSlice, TcpSlice, UdpSlice};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::Hasher;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -78,14 +78,42 @@ impl Lane {
 /// Recently seen packets, for duplicates.
 struct Recent {
     window_ns: u64,
+    /// The keyed hash of packets ([`Recent::hash`]).
+    keys: std::collections::hash_map::RandomState,
     order: VecDeque<(u64, u64)>,
-    present: HashMap<u64, u32>,
+    /// Hashes seen, by themselves: they come from a hash keyed at random per run, so they need
+    /// no hashing again to spread over the table, and cannot be chosen from the capture's bytes.
+    present: HashMap<u64, u32, std::hash::BuildHasherDefault<PassThrough>>,
+}
+
+/// A hasher that takes a `u64` as its own hash (for keys that are hashes already).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; any other input is still hashed, byte by byte.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// Most packets remembered for duplicate detection, whatever the window.
 const MAX_RECENT: usize = 16_384;
 
 impl Recent {
+    /// A packet's hash, keyed at random for this run (SipHash).
+    fn hash(&self, src: IpAddr, dst: IpAddr, proto: u8, frag: Option<&FragInfo>, payload: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one((src, dst, proto, frag, payload))
+    }
     /// True when `hash` was seen within the window before `time_ns`; remembers it otherwise.
     fn repeat(&mut self, hash: u64, time_ns: u64) -> bool {
         if self.window_ns == 0 {
@@ -213,12 +241,6 @@ pub(super) fn message_bytes(b: &[u8]) -> Vec<u8> {
     v
 }
 
-fn hash_packet(src: IpAddr, dst: IpAddr, proto: u8, frag: Option<&FragInfo>, payload: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    (src, dst, proto, frag, payload).hash(&mut h);
-    h.finish()
-}
-
 impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
     fn new(opts: &'o ReadOptions, sink: F) -> Self {
         let us = |v: u64| v.saturating_mul(1000);
@@ -226,7 +248,12 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
             opts,
             sink,
             stats: ReadStats::default(),
-            recent: Recent { window_ns: us(opts.duplicate_window_us), order: VecDeque::new(), present: HashMap::new() },
+            recent: Recent {
+                window_ns: us(opts.duplicate_window_us),
+                keys: std::collections::hash_map::RandomState::new(),
+                order: VecDeque::new(),
+                present: HashMap::default(),
+            },
             defrag: Defrag::new(opts.max_pending_datagrams, us(opts.fragment_timeout_us)),
             tcp: Tcp::new(Limits {
                 gap_wait_ns: us(opts.tcp_gap_wait_us),
@@ -321,7 +348,7 @@ impl<'o, F: FnMut(SipMessage)> Reader<'o, F> {
         };
         let Some(ip) = sliced.ip_payload() else { return self.stats.count(NotJudged::NotIp, 1) };
         let frag = frag_info(&sliced);
-        let hash = hash_packet(src, dst, ip.ip_number.0, frag.as_ref(), ip.payload);
+        let hash = self.recent.hash(src, dst, ip.ip_number.0, frag.as_ref(), ip.payload);
         if self.recent.repeat(hash, f.time_ns) {
             self.stats.duplicates += 1;
             return;

@@ -262,6 +262,17 @@ const MAX_CUT_KEYS: usize = 65_536;
 
 type BucketKey = (usize, Box<[u8]>);
 
+/// A dialog key in use: the key, its bucket while it holds messages not judged yet, and how
+/// many queue entries name it. The slot (and the key's number) is given up when neither is left,
+/// so that a key keeps its number as long as a queue entry can name it.
+struct Slot {
+    key: BucketKey,
+    bucket: Option<Bucket>,
+    refs: usize,
+    /// Given up (on [`Streaming::free`]).
+    freed: bool,
+}
+
 /// Messages handed from the reader thread to the judge at a time (or fewer, up to
 /// [`BATCH_BYTES`]).
 const BATCH: usize = 256;
@@ -275,20 +286,26 @@ struct Streaming<'a> {
     names: Vec<String>,
     parts: Vec<Part>,
     part_of: HashMap<(usize, u32), usize>,
-    buckets: HashMap<BucketKey, Bucket>,
-    /// Activity order: (time, generation, bucket), one entry per message, stale ones skipped.
-    queue: VecDeque<(Instant, u64, BucketKey)>,
+    /// Dialog keys in use, by number ([`Slot`]); `free` lists the numbers given up.
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// The number of each key in use.
+    numbers: HashMap<BucketKey, usize>,
+    /// Buckets held.
+    dialogs_held: usize,
+    /// Activity order: (time, generation, key number), one entry per message, stale ones skipped.
+    queue: VecDeque<(Instant, u64, usize)>,
     held: usize,
     now: Instant,
     /// Arrival number of the next message.
     seq: usize,
     /// Ingress top-Via branch -> the dialog holding that request.
-    by_branch: HashMap<Box<[u8]>, BucketKey>,
+    by_branch: HashMap<Box<[u8]>, usize>,
     /// Hashes of the keys of dialogs judged early, oldest first, with when (a collision only
     /// makes a dialog's requests untrusted by the no-deferral rule).
     cut: (VecDeque<(Instant, u64)>, std::collections::HashSet<u64>),
-    /// The pcapng section each file is in.
-    section_now: HashMap<usize, u32>,
+    /// The pcapng section each file is in (by file index; None before its first message).
+    section_now: Vec<Option<u32>>,
     aggregate: Aggregate,
     flows: Vec<(bool, Flow)>,
     flows_left_out: usize,
@@ -396,14 +413,17 @@ fn streaming(job: &CaptureJob) -> Streaming<'_> {
         parts: Vec::new(),
         names,
         part_of: HashMap::new(),
-        buckets: HashMap::new(),
+        slots: Vec::new(),
+        free: Vec::new(),
+        numbers: HashMap::new(),
+        dialogs_held: 0,
         queue: VecDeque::new(),
         held: 0,
         now: Instant::ZERO,
         seq: 0,
         by_branch: HashMap::new(),
         cut: (VecDeque::new(), std::collections::HashSet::new()),
-        section_now: HashMap::new(),
+        section_now: Vec::new(),
         sut_peers: std::collections::HashSet::new(),
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
@@ -430,11 +450,12 @@ fn key_hash(k: &BucketKey) -> u64 {
 
 /// A capture time (µs since the Unix epoch) in RFC 3339 UTC with microseconds.
 fn capture_time(t: Instant) -> String {
-    use std::fmt::Write;
     let mut s = report::write::rfc3339(t.0 / 1_000_000);
     // `...:SSZ` -> `...:SS.ffffffZ`
     s.pop();
-    let _ = write!(s, ".{:06}Z", t.0 % 1_000_000);
+    s.push('.');
+    report::write::push_digits(&mut s, t.0 % 1_000_000, 6);
+    s.push('Z');
     s
 }
 
@@ -466,6 +487,10 @@ fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || n == 2 {
             break;
+        }
+        // The name (trimmed) starts with the line's first non-blank byte.
+        if !matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'v' | b'V')) {
+            continue;
         }
         let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
@@ -505,6 +530,10 @@ fn call_id_of(bytes: &[u8]) -> &[u8] {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
+        }
+        // The name (trimmed) starts with the line's first non-blank byte.
+        if !matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'c' | b'C' | b'i' | b'I')) {
+            continue;
         }
         let Some(colon) = memchr::memchr(b':', line) else { continue };
         let name = line[..colon].trim_ascii();
@@ -566,7 +595,10 @@ impl Streaming<'_> {
         let time = Instant(m.time_us);
         self.now = self.now.max(time);
         // An `imcpm run` section of a file that has moved on to its next section is over.
-        if self.section_now.insert(m.file, m.section).is_some_and(|s| s != m.section) {
+        if self.section_now.len() <= m.file {
+            self.section_now.resize(m.file + 1, None);
+        }
+        if self.section_now[m.file].replace(m.section).is_some_and(|s| s != m.section) {
             let over: Vec<usize> =
                 self.part_of.iter().filter(|((f, s), _)| *f == m.file && *s != m.section).map(|(_, p)| *p).collect();
             for p in over {
@@ -583,22 +615,31 @@ impl Streaming<'_> {
         let (top, second) = via_branches(bytes);
         // The dialog of the request the server received that this message answers or carries
         // on (the server's Via on top of it), whatever its Call-ID; else its Call-ID's.
-        let held = [second, top].into_iter().flatten().find_map(|b| self.by_branch.get(b).cloned());
-        let key: BucketKey = held.unwrap_or_else(|| (part, call_id_of(bytes).into()));
+        let held = [second, top].into_iter().flatten().find_map(|b| self.by_branch.get(b).copied());
+        let id = match held {
+            Some(id) => id,
+            None => self.number((part, call_id_of(bytes).into())),
+        };
         let ingress = to_sut && !bytes.starts_with(b"SIP/") && !bytes.starts_with(b"ACK ");
-        let len = bytes.len() + OVERHEAD + key.1.len();
-        let after_cut = self.cut.1.contains(&key_hash(&key));
-        let b = self.buckets.entry(key.clone()).or_insert_with(|| Bucket {
-            trace: Trace::default(),
-            at: Vec::new(),
-            bytes: 0,
-            generation: 0,
-            branches: Vec::new(),
-            after_cut,
-        });
+        let slot = &mut self.slots[id];
+        let len = bytes.len() + OVERHEAD + slot.key.1.len();
+        if slot.bucket.is_none() {
+            let cut = &self.cut.1;
+            let after_cut = !cut.is_empty() && cut.contains(&key_hash(&slot.key));
+            slot.bucket = Some(Bucket {
+                trace: Trace::default(),
+                at: Vec::new(),
+                bytes: 0,
+                generation: 0,
+                branches: Vec::new(),
+                after_cut,
+            });
+            self.dialogs_held += 1;
+        }
+        let Some(b) = slot.bucket.as_mut() else { unreachable!("a bucket was put in the slot just above") };
         if let (true, Some(t)) = (ingress, top) {
             if !self.by_branch.contains_key(t) {
-                self.by_branch.insert(t.into(), key.clone());
+                self.by_branch.insert(t.into(), id);
                 b.branches.push(t.into());
             }
         }
@@ -607,11 +648,49 @@ impl Streaming<'_> {
         self.seq += 1;
         b.bytes += len;
         b.generation += 1;
-        self.queue.push_back((time, b.generation, key));
+        self.queue.push_back((time, b.generation, id));
+        slot.refs += 1;
         self.held += len;
         self.info.peak_bytes = self.info.peak_bytes.max(self.held);
-        self.info.peak_dialogs = self.info.peak_dialogs.max(self.buckets.len());
+        self.info.peak_dialogs = self.info.peak_dialogs.max(self.dialogs_held);
         self.sweep();
+    }
+
+    /// The number of a dialog key, given one when it has none.
+    fn number(&mut self, key: BucketKey) -> usize {
+        if let Some(&id) = self.numbers.get(&key) {
+            return id;
+        }
+        let slot = Slot { key: key.clone(), bucket: None, refs: 0, freed: false };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = slot;
+                id
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        self.numbers.insert(key, id);
+        id
+    }
+
+    /// One queue entry naming key `id` fewer.
+    fn unref(&mut self, id: usize) {
+        self.slots[id].refs -= 1;
+        self.release(id);
+    }
+
+    /// Give up key number `id` when nothing names it any more.
+    fn release(&mut self, id: usize) {
+        let slot = &mut self.slots[id];
+        if slot.refs == 0 && slot.bucket.is_none() && !slot.freed {
+            slot.freed = true;
+            let key = std::mem::take(&mut slot.key.1);
+            self.numbers.remove(&(slot.key.0, key));
+            self.free.push(id);
+        }
     }
 
     fn is_sut(&self, a: &SocketAddr) -> bool {
@@ -657,21 +736,23 @@ impl Streaming<'_> {
     /// Judge the dialogs that have been quiet long enough, then, while too much is held, the
     /// least recently active ones.
     fn sweep(&mut self) {
-        while let Some((time, generation, key)) = self.queue.front() {
-            let live = self.buckets.get(key).is_some_and(|b| b.generation == *generation);
+        while let Some(&(time, generation, id)) = self.queue.front() {
+            let live = self.slots[id].bucket.as_ref().is_some_and(|b| b.generation == generation);
             if !live {
                 self.queue.pop_front();
+                self.unref(id);
                 continue;
             }
-            let quiet = self.now.since(*time) >= self.job.window.idle;
+            let quiet = self.now.since(time) >= self.job.window.idle;
             if !quiet && self.held <= self.job.window.max_bytes {
                 break;
             }
             if !quiet {
                 self.info.closed_early += 1;
             }
-            let Some((_, _, key)) = self.queue.pop_front() else { break };
-            self.judge_bucket(&key, !quiet);
+            self.queue.pop_front();
+            self.judge_bucket(id, !quiet);
+            self.unref(id);
         }
     }
 
@@ -699,15 +780,17 @@ impl Streaming<'_> {
         // In capture order (each dialog's first message), not the map's: which results a
         // report lists in full, and which delivery a cross-dialog finding names, must not
         // change from one run to the next.
-        let mut keys: Vec<(usize, BucketKey)> = self
-            .buckets
+        let mut ids: Vec<(usize, usize)> = self
+            .slots
             .iter()
-            .filter(|(k, _)| k.0 == part)
-            .map(|(k, b)| (b.at.first().map_or(usize::MAX, |a| a.2), k.clone()))
+            .enumerate()
+            .filter(|(_, s)| s.key.0 == part)
+            .filter_map(|(id, s)| Some((s.bucket.as_ref()?.at.first().map_or(usize::MAX, |a| a.2), id)))
             .collect();
-        keys.sort_unstable();
-        for (_, k) in keys {
-            self.judge_bucket(&k, false);
+        ids.sort_unstable();
+        for (_, id) in ids {
+            self.judge_bucket(id, false);
+            self.release(id);
         }
         self.judge_conversations(part);
         let p = &mut self.parts[part];
@@ -734,8 +817,10 @@ impl Streaming<'_> {
     }
 
     /// Judge a dialog (`early`: before it was quiet, because the window was full).
-    fn judge_bucket(&mut self, key: &BucketKey, early: bool) {
-        let Some(b) = self.buckets.remove(key) else { return };
+    fn judge_bucket(&mut self, id: usize, early: bool) {
+        let Some(b) = self.slots[id].bucket.take() else { return };
+        self.dialogs_held -= 1;
+        let key = &self.slots[id].key.clone();
         self.held -= b.bytes;
         self.info.dialogs += 1;
         for br in &b.branches {
@@ -790,10 +875,7 @@ impl Streaming<'_> {
         let level = self.parts[part].ctx.level;
         let mut notable = false;
         for (k, fs) in by_key {
-            for r in report::group_owned(&k, level, fs) {
-                notable |= !matches!(r.verdict, Verdict::Pass | Verdict::NotApplicable);
-                self.add(r);
-            }
+            notable |= self.add_findings(&k, level, fs);
         }
         self.keep_flow(part, &b, &keys, &local.report.pairs, notable);
         // Cross-dialog state, message indices made global: their arrival numbers, so that the
@@ -884,10 +966,56 @@ impl Streaming<'_> {
         }
         let level = p.ctx.level;
         for (k, fs) in by_key {
-            for r in report::group_owned(&k, level, fs) {
-                self.add(r);
-            }
+            self.add_findings(&k, level, fs);
         }
+    }
+
+    /// Add the results of `findings` under `key`, one per requirement as
+    /// [`report::group_owned`] makes them and in its order, as [`Streaming::add`] adds each;
+    /// a result the aggregate only counts is not built. True when one of them (filtered out or
+    /// not) is other than PASS or NOT-APPLICABLE.
+    fn add_findings(&mut self, key: &str, level: Level, mut findings: Vec<Finding>) -> bool {
+        // A stable sort: the findings of one requirement stay in the order given.
+        findings.sort_by_key(|f| f.requirement);
+        let mut groups: Vec<(crate::interop::rules::ReqId, usize, Verdict)> = Vec::new();
+        let mut start = 0;
+        while start < findings.len() {
+            let id = findings[start].requirement;
+            let end = start + findings[start..].partition_point(|f| f.requirement == id);
+            groups.push((id, end - start, crate::interop::finding::worst(&findings[start..end])));
+            start = end;
+        }
+        let mut notable = false;
+        let mut rest = findings.into_iter();
+        for (id, n, verdict) in groups {
+            notable |= !matches!(verdict, Verdict::Pass | Verdict::NotApplicable);
+            let fs = rest.by_ref().take(n);
+            let f = &self.job.filter;
+            if !f.is_empty() && !f.iter().any(|g| glob(g, id.as_str()) || glob(g, key)) {
+                fs.for_each(drop);
+                continue;
+            }
+            if let (Some(p), true) = (&self.job.progress, verdict.is_failing()) {
+                p.failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if !self.aggregate.count(id, verdict) {
+                fs.for_each(drop);
+                continue;
+            }
+            let mut r = ResultItem {
+                scenario: key.to_string(),
+                level,
+                clause: id.rule().clause.to_string(),
+                verdict,
+                requirement: id,
+                findings: fs.collect(),
+            };
+            if self.job.redact {
+                redact::redact(std::slice::from_mut(&mut r));
+            }
+            self.aggregate.keep_counted(r);
+        }
+        notable
     }
 
     fn add(&mut self, mut r: ResultItem) {
@@ -984,9 +1112,9 @@ impl Streaming<'_> {
     /// Judge every dialog still held and what spans dialogs.
     /// The dialog of `call` (file 0's part) is over: judge it now.
     fn done(&mut self, call: Box<[u8]>) {
-        let key: BucketKey = (0, call);
-        if self.buckets.contains_key(&key) {
-            self.judge_bucket(&key, false);
+        if let Some(&id) = self.numbers.get(&(0, call)) {
+            self.judge_bucket(id, false);
+            self.release(id);
         }
         if let Some(p) = &self.job.progress {
             p.done.fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -994,10 +1122,9 @@ impl Streaming<'_> {
     }
 
     fn finish(&mut self) {
-        while let Some((_, _, key)) = self.queue.pop_front() {
-            if self.buckets.contains_key(&key) {
-                self.judge_bucket(&key, false);
-            }
+        while let Some((_, _, id)) = self.queue.pop_front() {
+            self.judge_bucket(id, false);
+            self.unref(id);
         }
         for part in 0..self.parts.len() {
             self.finish_part(part);
@@ -1031,6 +1158,10 @@ mod tests {
         let m = b"MESSAGE sip:b@h SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z1, SIP/2.0/UDP b;branch=z2\r\ni:  c1 \r\n\r\n";
         assert_eq!(via_branches(m), (Some(&b"z1"[..]), Some(&b"z2"[..])));
         assert_eq!(call_id_of(m), b"c1");
+        let odd =
+            b"M sip:b@h SIP/2.0\r\n  VIA : SIP/2.0/UDP a;branch=z3\r\n\tI:c2\r\nx-v: y\r\n:v\r\nv:b;branch=z4\r\n\r\n";
+        assert_eq!(via_branches(odd), (Some(&b"z3"[..]), Some(&b"z4"[..])));
+        assert_eq!(call_id_of(odd), b"c2");
     }
 
     #[test]

@@ -78,17 +78,27 @@ pub fn focus_aor(m: &Message) -> Option<String> {
 /// Request-URI's domain (docs/decisions.md D13).
 pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
     if let Some(h) = msg.first(&HeaderName::PServedUser) {
-        let pl = ParamList::parse(msg.bytes(), h.value);
-        if let Some(p) = pl.get(msg.bytes(), "sescase") {
-            let v = p.value_text(msg.bytes());
-            if v.eq_ignore_ascii_case("orig") {
-                return SessionCase::Orig;
-            }
-            if v.eq_ignore_ascii_case("term") {
-                return SessionCase::Term;
-            }
+        if let Some(case) = sescase(msg.bytes(), &ParamList::parse(msg.bytes(), h.value)) {
+            return case;
         }
     }
+    case_without_sescase(msg, domains)
+}
+
+/// The session case P-Served-User's `sescase` names (its parameters `pl`), if any.
+fn sescase(buf: &[u8], pl: &ParamList) -> Option<SessionCase> {
+    let v = pl.get(buf, "sescase")?.value_text(buf);
+    if v.eq_ignore_ascii_case("orig") {
+        Some(SessionCase::Orig)
+    } else if v.eq_ignore_ascii_case("term") {
+        Some(SessionCase::Term)
+    } else {
+        None
+    }
+}
+
+/// [`session_case`] when P-Served-User does not say: by the top Route, then the Request-URI.
+fn case_without_sescase(msg: &Message, domains: &[String]) -> SessionCase {
     if let Some(r) = msg.list_iter(&HeaderName::Route).next() {
         if let Some(na) = NameAddr::parse(msg.bytes(), r) {
             let uri = String::from_utf8_lossy(na.uri.of(msg.bytes()));
@@ -113,6 +123,11 @@ pub fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
             return aor_of(msg.bytes(), &na);
         }
     }
+    served_user_by_case(msg, case)
+}
+
+/// [`served_user`] without P-Served-User: the Request-URI (terminating) or From.
+fn served_user_by_case(msg: &Message, case: SessionCase) -> Option<String> {
     match case {
         SessionCase::Term => msg.request_uri().and_then(|u| aor(&u)),
         SessionCase::Orig => msg.from_addr().ok().and_then(|na| aor_of(msg.bytes(), &na)),
@@ -122,11 +137,39 @@ pub fn served_user(msg: &Message, case: SessionCase) -> Option<String> {
 /// True when the core says the served user is not registered (`P-Served-User: ...;regstate=unreg`,
 /// RFC 5502).
 pub fn unregistered(msg: &Message) -> bool {
-    msg.first(&HeaderName::PServedUser).is_some_and(|h| {
-        ParamList::parse(msg.bytes(), h.value)
-            .get(msg.bytes(), "regstate")
-            .is_some_and(|p| p.value_text(msg.bytes()).eq_ignore_ascii_case("unreg"))
-    })
+    msg.first(&HeaderName::PServedUser)
+        .is_some_and(|h| regstate_unreg(msg.bytes(), &ParamList::parse(msg.bytes(), h.value)))
+}
+
+/// P-Served-User's parameters `pl` say `regstate=unreg`.
+fn regstate_unreg(buf: &[u8], pl: &ParamList) -> bool {
+    pl.get(buf, "regstate").is_some_and(|p| p.value_text(buf).eq_ignore_ascii_case("unreg"))
+}
+
+/// [`session_case`], [`served_user`] in that case and [`unregistered`] at once, P-Served-User
+/// read once (the oracle asks all three of every request).
+pub fn served(msg: &Message, domains: &[String]) -> (SessionCase, Option<String>, bool) {
+    let buf = msg.bytes();
+    let Some(h) = msg.first(&HeaderName::PServedUser) else {
+        let case = case_without_sescase(msg, domains);
+        return (case, served_user_by_case(msg, case), false);
+    };
+    // A name-addr's parameters are those ParamList::parse finds in the same value.
+    let na = NameAddr::parse(buf, h.value);
+    let parsed;
+    let pl = match &na {
+        Some(na) => &na.params,
+        None => {
+            parsed = ParamList::parse(buf, h.value);
+            &parsed
+        }
+    };
+    let case = sescase(buf, pl).unwrap_or_else(|| case_without_sescase(msg, domains));
+    let user = match &na {
+        Some(na) => aor_of(buf, na),
+        None => served_user_by_case(msg, case),
+    };
+    (case, user, regstate_unreg(buf, pl))
 }
 
 /// What a third-party REGISTER says (TS 24.229 §5.7.1.1, the UE's REGISTER as a `message/sip`
@@ -180,6 +223,41 @@ pub fn third_party_register(msg: &Message, level: Level) -> Option<ThirdPartyReg
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `served` gives what session_case, served_user and unregistered give one by one.
+    #[test]
+    fn served_reads_p_served_user_as_the_three_do() {
+        let psus = [
+            None,
+            Some("<sip:bob@im.example.net>;sescase=term;regstate=reg"),
+            Some("<sip:bob@im.example.net>;sescase=orig;regstate=unreg"),
+            Some("<sip:bob@im.example.net>;SESCASE=Term;RegState=UNREG"),
+            Some("<sip:bob@im.example.net>;sescase=other"),
+            Some("sip:bob@im.example.net;regstate=unreg"),
+            Some("\"unterminated <sip:bob@im.example.net>;sescase=orig;regstate=unreg"),
+            Some("<>;sescase=orig"),
+            Some(""),
+        ];
+        for psu in psus {
+            for route in ["", "Route: <sip:scscf.example.net;lr;orig>\r\n", "Route: <sip:scscf.example.net;lr>\r\n"] {
+                for ruri in ["sip:bob@im.example.net", "sip:carol@elsewhere.example.com"] {
+                    let psu_line = psu.map(|v| format!("P-Served-User: {v}\r\n")).unwrap_or_default();
+                    let text = format!(
+                        "MESSAGE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1\r\n{route}{psu_line}From: <sip:alice@cpm.example.com>;tag=1\r\nTo: <{ruri}>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+                    );
+                    let m = Message::parse(text.into_bytes()).unwrap();
+                    for domains in [vec![], vec!["im.example.net".to_string()]] {
+                        let case = session_case(&m, &domains);
+                        assert_eq!(
+                            served(&m, &domains),
+                            (case, served_user(&m, case), unregistered(&m)),
+                            "{psu:?} {route} {ruri}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn one_key_per_e164_user() {

@@ -43,6 +43,25 @@ impl Aggregate {
         }
     }
 
+    /// Count a result of `requirement` with `verdict` as [`Aggregate::add`] counts it, without
+    /// the result itself: true when it is to be kept in full, which the caller then does with
+    /// [`Aggregate::keep_counted`] (a result left out need not be built at all).
+    pub fn count(&mut self, requirement: ReqId, verdict: Verdict) -> bool {
+        let n = self.counts.entry(requirement).or_default().entry(verdict).or_default();
+        *n += 1;
+        if *n <= self.keep {
+            true
+        } else {
+            self.left_out += 1;
+            false
+        }
+    }
+
+    /// Keep a result [`Aggregate::count`] counted and said to keep.
+    pub fn keep_counted(&mut self, r: ResultItem) {
+        self.kept.push(r);
+    }
+
     /// Every result counted.
     pub fn total(&self) -> usize {
         self.counts.values().flat_map(|m| m.values()).sum()
@@ -177,6 +196,28 @@ mod tests {
         let proxy = info.requirements.iter().find(|c| c.requirement == ReqId::SIP_PROXY).unwrap();
         assert_eq!(proxy.verdict, Verdict::Fail);
         assert_eq!(proxy.counts, BTreeMap::from([("PASS", 5), ("FAIL", 1)]));
+    }
+
+    #[test]
+    fn counting_first_keeps_and_leaves_out_as_add_does() {
+        let (mut a, mut b) = (Aggregate::new(2), Aggregate::new(2));
+        for (k, (id, v)) in [
+            (ReqId::SIP_PROXY, Verdict::Pass),
+            (ReqId::SIP_PROXY, Verdict::Pass),
+            (ReqId::SIP_PROXY, Verdict::Fail),
+            (ReqId::SIP_PROXY, Verdict::Pass),
+            (ReqId::T3_MAP, Verdict::Pass),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            a.add(item(id, v, &format!("r{k}")));
+            if b.count(id, v) {
+                b.keep_counted(item(id, v, &format!("r{k}")));
+            }
+        }
+        assert_eq!(a, b);
+        assert_eq!(b.left_out, 1);
     }
 
     #[test]

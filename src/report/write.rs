@@ -158,7 +158,40 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    // As `format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", ...)` writes it, without the
+    // formatting machinery (a capture's report writes one per message a finding points at).
+    let mut out = String::with_capacity(20);
+    for (sep, v, width) in [
+        ("", y as u64, 4),
+        ("-", m as u64, 2),
+        ("-", d as u64, 2),
+        ("T", rem / 3600, 2),
+        (":", rem % 3600 / 60, 2),
+        (":", rem % 60, 2),
+    ] {
+        out.push_str(sep);
+        push_digits(&mut out, v, width);
+    }
+    out.push('Z');
+    out
+}
+
+/// `v` in decimal, zero-padded to at least `width` digits (as `{v:0width$}`).
+pub(crate) fn push_digits(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in buf.len() - i..width {
+        out.push('0');
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]
@@ -170,5 +203,24 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        for secs in [0, 59, 3_599, 86_399, 1_714_558_500, 253_402_300_799, 253_402_300_800, u64::MAX / 2] {
+            let days = (secs / 86_400) as i64 + 719_468;
+            let era = days.div_euclid(146_097);
+            let doe = days - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let (d, m) = (doy - (153 * mp + 2) / 5 + 1, if mp < 10 { mp + 3 } else { mp - 9 });
+            let y = yoe + era * 400 + i64::from(m <= 2);
+            let r = secs % 86_400;
+            let want = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", r / 3600, r % 3600 / 60, r % 60);
+            assert_eq!(rfc3339(secs), want);
+        }
+        let mut s = String::new();
+        for (v, w) in [(0, 6), (7, 6), (123_456, 6), (1_234_567, 6), (5, 0), (u64::MAX, 2)] {
+            s.clear();
+            push_digits(&mut s, v, w);
+            assert_eq!(s, format!("{v:0w$}"));
+        }
     }
 }

@@ -72,6 +72,9 @@ fn scan_headers(buf: &[u8], from: usize) -> Option<(usize, Vec<ClField>)> {
             if let (true, Some(last)) = (in_cl, cls.last_mut()) {
                 last.2 = content_end;
             }
+        } else if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
+            // Not a Content-Length field: its name (`Content-Length` or `l`) starts the line.
+            in_cl = false;
         } else if let Some(colon) = memchr::memchr(b':', line) {
             let name = line[..colon].trim_ascii_end();
             in_cl = name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l");

@@ -6,7 +6,12 @@ macro_rules! header_names {
     ($( $(#[$doc:meta])* $var:ident = $canon:literal $(, compact $c:literal)? ;)*) => {
         /// A SIP header name. Matching is case-insensitive and compact forms map to their long
         /// names; unknown names are kept (lowercased) and compare by that.
+        ///
+        /// A byte tag of its own (`repr(u8)`) rather than one folded into the `String`'s
+        /// capacity: names are compared at every header lookup, and a tag compares in one
+        /// instruction.
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[repr(u8)]
         pub enum HeaderName {
             $( $(#[$doc])* $var, )*
             /// Any other header, by its lowercased name.

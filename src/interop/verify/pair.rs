@@ -103,7 +103,7 @@ pub(crate) fn check_pair_of(
     egress: Egress<'_>,
 ) -> Vec<Finding> {
     let mut j = Judge::default();
-    let p = Pos { ctx, ingress, ids };
+    let p = Pos { ctx, ingress, ids, views: Views::new(ingress) };
     let pass_loc = p.loc_egress(None, None);
 
     // D15 first: malformed must-parse input is rejected, never repaired and forwarded.
@@ -165,15 +165,16 @@ pub(crate) fn check_pair_of(
                 judge_proxy(&mut j, &p, eg);
             }
             let eg_ids = Identifiers::new(eg);
-            judge_preserve(&mut j, &p, eg, &eg_ids, exp);
+            let ev = Views::new(eg);
+            judge_preserve(&mut j, &p, eg, &ev, &eg_ids, exp);
             judge_framing(&mut j, &p, eg);
-            judge_invented(&mut j, &p, &eg_ids, exp);
+            judge_invented(&mut j, &p, &ev, &eg_ids, exp);
             match exp {
                 Expectation::Map { dir: Direction::CpmToIm, family, service } => {
-                    judge_cpm_to_im(&mut j, &p, eg, ReqId::of_service(family, service), service);
+                    judge_cpm_to_im(&mut j, &p, eg, &ev, ReqId::of_service(family, service), service);
                 }
                 Expectation::Map { dir: Direction::ImToCpm, family, service } => {
-                    judge_im_to_cpm(&mut j, &p, eg, ReqId::of_service(family, service), service);
+                    judge_im_to_cpm(&mut j, &p, eg, &ev, ReqId::of_service(family, service), service);
                 }
                 Expectation::Unknown => j.push(
                     ReqId::T2_CONVID_ADDED,
@@ -286,6 +287,35 @@ struct Pos<'a> {
     ingress: &'a Message,
     /// The ingress's identifiers.
     ids: &'a Identifiers<'a>,
+    /// The ingress's Accept-Contact and Contact values.
+    views: Views<'a>,
+}
+
+/// The Accept-Contact and Contact values of one message, each seen ([`ValueView`]) once, when
+/// first asked for, however many rules look at them.
+struct Views<'m> {
+    m: &'m Message,
+    /// Per [`TARGETS`] entry: the values' spans and views.
+    sets: [std::cell::OnceCell<(Vec<Span>, Vec<ValueView<'m>>)>; 2],
+}
+
+impl<'m> Views<'m> {
+    fn new(m: &'m Message) -> Views<'m> {
+        Views { m, sets: Default::default() }
+    }
+    /// The values of `TARGETS[t]`: their spans and views, in order.
+    fn of(&self, t: usize) -> (&[Span], &[ValueView<'m>]) {
+        let (spans, views) = self.sets[t].get_or_init(|| {
+            let spans = self.m.list_values(&TARGETS[t]);
+            let views = spans.iter().map(|s| ValueView::new(self.m.bytes(), *s)).collect();
+            (spans, views)
+        });
+        (spans, views)
+    }
+    /// The values of `name` when it is one of [`TARGETS`].
+    fn named(&self, name: &HeaderName) -> Option<(&[Span], &[ValueView<'m>])> {
+        TARGETS.iter().position(|t| t == name).map(|t| self.of(t))
+    }
 }
 
 impl Pos<'_> {
@@ -394,6 +424,7 @@ fn judge_proxy(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
     }
     // The server's own entry is the first; repeated own entries right after it (it Record-Routed
     // on two passes) may be popped with it.
+    ri.borrow_keys(&re);
     let own = (0..ri.len()).take_while(|&k| ri.same(k, &ri, 0)).count();
     if ri.len() > 0 && (1..=own).all(|k| !re.tail_is(0, &ri, k)) {
         let obs = if re.tail_is(0, &ri, 0) {
@@ -435,6 +466,23 @@ impl<'a> Entries<'a> {
     }
     fn key(&self, k: usize) -> &[u8] {
         self.keys[k].get_or_init(|| route_key(self.m, self.spans[k]))
+    }
+    /// Take the keys `other` has worked out for entries spelled as some of these (an entry's
+    /// key depends on its spelling alone): the Route entry the server should have popped to
+    /// the top is usually spelled in both messages alike.
+    fn borrow_keys(&self, other: &Entries<'_>) {
+        for (k, cell) in self.keys.iter().enumerate() {
+            if cell.get().is_some() {
+                continue;
+            }
+            let spelled = self.m.slice(self.spans[k]);
+            let known = (0..other.len())
+                .filter(|&o| other.m.slice(other.spans[o]) == spelled)
+                .find_map(|o| other.keys[o].get());
+            if let Some(key) = known {
+                let _ = cell.set(key.clone());
+            }
+        }
     }
     /// Entry `k` here means what entry `o` of `other` means.
     fn same(&self, k: usize, other: &Entries<'_>, o: usize) -> bool {
@@ -529,7 +577,14 @@ fn managed(name: &HeaderName, exp: Expectation, to_cpm: bool) -> bool {
     always || mapped || ids
 }
 
-fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, eg_ids: &Identifiers<'_>, exp: Expectation) {
+fn judge_preserve(
+    j: &mut Judge,
+    p: &Pos<'_>,
+    eg: &Message,
+    ev: &Views<'_>,
+    eg_ids: &Identifiers<'_>,
+    exp: Expectation,
+) {
     let ing = p.ingress;
     j.checked(ReqId::SIP_PRESERVE, "Request-URI, From, To, Call-ID, CSeq, body and unrelated headers unchanged");
     // Record-Route: the proxy may add its own entries on top, never drop or change others.
@@ -624,12 +679,10 @@ fn judge_preserve(j: &mut Judge, p: &Pos<'_>, eg: &Message, eg_ids: &Identifiers
         }
         // Accept-Contact and Contact values as feature-parameter sets (RFC 3840: parameter order
         // and name case are free; Accept-Contact order too, D19).
-        if matches!(h.name, HeaderName::AcceptContact | HeaderName::Contact) {
-            let vi: Vec<ValueView<'_>> = ing.list_iter(&h.name).map(|s| ValueView::new(ing.bytes(), s)).collect();
-            let ve: Vec<ValueView<'_>> = eg.list_iter(&h.name).map(|s| ValueView::new(eg.bytes(), s)).collect();
+        if let (Some((_, vi)), Some((_, ve))) = (p.views.named(&h.name), ev.named(&h.name)) {
             let same = vi.len() == ve.len()
                 && if h.name == HeaderName::Contact {
-                    vi.iter().zip(&ve).all(|(x, y)| values::same_meaning(x, y))
+                    vi.iter().zip(ve).all(|(x, y)| values::same_meaning(x, y))
                 } else {
                     let mut used = vec![false; ve.len()];
                     vi.iter().all(|x| match (0..ve.len()).find(|&k| !used[k] && values::same_meaning(x, &ve[k])) {
@@ -732,7 +785,7 @@ fn via_transport(m: &Message) -> Option<Transport> {
 }
 
 /// T3.MAP: no CPM ICSI invented (one the ingress did not carry, other than the one IM -> CPM adds).
-fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg_ids: &Identifiers<'_>, exp: Expectation) {
+fn judge_invented(j: &mut Judge, p: &Pos<'_>, ev: &Views<'_>, eg_ids: &Identifiers<'_>, exp: Expectation) {
     let eg = eg_ids.message();
     let before = p.ids.cpm_icsis();
     let allowed = match exp {
@@ -754,10 +807,14 @@ fn judge_invented(j: &mut Judge, p: &Pos<'_>, eg_ids: &Identifiers<'_>, exp: Exp
                 HeaderName::Contact,
             ]
             .into_iter()
-            .find(|n| {
-                eg.list_iter(n).any(|v| {
+            .find(|n| match ev.named(n) {
+                Some((spans, views)) => spans
+                    .iter()
+                    .zip(views)
+                    .any(|(v, view)| CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || view.cpm.contains(&i)),
+                None => eg.list_iter(n).any(|v| {
                     CpmIcsi::from_raw(v.of(eg.bytes())) == Some(i) || ValueView::new(eg.bytes(), v).cpm.contains(&i)
-                })
+                }),
             })
             .unwrap_or(HeaderName::AcceptContact);
             j.violation(ReqId::T3_MAP, what, format!("{} added", i.urn()), p.header_loc(eg, &at));
@@ -794,16 +851,15 @@ fn each_value(
     j: &mut Judge,
     p: &Pos<'_>,
     eg: &Message,
+    ev: &Views<'_>,
     rules: &ValueRules<'_>,
     mut judge: impl FnMut(&mut Judge, &ValueView<'_>, &ValueView<'_>, Location),
 ) -> Walk {
     let ValueRules { id, mapped, looks_mapped, cpm_to_im } = *rules;
-    let ing = p.ingress;
     let mut walk = Walk::default();
     for (t, name) in TARGETS.iter().enumerate() {
-        let vi: Vec<ValueView<'_>> = ing.list_iter(name).map(|s| ValueView::new(ing.bytes(), s)).collect();
-        let se = eg.list_values(name);
-        let ve: Vec<ValueView<'_>> = se.iter().map(|s| ValueView::new(eg.bytes(), *s)).collect();
+        let (_, vi) = p.views.of(t);
+        let (se, ve) = ev.of(t);
         let mut used = vec![false; ve.len()];
         let mut pair: Vec<Option<usize>> = vec![None; vi.len()];
         // Accept-Contact values are paired by content, in stages from the most to the least
@@ -874,7 +930,7 @@ fn each_value(
             }
         }
         if *name == HeaderName::AcceptContact {
-            walk.added_ac = (0..se.len()).filter(|&x| !used[x]).map(|x| se[x]).collect();
+            walk.added_ac = (0..se.len()).filter(|&x| !used[x]).collect();
         }
     }
     walk
@@ -885,8 +941,9 @@ fn each_value(
 struct Walk {
     /// Ingress values mapped: Accept-Contact, Contact.
     mapped: [usize; 2],
-    /// Egress Accept-Contact values with no ingress counterpart (the server added them).
-    added_ac: Vec<Span>,
+    /// Egress Accept-Contact values with no ingress counterpart (the server added them), by
+    /// their index among the egress's Accept-Contact values.
+    added_ac: Vec<usize>,
 }
 
 /// After the mapping no source tag remains in ANY Accept-Contact or Contact value of the
@@ -896,14 +953,15 @@ fn judge_leftovers(
     j: &mut Judge,
     p: &Pos<'_>,
     eg: &Message,
+    ev: &Views<'_>,
     id: ReqId,
     left: impl Fn(&ValueView<'_>) -> bool,
     what: &str,
 ) {
-    for name in TARGETS {
-        for s in eg.list_iter(&name) {
-            let v = ValueView::new(eg.bytes(), s);
-            if left(&v) {
+    for (t, name) in TARGETS.iter().enumerate() {
+        let (spans, views) = ev.of(t);
+        for (&s, v) in spans.iter().zip(views) {
+            if left(v) {
                 j.violation(
                     id,
                     format!("no {what} left in any {} value", name.canonical()),
@@ -915,8 +973,7 @@ fn judge_leftovers(
     }
 }
 
-fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service: Service) {
-    let ing = p.ingress;
+fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, ev: &Views<'_>, id: ReqId, service: Service) {
     let tags = if service == Service::Lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     j.checked(id, format!("{tags} in place of the CPM ICSI"));
     j.checked(ReqId::X_PAS_REMOVED, "no CPM P-Asserted-Service / P-Preferred-Service");
@@ -926,15 +983,14 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         looks_mapped: &|e| e.im_true > 0 && e.cpm.is_empty(),
         cpm_to_im: true,
     };
-    let walk = each_value(j, p, eg, &rules, |j, a, b, loc| {
+    let walk = each_value(j, p, eg, ev, &rules, |j, a, b, loc| {
         let lmm = service == Service::Lmm || a.cpm.contains(&CpmIcsi::LargeMsg);
         values::judge_cpm_to_im_value(j, id, a, b, lmm, loc);
     });
-    judge_leftovers(j, p, eg, id, |v| !v.cpm.is_empty(), "CPM ICSI");
-    let ac_in: Vec<ValueView<'_>> =
-        ing.list_iter(&HeaderName::AcceptContact).map(|s| ValueView::new(ing.bytes(), s)).collect();
-    let ac_out: Vec<(Span, ValueView<'_>)> =
-        eg.list_iter(&HeaderName::AcceptContact).map(|s| (s, ValueView::new(eg.bytes(), s))).collect();
+    judge_leftovers(j, p, eg, ev, id, |v| !v.cpm.is_empty(), "CPM ICSI");
+    let (_, ac_in) = p.views.of(0);
+    let (ac_spans, ac_views) = ev.of(0);
+    let ac_out: Vec<(Span, &ValueView<'_>)> = ac_spans.iter().copied().zip(ac_views).collect();
     // D16: no Accept-Contact value carried a CPM ICSI (whatever Contact carries): one IM
     // Accept-Contact value must be added, with the large-message tag for LMM.
     let d16 = walk.mapped[0] == 0;
@@ -968,8 +1024,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     }
     // Added values: at most the one D16 calls for carries the IM tag (no tag appears twice).
     let allowed = usize::from(d16);
-    let added: Vec<Span> =
-        walk.added_ac.iter().copied().filter(|s| ValueView::new(eg.bytes(), *s).im_true > 0).collect();
+    let added: Vec<Span> = walk.added_ac.iter().filter(|&&x| ac_views[x].im_true > 0).map(|&x| ac_spans[x]).collect();
     if added.len() > allowed {
         j.violation(
             id,
@@ -1006,7 +1061,7 @@ fn judge_cpm_to_im(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     }
 }
 
-fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service: Service) {
+fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, ev: &Views<'_>, id: ReqId, service: Service) {
     let row = service.row();
     j.checked(
         id,
@@ -1018,19 +1073,20 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
         looks_mapped: &|e| !e.cpm.is_empty() && e.im_true == 0,
         cpm_to_im: false,
     };
-    let walk = each_value(j, p, eg, &rules, |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc));
-    judge_leftovers(j, p, eg, id, |v| v.im_true > 0 || v.lmm_true > 0, "IM tag");
+    let walk =
+        each_value(j, p, eg, ev, &rules, |j, a, b, loc| values::judge_im_to_cpm_value(j, id, a, b, service, loc));
+    judge_leftovers(j, p, eg, ev, id, |v| v.im_true > 0 || v.lmm_true > 0, "IM tag");
     let want = norm(row.icsi.as_bytes());
-    let with_icsi = |s: &Span| ValueView::new(eg.bytes(), *s).icsi_norm.contains(&want);
+    let (ac, ac_views) = ev.of(0);
+    let with_icsi = |x: usize| ac_views[x].icsi_norm.contains(&want);
     let mirror = walk.mapped[0] == 0;
     if mirror {
         // The mirror of D16: no Accept-Contact value carried an IM tag: one with the ICSI is added,
         // spelled as Table 1 (D12). Another CPM ICSI in its place is a spelling defect (T3.MAP,
         // judged with the invented ones), not a second one under the service's ID.
-        let ac = eg.list_values(&HeaderName::AcceptContact);
-        match ac.iter().find(|s| with_icsi(s)) {
-            Some(s) => {
-                let v = ValueView::new(eg.bytes(), *s);
+        match (0..ac.len()).find(|&x| with_icsi(x)) {
+            Some(x) => {
+                let (s, v) = (&ac[x], &ac_views[x]);
                 let i = v.icsi_norm.iter().position(|n| *n == want).unwrap_or(0);
                 let exact = v.icsi_raw.get(i).is_some_and(|r| r.of(eg.bytes()) == row.icsi_encoded.as_bytes())
                     && v.icsi.iter().all(|p| p.is_quoted(eg.bytes()) && p.name.of(eg.bytes()) == ICSI_REF.as_bytes());
@@ -1043,10 +1099,9 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
                     );
                 }
             }
-            None if ac.iter().any(|s| {
-                let v = ValueView::new(eg.bytes(), *s);
-                !v.cpm.is_empty() || v.other_icsi.iter().any(|n| values::is_cpm_family(n))
-            }) =>
+            None if ac_views
+                .iter()
+                .any(|v| !v.cpm.is_empty() || v.other_icsi.iter().any(|n| values::is_cpm_family(n))) =>
             {
                 j.violation(
                     ReqId::T3_MAP,
@@ -1065,7 +1120,7 @@ fn judge_im_to_cpm(j: &mut Judge, p: &Pos<'_>, eg: &Message, id: ReqId, service:
     }
     // Added values: at most the one the mirror of D16 calls for carries the ICSI.
     let allowed = usize::from(mirror);
-    let added: Vec<Span> = walk.added_ac.iter().copied().filter(|s| with_icsi(s)).collect();
+    let added: Vec<Span> = walk.added_ac.iter().copied().filter(|&x| with_icsi(x)).map(|x| ac[x]).collect();
     if added.len() > allowed {
         j.violation(
             id,

@@ -13,9 +13,7 @@ use crate::base::Trace;
 use crate::base::{ClientKind, Instant, Role, SessionCase};
 use crate::interop::classify::Identifiers;
 use crate::interop::finding::{Finding, Location, Verdict};
-use crate::interop::registration::{
-    aor, aor_of, focus_aor, served_user, session_case, third_party_register, unregistered,
-};
+use crate::interop::registration::{aor, aor_of, focus_aor, served, third_party_register};
 use crate::interop::rules::ReqId;
 use crate::sip::StatusCode;
 use crate::sip::{HeaderName, Message, Method};
@@ -210,7 +208,8 @@ pub(crate) struct Local {
     pub(crate) delivered: Vec<Delivery>,
     /// Requests toward offline clients.
     pub(crate) offline: Vec<Offline>,
-    /// Requests the server sent.
+    /// Requests the server sent, but for the forwardings of requests it received (`used`: no
+    /// rule reads those).
     pub(crate) sent: Vec<Sent>,
 }
 
@@ -279,8 +278,7 @@ pub(crate) fn judge_local_in(
                     && parsed[k].via_same(0, p, 0)
             })
         });
-        let case = session_case(m, &ctx.domains);
-        let user = served_user(m, case);
+        let (case, user, unreg) = served(m, &ctx.domains);
         let (reg_kind, registered) = user
             .as_ref()
             .and_then(|u| regs.at(u, obs.time).or_else(|| known.and_then(|k| k.at(u, obs.time))))
@@ -291,7 +289,7 @@ pub(crate) fn judge_local_in(
         pctx.complete = ctx.complete;
         pctx.ingress_index = Some(i);
         // The core's `regstate=unreg` wins over what the registrations said (D3).
-        pctx.online = if unregistered(m) { Some(false) } else { registered };
+        pctx.online = if unreg { Some(false) } else { registered };
         // The server's own final answer given before it forwarded anything is its answer to the
         // request (e.g. a 202 for a stored message); what it sends on later is a later delivery,
         // left to the trace rules (D3), not the forwarding of this request.
@@ -373,11 +371,13 @@ pub(crate) fn judge_local_in(
         .filter_map(|n| {
             let m = parsed[n].msg.as_ref()?;
             let service = matches!(m.method(), Some(Method::Message | Method::Invite));
-            (is_sut(&trace.events[n].packet.from) && m.is_request() && service).then(|| Sent {
+            // One the server forwarded (used) concerns no rule that reads `sent`: not built.
+            let used = used_egress[n];
+            (is_sut(&trace.events[n].packet.from) && m.is_request() && service && !used).then(|| Sent {
                 index: n,
                 target: m.request_uri().and_then(|u| aor(&u)),
                 call_id: m.call_id().map(|c| c.into_owned()),
-                used: used_egress[n],
+                used,
                 method: m.method().map(|x| x.to_string()).unwrap_or_default(),
             })
         })

@@ -39,6 +39,9 @@ pub struct ValueView<'a> {
     pub other_icsi: Vec<String>,
     /// Every other parameter: (lowercased name, raw value).
     pub others: Vec<(String, Vec<u8>)>,
+    /// Every parameter as [`ValueView::all_params`] lists them, worked out when first asked
+    /// (the fields above are not changed after that).
+    all: std::cell::OnceCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl<'a> ValueView<'a> {
@@ -59,6 +62,7 @@ impl<'a> ValueView<'a> {
             cpm: Vec::new(),
             other_icsi: Vec::new(),
             others: Vec::new(),
+            all: std::cell::OnceCell::new(),
         };
         for p in &pl.params {
             if p.is(buf, IM_TAG) {
@@ -90,16 +94,19 @@ impl<'a> ValueView<'a> {
         v
     }
 
-    fn all_params(&self) -> Vec<(String, Vec<u8>)> {
-        let mut all = self.others.clone();
-        for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
-            all.push((
-                p.name_text(self.buf).to_ascii_lowercase(),
-                p.value.map(|s| pct_upper(s.of(self.buf))).unwrap_or_default(),
-            ));
-        }
-        all.sort();
-        all
+    /// Every parameter, (lowercased name, value with upper-case percent-escapes), sorted.
+    fn all_params(&self) -> &[(String, Vec<u8>)] {
+        self.all.get_or_init(|| {
+            let mut all = self.others.clone();
+            for p in self.im.iter().chain(&self.lmm).chain(&self.icsi) {
+                all.push((
+                    p.name_text(self.buf).to_ascii_lowercase(),
+                    p.value.map(|s| pct_upper(s.of(self.buf))).unwrap_or_default(),
+                ));
+            }
+            all.sort();
+            all
+        })
     }
 }
 
@@ -188,12 +195,13 @@ pub fn judge_untouched(
 
 /// CPM -> IM, a value that carried a mapped CPM ICSI.
 pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &ValueView<'_>, lmm: bool, loc: Location) {
-    let want = if lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
+    // What the tags should be, written only for a finding that says it.
+    let want = || if lmm { format!("{IM_TAG};{LMM_TAG}") } else { IM_TAG.to_string() };
     if b.im_true == 0 {
-        j.violation(id, format!("{want} in place of the CPM ICSI"), &b.text, loc.clone());
+        j.violation(id, format!("{} in place of the CPM ICSI", want()), &b.text, loc.clone());
     }
     if lmm && b.lmm_true == 0 {
-        j.violation(id, format!("{want} (large message mode: both IM tags)"), &b.text, loc.clone());
+        j.violation(id, format!("{} (large message mode: both IM tags)", want()), &b.text, loc.clone());
     }
     if b.im.len() > 1 || b.lmm.len() > 1 || b.icsi.len() > 1 {
         j.violation(id, "no feature tag twice in one value (RFC 3841)", &b.text, loc.clone());
@@ -206,7 +214,7 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &Va
         if (name != IM_TAG.as_bytes() && name != LMM_TAG.as_bytes()) || p.value.is_some() {
             j.violation(
                 ReqId::T3_MAP,
-                format!("{want} spelled exactly as Table 1"),
+                format!("{} spelled exactly as Table 1", want()),
                 String::from_utf8_lossy(p.span.of(b.buf)).into_owned(),
                 loc.clone(),
             );
