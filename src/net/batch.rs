@@ -165,18 +165,7 @@ fn sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
 /// (`SO_TIMESTAMPNS`); false when it refuses (the datagrams are then stamped when read).
 #[cfg(target_os = "linux")]
 pub fn enable_rx_timestamps(socket: &impl std::os::fd::AsRawFd) -> bool {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt on an open socket, with a pointer to a c_int and its size.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            std::ptr::from_ref(&on).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    r == 0
+    super::driver::set_int_option(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
 }
 
 /// Without `SO_TIMESTAMPNS`: datagrams are stamped when read.

@@ -57,13 +57,21 @@ pub(crate) fn udp_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<(std::ne
 fn force_rcvbuf(s: &socket2::Socket, size: usize) -> bool {
     use std::os::fd::AsRawFd;
     let Ok(v) = libc::c_int::try_from(size) else { return false };
-    // SAFETY: setsockopt on a socket we own, with a pointer to a c_int and its size.
+    set_int_option(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v)
+}
+
+/// `setsockopt(fd, level, name, value)` for an option whose value is a C int; false when
+/// refused.
+#[cfg(target_os = "linux")]
+pub(super) fn set_int_option(fd: i32, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> bool {
+    // SAFETY: setsockopt on a descriptor the caller holds open, with a pointer to a c_int and
+    // its size.
     let r = unsafe {
         libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            std::ptr::from_ref(&v).cast(),
+            fd,
+            level,
+            name,
+            std::ptr::from_ref(&value).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
