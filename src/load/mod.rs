@@ -200,9 +200,10 @@ struct Tx {
     generation: u32,
     /// The server's egress of the initial request, when seen.
     egress: Option<Instant>,
-    /// How long the harness, as the called side, held that egress before answering it (not
-    /// the server's time: taken off the request's latency).
-    held: Duration,
+    /// When that egress arrived and when the harness, as the called side, answered it: the
+    /// time between is the harness's, not the server's (taken off the request's latency when
+    /// its final response came after that answer).
+    held: Option<(Instant, Instant)>,
     /// The next retransmission interval.
     interval: Duration,
     /// Its step and second (by due time).
@@ -1049,6 +1050,8 @@ impl Driver<'_> {
         });
         let second = self.second_of(due);
         let sut = self.sut();
+        // Taken before the send: the server's egress (stamped on arrival) cannot come before it.
+        let sent_at = Instant::now();
         let sent = self.send(&bytes, sut).await;
         self.count(step, second, |c| {
             c.offered += 1;
@@ -1077,7 +1080,7 @@ impl Driver<'_> {
             });
             return;
         }
-        let now = Instant::now();
+        let now = sent_at;
         let phase = if invite(service) { Phase::Invite { provisional: false } } else { Phase::Message };
         self.flight.insert(
             k,
@@ -1093,7 +1096,7 @@ impl Driver<'_> {
                 phase,
                 generation: 0,
                 egress: None,
-                held: Duration::ZERO,
+                held: None,
                 interval: T1,
                 step,
                 second,
@@ -1158,8 +1161,12 @@ impl Driver<'_> {
             // have reached its recipient).
             self.sent_pager.insert(tx.pair, k);
         }
-        // The time the harness held the server's egress before answering it is its own.
-        let held = self.flight.get(&k).map_or(Duration::ZERO, |t| t.held);
+        // The time the harness held the server's egress before answering it is its own, when
+        // the final response waited for that answer (not one the server gave of itself).
+        let held = match self.flight.get(&k).and_then(|t| t.held) {
+            Some((arrived, answered)) if now >= answered => answered.saturating_duration_since(arrived),
+            _ => Duration::ZERO,
+        };
         let lat = now.saturating_duration_since(due).saturating_sub(held).as_micros() as u64;
         let _ = self.latency.entry(service).or_insert_with(histogram).record(lat.max(1));
         let _ = self.steps[step].1.record(lat.max(1));
@@ -1314,7 +1321,7 @@ impl Driver<'_> {
     /// the harness held it.
     fn note_held(&mut self, first_egress: bool, k: u64, arrived: Instant) {
         if let Some(tx) = self.flight.get_mut(&k).filter(|_| first_egress) {
-            tx.held = Instant::now().saturating_duration_since(arrived);
+            tx.held = Some((arrived, Instant::now()));
         }
     }
 }
@@ -1393,12 +1400,9 @@ async fn register_all(d: &mut Driver<'_>) -> io::Result<()> {
 /// Wait for datagrams until `wake`: handle the first that comes and every other queued behind
 /// it, each at the time it is read.
 async fn receive_until(d: &mut Driver<'_>, wake: Instant) -> io::Result<()> {
-    // Wake on the millisecond grid of the run (as a timer wheel of 1 ms ticks would): sends due
-    // within the same millisecond go out together.
-    let grid = d.t0 + Duration::from_millis(wake.saturating_duration_since(d.t0).as_micros().div_ceil(1000) as u64);
-    let received = d.net.receive_until(grid.max(wake), d.hold).await?;
-    // Over TCP each connection's reader is a task of its own, run only when the loop waits in
-    // the runtime: no hold there.
+    // The runtime's timers have 1 ms ticks: sends due within the same millisecond go together.
+    let received = d.net.receive_until(wake, d.hold).await?;
+    // Over TCP every segment wakes the runtime for its connection's reader anyway: no hold.
     let udp = d.o.transport == Transport::Udp;
     d.hold = (udp && !received.is_empty()).then(|| Instant::now() + READ_HOLD);
     // Connections the server opened: their messages are the server's whatever their Via says

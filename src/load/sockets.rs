@@ -16,9 +16,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// Largest message a connection may carry (as `imcpm serve`'s default): past it the
@@ -81,7 +82,7 @@ pub(super) struct Sockets {
     /// The harness's address (the TCP listener's, and the UDP socket's toward a UDP server).
     pub me: SocketAddr,
     /// Toward a UDP server.
-    udp: Option<UdpSocket>,
+    udp: Option<Udp>,
     /// The receive buffer the kernel gave the UDP socket (0 without one).
     pub rcvbuf: usize,
     /// The server: the one peer the harness opens connections to.
@@ -101,12 +102,62 @@ pub(super) struct Sockets {
 
 /// A UDP socket bound to `addr` with `rcvbuf` bytes of receive buffer asked, as the server's
 /// own ([`crate::net::udp_socket`]); and what it got.
-fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(UdpSocket, usize)> {
+fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(Udp, usize)> {
     let (s, got) = crate::net::udp_socket(addr, rcvbuf)?;
     // Arrival stamps: the run loop reads the socket at most once per `receive_until` hold, and
     // the latencies are measured to when each datagram came, not to when it was read.
     crate::net::batch::enable_rx_timestamps(&s);
-    Ok((UdpSocket::from_std(s)?, got))
+    Ok((Udp::Watched(register(s).map_err(|(_, e)| e)?), got))
+}
+
+/// Register `s` with the runtime's reactor; on failure, `s` back with the error.
+fn register(s: std::net::UdpSocket) -> Result<AsyncFd<std::net::UdpSocket>, (std::net::UdpSocket, io::Error)> {
+    // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and the same for
+    // as long as the socket lives, and `as_raw_fd` always gives that one.
+    unsafe { AsyncFd::register(s) }.map_err(tokio::io::unix::AsyncFdRegisterError::into_parts)
+}
+
+/// The UDP socket (non-blocking), registered with the runtime's reactor only while the run
+/// loop may wait for it: during a read hold it is not, because a registered socket wakes the
+/// thread at every datagram that arrives (edge-triggered), which is what the hold avoids.
+enum Udp {
+    Watched(AsyncFd<std::net::UdpSocket>),
+    Unwatched(std::net::UdpSocket),
+}
+
+impl Udp {
+    fn socket(&self) -> &std::net::UdpSocket {
+        match self {
+            Udp::Watched(fd) => fd.get_ref(),
+            Udp::Unwatched(s) => s,
+        }
+    }
+}
+
+/// Register `udp` with the reactor (if it is not), and give its watch.
+fn watch(udp: &mut Option<Udp>) -> io::Result<Option<&AsyncFd<std::net::UdpSocket>>> {
+    if let Some(Udp::Unwatched(_)) = udp {
+        let Some(Udp::Unwatched(s)) = udp.take() else { unreachable!("matched just above") };
+        match register(s) {
+            Ok(fd) => *udp = Some(Udp::Watched(fd)),
+            Err((s, e)) => {
+                *udp = Some(Udp::Unwatched(s));
+                return Err(e);
+            }
+        }
+    }
+    Ok(match udp {
+        Some(Udp::Watched(fd)) => Some(fd),
+        _ => None,
+    })
+}
+
+/// Take `udp` off the reactor (if it is on).
+fn unwatch(udp: &mut Option<Udp>) {
+    if let Some(Udp::Watched(_)) = udp {
+        let Some(Udp::Watched(fd)) = udp.take() else { unreachable!("matched just above") };
+        *udp = Some(Udp::Unwatched(fd.into_inner()));
+    }
 }
 
 impl Sockets {
@@ -122,7 +173,7 @@ impl Sockets {
             Transport::Udp => {
                 let (udp, got) = bind_udp(listen, rcvbuf)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind udp:{listen}: {e}")))?;
-                let me = udp.local_addr()?;
+                let me = udp.socket().local_addr()?;
                 (Some(udp), got, me)
             }
             Transport::Tcp => (None, 0, listen),
@@ -152,7 +203,7 @@ impl Sockets {
 
     /// Datagrams the kernel dropped on the UDP socket so far (none without one).
     pub(super) fn drops(&self) -> u64 {
-        self.udp.as_ref().map_or(0, crate::net::udp_socket_drops)
+        self.udp.as_ref().map_or(0, |u| crate::net::udp_socket_drops(u.socket()))
     }
 
     /// Send `bytes` along `hop`; false when nothing was sent (no connection to the peer, or its
@@ -160,9 +211,20 @@ impl Sockets {
     pub(super) async fn send(&mut self, hop: Hop, bytes: &Arc<Vec<u8>>) -> bool {
         let sent = match (hop.transport, &self.udp) {
             (Transport::Udp, Some(udp)) => {
-                // Loopback sends do not block for long; a failed send is as a lost datagram
-                // (the retransmissions and the judge see to it).
-                let _ = udp.send_to(bytes, hop.peer).await;
+                if let Err(e) = udp.socket().send_to(bytes, hop.peer) {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        // The send buffer is full: wait until there is room (watched for that),
+                        // then once more.
+                        if let Ok(Some(fd)) = watch(&mut self.udp) {
+                            if let Ok(mut guard) = fd.writable().await {
+                                guard.clear_ready();
+                            }
+                            let _ = fd.get_ref().send_to(bytes, hop.peer);
+                        }
+                    }
+                    // Otherwise a failed send is as a lost datagram (the retransmissions and
+                    // the judge see to it).
+                }
                 true
             }
             (Transport::Udp, None) => false,
@@ -220,29 +282,33 @@ impl Sockets {
         let mut out = Vec::new();
         match hold {
             Some(h) => {
-                // Not in the runtime's epoll wait: there every datagram that arrives would wake
-                // the thread (the socket is registered edge-triggered for as long as it lives),
-                // which is what the hold is for not doing. A wake-up costs this process more
-                // CPU than anything else it does per datagram (docs/PERFORMANCE.md). The
-                // runtime's other tasks (TCP connections) then run at the yield.
-                let until = wake.min(h);
-                let now = tokio::time::Instant::now();
-                if until > now {
-                    std::thread::sleep(until - now);
+                // Off the reactor until the hold ends: a connection's message still ends it
+                // (after the datagrams that came before it), a datagram does not.
+                unwatch(&mut self.udp);
+                let ev = tokio::select! {
+                    _ = tokio::time::sleep_until(wake.min(h)) => None,
+                    Some(ev) = self.events.recv() => Some(ev),
+                };
+                self.drain_udp(&mut out)?;
+                if let Some(r) = ev.and_then(|ev| self.event(ev)) {
+                    out.push(r);
                 }
-                tokio::task::yield_now().await;
             }
-            None => tokio::select! {
-                r = readable(self.udp.as_ref()) => r?,
-                Some(ev) = self.events.recv() => {
-                    if let Some(r) = self.event(ev) {
-                        out.push(r);
+            None => {
+                let fd = watch(&mut self.udp)?;
+                tokio::select! {
+                    r = readable(fd) => r?,
+                    Some(ev) = self.events.recv() => {
+                        self.drain_udp(&mut out)?;
+                        if let Some(r) = self.event(ev) {
+                            out.push(r);
+                        }
                     }
+                    _ = tokio::time::sleep_until(wake) => return Ok(out),
                 }
-                _ = tokio::time::sleep_until(wake) => return Ok(out),
-            },
+                self.drain_udp(&mut out)?;
+            }
         }
-        self.drain_udp(&mut out)?;
         while let Ok(ev) = self.events.try_recv() {
             if let Some(r) = self.event(ev) {
                 out.push(r);
@@ -256,8 +322,7 @@ impl Sockets {
         let Some(udp) = self.udp.as_ref() else { return Ok(()) };
         // Bounded: a peer sending without pause cannot keep the loop here.
         for _ in 0..64 {
-            let batch = &mut self.batch;
-            match udp.try_io(tokio::io::Interest::READABLE, || batch.recv(udp)) {
+            match self.batch.recv(udp.socket()) {
                 Ok(n) => {
                     for (i, d) in self.batch.datagrams().iter().enumerate() {
                         out.push(Received {
@@ -321,10 +386,14 @@ async fn accept(listener: TcpListener, events: mpsc::Sender<Event>) {
     }
 }
 
-/// Wait until `udp` is readable; without a socket, never.
-async fn readable(udp: Option<&UdpSocket>) -> io::Result<()> {
+/// Wait until `udp` is readable; without a socket, never. The readiness is cleared: the caller
+/// then reads until the socket is empty, and a datagram that comes after sets it again.
+async fn readable(udp: Option<&AsyncFd<std::net::UdpSocket>>) -> io::Result<()> {
     match udp {
-        Some(u) => u.readable().await,
+        Some(u) => {
+            u.readable().await?.clear_ready();
+            Ok(())
+        }
         None => std::future::pending().await,
     }
 }

@@ -16,6 +16,10 @@ use std::time::{Instant, SystemTime};
 pub const BATCH: usize = 32;
 /// Each buffer's size: the largest UDP payload.
 const BUF: usize = 65_536;
+/// The longest a datagram is believed to have waited in the socket (its stamp against the wall
+/// clock at the read).
+#[cfg(target_os = "linux")]
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A datagram read: its length (in [`DatagramBatch::bytes`]), its sender, and when it arrived.
 #[derive(Debug, Clone, Copy)]
@@ -96,8 +100,11 @@ impl DatagramBatch {
             self.got.clear();
             for (i, m) in msgs.iter().take(n as usize).enumerate() {
                 let peer = sockaddr(&names[i]).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                // A stamp more than MAX_WAIT old (the wall clock stepped forward meanwhile) is
+                // not believed: then the read time.
                 let at = stamp(&m.msg_hdr)
                     .and_then(|t| real.duration_since(t).ok())
+                    .filter(|ago| *ago <= MAX_WAIT)
                     .and_then(|ago| mono.checked_sub(ago))
                     .unwrap_or(mono);
                 self.got.push(Datagram { len: (m.msg_len as usize).min(BUF), peer, at });
@@ -106,13 +113,19 @@ impl DatagramBatch {
         }
     }
 
-    /// Read one queued datagram without waiting (no batch call here), stamped when read.
+    /// Read up to [`BATCH`] queued datagrams without waiting, one `recv_from` each (no batch
+    /// call here), stamped when read.
     #[cfg(not(target_os = "linux"))]
     pub fn recv(&mut self, socket: &std::net::UdpSocket) -> io::Result<usize> {
-        let (len, peer) = socket.recv_from(&mut self.bufs[0])?;
         self.got.clear();
-        self.got.push(Datagram { len, peer, at: Instant::now() });
-        Ok(1)
+        for i in 0..BATCH {
+            match socket.recv_from(&mut self.bufs[i]) {
+                Ok((len, peer)) => self.got.push(Datagram { len, peer, at: Instant::now() }),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && i > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.got.len())
     }
 }
 
