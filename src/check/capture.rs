@@ -902,7 +902,7 @@ impl Streaming<'_> {
         // A request the server sent whose ingress may lie in a part of the dialog judged apart
         // (cut by the window) cannot be told from a delivery of its own accord: not kept.
         let whole = !early && !b.after_cut;
-        for mut s in local.sent.into_iter().filter(|s| !s.used) {
+        for mut s in local.sent {
             if whole && p.sent.len() < self.job.window.max_pending {
                 s.index = pin(&mut p.ids, s.index);
                 p.sent.push(s);

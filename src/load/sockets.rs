@@ -136,16 +136,16 @@ impl Udp {
 
 /// Register `udp` with the reactor (if it is not), and give its watch.
 fn watch(udp: &mut Option<Udp>) -> io::Result<Option<&AsyncFd<std::net::UdpSocket>>> {
-    if let Some(Udp::Unwatched(_)) = udp {
-        let Some(Udp::Unwatched(s)) = udp.take() else { unreachable!("matched just above") };
-        match register(s) {
-            Ok(fd) => *udp = Some(Udp::Watched(fd)),
+    *udp = match udp.take() {
+        Some(Udp::Unwatched(s)) => match register(s) {
+            Ok(fd) => Some(Udp::Watched(fd)),
             Err((s, e)) => {
                 *udp = Some(Udp::Unwatched(s));
                 return Err(e);
             }
-        }
-    }
+        },
+        other => other,
+    };
     Ok(match udp {
         Some(Udp::Watched(fd)) => Some(fd),
         _ => None,
@@ -154,10 +154,10 @@ fn watch(udp: &mut Option<Udp>) -> io::Result<Option<&AsyncFd<std::net::UdpSocke
 
 /// Take `udp` off the reactor (if it is on).
 fn unwatch(udp: &mut Option<Udp>) {
-    if let Some(Udp::Watched(_)) = udp {
-        let Some(Udp::Watched(fd)) = udp.take() else { unreachable!("matched just above") };
-        *udp = Some(Udp::Unwatched(fd.into_inner()));
-    }
+    *udp = match udp.take() {
+        Some(Udp::Watched(fd)) => Some(Udp::Unwatched(fd.into_inner())),
+        other => other,
+    };
 }
 
 impl Sockets {

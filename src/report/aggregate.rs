@@ -34,12 +34,8 @@ impl Aggregate {
 
     /// Count `r`, and keep it when fewer than `keep` of its kind are kept.
     pub fn add(&mut self, r: ResultItem) {
-        let n = self.counts.entry(r.requirement).or_default().entry(r.verdict).or_default();
-        *n += 1;
-        if *n <= self.keep {
+        if self.count(r.requirement, r.verdict) {
             self.kept.push(r);
-        } else {
-            self.left_out += 1;
         }
     }
 

@@ -179,7 +179,8 @@ pub fn check_trace(ctx: &TraceContext, trace: &Trace) -> TraceReport {
     l.report
 }
 
-/// A request the server sent (MESSAGE or INVITE), for the no-deferral rule.
+/// A request the server sent (MESSAGE or INVITE) of its own accord, not the forwarding of one
+/// it received, for the no-deferral rule.
 #[derive(Debug, Clone)]
 pub(crate) struct Sent {
     /// Trace index.
@@ -188,8 +189,6 @@ pub(crate) struct Sent {
     pub(crate) target: Option<String>,
     /// Its Call-ID.
     pub(crate) call_id: Option<String>,
-    /// It is the forwarding of a request the server received (paired).
-    pub(crate) used: bool,
     /// Its method.
     pub(crate) method: String,
 }
@@ -208,8 +207,8 @@ pub(crate) struct Local {
     pub(crate) delivered: Vec<Delivery>,
     /// Requests toward offline clients.
     pub(crate) offline: Vec<Offline>,
-    /// Requests the server sent, but for the forwardings of requests it received (`used`: no
-    /// rule reads those).
+    /// Requests the server sent of its own accord ([`Sent`]): the forwardings of requests it
+    /// received concern no rule that reads these, and are left out.
     pub(crate) sent: Vec<Sent>,
 }
 
@@ -371,13 +370,11 @@ pub(crate) fn judge_local_in(
         .filter_map(|n| {
             let m = parsed[n].msg.as_ref()?;
             let service = matches!(m.method(), Some(Method::Message | Method::Invite));
-            // One the server forwarded (used) concerns no rule that reads `sent`: not built.
-            let used = used_egress[n];
-            (is_sut(&trace.events[n].packet.from) && m.is_request() && service && !used).then(|| Sent {
+            let own = !used_egress[n];
+            (is_sut(&trace.events[n].packet.from) && m.is_request() && service && own).then(|| Sent {
                 index: n,
                 target: m.request_uri().and_then(|u| aor(&u)),
                 call_id: m.call_id().map(|c| c.into_owned()),
-                used,
                 method: m.method().map(|x| x.to_string()).unwrap_or_default(),
             })
         })
@@ -716,7 +713,7 @@ pub(crate) fn judge_deferred(j: &mut Judge, offline: &[Offline], sent: &[Sent]) 
     for (user, call_id, at) in offline {
         j.checked(ReqId::T2_ONLINE_ONLY, "nothing delivered later to a CPM client that was offline");
         // The earliest such delivery (`sent` need not be in message order).
-        let later = sent.iter().filter(|s| s.index > *at && !s.used);
+        let later = sent.iter().filter(|s| s.index > *at);
         if let Some(s) = later
             .filter(|s| s.call_id.as_deref() == Some(call_id.as_str()) || s.target.as_deref() == Some(user.as_str()))
             .min_by_key(|s| s.index)
@@ -765,7 +762,6 @@ mod tests {
             index,
             target: Some("sip:carol@im.example.net".into()),
             call_id: None,
-            used: false,
             method: method.into(),
         };
         let offline = vec![("sip:carol@im.example.net".to_string(), "c1".to_string(), 3)];
