@@ -144,6 +144,9 @@ impl ImServer {
         if self.config.faults.has(Fault::ForgetGroupFocus) || !answer.status().is_some_and(StatusCode::is_success) {
             return;
         }
+        if !super::proxy::is_invite(forwarded) {
+            return;
+        }
         let Ok(req) = Message::parse(forwarded.to_vec()) else { return };
         if req.method() != Some(&crate::sip::Method::Invite) || classify(&req) != Some(Service::Group) {
             return;

@@ -330,15 +330,17 @@ impl ImServer {
             );
         }
         // RFC 3261 §16.3 in its order. Step 2: a Request-URI scheme the server cannot route on,
-        // when it must (no Route entry but its own is left).
-        if crate::node::route::pop_own(&msg, |u| self.is_own(u)).next.is_none() {
+        // when it must (no Route entry but its own is left). Our own Route entries are popped
+        // once here, for every step below and the forward.
+        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
+        if popped.next.is_none() {
             let scheme = msg.request_uri().and_then(|u| u.split_once(':').map(|(s, _)| s.to_ascii_lowercase()));
             if scheme.as_ref().is_some_and(|s| !matches!(s.as_str(), "sip" | "sips" | "tel")) {
                 let why = format!("cannot route on the Request-URI scheme {}", scheme.unwrap_or_default());
                 return self.reject(tx, &msg, StatusCode::UNSUPPORTED_URI_SCHEME, &why, &[]);
             }
         }
-        let to_us = self.addressed_to_us(&msg);
+        let to_us = popped.next.is_none() && self.names_us(&msg);
         // Step 3: Max-Forwards on every path; an OPTIONS for the server itself is answered as a
         // UAS (§16.3 step 3, §11).
         if msg.max_forwards().ok().flatten() == Some(0) && !(to_us && method == Method::Options) {
@@ -386,7 +388,7 @@ impl ImServer {
             }
             _ => None,
         };
-        match self.build_forward(&msg, edits, bypass) {
+        match self.build_forward_popped(&msg, popped, edits, bypass) {
             Ok(mut f) => {
                 if let Some(to) = misroute {
                     f.to = to;
@@ -423,16 +425,15 @@ impl ImServer {
         }
     }
 
-    /// The request is for this server itself: its Request-URI names one of our addresses and
-    /// no Route entry other than ours remains.
-    fn addressed_to_us(&self, msg: &Message) -> bool {
-        let ours = msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| {
+    /// The request's Request-URI names one of our addresses (with no Route entry other than
+    /// ours left, the request is for this server itself).
+    fn names_us(&self, msg: &Message) -> bool {
+        msg.request_uri().and_then(|u| crate::sip::SipUri::parse(&u)).is_some_and(|u| {
             // A Request-URI without a port means 5060 (5061 for sips), not any port: a UA's
             // Contact on our host with another port is not us.
             let port = u.port.unwrap_or(if u.scheme.eq_ignore_ascii_case("sips") { 5061 } else { 5060 });
             self.is_own(&crate::sip::SipUri { port: Some(port), ..u })
-        });
-        ours && crate::node::route::pop_own(msg, |u| self.is_own(u)).next.is_none()
+        })
     }
 
     /// Answer a request addressed to this server as a UAS: in-dialog 481 (it has no dialogs);
@@ -576,17 +577,23 @@ impl ImServer {
         }
         let Some(p) = self.proxied.get(&c) else { return };
         let server = p.server;
-        let forwarded = p.forwarded.clone();
-        self.learn_focus(&forwarded, msg);
+        // Only an INVITE's answer can name a group's focus (learn_focus): no copy otherwise.
+        if proxy::is_invite(&p.forwarded) {
+            let forwarded = p.forwarded.clone();
+            self.learn_focus(&forwarded, msg);
+        }
+        let Some(code) = msg.status() else { return };
+        // The relayed response is this one less its top Via: the same status and To tag.
         let out = proxy::strip_top_via(msg);
-        if let Err(e) = self.layer.respond(server, out.clone(), self.now) {
+        if let Err(e) = self.layer.respond_known(server, code, msg.to_tag(), out, self.now) {
             // A 2xx retransmission after the server transaction accepted: relay statelessly.
-            if msg.status().is_some_and(StatusCode::is_success) {
+            if code.is_success() {
                 if let (Some(req), Some(flow)) =
                     (self.layer.server_request(server), self.layer.server_reply_flow(server))
                 {
                     let to = response_target(req, &flow);
-                    self.layer.send_stateless(Packet { transport: flow.transport, from: flow.local, to, bytes: out });
+                    let bytes = proxy::strip_top_via(msg);
+                    self.layer.send_stateless(Packet { transport: flow.transport, from: flow.local, to, bytes });
                 }
             } else {
                 tracing::debug!(error = %e, "response not relayed");

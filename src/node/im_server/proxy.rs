@@ -98,13 +98,24 @@ impl ImServer {
     pub(super) fn build_forward(
         &mut self,
         msg: &Message,
+        edits: Vec<Edit>,
+        bypass_to: Option<SocketAddr>,
+    ) -> Result<Forward, NoRoute> {
+        // Route: pop our own entry (and own entries right after it: we Record-Route on both the
+        // originating and the terminating pass); the next entry is the next hop.
+        let popped = crate::node::route::pop_own(msg, |u| self.is_own(u));
+        self.build_forward_popped(msg, popped, edits, bypass_to)
+    }
+
+    /// [`build_forward`](Self::build_forward) with our own Route entries already popped.
+    pub(super) fn build_forward_popped(
+        &mut self,
+        msg: &Message,
+        popped: crate::node::route::Popped,
         mut edits: Vec<Edit>,
         bypass_to: Option<SocketAddr>,
     ) -> Result<Forward, NoRoute> {
         let buf = msg.bytes();
-        // Route: pop our own entry (and own entries right after it: we Record-Route on both the
-        // originating and the terminating pass); the next entry is the next hop.
-        let popped = crate::node::route::pop_own(msg, |u| self.is_own(u));
         edits.extend(popped.edits);
         let next = popped.next;
         if bypass_to.is_some() {
@@ -169,6 +180,13 @@ impl ImServer {
         }
         Ok(Forward { bytes, transport, to: target.0, branch })
     }
+}
+
+/// Whether `request` (whole bytes, as this server built them) is an INVITE: its start line's
+/// first token, which the parser takes case-sensitively.
+pub(super) fn is_invite(request: &[u8]) -> bool {
+    let start = request.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(request.len());
+    request[start..].starts_with(b"INVITE ")
 }
 
 /// A response with our top Via removed (RFC 3261 §16.7 step 3).

@@ -16,6 +16,7 @@ use super::timer::TimerConfig;
 use super::{ClientTx, Flow, ServerTx, TxError, TxEvent, TxHandle, TxState};
 use crate::base::Instant;
 use crate::base::Packet;
+use crate::sip::StatusCode;
 use crate::sip::{Message, Method};
 
 /// A sans-IO RFC 3261 transaction layer for one SIP element (proxy, UA or core).
@@ -199,9 +200,23 @@ impl TransactionLayer {
         let msg = Message::parse(response)?;
         let code = msg.status().ok_or(TxError::NotAResponse)?;
         let to_tag = msg.to_tag();
+        self.respond_known(tx, code, to_tag, msg.into_bytes(), now)
+    }
+
+    /// [`respond`](Self::respond) for a response whose status code and To tag the caller
+    /// already knows (a proxy relaying a response it parsed, less its top Via): not parsed
+    /// again.
+    pub fn respond_known(
+        &mut self,
+        tx: ServerTx,
+        code: StatusCode,
+        to_tag: Option<String>,
+        response: Vec<u8>,
+        now: Instant,
+    ) -> Result<(), TxError> {
         let t = self.servers.get_mut(&tx.0);
         let t = t.ok_or(TxError::UnknownTransaction(TxHandle::Server(tx)))?;
-        let r = t.respond(code, to_tag, msg.into_bytes(), now, &self.config, &mut self.out);
+        let r = t.respond(code, to_tag, response, now, &self.config, &mut self.out);
         self.reap_server(tx.0);
         self.prune();
         r
