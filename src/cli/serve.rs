@@ -60,6 +60,12 @@ pub struct Args {
     /// net.core.rmem_max when privileged; the size the kernel gave is printed.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(0..=(1 << 30)))]
     pub udp_rcvbuf: u32,
+    /// After a read of a UDP socket that found datagrams, wait this many milliseconds before
+    /// reading it again (0: read each as it comes). A busy server then wakes once per hold for
+    /// all that came meanwhile, and sends its answers together: a datagram waits at most this
+    /// much longer; an idle server's first datagram not at all.
+    #[arg(long, value_name = "MS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub udp_hold: u32,
     /// Largest SIP message accepted, in bytes: a larger datagram is dropped (and counted), a
     /// larger message on a TCP connection closes it; an unfinished one holds no more.
     #[arg(long, value_name = "BYTES", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(512..=(16 << 20)))]
@@ -257,6 +263,7 @@ pub fn run(a: Args, verbose: u8) -> miette::Result<ExitCode> {
         max_message: a.max_message as usize,
         max_connections: a.max_connections as usize,
         tcp_idle: std::time::Duration::from_secs(a.tcp_idle.into()),
+        udp_hold: std::time::Duration::from_millis(a.udp_hold.into()),
         ..NetConfig::default()
     };
     let started = Instant::now();

@@ -10,6 +10,7 @@
 //! with the peer's address, and the harness answers a request on the connection it came in on.
 
 use crate::base::Transport;
+use crate::net::batch::{Udp, register, unwatch, watch};
 use crate::sip::framing::{FramingError, StreamFrame, check_stream};
 use std::collections::HashMap;
 use std::io;
@@ -108,56 +109,6 @@ fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(Udp, usize)> {
     // the latencies are measured to when each datagram came, not to when it was read.
     crate::net::batch::enable_rx_timestamps(&s);
     Ok((Udp::Watched(register(s).map_err(|(_, e)| e)?), got))
-}
-
-/// Register `s` with the runtime's reactor; on failure, `s` back with the error.
-fn register(s: std::net::UdpSocket) -> Result<AsyncFd<std::net::UdpSocket>, (std::net::UdpSocket, io::Error)> {
-    // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and the same for
-    // as long as the socket lives, and `as_raw_fd` always gives that one.
-    unsafe { AsyncFd::register(s) }.map_err(tokio::io::unix::AsyncFdRegisterError::into_parts)
-}
-
-/// The UDP socket (non-blocking), registered with the runtime's reactor only while the run
-/// loop may wait for it: during a read hold it is not, because a registered socket wakes the
-/// thread at every datagram that arrives (edge-triggered), which is what the hold avoids.
-enum Udp {
-    Watched(AsyncFd<std::net::UdpSocket>),
-    Unwatched(std::net::UdpSocket),
-}
-
-impl Udp {
-    fn socket(&self) -> &std::net::UdpSocket {
-        match self {
-            Udp::Watched(fd) => fd.get_ref(),
-            Udp::Unwatched(s) => s,
-        }
-    }
-}
-
-/// Register `udp` with the reactor (if it is not), and give its watch.
-fn watch(udp: &mut Option<Udp>) -> io::Result<Option<&AsyncFd<std::net::UdpSocket>>> {
-    *udp = match udp.take() {
-        Some(Udp::Unwatched(s)) => match register(s) {
-            Ok(fd) => Some(Udp::Watched(fd)),
-            Err((s, e)) => {
-                *udp = Some(Udp::Unwatched(s));
-                return Err(e);
-            }
-        },
-        other => other,
-    };
-    Ok(match udp {
-        Some(Udp::Watched(fd)) => Some(fd),
-        _ => None,
-    })
-}
-
-/// Take `udp` off the reactor (if it is on).
-fn unwatch(udp: &mut Option<Udp>) {
-    *udp = match udp.take() {
-        Some(Udp::Watched(fd)) => Some(Udp::Unwatched(fd.into_inner())),
-        other => other,
-    };
 }
 
 impl Sockets {

@@ -187,6 +187,142 @@ pub fn enable_rx_timestamps<S>(_: &S) -> bool {
     false
 }
 
+/// Register `s` with the runtime's reactor; on failure, `s` back with the error.
+pub(crate) fn register(
+    s: std::net::UdpSocket,
+) -> Result<tokio::io::unix::AsyncFd<std::net::UdpSocket>, (std::net::UdpSocket, io::Error)> {
+    // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and the same for
+    // as long as the socket lives, and `as_raw_fd` always gives that one.
+    unsafe { tokio::io::unix::AsyncFd::register(s) }.map_err(tokio::io::unix::AsyncFdRegisterError::into_parts)
+}
+
+/// The UDP socket (non-blocking), registered with the runtime's reactor only while the run
+/// loop may wait for it: during a read hold it is not, because a registered socket wakes the
+/// thread at every datagram that arrives (edge-triggered), which is what the hold avoids.
+pub(crate) enum Udp {
+    Watched(tokio::io::unix::AsyncFd<std::net::UdpSocket>),
+    Unwatched(std::net::UdpSocket),
+}
+
+impl Udp {
+    pub(crate) fn socket(&self) -> &std::net::UdpSocket {
+        match self {
+            Udp::Watched(fd) => fd.get_ref(),
+            Udp::Unwatched(s) => s,
+        }
+    }
+}
+
+/// Register `udp` with the reactor (if it is not), and give its watch.
+pub(crate) fn watch(udp: &mut Option<Udp>) -> io::Result<Option<&tokio::io::unix::AsyncFd<std::net::UdpSocket>>> {
+    *udp = match udp.take() {
+        Some(Udp::Unwatched(s)) => match register(s) {
+            Ok(fd) => Some(Udp::Watched(fd)),
+            Err((s, e)) => {
+                *udp = Some(Udp::Unwatched(s));
+                return Err(e);
+            }
+        },
+        other => other,
+    };
+    Ok(match udp {
+        Some(Udp::Watched(fd)) => Some(fd),
+        _ => None,
+    })
+}
+
+/// Take `udp` off the reactor (if it is on).
+pub(crate) fn unwatch(udp: &mut Option<Udp>) {
+    *udp = match udp.take() {
+        Some(Udp::Watched(fd)) => Some(Udp::Unwatched(fd.into_inner())),
+        other => other,
+    };
+}
+
+/// Most datagrams handed to the kernel by one [`send_batch`] call.
+pub const SEND_BATCH: usize = 64;
+
+/// Send each `(destination, bytes)` of `msgs` from `socket` (non-blocking) with as few system
+/// calls as the platform allows: Linux, `sendmmsg(2)`, up to [`SEND_BATCH`] a call. Returns how
+/// many from the front were sent before the first that failed, with that failure (`None`: all
+/// sent). The caller decides what a failure means (`WouldBlock`: wait and go on from there;
+/// another: drop that one datagram and go on after it).
+#[cfg(target_os = "linux")]
+pub fn send_batch(socket: &impl std::os::fd::AsRawFd, msgs: &[(SocketAddr, &[u8])]) -> (usize, Option<io::Error>) {
+    let mut sent = 0;
+    while sent < msgs.len() {
+        let chunk = &msgs[sent..msgs.len().min(sent + SEND_BATCH)];
+        // SAFETY: every pointer handed to the kernel points into arrays this function owns
+        // for the whole call (`names`, `iovs`, `hdrs`) or into the caller's byte slices, each
+        // with its true length; the kernel only reads through the iovecs and names, and
+        // writes only `msg_len` of each header. All-zero `mmsghdr`/`sockaddr_storage` values
+        // are valid.
+        let n = unsafe {
+            let mut names: [libc::sockaddr_storage; SEND_BATCH] = std::mem::zeroed();
+            let mut iovs: [libc::iovec; SEND_BATCH] = std::mem::zeroed();
+            let mut hdrs: [libc::mmsghdr; SEND_BATCH] = std::mem::zeroed();
+            for (i, (to, bytes)) in chunk.iter().enumerate() {
+                let len = to_sockaddr(*to, &mut names[i]);
+                iovs[i] = libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
+                let h = &mut hdrs[i].msg_hdr;
+                h.msg_name = std::ptr::from_mut(&mut names[i]).cast();
+                h.msg_namelen = len;
+                h.msg_iov = std::ptr::from_mut(&mut iovs[i]);
+                h.msg_iovlen = 1;
+            }
+            libc::sendmmsg(socket.as_raw_fd(), hdrs.as_mut_ptr(), chunk.len() as libc::c_uint, libc::MSG_DONTWAIT)
+        };
+        if n < 0 {
+            return (sent, Some(io::Error::last_os_error()));
+        }
+        // A short count: the datagram after the last one sent failed (the kernel does not say
+        // how); the next call starts with it and reports its error.
+        sent += n as usize;
+        if n == 0 {
+            break; // cannot happen for a non-empty chunk; never spin
+        }
+    }
+    (sent, None)
+}
+
+/// Send each datagram with its own `send_to` (no batch call here); as the Linux version.
+#[cfg(not(target_os = "linux"))]
+pub fn send_batch(socket: &std::net::UdpSocket, msgs: &[(SocketAddr, &[u8])]) -> (usize, Option<io::Error>) {
+    for (i, (to, bytes)) in msgs.iter().enumerate() {
+        if let Err(e) = socket.send_to(bytes, to) {
+            return (i, Some(e));
+        }
+    }
+    (msgs.len(), None)
+}
+
+/// Write `addr` into `out` as the kernel's `sockaddr_in`/`sockaddr_in6`; its length.
+#[cfg(target_os = "linux")]
+fn to_sockaddr(addr: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    // SAFETY: `sockaddr_storage` is large enough and aligned for both layouts; each is written
+    // whole before its length is returned.
+    unsafe {
+        match addr {
+            SocketAddr::V4(a) => {
+                let s: &mut libc::sockaddr_in = &mut *std::ptr::from_mut(out).cast();
+                s.sin_family = libc::AF_INET as libc::sa_family_t;
+                s.sin_port = a.port().to_be();
+                s.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+                size_of::<libc::sockaddr_in>() as libc::socklen_t
+            }
+            SocketAddr::V6(a) => {
+                let s: &mut libc::sockaddr_in6 = &mut *std::ptr::from_mut(out).cast();
+                s.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                s.sin6_port = a.port().to_be();
+                s.sin6_flowinfo = a.flowinfo();
+                s.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+                s.sin6_scope_id = a.scope_id();
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t
+            }
+        }
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -217,5 +353,30 @@ mod tests {
             assert!(d.at < before_read, "stamped when read");
         }
         assert_eq!(b.recv(&r).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_send_batch_sends_in_order_and_stops_at_the_first_refused_datagram() {
+        let r4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let r4b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_nonblocking(true).unwrap();
+        let (a, b) = (r4.local_addr().unwrap(), r4b.local_addr().unwrap());
+        let big = vec![b'x'; 70_000]; // past the largest UDP payload: EMSGSIZE
+        let msgs: Vec<(SocketAddr, &[u8])> = vec![(a, b"one"), (b, b"two"), (a, b"three"), (a, &big), (b, b"four")];
+        let (sent, err) = send_batch(&s, &msgs);
+        assert_eq!(sent, 3);
+        assert_eq!(err.map(|e| e.raw_os_error()), Some(Some(libc::EMSGSIZE)));
+        let (n, e) = send_batch(&s, &msgs[4..]);
+        assert!(n == 1 && e.is_none(), "{n} {e:?}");
+        let mut buf = [0u8; 16];
+        for (sock, want) in [(&r4, &b"one"[..]), (&r4, b"three"), (&r4b, b"two"), (&r4b, b"four")] {
+            let (n, from) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (want, s.local_addr().unwrap()));
+        }
+        // More than one call's worth (SEND_BATCH) in one go.
+        let many: Vec<(SocketAddr, &[u8])> = (0..SEND_BATCH + 5).map(|_| (a, &b"m"[..])).collect();
+        let (n, e) = send_batch(&s, &many);
+        assert!(n == SEND_BATCH + 5 && e.is_none(), "{n} {e:?}");
     }
 }

@@ -16,7 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -28,7 +28,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// Sockets bound and ready to run a node.
 pub struct Bound {
     cfg: NetConfig,
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    udp: Vec<(SocketAddr, Arc<std::net::UdpSocket>)>,
     tcp: Vec<(SocketAddr, TcpListener)>,
     local: Vec<Listen>,
     rcvbuf: Vec<(SocketAddr, usize)>,
@@ -93,7 +93,6 @@ impl Bound {
             let addr = match l.transport {
                 Transport::Udp => {
                     let (s, got) = udp_socket(l.addr, cfg.udp_rcvbuf).map_err(context)?;
-                    let s = UdpSocket::from_std(s).map_err(context)?;
                     let addr = s.local_addr()?;
                     rcvbuf.push((addr, got));
                     udp.push((addr, Arc::new(s)));
@@ -161,9 +160,19 @@ impl Bound {
             connect_timeout: cfg.connect_timeout,
             stats: NetStats::default(),
             deadline: Instant::NEVER,
+            udp_out: Vec::new(),
         };
-        for (i, (_, socket)) in d.udp.iter().enumerate() {
-            let task = tasks::udp_recv(i, socket.clone(), cfg.max_message, d.events.clone(), d.stop.clone());
+        for (i, (addr, socket)) in d.udp.iter().enumerate() {
+            // The receiver reads its own descriptor of the socket, which it takes on and off
+            // the reactor; the run loop sends on this one, which is on none.
+            let own = match socket.try_clone() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(transport = "UDP", local = %addr, error = %e, "cannot duplicate the socket; nothing will be received on it");
+                    continue;
+                }
+            };
+            let task = tasks::udp_recv(i, own, cfg.max_message, cfg.udp_hold, d.events.clone(), d.stop.clone());
             d.tasks.spawn(task);
         }
         for (i, (_, listener)) in tcp.into_iter().enumerate() {
@@ -174,24 +183,46 @@ impl Bound {
         tracing::info!(listen = %listens.join(" "), "net driver started");
 
         d.drain().await;
+        d.flush_udp().await;
         let mut shutdown = std::pin::pin!(shutdown);
+        // One timer for the whole run, moved when the node's deadline moves (a new one per
+        // turn of the loop would be registered and dropped at every message).
+        let mut armed = d.clock.deadline(d.deadline);
+        let sleep = tokio::time::sleep_until(armed.unwrap_or_else(tokio::time::Instant::now));
+        let mut sleep = std::pin::pin!(sleep);
         while !d.node.finished() {
             let wake = d.clock.deadline(d.deadline);
+            if wake != armed {
+                if let Some(t) = wake {
+                    sleep.as_mut().reset(t);
+                }
+                armed = wake;
+            }
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                () = sleep_until(wake) => {
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
                     let now = d.clock.now();
                     d.node.handle_input(Input::Timeout(now));
                     d.drain().await;
                 }
-                Some(event) = inbox.recv() => d.on_event(event).await,
+                Some(event) = inbox.recv() => {
+                    d.on_event(event).await;
+                    // What else is queued goes in the same batch of sends (bounded: the queue
+                    // refills while the loop works).
+                    for _ in 0..EVENT_QUEUE {
+                        let Ok(event) = inbox.try_recv() else { break };
+                        d.on_event(event).await;
+                    }
+                }
                 Some(Err(e)) = d.tasks.join_next(), if !d.tasks.is_empty() => {
                     if e.is_panic() {
                         tracing::error!(error = %e, "a socket task panicked");
                     }
                 }
             }
+            d.flush_udp().await;
         }
         let _ = stop_tx.send(true);
         drop(inbox); // tasks blocked on a full queue give up
@@ -199,19 +230,11 @@ impl Bound {
     }
 }
 
-/// Sleep until `t`, or forever for no deadline.
-async fn sleep_until(t: Option<tokio::time::Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
 pub(super) struct Driver<N> {
     pub(super) node: N,
     pub(super) clock: Clock,
     pub(super) tap: Option<Tap>,
-    pub(super) udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    pub(super) udp: Vec<(SocketAddr, Arc<std::net::UdpSocket>)>,
     pub(super) tcp_addrs: Vec<SocketAddr>,
     pub(super) conns: HashMap<ConnId, Conn>,
     pub(super) next_id: ConnId,
@@ -224,6 +247,9 @@ pub(super) struct Driver<N> {
     pub(super) stats: NetStats,
     /// The node's next deadline.
     pub(super) deadline: Instant,
+    /// Datagrams the node emitted since the last [`flush_udp`](Self::flush_udp): which
+    /// socket, and the packet. Sent together once the loop has handled what woke it.
+    pub(super) udp_out: Vec<(usize, Packet)>,
 }
 
 impl<N: SansIo> Driver<N> {
@@ -242,19 +268,21 @@ impl<N: SansIo> Driver<N> {
 
     async fn on_event(&mut self, event: Event) {
         match event {
-            Event::Datagram { sock, peer, bytes } => {
+            Event::Datagrams { sock, list } => {
                 let local = self.udp[sock].0;
-                if let Some(bytes) = datagram_message(bytes, peer) {
-                    self.receive(Packet { transport: Transport::Udp, from: peer, to: local, bytes }, local).await;
-                }
-            }
-            Event::Oversized { sock, peer } => {
-                self.stats.oversized += 1;
-                let n = self.stats.oversized;
-                // The 1st, 10th, 100th, ...: a flood of them must not flood the log.
-                if n.checked_ilog10().is_some_and(|e| 10u64.pow(e) == n) {
-                    let local = self.udp[sock].0;
-                    tracing::warn!(transport = "UDP", %peer, %local, max = self.limits.max_message, dropped = n, "datagram larger than max_message dropped");
+                for (peer, bytes) in list {
+                    let Some(bytes) = bytes else {
+                        self.stats.oversized += 1;
+                        let n = self.stats.oversized;
+                        // The 1st, 10th, 100th, ...: a flood of them must not flood the log.
+                        if n.checked_ilog10().is_some_and(|e| 10u64.pow(e) == n) {
+                            tracing::warn!(transport = "UDP", %peer, %local, max = self.limits.max_message, dropped = n, "datagram larger than max_message dropped");
+                        }
+                        continue;
+                    };
+                    if let Some(bytes) = datagram_message(bytes, peer) {
+                        self.receive(Packet { transport: Transport::Udp, from: peer, to: local, bytes }, local).await;
+                    }
                 }
             }
             Event::Accepted { listen, stream, peer, permit } => {
@@ -394,7 +422,7 @@ impl<N: SansIo> Driver<N> {
 /// Datagrams the kernel dropped on these sockets (receive buffer full): the `drops` column of
 /// /proc/net/udp and /proc/net/udp6 for each socket's inode.
 #[cfg(target_os = "linux")]
-fn udp_drops(sockets: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
+fn udp_drops(sockets: &[(SocketAddr, Arc<std::net::UdpSocket>)]) -> u64 {
     use std::os::fd::AsRawFd;
     let fds: Vec<i32> = sockets.iter().map(|(_, s)| s.as_raw_fd()).collect();
     udp_drops_of_fds(&fds)
@@ -445,7 +473,7 @@ fn proc_drops(fd: i32) -> u64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn udp_drops(_: &[(SocketAddr, Arc<UdpSocket>)]) -> u64 {
+fn udp_drops(_: &[(SocketAddr, Arc<std::net::UdpSocket>)]) -> u64 {
     0
 }
 

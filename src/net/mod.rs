@@ -32,6 +32,9 @@
 //! - `Input::Unreachable`: a TCP connection the driver opened for the node's packets failed
 //!   (refused, timed out); each packet queued on it comes back to the node as it was sent. A
 //!   proxy answers upstream (the reference server: 500). UDP has no such report here.
+//! - UDP reading: every datagram queued on a socket is read at each wake-up (`recvmmsg`, up to
+//!   32 a call); with [`NetConfig::udp_hold`], a read that found some is followed by that long
+//!   with the socket off the reactor, so a busy socket wakes the thread once per hold.
 //! - UDP: one datagram is one message, cut with [`frame_datagram`](crate::sip::frame_datagram)
 //!   (leading CRLFs and bytes past Content-Length dropped). A datagram that fails framing
 //!   (e.g. RFC 4475 `clerr`) is logged and **fed raw**, so the node answers 400 itself;
@@ -41,7 +44,10 @@
 //!   or a message larger than `max_message` closes the connection.
 //!
 //! # Where `Output::Transmit` goes
-//! - UDP: sent from the UDP socket whose bound address equals `packet.from` (a wildcard socket
+//! - UDP: queued, and sent once the run loop has handled everything that woke it (the timer,
+//!   or every event waiting), a `sendmmsg` per run of datagrams from one socket, in order; a
+//!   full send buffer is waited out (a second at most), a datagram the kernel refuses otherwise
+//!   is dropped and counted. Sent from the UDP socket whose bound address equals `packet.from` (a wildcard socket
 //!   on the same port also matches), else from the first UDP socket of `packet.to`'s address
 //!   family; with none, the packet is dropped with a warning.
 //! - TCP: written to an open connection whose peer is `packet.to` (a request's connection is
@@ -98,6 +104,10 @@ pub struct NetConfig {
     /// `SO_RCVBUFFORCE` where allowed (root, `CAP_NET_ADMIN`), else `SO_RCVBUF`, which the
     /// kernel caps at `net.core.rmem_max`; [`Bound::udp_rcvbuf`] tells what it gave.
     pub udp_rcvbuf: usize,
+    /// After a read of a UDP socket that found datagrams, wait this long before reading it
+    /// again (zero: read again as soon as the next one comes). Under load the run loop then
+    /// wakes once per hold for all that came meanwhile, at the price of that much latency.
+    pub udp_hold: Duration,
 }
 
 impl Default for NetConfig {
@@ -109,6 +119,7 @@ impl Default for NetConfig {
             tcp_idle: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             udp_rcvbuf: 4 << 20,
+            udp_hold: Duration::ZERO,
         }
     }
 }

@@ -9,8 +9,7 @@ use super::{TapEvent, Way};
 use crate::base::{Packet, Transport};
 use crate::node::SansIo;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// One TCP connection as the run loop sees it.
@@ -65,32 +64,79 @@ impl<N: SansIo> Driver<N> {
         }
     }
 
+    /// Queue a datagram for the next [`flush_udp`](Self::flush_udp).
     async fn send_udp(&mut self, p: Packet) {
-        let Some((local, socket)) = self.udp_socket_for(&p).map(|(a, s)| (*a, s.clone())) else {
+        let Some(sock) = self.udp_socket_for(&p) else {
             tracing::warn!(transport = "UDP", from = %p.from, to = %p.to, "no UDP socket of this address family; dropped");
             self.stats.dropped += 1;
             return;
         };
-        match socket.send_to(&p.bytes, p.to).await {
-            Ok(_) => {
-                log_message(Way::Out, Transport::Udp, p.to, &p.bytes);
-                self.tap(self.clock.now(), Way::Out, Transport::Udp, local, p.to, &p.bytes);
-                self.stats.sent += 1;
-            }
-            Err(e) => {
-                tracing::warn!(transport = "UDP", peer = %p.to, error = %e, "send_to failed");
-                self.stats.dropped += 1;
-            }
+        self.udp_out.push((sock, p));
+    }
+
+    /// Send the queued datagrams, in order, as few system calls as the platform allows a
+    /// socket (`sendmmsg`). A full send buffer is waited out; a datagram the kernel refuses
+    /// otherwise is dropped with a warning (as a lost datagram: the node's timers see to it).
+    pub(super) async fn flush_udp(&mut self) {
+        if self.udp_out.is_empty() {
+            return;
         }
+        let mut out = std::mem::take(&mut self.udp_out);
+        let mut start = 0;
+        while start < out.len() {
+            // A run of datagrams leaving from the same socket.
+            let sock = out[start].0;
+            let end = start + out[start..].iter().take_while(|(s, _)| *s == sock).count();
+            let (local, socket) = (self.udp[sock].0, self.udp[sock].1.clone());
+            let mut at = start;
+            // Bounded: each turn sends at least one datagram, drops one, or waits for room.
+            for _ in 0..=2 * (end - start) {
+                if at == end {
+                    break;
+                }
+                let msgs: Vec<(SocketAddr, &[u8])> = out[at..end].iter().map(|(_, p)| (p.to, &p.bytes[..])).collect();
+                let (sent, err) = super::batch::send_batch(&*socket, &msgs);
+                drop(msgs);
+                let now = self.clock.now();
+                for (_, p) in &out[at..at + sent] {
+                    log_message(Way::Out, Transport::Udp, p.to, &p.bytes);
+                    self.tap(now, Way::Out, Transport::Udp, local, p.to, &p.bytes);
+                }
+                self.stats.sent += sent as u64;
+                at += sent;
+                let Some(e) = err else { continue };
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    // The send buffer is full: wait for room, then go on from here.
+                    if !writable(&socket).await {
+                        break;
+                    }
+                    continue;
+                }
+                let p = &out[at].1;
+                tracing::warn!(transport = "UDP", peer = %p.to, error = %e, "send failed; datagram dropped");
+                self.stats.dropped += 1;
+                at += 1;
+            }
+            if at < end {
+                // The send buffer stayed full for a whole wait: the rest is dropped and counted
+                // (as lost datagrams: the node's timers see to them), never kept waiting.
+                tracing::warn!(transport = "UDP", local = %local, dropped = end - at, "send buffer full; datagrams dropped");
+                self.stats.dropped += (end - at) as u64;
+            }
+            start = end;
+        }
+        out.clear();
+        // Keep the allocation for the next batch.
+        self.udp_out = out;
     }
 
     /// The socket bound to `p.from`, else a wildcard one on its port, else any of the family.
-    fn udp_socket_for(&self, p: &Packet) -> Option<&(SocketAddr, Arc<UdpSocket>)> {
+    fn udp_socket_for(&self, p: &Packet) -> Option<usize> {
         let family = |a: &SocketAddr| a.is_ipv4() == p.to.is_ipv4();
         let udp = &self.udp;
-        (udp.iter().find(|(a, _)| *a == p.from))
-            .or_else(|| udp.iter().find(|(a, _)| a.ip().is_unspecified() && a.port() == p.from.port() && family(a)))
-            .or_else(|| udp.iter().find(|(a, _)| family(a)))
+        (udp.iter().position(|(a, _)| *a == p.from))
+            .or_else(|| udp.iter().position(|(a, _)| a.ip().is_unspecified() && a.port() == p.from.port() && family(a)))
+            .or_else(|| udp.iter().position(|(a, _)| family(a)))
     }
 
     /// The connection to `p.to`: open before connecting before closing, then one whose node
@@ -161,5 +207,22 @@ impl<N: SansIo> Driver<N> {
         let (events, stop, limits) = (self.events.clone(), self.stop.clone(), self.limits);
         self.tasks.spawn(ConnTask { id, stream, out, events, stop, limits, permit }.run());
         tx
+    }
+}
+
+/// Wait (at most a second) until `socket` has room to send: a descriptor of it registered for
+/// writability alone, for the wait only (the socket is otherwise on no reactor). False when
+/// it still has none.
+async fn writable(socket: &std::net::UdpSocket) -> bool {
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+    let Ok(own) = socket.try_clone() else { return false };
+    // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and the same for
+    // as long as the socket lives, and `as_raw_fd` always gives that one.
+    match unsafe { tokio::io::unix::AsyncFd::register_with_interest(own, tokio::io::Interest::WRITABLE) } {
+        Ok(fd) => matches!(tokio::time::timeout(MAX_WAIT, fd.writable()).await, Ok(Ok(_))),
+        Err(_) => {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            true
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 /// Identifies one TCP connection for the driver's lifetime.
@@ -18,10 +18,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What a socket task reports to the run loop.
 pub(crate) enum Event {
-    /// A datagram arrived on UDP socket number `sock`.
-    Datagram { sock: usize, peer: SocketAddr, bytes: Vec<u8> },
-    /// A datagram larger than `max_message` arrived on UDP socket number `sock`; dropped.
-    Oversized { sock: usize, peer: SocketAddr },
+    /// Datagrams arrived on UDP socket number `sock`, in order, each with its sender; `None`
+    /// for one larger than `max_message` (dropped).
+    Datagrams { sock: usize, list: Vec<(SocketAddr, Option<Vec<u8>>)> },
     /// TCP listener number `listen` accepted a connection within `max_connections`.
     Accepted { listen: usize, stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit },
     /// TCP listener number `listen` refused a connection: `max_connections` reached.
@@ -45,33 +44,84 @@ impl Stop {
     }
 }
 
-/// Receive datagrams of up to `max` bytes; a larger one is dropped (the buffer has one spare
-/// byte, so truncation is seen).
+/// Receive datagrams of up to `max` bytes, every one queued on the socket at each wake-up
+/// (`recvmmsg` batches), and report them as one [`Event::Datagrams`] a batch; a larger one is
+/// reported as `None` and dropped. `socket` is this task's own descriptor of the socket (a
+/// duplicate: the run loop sends on the original, which is on no reactor).
+///
+/// With a `hold`, a read that found something is followed by a pause of `hold` with the socket
+/// off the reactor, then a read of what came meanwhile: a busy socket wakes the thread once per
+/// hold instead of once per datagram, each datagram waiting at most `hold` longer. Without one
+/// (zero), each wake-up reads and goes back to waiting at once.
 pub(crate) async fn udp_recv(
     sock: usize,
-    socket: Arc<UdpSocket>,
+    socket: std::net::UdpSocket,
     max: usize,
+    hold: Duration,
     events: mpsc::Sender<Event>,
     mut stop: Stop,
 ) {
-    let mut buf = vec![0u8; max.saturating_add(1)];
+    use super::batch::{BATCH, DatagramBatch, unwatch, watch};
+    let mut batch = DatagramBatch::new();
+    let mut udp = Some(super::batch::Udp::Unwatched(socket));
+    let mut wait = true;
     loop {
-        tokio::select! {
-            biased;
-            _ = stop.stopped() => return,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok((n, peer)) => {
-                    let event = if n > max {
-                        Event::Oversized { sock, peer }
-                    } else {
-                        Event::Datagram { sock, peer, bytes: buf[..n].to_vec() }
-                    };
-                    if events.send(event).await.is_err() {
+        if wait {
+            let fd = match watch(&mut udp) {
+                Ok(Some(fd)) => fd,
+                Ok(None) => return, // cannot happen: `udp` is always set
+                Err(e) => {
+                    tracing::error!(transport = "UDP", error = %e, "cannot watch the socket; receiving stopped");
+                    return;
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.stopped() => return,
+                r = fd.readable() => match r {
+                    // Cleared before reading: a datagram that comes after sets it again.
+                    Ok(mut guard) => guard.clear_ready(),
+                    Err(e) => {
+                        tracing::error!(transport = "UDP", error = %e, "socket not readable; receiving stopped");
                         return;
                     }
+                },
+            }
+        }
+        let Some(u) = udp.as_ref() else { return };
+        let mut got = 0;
+        // Bounded: a peer sending without pause cannot keep the task here.
+        for _ in 0..64 {
+            match batch.recv(u.socket()) {
+                Ok(n) => {
+                    got += n;
+                    let list = (batch.datagrams().iter().enumerate())
+                        .map(|(i, d)| (d.peer, (d.len <= max).then(|| batch.bytes(i).to_vec())))
+                        .collect();
+                    if events.send(Event::Datagrams { sock, list }).await.is_err() {
+                        return;
+                    }
+                    if n < BATCH {
+                        break;
+                    }
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // ICMP errors surface here on some systems (WSAECONNRESET); the socket lives on.
-                Err(e) => tracing::debug!(transport = "UDP", error = %e, "recv_from failed"),
+                Err(e) => {
+                    tracing::debug!(transport = "UDP", error = %e, "recvmmsg failed");
+                    break;
+                }
+            }
+        }
+        wait = got == 0 || hold.is_zero();
+        if !wait {
+            // Off the reactor for the hold: a datagram arriving meanwhile must not wake the
+            // thread, which is the point of the hold.
+            unwatch(&mut udp);
+            tokio::select! {
+                biased;
+                _ = stop.stopped() => return,
+                () = tokio::time::sleep(hold) => {}
             }
         }
     }

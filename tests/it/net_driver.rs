@@ -494,6 +494,53 @@ async fn udp_datagrams_are_cut_or_fed_raw() {
 }
 
 #[tokio::test]
+async fn udp_burst_under_a_read_hold_is_answered_in_order_and_an_oversized_datagram_counted() {
+    let config = NetConfig { udp_hold: Duration::from_millis(20), max_message: 2000, ..cfg(&["udp:127.0.0.1:0"]) };
+    let server = Running::start(config, TestNode::default()).await;
+    let to = server.addr(Transport::Udp);
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // 60 requests at once, an oversized datagram among them: they queue during the holds and
+    // are read and answered in batches.
+    for i in 0..60 {
+        client.send_to(&request("bob", &format!("b{i}"), "x"), to).await.unwrap();
+        if i == 30 {
+            client.send_to(&[b'x'; 3000], to).await.unwrap();
+        }
+    }
+    let mut buf = vec![0u8; 65536];
+    for i in 0..60 {
+        let (n, _) = timeout(T, client.recv_from(&mut buf)).await.expect("answer within T").unwrap();
+        // One socket, one order: the answers leave as the requests came.
+        assert_ok_for(&buf[..n], &format!("b{i}"));
+    }
+    let served = server.stop().await;
+    assert_eq!((served.stats.received, served.stats.sent, served.stats.oversized), (60, 60, 1));
+}
+
+#[tokio::test]
+async fn the_read_hold_delays_no_first_datagram_only_those_that_come_during_it() {
+    let hold = Duration::from_millis(1500);
+    let config = NetConfig { udp_hold: hold, ..cfg(&["udp:127.0.0.1:0"]) };
+    let server = Running::start(config, TestNode::default()).await;
+    let to = server.addr(Transport::Udp);
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // An idle server reads at once.
+    let t0 = std::time::Instant::now();
+    udp_exchange(&client, to, &request("bob", "h1", "x")).await;
+    assert!(t0.elapsed() < hold, "the first datagram waited for the hold: {:?}", t0.elapsed());
+    // The next one comes during the hold that read started: it waits for the hold's end.
+    let t1 = std::time::Instant::now();
+    udp_exchange(&client, to, &request("bob", "h2", "x")).await;
+    assert!(t1.elapsed() >= hold / 2, "read during the hold: {:?}", t1.elapsed());
+    // After a hold that found nothing the socket is watched again: at once.
+    tokio::time::sleep(hold + Duration::from_millis(300)).await;
+    let t2 = std::time::Instant::now();
+    udp_exchange(&client, to, &request("bob", "h3", "x")).await;
+    assert!(t2.elapsed() < hold, "an idle server's datagram waited: {:?}", t2.elapsed());
+    assert_eq!(server.stop().await.stats.received, 3);
+}
+
+#[tokio::test]
 async fn idle_tcp_connection_is_closed() {
     let config = NetConfig { tcp_idle: Duration::from_millis(200), ..cfg(&["tcp:127.0.0.1:0"]) };
     let server = Running::start(config, TestNode::default()).await;
