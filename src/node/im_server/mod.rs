@@ -476,8 +476,11 @@ impl ImServer {
         match self.layer.send_request(out_flow, f.bytes.clone(), self.now) {
             Ok(c) => {
                 self.stats.forwarded += 1;
-                if let Some(b) = msg.top_via_branch() {
-                    self.last_forward.put(b, (f.bytes.clone(), out_flow));
+                // Kept only for the fault that re-forwards retransmissions (read nowhere else).
+                if self.config.faults.has(Fault::ForwardRetransmissions) {
+                    if let Some(b) = msg.top_via_branch() {
+                        self.last_forward.put(b, (f.bytes.clone(), out_flow));
+                    }
                 }
                 self.proxied.insert(c, Proxied { server: tx, forwarded: f.bytes, flow: out_flow });
                 self.by_server.insert(tx, c);
