@@ -22,10 +22,11 @@
 # machine was before each run (others' builds skew figures).
 #
 # Usage: scripts/load.sh [--rate N] [--duration S] [--ramp "R1 R2 ..."|--no-ramp]
-#                        [--ramp-duration S] [--only imcpm|kamailio] [--udp-rcvbuf BYTES]
+#                        [--ramp-duration S] [--only imcpm|kamailio] [--udp-rcvbuf BYTES] [--udp-hold MS]
 #                        [--quiet-wait S] [--ramp-retries N] [--repeat N] [--no-build] [--keep]
 # Defaults: --rate 2000 --duration 30 --ramp "4000 8000 10000 12000 14000 16000 18000 20000"
-#           --ramp-duration 10 --udp-rcvbuf 4194304 --quiet-wait 0 (before each run, wait up
+#           --ramp-duration 10 --udp-rcvbuf 4194304 --udp-hold: imcpm serve's own default (1 ms;
+#           0 turns its read hold off, for comparisons) --quiet-wait 0 (before each run, wait up
 #           to S seconds for the machine to be idle: under 0.3 cores busy) --ramp-retries 1 (a
 #           ramp step that is not clean is tried again up to N times before the ramp stops, as
 #           other work on a shared machine can spoil one step). Everything it starts is killed by
@@ -42,6 +43,7 @@ SUTS="imcpm kamailio"
 BUILD=1
 KEEP=0
 RMEM=4194304
+HOLD=""
 QUIET_WAIT=0
 RAMP_RETRIES=1
 REPEAT=1
@@ -56,6 +58,7 @@ while [ $# -gt 0 ]; do
     --ramp-duration) RAMP_DURATION="${2:?}"; shift 2 ;;
     --only) SUTS="${2:?}"; shift 2 ;;
     --udp-rcvbuf) RMEM="${2:?}"; shift 2 ;;
+    --udp-hold) HOLD="${2:?}"; shift 2 ;;
     --quiet-wait) QUIET_WAIT="${2:?}"; shift 2 ;;
     --ramp-retries) RAMP_RETRIES="${2:?}"; shift 2 ;;
     --repeat) REPEAT="${2:?}"; shift 2 ;;
@@ -69,6 +72,7 @@ for n in "$RATE" "$DURATION" "$RAMP_DURATION" $RAMP; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "not a positive number: \`$n\`"
 done
 [[ "$RMEM" =~ ^[0-9]+$ ]] || die "--udp-rcvbuf takes a number of bytes, not \`$RMEM\`"
+[ -z "$HOLD" ] || [[ "$HOLD" =~ ^[0-9]+$ ]] || die "--udp-hold takes milliseconds, not \`$HOLD\`"
 [[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] && [ "$QUIET_WAIT" -le 1800 ] || die "--quiet-wait takes seconds (<= 1800)"
 [[ "$RAMP_RETRIES" =~ ^[0-3]$ ]] || die "--ramp-retries takes 0 to 3"
 [[ "$REPEAT" =~ ^[1-9]$ ]] || die "--repeat takes 1 to 9"
@@ -182,7 +186,7 @@ start_sut() { # SUT DIR -> SUT_PID SUT_PORT
   local sut=$1 dir=$2 i
   if [ "$sut" = imcpm ]; then
     # RUST_LOG=warn: no info line per forwarded request, as Kamailio (debug=1) logs none.
-    RUST_LOG=warn "$BIN" serve --listen udp:127.0.0.1:0 --level 1 --udp-rcvbuf "$RMEM" >"$dir/serve.out" 2>"$dir/serve.log" &
+    RUST_LOG=warn "$BIN" serve --listen udp:127.0.0.1:0 --level 1 --udp-rcvbuf "$RMEM" ${HOLD:+--udp-hold "$HOLD"} >"$dir/serve.out" 2>"$dir/serve.log" &
     SUT_PID=$!; PIDS+=("$SUT_PID")
     for i in $(seq 100); do grep -q 'listening on udp:' "$dir/serve.out" 2>/dev/null && break; sleep 0.05; done
     SUT_PORT=$(sed -n 's/^imcpm serve: listening on udp:127\.0\.0\.1:\([0-9]*\)$/\1/p' "$dir/serve.out")
@@ -291,7 +295,7 @@ echo "== imcpm load comparison: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "   machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(uname -sr)"
 echo "   sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1); $("$KAMAILIO" -v 2>/dev/null | head -1 || true); imcpm $("$BIN" --version | cut -d' ' -f2)"
 echo "   command: scripts/load.sh $ARGS"
-echo "   settings: --rate $RATE --duration $DURATION --repeat $REPEAT --ramp \"$RAMP\" --ramp-duration $RAMP_DURATION --ramp-retries $RAMP_RETRIES --only \"$SUTS\" --udp-rcvbuf $RMEM --quiet-wait $QUIET_WAIT"
+echo "   settings: --rate $RATE --duration $DURATION --repeat $REPEAT --ramp \"$RAMP\" --ramp-duration $RAMP_DURATION --ramp-retries $RAMP_RETRIES --only \"$SUTS\" --udp-rcvbuf $RMEM --udp-hold ${HOLD:-default} --quiet-wait $QUIET_WAIT"
 echo "   note: the sipp UAC and UAS share the $(nproc) cores with the server under test"
 echo "   UDP receive buffers asked: imcpm serve --udp-rcvbuf $RMEM; Kamailio maxbuffer=4194304 (what each got: at the end)"
 echo

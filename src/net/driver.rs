@@ -22,6 +22,9 @@ use tokio::task::JoinSet;
 
 /// Socket events waiting for the run loop; a full queue slows the readers down.
 const EVENT_QUEUE: usize = 1024;
+/// UDP datagrams read and waiting for the run loop (a batch of them is one event); the
+/// receivers read no more until there is room for a whole batch.
+const UDP_QUEUE: usize = 1024;
 /// How long shutdown waits for connections to flush before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
@@ -162,6 +165,8 @@ impl Bound {
             deadline: Instant::NEVER,
             udp_out: Vec::new(),
         };
+        // Datagrams read and not yet handled, all UDP sockets together.
+        let udp_budget = Arc::new(Semaphore::new(UDP_QUEUE));
         for (i, (addr, socket)) in d.udp.iter().enumerate() {
             // The receiver reads its own descriptor of the socket, which it takes on and off
             // the reactor; the run loop sends on this one, which is on none.
@@ -172,7 +177,8 @@ impl Bound {
                     continue;
                 }
             };
-            let task = tasks::udp_recv(i, own, cfg.max_message, cfg.udp_hold, d.events.clone(), d.stop.clone());
+            let budget = udp_budget.clone();
+            let task = tasks::udp_recv(i, own, cfg.max_message, cfg.udp_hold, budget, d.events.clone(), d.stop.clone());
             d.tasks.spawn(task);
         }
         for (i, (_, listener)) in tcp.into_iter().enumerate() {
@@ -268,7 +274,7 @@ impl<N: SansIo> Driver<N> {
 
     async fn on_event(&mut self, event: Event) {
         match event {
-            Event::Datagrams { sock, list } => {
+            Event::Datagrams { sock, list, _room } => {
                 let local = self.udp[sock].0;
                 for (peer, bytes) in list {
                     let Some(bytes) = bytes else {

@@ -19,8 +19,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// What a socket task reports to the run loop.
 pub(crate) enum Event {
     /// Datagrams arrived on UDP socket number `sock`, in order, each with its sender; `None`
-    /// for one larger than `max_message` (dropped).
-    Datagrams { sock: usize, list: Vec<(SocketAddr, Option<Vec<u8>>)> },
+    /// for one larger than `max_message` (dropped). `_room` holds one place per datagram in
+    /// the budget of datagrams waiting for the run loop, given back when the event is dropped.
+    Datagrams { sock: usize, list: Vec<(SocketAddr, Option<Vec<u8>>)>, _room: OwnedSemaphorePermit },
     /// TCP listener number `listen` accepted a connection within `max_connections`.
     Accepted { listen: usize, stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit },
     /// TCP listener number `listen` refused a connection: `max_connections` reached.
@@ -53,11 +54,16 @@ impl Stop {
 /// off the reactor, then a read of what came meanwhile: a busy socket wakes the thread once per
 /// hold instead of once per datagram, each datagram waiting at most `hold` longer. Without one
 /// (zero), each wake-up reads and goes back to waiting at once.
+///
+/// `budget` bounds the datagrams read and not yet handled by the run loop (all UDP sockets
+/// together): a read waits for room for a whole batch, so a slow loop leaves the excess in the
+/// kernel's buffer, as it did when each datagram was its own event.
 pub(crate) async fn udp_recv(
     sock: usize,
     socket: std::net::UdpSocket,
     max: usize,
     hold: Duration,
+    budget: Arc<Semaphore>,
     events: mpsc::Sender<Event>,
     mut stop: Stop,
 ) {
@@ -92,13 +98,22 @@ pub(crate) async fn udp_recv(
         let mut got = 0;
         // Bounded: a peer sending without pause cannot keep the task here.
         for _ in 0..64 {
+            let mut room = tokio::select! {
+                biased;
+                _ = stop.stopped() => return,
+                r = budget.clone().acquire_many_owned(BATCH as u32) => match r {
+                    Ok(room) => room,
+                    Err(_) => return, // closed: the run loop is gone
+                },
+            };
             match batch.recv(u.socket()) {
                 Ok(n) => {
                     got += n;
+                    drop(room.split(BATCH - n)); // only the places used stay taken
                     let list = (batch.datagrams().iter().enumerate())
                         .map(|(i, d)| (d.peer, (d.len <= max).then(|| batch.bytes(i).to_vec())))
                         .collect();
-                    if events.send(Event::Datagrams { sock, list }).await.is_err() {
+                    if events.send(Event::Datagrams { sock, list, _room: room }).await.is_err() {
                         return;
                     }
                     if n < BATCH {
