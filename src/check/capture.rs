@@ -28,7 +28,7 @@ use crate::interop::verify::TraceContext;
 use crate::interop::verify::convid::{Earlier, judge_conversations_after};
 use crate::interop::verify::judge::Judge;
 use crate::interop::verify::trace::{
-    Delivery, Offline, PairRecord, Registrations, Sent, judge_deferred, judge_local_in,
+    Delivery, Offline, PairRecord, Registrations, Sent, judge_deferred, judge_local_of,
 };
 use crate::report::aggregate::{Aggregate, DEFAULT_KEEP};
 use crate::report::model::{Flow, FlowMessage};
@@ -818,7 +818,7 @@ impl Streaming<'_> {
 
     /// Judge a dialog (`early`: before it was quiet, because the window was full).
     fn judge_bucket(&mut self, id: usize, early: bool) {
-        let Some(b) = self.slots[id].bucket.take() else { return };
+        let Some(mut b) = self.slots[id].bucket.take() else { return };
         self.dialogs_held -= 1;
         let key = &self.slots[id].key.clone();
         self.held -= b.bytes;
@@ -849,7 +849,19 @@ impl Streaming<'_> {
         }
         let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
         let p = &self.parts[part];
-        let local = judge_local_in(&p.ctx, &b.trace, Some(&p.regs), Some(self.now));
+        // Each message parsed in place: its bytes lent to the parse and given back after.
+        let msgs: Vec<Option<Message>> = b
+            .trace
+            .events
+            .iter_mut()
+            .map(|e| Message::parse_or_keep(std::mem::take(&mut e.packet.bytes)).map_err(|x| e.packet.bytes = x).ok())
+            .collect();
+        let local = judge_local_of(&p.ctx, &b.trace, &msgs, Some(&p.regs), Some(self.now));
+        for (e, m) in b.trace.events.iter_mut().zip(msgs) {
+            if let Some(m) = m {
+                e.packet.bytes = m.into_bytes();
+            }
+        }
         self.pairs += local.report.pairs.len();
         let mut findings = local.report.findings;
         findings.extend(local.judge.finish_trace());

@@ -172,6 +172,17 @@ pub struct ParamList {
     pub params: Vec<Param>,
 }
 
+/// The bytes that can change [`ParamList::parse`]'s state: `;`, `"`, `<`, `>`, `\\`.
+const STATE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b';' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 impl ParamList {
     /// Parse one list element (e.g. one ac-value or one Contact value), in one pass: each part
     /// between `;`s outside quotes and `<>` goes straight into the head or the parameters.
@@ -179,38 +190,29 @@ impl ParamList {
         let v = value.of(buf);
         // Every parameter follows a `;`: their count bounds the parameters (one allocation at
         // most, none for a value without parameters).
-        let mut pl =
-            ParamList { whole: value, head: value, params: Vec::with_capacity(memchr::memchr_iter(b';', v).count()) };
+        let semis = v.iter().filter(|&&b| b == b';').count();
+        let mut pl = ParamList { whole: value, head: value, params: Vec::with_capacity(semis) };
         let mut first = true;
         let mut start = 0;
         let mut in_q = false;
         let mut in_a = false;
         let mut i = 0;
+        // One pass, byte by byte (values are short: a table lookup per byte costs less than
+        // setting up a vector search per part).
         while i < v.len() {
-            // Jump to the next byte that can change state.
-            let Some(k) = memchr::memchr3(b';', b'"', b'<', &v[i..]).map(|k| i + k).or_else(|| in_a.then_some(v.len()))
-            else {
-                break;
-            };
-            let k = if in_a || in_q {
-                (i..v.len()).find(|&x| matches!(v[x], b'"' | b'>' | b'\\' | b';' | b'<')).unwrap_or(v.len())
-            } else {
-                k
-            };
-            if k >= v.len() {
-                break;
-            }
-            i = k;
-            match v[i] {
-                b'\\' if in_q => i += 1,
-                b'"' => in_q = !in_q,
-                b'<' if !in_q => in_a = true,
-                b'>' if !in_q => in_a = false,
-                b';' if !in_q && !in_a => {
-                    pl.part(v, value.start, start, i, &mut first);
-                    start = i + 1;
+            let c = v[i];
+            if STATE[usize::from(c)] {
+                match c {
+                    b'\\' if in_q => i += 1,
+                    b'"' => in_q = !in_q,
+                    b'<' if !in_q => in_a = true,
+                    b'>' if !in_q => in_a = false,
+                    b';' if !in_q && !in_a => {
+                        pl.part(v, value.start, start, i, &mut first);
+                        start = i + 1;
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
             i += 1;
         }
