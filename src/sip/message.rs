@@ -133,7 +133,7 @@ impl Message {
     }
     /// A span's bytes as text (lossy for non-UTF-8 bytes).
     pub fn text(&self, span: Span) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.slice(span))
+        crate::sip::lossy(self.slice(span))
     }
     /// The value of a header field as text.
     pub fn value(&self, h: &Header) -> std::borrow::Cow<'_, str> {
@@ -407,6 +407,25 @@ fn parse_parts(bytes: &[u8]) -> Result<Parts, ParseError> {
             continue;
         }
         let line = &bytes[next..content_end];
+        // Usually a token, blanks, then the colon: found in one pass. Anything else is found
+        // (or refused) as below.
+        let token = line.iter().position(|&b| !is_token_byte(b)).unwrap_or(line.len());
+        let blanks = line[token..].iter().position(|&b| b != b' ' && b != b'\t').map_or(line.len(), |k| token + k);
+        if token > 0 && line.get(blanks) == Some(&b':') {
+            let name_span = Span::new(next, next + token);
+            let name = HeaderName::parse_bytes(&line[..token]);
+            let vstart = skip_ws(bytes, next + blanks + 1, content_end);
+            let vend = trim_end_ws(bytes, vstart, content_end);
+            headers.push(Header {
+                name,
+                name_span,
+                value: Span::new(vstart, vend),
+                line: Span::new(next, eol),
+                line_no,
+            });
+            next = eol;
+            continue;
+        }
         let Some(colon) = memchr::memchr(b':', line) else {
             return Err(ParseError::at(ParseErrorKind::HeaderLine("no colon"), bytes, next));
         };

@@ -105,7 +105,7 @@ pub struct Param {
 impl Param {
     /// The name as text.
     pub fn name_text<'a>(&self, buf: &'a [u8]) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.name.of(buf))
+        crate::sip::lossy(self.name.of(buf))
     }
     /// True when the name equals `name` ignoring ASCII case.
     pub fn is(&self, buf: &[u8], name: &str) -> bool {
@@ -114,7 +114,7 @@ impl Param {
     /// The value without surrounding double quotes (empty when there is no value).
     pub fn value_text<'a>(&self, buf: &'a [u8]) -> Cow<'a, str> {
         match self.value {
-            Some(v) => String::from_utf8_lossy(unquote(v.of(buf))),
+            Some(v) => crate::sip::lossy(unquote(v.of(buf))),
             None => Cow::Borrowed(""),
         }
     }
@@ -290,7 +290,7 @@ pub fn norm(b: &[u8]) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).to_ascii_lowercase()
+    crate::sip::lossy(&out).to_ascii_lowercase()
 }
 
 /// Percent-decode and ASCII-lowercase into `out` without allocating; None when the result does
@@ -345,7 +345,7 @@ mod tests {
     fn split_respects_quotes_and_angles() {
         let b = br#"*;+g.3gpp.icsi-ref="a,b", <sip:x,y@h>;q=1 ,*"#;
         let parts = split_list(b, Span::new(0, b.len()));
-        let texts: Vec<_> = parts.iter().map(|s| String::from_utf8_lossy(s.of(b)).into_owned()).collect();
+        let texts: Vec<_> = parts.iter().map(|s| crate::sip::lossy(s.of(b)).into_owned()).collect();
         assert_eq!(texts, vec![r#"*;+g.3gpp.icsi-ref="a,b""#, "<sip:x,y@h>;q=1", "*"]);
     }
 
@@ -365,8 +365,8 @@ mod tests {
         for (v, want) in cases {
             let whole = Span::new(0, v.len());
             let texts: Vec<String> =
-                ListItems::new(v, whole).map(|s| String::from_utf8_lossy(s.of(v)).into_owned()).collect();
-            assert_eq!(texts, want, "{}", String::from_utf8_lossy(v));
+                ListItems::new(v, whole).map(|s| crate::sip::lossy(s.of(v)).into_owned()).collect();
+            assert_eq!(texts, want, "{}", crate::sip::lossy(v));
             assert_eq!(split_list(v, whole), ListItems::new(v, whole).collect::<Vec<_>>());
         }
     }

@@ -73,7 +73,7 @@ impl NameAddr {
     }
     /// The URI as text.
     pub fn uri_text(&self, buf: &[u8]) -> String {
-        String::from_utf8_lossy(self.uri.of(buf)).into_owned()
+        crate::sip::lossy(self.uri.of(buf)).into_owned()
     }
 }
 
