@@ -188,10 +188,9 @@ impl ParamList {
     /// between `;`s outside quotes and `<>` goes straight into the head or the parameters.
     pub fn parse(buf: &[u8], value: Span) -> ParamList {
         let v = value.of(buf);
-        // Every parameter follows a `;`: their count bounds the parameters (one allocation at
-        // most, none for a value without parameters).
-        let semis = v.iter().filter(|&&b| b == b';').count();
-        let mut pl = ParamList { whole: value, head: value, params: Vec::with_capacity(semis) };
+        // Room made at the first parameter (four, then doubling: one allocation for most
+        // values, none for a value without parameters), not counted out beforehand.
+        let mut pl = ParamList { whole: value, head: value, params: Vec::new() };
         let mut first = true;
         let mut start = 0;
         let mut in_q = false;
