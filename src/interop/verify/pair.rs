@@ -882,7 +882,19 @@ fn each_value(
                 &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
                 &mut |a, e| mapped(a) && values::keeps_others(a, e),
             ];
-            for fits in stages {
+            for (stage, fits) in stages.into_iter().enumerate() {
+                // The trial judging of the second stage only chooses among candidates: a single
+                // value with at most one candidate the third stage would take ends paired as
+                // without it (with it, or by the third stage; no other value competes).
+                let p3 =
+                    |a: &ValueView<'_>, e: &ValueView<'_>| mapped(a) && values::keeps_others(a, e) && looks_mapped(e);
+                if stage == 1
+                    && vi.len() == 1
+                    && pair[0].is_none()
+                    && (0..ve.len()).filter(|&x| !used[x] && p3(&vi[0], &ve[x])).count() <= 1
+                {
+                    continue;
+                }
                 for (k, a) in vi.iter().enumerate() {
                     if pair[k].is_some() {
                         continue;
