@@ -28,7 +28,7 @@ use crate::interop::verify::TraceContext;
 use crate::interop::verify::convid::{Earlier, judge_conversations_after};
 use crate::interop::verify::judge::Judge;
 use crate::interop::verify::trace::{
-    Delivery, Offline, PairRecord, Registrations, Sent, judge_deferred, judge_local_in,
+    Delivery, Offline, PairRecord, Registrations, Sent, judge_deferred, judge_local_of,
 };
 use crate::report::aggregate::{Aggregate, DEFAULT_KEEP};
 use crate::report::model::{Flow, FlowMessage};
@@ -462,17 +462,19 @@ fn capture_time(t: Instant) -> String {
 /// The lines of a message after its first, split at LF (a CR before it kept), up to the end of
 /// the bytes: `bytes.split(|b| *b == b'\n').skip(1)`, found with memchr.
 fn lines_after_first(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = memchr::memchr(b'\n', bytes).map(|i| &bytes[i + 1..]);
+    // One search over the bytes, its state kept from line to line.
+    let mut ends = memchr::memchr_iter(b'\n', bytes);
+    let mut start = ends.next().map(|i| i + 1);
     std::iter::from_fn(move || {
-        let r = rest?;
-        Some(match memchr::memchr(b'\n', r) {
+        let s = start?;
+        Some(match ends.next() {
             Some(i) => {
-                rest = Some(&r[i + 1..]);
-                &r[..i]
+                start = Some(i + 1);
+                &bytes[s..i]
             }
             None => {
-                rest = None;
-                r
+                start = None;
+                &bytes[s..]
             }
         })
     })
@@ -497,19 +499,28 @@ fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
         if !(name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
             continue;
         }
+        // The values split at commas outside quotes, jumping from one `"` or `,` to the next.
         let mut quoted = false;
         let mut start = colon + 1;
-        for i in colon + 1..=line.len() {
-            let c = line.get(i).copied();
-            if c == Some(b'"') {
-                quoted = !quoted;
-            }
-            if (c == Some(b',') && !quoted) || c.is_none() {
-                if n < 2 {
-                    found[n] = branch_of(&line[start..i]);
-                    n += 1;
+        let mut i = colon + 1;
+        while n < 2 {
+            match memchr::memchr2(b'"', b',', &line[i..]) {
+                Some(k) => {
+                    let at = i + k;
+                    if line[at] == b'"' {
+                        quoted = !quoted;
+                    } else if !quoted {
+                        found[n] = branch_of(&line[start..at]);
+                        n += 1;
+                        start = at + 1;
+                    }
+                    i = at + 1;
                 }
-                start = i + 1;
+                None => {
+                    found[n] = branch_of(&line[start..]);
+                    n += 1;
+                    break;
+                }
             }
         }
     }
@@ -518,10 +529,21 @@ fn via_branches(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
 
 /// The value of the `branch` parameter of one Via value.
 fn branch_of(via: &[u8]) -> Option<&[u8]> {
-    via.split(|b| *b == b';').skip(1).find_map(|p| {
-        let eq = p.iter().position(|b| *b == b'=')?;
-        p[..eq].trim_ascii().eq_ignore_ascii_case(b"branch").then(|| p[eq + 1..].trim_ascii()).filter(|v| !v.is_empty())
-    })
+    // The parts after the first `;`, each `name=value`: the first named `branch` with a value.
+    let mut rest = &via[memchr::memchr(b';', via)? + 1..];
+    loop {
+        let (part, next) = match memchr::memchr(b';', rest) {
+            Some(k) => (&rest[..k], Some(&rest[k + 1..])),
+            None => (rest, None),
+        };
+        if let Some(eq) = part.iter().position(|b| *b == b'=') {
+            let v = part[eq + 1..].trim_ascii();
+            if part[..eq].trim_ascii().eq_ignore_ascii_case(b"branch") && !v.is_empty() {
+                return Some(v);
+            }
+        }
+        rest = next?;
+    }
 }
 
 /// The Call-ID of a message, by a scan of its header lines (`Call-ID` or `i`), trimmed.
@@ -818,7 +840,7 @@ impl Streaming<'_> {
 
     /// Judge a dialog (`early`: before it was quiet, because the window was full).
     fn judge_bucket(&mut self, id: usize, early: bool) {
-        let Some(b) = self.slots[id].bucket.take() else { return };
+        let Some(mut b) = self.slots[id].bucket.take() else { return };
         self.dialogs_held -= 1;
         let key = &self.slots[id].key.clone();
         self.held -= b.bytes;
@@ -849,7 +871,19 @@ impl Streaming<'_> {
         }
         let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
         let p = &self.parts[part];
-        let local = judge_local_in(&p.ctx, &b.trace, Some(&p.regs), Some(self.now));
+        // Each message parsed in place: its bytes lent to the parse and given back after.
+        let msgs: Vec<Option<Message>> = b
+            .trace
+            .events
+            .iter_mut()
+            .map(|e| Message::parse_or_keep(std::mem::take(&mut e.packet.bytes)).map_err(|x| e.packet.bytes = x).ok())
+            .collect();
+        let local = judge_local_of(&p.ctx, &b.trace, &msgs, Some(&p.regs), Some(self.now));
+        for (e, m) in b.trace.events.iter_mut().zip(msgs) {
+            if let Some(m) = m {
+                e.packet.bytes = m.into_bytes();
+            }
+        }
         self.pairs += local.report.pairs.len();
         let mut findings = local.report.findings;
         findings.extend(local.judge.finish_trace());
@@ -1162,6 +1196,73 @@ mod tests {
             b"M sip:b@h SIP/2.0\r\n  VIA : SIP/2.0/UDP a;branch=z3\r\n\tI:c2\r\nx-v: y\r\n:v\r\nv:b;branch=z4\r\n\r\n";
         assert_eq!(via_branches(odd), (Some(&b"z3"[..]), Some(&b"z4"[..])));
         assert_eq!(call_id_of(odd), b"c2");
+    }
+
+    /// The scan as first written, byte by byte: the reference for [`via_branches`].
+    fn via_branches_bytewise(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
+        let branch = |via: &'_ [u8]| -> Option<Vec<u8>> {
+            via.split(|b| *b == b';').skip(1).find_map(|p| {
+                let eq = p.iter().position(|b| *b == b'=')?;
+                let v = p[eq + 1..].trim_ascii();
+                (p[..eq].trim_ascii().eq_ignore_ascii_case(b"branch") && !v.is_empty()).then(|| v.to_vec())
+            })
+        };
+        let mut found: [Option<Vec<u8>>; 2] = [None, None];
+        let mut n = 0;
+        for line in bytes.split(|b| *b == b'\n').skip(1) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || n == 2 {
+                break;
+            }
+            if !matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'v' | b'V')) {
+                continue;
+            }
+            let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+            let name = line[..colon].trim_ascii();
+            if !(name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")) {
+                continue;
+            }
+            let mut quoted = false;
+            let mut start = colon + 1;
+            for i in colon + 1..=line.len() {
+                let c = line.get(i).copied();
+                if c == Some(b'"') {
+                    quoted = !quoted;
+                }
+                if (c == Some(b',') && !quoted) || c.is_none() {
+                    if n < 2 {
+                        found[n] = branch(&line[start..i]);
+                        n += 1;
+                    }
+                    start = i + 1;
+                }
+            }
+        }
+        // Found again in `bytes` (the same text at the same place: compared by value below).
+        let find = |v: &Option<Vec<u8>>| {
+            v.as_ref().map(|v| {
+                let at = bytes.windows(v.len()).position(|w| w == &v[..]).expect("found in the bytes");
+                &bytes[at..at + v.len()]
+            })
+        };
+        (find(&found[0]), find(&found[1]))
+    }
+
+    #[test]
+    fn via_branches_as_the_bytewise_scan() {
+        for m in [
+            &b"M s SIP/2.0\r\nVia: a;branch=z1\r\n\r\n"[..],
+            b"M s SIP/2.0\r\nVia: a;x=\"q,r\";branch=z1, b;branch=z2, c;branch=z3\r\nv: d;branch=z4\r\n\r\n",
+            b"M s SIP/2.0\r\nVia: a;branch=, b ; BRANCH = z2 ;branch=z9\r\n\r\n",
+            b"M s SIP/2.0\r\nVia: \"a,b\r\nVia: c;branch=z5\r\n\r\n",
+            b"M s SIP/2.0\r\nVia: a;branch=z1;\r\nv:b;branch\r\n via :c;;branch=z7,\r\n\r\n",
+            b"M s SIP/2.0\nVia: a;branch=z1,,b;branch=z2\nCall-ID: x\n\nVia: body;branch=zz\n",
+            b"M s SIP/2.0\r\nVia: a\r\nvia: ;branch=z2\r\nVia: c;branch=z3\r\n",
+            b"no line end",
+            b"",
+        ] {
+            assert_eq!(via_branches(m), via_branches_bytewise(m), "{}", String::from_utf8_lossy(m));
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn split_block(b: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// A header's value in a MIME/CPIM header block (case-insensitive name).
 fn block_header(block: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(block);
+    let text = crate::sip::lossy(block);
     text.lines().find_map(|l| {
         let (n, v) = l.split_once(':')?;
         n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
@@ -121,7 +121,7 @@ pub(crate) fn contains_line(body: &[u8], prefix: &[u8]) -> bool {
 
 /// The CPIM `imdn.Message-ID` header of a body.
 pub fn cpim_message_id(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
+    let text = crate::sip::lossy(body);
     text.lines().find_map(|l| {
         let (n, v) = l.split_once(':')?;
         n.trim().eq_ignore_ascii_case("imdn.Message-ID").then(|| v.trim().to_string())
@@ -130,7 +130,7 @@ pub fn cpim_message_id(body: &[u8]) -> Option<String> {
 
 /// The `<message-id>` an IMDN reports on.
 pub fn imdn_reports_on(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
+    let text = crate::sip::lossy(body);
     let start = text.find("<message-id>")? + "<message-id>".len();
     let end = text[start..].find("</message-id>")? + start;
     Some(text[start..end].trim().to_string())

@@ -101,7 +101,7 @@ fn sescase(buf: &[u8], pl: &ParamList) -> Option<SessionCase> {
 fn case_without_sescase(msg: &Message, domains: &[String]) -> SessionCase {
     if let Some(r) = msg.list_iter(&HeaderName::Route).next() {
         if let Some(na) = NameAddr::parse(msg.bytes(), r) {
-            let uri = String::from_utf8_lossy(na.uri.of(msg.bytes()));
+            let uri = crate::sip::lossy(na.uri.of(msg.bytes()));
             if SipUriRef::parse(&uri).is_some_and(|u| u.has_param("orig")) {
                 return SessionCase::Orig;
             }

@@ -29,7 +29,7 @@ pub fn malformed_elsewhere(msg: &Message) -> bool {
 
 /// True when this value of a header the server need not parse is malformed.
 pub fn bad_optional(name: &HeaderName, v: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(v);
+    let text = crate::sip::lossy(v);
     let t = text.trim();
     match name {
         HeaderName::Date => !is_rfc1123(t),

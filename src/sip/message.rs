@@ -72,84 +72,15 @@ impl Message {
     /// here (framing enforces it; the oracle reports it): see [`crate::sip::framing`].
     pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Message, ParseError> {
         let bytes = bytes.into();
-        let mut pos = 0;
-        while pos < bytes.len() && (bytes[pos] == b'\r' || bytes[pos] == b'\n') {
-            pos += 1;
-        }
-        if pos >= bytes.len() {
-            return Err(ParseError::at(ParseErrorKind::Empty, &bytes, pos));
-        }
-        let (sl_end, mut next) =
-            line_end(&bytes, pos).ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, &bytes, bytes.len()))?;
-        let crlf = sl_end < next - 1;
-        let start_line = Span::new(pos, sl_end);
-        let start = parse_start_line(&bytes, start_line)?;
+        let p = parse_parts(&bytes)?;
+        Ok(p.with(bytes))
+    }
 
-        // Room for a typical request's header fields up front (growing 4, 8, 16 costs three
-        // allocations and copies per message).
-        let mut headers: Vec<Header> = Vec::with_capacity(16);
-        let mut line_no = 1 + bytes[..pos].iter().filter(|&&b| b == b'\n').count();
-        loop {
-            line_no += 1;
-            let (content_end, eol) = line_end(&bytes, next)
-                .ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, &bytes, bytes.len()))?;
-            if content_end == next {
-                // The empty line: the body follows.
-                let headers_end = Span::new(next, eol);
-                let body = Span::new(eol, bytes.len());
-                return Ok(Message { bytes, start, start_line, headers, headers_end, body, crlf });
-            }
-            let first = bytes[next];
-            if first == b' ' || first == b'\t' {
-                // Folded continuation (RFC 3261 §7.3.1): extend the previous field.
-                let Some(h) = headers.last_mut() else {
-                    return Err(ParseError::at(ParseErrorKind::LeadingContinuation, &bytes, next));
-                };
-                h.line.end = eol;
-                if content_end > h.value.end || h.value.is_empty() {
-                    let trimmed = trim_end_ws(&bytes, next, content_end);
-                    if trimmed > next {
-                        if h.value.is_empty() {
-                            let s = skip_ws(&bytes, next, content_end);
-                            h.value = Span::new(s, trimmed);
-                        } else {
-                            h.value.end = trimmed;
-                        }
-                    }
-                }
-                next = eol;
-                continue;
-            }
-            let line = &bytes[next..content_end];
-            let Some(colon) = memchr::memchr(b':', line) else {
-                return Err(ParseError::at(ParseErrorKind::HeaderLine("no colon"), &bytes, next));
-            };
-            let mut name_end = colon;
-            while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
-                name_end -= 1;
-            }
-            if name_end == 0 {
-                return Err(ParseError::at(
-                    ParseErrorKind::HeaderLine("empty header name (the line starts with `:`)"),
-                    &bytes,
-                    next,
-                ));
-            }
-            if !line[..name_end].iter().all(|&b| is_token_byte(b)) {
-                return Err(ParseError::at(ParseErrorKind::HeaderLine("invalid header name"), &bytes, next));
-            }
-            let name_span = Span::new(next, next + name_end);
-            let name = HeaderName::parse_bytes(&line[..name_end]);
-            let vstart = skip_ws(&bytes, next + colon + 1, content_end);
-            let vend = trim_end_ws(&bytes, vstart, content_end);
-            headers.push(Header {
-                name,
-                name_span,
-                value: Span::new(vstart, vend),
-                line: Span::new(next, eol),
-                line_no,
-            });
-            next = eol;
+    /// [`Message::parse`] that gives the bytes back when they do not parse.
+    pub fn parse_or_keep(bytes: Vec<u8>) -> Result<Message, Vec<u8>> {
+        match parse_parts(&bytes) {
+            Ok(p) => Ok(p.with(bytes)),
+            Err(_) => Err(bytes),
         }
     }
 
@@ -202,7 +133,7 @@ impl Message {
     }
     /// A span's bytes as text (lossy for non-UTF-8 bytes).
     pub fn text(&self, span: Span) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.slice(span))
+        crate::sip::lossy(self.slice(span))
     }
     /// The value of a header field as text.
     pub fn value(&self, h: &Header) -> std::borrow::Cow<'_, str> {
@@ -406,6 +337,118 @@ impl Message {
                 .ok_or_else(|| at(ParseErrorKind::BadValue { name: "Route", why: "not a name-addr" }, r.start))?;
         }
         Ok(())
+    }
+}
+
+/// What [`Message::parse`] finds, but the bytes.
+struct Parts {
+    start: StartLine,
+    start_line: Span,
+    headers: Vec<Header>,
+    headers_end: Span,
+    body: Span,
+    crlf: bool,
+}
+
+impl Parts {
+    fn with(self, bytes: Vec<u8>) -> Message {
+        let Parts { start, start_line, headers, headers_end, body, crlf } = self;
+        Message { bytes, start, start_line, headers, headers_end, body, crlf }
+    }
+}
+
+fn parse_parts(bytes: &[u8]) -> Result<Parts, ParseError> {
+    let mut pos = 0;
+    while pos < bytes.len() && (bytes[pos] == b'\r' || bytes[pos] == b'\n') {
+        pos += 1;
+    }
+    if pos >= bytes.len() {
+        return Err(ParseError::at(ParseErrorKind::Empty, bytes, pos));
+    }
+    let (sl_end, mut next) =
+        line_end(bytes, pos).ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, bytes, bytes.len()))?;
+    let crlf = sl_end < next - 1;
+    let start_line = Span::new(pos, sl_end);
+    let start = parse_start_line(bytes, start_line)?;
+
+    // Room for a typical request's header fields up front (growing 4, 8, 16 costs three
+    // allocations and copies per message).
+    let mut headers: Vec<Header> = Vec::with_capacity(16);
+    let mut line_no = 1 + bytes[..pos].iter().filter(|&&b| b == b'\n').count();
+    loop {
+        line_no += 1;
+        let (content_end, eol) =
+            line_end(bytes, next).ok_or_else(|| ParseError::at(ParseErrorKind::Unterminated, bytes, bytes.len()))?;
+        if content_end == next {
+            // The empty line: the body follows.
+            let headers_end = Span::new(next, eol);
+            let body = Span::new(eol, bytes.len());
+            return Ok(Parts { start, start_line, headers, headers_end, body, crlf });
+        }
+        let first = bytes[next];
+        if first == b' ' || first == b'\t' {
+            // Folded continuation (RFC 3261 §7.3.1): extend the previous field.
+            let Some(h) = headers.last_mut() else {
+                return Err(ParseError::at(ParseErrorKind::LeadingContinuation, bytes, next));
+            };
+            h.line.end = eol;
+            if content_end > h.value.end || h.value.is_empty() {
+                let trimmed = trim_end_ws(bytes, next, content_end);
+                if trimmed > next {
+                    if h.value.is_empty() {
+                        let s = skip_ws(bytes, next, content_end);
+                        h.value = Span::new(s, trimmed);
+                    } else {
+                        h.value.end = trimmed;
+                    }
+                }
+            }
+            next = eol;
+            continue;
+        }
+        let line = &bytes[next..content_end];
+        // Usually a token, blanks, then the colon: found in one pass. Anything else is found
+        // (or refused) as below.
+        let token = line.iter().position(|&b| !is_token_byte(b)).unwrap_or(line.len());
+        let blanks = line[token..].iter().position(|&b| b != b' ' && b != b'\t').map_or(line.len(), |k| token + k);
+        if token > 0 && line.get(blanks) == Some(&b':') {
+            let name_span = Span::new(next, next + token);
+            let name = HeaderName::parse_bytes(&line[..token]);
+            let vstart = skip_ws(bytes, next + blanks + 1, content_end);
+            let vend = trim_end_ws(bytes, vstart, content_end);
+            headers.push(Header {
+                name,
+                name_span,
+                value: Span::new(vstart, vend),
+                line: Span::new(next, eol),
+                line_no,
+            });
+            next = eol;
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return Err(ParseError::at(ParseErrorKind::HeaderLine("no colon"), bytes, next));
+        };
+        let mut name_end = colon;
+        while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
+            name_end -= 1;
+        }
+        if name_end == 0 {
+            return Err(ParseError::at(
+                ParseErrorKind::HeaderLine("empty header name (the line starts with `:`)"),
+                bytes,
+                next,
+            ));
+        }
+        if !line[..name_end].iter().all(|&b| is_token_byte(b)) {
+            return Err(ParseError::at(ParseErrorKind::HeaderLine("invalid header name"), bytes, next));
+        }
+        let name_span = Span::new(next, next + name_end);
+        let name = HeaderName::parse_bytes(&line[..name_end]);
+        let vstart = skip_ws(bytes, next + colon + 1, content_end);
+        let vend = trim_end_ws(bytes, vstart, content_end);
+        headers.push(Header { name, name_span, value: Span::new(vstart, vend), line: Span::new(next, eol), line_no });
+        next = eol;
     }
 }
 

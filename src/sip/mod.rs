@@ -23,6 +23,6 @@ pub use header::{Header, HeaderName};
 pub use message::{Message, StartLine};
 pub use method::Method;
 pub use params::{Param, ParamList, split_list};
-pub use span::Span;
+pub use span::{Span, lossy};
 pub use status::{Class, StatusCode};
 pub use uri::{NameAddr, SipUri};

@@ -105,7 +105,7 @@ pub struct Param {
 impl Param {
     /// The name as text.
     pub fn name_text<'a>(&self, buf: &'a [u8]) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.name.of(buf))
+        crate::sip::lossy(self.name.of(buf))
     }
     /// True when the name equals `name` ignoring ASCII case.
     pub fn is(&self, buf: &[u8], name: &str) -> bool {
@@ -114,7 +114,7 @@ impl Param {
     /// The value without surrounding double quotes (empty when there is no value).
     pub fn value_text<'a>(&self, buf: &'a [u8]) -> Cow<'a, str> {
         match self.value {
-            Some(v) => String::from_utf8_lossy(unquote(v.of(buf))),
+            Some(v) => crate::sip::lossy(unquote(v.of(buf))),
             None => Cow::Borrowed(""),
         }
     }
@@ -172,45 +172,46 @@ pub struct ParamList {
     pub params: Vec<Param>,
 }
 
+/// The bytes that can change [`ParamList::parse`]'s state: `;`, `"`, `<`, `>`, `\\`.
+const STATE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b';' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 impl ParamList {
     /// Parse one list element (e.g. one ac-value or one Contact value), in one pass: each part
     /// between `;`s outside quotes and `<>` goes straight into the head or the parameters.
     pub fn parse(buf: &[u8], value: Span) -> ParamList {
         let v = value.of(buf);
-        // Every parameter follows a `;`: their count bounds the parameters (one allocation at
-        // most, none for a value without parameters).
-        let mut pl =
-            ParamList { whole: value, head: value, params: Vec::with_capacity(memchr::memchr_iter(b';', v).count()) };
+        // Room made at the first parameter (four, then doubling: one allocation for most
+        // values, none for a value without parameters), not counted out beforehand.
+        let mut pl = ParamList { whole: value, head: value, params: Vec::new() };
         let mut first = true;
         let mut start = 0;
         let mut in_q = false;
         let mut in_a = false;
         let mut i = 0;
+        // One pass, byte by byte (values are short: a table lookup per byte costs less than
+        // setting up a vector search per part).
         while i < v.len() {
-            // Jump to the next byte that can change state.
-            let Some(k) = memchr::memchr3(b';', b'"', b'<', &v[i..]).map(|k| i + k).or_else(|| in_a.then_some(v.len()))
-            else {
-                break;
-            };
-            let k = if in_a || in_q {
-                (i..v.len()).find(|&x| matches!(v[x], b'"' | b'>' | b'\\' | b';' | b'<')).unwrap_or(v.len())
-            } else {
-                k
-            };
-            if k >= v.len() {
-                break;
-            }
-            i = k;
-            match v[i] {
-                b'\\' if in_q => i += 1,
-                b'"' => in_q = !in_q,
-                b'<' if !in_q => in_a = true,
-                b'>' if !in_q => in_a = false,
-                b';' if !in_q && !in_a => {
-                    pl.part(v, value.start, start, i, &mut first);
-                    start = i + 1;
+            let c = v[i];
+            if STATE[usize::from(c)] {
+                match c {
+                    b'\\' if in_q => i += 1,
+                    b'"' => in_q = !in_q,
+                    b'<' if !in_q => in_a = true,
+                    b'>' if !in_q => in_a = false,
+                    b';' if !in_q && !in_a => {
+                        pl.part(v, value.start, start, i, &mut first);
+                        start = i + 1;
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
             i += 1;
         }
@@ -288,7 +289,7 @@ pub fn norm(b: &[u8]) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).to_ascii_lowercase()
+    crate::sip::lossy(&out).to_ascii_lowercase()
 }
 
 /// Percent-decode and ASCII-lowercase into `out` without allocating; None when the result does
@@ -343,7 +344,7 @@ mod tests {
     fn split_respects_quotes_and_angles() {
         let b = br#"*;+g.3gpp.icsi-ref="a,b", <sip:x,y@h>;q=1 ,*"#;
         let parts = split_list(b, Span::new(0, b.len()));
-        let texts: Vec<_> = parts.iter().map(|s| String::from_utf8_lossy(s.of(b)).into_owned()).collect();
+        let texts: Vec<_> = parts.iter().map(|s| crate::sip::lossy(s.of(b)).into_owned()).collect();
         assert_eq!(texts, vec![r#"*;+g.3gpp.icsi-ref="a,b""#, "<sip:x,y@h>;q=1", "*"]);
     }
 
@@ -363,8 +364,8 @@ mod tests {
         for (v, want) in cases {
             let whole = Span::new(0, v.len());
             let texts: Vec<String> =
-                ListItems::new(v, whole).map(|s| String::from_utf8_lossy(s.of(v)).into_owned()).collect();
-            assert_eq!(texts, want, "{}", String::from_utf8_lossy(v));
+                ListItems::new(v, whole).map(|s| crate::sip::lossy(s.of(v)).into_owned()).collect();
+            assert_eq!(texts, want, "{}", crate::sip::lossy(v));
             assert_eq!(split_list(v, whole), ListItems::new(v, whole).collect::<Vec<_>>());
         }
     }

@@ -51,3 +51,12 @@ impl From<std::ops::Range<usize>> for Span {
         Span { start: r.start, end: r.end }
     }
 }
+
+/// Bytes as text, invalid UTF-8 replaced: what `String::from_utf8_lossy` gives, with its
+/// validation's fast path for text that is valid (nearly all of a SIP message's).
+pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}

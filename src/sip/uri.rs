@@ -73,7 +73,7 @@ impl NameAddr {
     }
     /// The URI as text.
     pub fn uri_text(&self, buf: &[u8]) -> String {
-        String::from_utf8_lossy(self.uri.of(buf)).into_owned()
+        crate::sip::lossy(self.uri.of(buf)).into_owned()
     }
 }
 
@@ -141,20 +141,27 @@ pub struct SipUriRef<'a> {
 impl<'a> SipUriRef<'a> {
     /// Parse a URI's text. None when it has no scheme or an invalid port.
     pub fn parse(s: &'a str) -> Option<SipUriRef<'a>> {
-        let (scheme, rest) = s.split_once(':')?;
+        // Each delimiter is ASCII, found by a plain byte search (a URI is short: setting up a
+        // vector search costs more than it saves), so every cut falls on a char boundary.
+        let first = |t: &str, c: u8| t.bytes().position(|b| b == c);
+        let colon = first(s, b':')?;
+        let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
         let tel = scheme.eq_ignore_ascii_case("tel");
         // Strip URI headers (`?...`).
-        let rest = rest.split('?').next().unwrap_or("");
+        let rest = &rest[..first(rest, b'?').unwrap_or(rest.len())];
         // The user part may hold `;` (RFC 4475 `semiuri`): parameters start after the host.
-        let (userinfo, hostrest) = match rest.rfind('@') {
+        let (userinfo, hostrest) = match rest.bytes().rposition(|b| b == b'@') {
             Some(at) if !tel => (Some(&rest[..at]), &rest[at + 1..]),
             _ => (None, rest),
         };
-        let (hostpart, params) = hostrest.split_once(';').unwrap_or((hostrest, ""));
+        let (hostpart, params) = match first(hostrest, b';') {
+            Some(i) => (&hostrest[..i], &hostrest[i + 1..]),
+            None => (hostrest, ""),
+        };
         if tel {
             return Some(SipUriRef { scheme, user: Some(hostpart), host: "", port: None, params });
         }
-        let user = userinfo.map(|u| u.split(':').next().unwrap_or(""));
+        let user = userinfo.map(|u| &u[..first(u, b':').unwrap_or(u.len())]);
         let (host, port) = split_host_port(hostpart)?;
         if host.is_empty() {
             return None;
@@ -193,8 +200,8 @@ fn split_host_port(hp: &str) -> Option<(&str, Option<u16>)> {
         };
         return Some((h, port));
     }
-    match hp.rsplit_once(':') {
-        Some((h, p)) => Some((h, Some(p.parse().ok()?))),
+    match hp.bytes().rposition(|b| b == b':') {
+        Some(i) => Some((&hp[..i], Some(hp[i + 1..].parse().ok()?))),
         None => Some((hp, None)),
     }
 }

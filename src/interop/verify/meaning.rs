@@ -71,7 +71,7 @@ fn token_case_free(name: &HeaderName) -> bool {
 pub fn canonical(name: &HeaderName, raw: &[u8]) -> Vec<u8> {
     if named(FREE_TEXT, name) {
         // Runs of whitespace (folding included) are one space; nothing else changes.
-        let text = String::from_utf8_lossy(raw);
+        let text = crate::sip::lossy(raw);
         return text.split_whitespace().collect::<Vec<_>>().join(" ").into_bytes();
     }
     let lower_lead = token_case_free(name);

@@ -503,7 +503,7 @@ fn route_key(m: &Message, v: Span) -> Vec<u8> {
     let Some(na) = crate::sip::NameAddr::parse(buf, v) else {
         return meaning::canonical(&HeaderName::Route, v.of(buf));
     };
-    let uri = String::from_utf8_lossy(na.uri.of(buf));
+    let uri = crate::sip::lossy(na.uri.of(buf));
     let Some(u) = crate::sip::uri::SipUriRef::parse(&uri) else {
         return meaning::canonical(&HeaderName::Route, v.of(buf));
     };
@@ -722,7 +722,7 @@ fn judge_preserve(
         }
         // The first value of the ingress that the egress lost or changed.
         let bv: Vec<&Vec<u8>> = b.iter().map(|x| &x.0).collect();
-        let got: Vec<String> = b.iter().map(|x| String::from_utf8_lossy(&x.0).into_owned()).collect();
+        let got: Vec<String> = b.iter().map(|x| crate::sip::lossy(&x.0).into_owned()).collect();
         let Some((_, lost)) = a.iter().enumerate().find(|(k, x)| bv.get(*k) != Some(&&x.0)) else {
             // Nothing lost or changed: the egress has the ingress's values and more after them.
             j.violation(
@@ -736,7 +736,7 @@ fn judge_preserve(
         let line = ing.headers().iter().find(|x| x.line_no == lost.1).map(|x| x.line);
         j.violation(
             ReqId::SIP_PRESERVE,
-            format!("{}: {} (its values unchanged, in order)", h.name.canonical(), String::from_utf8_lossy(&lost.0)),
+            format!("{}: {} (its values unchanged, in order)", h.name.canonical(), crate::sip::lossy(&lost.0)),
             if b.len() < a.len() {
                 format!("{} of {} values", b.len(), a.len())
             } else {
@@ -882,7 +882,19 @@ fn each_value(
                 &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
                 &mut |a, e| mapped(a) && values::keeps_others(a, e),
             ];
-            for fits in stages {
+            for (stage, fits) in stages.into_iter().enumerate() {
+                // The trial judging of the second stage only chooses among candidates: a single
+                // value with at most one candidate the third stage would take ends paired as
+                // without it (with it, or by the third stage; no other value competes).
+                let p3 =
+                    |a: &ValueView<'_>, e: &ValueView<'_>| mapped(a) && values::keeps_others(a, e) && looks_mapped(e);
+                if stage == 1
+                    && vi.len() == 1
+                    && pair[0].is_none()
+                    && (0..ve.len()).filter(|&x| !used[x] && p3(&vi[0], &ve[x])).count() <= 1
+                {
+                    continue;
+                }
                 for (k, a) in vi.iter().enumerate() {
                     if pair[k].is_some() {
                         continue;
@@ -1181,7 +1193,7 @@ fn judge_conv_ids(j: &mut Judge, p: &Pos<'_>, eg: &Message) {
         if !conv.iter().any(|h| eg.slice(h.value) == v) {
             j.violation(
                 ReqId::T2_CONVID_KEPT,
-                format!("Conversation-ID: {}", String::from_utf8_lossy(v)),
+                format!("Conversation-ID: {}", crate::sip::lossy(v)),
                 conv.first().map_or("absent".into(), |h| format!("Conversation-ID: {}", eg.value(h))),
                 p.header_loc(eg, &HeaderName::ConversationId),
             );

@@ -125,8 +125,8 @@ impl Registrations {
     }
 }
 
-struct Parsed {
-    msg: Option<Message>,
+struct Parsed<'m> {
+    msg: Option<&'m Message>,
     /// The message's Via values, found when first asked.
     vias: std::cell::OnceCell<Vec<ViaValue>>,
 }
@@ -138,8 +138,8 @@ struct ViaValue {
     meaning: std::cell::OnceCell<Vec<u8>>,
 }
 
-impl Parsed {
-    fn new(msg: Option<Message>) -> Parsed {
+impl<'m> Parsed<'m> {
+    fn new(msg: Option<&'m Message>) -> Parsed<'m> {
         Parsed { msg, vias: std::cell::OnceCell::new() }
     }
     /// The Via values; empty for a message that did not parse.
@@ -152,12 +152,12 @@ impl Parsed {
     /// The meaning of Via value `i` (there must be one).
     fn via_meaning(&self, i: usize) -> &[u8] {
         let v = &self.vias()[i];
-        v.meaning.get_or_init(|| via_meaning(self.msg.as_ref().expect("a message with Via values parsed"), v.span))
+        v.meaning.get_or_init(|| via_meaning(self.msg.expect("a message with Via values parsed"), v.span))
     }
     /// Via value `i` here means what Via value `o` of `other` means (false when either is
     /// missing).
     fn via_same(&self, i: usize, other: &Parsed, o: usize) -> bool {
-        let (Some(a), Some(b), Some(ma), Some(mb)) = (self.vias().get(i), other.vias().get(o), &self.msg, &other.msg)
+        let (Some(a), Some(b), Some(ma), Some(mb)) = (self.vias().get(i), other.vias().get(o), self.msg, other.msg)
         else {
             return false;
         };
@@ -227,8 +227,20 @@ pub(crate) fn judge_local_in(
     known: Option<&Registrations>,
     end: Option<Instant>,
 ) -> Local {
-    let parsed: Vec<Parsed> =
-        trace.events.iter().map(|o| Parsed::new(Message::parse(o.packet.bytes.clone()).ok())).collect();
+    let msgs: Vec<Option<Message>> = trace.events.iter().map(|o| Message::parse(o.packet.bytes.clone()).ok()).collect();
+    judge_local_of(ctx, trace, &msgs, known, end)
+}
+
+/// [`judge_local_in`] of a trace whose messages are parsed already: `msgs[i]` is event `i`'s
+/// message, None when it did not parse (its packet's bytes are not read).
+pub(crate) fn judge_local_of(
+    ctx: &TraceContext,
+    trace: &Trace,
+    msgs: &[Option<Message>],
+    known: Option<&Registrations>,
+    end: Option<Instant>,
+) -> Local {
+    let parsed: Vec<Parsed> = msgs.iter().map(|m| Parsed::new(m.as_ref())).collect();
     let is_sut = |a: &SocketAddr| ctx.sut.contains(a) || ctx.sut_hosts.contains(&a.ip());
     let mut report = TraceReport::default();
     let mut regs = Registrations::default();
@@ -342,9 +354,8 @@ pub(crate) fn judge_local_in(
                 // A group's focus: the `isfocus` Contact of the focus's INVITE (toward the
                 // client), or of the factory's 2xx (from the client): D17 keeps the
                 // Conversation-ID per focus, so the factory INVITE and the focus's INVITEs meet.
-                let answer = response
-                    .and_then(|r| parsed[r].msg.as_ref())
-                    .filter(|r| r.status().is_some_and(StatusCode::is_success));
+                let answer =
+                    response.and_then(|r| parsed[r].msg).filter(|r| r.status().is_some_and(StatusCode::is_success));
                 let focus = if to_cpm { focus_aor(m) } else { answer.and_then(focus_aor) };
                 if let Some(d) =
                     Delivery::new(m, parsed[k].msg.as_ref().expect("parsed egress"), svc, to_cpm, focus, i, k)
@@ -781,7 +792,7 @@ mod tests {
         let m = |vias: &[&str]| {
             let mut l = vec!["SIP/2.0 200 OK"];
             l.extend_from_slice(vias);
-            Parsed::new(Some(Message::parse(frame(&l, "")).unwrap()))
+            Parsed::new(Some(&*Box::leak(Box::new(Message::parse(frame(&l, "")).unwrap()))))
         };
         let a = m(&["Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKas1", VIA_UP]);
         let b = m(&["Via: sip/2.0/udp 10.0.0.2:5060 ; branch=z9hG4bKas1;received=10.9.9.9;rport=1", VIA_UP]);

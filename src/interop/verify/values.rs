@@ -50,7 +50,7 @@ impl<'a> ValueView<'a> {
         let pl = ParamList::parse(buf, span);
         let mut v = ValueView {
             buf,
-            text: String::from_utf8_lossy(span.of(buf)).into_owned(),
+            text: crate::sip::lossy(span.of(buf)).into_owned(),
             head: pl.head.of(buf),
             im: Vec::new(),
             lmm: Vec::new(),
@@ -129,7 +129,7 @@ fn pct_upper(v: &[u8]) -> Vec<u8> {
 fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
     let show = |v: &[(String, Vec<u8>)]| {
         v.iter()
-            .map(|(n, val)| if val.is_empty() { n.clone() } else { format!("{n}={}", String::from_utf8_lossy(val)) })
+            .map(|(n, val)| if val.is_empty() { n.clone() } else { format!("{n}={}", crate::sip::lossy(val)) })
             .collect::<Vec<_>>()
             .join(";")
     };
@@ -140,7 +140,7 @@ fn diff_others(a: &ValueView<'_>, b: &ValueView<'_>) -> Option<String> {
     }
     let mut parts = Vec::new();
     if a.head != b.head {
-        parts.push(format!("address {} became {}", String::from_utf8_lossy(a.head), String::from_utf8_lossy(b.head)));
+        parts.push(format!("address {} became {}", crate::sip::lossy(a.head), crate::sip::lossy(b.head)));
     }
     if !missing.is_empty() {
         parts.push(format!("lost {}", show(&missing)));
@@ -215,7 +215,7 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &Va
             j.violation(
                 ReqId::T3_MAP,
                 format!("{} spelled exactly as Table 1", want()),
-                String::from_utf8_lossy(p.span.of(b.buf)).into_owned(),
+                crate::sip::lossy(p.span.of(b.buf)).into_owned(),
                 loc.clone(),
             );
             break;
@@ -233,7 +233,7 @@ pub fn judge_cpm_to_im_value(j: &mut Judge, id: ReqId, a: &ValueView<'_>, b: &Va
 
 /// `head` without IM feature tags written as URI parameters (`<sip:b@h;+g.oma.sip-im>`).
 fn strip_tags(head: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(head);
+    let text = crate::sip::lossy(head);
     let mut out = String::new();
     let mut rest = text.as_ref();
     while let Some(i) = rest.to_ascii_lowercase().find(";+g.oma.sip-im") {
