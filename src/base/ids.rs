@@ -41,9 +41,12 @@ impl IdGen {
     }
     /// A short lowercase hex token of `n` characters (tags, branch suffixes).
     pub fn token(&mut self, n: usize) -> String {
-        let mut s = String::with_capacity(n);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(n.next_multiple_of(16));
         while s.len() < n {
-            s.push_str(&format!("{:016x}", self.next_u64()));
+            // Each draw as 16 hex digits, most significant first (as `{:016x}` writes it).
+            let v = self.next_u64();
+            s.extend((0..16).rev().map(|i| char::from(HEX[((v >> (4 * i)) & 0xf) as usize])));
         }
         s.truncate(n);
         s
@@ -53,6 +56,15 @@ impl IdGen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_the_draws_in_hex() {
+        let (mut a, mut b) = (IdGen::new(3), IdGen::new(3));
+        let t = a.token(40);
+        let want: String = (0..3).map(|_| format!("{:016x}", b.next_u64())).collect();
+        assert_eq!(t, want[..40]);
+        assert_eq!(a.token(0), "");
+    }
 
     #[test]
     fn uuids_are_v4_and_deterministic() {

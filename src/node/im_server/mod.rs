@@ -367,7 +367,9 @@ impl ImServer {
             Decision::Reject(code, why) => return self.reject(tx, &msg, code, &why, &[]),
             Decision::Defer => return self.defer(tx, &msg, user.unwrap_or_default()),
             Decision::Forward { edits, mapped } => {
+                // Said in the info line only: not made when that line is not logged.
                 let rewrite = match mapped {
+                    _ if !tracing::enabled!(tracing::Level::INFO) => String::new(),
                     Some((crate::base::Direction::CpmToIm, s)) => format!("{} CPM to IM", s.name()),
                     Some((crate::base::Direction::ImToCpm, s)) => format!("{} IM to CPM", s.name()),
                     None if edits.is_empty() => "unchanged".to_string(),
