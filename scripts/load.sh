@@ -72,7 +72,7 @@ for n in "$RATE" "$DURATION" "$RAMP_DURATION" $RAMP; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "not a positive number: \`$n\`"
 done
 [[ "$RMEM" =~ ^[0-9]+$ ]] || die "--udp-rcvbuf takes a number of bytes, not \`$RMEM\`"
-[ -z "$HOLD" ] || [[ "$HOLD" =~ ^[0-9]+$ ]] || die "--udp-hold takes milliseconds, not \`$HOLD\`"
+[ -z "$HOLD" ] || { [[ "$HOLD" =~ ^[0-9]+$ ]] && [ "$HOLD" -le 50 ]; } || die "--udp-hold takes milliseconds, 0 to 50 (as imcpm serve), not \`$HOLD\`"
 [[ "$QUIET_WAIT" =~ ^[0-9]+$ ]] && [ "$QUIET_WAIT" -le 1800 ] || die "--quiet-wait takes seconds (<= 1800)"
 [[ "$RAMP_RETRIES" =~ ^[0-3]$ ]] || die "--ramp-retries takes 0 to 3"
 [[ "$REPEAT" =~ ^[1-9]$ ]] || die "--repeat takes 1 to 9"

@@ -11,6 +11,8 @@
 
 use crate::base::Transport;
 use crate::net::batch::{Udp, register, unwatch, watch};
+/// The harness's UDP socket is watched for reading and, when its send buffer is full, writing.
+const BOTH: tokio::io::Interest = tokio::io::Interest::READABLE.add(tokio::io::Interest::WRITABLE);
 use crate::sip::framing::{FramingError, StreamFrame, check_stream};
 use std::collections::HashMap;
 use std::io;
@@ -108,7 +110,7 @@ fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> io::Result<(Udp, usize)> {
     // Arrival stamps: the run loop reads the socket at most once per `receive_until` hold, and
     // the latencies are measured to when each datagram came, not to when it was read.
     crate::net::batch::enable_rx_timestamps(&s);
-    Ok((Udp::Watched(register(s).map_err(|(_, e)| e)?), got))
+    Ok((Udp::Watched(register(s, BOTH).map_err(|(_, e)| e)?), got))
 }
 
 impl Sockets {
@@ -166,7 +168,7 @@ impl Sockets {
                     if e.kind() == io::ErrorKind::WouldBlock {
                         // The send buffer is full: wait until there is room (watched for that),
                         // then once more.
-                        if let Ok(Some(fd)) = watch(&mut self.udp) {
+                        if let Ok(Some(fd)) = watch(&mut self.udp, BOTH) {
                             if let Ok(mut guard) = fd.writable().await {
                                 guard.clear_ready();
                             }
@@ -246,7 +248,7 @@ impl Sockets {
                 }
             }
             None => {
-                let fd = watch(&mut self.udp)?;
+                let fd = watch(&mut self.udp, BOTH)?;
                 tokio::select! {
                     r = readable(fd) => r?,
                     Some(ev) = self.events.recv() => {

@@ -190,10 +190,12 @@ pub fn enable_rx_timestamps<S>(_: &S) -> bool {
 /// Register `s` with the runtime's reactor; on failure, `s` back with the error.
 pub(crate) fn register(
     s: std::net::UdpSocket,
+    interest: tokio::io::Interest,
 ) -> Result<tokio::io::unix::AsyncFd<std::net::UdpSocket>, (std::net::UdpSocket, io::Error)> {
     // SAFETY: a `std::net::UdpSocket` owns its descriptor, which stays open and the same for
     // as long as the socket lives, and `as_raw_fd` always gives that one.
-    unsafe { tokio::io::unix::AsyncFd::register(s) }.map_err(tokio::io::unix::AsyncFdRegisterError::into_parts)
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(s, interest) }
+        .map_err(tokio::io::unix::AsyncFdRegisterError::into_parts)
 }
 
 /// The UDP socket (non-blocking), registered with the runtime's reactor only while the run
@@ -213,10 +215,14 @@ impl Udp {
     }
 }
 
-/// Register `udp` with the reactor (if it is not), and give its watch.
-pub(crate) fn watch(udp: &mut Option<Udp>) -> io::Result<Option<&tokio::io::unix::AsyncFd<std::net::UdpSocket>>> {
+/// Register `udp` with the reactor for `interest` (if it is not registered), and give its
+/// watch.
+pub(crate) fn watch(
+    udp: &mut Option<Udp>,
+    interest: tokio::io::Interest,
+) -> io::Result<Option<&tokio::io::unix::AsyncFd<std::net::UdpSocket>>> {
     *udp = match udp.take() {
-        Some(Udp::Unwatched(s)) => match register(s) {
+        Some(Udp::Unwatched(s)) => match register(s, interest) {
             Ok(fd) => Some(Udp::Watched(fd)),
             Err((s, e)) => {
                 *udp = Some(Udp::Unwatched(s));
@@ -361,6 +367,9 @@ mod tests {
         let r4b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         s.set_nonblocking(true).unwrap();
+        for r in [&r4, &r4b] {
+            r.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap(); // a lost one fails, not hangs
+        }
         let (a, b) = (r4.local_addr().unwrap(), r4b.local_addr().unwrap());
         let big = vec![b'x'; 70_000]; // past the largest UDP payload: EMSGSIZE
         let msgs: Vec<(SocketAddr, &[u8])> = vec![(a, b"one"), (b, b"two"), (a, b"three"), (a, &big), (b, b"four")];

@@ -32,9 +32,11 @@
 //! - `Input::Unreachable`: a TCP connection the driver opened for the node's packets failed
 //!   (refused, timed out); each packet queued on it comes back to the node as it was sent. A
 //!   proxy answers upstream (the reference server: 500). UDP has no such report here.
-//! - UDP reading: every datagram queued on a socket is read at each wake-up (`recvmmsg`, up to
-//!   32 a call); with [`NetConfig::udp_hold`], a read that found some is followed by that long
-//!   with the socket off the reactor, so a busy socket wakes the thread once per hold.
+//! - UDP reading: at each wake-up a socket is read until it is empty (`recvmmsg`, up to 32 a
+//!   call; past 2,048 the run loop gets a turn before reading on), while there is room among
+//!   the 1,024 datagrams the readers may have waiting for the run loop; with
+//!   [`NetConfig::udp_hold`], a read that found some is followed by that long with the socket
+//!   off the reactor, so a busy socket wakes the thread once per hold.
 //! - UDP: one datagram is one message, cut with [`frame_datagram`](crate::sip::frame_datagram)
 //!   (leading CRLFs and bytes past Content-Length dropped). A datagram that fails framing
 //!   (e.g. RFC 4475 `clerr`) is logged and **fed raw**, so the node answers 400 itself;
@@ -47,7 +49,8 @@
 //! - UDP: queued, and sent once the run loop has handled everything that woke it (the timer,
 //!   or every event waiting), a `sendmmsg` per run of datagrams from one socket, in order; a
 //!   full send buffer is waited out (a second at most), a datagram the kernel refuses otherwise
-//!   is dropped and counted. Sent from the UDP socket whose bound address equals `packet.from` (a wildcard socket
+//!   is dropped and counted.
+//! - UDP: sent from the UDP socket whose bound address equals `packet.from` (a wildcard socket
 //!   on the same port also matches), else from the first UDP socket of `packet.to`'s address
 //!   family; with none, the packet is dropped with a warning.
 //! - TCP: written to an open connection whose peer is `packet.to` (a request's connection is
@@ -138,7 +141,11 @@ pub enum Way {
 /// opened), on UDP the bound socket address. Keep-alives are not tapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TapEvent<'a> {
-    /// When (received: when the run loop took it; sent: when handed to the socket).
+    /// When (received: when the run loop took it; sent: when handed to the socket). UDP
+    /// datagrams are sent together once the run loop has handled everything that woke it, so
+    /// the datagrams received in one batch are all tapped before the answers to them, and a
+    /// UDP answer may be tapped after a TCP message the node emitted later; per socket the
+    /// order is the sending order.
     pub at: Instant,
     /// In or out.
     pub direction: Way,
@@ -162,7 +169,8 @@ pub struct NetStats {
     pub received: u64,
     /// Messages sent (UDP) or queued on a connection (TCP).
     pub sent: u64,
-    /// Messages the node emitted that could not be sent (no socket, failed connect).
+    /// Messages the node emitted that could not be sent (no socket, failed connect, a datagram
+    /// the kernel refused, a UDP send buffer still full after a second's wait).
     pub dropped: u64,
     /// Datagrams dropped on receipt for being larger than `max_message`.
     pub oversized: u64,

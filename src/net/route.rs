@@ -53,7 +53,7 @@ impl ConnState {
 impl<N: SansIo> Driver<N> {
     pub(super) async fn transmit(&mut self, p: Packet) {
         match p.transport {
-            Transport::Udp => self.send_udp(p).await,
+            Transport::Udp => self.send_udp(p),
             Transport::Tcp => {
                 let id = match self.conn_for(&p) {
                     Some(id) => id,
@@ -65,7 +65,7 @@ impl<N: SansIo> Driver<N> {
     }
 
     /// Queue a datagram for the next [`flush_udp`](Self::flush_udp).
-    async fn send_udp(&mut self, p: Packet) {
+    fn send_udp(&mut self, p: Packet) {
         let Some(sock) = self.udp_socket_for(&p) else {
             tracing::warn!(transport = "UDP", from = %p.from, to = %p.to, "no UDP socket of this address family; dropped");
             self.stats.dropped += 1;
@@ -105,6 +105,9 @@ impl<N: SansIo> Driver<N> {
                 self.stats.sent += sent as u64;
                 at += sent;
                 let Some(e) = err else { continue };
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue; // a signal: the same datagram again
+                }
                 if e.kind() == std::io::ErrorKind::WouldBlock {
                     // The send buffer is full: wait for room, then go on from here.
                     if !writable(&socket).await {

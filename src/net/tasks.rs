@@ -68,17 +68,33 @@ pub(crate) async fn udp_recv(
     mut stop: Stop,
 ) {
     use super::batch::{BATCH, DatagramBatch, unwatch, watch};
+    /// Failed reads in a row after which the socket is waited for again.
+    const FAILED_READS: usize = 8;
     let mut batch = DatagramBatch::new();
     let mut udp = Some(super::batch::Udp::Unwatched(socket));
     let mut wait = true;
+    let mut watch_failures = 0u64;
     loop {
         if wait {
-            let fd = match watch(&mut udp) {
+            // Readable only: the run loop sends on another descriptor of the same socket, and
+            // its writability must not wake this task.
+            let fd = match watch(&mut udp, tokio::io::Interest::READABLE) {
                 Ok(Some(fd)) => fd,
                 Ok(None) => return, // cannot happen: `udp` is always set
                 Err(e) => {
-                    tracing::error!(transport = "UDP", error = %e, "cannot watch the socket; receiving stopped");
-                    return;
+                    // The reactor refused it (out of memory, epoll limits): read on a timer
+                    // instead of not at all, and say so (the 1st, 10th, 100th, ... time).
+                    watch_failures += 1;
+                    if watch_failures.checked_ilog10().is_some_and(|x| 10u64.pow(x) == watch_failures) {
+                        tracing::warn!(transport = "UDP", error = %e, failures = watch_failures, "cannot watch the socket; reading it every millisecond meanwhile");
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = stop.stopped() => return,
+                        () = tokio::time::sleep(hold.max(Duration::from_millis(1))) => {}
+                    }
+                    wait = false;
+                    continue;
                 }
             };
             tokio::select! {
@@ -96,6 +112,10 @@ pub(crate) async fn udp_recv(
         }
         let Some(u) = udp.as_ref() else { return };
         let mut got = 0;
+        // The socket was read empty (a short batch, or WouldBlock): only then may the task wait
+        // for readiness again, which was cleared before these reads.
+        let mut drained = false;
+        let mut failed = 0;
         // Bounded: a peer sending without pause cannot keep the task here.
         for _ in 0..64 {
             let mut room = tokio::select! {
@@ -116,17 +136,34 @@ pub(crate) async fn udp_recv(
                     if events.send(Event::Datagrams { sock, list, _room: room }).await.is_err() {
                         return;
                     }
+                    failed = 0;
                     if n < BATCH {
+                        drained = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // ICMP errors surface here on some systems (WSAECONNRESET); the socket lives on.
-                Err(e) => {
-                    tracing::debug!(transport = "UDP", error = %e, "recvmmsg failed");
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
                     break;
                 }
+                // ICMP errors surface here on some systems (WSAECONNRESET); the socket lives on,
+                // and what is queued behind the error is read on.
+                Err(e) => {
+                    tracing::debug!(transport = "UDP", error = %e, "recvmmsg failed");
+                    failed += 1;
+                    if failed == FAILED_READS {
+                        drained = true; // not read empty, but no use reading on now
+                        break;
+                    }
+                }
             }
+        }
+        if !drained && hold.is_zero() {
+            // Stopped at the bound with datagrams left: read on once the run loop has had its
+            // turn, rather than wait for a readiness that was cleared before these reads.
+            tokio::task::yield_now().await;
+            wait = false;
+            continue;
         }
         wait = got == 0 || hold.is_zero();
         if !wait {

@@ -130,6 +130,26 @@ fn a_flood_never_answered_downstream_stays_within_the_default_bounds() {
     assert!(s.held_bytes <= LAST_FORWARDS * largest, "{s:?}");
 }
 
+/// With the fault that re-forwards retransmissions on, the map it reads (each forwarded
+/// request by its upstream branch) is filled, and stays within its bound under a flood; without
+/// the fault it is never filled (nothing reads it).
+#[test]
+fn the_last_forward_map_is_filled_only_for_its_fault_and_stays_bounded() {
+    for on in [true, false] {
+        let mut c = config(Level::One);
+        if on {
+            c.faults = FaultSet::one(Fault::ForwardRetransmissions);
+        }
+        let mut f = Flood::new(c);
+        for n in 0..(LAST_FORWARDS as u64 + 500) {
+            f.run_to(Instant::ZERO + Duration::from_micros(200 * n));
+            f.send(message(n));
+        }
+        let s = f.server.table_sizes();
+        assert_eq!(s.last_forward, if on { LAST_FORWARDS } else { 0 }, "fault on: {on}; {s:?}");
+    }
+}
+
 /// The same flood against a table of 1,000 transactions: 500 MESSAGEs get one server and one
 /// client transaction each; every further one is answered 503 at once, statelessly (the table
 /// never grows past its bound), with Retry-After and a Warning saying why. Once Timer F frees
