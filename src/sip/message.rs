@@ -72,14 +72,18 @@ impl Message {
     /// here (framing enforces it; the oracle reports it): see [`crate::sip::framing`].
     pub fn parse(bytes: impl Into<Vec<u8>>) -> Result<Message, ParseError> {
         let bytes = bytes.into();
-        let p = parse_parts(&bytes)?;
-        Ok(p.with(bytes))
+        let mut m = parse_parts(&bytes)?;
+        m.bytes = bytes;
+        Ok(m)
     }
 
     /// [`Message::parse`] that gives the bytes back when they do not parse.
     pub fn parse_or_keep(bytes: Vec<u8>) -> Result<Message, Vec<u8>> {
         match parse_parts(&bytes) {
-            Ok(p) => Ok(p.with(bytes)),
+            Ok(mut m) => {
+                m.bytes = bytes;
+                Ok(m)
+            }
             Err(_) => Err(bytes),
         }
     }
@@ -340,24 +344,9 @@ impl Message {
     }
 }
 
-/// What [`Message::parse`] finds, but the bytes.
-struct Parts {
-    start: StartLine,
-    start_line: Span,
-    headers: Vec<Header>,
-    headers_end: Span,
-    body: Span,
-    crlf: bool,
-}
-
-impl Parts {
-    fn with(self, bytes: Vec<u8>) -> Message {
-        let Parts { start, start_line, headers, headers_end, body, crlf } = self;
-        Message { bytes, start, start_line, headers, headers_end, body, crlf }
-    }
-}
-
-fn parse_parts(bytes: &[u8]) -> Result<Parts, ParseError> {
+/// What [`Message::parse`] finds in `bytes`, as a message whose own bytes are still empty (the
+/// caller hands them over: a parse that fails leaves them with the caller).
+fn parse_parts(bytes: &[u8]) -> Result<Message, ParseError> {
     let mut pos = 0;
     while pos < bytes.len() && (bytes[pos] == b'\r' || bytes[pos] == b'\n') {
         pos += 1;
@@ -383,7 +372,7 @@ fn parse_parts(bytes: &[u8]) -> Result<Parts, ParseError> {
             // The empty line: the body follows.
             let headers_end = Span::new(next, eol);
             let body = Span::new(eol, bytes.len());
-            return Ok(Parts { start, start_line, headers, headers_end, body, crlf });
+            return Ok(Message { bytes: Vec::new(), start, start_line, headers, headers_end, body, crlf });
         }
         let first = bytes[next];
         if first == b' ' || first == b'\t' {
@@ -407,48 +396,28 @@ fn parse_parts(bytes: &[u8]) -> Result<Parts, ParseError> {
             continue;
         }
         let line = &bytes[next..content_end];
-        // Usually a token, blanks, then the colon: found in one pass. Anything else is found
-        // (or refused) as below.
+        // A header line is a token, blanks, then the colon: found in one pass.
         let token = line.iter().position(|&b| !is_token_byte(b)).unwrap_or(line.len());
         let blanks = line[token..].iter().position(|&b| b != b' ' && b != b'\t').map_or(line.len(), |k| token + k);
-        if token > 0 && line.get(blanks) == Some(&b':') {
-            let name_span = Span::new(next, next + token);
-            let name = HeaderName::parse_bytes(&line[..token]);
-            let vstart = skip_ws(bytes, next + blanks + 1, content_end);
-            let vend = trim_end_ws(bytes, vstart, content_end);
-            headers.push(Header {
-                name,
-                name_span,
-                value: Span::new(vstart, vend),
-                line: Span::new(next, eol),
-                line_no,
-            });
-            next = eol;
-            continue;
+        if token == 0 || line.get(blanks) != Some(&b':') {
+            return Err(ParseError::at(ParseErrorKind::HeaderLine(header_line_fault(line)), bytes, next));
         }
-        let Some(colon) = memchr::memchr(b':', line) else {
-            return Err(ParseError::at(ParseErrorKind::HeaderLine("no colon"), bytes, next));
-        };
-        let mut name_end = colon;
-        while name_end > 0 && (line[name_end - 1] == b' ' || line[name_end - 1] == b'\t') {
-            name_end -= 1;
-        }
-        if name_end == 0 {
-            return Err(ParseError::at(
-                ParseErrorKind::HeaderLine("empty header name (the line starts with `:`)"),
-                bytes,
-                next,
-            ));
-        }
-        if !line[..name_end].iter().all(|&b| is_token_byte(b)) {
-            return Err(ParseError::at(ParseErrorKind::HeaderLine("invalid header name"), bytes, next));
-        }
-        let name_span = Span::new(next, next + name_end);
-        let name = HeaderName::parse_bytes(&line[..name_end]);
-        let vstart = skip_ws(bytes, next + colon + 1, content_end);
+        let name_span = Span::new(next, next + token);
+        let name = HeaderName::parse_bytes(&line[..token]);
+        let vstart = skip_ws(bytes, next + blanks + 1, content_end);
         let vend = trim_end_ws(bytes, vstart, content_end);
         headers.push(Header { name, name_span, value: Span::new(vstart, vend), line: Span::new(next, eol), line_no });
         next = eol;
+    }
+}
+
+/// Why `line` is not `token *(SP / HTAB) ":" value`.
+fn header_line_fault(line: &[u8]) -> &'static str {
+    let Some(colon) = memchr::memchr(b':', line) else { return "no colon" };
+    if line[..colon].iter().all(|&b| b == b' ' || b == b'\t') {
+        "empty header name (the line starts with `:`)"
+    } else {
+        "invalid header name"
     }
 }
 
@@ -555,5 +524,22 @@ mod tests {
         assert!(e.to_string().contains("empty header name"), "{e}");
         let e = Message::parse(&b"INVITE sip:a@b SIP/7.0\r\n\r\n"[..]).unwrap_err();
         assert_eq!(e.status(), StatusCode::VERSION_NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn a_header_line_is_a_token_blanks_and_a_colon() {
+        let parse = |line: &str| Message::parse(format!("OPTIONS sip:a@b SIP/2.0\r\n{line}\r\n\r\n").into_bytes());
+        let m = parse("X-Foo \t : v").unwrap();
+        assert_eq!((m.headers()[0].name_span.of(m.bytes()), m.value(&m.headers()[0]).as_ref()), (&b"X-Foo"[..], "v"));
+        for (line, why) in [
+            ("X-Foo v", "no colon"),
+            (": v", "empty header name"),
+            ("X Foo: v", "invalid header name"),
+            ("X@Foo: v", "invalid header name"),
+            ("X-Foo\x0c: v", "invalid header name"),
+        ] {
+            let e = parse(line).unwrap_err();
+            assert!(e.to_string().contains(why), "{line:?}: {e}");
+        }
     }
 }
