@@ -258,21 +258,19 @@ pub fn send_batch(socket: &impl std::os::fd::AsRawFd, msgs: &[(SocketAddr, &[u8]
     let mut sent = 0;
     while sent < msgs.len() {
         let chunk = &msgs[sent..msgs.len().min(sent + SEND_BATCH)];
-        // SAFETY: every pointer handed to the kernel points into arrays this function owns
+        let names: Vec<socket2::SockAddr> = chunk.iter().map(|(to, _)| socket2::SockAddr::from(*to)).collect();
+        // SAFETY: every pointer handed to the kernel points into values this function owns
         // for the whole call (`names`, `iovs`, `hdrs`) or into the caller's byte slices, each
         // with its true length; the kernel only reads through the iovecs and names, and
-        // writes only `msg_len` of each header. All-zero `mmsghdr`/`sockaddr_storage` values
-        // are valid.
+        // writes only `msg_len` of each header. All-zero `mmsghdr`/`iovec` values are valid.
         let n = unsafe {
-            let mut names: [libc::sockaddr_storage; SEND_BATCH] = std::mem::zeroed();
             let mut iovs: [libc::iovec; SEND_BATCH] = std::mem::zeroed();
             let mut hdrs: [libc::mmsghdr; SEND_BATCH] = std::mem::zeroed();
-            for (i, (to, bytes)) in chunk.iter().enumerate() {
-                let len = to_sockaddr(*to, &mut names[i]);
+            for (i, (_, bytes)) in chunk.iter().enumerate() {
                 iovs[i] = libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
                 let h = &mut hdrs[i].msg_hdr;
-                h.msg_name = std::ptr::from_mut(&mut names[i]).cast();
-                h.msg_namelen = len;
+                h.msg_name = names[i].as_ptr().cast_mut().cast();
+                h.msg_namelen = names[i].len();
                 h.msg_iov = std::ptr::from_mut(&mut iovs[i]);
                 h.msg_iovlen = 1;
             }
@@ -300,33 +298,6 @@ pub fn send_batch(socket: &std::net::UdpSocket, msgs: &[(SocketAddr, &[u8])]) ->
         }
     }
     (msgs.len(), None)
-}
-
-/// Write `addr` into `out` as the kernel's `sockaddr_in`/`sockaddr_in6`; its length.
-#[cfg(target_os = "linux")]
-fn to_sockaddr(addr: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
-    // SAFETY: `sockaddr_storage` is large enough and aligned for both layouts; each is written
-    // whole before its length is returned.
-    unsafe {
-        match addr {
-            SocketAddr::V4(a) => {
-                let s: &mut libc::sockaddr_in = &mut *std::ptr::from_mut(out).cast();
-                s.sin_family = libc::AF_INET as libc::sa_family_t;
-                s.sin_port = a.port().to_be();
-                s.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
-                size_of::<libc::sockaddr_in>() as libc::socklen_t
-            }
-            SocketAddr::V6(a) => {
-                let s: &mut libc::sockaddr_in6 = &mut *std::ptr::from_mut(out).cast();
-                s.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                s.sin6_port = a.port().to_be();
-                s.sin6_flowinfo = a.flowinfo();
-                s.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
-                s.sin6_scope_id = a.scope_id();
-                size_of::<libc::sockaddr_in6>() as libc::socklen_t
-            }
-        }
-    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
