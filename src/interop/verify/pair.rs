@@ -876,22 +876,23 @@ fn each_value(
                 judge(&mut scratch, a, e, Location::default());
                 scratch.clean()
             };
+            // Stage 3's test; stage 2 is the same with the trial judging on top.
+            let in_form =
+                |a: &ValueView<'_>, e: &ValueView<'_>| mapped(a) && values::keeps_others(a, e) && looks_mapped(e);
             let stages: [Fit<'_>; 4] = [
                 &mut |a, e| !mapped(a) && values::same_meaning(a, e),
-                &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e) && mapped_right(a, e),
-                &mut |a, e| mapped(a) && values::keeps_others(a, e) && looks_mapped(e),
+                &mut |a, e| in_form(a, e) && mapped_right(a, e),
+                &mut |a, e| in_form(a, e),
                 &mut |a, e| mapped(a) && values::keeps_others(a, e),
             ];
             for (stage, fits) in stages.into_iter().enumerate() {
                 // The trial judging of the second stage only chooses among candidates: a single
                 // value with at most one candidate the third stage would take ends paired as
                 // without it (with it, or by the third stage; no other value competes).
-                let p3 =
-                    |a: &ValueView<'_>, e: &ValueView<'_>| mapped(a) && values::keeps_others(a, e) && looks_mapped(e);
                 if stage == 1
                     && vi.len() == 1
                     && pair[0].is_none()
-                    && (0..ve.len()).filter(|&x| !used[x] && p3(&vi[0], &ve[x])).count() <= 1
+                    && (0..ve.len()).filter(|&x| !used[x] && in_form(&vi[0], &ve[x])).count() <= 1
                 {
                     continue;
                 }
