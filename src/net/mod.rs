@@ -33,10 +33,10 @@
 //!   (refused, timed out); each packet queued on it comes back to the node as it was sent. A
 //!   proxy answers upstream (the reference server: 500). UDP has no such report here.
 //! - UDP reading: at each wake-up a socket is read until it is empty (`recvmmsg`, up to 32 a
-//!   call; past 2,048 the run loop gets a turn before reading on), while there is room among
-//!   the 1,024 datagrams the readers may have waiting for the run loop; with
-//!   [`NetConfig::udp_hold`], a read that found some is followed by that long with the socket
-//!   off the reactor, so a busy socket wakes the thread once per hold.
+//!   call; past 2,048 the run loop gets a turn, or the hold passes, before reading on), while
+//!   there is room among the 1,024 datagrams the readers may have waiting for the run loop;
+//!   with [`NetConfig::udp_hold`], a read that found some is followed by that long with the
+//!   socket off the reactor, so a busy socket wakes the thread once per hold.
 //! - UDP: one datagram is one message, cut with [`frame_datagram`](crate::sip::frame_datagram)
 //!   (leading CRLFs and bytes past Content-Length dropped). A datagram that fails framing
 //!   (e.g. RFC 4475 `clerr`) is logged and **fed raw**, so the node answers 400 itself;

@@ -96,7 +96,6 @@ impl<N: SansIo> Driver<N> {
                 }
                 let msgs: Vec<(SocketAddr, &[u8])> = out[at..end].iter().map(|(_, p)| (p.to, &p.bytes[..])).collect();
                 let (sent, err) = super::batch::send_batch(&*socket, &msgs);
-                drop(msgs);
                 let now = self.clock.now();
                 for (_, p) in &out[at..at + sent] {
                     log_message(Way::Out, Transport::Udp, p.to, &p.bytes);
