@@ -180,15 +180,14 @@ fn imcpm_serve_as_a_separate_process_gives_the_simulated_verdicts() {
     for h in handles {
         let (level, ip, t, got) = h.join().unwrap();
         let mut diff = differences(&sims[&level.number()], &got);
-        // Over TCP the impaired network's loss is a 200 ms delay: the server's own 100 Trying
-        // may then arrive after the downstream one, which is undecidable (INCONCLUSIVE), never
-        // a FAIL. The scenario names UDP; an external server reached over TCP runs it over TCP.
+        // Over TCP the server's own 100 Trying and the downstream one reach the harness on two
+        // connections read by two tasks, so the harness may record the downstream one first
+        // (always under the impaired network's 200 ms delay; now and then for an INVITE on a
+        // machine busy with other tests: t2/term/group, seen once in four full runs). That
+        // order is undecidable (INCONCLUSIVE), never a FAIL, and only that is tolerated.
+        // The scenarios name UDP; an external server reached over TCP runs them over TCP.
         if t == Transport::Tcp {
-            diff.retain(|d| {
-                !(d.contains("\"network/impaired\"")
-                    && d.contains("SIP.PROXY")
-                    && d.contains("live Some(Inconclusive)"))
-            });
+            diff.retain(|d| !(d.contains("SIP.PROXY") && d.contains("simulated PASS, live Some(Inconclusive)")));
         }
         assert_eq!(diff, Vec::<String>::new(), "level {level}, {t} over {ip}");
     }

@@ -58,13 +58,14 @@ pub struct TableSizes {
     pub registrations: usize,
     /// Requests kept for a later registration.
     pub deferred: usize,
-    /// Bytes of SIP messages all of them hold (transactions, forwarded copies, the last-forward
-    /// map, deferred requests); each message is at most the transport's largest message.
+    /// Bytes of SIP messages all of them hold (transactions, the last-forward map, deferred
+    /// requests); each message is at most the transport's largest message.
     pub held_bytes: usize,
 }
 
 impl TableSizes {
-    /// Entries that hold a message: transactions, forwarded copies, last forwards, deferred.
+    /// Entries that hold or name a message: transactions, forwards pending (the forwarded
+    /// request itself is held by its client transaction), last forwards, deferred.
     pub fn message_entries(&self) -> usize {
         self.server_transactions + self.client_transactions + self.proxied + self.last_forward + self.deferred
     }
@@ -79,7 +80,6 @@ pub(super) fn refusal_tag(config: &ServerConfig) -> String {
 impl ImServer {
     /// How many entries each table holds now (walks the transactions to add up their bytes).
     pub fn table_sizes(&self) -> TableSizes {
-        let proxied_bytes: usize = self.proxied.values().map(|p| p.forwarded.len()).sum();
         let deferred_bytes: usize = self.deferred.iter().map(|d| d.forward.bytes.len()).sum();
         let last_bytes: usize = self.last_forward.values().map(|(b, _)| b.len()).sum();
         TableSizes {
@@ -93,7 +93,7 @@ impl ImServer {
             message_ids: self.convs.by_message.len(),
             registrations: self.registry.len(),
             deferred: self.deferred.len(),
-            held_bytes: self.layer.held_bytes() + proxied_bytes + last_bytes + deferred_bytes,
+            held_bytes: self.layer.held_bytes() + last_bytes + deferred_bytes,
         }
     }
 

@@ -82,9 +82,10 @@ impl ServerConfig {
     }
 }
 
+/// A forward pending: the server transaction it answers and where it went (the forwarded
+/// request itself is held by the client transaction).
 struct Proxied {
     server: ServerTx,
-    forwarded: Vec<u8>,
     flow: Flow,
 }
 
@@ -475,7 +476,17 @@ impl ImServer {
     fn send_forward(&mut self, tx: ServerTx, msg: &Message, f: proxy::Forward) -> bool {
         let local = self.local_addr(f.transport).1;
         let out_flow = Flow { transport: f.transport, local, remote: f.to };
-        match self.layer.send_request(out_flow, f.bytes.clone(), self.now) {
+        // A non-INVITE forward this server built itself, with no fault altering it, has a key
+        // known without a parse: our branch and the method of the request it forwards.
+        let method = msg.method().filter(|m| **m != Method::Invite && self.config.faults.is_empty());
+        let sent = match method {
+            Some(m) => {
+                let key = crate::node::transaction::ClientKey { branch: f.branch.clone(), method: m.clone() };
+                self.layer.send_request_known(out_flow, f.bytes.clone(), key, self.now)
+            }
+            None => self.layer.send_request(out_flow, f.bytes.clone(), self.now),
+        };
+        match sent {
             Ok(c) => {
                 self.stats.forwarded += 1;
                 // Kept only for the fault that re-forwards retransmissions (read nowhere else).
@@ -484,7 +495,7 @@ impl ImServer {
                         self.last_forward.put(b, (f.bytes.clone(), out_flow));
                     }
                 }
-                self.proxied.insert(c, Proxied { server: tx, forwarded: f.bytes, flow: out_flow });
+                self.proxied.insert(c, Proxied { server: tx, flow: out_flow });
                 self.by_server.insert(tx, c);
                 true
             }
@@ -553,8 +564,8 @@ impl ImServer {
         self.answer(tx, msg, StatusCode::OK, &[]);
         if let Some(c) = self.by_server.get(&target).copied() {
             if let Some(p) = self.proxied.get(&c) {
-                if let Ok(fm) = Message::parse(p.forwarded.clone()) {
-                    let cancel = cancel_for(&fm);
+                if let Some(fm) = self.layer.client_request(c) {
+                    let cancel = cancel_for(fm);
                     let flow = p.flow;
                     let _ = self.layer.send_request(flow, cancel, self.now);
                 }
@@ -583,8 +594,8 @@ impl ImServer {
         let Some(p) = self.proxied.get(&c) else { return };
         let server = p.server;
         // Only an INVITE's answer can name a group's focus (learn_focus): no copy otherwise.
-        if proxy::is_invite(&p.forwarded) {
-            let forwarded = p.forwarded.clone();
+        if let Some(forwarded) = self.layer.client_request_bytes(c).filter(|b| proxy::is_invite(b)) {
+            let forwarded = forwarded.to_vec();
             self.learn_focus(&forwarded, msg);
         }
         let Some(code) = msg.status() else { return };

@@ -27,8 +27,9 @@ pub(super) struct ClientTransaction {
     pub(super) state: TxState,
     /// Where the request goes.
     flow: Flow,
-    /// The request as sent.
-    pub(super) request: Message,
+    /// The request as sent; a non-INVITE one is let go once the transaction completes (it then
+    /// only absorbs response retransmissions, for T4).
+    pub(super) request: Option<Sent>,
     /// The ACK for a non-2xx final (INVITE), re-sent on final retransmissions.
     ack: Option<Vec<u8>>,
     /// The current Timer A or E interval.
@@ -43,15 +44,14 @@ impl ClientTransaction {
     pub(super) fn start(
         id: u64,
         key: ClientKey,
-        mut request: Message,
+        request: Sent,
         flow: Flow,
         now: Instant,
         cfg: &TimerConfig,
         out: &mut Outbox,
     ) -> Self {
         out.send(&flow, request.bytes().to_vec());
-        request.shrink_to_fit();
-        let invite = request.method() == Some(&Method::Invite);
+        let invite = key.method == Method::Invite;
         let (retransmit, timeout) = if invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
         let mut tx = ClientTransaction {
             id,
@@ -59,7 +59,7 @@ impl ClientTransaction {
             key,
             state: if invite { TxState::Calling } else { TxState::Trying },
             flow,
-            request,
+            request: Some(request),
             ack: None,
             interval: cfg.initial(retransmit, flow.transport),
             timers: TimerSet::default(),
@@ -85,6 +85,9 @@ impl ClientTransaction {
     fn complete(&mut self, timer: Timer, now: Instant, cfg: &TimerConfig, out: &mut Outbox) {
         self.timers.clear_all();
         self.state = TxState::Completed;
+        if !self.invite {
+            self.request = None;
+        }
         let d = cfg.initial(timer, self.flow.transport);
         if d.is_zero() {
             self.state = TxState::Terminated;
@@ -116,9 +119,12 @@ impl ClientTransaction {
                     report(msg, out);
                 }
                 (TxState::Calling | TxState::Proceeding, _) => {
-                    let ack = ack_for(&self.request, &msg);
-                    out.send(&self.flow, ack.clone());
-                    self.ack = Some(ack);
+                    // The request of an INVITE is held for its whole life.
+                    if let Some(req) = self.request.as_ref().and_then(Sent::message) {
+                        let ack = ack_for(req, &msg);
+                        out.send(&self.flow, ack.clone());
+                        self.ack = Some(ack);
+                    }
                     report(msg, out);
                     self.complete(Timer::D, now, cfg, out);
                 }
@@ -148,16 +154,22 @@ impl ClientTransaction {
         }
     }
 
+    fn resend(&self, out: &mut Outbox) {
+        if let Some(r) = &self.request {
+            out.send(&self.flow, r.bytes().to_vec());
+        }
+    }
+
     /// A timer of this transaction fired (the layer has already disarmed it).
     pub(super) fn on_timer(&mut self, timer: Timer, now: Instant, cfg: &TimerConfig, out: &mut Outbox) {
         match (timer, self.state) {
             (Timer::A, TxState::Calling) | (Timer::E, TxState::Trying) => {
-                out.send(&self.flow, self.request.bytes().to_vec());
+                self.resend(out);
                 self.interval = cfg.next_interval(timer, self.interval);
                 out.arm(&mut self.timers, self.id, timer, now, self.interval);
             }
             (Timer::E, TxState::Proceeding) => {
-                out.send(&self.flow, self.request.bytes().to_vec());
+                self.resend(out);
                 self.interval = cfg.proceeding_interval();
                 out.arm(&mut self.timers, self.id, Timer::E, now, self.interval);
             }
@@ -169,6 +181,35 @@ impl ClientTransaction {
                 self.state = TxState::Terminated;
             }
             _ => {}
+        }
+    }
+}
+
+/// A request a client transaction sent: parsed when the TU handed it over parsed-checked, or
+/// bytes whose key the TU vouched for ([`super::TransactionLayer::send_request_known`]),
+/// parsed only if someone asks for the message.
+#[derive(Debug)]
+pub(super) enum Sent {
+    /// Parsed when sent.
+    Parsed(Message),
+    /// Bytes, and their parse once asked for.
+    Raw(Vec<u8>, std::cell::OnceCell<Option<Message>>),
+}
+
+impl Sent {
+    /// The bytes as sent.
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            Sent::Parsed(m) => m.bytes(),
+            Sent::Raw(b, _) => b,
+        }
+    }
+
+    /// The request parsed (`None` only if bytes handed over as known do not parse).
+    pub(super) fn message(&self) -> Option<&Message> {
+        match self {
+            Sent::Parsed(m) => Some(m),
+            Sent::Raw(b, parsed) => parsed.get_or_init(|| Message::parse(b.clone()).ok()).as_ref(),
         }
     }
 }

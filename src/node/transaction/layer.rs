@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::client::ClientTransaction;
+use super::client::{ClientTransaction, Sent};
 use super::index::KeyIndex;
 use super::key::{ClientKey, ServerKey};
 use super::outbox::{Deadline, Outbox};
@@ -178,6 +178,28 @@ impl TransactionLayer {
     /// retransmitted over UDP until a response or a timeout.
     pub fn send_request(&mut self, flow: Flow, request: Vec<u8>, now: Instant) -> Result<ClientTx, TxError> {
         let (msg, key) = sendable(request)?;
+        self.start_client(flow, Sent::Parsed(msg), key, now)
+    }
+
+    /// [`send_request`](Self::send_request) for a non-INVITE request whose key the caller
+    /// knows because it built the request (a proxy's forward: the branch it put in its own
+    /// Via, the method of the request it forwards): not parsed again. The caller vouches that
+    /// `request` is one [`check_sendable`] accepts with this key (checked in debug builds).
+    pub fn send_request_known(
+        &mut self,
+        flow: Flow,
+        request: Vec<u8>,
+        key: ClientKey,
+        now: Instant,
+    ) -> Result<ClientTx, TxError> {
+        debug_assert!(
+            key.method != Method::Invite && sendable(request.clone()).is_ok_and(|(_, k)| k == key),
+            "send_request_known: the request's own key is not {key:?}"
+        );
+        self.start_client(flow, Sent::Raw(request, Default::default()), key, now)
+    }
+
+    fn start_client(&mut self, flow: Flow, request: Sent, key: ClientKey, now: Instant) -> Result<ClientTx, TxError> {
         if self.client_index.contains_key(&key) {
             return Err(TxError::Duplicate);
         }
@@ -185,7 +207,7 @@ impl TransactionLayer {
             return Err(TxError::Full(self.len()));
         }
         let id = self.alloc_id();
-        let tx = ClientTransaction::start(id, key.clone(), msg, flow, now, &self.config, &mut self.out);
+        let tx = ClientTransaction::start(id, key.clone(), request, flow, now, &self.config, &mut self.out);
         self.client_index.insert(key, id);
         self.clients.insert(id, tx);
         self.prune();
@@ -286,9 +308,15 @@ impl TransactionLayer {
         self.servers.get(&tx.0).map(|t| t.reply)
     }
 
-    /// The request a live client transaction sent.
+    /// The request a live client transaction sent: an INVITE for the transaction's whole
+    /// life, another request until it has received a final response (then `None`).
     pub fn client_request(&self, tx: ClientTx) -> Option<&Message> {
-        self.clients.get(&tx.0).map(|t| &t.request)
+        self.clients.get(&tx.0).and_then(|t| t.request.as_ref()).and_then(Sent::message)
+    }
+
+    /// The bytes of [`client_request`](Self::client_request), without parsing them.
+    pub fn client_request_bytes(&self, tx: ClientTx) -> Option<&[u8]> {
+        self.clients.get(&tx.0).and_then(|t| t.request.as_ref()).map(Sent::bytes)
     }
 
     /// The live client transaction a key names (a request's top-Via branch and method).
@@ -339,7 +367,7 @@ impl TransactionLayer {
             .servers
             .values()
             .map(|t| t.request.as_ref().map_or(0, |r| r.bytes().len()) + t.last_response.as_ref().map_or(0, Vec::len));
-        let clients = self.clients.values().map(|t| t.request.bytes().len() + t.ack_len());
+        let clients = self.clients.values().map(|t| t.request.as_ref().map_or(0, |r| r.bytes().len()) + t.ack_len());
         servers.chain(clients).sum()
     }
 
@@ -399,7 +427,7 @@ impl TransactionLayer {
             held.flatten() == Some(at)
         };
         if self.out.deadlines.len() > DEADLINES_PER_TX * (servers.len() + clients.len()) + DEADLINE_SLACK {
-            self.out.deadlines.retain(|std::cmp::Reverse(d)| live(d));
+            self.out.deadlines.retain(live);
         }
         self.out.prune(live);
     }
