@@ -37,6 +37,7 @@ mod timer;
 mod tests;
 
 pub use build::{ack_for, cancel_for, response_to, response_with_reason, trying_for};
+pub(crate) use index::IdMap;
 pub use key::{ClientKey, MAGIC_COOKIE, ServerKey, is_rfc3261_branch, response_target};
 pub use layer::{TransactionLayer, check_sendable};
 pub use timer::{Timer, TimerConfig};

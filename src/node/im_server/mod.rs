@@ -21,8 +21,8 @@ use crate::interop::registration::{served_user, session_case};
 use crate::interop::wellformed;
 use crate::node::transaction::response_with_reason;
 use crate::node::transaction::{
-    ClientTx, Flow, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for, response_target,
-    response_to, trying_for,
+    ClientTx, Flow, IdMap, ServerTx, Timer, TimerConfig, TransactionLayer, TxEvent, TxHandle, cancel_for,
+    response_target, response_to, trying_for,
 };
 use crate::node::{Input, Output, SansIo};
 use crate::sip::StatusCode;
@@ -117,8 +117,8 @@ pub struct ImServer {
     convs: Conversations,
     ids: IdGen,
     now: Instant,
-    proxied: HashMap<ClientTx, Proxied>,
-    by_server: HashMap<ServerTx, ClientTx>,
+    proxied: IdMap<ClientTx, Proxied>,
+    by_server: IdMap<ServerTx, ClientTx>,
     deferred: Vec<Deferred>,
     last_forward: Lru<(Vec<u8>, Flow)>,
     stats: Stats,
@@ -139,8 +139,8 @@ impl ImServer {
             convs: Conversations::new(config.conversation_capacity),
             ids: IdGen::new(config.seed),
             now: Instant::ZERO,
-            proxied: HashMap::new(),
-            by_server: HashMap::new(),
+            proxied: IdMap::default(),
+            by_server: IdMap::default(),
             deferred: Vec::new(),
             last_forward: Lru::new(limits::LAST_FORWARDS),
             stats: Stats::default(),
