@@ -23,7 +23,8 @@ use crate::sip::{Edit, Message, StatusCode, apply_edits};
 
 /// Default of [`ServerConfig::max_transactions`]. A MESSAGE forwarded over UDP holds a server
 /// transaction for 32 s after its answer (Timer J; about 2 KB then) and a client one for 5 s
-/// (Timer K; about 3 KB with a 1 KB request): this allows some 13,000 MESSAGE/s sustained, in
+/// (Timer K; it lets the request it sent go once answered, so less than the 3 KB it held
+/// with a 1 KB request before): this allows some 13,000 MESSAGE/s sustained, in at most
 /// about 1 GB.
 pub const MAX_TRANSACTIONS: usize = 500_000;
 /// Default of [`ServerConfig::max_registrations`].

@@ -119,8 +119,11 @@ impl ClientTransaction {
                     report(msg, out);
                 }
                 (TxState::Calling | TxState::Proceeding, _) => {
-                    // The request of an INVITE is held for its whole life.
-                    if let Some(req) = self.request.as_ref().and_then(Sent::message) {
+                    // The request of an INVITE is held for its whole life (and INVITEs are
+                    // always handed over parsed: `send_request_known` takes no INVITE).
+                    let req = self.request.as_ref().and_then(Sent::message);
+                    debug_assert!(req.is_some(), "an INVITE client transaction without its request");
+                    if let Some(req) = req {
                         let ack = ack_for(req, &msg);
                         out.send(&self.flow, ack.clone());
                         self.ack = Some(ack);

@@ -177,7 +177,9 @@ impl TransactionLayer {
     /// carries the branch the TU chose, RFC 3261 §8.1.1.7) is sent along `flow` now and
     /// retransmitted over UDP until a response or a timeout.
     pub fn send_request(&mut self, flow: Flow, request: Vec<u8>, now: Instant) -> Result<ClientTx, TxError> {
-        let (msg, key) = sendable(request)?;
+        let (mut msg, key) = sendable(request)?;
+        // Held for the transaction's life (an INVITE's up to 32 s): no spare index room.
+        msg.shrink_to_fit();
         self.start_client(flow, Sent::Parsed(msg), key, now)
     }
 

@@ -64,23 +64,26 @@ impl Outbox {
     }
 }
 
-/// Most lanes a [`Deadlines`] queue keeps (one per timer duration in use; the RFC 3261 table
-/// needs about ten: T1 doubling to T2 or beyond, T4, 64·T1, Timer D).
-const MAX_LANES: usize = 16;
+/// Most lanes a [`Deadlines`] queue keeps (one per timer and duration in use: a proxy's
+/// MESSAGE traffic uses about eight, E doubling from T1 to T2, F, J and K; INVITEs add A, B,
+/// D, G, H, I, L and M).
+const MAX_LANES: usize = 24;
 
 /// A priority queue of deadlines that costs O(1) for the usual case. Transaction timers are
 /// armed with a handful of fixed durations (T1, 2·T1, ..., T4, 64·T1), and time only moves
-/// forward, so the deadlines armed with one duration come in order: each duration gets a FIFO
-/// lane, appended at the back and taken from the front, and the earliest deadline is the
-/// least of the lanes' fronts. An entry that would break its lane's order (time going
-/// backwards, or a tie broken by a smaller transaction id) and durations beyond
-/// [`MAX_LANES`] go to a binary heap beside the lanes. The order of what is popped is
+/// forward, so the deadlines of one timer armed with one duration come in order: each (timer,
+/// duration) gets a FIFO lane, appended at the back and taken from the front, and the
+/// earliest deadline is the least of the lanes' fronts. (A lane per duration alone put a
+/// server transaction's Timer J behind a newer client transaction's Timer F armed at the same
+/// instant, 64·T1 both: a tie broken by the smaller id, so into the heap.) An entry that would
+/// break its lane's order (time going backwards, or a tie broken by a smaller transaction id)
+/// and lanes beyond [`MAX_LANES`] go to a binary heap beside the lanes. The order of what is popped is
 /// exactly that of one min-heap of (deadline, transaction id, timer), with none of its
 /// O(log n) sifts through a table of 100,000 entries that mostly miss the cache.
 #[derive(Debug, Default)]
 pub(super) struct Deadlines {
-    /// (duration, its deadlines in ascending order).
-    lanes: Vec<(Duration, VecDeque<Deadline>)>,
+    /// ((duration, timer), their deadlines in ascending order).
+    lanes: Vec<((Duration, Timer), VecDeque<Deadline>)>,
     /// Whatever fits no lane.
     heap: BinaryHeap<Reverse<Deadline>>,
 }
@@ -88,10 +91,11 @@ pub(super) struct Deadlines {
 impl Deadlines {
     /// Schedule `d`, armed `after` from its arming time.
     pub(super) fn push(&mut self, after: Duration, d: Deadline) {
-        let lane = match self.lanes.iter().position(|(a, _)| *a == after) {
+        let kind = (after, d.2);
+        let lane = match self.lanes.iter().position(|(k, _)| *k == kind) {
             Some(i) => Some(i),
             None if self.lanes.len() < MAX_LANES => {
-                self.lanes.push((after, VecDeque::new()));
+                self.lanes.push((kind, VecDeque::new()));
                 Some(self.lanes.len() - 1)
             }
             None => None,
@@ -181,6 +185,21 @@ mod tests {
             }
             prop_assert_eq!(q.pop(), None);
         }
+    }
+
+    #[test]
+    fn a_server_timer_armed_with_a_newer_client_timer_of_the_same_duration_stays_in_a_lane() {
+        // A proxy relays the 200 of transaction pair (server 1, client 2) at the instant it
+        // forwards the next request (client 4): J of 1 after F of 4, the same deadline.
+        let mut q = Deadlines::default();
+        let d = Duration::from_secs(32);
+        q.push(d, (at(0) + d, 2, Timer::F));
+        q.push(d, (at(1) + d, 4, Timer::F));
+        q.push(d, (at(1) + d, 1, Timer::J));
+        assert!(q.heap.is_empty());
+        assert_eq!(q.pop(), Some((at(0) + d, 2, Timer::F)));
+        assert_eq!(q.pop(), Some((at(1) + d, 1, Timer::J)));
+        assert_eq!(q.pop(), Some((at(1) + d, 4, Timer::F)));
     }
 
     #[test]

@@ -224,3 +224,37 @@ fn stale_deadlines_are_bounded_by_the_live_transactions() {
     assert!(l.is_empty(), "over TCP Timer K is 0: gone at once");
     assert!(most <= 64, "{most}");
 }
+
+#[test]
+fn a_request_sent_with_its_key_known_retransmits_and_is_let_go_once_answered() {
+    let mut l = layer();
+    let msg = req("MESSAGE", &via("z9hG4bKk1"), "", "");
+    let key = ClientKey { branch: "z9hG4bKk1".into(), method: crate::sip::Method::Message };
+    let tx = l.send_request_known(ue_flow(Udp), msg.clone(), key.clone(), ms(0)).unwrap();
+    assert_eq!(transmits(&mut l), vec![ue_flow(Udp).packet(msg.clone())]);
+    assert_eq!(l.client_by_key(&key), Some(tx));
+    // Held as bytes, parsed when asked for: the same message.
+    assert_eq!(l.client_request_bytes(tx), Some(&msg[..]));
+    assert_eq!(l.client_request(tx).map(|m| m.bytes().to_vec()), Some(msg.clone()));
+    // Timer E resends those bytes; a duplicate key is refused.
+    let sent = run_until(&mut l, ms(600));
+    assert_eq!(sent.iter().map(|(_, p)| p.bytes.clone()).collect::<Vec<_>>(), vec![msg.clone()]);
+    assert!(l.send_request_known(ue_flow(Udp), msg.clone(), key, ms(600)).is_err());
+    // Answered: completed (Timer K), the request let go, nothing resent.
+    deliver(&mut l, resp(&msg, 200, Some("s1")), Udp, ms(700));
+    assert_eq!(response_codes(&events(&mut l)), vec![200]);
+    assert_eq!(l.client_state(tx), Some(TxState::Completed));
+    assert_eq!(l.client_request(tx), None);
+    assert_eq!(l.client_request_bytes(tx), None);
+    assert!(run_until(&mut l, ms(5_000)).is_empty());
+}
+
+#[test]
+fn an_invite_keeps_its_request_after_its_final_response() {
+    let mut l = layer();
+    let inv = req("INVITE", &via("z9hG4bKk2"), "", "");
+    let tx = send(&mut l, inv.clone(), Udp, ms(0));
+    deliver(&mut l, resp(&inv, 486, Some("s1")), Udp, ms(100));
+    let _ = events(&mut l);
+    assert_eq!(l.client_request(tx).map(|m| m.bytes().to_vec()), Some(inv));
+}
