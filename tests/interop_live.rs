@@ -329,18 +329,26 @@ fn check_pcap_of_a_live_run_gives_its_verdicts() {
 }
 
 /// `imcpm load` against Kamailio with the level-1 config family: the level-1 mix (pager, IMDN,
-/// chat, group chat, file transfer, large message) at 2,000 requests/s for 30 s, every message judged. The
-/// correct config passes everything; the faulty one fails exactly its large-message requests
-/// (T1.TERM.LMM: the forgotten tag) and leaves P-Asserted-Service in every request
-/// (X.PAS-REMOVED, NON-STRICT).
+/// chat, group chat, file transfer, large message) at 2,000 requests/s for 30 s, every message
+/// judged, by the release build (as a user runs it: a debug build's judge alone needs most of a
+/// core at this rate). The correct config passes everything; the faulty one fails exactly its
+/// large-message requests (T1.TERM.LMM: the forgotten tag) and leaves P-Asserted-Service in
+/// every request (X.PAS-REMOVED, NON-STRICT).
+///
+/// On a machine too slow for the rate the harness's own socket drops datagrams, Kamailio times
+/// out forwards the harness never saw (408) and the run is judged as a lossy trace: then what
+/// is checked is that nothing becomes a false FAIL (every non-PASS of the correct config is
+/// INCONCLUSIVE, the faulty config fails nothing but large messages), and the full counts are
+/// checked only when nothing was dropped. Which of the two held is printed.
 #[test]
 fn kamailio_level_1_under_load() {
+    let imcpm = support::release_imcpm();
     for (cfg, faulty) in [("imcpm-l1.cfg", false), ("imcpm-l1-faulty.cfg", true)] {
         let dir = std::env::temp_dir().join(format!("imcpm-kam-load-{}-{faulty}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // 1 GB of shared memory, as scripts/load.sh gives it: CPU, not memory, is its limit.
         let (_k, port) = kamailio_shm(cfg, &dir, 1024);
-        let out = Command::new(env!("CARGO_BIN_EXE_imcpm"))
+        let out = Command::new(&imcpm)
             .args(["load", "--sut", &format!("udp:127.0.0.1:{port}"), "--level", "1"])
             .args(["--rate", "2000", "--duration", "30s", "--report-dir"])
             .arg(dir.join("reports"))
@@ -358,30 +366,46 @@ fn kamailio_level_1_under_load() {
                 .filter_map(|r| r["counts"][v].as_u64())
                 .sum()
         };
+        let summary = |v: &str| json["summary"][v].as_u64().unwrap_or(0);
         let totals = &json["load"]["totals"];
+        let drops = json["load"]["drops"].as_u64().unwrap();
+        let lossless = drops == 0;
+        eprintln!(
+            "{cfg}: {} datagrams dropped by the harness's socket: {}",
+            drops,
+            if lossless { "every count checked" } else { "checked only that no verdict is a false FAIL" }
+        );
         assert_eq!(totals["offered"], 60_000, "{cfg}: {stdout}");
-        assert_eq!(totals["unanswered"], 0, "{cfg}: {stdout}");
-        assert_eq!(totals["answered"], 60_000, "{cfg}: {stdout}");
+        assert_eq!(totals["sent"], 60_000, "{cfg}: {stdout}");
+        let (answered, unanswered) = (totals["answered"].as_u64().unwrap(), totals["unanswered"].as_u64().unwrap());
+        assert_eq!(answered + unanswered, 60_000, "{cfg}: {stdout}");
+        if lossless {
+            assert_eq!(unanswered, 0, "{cfg}: {stdout}");
+        }
         let lmm = count("T1.TERM.LMM", "PASS") + count("T1.TERM.LMM", "FAIL");
         assert!(lmm > 2_000, "{cfg}: large-message requests judged: {lmm}");
         let group = count("T1.TERM.GROUP", "PASS");
         assert!(group > 2_000, "{cfg}: group chat invitations judged and passed: {group}");
-        let summary = |v: &str| json["summary"][v].as_u64().unwrap_or(0);
+        assert_eq!(summary("ERROR"), 0, "{cfg}: {stdout}");
         if faulty {
             assert_eq!(out.status.code(), Some(1), "{cfg}: {stdout}");
-            assert_eq!(count("T1.TERM.LMM", "FAIL"), lmm, "{cfg}: every large-message request fails");
-            assert_eq!(count("X.PAS-REMOVED", "NON-STRICT"), 60_000, "{cfg}");
+            assert_eq!(count("T1.TERM.LMM", "FAIL"), lmm, "{cfg}: every large-message request judged fails");
             assert_eq!(summary("FAIL"), lmm, "{cfg}: nothing else fails: {stdout}");
+            assert_eq!(count("X.PAS-REMOVED", "PASS") + count("X.PAS-REMOVED", "FAIL"), 0, "{cfg}: {stdout}");
+            if lossless {
+                assert_eq!(count("X.PAS-REMOVED", "NON-STRICT"), 60_000, "{cfg}");
+            }
         } else {
             assert_eq!(out.status.code(), Some(0), "{cfg}: {stdout}");
             let not_pass: u64 = json["summary"]
                 .as_object()
                 .unwrap()
                 .iter()
-                .filter(|(k, _)| *k != "PASS")
+                .filter(|(k, _)| *k != "PASS" && (lossless || *k != "INCONCLUSIVE"))
                 .map(|(_, n)| n.as_u64().unwrap())
                 .sum();
             assert_eq!(not_pass, 0, "{cfg}: {stdout}");
+            assert!(count("T1.TERM.PAGER", "PASS") > 30_000, "{cfg}: {stdout}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -313,6 +313,9 @@ struct Streaming<'a> {
     info: WindowInfo,
     /// Other addresses of a `--sut IP:PORT` the server spoke from (connections it opened).
     sut_peers: std::collections::HashSet<SocketAddr>,
+    /// The feed was marked [`Feed::Incomplete`]: every part, including one made later, judges
+    /// as an incomplete, lossy trace.
+    lossy: bool,
 }
 
 /// At most this many [`Streaming::sut_peers`] are learnt (one per TCP connection the server
@@ -369,8 +372,10 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
             }
             Feed::Done(call) => s.done(call),
             Feed::Incomplete => {
+                s.lossy = true;
                 for p in &mut s.parts {
                     p.ctx.complete = false;
+                    p.ctx.lossy = true;
                 }
             }
             Feed::SutPeer(a) => s.add_sut_peer(a),
@@ -425,6 +430,7 @@ fn streaming(job: &CaptureJob) -> Streaming<'_> {
         cut: (VecDeque::new(), std::collections::HashSet::new()),
         section_now: Vec::new(),
         sut_peers: std::collections::HashSet::new(),
+        lossy: false,
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
         flows_left_out: 0,
@@ -588,7 +594,8 @@ impl Streaming<'_> {
                 role: Role::Proxy,
                 domains: job.domains.clone(),
                 users: job.users.clone(),
-                complete: job.complete,
+                complete: job.complete && !self.lossy,
+                lossy: self.lossy,
             },
             regs: Registrations::default(),
             deliveries: Vec::new(),
@@ -1263,6 +1270,57 @@ mod tests {
         ] {
             assert_eq!(via_branches(m), via_branches_bytewise(m), "{}", String::from_utf8_lossy(m));
         }
+    }
+
+    /// A load run's feed is complete until its socket drops a datagram: a CPM MESSAGE the server
+    /// answered 408 without a forward seen is FAIL before the `Incomplete` mark and
+    /// INCONCLUSIVE after it (the 408 may be the relay of a forward that was lost), in a part
+    /// made before the mark or after it.
+    #[test]
+    fn an_answer_without_a_forward_after_a_loss_is_inconclusive() {
+        use crate::base::{Packet, Transport};
+        let (up, sut): (SocketAddr, SocketAddr) = ("10.0.0.1:5060".parse().unwrap(), "10.0.0.2:5060".parse().unwrap());
+        let request = |n: u32| {
+            format!(
+                "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc{n}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a{n}\r\nTo: <sip:bob@im.example.net>\r\n\
+                 Call-ID: c{n}\r\nCSeq: 1 MESSAGE\r\nP-Served-User: <sip:bob@im.example.net>;sescase=term\r\n\
+                 Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"\r\n\
+                 Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+            )
+        };
+        let timeout = |n: u32| {
+            format!(
+                "SIP/2.0 408 Request Timeout\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKc{n}\r\n\
+                 From: <sip:alice@example.com>;tag=a{n}\r\nTo: <sip:bob@im.example.net>;tag=s{n}\r\nCall-ID: c{n}\r\n\
+                 CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let msg = |frame: u64, from, to, text: String| {
+            Feed::Message(SipMessage {
+                file: 0,
+                frame,
+                time_us: frame * 1000,
+                section: 0,
+                section_comment: Arc::from(""),
+                packet: Packet::new(Transport::Udp, from, to, text.into_bytes()),
+            })
+        };
+        let judge = |mark: bool| {
+            let mut job = CaptureJob::new(vec![PathBuf::from("load")], vec![SutAddr::Addr(sut)], Level::One);
+            job.complete = true;
+            let mut feed =
+                vec![msg(1, up, sut, request(1)), msg(2, sut, up, timeout(1)), Feed::Done(Box::from(&b"c1"[..]))];
+            if mark {
+                feed.push(Feed::Incomplete);
+            }
+            feed.extend([msg(3, up, sut, request(2)), msg(4, sut, up, timeout(2)), Feed::Done(Box::from(&b"c2"[..]))]);
+            judge_feed(&job, feed).aggregate.counts[&crate::interop::rules::ReqId::T1_TERM_PAGER].clone()
+        };
+        let fail = Verdict::Fail;
+        let inconclusive = Verdict::Inconclusive;
+        assert_eq!(judge(false), BTreeMap::from([(fail, 2)]));
+        assert_eq!(judge(true), BTreeMap::from([(fail, 1), (inconclusive, 1)]));
     }
 
     #[test]

@@ -467,6 +467,7 @@ pub fn judge(
         domains,
         users,
         complete: true,
+        lossy: false,
     };
     let report = check_trace(&ctx, &r.trace);
     let file = r.script.files.join(" + ");

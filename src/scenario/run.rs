@@ -112,6 +112,7 @@ pub fn judge(mut p: Player) -> ScenarioRun {
         users: std::mem::take(&mut p.b.users),
         // What the harness's own sockets dropped may be missing from the trace.
         complete: p.dropped == 0,
+        lossy: p.dropped > 0,
     };
     let oracle = check_trace(&ctx, &p.b.world.trace);
     let mut findings = oracle.findings;

@@ -36,6 +36,25 @@ pub(crate) fn work_dir(name: &str) -> PathBuf {
     d
 }
 
+/// The release build of `imcpm`, built now if needed (`cargo build --release --bin imcpm`, as
+/// `scripts/soak.sh` and `scripts/load.sh` build it: one build serves all three), for the
+/// tests that measure or load as a user would run it.
+#[allow(dead_code)] // not every test binary that includes this file loads a server
+pub(crate) fn release_imcpm() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--bin", "imcpm"])
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "`cargo build --release --bin imcpm` failed: {status}");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = target.join("release/imcpm");
+    assert!(bin.is_file(), "{} missing after the release build", bin.display());
+    bin
+}
+
 /// A loopback UDP port free right now (released before use; the window is tiny).
 pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

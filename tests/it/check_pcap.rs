@@ -110,6 +110,7 @@ fn oracle(s: &Scenario, run: &ScenarioRun, frames: &[usize]) -> Vec<Judged> {
         domains: vec![DOMAIN.into()],
         users: users(s),
         complete: true,
+        lossy: false,
     };
     let mut judged: Vec<Judged> = check_trace(&ctx, &run.trace)
         .findings
@@ -390,6 +391,7 @@ fn whole_and_streamed(
         domains: vec!["im.example.net".into()],
         users: users.clone(),
         complete: false,
+        lossy: false,
     };
     let whole = worst(check_trace(&ctx, trace).findings.iter().map(|f| (f.requirement, f.verdict)));
     let file = tmp("check_pcap_streamed").join(format!("{name}.pcapng"));

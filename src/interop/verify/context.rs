@@ -24,6 +24,10 @@ pub struct PairContext {
     /// True when the trace is complete (simulation, live run): a request that produced nothing
     /// is a failure. False for captures (it may simply be missing): INCONCLUSIVE.
     pub complete: bool,
+    /// True when the observer is known to have lost messages (a load run's or a live run's
+    /// own socket dropped datagrams): a response where a forward was expected may be the relay
+    /// of a forward that was lost, so it proves nothing (INCONCLUSIVE, never FAIL).
+    pub lossy: bool,
     /// Trace index of the ingress message.
     pub ingress_index: Option<usize>,
     /// Trace index of the egress message.
@@ -41,6 +45,7 @@ impl PairContext {
             online: None,
             egress_transport: None,
             complete: true,
+            lossy: false,
             ingress_index: None,
             egress_index: None,
         }

@@ -199,21 +199,17 @@ pub(crate) fn check_pair_of(
             if r.status() == Some(StatusCode::BAD_REQUEST)
                 && (!matches!(exp, Expectation::Map { .. }) || wellformed::malformed_elsewhere(ingress)) =>
         {
-            j.violation(
+            answered_instead(
+                &mut j,
+                &p,
                 ReqId::SIP_ROBUST,
                 "forwarded: every header the server must parse is well-formed (decisions.md#d15)",
-                "answered 400",
-                p.loc_resp(),
+                r,
             );
         }
         (Expectation::Map { family, service, .. }, Egress::Responded(r)) => {
             let id = ReqId::of_service(family, service);
-            j.violation(
-                id,
-                "the request forwarded in the mapped form",
-                format!("answered {}", status(r)),
-                p.loc_resp(),
-            );
+            answered_instead(&mut j, &p, id, "the request forwarded in the mapped form", r);
         }
         (Expectation::Map { family, service, .. }, Egress::Nothing) => {
             nothing(&mut j, ctx, ReqId::of_service(family, service), "the request forwarded in the mapped form");
@@ -223,11 +219,12 @@ pub(crate) fn check_pair_of(
             nothing(&mut j, ctx, ReqId::ROUTE_VIA_IMS, "the request sent on toward the next hop");
         }
         (Expectation::PassThrough, Egress::Responded(r)) if r.status().is_some_and(StatusCode::is_final) => {
-            j.violation(
+            answered_instead(
+                &mut j,
+                &p,
                 ReqId::ROUTE_VIA_IMS,
                 "the request sent on toward the next hop (nothing to map, nothing to refuse)",
-                format!("answered {}", status(r)),
-                p.loc_resp(),
+                r,
             );
         }
         _ => {}
@@ -239,6 +236,26 @@ fn status(r: &Message) -> String {
     match r.start() {
         StartLine::Response { code, reason } => format!("{code} {}", r.text(*reason)),
         StartLine::Request { .. } => "a request".into(),
+    }
+}
+
+/// The server answered a request it should have sent on, and nothing it sent on was seen: a
+/// violation, unless the observer lost messages ([`PairContext::lossy`]): then the answer may be
+/// the relay of the final response to a forward that was lost, and the pair is INCONCLUSIVE.
+fn answered_instead(j: &mut Judge, p: &Pos<'_>, id: ReqId, exp: &str, r: &Message) {
+    if p.ctx.lossy {
+        j.push(
+            id,
+            Verdict::Inconclusive,
+            exp,
+            format!(
+                "answered {}, no forward seen; the observer lost messages, so the answer may be the relay of a forward that was lost",
+                status(r)
+            ),
+            p.loc_resp(),
+        );
+    } else {
+        j.violation(id, exp, format!("answered {}", status(r)), p.loc_resp());
     }
 }
 
@@ -1682,6 +1699,58 @@ mod tests {
         assert_eq!(
             pairs(&check_pair(&capture, &ing, Egress::Nothing)),
             vec![(ReqId::T1_TERM_PAGER, Verdict::Inconclusive)]
+        );
+    }
+
+    /// An observer that lost messages cannot tell the server's own answer from the relay of the
+    /// final response to a forward it lost: a response where a forward was expected is then
+    /// INCONCLUSIVE, for a mapped request, a request sent on unchanged and a 400 alike; what the
+    /// answer proves whatever was lost (a forward where a 403 is due, a 483 not given) stays FAIL.
+    #[test]
+    fn an_answer_in_place_of_a_forward_proves_nothing_when_messages_were_lost() {
+        let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
+        let lossy = PairContext { complete: false, lossy: true, ..c.clone() };
+        let r408 = response("408 Request Timeout");
+        let ing = ingress(70, &[CPM_AC], "hi");
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Responded(&r408))), vec![(ReqId::T1_TERM_PAGER, Verdict::Fail)]);
+        let f = check_pair(&lossy, &ing, Egress::Responded(&r408));
+        assert_eq!(pairs(&f), vec![(ReqId::T1_TERM_PAGER, Verdict::Inconclusive)]);
+        assert!(
+            f[0].observed.starts_with("answered 408 Request Timeout, no forward seen; the observer lost"),
+            "{}",
+            f[0].observed
+        );
+        // Incomplete alone (a capture) keeps the FAIL: only known loss lowers it.
+        let capture = PairContext { complete: false, ..c.clone() };
+        assert_eq!(
+            pairs(&check_pair(&capture, &ing, Egress::Responded(&r408))),
+            vec![(ReqId::T1_TERM_PAGER, Verdict::Fail)]
+        );
+        // Nothing to map: still the server's to send on.
+        let plain = ingress(70, &[IM_AC], "hi");
+        assert_eq!(
+            pairs(&check_pair(&c, &plain, Egress::Responded(&r408))),
+            vec![(ReqId::ROUTE_VIA_IMS, Verdict::Fail)]
+        );
+        assert_eq!(
+            pairs(&check_pair(&lossy, &plain, Egress::Responded(&r408))),
+            vec![(ReqId::ROUTE_VIA_IMS, Verdict::Inconclusive)]
+        );
+        // A 400 for a well-formed request may be the downstream's too.
+        let r400 = response("400 Bad Request");
+        assert_eq!(pairs(&check_pair(&c, &plain, Egress::Responded(&r400))), vec![(ReqId::SIP_ROBUST, Verdict::Fail)]);
+        assert_eq!(
+            pairs(&check_pair(&lossy, &plain, Egress::Responded(&r400))),
+            vec![(ReqId::SIP_ROBUST, Verdict::Inconclusive)]
+        );
+        // Max-Forwards 0: forwarded or answered otherwise than 483, a FAIL either way.
+        let mf0 = ingress(0, &[IM_AC], "hi");
+        assert_eq!(pairs(&check_pair(&lossy, &mf0, Egress::Responded(&r408))), vec![(ReqId::SIP_PROXY, Verdict::Fail)]);
+        // A level-1 local CPM client: any answer but 403 is a FAIL, forwarded or not.
+        let orig = PairContext { case: SessionCase::Orig, client: Some(ClientKind::Cpm), ..lossy.clone() };
+        assert_eq!(
+            pairs(&check_pair(&orig, &ing, Egress::Responded(&r408))),
+            vec![(ReqId::T1_NO_LOCAL_CPM, Verdict::Fail)]
         );
     }
 

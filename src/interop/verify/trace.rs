@@ -40,6 +40,10 @@ pub struct TraceContext {
     pub users: BTreeMap<String, ClientKind>,
     /// True when the trace is complete (simulation, live): missing output is a failure.
     pub complete: bool,
+    /// True when the observer is known to have lost messages (its own socket dropped
+    /// datagrams): see [`PairContext::lossy`]; a response not seen relayed upstream is never
+    /// taken as dropped by the server, however long the trace runs on.
+    pub lossy: bool,
 }
 
 /// One judged pair.
@@ -298,6 +302,7 @@ pub(crate) fn judge_local_of(
         let mut pctx = PairContext::new(ctx.level, case, client);
         pctx.role = ctx.role;
         pctx.complete = ctx.complete;
+        pctx.lossy = ctx.lossy;
         pctx.ingress_index = Some(i);
         // The core's `regstate=unreg` wins over what the registrations said (D3).
         pctx.online = if unreg { Some(false) } else { registered };
@@ -375,7 +380,7 @@ pub(crate) fn judge_local_of(
     }
     let last = trace.events.last().map_or(Instant::ZERO, |e| e.time);
     let end = end.map_or(last, |e| e.max(last));
-    judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete, end);
+    judge_relayed_responses(&mut j, trace, &parsed, &is_sut, ctx.complete, ctx.lossy, end);
     judge_trying_not_relayed(&mut j, trace, &parsed, &is_sut);
     let sent = (0..parsed.len())
         .filter_map(|n| {
@@ -482,6 +487,7 @@ fn judge_relayed_responses(
     parsed: &[Parsed],
     is_sut: &dyn Fn(&SocketAddr) -> bool,
     complete: bool,
+    lossy: bool,
     end: Instant,
 ) {
     // A response received by the server whose top Via is the server's must go upstream with that
@@ -519,8 +525,9 @@ fn judge_relayed_responses(
         });
         let to_cancel = r.cseq().is_ok_and(|(_, m)| m == Method::Cancel);
         // In a capture the relay may simply be missing; once the capture runs on for 64*T1 (32 s,
-        // every transaction timer of RFC 3261 has fired) without it, it was dropped.
-        let seen_long = end.since(o.time) >= std::time::Duration::from_secs(32);
+        // every transaction timer of RFC 3261 has fired) without it, it was dropped; unless the
+        // observer itself is known to have lost messages.
+        let seen_long = !lossy && end.since(o.time) >= std::time::Duration::from_secs(32);
         if relayed.is_none() && first_copy && !to_cancel && r.status().is_some_and(StatusCode::is_final) {
             let sure = complete || seen_long;
             j.push(
@@ -904,6 +911,7 @@ mod tests {
             domains: vec!["im.example.net".into()],
             users: BTreeMap::new(),
             complete,
+            lossy: false,
         }
     }
 
@@ -1041,6 +1049,24 @@ mod tests {
         p.pop();
         p.push((SUT, UP, response("200 OK", "MESSAGE", &[VIA_SUT, VIA_UP])));
         assert_eq!(non_pass(&check_trace(&ctx(true), &trace(p))), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(3))]);
+    }
+
+    /// A capture that runs on 32 s past a final response never relayed shows it dropped (FAIL);
+    /// an observer known to have lost messages may have lost the relay itself (INCONCLUSIVE).
+    #[test]
+    fn a_final_response_not_relayed_is_dropped_only_if_nothing_was_lost() {
+        let p = vec![
+            (UP, SUT, request("MESSAGE", &[VIA_UP], 70)),
+            (SUT, DOWN, request("MESSAGE", &[VIA_SUT, VIA_UP], 69)),
+            (DOWN, SUT, response("200 OK", "MESSAGE", &[VIA_SUT, VIA_UP])),
+        ];
+        let mut t = trace(p);
+        // Something else seen 40 s later, between two other hosts.
+        t.push(Instant(40_000_000), Packet::new(Transport::Udp, addr(UP), addr(DOWN), b"junk".to_vec()));
+        assert_eq!(non_pass(&check_trace(&ctx(false), &t)), vec![(ReqId::SIP_PROXY, Verdict::Fail, Some(2))]);
+        let lossy = TraceContext { lossy: true, ..ctx(false) };
+        let r = check_trace(&lossy, &t);
+        assert_eq!(non_pass(&r), vec![(ReqId::SIP_PROXY, Verdict::Inconclusive, Some(2))]);
     }
 
     #[test]
