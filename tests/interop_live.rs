@@ -383,9 +383,11 @@ fn kamailio_level_1_under_load() {
             assert_eq!(unanswered, 0, "{cfg}: {stdout}");
         }
         let lmm = count("T1.TERM.LMM", "PASS") + count("T1.TERM.LMM", "FAIL");
-        assert!(lmm > 2_000, "{cfg}: large-message requests judged: {lmm}");
+        // About 3,000 of each (5% of the mix); fewer judged where datagrams were lost.
+        let floor = if lossless { 2_900 } else { 1_500 };
+        assert!(lmm > floor, "{cfg}: large-message requests judged: {lmm}");
         let group = count("T1.TERM.GROUP", "PASS");
-        assert!(group > 2_000, "{cfg}: group chat invitations judged and passed: {group}");
+        assert!(group > floor, "{cfg}: group chat invitations judged and passed: {group}");
         assert_eq!(summary("ERROR"), 0, "{cfg}: {stdout}");
         if faulty {
             assert_eq!(out.status.code(), Some(1), "{cfg}: {stdout}");
@@ -405,7 +407,7 @@ fn kamailio_level_1_under_load() {
                 .map(|(_, n)| n.as_u64().unwrap())
                 .sum();
             assert_eq!(not_pass, 0, "{cfg}: {stdout}");
-            assert!(count("T1.TERM.PAGER", "PASS") > 30_000, "{cfg}: {stdout}");
+            assert!(count("T1.TERM.PAGER", "PASS") > floor * 12, "{cfg}: {stdout}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -33,6 +33,16 @@ impl Snapshot {
 #[derive(Debug, Default)]
 pub(super) struct Expectations {
     judge: Judge,
+    /// Violations shown by something missing (no final response, nothing received, the
+    /// server's own timeout): judged at the end, when it is known whether the harness's sockets
+    /// dropped datagrams (then what is missing may have been lost there: INCONCLUSIVE).
+    absent: Vec<(ReqId, String, String, Location)>,
+}
+
+/// A final status a server gives on its own when a forward of its was never answered (RFC 3261
+/// §16.7 step 6: 408; 504 Server Time-out): what it answers when the harness lost the forward.
+fn timeout(code: u16) -> bool {
+    matches!(code, 408 | 504)
 }
 
 impl Expectations {
@@ -44,29 +54,52 @@ impl Expectations {
         if let (Some(want), Some((who, idx))) = (e.status, sent) {
             let got = ue(w, who).and_then(|u| u.sent[*idx].final_code);
             let observed = got.map_or("no final response".to_string(), |c| format!("{c}"));
-            self.expect(id, format!("step {n}: {who} gets {want}"), got == Some(want), observed, &loc);
+            let absent = got.is_none_or(|c| timeout(c.as_u16()) && !timeout(want.as_u16()));
+            self.expect(id, format!("step {n}: {who} gets {want}"), got == Some(want), observed, &loc, absent);
         }
         for a in &e.delivered_to {
             let ok = received_service(w, a) > before.of(a);
-            self.expect(id, format!("step {n}: {a} receives the request"), ok, "nothing received", &loc);
+            self.expect(id, format!("step {n}: {a} receives the request"), ok, "nothing received", &loc, true);
         }
         for a in &e.nothing_to {
             let got = received_service(w, a) - before.of(a);
             let observed = format!("{got} request(s) received");
-            self.expect(id, format!("step {n}: nothing reaches {a}"), got == 0, observed, &loc);
+            self.expect(id, format!("step {n}: nothing reaches {a}"), got == 0, observed, &loc, false);
         }
     }
 
-    /// Record one check of `id`; a violation when it did not hold.
-    fn expect(&mut self, id: ReqId, expected: String, held: bool, observed: impl Into<String>, loc: &Location) {
+    /// Record one check of `id`; a violation when it did not hold (one shown by something
+    /// missing, `absent`, is held back for [`Expectations::finish`]).
+    fn expect(
+        &mut self,
+        id: ReqId,
+        expected: String,
+        held: bool,
+        observed: impl Into<String>,
+        loc: &Location,
+        absent: bool,
+    ) {
         self.judge.checked(id, expected.clone());
-        if !held {
+        if held {
+        } else if absent {
+            self.absent.push((id, expected, observed.into(), loc.clone()));
+        } else {
             self.judge.violation(id, expected, observed, loc.clone());
         }
     }
 
-    /// Every finding: the violations, then a PASS for each checked ID without one.
-    pub(super) fn finish(self) -> Vec<Finding> {
+    /// Every finding: the violations, then a PASS for each checked ID without one. `dropped`:
+    /// datagrams the harness's sockets dropped during the play; when any were, a violation shown
+    /// by something missing is INCONCLUSIVE (it may have been lost at the harness).
+    pub(super) fn finish(mut self, dropped: u64) -> Vec<Finding> {
+        for (id, expected, observed, loc) in std::mem::take(&mut self.absent) {
+            if dropped > 0 {
+                let observed = format!("{observed} (the harness's sockets dropped {dropped} datagrams)");
+                self.judge.push(id, crate::interop::finding::Verdict::Inconclusive, expected, observed, loc);
+            } else {
+                self.judge.violation(id, expected, observed, loc);
+            }
+        }
         self.judge.finish(Location::default())
     }
 }

@@ -121,7 +121,7 @@ pub fn judge(mut p: Player) -> ScenarioRun {
             f.observed = format!("{} (the harness's sockets dropped {} datagrams)", f.observed, p.dropped);
         }
     }
-    findings.extend(std::mem::take(&mut p.expect).finish());
+    findings.extend(std::mem::take(&mut p.expect).finish(p.dropped));
     if let Some(why) = &p.stopped {
         findings.extend(harness_findings(&s.requirements, why));
     }
@@ -230,5 +230,24 @@ mod tests {
         let f = run.findings.iter().find(|f| f.requirement == ReqId::T1_TERM_PAGER).unwrap();
         assert_eq!(f.verdict, Verdict::Inconclusive);
         assert!(f.observed.contains("the harness's sockets dropped 3 datagrams"), "{}", f.observed);
+        // The step's own expectations (a 200 for alice, bob receives it) likewise: FAIL when
+        // nothing was dropped, INCONCLUSIVE when the harness may have lost what was missing.
+        let steps = |run: &ScenarioRun| -> Vec<(Verdict, String)> {
+            run.findings
+                .iter()
+                .filter(|f| f.requirement == ReqId::ROUTE_VIA_IMS && f.verdict != Verdict::Pass)
+                .filter(|f| f.location.side.as_deref().is_some_and(|s| s.starts_with("step ")))
+                .map(|f| (f.verdict, f.observed.clone()))
+                .collect()
+        };
+        let clean = steps(&silent(0));
+        assert!(!clean.is_empty() && clean.iter().all(|(v, _)| *v == Verdict::Fail), "{clean:?}");
+        let lossy = steps(&silent(3));
+        assert_eq!(lossy.len(), clean.len(), "{lossy:?}");
+        assert!(
+            lossy.iter().all(|(v, o)| *v == Verdict::Inconclusive && o.ends_with("(the harness's sockets dropped 3 datagrams)")),
+            "{lossy:?}"
+        );
+        assert!(run.findings.iter().all(|f| f.verdict != Verdict::Fail), "{:?}", run.findings);
     }
 }

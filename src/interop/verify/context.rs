@@ -25,8 +25,9 @@ pub struct PairContext {
     /// is a failure. False for captures (it may simply be missing): INCONCLUSIVE.
     pub complete: bool,
     /// True when the observer is known to have lost messages (a load run's or a live run's
-    /// own socket dropped datagrams): a response where a forward was expected may be the relay
-    /// of a forward that was lost, so it proves nothing (INCONCLUSIVE, never FAIL).
+    /// own socket dropped datagrams; that observer plays the downstream side too): the server's
+    /// timeout answer (408, 504) where a forward was expected may follow a forward that was
+    /// lost, so it proves nothing (INCONCLUSIVE, never FAIL). Implies `complete` false.
     pub lossy: bool,
     /// Trace index of the ingress message.
     pub ingress_index: Option<usize>,

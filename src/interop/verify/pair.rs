@@ -115,7 +115,16 @@ pub(crate) fn check_pair_of(
             Egress::Responded(r) => {
                 j.violation(ReqId::SIP_ROBUST, exp, format!("answered {}", status(r)), p.loc_resp())
             }
-            Egress::Nothing => j.checked(ReqId::SIP_ROBUST, exp),
+            // Dropping it is allowed; but where the trace may miss messages, a forward of it
+            // may be what is missing.
+            Egress::Nothing if ctx.complete => j.checked(ReqId::SIP_ROBUST, exp),
+            Egress::Nothing => j.push(
+                ReqId::SIP_ROBUST,
+                Verdict::Inconclusive,
+                exp,
+                "nothing seen from the server (neither the 400 nor a forward)",
+                Location { message: ctx.ingress_index.map(Location::number), ..Location::default() },
+            ),
         }
         return j.finish(pass_loc);
     }
@@ -199,12 +208,11 @@ pub(crate) fn check_pair_of(
             if r.status() == Some(StatusCode::BAD_REQUEST)
                 && (!matches!(exp, Expectation::Map { .. }) || wellformed::malformed_elsewhere(ingress)) =>
         {
-            answered_instead(
-                &mut j,
-                &p,
+            j.violation(
                 ReqId::SIP_ROBUST,
                 "forwarded: every header the server must parse is well-formed (decisions.md#d15)",
-                r,
+                "answered 400",
+                p.loc_resp(),
             );
         }
         (Expectation::Map { family, service, .. }, Egress::Responded(r)) => {
@@ -240,16 +248,20 @@ fn status(r: &Message) -> String {
 }
 
 /// The server answered a request it should have sent on, and nothing it sent on was seen: a
-/// violation, unless the observer lost messages ([`PairContext::lossy`]): then the answer may be
-/// the relay of the final response to a forward that was lost, and the pair is INCONCLUSIVE.
+/// violation, unless the observer lost messages ([`PairContext::lossy`]) and the answer is the
+/// one a server gives on its own when a forward of its is never answered (408 Request Timeout,
+/// RFC 3261 §16.7 step 6, or 504 Server Time-out): the lossy observer is the downstream side
+/// too, so a forward it lost was never answered, and the pair is INCONCLUSIVE. Any other answer
+/// proves the server answered instead of forwarding, whatever was lost.
 fn answered_instead(j: &mut Judge, p: &Pos<'_>, id: ReqId, exp: &str, r: &Message) {
-    if p.ctx.lossy {
+    let timeout = matches!(r.status().map(|c| c.as_u16()), Some(408 | 504));
+    if p.ctx.lossy && timeout {
         j.push(
             id,
             Verdict::Inconclusive,
             exp,
             format!(
-                "answered {}, no forward seen; the observer lost messages, so the answer may be the relay of a forward that was lost",
+                "answered {}, no forward seen; the observer lost messages: a forward of the server's may have been lost, and this its timeout",
                 status(r)
             ),
             p.loc_resp(),
@@ -1679,6 +1691,14 @@ mod tests {
         assert_eq!(pairs(&check_pair(&c, &ing, Egress::Responded(&r))), vec![(ReqId::SIP_ROBUST, Verdict::Pass)]);
         let eg = forwarded("TCP", 69, &["Accept-Contact: <sip:x@y>;+g.oma.sip-im"], "hi");
         assert_eq!(pairs(&check_pair(&c, &ing, Egress::Forwarded(&eg))), vec![(ReqId::SIP_ROBUST, Verdict::Fail)]);
+        // Dropped: a PASS where the trace is complete; where it may miss messages (a capture),
+        // a forward of it may be what is missing.
+        assert_eq!(pairs(&check_pair(&c, &ing, Egress::Nothing)), vec![(ReqId::SIP_ROBUST, Verdict::Pass)]);
+        let capture = PairContext { complete: false, ..c.clone() };
+        assert_eq!(
+            pairs(&check_pair(&capture, &ing, Egress::Nothing)),
+            vec![(ReqId::SIP_ROBUST, Verdict::Inconclusive)]
+        );
     }
 
     #[test]
@@ -1702,10 +1722,11 @@ mod tests {
         );
     }
 
-    /// An observer that lost messages cannot tell the server's own answer from the relay of the
-    /// final response to a forward it lost: a response where a forward was expected is then
-    /// INCONCLUSIVE, for a mapped request, a request sent on unchanged and a 400 alike; what the
-    /// answer proves whatever was lost (a forward where a 403 is due, a 483 not given) stays FAIL.
+    /// An observer that lost messages (and plays the downstream side) cannot tell whether a
+    /// timeout answer (408, 504) where a forward was expected followed a forward it lost: such a
+    /// pair is INCONCLUSIVE, for a mapped request and a request sent on unchanged alike; any
+    /// other answer, and what an answer proves whatever was lost (a 483 not given, a local CPM
+    /// client at level 1 answered otherwise than 403), stays FAIL.
     #[test]
     fn an_answer_in_place_of_a_forward_proves_nothing_when_messages_were_lost() {
         let c = ctx(Level::One, SessionCase::Term, Some(ClientKind::Im));
@@ -1719,6 +1740,19 @@ mod tests {
             f[0].observed.starts_with("answered 408 Request Timeout, no forward seen; the observer lost"),
             "{}",
             f[0].observed
+        );
+        // Any answer but a timeout proves the server answered instead of forwarding.
+        for other in ["503 Service Unavailable", "202 Accepted", "480 Temporarily Unavailable"] {
+            let r = response(other);
+            assert_eq!(
+                pairs(&check_pair(&lossy, &ing, Egress::Responded(&r))),
+                vec![(ReqId::T1_TERM_PAGER, Verdict::Fail)]
+            );
+        }
+        let r504 = response("504 Server Time-out");
+        assert_eq!(
+            pairs(&check_pair(&lossy, &ing, Egress::Responded(&r504))),
+            vec![(ReqId::T1_TERM_PAGER, Verdict::Inconclusive)]
         );
         // Incomplete alone (a capture) keeps the FAIL: only known loss lowers it.
         let capture = PairContext { complete: false, ..c.clone() };
@@ -1736,12 +1770,11 @@ mod tests {
             pairs(&check_pair(&lossy, &plain, Egress::Responded(&r408))),
             vec![(ReqId::ROUTE_VIA_IMS, Verdict::Inconclusive)]
         );
-        // A 400 for a well-formed request may be the downstream's too.
+        // A 400 for a well-formed request is the server's own, whatever was lost.
         let r400 = response("400 Bad Request");
-        assert_eq!(pairs(&check_pair(&c, &plain, Egress::Responded(&r400))), vec![(ReqId::SIP_ROBUST, Verdict::Fail)]);
         assert_eq!(
             pairs(&check_pair(&lossy, &plain, Egress::Responded(&r400))),
-            vec![(ReqId::SIP_ROBUST, Verdict::Inconclusive)]
+            vec![(ReqId::SIP_ROBUST, Verdict::Fail)]
         );
         // Max-Forwards 0: forwarded or answered otherwise than 483, a FAIL either way.
         let mf0 = ingress(0, &[IM_AC], "hi");
