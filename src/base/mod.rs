@@ -22,6 +22,25 @@ pub use ids::IdGen;
 pub use time::Instant;
 pub use wire::{Packet, Trace, Traced, Transport};
 
+/// `v` in decimal, zero-padded to at least `width` digits (as `{v:0width$}`), without the
+/// formatting machinery (for hot paths: a timestamp, a Max-Forwards, a port).
+pub(crate) fn push_digits(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in buf.len() - i..width {
+        out.push('0');
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
 /// The 1-based line and column of byte `offset` in `text` (clamped to its end), for errors that
 /// point into an input file.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {

@@ -460,7 +460,7 @@ fn capture_time(t: Instant) -> String {
     // `...:SSZ` -> `...:SS.ffffffZ`
     s.pop();
     s.push('.');
-    report::write::push_digits(&mut s, t.0 % 1_000_000, 6);
+    crate::base::push_digits(&mut s, t.0 % 1_000_000, 6);
     s.push('Z');
     s
 }
@@ -1274,8 +1274,7 @@ mod tests {
 
     /// A load run's feed is complete until its socket drops a datagram: a CPM MESSAGE the server
     /// answered 408 without a forward seen is FAIL before the `Incomplete` mark and
-    /// INCONCLUSIVE after it (the 408 may be the relay of a forward that was lost), in a part
-    /// made before the mark or after it.
+    /// INCONCLUSIVE after it (the server's timeout of a forward the harness may have lost).
     #[test]
     fn an_answer_without_a_forward_after_a_loss_is_inconclusive() {
         use crate::base::{Packet, Transport};

@@ -2,6 +2,7 @@
 //! four report files, and the run's times (its start in RFC 3339, its duration, CPU seconds).
 
 use super::model::RunReport;
+use crate::base::push_digits;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -174,24 +175,6 @@ pub fn rfc3339(secs: u64) -> String {
     }
     out.push('Z');
     out
-}
-
-/// `v` in decimal, zero-padded to at least `width` digits (as `{v:0width$}`).
-pub(crate) fn push_digits(out: &mut String, mut v: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for _ in buf.len() - i..width {
-        out.push('0');
-    }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]

@@ -77,6 +77,17 @@ impl Message {
         Ok(m)
     }
 
+    /// [`Message::parse`] that gives the bytes back, with the error, when they do not parse.
+    pub fn parse_keeping(bytes: Vec<u8>) -> Result<Message, (ParseError, Vec<u8>)> {
+        match parse_parts(&bytes) {
+            Ok(mut m) => {
+                m.bytes = bytes;
+                Ok(m)
+            }
+            Err(e) => Err((e, bytes)),
+        }
+    }
+
     /// [`Message::parse`] that gives the bytes back when they do not parse.
     pub fn parse_or_keep(bytes: Vec<u8>) -> Result<Message, Vec<u8>> {
         match parse_parts(&bytes) {
@@ -273,8 +284,7 @@ impl Message {
     /// The `branch` parameter of the topmost Via.
     pub fn top_via_branch(&self) -> Option<String> {
         let v = self.top_via()?;
-        let pl = ParamList::parse(&self.bytes, v);
-        pl.get(&self.bytes, "branch").map(|p| p.value_text(&self.bytes).into_owned())
+        ParamList::find(&self.bytes, v, "branch").map(|p| p.value_text(&self.bytes).into_owned())
     }
 
     /// The single field with this name; error when it appears twice.
@@ -308,7 +318,7 @@ impl Message {
         let mut vias = 0;
         for v in self.list_iter(&HeaderName::Via) {
             vias += 1;
-            crate::sip::uri::Via::parse(&self.bytes, v).ok_or_else(|| {
+            crate::sip::uri::ViaRef::parse(&self.bytes, v).ok_or_else(|| {
                 at(ParseErrorKind::BadValue { name: "Via", why: "not SIP/2.0/<transport> host[:port]" }, v.start)
             })?;
         }

@@ -183,74 +183,127 @@ const STATE: [bool; 256] = {
     t
 };
 
-impl ParamList {
-    /// Parse one list element (e.g. one ac-value or one Contact value), in one pass: each part
-    /// between `;`s outside quotes and `<>` goes straight into the head or the parameters.
-    pub fn parse(buf: &[u8], value: Span) -> ParamList {
-        let v = value.of(buf);
-        // Room made at the first parameter (four, then doubling: one allocation for most
-        // values, none for a value without parameters), not counted out beforehand.
-        let mut pl = ParamList { whole: value, head: value, params: Vec::new() };
-        let mut first = true;
-        let mut start = 0;
-        let mut in_q = false;
-        let mut in_a = false;
-        let mut i = 0;
-        // One pass, byte by byte (values are short: a table lookup per byte costs less than
-        // setting up a vector search per part).
+/// The parts of one list element between `;`s outside quotes and `<>`, trimmed, walked without
+/// collecting anything: the head first (possibly empty), then each non-empty parameter. The
+/// one reading [`ParamList::parse`] collects, and what [`ParamList::head_of`] and
+/// [`ParamList::find`] stop early in.
+struct Parts<'a> {
+    v: &'a [u8],
+    base: usize,
+    /// Where the next part starts; past the end once the last part was given.
+    start: usize,
+    in_q: bool,
+    in_a: bool,
+}
+
+impl<'a> Parts<'a> {
+    fn new(buf: &'a [u8], value: Span) -> Parts<'a> {
+        Parts { v: value.of(buf), base: value.start, start: 0, in_q: false, in_a: false }
+    }
+
+    /// The next part as (start, end) within the value, untrimmed; None after the last.
+    fn next_raw(&mut self) -> Option<(usize, usize)> {
+        let v = self.v;
+        let s = self.start;
+        if s > v.len() {
+            return None;
+        }
+        let mut i = s;
+        // Byte by byte (values are short: a table lookup per byte costs less than setting up
+        // a vector search per part).
         while i < v.len() {
             let c = v[i];
             if STATE[usize::from(c)] {
                 match c {
-                    b'\\' if in_q => i += 1,
-                    b'"' => in_q = !in_q,
-                    b'<' if !in_q => in_a = true,
-                    b'>' if !in_q => in_a = false,
-                    b';' if !in_q && !in_a => {
-                        pl.part(v, value.start, start, i, &mut first);
-                        start = i + 1;
+                    b'\\' if self.in_q => i += 1,
+                    b'"' => self.in_q = !self.in_q,
+                    b'<' if !self.in_q => self.in_a = true,
+                    b'>' if !self.in_q => self.in_a = false,
+                    b';' if !self.in_q && !self.in_a => {
+                        self.start = i + 1;
+                        return Some((s, i));
                     }
                     _ => {}
                 }
             }
             i += 1;
         }
-        pl.part(v, value.start, start, v.len().max(start), &mut first);
-        pl
+        self.start = v.len() + 1;
+        Some((s, v.len().max(s)))
     }
 
-    /// Take the part `s..e` of `v` (at `base` in the buffer): the head when `first`, else a
-    /// parameter (an empty one is skipped).
-    fn part(&mut self, v: &[u8], base: usize, mut s: usize, mut e: usize, first: &mut bool) {
-        while s < e && v[s].is_ascii_whitespace() {
-            s += 1;
-        }
-        while e > s && v[e - 1].is_ascii_whitespace() {
-            e -= 1;
-        }
-        if std::mem::take(first) {
-            self.head = Span::new(base + s, base + e);
-            return;
-        }
-        if s == e {
-            return;
-        }
-        let raw = &v[s..e];
-        let (name, value) = match memchr::memchr(b'=', raw) {
-            Some(eq) => {
-                let mut ne = eq;
-                while ne > 0 && raw[ne - 1].is_ascii_whitespace() {
-                    ne -= 1;
-                }
-                let mut vs = eq + 1;
-                while vs < raw.len() && raw[vs].is_ascii_whitespace() {
-                    vs += 1;
-                }
-                (Span::new(base + s, base + s + ne), Some(Span::new(base + s + vs, base + e)))
+    /// The head: the first part, trimmed.
+    fn head(&mut self) -> Span {
+        let (s, e) = self.next_raw().unwrap_or((0, 0));
+        let (s, e) = trim(self.v, s, e);
+        Span::new(self.base + s, self.base + e)
+    }
+
+    /// The next non-empty parameter (call after [`Parts::head`]).
+    fn param(&mut self) -> Option<Param> {
+        loop {
+            let (s, e) = self.next_raw()?;
+            let (s, e) = trim(self.v, s, e);
+            if s == e {
+                continue;
             }
-            None => (Span::new(base + s, base + e), None),
-        };
-        self.params.push(Param { span: Span::new(base + s, base + e), name, value });
+            let (base, raw) = (self.base, &self.v[s..e]);
+            let (name, value) = match memchr::memchr(b'=', raw) {
+                Some(eq) => {
+                    let mut ne = eq;
+                    while ne > 0 && raw[ne - 1].is_ascii_whitespace() {
+                        ne -= 1;
+                    }
+                    let mut vs = eq + 1;
+                    while vs < raw.len() && raw[vs].is_ascii_whitespace() {
+                        vs += 1;
+                    }
+                    (Span::new(base + s, base + s + ne), Some(Span::new(base + s + vs, base + e)))
+                }
+                None => (Span::new(base + s, base + e), None),
+            };
+            return Some(Param { span: Span::new(base + s, base + e), name, value });
+        }
+    }
+}
+
+/// `v[s..e]` without surrounding whitespace, as (start, end).
+fn trim(v: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && v[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    while e > s && v[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    (s, e)
+}
+
+impl ParamList {
+    /// Parse one list element (e.g. one ac-value or one Contact value), in one pass: each part
+    /// between `;`s outside quotes and `<>` goes straight into the head or the parameters.
+    pub fn parse(buf: &[u8], value: Span) -> ParamList {
+        let mut parts = Parts::new(buf, value);
+        let head = parts.head();
+        // Room made at the first parameter (four, then doubling: one allocation for most
+        // values, none for a value without parameters), not counted out beforehand.
+        let mut params = Vec::new();
+        while let Some(p) = parts.param() {
+            params.push(p);
+        }
+        ParamList { whole: value, head, params }
+    }
+
+    /// The head [`ParamList::parse`] gives, without reading the parameters.
+    pub fn head_of(buf: &[u8], value: Span) -> Span {
+        Parts::new(buf, value).head()
+    }
+
+    /// The first parameter with this name (case-insensitive), as [`ParamList::get`] on the
+    /// parsed list finds it, without collecting the parameters.
+    pub fn find(buf: &[u8], value: Span, name: &str) -> Option<Param> {
+        let mut parts = Parts::new(buf, value);
+        parts.head();
+        std::iter::from_fn(|| parts.param()).find(|p| p.is(buf, name))
     }
 
     /// The first parameter with this name (case-insensitive).
@@ -339,6 +392,81 @@ pub fn is_valid_service_id(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// [`ParamList::parse`] as first written (one loop calling a part taker), the reference for
+    /// the [`Parts`] walk that replaced it.
+    fn parse_reference(buf: &[u8], value: Span) -> ParamList {
+        fn part(pl: &mut ParamList, v: &[u8], base: usize, mut s: usize, mut e: usize, first: &mut bool) {
+            while s < e && v[s].is_ascii_whitespace() {
+                s += 1;
+            }
+            while e > s && v[e - 1].is_ascii_whitespace() {
+                e -= 1;
+            }
+            if std::mem::take(first) {
+                pl.head = Span::new(base + s, base + e);
+                return;
+            }
+            if s == e {
+                return;
+            }
+            let raw = &v[s..e];
+            let (name, value) = match raw.iter().position(|b| *b == b'=') {
+                Some(eq) => {
+                    let mut ne = eq;
+                    while ne > 0 && raw[ne - 1].is_ascii_whitespace() {
+                        ne -= 1;
+                    }
+                    let mut vs = eq + 1;
+                    while vs < raw.len() && raw[vs].is_ascii_whitespace() {
+                        vs += 1;
+                    }
+                    (Span::new(base + s, base + s + ne), Some(Span::new(base + s + vs, base + e)))
+                }
+                None => (Span::new(base + s, base + e), None),
+            };
+            pl.params.push(Param { span: Span::new(base + s, base + e), name, value });
+        }
+        let v = value.of(buf);
+        let mut pl = ParamList { whole: value, head: value, params: Vec::new() };
+        let (mut first, mut start, mut in_q, mut in_a, mut i) = (true, 0, false, false, 0);
+        while i < v.len() {
+            match v[i] {
+                b'\\' if in_q => i += 1,
+                b'"' => in_q = !in_q,
+                b'<' if !in_q => in_a = true,
+                b'>' if !in_q => in_a = false,
+                b';' if !in_q && !in_a => {
+                    part(&mut pl, v, value.start, start, i, &mut first);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        part(&mut pl, v, value.start, start, v.len().max(start), &mut first);
+        pl
+    }
+
+    proptest! {
+        /// The walk gives what the first reading gave; `head_of` and `find` what `parse` and
+        /// `get` give, for values built from the bytes that steer the reading.
+        #[test]
+        fn parts_read_as_the_reference(
+            bytes in proptest::collection::vec(proptest::sample::select(b"ab= ;\"<>\\,\t".to_vec()), 0..40),
+            from in 0usize..4,
+        ) {
+            let from = from.min(bytes.len());
+            let value = Span::new(from, bytes.len());
+            let pl = ParamList::parse(&bytes, value);
+            prop_assert_eq!(&pl, &parse_reference(&bytes, value));
+            prop_assert_eq!(ParamList::head_of(&bytes, value), pl.head);
+            for name in ["a", "b", "ab", "A"] {
+                prop_assert_eq!(ParamList::find(&bytes, value, name), pl.get(&bytes, name).copied());
+            }
+        }
+    }
 
     #[test]
     fn split_respects_quotes_and_angles() {

@@ -95,13 +95,7 @@ pub struct SipUri {
 impl SipUri {
     /// Parse a URI's text. None when it has no scheme or an invalid port.
     pub fn parse(s: &str) -> Option<SipUri> {
-        SipUriRef::parse(s).map(|u| SipUri {
-            scheme: u.scheme.to_ascii_lowercase(),
-            user: u.user.map(str::to_string),
-            host: u.host.to_ascii_lowercase(),
-            port: u.port,
-            params: u.params().map(|(n, v)| (n.to_ascii_lowercase(), v.map(str::to_string))).collect(),
-        })
+        SipUriRef::parse(s).map(|u| u.to_uri())
     }
     /// True when the URI carries this parameter (e.g. `lr`, `orig`).
     pub fn has_param(&self, name: &str) -> bool {
@@ -172,6 +166,16 @@ impl<'a> SipUriRef<'a> {
     pub fn is_tel(&self) -> bool {
         self.scheme.eq_ignore_ascii_case("tel")
     }
+    /// The owned reading, as [`SipUri::parse`] gives it (scheme and host lowercased).
+    pub fn to_uri(&self) -> SipUri {
+        SipUri {
+            scheme: self.scheme.to_ascii_lowercase(),
+            user: self.user.map(str::to_string),
+            host: self.host.to_ascii_lowercase(),
+            port: self.port,
+            params: self.params().map(|(n, v)| (n.to_ascii_lowercase(), v.map(str::to_string))).collect(),
+        }
+    }
     /// The URI parameters in order as (name as written, value), empty ones skipped.
     pub fn params(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
         self.params.split(';').filter(|p| !p.is_empty()).map(|p| match p.split_once('=') {
@@ -233,11 +237,25 @@ pub struct Via {
     pub params: ParamList,
 }
 
-impl Via {
-    /// Parse one Via list element. None when malformed.
-    pub fn parse(buf: &[u8], value: Span) -> Option<Via> {
-        let params = ParamList::parse(buf, value);
-        let head = std::str::from_utf8(params.head.of(buf)).ok()?;
+/// A Via value read in place, as [`Via::parse`] reads it but without copying: the transport
+/// and sent-by host as written, the parameters found on demand. For the hot paths (matching a
+/// request to its transaction, checking a request's Vias, where a response goes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViaRef<'a> {
+    /// Transport as written (compare ignoring ASCII case).
+    pub transport: &'a str,
+    /// sent-by host as written.
+    pub host: &'a str,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// The whole value (the parameters follow the head).
+    pub value: Span,
+}
+
+impl<'a> ViaRef<'a> {
+    /// Read one Via list element. None when malformed (exactly when [`Via::parse`] is None).
+    pub fn parse(buf: &'a [u8], value: Span) -> Option<ViaRef<'a>> {
+        let head = std::str::from_utf8(ParamList::head_of(buf, value).of(buf)).ok()?;
         // SLASH = SWS "/" SWS: LWS may surround the slashes (RFC 4475 `wsinv`).
         let mut pp = head.splitn(3, '/');
         let (name, ver) = (pp.next()?.trim(), pp.next()?.trim());
@@ -254,7 +272,24 @@ impl Via {
         if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b)) {
             return None;
         }
-        Some(Via { transport: transport.to_ascii_uppercase(), host: host.to_string(), port, params })
+        Some(ViaRef { transport, host, port, value })
+    }
+    /// The first parameter with this name (ASCII case ignored).
+    pub fn param(&self, buf: &[u8], name: &str) -> Option<crate::sip::params::Param> {
+        ParamList::find(buf, self.value, name)
+    }
+}
+
+impl Via {
+    /// Parse one Via list element. None when malformed.
+    pub fn parse(buf: &[u8], value: Span) -> Option<Via> {
+        let v = ViaRef::parse(buf, value)?;
+        Some(Via {
+            transport: v.transport.to_ascii_uppercase(),
+            host: v.host.to_string(),
+            port: v.port,
+            params: ParamList::parse(buf, value),
+        })
     }
     /// The branch parameter.
     pub fn branch(&self, buf: &[u8]) -> Option<String> {

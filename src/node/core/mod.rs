@@ -221,10 +221,14 @@ impl Core {
             return self.on_register(tx, &msg, flow);
         }
         let buf = msg.bytes().to_vec();
-        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
+        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(&u.to_uri()));
         let mut edits = popped.edits;
-        let mut phase: Option<(Phase, String)> =
-            popped.own.iter().find_map(|u| u.param("odi")).and_then(|t| self.odi.get(t).cloned());
+        let mut phase: Option<(Phase, String)> = popped
+            .own
+            .iter()
+            .filter_map(|s| SipUri::parse(&msg.text(*s)))
+            .find_map(|u| u.param("odi").map(str::to_string))
+            .and_then(|t| self.odi.get(&t).cloned());
         if phase.is_none() && !self.cfg.isc_route_set && msg.to_tag().is_none() {
             // Back from an IM server with a fixed next hop: our Via is under its own.
             let vias = msg.list_values(&HeaderName::Via);
@@ -500,7 +504,7 @@ impl Core {
 
     fn route_ack(&mut self, msg: Message, flow: Flow) {
         let buf = msg.bytes().to_vec();
-        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
+        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(&u.to_uri()));
         let mut edits = popped.edits;
         let next = popped.next;
         let target = next.or_else(|| msg.request_uri().and_then(|u| SipUri::parse(&u)));

@@ -167,8 +167,7 @@ impl ImServer {
             self.refire_retransmission(&packet);
         }
         let flow = Flow::of_received(&packet);
-        let bytes = packet.bytes.clone();
-        if let Err(e) = self.layer.handle_packet(packet, self.now) {
+        if let Err((e, bytes)) = self.layer.handle_packet_keeping(packet, self.now) {
             self.stats.malformed += 1;
             tracing::debug!(error = %e, "message not taken by the transaction layer");
             self.reject_unmatchable(bytes, flow, &e.to_string());
@@ -333,7 +332,7 @@ impl ImServer {
         // RFC 3261 §16.3 in its order. Step 2: a Request-URI scheme the server cannot route on,
         // when it must (no Route entry but its own is left). Our own Route entries are popped
         // once here, for every step below and the forward.
-        let popped = crate::node::route::pop_own(&msg, |u| self.is_own(u));
+        let popped = crate::node::route::pop_own(&msg, |u| self.is_own_at(u.host, u.port));
         if popped.next.is_none() {
             let scheme = msg.request_uri().and_then(|u| u.split_once(':').map(|(s, _)| s.to_ascii_lowercase()));
             if scheme.as_ref().is_some_and(|s| !matches!(s.as_str(), "sip" | "sips" | "tel")) {

@@ -39,18 +39,23 @@ pub enum NoRoute {
 impl ImServer {
     /// Is this URI ours (a Route entry naming this server)?
     pub(super) fn is_own(&self, uri: &SipUri) -> bool {
+        self.is_own_at(&uri.host, uri.port)
+    }
+
+    /// Is a URI with this host (any case) and port ours?
+    pub(super) fn is_own_at(&self, host: &str, port: Option<u16>) -> bool {
         // Our name with another port is another element on the same host (e.g. the next hop
         // on the same IP when our name is an IP literal): not ours.
         let our_port = |p: Option<u16>| p.is_none_or(|p| self.config.addrs.iter().any(|(_, a)| a.port() == p));
-        if uri.host.eq_ignore_ascii_case(&self.config.host) {
-            return our_port(uri.port);
+        if host.eq_ignore_ascii_case(&self.config.host) {
+            return our_port(port);
         }
-        let Ok(ip) = uri.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return false };
+        let Ok(ip) = host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() else { return false };
         // A wildcard listen owns its port on loopback and unspecified addresses (as in
         // `is_own_addr`).
         self.config.addrs.iter().any(|(_, a)| {
             (a.ip() == ip || (a.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
-                && uri.port.is_none_or(|p| p == a.port())
+                && port.is_none_or(|p| p == a.port())
         })
     }
 
@@ -103,7 +108,7 @@ impl ImServer {
     ) -> Result<Forward, NoRoute> {
         // Route: pop our own entry (and own entries right after it: we Record-Route on both the
         // originating and the terminating pass); the next entry is the next hop.
-        let popped = crate::node::route::pop_own(msg, |u| self.is_own(u));
+        let popped = crate::node::route::pop_own(msg, |u| self.is_own_at(u.host, u.port));
         self.build_forward_popped(msg, popped, edits, bypass_to)
     }
 
@@ -142,7 +147,9 @@ impl ImServer {
         match msg.first(&HeaderName::MaxForwards) {
             Some(h) if !self.config.faults.has(Fault::KeepMaxForwards) => {
                 let n: u32 = msg.value(h).trim().parse().unwrap_or(70);
-                edits.push(Edit::replace(h.value, n.saturating_sub(1).to_string()));
+                let mut v = String::with_capacity(10);
+                crate::base::push_digits(&mut v, u64::from(n.saturating_sub(1)), 0);
+                edits.push(Edit::replace(h.value, v));
             }
             Some(_) => {}
             None => edits.push(Edit::append_header(msg, "Max-Forwards", "70")),
@@ -159,7 +166,9 @@ impl ImServer {
             let at = msg.first(&HeaderName::RecordRoute).map_or(msg.headers_end().start, |h| h.line.start);
             edits.push(Edit::header_before(msg, at, "Record-Route", &rr));
         }
-        let branch = format!("z9hG4bK{}", self.ids.token(16));
+        let mut branch = String::with_capacity(7 + 16);
+        branch.push_str("z9hG4bK");
+        branch.push_str(&self.ids.token(16));
         // RFC 3263 §4.1: a `sip:` next hop without a transport parameter (and no NAPTR/SRV,
         // which this server does not look up) is reached over UDP, whatever the request came in
         // on; D9: over 1300 bytes it goes TCP. Outgoing TCP needs no TCP listener.
@@ -167,11 +176,20 @@ impl ImServer {
         let mut bytes = Vec::new();
         for _ in 0..2 {
             let (_, local) = self.local_addr(transport);
-            let via = format!("SIP/2.0/{} {}:{};branch={branch}", transport.as_str(), self.config.host, local.port());
-            let mut all = edits.clone();
-            all.push(Edit::header_before(msg, via_at, "Via", &via));
-            bytes = apply_edits(buf, &all).map_err(|_| NoRoute::EditConflict)?;
-            bytes = self.apply_output_faults(msg, bytes);
+            let mut via = String::with_capacity(64 + self.config.host.len());
+            via.push_str("SIP/2.0/");
+            via.push_str(transport.as_str());
+            via.push(' ');
+            via.push_str(&self.config.host);
+            via.push(':');
+            crate::base::push_digits(&mut via, u64::from(local.port()), 0);
+            via.push_str(";branch=");
+            via.push_str(&branch);
+            // Our Via last among the edits, taken off again before another try.
+            edits.push(Edit::header_before(msg, via_at, "Via", &via));
+            let built = apply_edits(buf, &edits).map_err(|_| NoRoute::EditConflict);
+            edits.pop();
+            bytes = self.apply_output_faults(msg, built?);
             if transport == Transport::Udp && bytes.len() > UDP_LIMIT && !self.config.faults.has(Fault::UdpOver1300) {
                 transport = Transport::Tcp;
                 continue;

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use super::{Flow, TxError};
-use crate::sip::uri::Via;
+use crate::sip::uri::ViaRef;
 use crate::sip::{Message, Method};
 
 /// The RFC 3261 magic cookie that starts every branch of a compliant element (§8.1.1.7).
@@ -63,8 +63,8 @@ impl ServerKey {
             None => return Err(TxError::NotARequest),
         };
         let top = msg.top_via().ok_or(TxError::Unmatchable("no Via"))?;
-        let via = Via::parse(msg.bytes(), top).ok_or(TxError::Unmatchable("malformed top Via"))?;
-        match via.branch(msg.bytes()) {
+        let via = ViaRef::parse(msg.bytes(), top).ok_or(TxError::Unmatchable("malformed top Via"))?;
+        match via.param(msg.bytes(), "branch").map(|p| p.value_text(msg.bytes()).into_owned()) {
             Some(branch) if is_rfc3261_branch(&branch) => {
                 Ok(ServerKey::Branch { branch, host: via.host.to_ascii_lowercase(), port: via.port, method })
             }
@@ -136,10 +136,10 @@ pub fn response_target(request: &Message, flow: &Flow) -> SocketAddr {
     if flow.transport.is_reliable() {
         return flow.remote;
     }
-    let Some(via) = request.top_via().and_then(|v| Via::parse(request.bytes(), v)) else {
+    let Some(via) = request.top_via().and_then(|v| ViaRef::parse(request.bytes(), v)) else {
         return flow.remote;
     };
-    if via.params.has(request.bytes(), "rport") {
+    if via.param(request.bytes(), "rport").is_some() {
         return flow.remote;
     }
     SocketAddr::new(flow.remote.ip(), via.port.unwrap_or(5060))

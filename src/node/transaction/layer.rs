@@ -89,15 +89,46 @@ impl TransactionLayer {
     /// passed up) or CANCELs (event naming the target); responses go to their client
     /// transaction or are reported as stray.
     pub fn handle_message(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
-        let r =
-            if msg.is_request() { self.handle_request(msg, flow, now) } else { self.handle_response(msg, flow, now) };
+        self.handle_message_keeping(msg, flow, now).map_err(|(e, _)| e)
+    }
+
+    /// [`handle_packet`](Self::handle_packet) that gives the packet's bytes back with the error
+    /// when the layer cannot take it (they do not parse, or the message cannot be matched to a
+    /// transaction): for a caller that answers such a request itself, without a copy of every
+    /// packet kept for the rare error.
+    pub fn handle_packet_keeping(&mut self, packet: Packet, now: Instant) -> Result<(), (TxError, Vec<u8>)> {
+        let flow = Flow::of_received(&packet);
+        let msg = Message::parse_keeping(packet.bytes).map_err(|(e, b)| (TxError::from(e), b))?;
+        self.handle_message_keeping(msg, flow, now)
+    }
+
+    /// What [`handle_message`](Self::handle_message) does; on an error (which comes before
+    /// the message is taken: its key cannot be made) the message's bytes come back.
+    fn handle_message_keeping(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), (TxError, Vec<u8>)> {
+        let r = if msg.is_request() {
+            match ServerKey::of_request(&msg) {
+                Ok(key) => {
+                    self.handle_request(msg, key, flow, now);
+                    Ok(())
+                }
+                Err(e) => Err((e, msg.into_bytes())),
+            }
+        } else {
+            match ClientKey::of_response(&msg) {
+                Ok(key) => {
+                    self.handle_response(msg, key, flow, now);
+                    Ok(())
+                }
+                Err(e) => Err((e, msg.into_bytes())),
+            }
+        };
         self.prune();
         r
     }
 
-    fn handle_request(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
-        let key = ServerKey::of_request(&msg)?;
-        let method = msg.method().cloned().ok_or(TxError::NotARequest)?;
+    fn handle_request(&mut self, msg: Message, key: ServerKey, flow: Flow, now: Instant) {
+        // A request's key has its method: `of_request` refused one without.
+        let Some(method) = msg.method().cloned() else { return };
         if method == Method::Ack {
             if let Some(id) = self.ack_target(&key, &msg) {
                 let absorbed = match self.servers.get_mut(&id) {
@@ -106,21 +137,21 @@ impl TransactionLayer {
                 };
                 self.reap_server(id);
                 if absorbed {
-                    return Ok(());
+                    return;
                 }
             }
             self.out.event(TxEvent::Ack { msg, flow });
-            return Ok(());
+            return;
         }
         if let Some(id) = self.server_id(&key) {
             if let Some(tx) = self.servers.get_mut(&id) {
                 tx.on_retransmission(&mut self.out);
             }
-            return Ok(());
+            return;
         }
         if self.is_full() {
             self.out.event(TxEvent::Refused { msg, flow });
-            return Ok(());
+            return;
         }
         let id = self.alloc_id();
         let target = (method == Method::Cancel)
@@ -136,7 +167,6 @@ impl TransactionLayer {
             Method::Cancel => TxEvent::Cancel { tx, target, msg, flow },
             _ => TxEvent::Request { tx, msg, flow },
         });
-        Ok(())
     }
 
     /// The INVITE server transaction an ACK (keyed as INVITE) belongs to. RFC 2543 keys also
@@ -159,8 +189,7 @@ impl TransactionLayer {
         self.server_index.get(key, |id| self.servers.get(&id).map(|t| &t.key))
     }
 
-    fn handle_response(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), TxError> {
-        let key = ClientKey::of_response(&msg)?;
+    fn handle_response(&mut self, msg: Message, key: ClientKey, flow: Flow, now: Instant) {
         match self.client_index.get(&key).copied() {
             Some(id) => {
                 if let Some(tx) = self.clients.get_mut(&id) {
@@ -170,7 +199,6 @@ impl TransactionLayer {
             }
             None => self.out.event(TxEvent::StrayResponse { msg, flow }),
         }
-        Ok(())
     }
 
     /// Start a client transaction: `request` (one whole request, not ACK, whose top Via
