@@ -100,8 +100,8 @@ fn sescase(buf: &[u8], pl: &ParamList) -> Option<SessionCase> {
 /// [`session_case`] when P-Served-User does not say: by the top Route, then the Request-URI.
 fn case_without_sescase(msg: &Message, domains: &[String]) -> SessionCase {
     if let Some(r) = msg.list_iter(&HeaderName::Route).next() {
-        if let Some(na) = NameAddr::parse(msg.bytes(), r) {
-            let uri = crate::sip::lossy(na.uri.of(msg.bytes()));
+        if let Some(span) = NameAddr::uri_of(msg.bytes(), r) {
+            let uri = crate::sip::lossy(span.of(msg.bytes()));
             if SipUriRef::parse(&uri).is_some_and(|u| u.has_param("orig")) {
                 return SessionCase::Orig;
             }

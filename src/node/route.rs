@@ -25,14 +25,14 @@ pub fn pop_own(msg: &Message, is_own: impl Fn(&SipUriRef<'_>) -> bool) -> Popped
         let els = split_list(buf, h.value);
         let mut popped = 0;
         for el in &els {
-            let na = NameAddr::parse(buf, *el);
+            let span = NameAddr::uri_of(buf, *el);
             // Text as `uri_text` gives it (lossy), borrowed when it is UTF-8.
-            let text = na.as_ref().map(|na| crate::sip::lossy(na.uri.of(buf)));
+            let text = span.map(|s| crate::sip::lossy(s.of(buf)));
             let uri = text.as_deref().and_then(SipUriRef::parse);
-            match (uri, &na) {
-                (Some(u), Some(na)) if is_own(&u) => {
+            match (uri, span) {
+                (Some(u), Some(span)) if is_own(&u) => {
                     popped += 1;
-                    out.own.push(na.uri);
+                    out.own.push(span);
                 }
                 (u, _) => {
                     out.next = u.map(|u| u.to_uri());

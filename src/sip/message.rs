@@ -275,7 +275,10 @@ impl Message {
     }
     /// The `tag` parameter of To.
     pub fn to_tag(&self) -> Option<String> {
-        self.to_addr().ok().and_then(|a| a.param(&self.bytes, "tag"))
+        // As `to_addr` then its `tag`, without collecting the other parameters.
+        let h = self.single(&HeaderName::To, "To").ok().flatten()?;
+        NameAddr::uri_of(&self.bytes, h.value)?;
+        ParamList::find(&self.bytes, h.value, "tag").map(|p| p.value_text(&self.bytes).into_owned())
     }
     /// The topmost Via value.
     pub fn top_via(&self) -> Option<Span> {
@@ -301,8 +304,15 @@ impl Message {
             .ok_or_else(|| ParseError::at(ParseErrorKind::Missing(label), &self.bytes, self.headers_end.start))
     }
     fn name_addr(&self, name: &HeaderName, label: &'static str) -> Result<NameAddr, ParseError> {
+        let uri = self.name_addr_uri(name, label)?;
         let h = self.required(name, label)?;
-        NameAddr::parse(&self.bytes, h.value).ok_or_else(|| {
+        Ok(NameAddr { uri, params: ParamList::parse(&self.bytes, h.value) })
+    }
+
+    /// The URI of [`Message::name_addr`]: the same errors, the parameters not read.
+    fn name_addr_uri(&self, name: &HeaderName, label: &'static str) -> Result<Span, ParseError> {
+        let h = self.required(name, label)?;
+        NameAddr::uri_of(&self.bytes, h.value).ok_or_else(|| {
             ParseError::at(
                 ParseErrorKind::BadValue { name: label, why: "not a name-addr or addr-spec" },
                 &self.bytes,
@@ -342,12 +352,12 @@ impl Message {
                 cid.value.start,
             ));
         }
-        self.from_addr()?;
-        self.to_addr()?;
+        self.name_addr_uri(&HeaderName::From, "From")?;
+        self.name_addr_uri(&HeaderName::To, "To")?;
         self.max_forwards()?;
         self.content_length()?;
         for r in self.list_iter(&HeaderName::Route) {
-            NameAddr::parse(&self.bytes, r)
+            NameAddr::uri_of(&self.bytes, r)
                 .ok_or_else(|| at(ParseErrorKind::BadValue { name: "Route", why: "not a name-addr" }, r.start))?;
         }
         Ok(())

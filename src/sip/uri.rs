@@ -17,8 +17,15 @@ impl NameAddr {
     /// Parse one list element as a name-addr or addr-spec. None when malformed (an unbalanced
     /// quote or `<`, an empty URI, or a URI without a scheme).
     pub fn parse(buf: &[u8], value: Span) -> Option<NameAddr> {
-        let params = ParamList::parse(buf, value);
-        let head = params.head.of(buf);
+        let uri = NameAddr::uri_of(buf, value)?;
+        Some(NameAddr { uri, params: ParamList::parse(buf, value) })
+    }
+
+    /// The URI span [`NameAddr::parse`] finds, None exactly when it is None, without reading
+    /// the header parameters: for a check of the value, or a caller that needs only the URI.
+    pub fn uri_of(buf: &[u8], value: Span) -> Option<Span> {
+        let head_span = ParamList::head_of(buf, value);
+        let head = head_span.of(buf);
         if head.is_empty() {
             return None;
         }
@@ -47,13 +54,13 @@ impl NameAddr {
                 if gt <= l + 1 || gt != head.len() - 1 {
                     return None;
                 }
-                Span::new(params.head.start + l + 1, params.head.start + gt)
+                Span::new(head_span.start + l + 1, head_span.start + gt)
             }
             None => {
                 if head.iter().any(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'"') {
                     return None;
                 }
-                params.head
+                head_span
             }
         };
         let u = uri.of(buf);
@@ -64,7 +71,7 @@ impl NameAddr {
         if u.iter().any(|b| b.is_ascii_whitespace()) {
             return None;
         }
-        Some(NameAddr { uri, params })
+        Some(uri)
     }
 
     /// A header parameter's value (unquoted), if present.
