@@ -2,9 +2,6 @@
 
 use crate::sip::span::Span;
 
-/// Room for the known names of one length in [`BY_LENGTH`].
-const BUCKET: usize = 8;
-
 macro_rules! header_names {
     ($( $(#[$doc:meta])* $var:ident = $canon:literal $(, compact $c:literal)? ;)*) => {
         /// A SIP header name. Matching is case-insensitive and compact forms map to their long
@@ -21,28 +18,6 @@ macro_rules! header_names {
             Other(String),
         }
 
-        /// Every known name with its canonical spelling, in the order of the list.
-        const KNOWN: &[(&str, HeaderName)] = &[$( ($canon, HeaderName::$var), )*];
-
-        /// For each name length (up to 31), the indexes in [`KNOWN`] of the names of that
-        /// length, in order, padded with `u8::MAX`.
-        const BY_LENGTH: [[u8; BUCKET]; 32] = {
-            let mut t = [[u8::MAX; BUCKET]; 32];
-            let mut i = 0;
-            while i < KNOWN.len() {
-                let len = KNOWN[i].0.len();
-                assert!(len < 32, "a known header name longer than 31 bytes");
-                let mut k = 0;
-                while t[len][k] != u8::MAX {
-                    k += 1;
-                    assert!(k < BUCKET, "more known header names of one length than BUCKET");
-                }
-                t[len][k] = i as u8;
-                i += 1;
-            }
-            t
-        };
-
         impl HeaderName {
             /// Classify a header name as written (any case, compact or long).
             pub fn parse(name: &str) -> HeaderName {
@@ -54,22 +29,13 @@ macro_rules! header_names {
                 HeaderName::Other(name.to_ascii_lowercase())
             }
 
-            /// Classify a header name given as bytes (a token, so ASCII): the known names of
-            /// its length only are compared ([`BY_LENGTH`]), as [`HeaderName::parse`] would
-            /// compare them all.
+            /// Classify a header name given as bytes (a token, so ASCII).
             pub fn parse_bytes(name: &[u8]) -> HeaderName {
                 if name.len() == 1 {
                     let c = name[0].to_ascii_lowercase();
                     $( $( if c == $c { return HeaderName::$var; } )? )*
                 }
-                if let Some(bucket) = BY_LENGTH.get(name.len()) {
-                    for &i in bucket.iter().take_while(|&&i| i != u8::MAX) {
-                        let (canon, known) = &KNOWN[usize::from(i)];
-                        if name.eq_ignore_ascii_case(canon.as_bytes()) {
-                            return known.clone();
-                        }
-                    }
-                }
+                $( if name.eq_ignore_ascii_case($canon.as_bytes()) { return HeaderName::$var; } )*
                 HeaderName::Other(String::from_utf8_lossy(name).to_ascii_lowercase())
             }
 
@@ -226,40 +192,4 @@ pub struct Header {
     pub line: Span,
     /// 1-based line number of the field's first line.
     pub line_no: usize,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The length-bucketed lookup classifies as the plain comparison with every name does
-    /// (`parse`): each known name in any case, compact forms, and unknown names of every
-    /// length, the long ones included.
-    #[test]
-    fn parse_bytes_classifies_as_parse() {
-        let mut names: Vec<String> = Vec::new();
-        for (canon, _) in KNOWN {
-            names.extend([canon.to_string(), canon.to_ascii_lowercase(), canon.to_ascii_uppercase()]);
-            // The same length, one byte off.
-            let mut off = canon.to_string().into_bytes();
-            off[0] = if off[0] == b'x' { b'y' } else { b'x' };
-            names.push(String::from_utf8(off).unwrap());
-        }
-        for c in b'a'..=b'z' {
-            names.push(char::from(c).to_string());
-            names.push(char::from(c).to_ascii_uppercase().to_string());
-        }
-        for len in 0..40 {
-            names.push("q".repeat(len));
-        }
-        names.extend(["X-Custom".into(), "P-Unknown-Header".into(), "InReplyTo-Contribution-Id".into()]);
-        for n in &names {
-            assert_eq!(HeaderName::parse_bytes(n.as_bytes()), HeaderName::parse(n), "{n}");
-        }
-        // Every known name is found by its canonical spelling.
-        for (canon, known) in KNOWN {
-            assert_eq!(&HeaderName::parse_bytes(canon.as_bytes()), known);
-            assert_eq!(known.canonical(), *canon);
-        }
-    }
 }
