@@ -17,7 +17,8 @@
 //!   the capture's ([`Speed::Original`]) or as fast as the server answers ([`Speed::Max`]: the
 //!   next request once every earlier one has a final response, or after 2 s).
 //! - [`judge`] runs the oracle over what was sent and received (a complete trace: a request the
-//!   server neither forwards nor answers is a FAIL), keys the results by capture file and the
+//!   server neither forwards nor answers is a FAIL; a lossy one when the replay's own UDP
+//!   sockets dropped datagrams, [`Replayer::dropped`]), keys the results by capture file and the
 //!   captured Call-ID, and pairs each captured egress with the live one.
 
 use super::capture::SutAddr;
@@ -173,6 +174,9 @@ pub struct Replayer {
     pub server_peers: Vec<SocketAddr>,
     /// Requests that could not be rewritten (frame and why).
     pub skipped: Vec<(u64, String)>,
+    /// Datagrams the kernel dropped on the replay's own UDP sockets (set by the driver that ran
+    /// it): when any were, the trace may miss messages and is judged as lossy.
+    pub dropped: u64,
     done: bool,
 }
 
@@ -215,6 +219,7 @@ impl Replayer {
             call_ids: HashMap::new(),
             server_peers: Vec::new(),
             skipped: Vec::new(),
+            dropped: 0,
             done: false,
         }
     }
@@ -466,10 +471,16 @@ pub fn judge(
         role: Role::Proxy,
         domains,
         users,
-        complete: true,
-        lossy: false,
+        // What the replay's own sockets dropped may be missing from the trace.
+        complete: r.dropped == 0,
+        lossy: r.dropped > 0,
     };
-    let report = check_trace(&ctx, &r.trace);
+    let mut report = check_trace(&ctx, &r.trace);
+    if r.dropped > 0 {
+        for f in report.findings.iter_mut().filter(|f| f.verdict == crate::interop::finding::Verdict::Inconclusive) {
+            f.observed = format!("{} (the replay's sockets dropped {} datagrams)", f.observed, r.dropped);
+        }
+    }
     let file = r.script.files.join(" + ");
     let key_of = |i: usize| -> Option<String> {
         let m = Message::parse(r.trace.events.get(i)?.packet.bytes.clone()).ok()?;
@@ -541,5 +552,42 @@ mod tests {
         }
         r.handle_input(Input::Timeout(t0 + LAST_WAIT));
         assert!(r.finished(), "the last wait is over");
+    }
+
+    /// A CPM MESSAGE replayed, the server's answer a 408 and no forward seen: a FAIL when the
+    /// replay's sockets dropped nothing, INCONCLUSIVE (saying so) when they dropped datagrams
+    /// (the forward may have been lost at the replay, the 408 the server's timeout of it).
+    #[test]
+    fn a_timeout_answer_is_inconclusive_when_the_replay_dropped_datagrams() {
+        let (sut, me): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:5060".parse().unwrap(), "127.0.0.1:5070".parse().unwrap());
+        let req = "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr1\r\n\
+                   Max-Forwards: 70\r\nFrom: <sip:alice@cpm.example.com>;tag=a\r\nTo: <sip:bob@im.example.net>\r\n\
+                   Call-ID: c1-rt\r\nCSeq: 1 MESSAGE\r\nP-Served-User: <sip:bob@im.example.net>;sescase=term\r\n\
+                   Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\"\r\n\
+                   Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+        let resp = "SIP/2.0 408 Request Timeout\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr1\r\n\
+                    From: <sip:alice@cpm.example.com>;tag=a\r\nTo: <sip:bob@im.example.net>;tag=s\r\nCall-ID: c1-rt\r\n\
+                    CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+        let judged = |dropped: u64| {
+            let script = Script { files: vec!["c.pcap".into()], ..Script::default() };
+            let mut r = Replayer::new(script, vec![], sut, me, Transport::Udp, Speed::Max, "t");
+            r.trace.push(Instant::ZERO, Packet::new(Transport::Udp, me, sut, req.as_bytes().to_vec()));
+            r.trace.push(Instant(1000), Packet::new(Transport::Udp, sut, me, resp.as_bytes().to_vec()));
+            r.dropped = dropped;
+            let out = judge(&r, Level::One, vec!["im.example.net".into()], BTreeMap::new(), Vec::new());
+            out.results
+                .into_iter()
+                .filter(|x| x.requirement == crate::interop::rules::ReqId::T1_TERM_PAGER)
+                .map(|x| (x.verdict, x.findings.first().map(|f| f.observed.clone()).unwrap_or_default()))
+                .collect::<Vec<_>>()
+        };
+        let clean = judged(0);
+        assert_eq!(clean.len(), 1, "{clean:?}");
+        assert_eq!(clean[0].0, crate::interop::finding::Verdict::Fail, "{clean:?}");
+        let lossy = judged(4);
+        assert_eq!(lossy.len(), 1, "{lossy:?}");
+        assert_eq!(lossy[0].0, crate::interop::finding::Verdict::Inconclusive, "{lossy:?}");
+        assert!(lossy[0].1.ends_with("(the replay's sockets dropped 4 datagrams)"), "{lossy:?}");
     }
 }

@@ -153,7 +153,9 @@ pub fn replay(o: &ReplayOptions) -> Result<crate::check::replay::Replayer, LiveE
             &run_tag(),
         );
         let served = bound.run(r, crate::net::shutdown_signal()).await;
-        Ok(served.node)
+        let mut r = served.node;
+        r.dropped = served.stats.udp_drops;
+        Ok(r)
     })
 }
 
