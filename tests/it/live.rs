@@ -87,7 +87,11 @@ fn pool_file() -> PathBuf {
             text.push_str(&format!("\"sip:{k}{i}@im.example.net\" = \"{k}\"\n"));
         }
     }
-    let p = std::env::temp_dir().join(format!("imcpm-live-pool-{}.toml", std::process::id()));
+    // A file of its own per call: the tests run in parallel in one process, and one that
+    // removed a shared file at its end took it from under another's server starting up.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("imcpm-live-pool-{}-{n}.toml", std::process::id()));
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -479,7 +483,9 @@ fn a_server_of_another_domain_gives_the_simulated_verdicts() {
     let dir = std::env::temp_dir().join(format!("imcpm-live-domain-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let users = dir.join("pool.toml");
-    let text = std::fs::read_to_string(pool_file()).unwrap().replace("@im.example.net", "@ims.example.org");
+    let pool_path = pool_file();
+    let text = std::fs::read_to_string(&pool_path).unwrap().replace("@im.example.net", "@ims.example.org");
+    let _ = std::fs::remove_file(pool_path);
     std::fs::write(&users, text).unwrap();
     let u = users.to_str().unwrap();
     let server = spawn_serve("127.0.0.1", &["--level", "2", "--domain", "ims.example.org", "--users", u]);
