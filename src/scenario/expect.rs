@@ -80,11 +80,10 @@ impl Expectations {
         absent: bool,
     ) {
         self.judge.checked(id, expected.clone());
-        if held {
-        } else if absent {
-            self.absent.push((id, expected, observed.into(), loc.clone()));
-        } else {
-            self.judge.violation(id, expected, observed, loc.clone());
+        match (held, absent) {
+            (true, _) => {}
+            (false, true) => self.absent.push((id, expected, observed.into(), loc.clone())),
+            (false, false) => self.judge.violation(id, expected, observed, loc.clone()),
         }
     }
 

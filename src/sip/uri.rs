@@ -285,6 +285,10 @@ impl<'a> ViaRef<'a> {
     pub fn param(&self, buf: &[u8], name: &str) -> Option<crate::sip::params::Param> {
         ParamList::find(buf, self.value, name)
     }
+    /// The branch parameter (unquoted), as [`Via::branch`] gives it.
+    pub fn branch(&self, buf: &[u8]) -> Option<String> {
+        self.param(buf, "branch").map(|p| p.value_text(buf).into_owned())
+    }
 }
 
 impl Via {

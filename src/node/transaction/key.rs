@@ -64,7 +64,7 @@ impl ServerKey {
         };
         let top = msg.top_via().ok_or(TxError::Unmatchable("no Via"))?;
         let via = ViaRef::parse(msg.bytes(), top).ok_or(TxError::Unmatchable("malformed top Via"))?;
-        match via.param(msg.bytes(), "branch").map(|p| p.value_text(msg.bytes()).into_owned()) {
+        match via.branch(msg.bytes()) {
             Some(branch) if is_rfc3261_branch(&branch) => {
                 Ok(ServerKey::Branch { branch, host: via.host.to_ascii_lowercase(), port: via.port, method })
             }
