@@ -5,10 +5,10 @@
 //! a layer holding that many transactions creates no more (a new request is passed up as
 //! [`TxEvent::Refused`], a new client transaction fails with [`TxError::Full`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::client::{ClientTransaction, Sent};
-use super::index::KeyIndex;
+use super::index::{IdSlab, KeyIndex};
 use super::key::{ClientKey, ServerKey};
 use super::outbox::{Deadline, Outbox};
 use super::server::ServerTransaction;
@@ -30,10 +30,10 @@ use crate::sip::{Message, Method};
 pub struct TransactionLayer {
     config: TimerConfig,
     next_id: u64,
-    servers: BTreeMap<u64, ServerTransaction>,
+    servers: IdSlab<ServerTransaction>,
     /// Server transactions by key, 16 bytes a slot (see [`KeyIndex`]).
     server_index: KeyIndex<ServerKey>,
-    clients: BTreeMap<u64, ClientTransaction>,
+    clients: IdSlab<ClientTransaction>,
     client_index: HashMap<ClientKey, u64>,
     out: Outbox,
     /// Most transactions alive at once (None: no bound).
@@ -131,7 +131,7 @@ impl TransactionLayer {
         let Some(method) = msg.method().cloned() else { return };
         if method == Method::Ack {
             if let Some(id) = self.ack_target(&key, &msg) {
-                let absorbed = match self.servers.get_mut(&id) {
+                let absorbed = match self.servers.get_mut(id) {
                     Some(tx) => tx.on_ack(now, &self.config, &mut self.out),
                     None => false,
                 };
@@ -144,7 +144,7 @@ impl TransactionLayer {
             return;
         }
         if let Some(id) = self.server_id(&key) {
-            if let Some(tx) = self.servers.get_mut(&id) {
+            if let Some(tx) = self.servers.get_mut(id) {
                 tx.on_retransmission(&mut self.out);
             }
             return;
@@ -161,7 +161,7 @@ impl TransactionLayer {
         let tx = ServerTransaction::new(id, key.clone(), msg.clone(), flow);
         self.servers.insert(id, tx);
         let servers = &self.servers;
-        self.server_index.insert(key, id, |id| servers.get(&id).map(|t| &t.key));
+        self.server_index.insert(key, id, |id| servers.get(id).map(|t| &t.key));
         let tx = ServerTx(id);
         self.out.event(match method {
             Method::Cancel => TxEvent::Cancel { tx, target, msg, flow },
@@ -180,19 +180,19 @@ impl TransactionLayer {
         }
         let tag = ack.to_tag();
         let id = self.server_id(&key.with_to_tag(None))?;
-        let tx = self.servers.get(&id)?;
+        let tx = self.servers.get(id)?;
         (tag.is_some() && tx.response_to_tag == tag).then_some(id)
     }
 
     /// The live server transaction indexed under `key`.
     fn server_id(&self, key: &ServerKey) -> Option<u64> {
-        self.server_index.get(key, |id| self.servers.get(&id).map(|t| &t.key))
+        self.server_index.get(key, |id| self.servers.get(id).map(|t| &t.key))
     }
 
     fn handle_response(&mut self, msg: Message, key: ClientKey, flow: Flow, now: Instant) {
         match self.client_index.get(&key).copied() {
             Some(id) => {
-                if let Some(tx) = self.clients.get_mut(&id) {
+                if let Some(tx) = self.clients.get_mut(id) {
                     tx.on_response(msg, flow, now, &self.config, &mut self.out);
                 }
                 self.reap_client(id);
@@ -266,7 +266,7 @@ impl TransactionLayer {
         response: Vec<u8>,
         now: Instant,
     ) -> Result<(), TxError> {
-        let t = self.servers.get_mut(&tx.0);
+        let t = self.servers.get_mut(tx.0);
         let t = t.ok_or(TxError::UnknownTransaction(TxHandle::Server(tx)))?;
         let r = t.respond(code, to_tag, response, now, &self.config, &mut self.out);
         self.reap_server(tx.0);
@@ -284,13 +284,13 @@ impl TransactionLayer {
     /// Fire every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((at, id, timer)) = self.out.pop_due(now) {
-            if let Some(tx) = self.servers.get_mut(&id) {
+            if let Some(tx) = self.servers.get_mut(id) {
                 if tx.timers.get(timer) == Some(at) {
                     tx.timers.clear(timer);
                     tx.on_timer(timer, now, &self.config, &mut self.out);
                     self.reap_server(id);
                 }
-            } else if let Some(tx) = self.clients.get_mut(&id) {
+            } else if let Some(tx) = self.clients.get_mut(id) {
                 if tx.timers.get(timer) == Some(at) {
                     tx.timers.clear(timer);
                     tx.on_timer(timer, now, &self.config, &mut self.out);
@@ -319,34 +319,34 @@ impl TransactionLayer {
 
     /// The state of a live server transaction.
     pub fn server_state(&self, tx: ServerTx) -> Option<TxState> {
-        self.servers.get(&tx.0).map(|t| t.state)
+        self.servers.get(tx.0).map(|t| t.state)
     }
 
     /// The state of a live client transaction.
     pub fn client_state(&self, tx: ClientTx) -> Option<TxState> {
-        self.clients.get(&tx.0).map(|t| t.state)
+        self.clients.get(tx.0).map(|t| t.state)
     }
 
     /// The request that created a live server transaction: an INVITE for the transaction's
     /// whole life, another request until its final response is sent (then `None`).
     pub fn server_request(&self, tx: ServerTx) -> Option<&Message> {
-        self.servers.get(&tx.0).and_then(|t| t.request.as_ref())
+        self.servers.get(tx.0).and_then(|t| t.request.as_ref())
     }
 
     /// Where a live server transaction sends its responses (RFC 3261 §18.2.2).
     pub fn server_reply_flow(&self, tx: ServerTx) -> Option<Flow> {
-        self.servers.get(&tx.0).map(|t| t.reply)
+        self.servers.get(tx.0).map(|t| t.reply)
     }
 
     /// The request a live client transaction sent: an INVITE for the transaction's whole
     /// life, another request until it has received a final response (then `None`).
     pub fn client_request(&self, tx: ClientTx) -> Option<&Message> {
-        self.clients.get(&tx.0).and_then(|t| t.request.as_ref()).and_then(Sent::message)
+        self.clients.get(tx.0).and_then(|t| t.request.as_ref()).and_then(Sent::message)
     }
 
     /// The bytes of [`client_request`](Self::client_request), without parsing them.
     pub fn client_request_bytes(&self, tx: ClientTx) -> Option<&[u8]> {
-        self.clients.get(&tx.0).and_then(|t| t.request.as_ref()).map(Sent::bytes)
+        self.clients.get(tx.0).and_then(|t| t.request.as_ref()).map(Sent::bytes)
     }
 
     /// The live client transaction a key names (a request's top-Via branch and method).
@@ -404,7 +404,7 @@ impl TransactionLayer {
     /// Drop a server transaction without a final response (RFC 4320 §4.2: an element that
     /// cannot answer a non-INVITE request before it expires sends nothing at all).
     pub fn abandon(&mut self, tx: ServerTx) {
-        if let Some(t) = self.servers.get_mut(&tx.0) {
+        if let Some(t) = self.servers.get_mut(tx.0) {
             t.state = TxState::Terminated;
         }
         self.reap_server(tx.0);
@@ -414,7 +414,7 @@ impl TransactionLayer {
     /// End a client transaction whose request could not be sent (RFC 3261 §17.1.4: a transport
     /// failure terminates it; the TU is told by the caller), so that nothing is retransmitted.
     pub fn abandon_client(&mut self, tx: ClientTx) {
-        if let Some(t) = self.clients.get_mut(&tx.0) {
+        if let Some(t) = self.clients.get_mut(tx.0) {
             t.state = TxState::Terminated;
         }
         self.reap_client(tx.0);
@@ -427,8 +427,8 @@ impl TransactionLayer {
     }
 
     fn reap_server(&mut self, id: u64) {
-        if self.servers.get(&id).is_some_and(|t| t.state == TxState::Terminated) {
-            if let Some(t) = self.servers.remove(&id) {
+        if self.servers.get(id).is_some_and(|t| t.state == TxState::Terminated) {
+            if let Some(t) = self.servers.remove(id) {
                 self.server_index.remove(&t.key, id);
             }
             self.out.event(TxEvent::Terminated(TxHandle::Server(ServerTx(id))));
@@ -436,8 +436,8 @@ impl TransactionLayer {
     }
 
     fn reap_client(&mut self, id: u64) {
-        if self.clients.get(&id).is_some_and(|t| t.state == TxState::Terminated) {
-            if let Some(t) = self.clients.remove(&id) {
+        if self.clients.get(id).is_some_and(|t| t.state == TxState::Terminated) {
+            if let Some(t) = self.clients.remove(id) {
                 if self.client_index.get(&t.key) == Some(&id) {
                     self.client_index.remove(&t.key);
                 }
@@ -452,8 +452,8 @@ impl TransactionLayer {
     fn prune(&mut self) {
         let (servers, clients) = (&self.servers, &self.clients);
         let live = |&(at, id, timer): &Deadline| {
-            let held = servers.get(&id).map(|t| t.timers.get(timer));
-            let held = held.or_else(|| clients.get(&id).map(|t| t.timers.get(timer)));
+            let held = servers.get(id).map(|t| t.timers.get(timer));
+            let held = held.or_else(|| clients.get(id).map(|t| t.timers.get(timer)));
             held.flatten() == Some(at)
         };
         if self.out.deadlines.len() > DEADLINES_PER_TX * (servers.len() + clients.len()) + DEADLINE_SLACK {
