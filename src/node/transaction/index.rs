@@ -40,19 +40,20 @@ impl<K: Hash + Eq> KeyIndex<K> {
         self.overflow.get(key).copied()
     }
 
-    /// Index `id` under `key`, replacing what was indexed under the same key.
-    pub(super) fn insert<'a>(&mut self, key: K, id: u64, key_of: impl Fn(u64) -> Option<&'a K>)
+    /// Index `id` under `key`, replacing what was indexed under the same key. The key is
+    /// copied only when another key has the same hash.
+    pub(super) fn insert<'a>(&mut self, key: &K, id: u64, key_of: impl Fn(u64) -> Option<&'a K>)
     where
-        K: 'a,
+        K: 'a + Clone,
     {
-        let h = self.hasher.hash_one(&key);
+        let h = self.hasher.hash_one(key);
         match self.by_hash.entry(h) {
             Entry::Vacant(e) => {
                 e.insert(id);
             }
             Entry::Occupied(mut e) => match key_of(*e.get()) {
-                Some(held) if *held != key => {
-                    self.overflow.insert(key, id);
+                Some(held) if held != key => {
+                    self.overflow.insert(key.clone(), id);
                 }
                 _ => {
                     e.insert(id);
@@ -247,7 +248,7 @@ mod tests {
     use super::*;
 
     /// A key whose hash is chosen by the test, so collisions can be made at will.
-    #[derive(Debug, PartialEq, Eq)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
     struct Colliding(&'static str);
 
     impl Hash for Colliding {
@@ -261,9 +262,9 @@ mod tests {
         let held: HashMap<u64, Colliding> = [(1, Colliding("a")), (2, Colliding("b")), (3, Colliding("c"))].into();
         let key_of = |id: u64| held.get(&id);
         let mut index = KeyIndex::default();
-        index.insert(Colliding("a"), 1, key_of);
-        index.insert(Colliding("b"), 2, key_of);
-        index.insert(Colliding("c"), 3, key_of);
+        index.insert(&Colliding("a"), 1, key_of);
+        index.insert(&Colliding("b"), 2, key_of);
+        index.insert(&Colliding("c"), 3, key_of);
         assert_eq!(index.len(), 3);
         assert_eq!(index.get(&Colliding("a"), key_of), Some(1));
         assert_eq!(index.get(&Colliding("b"), key_of), Some(2));
@@ -285,8 +286,8 @@ mod tests {
         let held: HashMap<u64, &str> = [(1, "k"), (2, "k")].into();
         let key_of = |id: u64| held.get(&id);
         let mut index = KeyIndex::default();
-        index.insert("k", 1, key_of);
-        index.insert("k", 2, key_of);
+        index.insert(&"k", 1, key_of);
+        index.insert(&"k", 2, key_of);
         assert_eq!(index.get(&"k", key_of), Some(2));
         index.remove(&"k", 1);
         assert_eq!(index.get(&"k", key_of), Some(2));

@@ -5,8 +5,6 @@
 //! a layer holding that many transactions creates no more (a new request is passed up as
 //! [`TxEvent::Refused`], a new client transaction fails with [`TxError::Full`]).
 
-use std::collections::HashMap;
-
 use super::client::{ClientTransaction, Sent};
 use super::index::{IdSlab, KeyIndex};
 use super::key::{ClientKey, ServerKey};
@@ -34,7 +32,8 @@ pub struct TransactionLayer {
     /// Server transactions by key, 16 bytes a slot (see [`KeyIndex`]).
     server_index: KeyIndex<ServerKey>,
     clients: IdSlab<ClientTransaction>,
-    client_index: HashMap<ClientKey, u64>,
+    /// Client transactions by key, 16 bytes a slot (see [`KeyIndex`]).
+    client_index: KeyIndex<ClientKey>,
     out: Outbox,
     /// Most transactions alive at once (None: no bound).
     limit: Option<usize>,
@@ -158,10 +157,12 @@ impl TransactionLayer {
             .then(|| self.server_id(&key.with_method(Method::Invite)))
             .flatten()
             .map(ServerTx);
-        let tx = ServerTransaction::new(id, key.clone(), msg.clone(), flow);
+        let tx = ServerTransaction::new(id, key, msg.clone(), flow);
         self.servers.insert(id, tx);
         let servers = &self.servers;
-        self.server_index.insert(key, id, |id| servers.get(id).map(|t| &t.key));
+        if let Some(key) = servers.get(id).map(|t| &t.key) {
+            self.server_index.insert(key, id, |id| servers.get(id).map(|t| &t.key));
+        }
         let tx = ServerTx(id);
         self.out.event(match method {
             Method::Cancel => TxEvent::Cancel { tx, target, msg, flow },
@@ -189,8 +190,13 @@ impl TransactionLayer {
         self.server_index.get(key, |id| self.servers.get(id).map(|t| &t.key))
     }
 
+    /// The live client transaction indexed under `key`.
+    fn client_id(&self, key: &ClientKey) -> Option<u64> {
+        self.client_index.get(key, |id| self.clients.get(id).map(|t| &t.key))
+    }
+
     fn handle_response(&mut self, msg: Message, key: ClientKey, flow: Flow, now: Instant) {
-        match self.client_index.get(&key).copied() {
+        match self.client_id(&key) {
             Some(id) => {
                 if let Some(tx) = self.clients.get_mut(id) {
                     tx.on_response(msg, flow, now, &self.config, &mut self.out);
@@ -230,16 +236,19 @@ impl TransactionLayer {
     }
 
     fn start_client(&mut self, flow: Flow, request: Sent, key: ClientKey, now: Instant) -> Result<ClientTx, TxError> {
-        if self.client_index.contains_key(&key) {
+        if self.client_id(&key).is_some() {
             return Err(TxError::Duplicate);
         }
         if self.is_full() {
             return Err(TxError::Full(self.len()));
         }
         let id = self.alloc_id();
-        let tx = ClientTransaction::start(id, key.clone(), request, flow, now, &self.config, &mut self.out);
-        self.client_index.insert(key, id);
+        let tx = ClientTransaction::start(id, key, request, flow, now, &self.config, &mut self.out);
         self.clients.insert(id, tx);
+        let clients = &self.clients;
+        if let Some(key) = clients.get(id).map(|t| &t.key) {
+            self.client_index.insert(key, id, |id| clients.get(id).map(|t| &t.key));
+        }
         self.prune();
         Ok(ClientTx(id))
     }
@@ -351,7 +360,7 @@ impl TransactionLayer {
 
     /// The live client transaction a key names (a request's top-Via branch and method).
     pub fn client_by_key(&self, key: &ClientKey) -> Option<ClientTx> {
-        self.client_index.get(key).map(|id| ClientTx(*id))
+        self.client_id(key).map(ClientTx)
     }
 
     /// Number of live transactions (server and client).
@@ -438,9 +447,7 @@ impl TransactionLayer {
     fn reap_client(&mut self, id: u64) {
         if self.clients.get(id).is_some_and(|t| t.state == TxState::Terminated) {
             if let Some(t) = self.clients.remove(id) {
-                if self.client_index.get(&t.key) == Some(&id) {
-                    self.client_index.remove(&t.key);
-                }
+                self.client_index.remove(&t.key, id);
             }
             self.out.event(TxEvent::Terminated(TxHandle::Client(ClientTx(id))));
         }
