@@ -138,7 +138,10 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// outlives the ones behind it (an INVITE client transaction held by provisional responses,
 /// say) would keep every slot after it: once the window has more than [`IdSlab::SPARSE`]
 /// slots per entry (plus [`IdSlab::SLACK`]), its oldest entries move to a B-tree beside it,
-/// each at most once, so memory stays bounded by the entries, not by the ids handed out.
+/// each at most once. An id that far past the window's end (ids the other kind took while the
+/// few entries here lived on) moves those entries beside it and starts the window again at
+/// that id, and room a burst left is given back when the window shrinks to a quarter of it:
+/// memory stays bounded by the entries, not by the ids handed out.
 #[derive(Debug)]
 pub(super) struct IdSlab<T> {
     /// The id of `window[0]`.
@@ -160,7 +163,11 @@ impl<T> IdSlab<T> {
     /// Slots the window may hold per entry before its oldest entries move out.
     pub(super) const SPARSE: usize = 4;
     /// Slots the window may hold beyond [`IdSlab::SPARSE`] per entry.
+    #[cfg(not(test))]
     pub(super) const SLACK: usize = 4096;
+    /// Small in tests, so that short sequences reach the bound.
+    #[cfg(test)]
+    pub(super) const SLACK: usize = 16;
 
     /// The entry with this id.
     pub(super) fn get(&self, id: u64) -> Option<&T> {
@@ -188,10 +195,21 @@ impl<T> IdSlab<T> {
             }
             self.base = id;
         }
-        let Some(i) = id.checked_sub(self.base).and_then(|i| usize::try_from(i).ok()) else {
+        let Some(gap) = id.checked_sub(self.base) else {
             self.old.insert(id, value);
             return;
         };
+        // Far past the window (ids the other kind of transaction took while the few entries
+        // here lived on): those entries go beside it and the window starts again at `id`,
+        // rather than a slot for every id between.
+        let fits = |gap: u64, entries: usize| {
+            usize::try_from(gap).is_ok_and(|g| g < Self::SPARSE * (entries + 1) + Self::SLACK)
+        };
+        if gap >= self.window.len() as u64 && !fits(gap, self.in_window) {
+            self.retire_window();
+            self.base = id;
+        }
+        let i = usize::try_from(id - self.base).unwrap_or(usize::MAX);
         if i >= self.window.len() {
             self.window.resize_with(i + 1, || None);
         }
@@ -220,26 +238,41 @@ impl<T> IdSlab<T> {
         self.old.values().chain(self.window.iter().flatten().map(|b| &**b))
     }
 
-    /// Drop the empty slots in front.
+    /// Drop the empty slots at both ends, and room a burst left that the window no longer needs.
     fn trim(&mut self) {
         while let Some(None) = self.window.front() {
             self.window.pop_front();
             self.base += 1;
         }
-        if self.window.is_empty() {
-            self.window = VecDeque::new(); // give back a window grown in a burst
+        while let Some(None) = self.window.back() {
+            self.window.pop_back();
+        }
+        if self.window.capacity() > 4 * self.window.len() + 2 * Self::SLACK {
+            self.window.shrink_to(2 * self.window.len() + Self::SLACK);
         }
     }
 
     /// Move the oldest entries out while the window is too sparse.
     fn bound(&mut self) {
         while self.window.len() > Self::SPARSE * self.in_window + Self::SLACK {
+            debug_assert!(self.window.front().is_some_and(Option::is_some), "trim leaves an entry in front");
             let Some(Some(front)) = self.window.pop_front() else { break };
             self.old.insert(self.base, *front);
             self.base += 1;
             self.in_window -= 1;
             self.trim();
         }
+    }
+
+    /// Move every entry of the window beside it and empty it.
+    fn retire_window(&mut self) {
+        let base = self.base;
+        for (i, slot) in std::mem::take(&mut self.window).into_iter().enumerate() {
+            if let Some(v) = slot {
+                self.old.insert(base + i as u64, *v);
+            }
+        }
+        self.in_window = 0;
     }
 }
 
@@ -311,19 +344,34 @@ mod tests {
     }
 
     /// A slab used as the layer uses it, against a B-tree: the same entries, the same order.
+    /// Ids mostly ascend in small steps (the other kind of transaction taking some), now and
+    /// then jump far (while only a long-lived entry is here), and now and then come out of
+    /// order (below the window, inside it, or an id already held).
     fn slab_against_btree(ops: &[(u8, u8)]) {
         let mut slab = IdSlab::default();
         let mut model = BTreeMap::new();
         let mut next = 0u64;
+        let bound = |s: &IdSlab<u64>| IdSlab::<u64>::SPARSE * s.in_window + IdSlab::<u64>::SLACK;
         for &(op, n) in ops {
-            match op % 3 {
-                0 => {
+            match op % 6 {
+                0 | 1 => {
                     next += u64::from(n % 4) + 1;
                     slab.insert(next, next * 10);
                     model.insert(next, next * 10);
-                    assert!(slab.window.len() <= IdSlab::<u64>::SPARSE * slab.in_window + IdSlab::<u64>::SLACK);
+                    assert!(slab.window.len() <= bound(&slab));
                 }
-                1 => {
+                2 => {
+                    next += 50 + 1000 * u64::from(n);
+                    slab.insert(next, next * 10);
+                    model.insert(next, next * 10);
+                    assert!(slab.window.len() <= bound(&slab));
+                }
+                3 => {
+                    let id = next.saturating_sub(u64::from(n));
+                    slab.insert(id, id * 7);
+                    model.insert(id, id * 7);
+                }
+                4 => {
                     // Mostly the oldest (as timers end transactions), sometimes any.
                     let id = if n % 4 == 0 {
                         next.saturating_sub(u64::from(n))
@@ -342,6 +390,7 @@ mod tests {
                 }
             }
             assert_eq!(slab.len(), model.len());
+            assert!(slab.old.keys().all(|&k| k < slab.base), "old holds only ids below the window");
         }
         assert!(slab.values().eq(model.values()));
         for (id, v) in &model {
@@ -351,9 +400,30 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn an_id_slab_holds_what_a_btree_holds(ops in proptest::collection::vec((0u8..6, proptest::prelude::any::<u8>()), 0..600)) {
+        fn an_id_slab_holds_what_a_btree_holds(ops in proptest::collection::vec((0u8..6, proptest::prelude::any::<u8>()), 0..800)) {
             slab_against_btree(&ops);
         }
+    }
+
+    #[test]
+    fn ids_taken_elsewhere_while_one_entry_lives_on_cost_no_slots() {
+        // One INVITE client transaction ringing for ever while fifty million ids go to server
+        // transactions: the next client transaction must not make a slot for each.
+        let mut slab = IdSlab::default();
+        slab.insert(1, "ringing");
+        slab.insert(50_000_001, "next");
+        assert!(slab.window.capacity() < 64, "{} slots", slab.window.capacity());
+        assert_eq!(slab.get(1), Some(&"ringing"));
+        assert_eq!(slab.get(50_000_001), Some(&"next"));
+        // A burst's room is given back once the window no longer needs it.
+        for id in 50_000_002..50_100_000 {
+            slab.insert(id, "burst");
+        }
+        for id in 50_000_002..50_100_000 {
+            slab.remove(id);
+        }
+        assert!(slab.window.capacity() < 4 * IdSlab::<&str>::SLACK, "{} slots", slab.window.capacity());
+        assert_eq!(slab.len(), 2);
     }
 
     #[test]
