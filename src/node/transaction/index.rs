@@ -199,17 +199,18 @@ impl<T> IdSlab<T> {
             self.old.insert(id, value);
             return;
         };
-        // Far past the window (ids the other kind of transaction took while the few entries
-        // here lived on): those entries go beside it and the window starts again at `id`,
-        // rather than a slot for every id between.
-        let fits = |gap: u64, entries: usize| {
-            usize::try_from(gap).is_ok_and(|g| g < Self::SPARSE * (entries + 1) + Self::SLACK)
+        let room = Self::SPARSE * (self.in_window + 1) + Self::SLACK;
+        let i = match usize::try_from(gap) {
+            Ok(i) if i < self.window.len() || i < room => i,
+            // Far past the window (ids the other kind of transaction took while the few
+            // entries here lived on): those entries go beside it and the window starts again
+            // at `id`, rather than a slot for every id between.
+            _ => {
+                self.retire_window();
+                self.base = id;
+                0
+            }
         };
-        if gap >= self.window.len() as u64 && !fits(gap, self.in_window) {
-            self.retire_window();
-            self.base = id;
-        }
-        let i = usize::try_from(id - self.base).unwrap_or(usize::MAX);
         if i >= self.window.len() {
             self.window.resize_with(i + 1, || None);
         }
@@ -415,6 +416,10 @@ mod tests {
         assert!(slab.window.capacity() < 64, "{} slots", slab.window.capacity());
         assert_eq!(slab.get(1), Some(&"ringing"));
         assert_eq!(slab.get(50_000_001), Some(&"next"));
+        // A jump no slot-per-id window could take (8 TB of slots): the window starts again.
+        slab.insert(1 << 40, "far");
+        assert_eq!(slab.get(1 << 40), Some(&"far"));
+        assert_eq!(slab.remove(1 << 40), Some("far"));
         // A burst's room is given back once the window no longer needs it.
         for id in 50_000_002..50_100_000 {
             slab.insert(id, "burst");
