@@ -137,6 +137,10 @@ pub struct CaptureJob {
     pub complete: bool,
     /// Counters the judge keeps up to date as it goes, for a caller that feeds it live.
     pub progress: Option<Arc<JudgeProgress>>,
+    /// Threads that judge dialogs beside the one that files them ([`judge_captures`] only; 0:
+    /// each dialog judged where it is filed). The results are the same, in the same order,
+    /// whatever the number.
+    pub threads: usize,
 }
 
 /// What a live-fed judge has done so far ([`CaptureJob::progress`]).
@@ -165,6 +169,7 @@ impl CaptureJob {
             redact: false,
             complete: false,
             progress: None,
+            threads: 0,
         }
     }
 }
@@ -220,8 +225,10 @@ pub struct CaptureVerdicts {
 struct Part {
     /// Key of results not tied to a message.
     label: String,
-    ctx: TraceContext,
-    regs: Registrations,
+    /// Shared with the dialogs being judged on other threads; changed only when none is
+    /// ([`Streaming::settle`] first).
+    ctx: Arc<TraceContext>,
+    regs: Arc<Registrations>,
     /// Deliveries not judged yet, their message IDs global.
     deliveries: Vec<Delivery>,
     offline: Vec<Offline>,
@@ -316,6 +323,113 @@ struct Streaming<'a> {
     /// The feed was marked [`Feed::Incomplete`]: every part, including one made later, judges
     /// as an incomplete, lossy trace.
     lossy: bool,
+    /// Threads judging dialogs, when there are any.
+    pool: Option<Pool>,
+}
+
+/// A dialog to judge on another thread: what [`judge_dialog`] needs, owned or shared.
+struct Job {
+    ctx: Arc<TraceContext>,
+    regs: Arc<Registrations>,
+    trace: Trace,
+    now: Instant,
+}
+
+/// Dialogs handed over together (a thread woken per dialog would cost as much as judging it),
+/// the first with sequence number `seq`, the others after it.
+struct Jobs {
+    seq: u64,
+    list: Vec<Job>,
+}
+
+/// What judging a dialog gives ([`judge_dialog`]).
+struct Judged {
+    /// The dialog's messages, given back.
+    trace: Trace,
+    pairs: Vec<PairRecord>,
+    /// The pair and trace rules' findings, message indices local to the dialog.
+    findings: Vec<Finding>,
+    delivered: Vec<Delivery>,
+    offline: Vec<Offline>,
+    sent: Vec<Sent>,
+}
+
+/// A dialog filed and handed over, waiting for its result to be taken in its turn.
+struct Waiting {
+    part: usize,
+    /// The dialog without its messages (they are with the judging thread).
+    bucket: Bucket,
+    keys: Vec<Arc<str>>,
+    first_key: Arc<str>,
+    early: bool,
+    result: Option<Judged>,
+}
+
+/// Threads judging dialogs ([`CaptureJob::threads`]). Dialogs are handed over in the order the
+/// sequential judge would judge them, and their results taken in that same order
+/// ([`Streaming::collect`]), so reports do not depend on which thread finished first.
+struct Pool {
+    jobs: std::sync::mpsc::Sender<Jobs>,
+    results: std::sync::mpsc::Receiver<(u64, std::thread::Result<Vec<Judged>>)>,
+    /// Handed over (or about to be, in `batch`) and not taken yet, oldest first; the first has
+    /// sequence number `first`.
+    waiting: VecDeque<Waiting>,
+    first: u64,
+    /// Dialogs not handed over yet: the last ones of `waiting`.
+    batch: Vec<Job>,
+    batch_bytes: usize,
+    /// Bytes of the dialogs in `waiting` (bounded by [`IN_FLIGHT_BYTES`]).
+    bytes: usize,
+    /// At most this many dialogs in `waiting`.
+    limit: usize,
+}
+
+impl Pool {
+    /// Hand over the dialogs gathered.
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let seq = self.first + (self.waiting.len() - self.batch.len()) as u64;
+        self.batch_bytes = 0;
+        let list = std::mem::replace(&mut self.batch, Vec::with_capacity(JOB_DIALOGS));
+        if self.jobs.send(Jobs { seq, list }).is_err() {
+            unreachable!("the judging threads end only when the pool is dropped");
+        }
+    }
+}
+
+/// Dialogs handed over at a time, at most, or fewer up to [`JOB_BYTES`].
+const JOB_DIALOGS: usize = 32;
+/// Bytes of dialogs handed over at a time.
+const JOB_BYTES: usize = 128 << 10;
+/// Bytes of messages out with the judging threads at most (besides the window's).
+const IN_FLIGHT_BYTES: usize = 4 << 20;
+
+/// Judge the messages of a dialog: each parsed in place (its bytes lent to the parse and given
+/// back after), the pair and trace rules run, their findings gathered.
+fn judge_dialog(ctx: &TraceContext, regs: &Registrations, mut trace: Trace, now: Instant) -> Judged {
+    let msgs: Vec<Option<Message>> = trace
+        .events
+        .iter_mut()
+        .map(|e| Message::parse_or_keep(std::mem::take(&mut e.packet.bytes)).map_err(|x| e.packet.bytes = x).ok())
+        .collect();
+    let local = judge_local_of(ctx, &trace, &msgs, Some(regs), Some(now));
+    for (e, m) in trace.events.iter_mut().zip(msgs) {
+        if let Some(m) = m {
+            e.packet.bytes = m.into_bytes();
+        }
+    }
+    let mut findings = local.report.findings;
+    findings.extend(local.judge.finish_trace());
+    Judged {
+        trace,
+        pairs: local.report.pairs,
+        findings,
+        delivered: local.delivered,
+        offline: local.offline,
+        sent: local.sent,
+    }
 }
 
 /// At most this many [`Streaming::sut_peers`] are learnt (one per TCP connection the server
@@ -326,10 +440,46 @@ const MAX_SUT_PEERS: usize = 4096;
 /// (`imcpm run: t1/pager L2`, as `imcpm run --pcap` writes one per scenario and level) is
 /// judged on its own at the level it names; everything else together.
 pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
-    let mut s = streaming(job);
     // The reader runs on a thread of its own and hands over messages in batches (a bounded
-    // channel: at most READ_AHEAD batches in flight), so reading and judging overlap.
-    let (stats, error) = std::thread::scope(|scope| {
+    // channel: at most READ_AHEAD batches in flight), so reading and judging overlap; dialogs
+    // are judged on `job.threads` more.
+    let (s, stats, error) = std::thread::scope(|scope| {
+        // Made here, so that a panic drops it (and with it the pool's end of the channel its
+        // threads wait on) before the scope waits for them.
+        let mut s = streaming(job);
+        if job.threads > 0 {
+            let (jobs, queue) = std::sync::mpsc::channel::<Jobs>();
+            let queue = Arc::new(std::sync::Mutex::new(queue));
+            let (done, results) = std::sync::mpsc::channel();
+            for _ in 0..job.threads {
+                let (queue, done) = (queue.clone(), done.clone());
+                scope.spawn(move || {
+                    loop {
+                        // The lock is held only to take a job; a poisoned one still hands them out.
+                        let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                        let Ok(Jobs { seq, list }) = next else { return };
+                        // A panic goes back with the results, to be raised where the sequential
+                        // judge would have raised it.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                            list.into_iter().map(|j| judge_dialog(&j.ctx, &j.regs, j.trace, j.now)).collect()
+                        }));
+                        if done.send((seq, r)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            s.pool = Some(Pool {
+                jobs,
+                results,
+                waiting: VecDeque::new(),
+                first: 0,
+                batch: Vec::with_capacity(JOB_DIALOGS),
+                batch_bytes: 0,
+                bytes: 0,
+                limit: 4 * JOB_DIALOGS * job.threads,
+            });
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SipMessage>>(READ_AHEAD);
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
@@ -353,7 +503,11 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
                 s.push(m);
             }
         }
-        reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        s.finish();
+        // Its threads end when the channel they wait on closes.
+        s.pool = None;
+        let (stats, error) = reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (s, stats, error)
     });
     verdicts(s, stats, error)
 }
@@ -372,10 +526,12 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
             }
             Feed::Done(call) => s.done(call),
             Feed::Incomplete => {
+                s.settle();
                 s.lossy = true;
                 for p in &mut s.parts {
-                    p.ctx.complete = false;
-                    p.ctx.lossy = true;
+                    let ctx = Arc::make_mut(&mut p.ctx);
+                    ctx.complete = false;
+                    ctx.lossy = true;
                 }
             }
             Feed::SutPeer(a) => s.add_sut_peer(a),
@@ -390,11 +546,12 @@ pub fn judge_feed(job: &CaptureJob, feed: impl IntoIterator<Item = Feed>) -> Cap
         }
     }
     let stats = ReadStats { frames: n, frames_per_file: vec![n], sip: n, ..ReadStats::default() };
+    s.finish();
     verdicts(s, stats, None)
 }
 
-fn verdicts(mut s: Streaming<'_>, stats: ReadStats, error: Option<CaptureError>) -> CaptureVerdicts {
-    s.finish();
+/// The verdicts of a judge that has finished ([`Streaming::finish`]).
+fn verdicts(s: Streaming<'_>, stats: ReadStats, error: Option<CaptureError>) -> CaptureVerdicts {
     let mut flows: Vec<(bool, Flow)> = s.flows;
     flows.sort_by_key(|(failing, _)| !*failing);
     CaptureVerdicts {
@@ -431,6 +588,7 @@ fn streaming(job: &CaptureJob) -> Streaming<'_> {
         section_now: Vec::new(),
         sut_peers: std::collections::HashSet::new(),
         lossy: false,
+        pool: None,
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
         flows_left_out: 0,
@@ -578,7 +736,7 @@ impl Streaming<'_> {
         let peers = self.sut_peers.iter().copied();
         self.parts.push(Part {
             label,
-            ctx: TraceContext {
+            ctx: Arc::new(TraceContext {
                 level,
                 sut: job
                     .sut
@@ -596,8 +754,8 @@ impl Streaming<'_> {
                 users: job.users.clone(),
                 complete: job.complete && !self.lossy,
                 lossy: self.lossy,
-            },
-            regs: Registrations::default(),
+            }),
+            regs: Arc::default(),
             deliveries: Vec::new(),
             offline: Vec::new(),
             sent: Vec::new(),
@@ -734,9 +892,11 @@ impl Streaming<'_> {
         if self.sut_peers.len() >= MAX_SUT_PEERS || self.is_sut(&a) {
             return;
         }
+        // The dialogs judged so far were judged without it.
+        self.settle();
         self.sut_peers.insert(a);
         for p in &mut self.parts {
-            p.ctx.sut.push(a);
+            Arc::make_mut(&mut p.ctx).sut.push(a);
         }
     }
 
@@ -789,16 +949,21 @@ impl Streaming<'_> {
     fn learn_registration(&mut self, part: usize, bytes: &[u8], time: Instant) {
         let Ok(msg) = Message::parse(bytes.to_vec()) else { return };
         let max = self.job.window.max_users;
+        // The dialogs judged so far were judged without it (and the registrations are then
+        // changed in place, not copied).
+        self.settle();
         let p = &mut self.parts[part];
+        let level = p.ctx.level;
+        let regs = Arc::make_mut(&mut p.regs);
         let user = msg.to_addr().ok().and_then(|na| aor_of(msg.bytes(), &na));
-        let known = user.is_some_and(|u| p.regs.knows(&u));
-        if !known && p.regs.len() >= max {
+        let known = user.is_some_and(|u| regs.knows(&u));
+        if !known && regs.len() >= max {
             // Forget users whose registrations all ended before the dialogs still held began.
             let keep_from = self.now.0.saturating_sub(2 * self.job.window.idle.as_micros() as u64);
-            p.regs.forget_ended_before(Instant(keep_from));
+            regs.forget_ended_before(Instant(keep_from));
         }
-        if known || p.regs.len() < max {
-            p.regs.learn(&msg, p.ctx.level, time);
+        if known || regs.len() < max {
+            regs.learn(&msg, level, time);
         } else {
             self.info.registrations_not_kept += 1;
         }
@@ -821,6 +986,7 @@ impl Streaming<'_> {
             self.judge_bucket(id, false);
             self.release(id);
         }
+        self.settle();
         self.judge_conversations(part);
         let p = &mut self.parts[part];
         let (offline, sent) = (std::mem::take(&mut p.offline), std::mem::take(&mut p.sent));
@@ -832,7 +998,7 @@ impl Streaming<'_> {
         }
         let p = &mut self.parts[part];
         p.ids.clear();
-        p.regs = Registrations::default();
+        p.regs = Arc::default();
     }
 
     fn key_of(&self, part: usize, at: (usize, u64, usize), call: &[u8]) -> Arc<str> {
@@ -878,22 +1044,77 @@ impl Streaming<'_> {
         }
         let first_key = keys.first().cloned().unwrap_or_else(|| Arc::from(self.parts[part].label.as_str()));
         let p = &self.parts[part];
-        // Each message parsed in place: its bytes lent to the parse and given back after.
-        let msgs: Vec<Option<Message>> = b
-            .trace
-            .events
-            .iter_mut()
-            .map(|e| Message::parse_or_keep(std::mem::take(&mut e.packet.bytes)).map_err(|x| e.packet.bytes = x).ok())
-            .collect();
-        let local = judge_local_of(&p.ctx, &b.trace, &msgs, Some(&p.regs), Some(self.now));
-        for (e, m) in b.trace.events.iter_mut().zip(msgs) {
-            if let Some(m) = m {
-                e.packet.bytes = m.into_bytes();
+        let trace = std::mem::take(&mut b.trace);
+        let Some(pool) = self.pool.as_mut() else {
+            let judged = judge_dialog(&p.ctx, &p.regs, trace, self.now);
+            return self.judged(Waiting { part, bucket: b, keys, first_key, early, result: Some(judged) });
+        };
+        pool.bytes += b.bytes;
+        pool.batch_bytes += b.bytes;
+        pool.batch.push(Job { ctx: p.ctx.clone(), regs: p.regs.clone(), trace, now: self.now });
+        pool.waiting.push_back(Waiting { part, bucket: b, keys, first_key, early, result: None });
+        if pool.batch.len() >= JOB_DIALOGS || pool.batch_bytes >= JOB_BYTES {
+            pool.flush();
+        }
+        self.collect(false);
+    }
+
+    /// Take the results of the dialogs judged on other threads, in the order they were handed
+    /// over: those ready (`all`: every one, waiting for them), and, while too many dialogs or
+    /// bytes are out, the oldest.
+    fn collect(&mut self, all: bool) {
+        loop {
+            let Some(pool) = self.pool.as_mut() else { return };
+            if pool.waiting.front().is_some_and(|w| w.result.is_some()) {
+                let Some(w) = pool.waiting.pop_front() else { unreachable!("just seen") };
+                pool.first += 1;
+                pool.bytes -= w.bucket.bytes;
+                self.judged(w);
+                continue;
+            }
+            let wait = if all {
+                !pool.waiting.is_empty()
+            } else {
+                pool.waiting.len() > pool.limit || pool.bytes > IN_FLIGHT_BYTES
+            };
+            let got = if wait {
+                pool.flush();
+                match pool.results.recv() {
+                    Ok(r) => r,
+                    Err(_) => unreachable!("the judging threads hold their senders while the pool lives"),
+                }
+            } else {
+                match pool.results.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => return,
+                }
+            };
+            let (seq, judged) = got;
+            let judged = judged.unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let at = usize::try_from(seq - pool.first).unwrap_or(usize::MAX);
+            for (i, j) in judged.into_iter().enumerate() {
+                let Some(w) = pool.waiting.get_mut(at + i) else {
+                    unreachable!("a result comes once, for a dialog handed over")
+                };
+                w.result = Some(j);
             }
         }
-        self.pairs += local.report.pairs.len();
-        let mut findings = local.report.findings;
-        findings.extend(local.judge.finish_trace());
+    }
+
+    /// Take every result still out ([`Streaming::collect`]): before what the dialogs judged
+    /// so far depend on changes, and before the rules that span dialogs run.
+    fn settle(&mut self) {
+        self.collect(true);
+    }
+
+    /// File the result of a judged dialog: its findings by key, its ladder, and what the rules
+    /// that span dialogs need of it.
+    fn judged(&mut self, w: Waiting) {
+        let Waiting { part, bucket: mut b, keys, first_key, early, result } = w;
+        let Some(j) = result else { unreachable!("only a dialog with its result is filed") };
+        let Judged { trace, pairs, findings, delivered, offline, sent } = j;
+        b.trace = trace;
+        self.pairs += pairs.len();
         // Findings by key (file and Call-ID of the message they point at), at frames.
         let mut by_key: BTreeMap<Arc<str>, Vec<Finding>> = BTreeMap::new();
         // Each message's capture time written once, however many findings point at it.
@@ -918,7 +1139,7 @@ impl Streaming<'_> {
         for (k, fs) in by_key {
             notable |= self.add_findings(&k, level, fs);
         }
-        self.keep_flow(part, &b, &keys, &local.report.pairs, notable);
+        self.keep_flow(part, &b, &keys, &pairs, notable);
         // Cross-dialog state, message indices made global: their arrival numbers, so that the
         // rules that compare positions see capture order whatever order dialogs are judged in.
         let p = &mut self.parts[part];
@@ -927,12 +1148,12 @@ impl Streaming<'_> {
             ids.insert(g, (keys[i].clone(), b.at[i].1, b.trace.events[i].time));
             g
         };
-        for mut d in local.delivered {
+        for mut d in delivered {
             d.ingress = pin(&mut p.ids, d.ingress);
             d.egress = pin(&mut p.ids, d.egress);
             p.deliveries.push(d);
         }
-        for (user, call, i) in local.offline {
+        for (user, call, i) in offline {
             if p.offline.len() < self.job.window.max_pending {
                 let g = pin(&mut p.ids, i);
                 p.offline.push((user, call, g));
@@ -943,7 +1164,7 @@ impl Streaming<'_> {
         // A request the server sent whose ingress may lie in a part of the dialog judged apart
         // (cut by the window) cannot be told from a delivery of its own accord: not kept.
         let whole = !early && !b.after_cut;
-        for mut s in local.sent {
+        for mut s in sent {
             if whole && p.sent.len() < self.job.window.max_pending {
                 s.index = pin(&mut p.ids, s.index);
                 p.sent.push(s);

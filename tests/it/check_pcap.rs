@@ -507,3 +507,115 @@ fn no_deferral_is_judged_in_capture_order() {
     assert_eq!(whole.get(&ReqId::T2_ONLINE_ONLY), Some(&Verdict::Fail), "{whole:?}");
     assert_eq!(streamed.get(&ReqId::T2_ONLINE_ONLY), Some(&Verdict::Fail), "{streamed:?}");
 }
+
+/// Dialogs judged on other threads give the same results, ladders and window figures, in the
+/// same order, as dialogs judged one after the other: on captures of level-2 runs (third-party
+/// REGISTERs, Conversation-IDs across dialogs) with a fault, and on the Kamailio captures, with
+/// the default window, one that judges every dialog early, and one that judges the deliveries
+/// in batches of two.
+#[test]
+fn judging_threads_change_nothing_but_the_time() {
+    let dir = tmp("check_pcap_threads");
+    let pcap = dir.join("t2.pcapng");
+    let p = pcap.to_str().unwrap().to_string();
+    let rd = dir.join("run").to_str().unwrap().to_string();
+    let out = imcpm(&[
+        "run",
+        "--filter",
+        "t2/*",
+        "--fault",
+        "new-conversation-id-per-message",
+        "--report-dir",
+        &rd,
+        "--pcap",
+        &p,
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+    // Many dialogs in one section, judged together at the end (more than the threads take at
+    // a time), every seventh forwarded with another Call-ID (SIP.PRESERVE fails).
+    let mut t = imcpm::base::Trace::default();
+    for i in 0..400u64 {
+        let (call, via_core, via_sut) = (
+            format!("Call-ID: D{i}@test"),
+            format!("Via: SIP/2.0/UDP {CORE};branch=z9hG4bKc{i}"),
+            format!("Via: SIP/2.0/UDP {SUT};branch=z9hG4bKs{i}"),
+        );
+        let out_call = if i % 7 == 3 { format!("Call-ID: E{i}@test") } else { call.clone() };
+        let common = ["From: <sip:alice@im.example.net>;tag=a1", "To: <sip:bob@im.example.net>", "CSeq: 1 MESSAGE"];
+        let request = |vias: &[&str], route: &str, mf: &str, call: &str| {
+            let mut l = vec!["MESSAGE sip:bob@im.example.net SIP/2.0"];
+            l.extend(vias);
+            l.extend([route, mf, call, "Accept-Contact: *;+g.oma.sip-im"]);
+            l.extend(common);
+            sip(&l)
+        };
+        let ok = |vias: &[&str], call: &str| {
+            let mut l = vec!["SIP/2.0 200 OK"];
+            l.extend(vias);
+            l.extend([
+                "From: <sip:alice@im.example.net>;tag=a1",
+                "To: <sip:bob@im.example.net>;tag=b1",
+                "CSeq: 1 MESSAGE",
+                call,
+            ]);
+            sip(&l)
+        };
+        let route_in = "Route: <sip:10.0.0.2;lr>, <sip:10.0.0.1;lr>";
+        at(&mut t, 4 * i, CORE, SUT, request(&[&via_core], route_in, "Max-Forwards: 70", &call));
+        at(
+            &mut t,
+            4 * i + 1,
+            SUT,
+            CORE,
+            request(&[&via_sut, &via_core], "Route: <sip:10.0.0.1;lr>", "Max-Forwards: 69", &out_call),
+        );
+        at(&mut t, 4 * i + 2, CORE, SUT, ok(&[&via_sut, &via_core], &out_call));
+        at(&mut t, 4 * i + 3, SUT, CORE, ok(&[&via_core], &call));
+    }
+    let many = dir.join("many.pcapng");
+    let mut out = Vec::new();
+    write_pcapng(&t, &mut out).unwrap();
+    std::fs::write(&many, out).unwrap();
+    let jobs = [
+        CaptureJob::new(vec![many], vec![SutAddr::Addr(SUT.parse().unwrap())], Level::One),
+        CaptureJob::new(vec![pcap.clone()], vec!["192.0.2.1:5060".parse().unwrap()], Level::Two),
+        kamailio_job("kamailio-l1-faulty.pcapng"),
+        kamailio_job("kamailio-l1-correct.pcapng"),
+    ];
+    let mut compared = 0;
+    for base in jobs {
+        for window in 0..3 {
+            let mut job = base.clone();
+            job.keep = usize::MAX;
+            job.ladders = 5;
+            match window {
+                1 => job.window.max_bytes = 1,
+                2 => job.window.max_deliveries = 2,
+                _ => {}
+            }
+            let seen = |threads: usize| {
+                let mut job = job.clone();
+                job.threads = threads;
+                let v = judge_captures(&job);
+                assert!(v.error.is_none(), "{:?}", v.error);
+                assert!(v.pairs > 0 && !v.aggregate.counts.is_empty(), "nothing judged in {:?}", job.files);
+                format!("{:#?}\n{:#?}\n{} {:?} {}", v.aggregate, v.flows, v.flows_left_out, v.window, v.pairs)
+            };
+            let one = seen(0);
+            for threads in [1, 3] {
+                let got = seen(threads);
+                if got != one {
+                    let line = one.lines().zip(got.lines()).position(|(a, b)| a != b).unwrap_or(0);
+                    panic!(
+                        "{:?} window {window}, {threads} thread(s): differs at line {line}:\n  one thread: {}\n  threads:    {}",
+                        job.files,
+                        one.lines().nth(line).unwrap_or(""),
+                        got.lines().nth(line).unwrap_or("")
+                    );
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 24);
+}

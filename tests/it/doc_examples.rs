@@ -136,7 +136,7 @@ const EXAMPLES: &[(&str, &str, How)] = &[
     ),
     (
         "docs/captures.md",
-        "imcpm check-pcap FILE... --sut HOST[:PORT] [--sut ...] --level 1|2 [--domain D] [--users FILE] [--port N] [--report-dir DIR] [--format text|json|markdown] [--filter GLOB] [--redact] [--max-results N] [--max-ladders N] [--window-mb MB] [--no-reports]",
+        "imcpm check-pcap FILE... --sut HOST[:PORT] [--sut ...] --level 1|2 [--domain D] [--users FILE] [--port N] [--report-dir DIR] [--format text|json|markdown] [--filter GLOB] [--redact] [--max-results N] [--max-ladders N] [--window-mb MB] [--jobs N] [--no-reports]",
         How::Synopsis,
     ),
     (
