@@ -11,11 +11,14 @@
 #               (text summary on stdout, reports written: report.json/.md/.html, junit.xml)
 #   check-pcap --no-reports
 #               the same judging, the text summary on stdout, no report files written
+#   check-pcap --jobs 0 (reports)
+#               as the first, every dialog judged on the thread that files the messages
+#               instead of on one judging thread per CPU (check-pcap's default)
 #   read only   examples/read_capture.rs (imcpm::capture::read_captures, each message counted
 #               and dropped): reading and framing only, the floor under check-pcap
 # On the --big capture check-pcap runs once (--runs does not apply), stopped after
 # --big-timeout seconds (a row stopped there shows "> LIMIT" and a peak RSS that is a lower
-# bound). The --no-reports variant is not run on it (its judging is the same).
+# bound). The --no-reports and --jobs 0 variants are not run on it (their judging is the same).
 # Wall time is measured around the command (date +%s%N), best of the runs; peak RSS is
 # /usr/bin/time -v's "Maximum resident set size", the highest of the runs; CPU is user+sys of
 # the best run. "vs tshark" is tshark's wall time divided by the row's, on the same file.
@@ -170,6 +173,8 @@ for n in "${sizes[@]}"; do
   if [ "$big" = 0 ]; then
     measure "check-pcap --no-reports" "$f" "$runs" 0 \
       "$BIN" check-pcap "$f" --sut 192.0.2.1:5060 --level 1 --no-reports
+    measure "check-pcap --jobs 0 (reports)" "$f" "$runs" 0 \
+      "$BIN" check-pcap "$f" --sut 192.0.2.1:5060 --level 1 --jobs 0 --report-dir "$WORK/rep"
   fi
   measure "read only (read_capture)" "$f" "$RUNS" 0 "$FLOOR" "$f"
   check_floor "$f" "$expect"
@@ -181,13 +186,13 @@ echo "Capture benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(grep 
 echo "imcpm $("$BIN" --version | cut -d' ' -f2) ($(cd "$ROOT" && git rev-parse --short HEAD 2> /dev/null || echo '?')), $(tshark --version 2> /dev/null | head -1)"
 echo "command: scripts/bench-capture.sh $ARGS; best of $RUNS (wall), peak RSS the highest of the runs; most cores busy before a run: $BUSY_MAX"
 echo
-printf '| %-26s | %10s | %8s | %10s | %12s | %12s |\n' "tool" "packets" "wall s" "CPU s" "peak RSS MB" "vs tshark"
-printf '| %-26s | %10s | %8s | %10s | %12s | %12s |\n' "---" "---:" "---:" "---:" "---:" "---:"
+printf '| %-30s | %10s | %8s | %10s | %12s | %12s |\n' "tool" "packets" "wall s" "CPU s" "peak RSS MB" "vs tshark"
+printf '| %-30s | %10s | %8s | %10s | %12s | %12s |\n' "---" "---:" "---:" "---:" "---:" "---:"
 tshark_wall=0
 while IFS='|' read -r label file wall rss cpu stopped; do
   n=${file##*/sip-}; n=${n%.pcap}
   [ "$label" = tshark ] && tshark_wall=$wall
-  printf '| %-26s | %10s | %8s | %10s | %12s | %12s |\n' "$label" "$n" \
+  printf '| %-30s | %10s | %8s | %10s | %12s | %12s |\n' "$label" "$n" \
     "$(awk -v w="$wall" -v x="$stopped" 'BEGIN { printf (x ? "> %.0f" : "%.2f"), w / 1000 }')" \
     "$(awk -v c="$cpu" -v x="$stopped" 'BEGIN { printf (x ? ">= %.2f" : "%.2f"), c }')" \
     "$(awk -v r="$rss" -v x="$stopped" 'BEGIN { printf (x ? ">= %.1f" : "%.1f"), r / 1024 }')" \

@@ -451,9 +451,10 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
             let (jobs, queue) = std::sync::mpsc::channel::<Jobs>();
             let queue = Arc::new(std::sync::Mutex::new(queue));
             let (done, results) = std::sync::mpsc::channel();
-            for _ in 0..job.threads {
+            let mut started = 0;
+            for i in 0..job.threads {
                 let (queue, done) = (queue.clone(), done.clone());
-                scope.spawn(move || {
+                let worker = move || {
                     loop {
                         // The lock is held only to take a job; a poisoned one still hands them out.
                         let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
@@ -467,18 +468,29 @@ pub fn judge_captures(job: &CaptureJob) -> CaptureVerdicts {
                             return;
                         }
                     }
+                };
+                // A system that refuses more threads (a process limit) gets the judging done
+                // on those it gave, or on this one.
+                match std::thread::Builder::new().name(format!("judge-{i}")).spawn_scoped(scope, worker) {
+                    Ok(_) => started += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "judging thread {} of {} not started; judging on {started}", i + 1, job.threads);
+                        break;
+                    }
+                }
+            }
+            if started > 0 {
+                s.pool = Some(Pool {
+                    jobs,
+                    results,
+                    waiting: VecDeque::new(),
+                    first: 0,
+                    batch: Vec::with_capacity(JOB_DIALOGS),
+                    batch_bytes: 0,
+                    bytes: 0,
+                    limit: 4 * JOB_DIALOGS * started,
                 });
             }
-            s.pool = Some(Pool {
-                jobs,
-                results,
-                waiting: VecDeque::new(),
-                first: 0,
-                batch: Vec::with_capacity(JOB_DIALOGS),
-                batch_bytes: 0,
-                bytes: 0,
-                limit: 4 * JOB_DIALOGS * job.threads,
-            });
         }
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SipMessage>>(READ_AHEAD);
         let reader = scope.spawn(move || {
@@ -949,9 +961,12 @@ impl Streaming<'_> {
     fn learn_registration(&mut self, part: usize, bytes: &[u8], time: Instant) {
         let Ok(msg) = Message::parse(bytes.to_vec()) else { return };
         let max = self.job.window.max_users;
-        // The dialogs judged so far were judged without it (and the registrations are then
-        // changed in place, not copied).
-        self.settle();
+        // Dialogs out with the judging threads hold the registrations as they were: taken
+        // back first, so that the registrations are changed in place rather than copied (the
+        // copy would be as right, and cost the whole table per REGISTER).
+        if Arc::strong_count(&self.parts[part].regs) > 1 {
+            self.settle();
+        }
         let p = &mut self.parts[part];
         let level = p.ctx.level;
         let regs = Arc::make_mut(&mut p.regs);

@@ -65,9 +65,9 @@ pub struct Args {
     /// Megabytes of SIP messages held while their dialogs wait to be judged (docs/captures.md).
     #[arg(long, default_value_t = 24, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub window_mb: u64,
-    /// Threads judging dialogs beside the one reading the files and the one filing their
-    /// messages (default: one per CPU the process may use; 0: none, each dialog judged where it
-    /// is filed). The verdicts and reports are the same whatever the number.
+    /// Threads judging dialogs, besides those reading, hashing and filing the messages
+    /// (default: one per CPU the process may use, none with one CPU; 0: none, each dialog
+    /// judged where it is filed). The verdicts and reports are the same whatever the number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
     pub jobs: Option<u16>,
 }
@@ -98,7 +98,8 @@ pub fn run(a: Args) -> miette::Result<ExitCode> {
     job.ladders = a.max_ladders;
     job.threads = match a.jobs {
         Some(n) => n.into(),
-        None => std::thread::available_parallelism().map_or(1, usize::from),
+        // One judging thread beside the filing one buys nothing on one CPU.
+        None => std::thread::available_parallelism().map_or(0, |n| if n.get() > 1 { n.get().min(256) } else { 0 }),
     };
     job.filter = a.filter.clone();
     job.redact = a.redact;
