@@ -219,6 +219,9 @@ pub struct CaptureVerdicts {
     pub pairs: usize,
     /// What the window held and what fell outside it.
     pub window: WindowInfo,
+    /// Most dialogs, and most bytes of their messages, out with the judging threads at once
+    /// ([`CaptureJob::threads`]; 0 without them).
+    pub out_peak: (usize, usize),
 }
 
 /// A judged unit of the capture: the whole merged capture, or one `imcpm run` section.
@@ -325,6 +328,8 @@ struct Streaming<'a> {
     lossy: bool,
     /// Threads judging dialogs, when there are any.
     pool: Option<Pool>,
+    /// [`CaptureVerdicts::out_peak`].
+    out_peak: (usize, usize),
 }
 
 /// A dialog to judge on another thread: what [`judge_dialog`] needs, owned or shared.
@@ -574,6 +579,7 @@ fn verdicts(s: Streaming<'_>, stats: ReadStats, error: Option<CaptureError>) -> 
         error,
         pairs: s.pairs,
         window: s.info,
+        out_peak: s.out_peak,
     }
 }
 
@@ -601,6 +607,7 @@ fn streaming(job: &CaptureJob) -> Streaming<'_> {
         sut_peers: std::collections::HashSet::new(),
         lossy: false,
         pool: None,
+        out_peak: (0, 0),
         aggregate: Aggregate::new(job.keep),
         flows: Vec::new(),
         flows_left_out: 0,
@@ -1068,6 +1075,7 @@ impl Streaming<'_> {
         pool.batch_bytes += b.bytes;
         pool.batch.push(Job { ctx: p.ctx.clone(), regs: p.regs.clone(), trace, now: self.now });
         pool.waiting.push_back(Waiting { part, bucket: b, keys, first_key, early, result: None });
+        self.out_peak = (self.out_peak.0.max(pool.waiting.len()), self.out_peak.1.max(pool.bytes));
         if pool.batch.len() >= JOB_DIALOGS || pool.batch_bytes >= JOB_BYTES {
             pool.flush();
         }

@@ -619,6 +619,15 @@ fn judging_threads_change_nothing_but_the_time() {
                 format!("{:#?}\n{:#?}\n{} {:?} {}", v.aggregate, v.flows, v.flows_left_out, v.window, v.pairs)
             };
             let one = seen(0);
+            if window == 1 {
+                // Dialogs leave the window one by one: the judging threads' bound is reached.
+                let mut job = job.clone();
+                job.threads = 1;
+                let v = judge_captures(&job);
+                let most = v.out_peak.0;
+                assert!(most > 0 && most <= 4 * 32 + 1, "{:?}: {most} dialogs out at once with one thread", job.files);
+                assert!(v.out_peak.1 <= (4 << 20) + 64 * 1024, "{:?}: {:?}", job.files, v.out_peak);
+            }
             if job.files[0].ends_with("many.pcapng") && window == 1 {
                 // Judged as they leave the window: some before the port was learnt, some after.
                 let ephemeral = format!("\"{EPHEMERAL}\"");
