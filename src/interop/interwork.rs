@@ -134,11 +134,20 @@ fn cpm_to_im_value(buf: &[u8], pl: &ParamList, service: Service) -> Vec<Edit> {
             continue;
         }
         let items = p.value_items(buf);
-        let (cpm, keep): (Vec<Span>, Vec<Span>) = items.iter().partition(|i| CpmIcsi::from_raw(i.of(buf)).is_some());
-        if cpm.is_empty() {
+        // Each item recognised once: the CPM ICSIs go, the rest stay.
+        let (mut cpm, mut keep) = (false, Vec::with_capacity(items.len()));
+        for i in items {
+            match CpmIcsi::from_raw(i.of(buf)) {
+                Some(icsi) => {
+                    cpm = true;
+                    was_lmm |= icsi.is_lmm();
+                }
+                None => keep.push(i),
+            }
+        }
+        if !cpm {
             continue;
         }
-        was_lmm |= cpm.iter().any(|i| CpmIcsi::from_raw(i.of(buf)).is_some_and(CpmIcsi::is_lmm));
         if keep.is_empty() {
             edits.push(Edit::remove(region(pl, idx)));
             anchor.get_or_insert(Ok(edits.len() - 1));

@@ -382,11 +382,21 @@ pub fn is_valid_conv_id(v: &[u8]) -> bool {
 
 /// Check an RFC 6050 Service-ID: `urn:urn-7:` followed by dot-separated `let-dig` labels.
 pub fn is_valid_service_id(v: &str) -> bool {
-    let Some(rest) = v.get(..10).filter(|p| p.eq_ignore_ascii_case("urn:urn-7:")).map(|_| &v[10..]) else {
+    let b = v.as_bytes();
+    if b.len() <= 10 || !b[..10].eq_ignore_ascii_case(b"urn:urn-7:") {
         return false;
-    };
-    !rest.is_empty()
-        && rest.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    }
+    // Labels between dots, none empty: a dot may follow only a label byte.
+    let mut after_dot = true;
+    for &c in &b[10..] {
+        match c {
+            b'.' if after_dot => return false,
+            b'.' => after_dot = true,
+            c if c.is_ascii_alphanumeric() || c == b'-' => after_dot = false,
+            _ => return false,
+        }
+    }
+    !after_dot
 }
 
 #[cfg(test)]
@@ -521,6 +531,26 @@ mod tests {
         assert_eq!(pl.params[1].span.of(b), b"+g.oma.sip-im");
         assert_eq!(pl.params[2].name.of(b), b"q");
         assert_eq!(pl.params[2].value_text(b), "0.5");
+    }
+
+    /// [`is_valid_service_id`] as first written, the reference for the byte walk.
+    fn is_valid_service_id_reference(v: &str) -> bool {
+        let Some(rest) = v.get(..10).filter(|p| p.eq_ignore_ascii_case("urn:urn-7:")).map(|_| &v[10..]) else {
+            return false;
+        };
+        !rest.is_empty()
+            && rest.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    }
+
+    proptest! {
+        #[test]
+        fn service_ids_checked_as_the_reference_checks_them(
+            prefix in prop::sample::select(vec!["urn:urn-7:", "URN:urn-7:", "urn:urn-7", "urn:urn-8:", "", "urn:urn-é:"]),
+            rest in "[a-zA-Z0-9.\\-_:é ]{0,12}",
+        ) {
+            let v = format!("{prefix}{rest}");
+            prop_assert_eq!(is_valid_service_id(&v), is_valid_service_id_reference(&v), "{:?}", v);
+        }
     }
 
     #[test]
