@@ -4,7 +4,8 @@
 //! toward the core), feeds the core's 200 OK back and drains again (the 200 relayed upstream).
 //! Virtual time advances 500 us per transaction (2000/s), so Timer J/K expiries and the
 //! transaction table (about 64k server transactions alive at steady state) are part of the cost,
-//! as under `scripts/load.sh`. Only the server's work is timed; building the inputs is not.
+//! as under `scripts/load.sh`. Only the server's work is timed; building the inputs is not. It
+//! allocates through the binary's allocator (mimalloc), as `imcpm serve` does.
 //!
 //! `cargo bench --bench server -- --warm-up-time 1 --measurement-time 3`
 
@@ -22,6 +23,10 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The binary's allocator, so that the figures are those of `imcpm serve`.
+#[global_allocator]
+static ALLOCATOR: imcpm::base::alloc::Mi = imcpm::base::alloc::Mi;
 
 const SERVER: &str = "192.0.2.1:5060";
 const CORE: &str = "192.0.2.2:5060";

@@ -11,6 +11,7 @@
 //! Each concept is declared once, here, and derives what the edges need (serde for files and
 //! reports, `clap::ValueEnum` for the command line).
 
+pub mod alloc;
 pub mod domain;
 pub mod escape;
 pub mod ids;

@@ -77,17 +77,27 @@ pub fn focus_aor(m: &Message) -> Option<String> {
 /// The session case from P-Served-User, then the `orig` Route parameter, then the
 /// Request-URI's domain (docs/decisions.md D13).
 pub fn session_case(msg: &Message, domains: &[String]) -> SessionCase {
-    if let Some(h) = msg.first(&HeaderName::PServedUser) {
-        if let Some(case) = sescase(msg.bytes(), &ParamList::parse(msg.bytes(), h.value)) {
-            return case;
-        }
-    }
-    case_without_sescase(msg, domains)
+    psu_sescase(msg).unwrap_or_else(|| case_without_sescase(msg, domains))
 }
 
-/// The session case P-Served-User's `sescase` names (its parameters `pl`), if any.
-fn sescase(buf: &[u8], pl: &ParamList) -> Option<SessionCase> {
-    let v = pl.get(buf, "sescase")?.value_text(buf);
+/// [`session_case`] for a caller that has read the topmost Route entry already: `top_orig`
+/// says it is a URI with an `orig` parameter (a proxy that pops its own entries reads it then).
+pub fn session_case_knowing_route(msg: &Message, domains: &[String], top_orig: bool) -> SessionCase {
+    match psu_sescase(msg) {
+        Some(case) => case,
+        None if top_orig => SessionCase::Orig,
+        None => case_by_request_uri(msg, domains),
+    }
+}
+
+/// The session case P-Served-User's `sescase` says, if any.
+fn psu_sescase(msg: &Message) -> Option<SessionCase> {
+    let h = msg.first(&HeaderName::PServedUser)?;
+    case_named(&ParamList::find(msg.bytes(), h.value, "sescase")?.value_text(msg.bytes()))
+}
+
+/// The session case a `sescase` value names (ASCII case ignored), if any.
+fn case_named(v: &str) -> Option<SessionCase> {
     if v.eq_ignore_ascii_case("orig") {
         Some(SessionCase::Orig)
     } else if v.eq_ignore_ascii_case("term") {
@@ -95,6 +105,11 @@ fn sescase(buf: &[u8], pl: &ParamList) -> Option<SessionCase> {
     } else {
         None
     }
+}
+
+/// The session case P-Served-User's `sescase` names (its parameters `pl`), if any.
+fn sescase(buf: &[u8], pl: &ParamList) -> Option<SessionCase> {
+    case_named(&pl.get(buf, "sescase")?.value_text(buf))
 }
 
 /// [`session_case`] when P-Served-User does not say: by the top Route, then the Request-URI.
@@ -107,6 +122,12 @@ fn case_without_sescase(msg: &Message, domains: &[String]) -> SessionCase {
             }
         }
     }
+    case_by_request_uri(msg, domains)
+}
+
+/// The session case by the Request-URI's domain: terminating when it is one of `domains` (or
+/// none is configured).
+fn case_by_request_uri(msg: &Message, domains: &[String]) -> SessionCase {
     let ruri = msg.request_uri().unwrap_or_default();
     let host = SipUriRef::parse(&ruri).map_or("", |u| u.host);
     if domains.is_empty() || domains.iter().any(|d| d.eq_ignore_ascii_case(host)) {

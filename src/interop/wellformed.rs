@@ -80,9 +80,8 @@ pub fn validate(msg: &Message) -> Result<(), ParseError> {
         if !quotes_balanced(msg.slice(h.value)) {
             return Err(bad("Accept-Contact", "unbalanced quotes", h.value.start));
         }
-        for v in crate::sip::split_list(buf, h.value) {
-            let pl = ParamList::parse(buf, v);
-            if pl.head.of(buf) != b"*" {
+        for v in crate::sip::params::ListItems::new(buf, h.value) {
+            if ParamList::head_of(buf, v).of(buf) != b"*" {
                 return Err(bad("Accept-Contact", "value does not start with *", v.start));
             }
         }
@@ -91,8 +90,8 @@ pub fn validate(msg: &Message) -> Result<(), ParseError> {
         if !quotes_balanced(msg.slice(h.value)) {
             return Err(bad("Contact", "unbalanced quotes", h.value.start));
         }
-        for v in crate::sip::split_list(buf, h.value) {
-            if v.of(buf) != b"*" && NameAddr::parse(buf, v).is_none() {
+        for v in crate::sip::params::ListItems::new(buf, h.value) {
+            if v.of(buf) != b"*" && NameAddr::uri_of(buf, v).is_none() {
                 return Err(bad("Contact", "not a name-addr", v.start));
             }
         }
@@ -103,7 +102,7 @@ pub fn validate(msg: &Message) -> Result<(), ParseError> {
         }
     }
     for v in msg.list_iter(&HeaderName::PServedUser) {
-        if NameAddr::parse(buf, v).is_none() {
+        if NameAddr::uri_of(buf, v).is_none() {
             return Err(bad("P-Served-User", "not a name-addr", v.start));
         }
     }

@@ -17,7 +17,7 @@ use crate::base::Level;
 use crate::base::ids::IdGen;
 use crate::base::{ClientKind, SessionCase};
 use crate::base::{Instant, Packet, Transport};
-use crate::interop::registration::{served_user, session_case};
+use crate::interop::registration::{served_user, session_case_knowing_route};
 use crate::interop::wellformed;
 use crate::node::transaction::response_with_reason;
 use crate::node::transaction::{
@@ -360,7 +360,7 @@ impl ImServer {
             let t = trying_for(&msg);
             let _ = self.layer.respond(tx, t, self.now);
         }
-        let case = session_case(&msg, &self.config.domains);
+        let case = session_case_knowing_route(&msg, &self.config.domains, popped.top_orig);
         let user = served_user(&msg, case);
         let decision = self.decide(&msg, case, user.as_deref(), self.now);
         let (edits, rewrite) = match decision {
@@ -600,7 +600,9 @@ impl ImServer {
         let Some(code) = msg.status() else { return };
         // The relayed response is this one less its top Via: the same status and To tag.
         let out = proxy::strip_top_via(msg);
-        if let Err(e) = self.layer.respond_known(server, code, msg.to_tag(), out, self.now) {
+        // Its To tag matters to an INVITE transaction only (the ACK that may follow).
+        let tag = if self.layer.server_is_invite(server) { msg.to_tag() } else { None };
+        if let Err(e) = self.layer.respond_known(server, code, tag, out, self.now) {
             // A 2xx retransmission after the server transaction accepted: relay statelessly.
             if code.is_success() {
                 if let (Some(req), Some(flow)) =

@@ -6,7 +6,7 @@
 use super::ImServer;
 use super::faults::Fault;
 use crate::base::Transport;
-use crate::sip::{Edit, HeaderName, Message, SipUri, Span, apply_edits, split_list};
+use crate::sip::{Edit, HeaderName, Message, SipUri, Span, apply_edits};
 use std::net::{IpAddr, SocketAddr};
 
 /// RFC 3261 §18.1.1: requests larger than this go over a congestion-controlled transport.
@@ -211,10 +211,10 @@ pub(super) fn is_invite(request: &[u8]) -> bool {
 pub fn strip_top_via(resp: &Message) -> Vec<u8> {
     let buf = resp.bytes();
     let Some(h) = resp.first(&HeaderName::Via) else { return buf.to_vec() };
-    let els = split_list(buf, h.value);
-    let edit = match els.as_slice() {
-        [_] | [] => Edit::remove(h.line),
-        [first, second, ..] => Edit::remove(Span::new(first.start, second.start)),
+    let mut els = crate::sip::params::ListItems::new(buf, h.value);
+    let edit = match (els.next(), els.next()) {
+        (Some(first), Some(second)) => Edit::remove(Span::new(first.start, second.start)),
+        _ => Edit::remove(h.line),
     };
     apply_edits(buf, &[edit]).unwrap_or_else(|_| buf.to_vec())
 }

@@ -57,6 +57,18 @@ impl ServerKey {
     /// The key of a request. ACK is keyed as INVITE. Errors when the request lacks what
     /// matching needs (a parseable top Via; for RFC 2543 matching also Call-ID and CSeq).
     pub fn of_request(msg: &Message) -> Result<ServerKey, TxError> {
+        ServerKey::of_request_via(msg).map(|(key, _)| key)
+    }
+
+    /// [`ServerKey::of_request`] and where the request's responses go ([`response_target`]),
+    /// its top Via read once for both.
+    pub fn of_request_replying(msg: &Message, flow: &Flow) -> Result<(ServerKey, SocketAddr), TxError> {
+        let (key, via) = ServerKey::of_request_via(msg)?;
+        Ok((key, reply_target(&via, msg.bytes(), flow)))
+    }
+
+    /// The key and the top Via it was read from.
+    fn of_request_via(msg: &Message) -> Result<(ServerKey, ViaRef<'_>), TxError> {
         let method = match msg.method() {
             Some(Method::Ack) => Method::Invite,
             Some(m) => m.clone(),
@@ -66,12 +78,12 @@ impl ServerKey {
         let via = ViaRef::parse(msg.bytes(), top).ok_or(TxError::Unmatchable("malformed top Via"))?;
         match via.branch(msg.bytes()) {
             Some(branch) if is_rfc3261_branch(&branch) => {
-                Ok(ServerKey::Branch { branch, host: via.host.to_ascii_lowercase(), port: via.port, method })
+                Ok((ServerKey::Branch { branch, host: via.host.to_ascii_lowercase(), port: via.port, method }, via))
             }
             _ => {
                 let (cseq, _) = msg.cseq().map_err(|_| TxError::Unmatchable("no valid CSeq"))?;
                 let call_id = msg.call_id().ok_or(TxError::Unmatchable("no Call-ID"))?;
-                Ok(ServerKey::Legacy {
+                let key = ServerKey::Legacy {
                     request_uri: msg.request_uri().unwrap_or_default().into_owned(),
                     from_tag: msg.from_tag(),
                     to_tag: msg.to_tag(),
@@ -79,7 +91,8 @@ impl ServerKey {
                     cseq,
                     method,
                     top_via: String::from_utf8_lossy(msg.slice(top)).into_owned(),
-                })
+                };
+                Ok((key, via))
             }
         }
     }
@@ -136,11 +149,68 @@ pub fn response_target(request: &Message, flow: &Flow) -> SocketAddr {
     if flow.transport.is_reliable() {
         return flow.remote;
     }
-    let Some(via) = request.top_via().and_then(|v| ViaRef::parse(request.bytes(), v)) else {
-        return flow.remote;
-    };
-    if via.param(request.bytes(), "rport").is_some() {
+    match request.top_via().and_then(|v| ViaRef::parse(request.bytes(), v)) {
+        Some(via) => reply_target(&via, request.bytes(), flow),
+        None => flow.remote,
+    }
+}
+
+/// [`response_target`] of a request whose top Via (of `buf`) is `via`.
+fn reply_target(via: &ViaRef<'_>, buf: &[u8], flow: &Flow) -> SocketAddr {
+    if flow.transport.is_reliable() || via.param(buf, "rport").is_some() {
         return flow.remote;
     }
     SocketAddr::new(flow.remote.ip(), via.port.unwrap_or(5060))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::Transport;
+
+    proptest::proptest! {
+        /// The key and the reply address read from one parse of the top Via are those
+        /// [`ServerKey::of_request`] and [`response_target`] read each on their own.
+        #[test]
+        fn one_via_read_gives_the_key_and_the_reply_target(
+            via in proptest::sample::select(vec![
+                "SIP/2.0/UDP 192.0.2.2:5062;branch=z9hG4bK1", "SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1;rport",
+                "SIP/2.0/UDP h.example.net;rport=9;branch=z9hG4bK2", "SIP/2.0/TCP [::1]:5070;branch=z9hG4bK3",
+                "SIP/2.0/UDP 192.0.2.2:5062;branch=1234", "SIP/2.0/UDP 192.0.2.2:5062", "SIP/2.0 bad",
+                "SIP/2.0/UDP 192.0.2.2:5062;RPORT;branch=z9hG4bK4",
+            ]),
+            reliable in proptest::bool::ANY,
+            port in 1u16..,
+        ) {
+            let text = format!(
+                "MESSAGE sip:b@c SIP/2.0\r\nVia: {via}\r\nVia: SIP/2.0/UDP 192.0.2.9:7;branch=z9hG4bK9\r\n\
+                 From: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+            );
+            let msg = Message::parse(text.into_bytes()).unwrap();
+            let flow = Flow {
+                transport: if reliable { Transport::Tcp } else { Transport::Udp },
+                local: "192.0.2.1:5060".parse().unwrap(),
+                remote: SocketAddr::new("192.0.2.7".parse().unwrap(), port),
+            };
+            match (ServerKey::of_request_replying(&msg, &flow), ServerKey::of_request(&msg)) {
+                (Ok((key, reply)), Ok(want)) => {
+                    proptest::prop_assert_eq!(key, want);
+                    proptest::prop_assert_eq!(reply, response_target(&msg, &flow));
+                    // RFC 3261 §18.2.2 and RFC 3581 as written, not through the code: back
+                    // along a reliable flow or to the source with `rport`, else the source IP
+                    // and the sent-by port (5060 when absent).
+                    let sent_by = via.split([' ', ';']).nth(1).unwrap_or_default();
+                    let via_port = sent_by.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(5060);
+                    let want = if reliable || via.to_ascii_lowercase().contains(";rport") {
+                        flow.remote
+                    } else {
+                        SocketAddr::new(flow.remote.ip(), via_port)
+                    };
+                    proptest::prop_assert_eq!(reply, want, "{}", via);
+                }
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => proptest::prop_assert!(false, "{:?} against {:?}", a, b),
+            }
+        }
+    }
 }

@@ -16,6 +16,7 @@ use crate::base::Instant;
 use crate::base::Packet;
 use crate::sip::StatusCode;
 use crate::sip::{Message, Method};
+use std::net::SocketAddr;
 
 /// A sans-IO RFC 3261 transaction layer for one SIP element (proxy, UA or core).
 ///
@@ -105,9 +106,9 @@ impl TransactionLayer {
     /// the message is taken: its key cannot be made) the message's bytes come back.
     fn handle_message_keeping(&mut self, msg: Message, flow: Flow, now: Instant) -> Result<(), (TxError, Vec<u8>)> {
         let r = if msg.is_request() {
-            match ServerKey::of_request(&msg) {
-                Ok(key) => {
-                    self.handle_request(msg, key, flow, now);
+            match ServerKey::of_request_replying(&msg, &flow) {
+                Ok((key, reply)) => {
+                    self.handle_request(msg, key, flow, reply, now);
                     Ok(())
                 }
                 Err(e) => Err((e, msg.into_bytes())),
@@ -125,7 +126,8 @@ impl TransactionLayer {
         r
     }
 
-    fn handle_request(&mut self, msg: Message, key: ServerKey, flow: Flow, now: Instant) {
+    /// A request with its key, received along `flow`; its responses go to `reply`.
+    fn handle_request(&mut self, msg: Message, key: ServerKey, flow: Flow, reply: SocketAddr, now: Instant) {
         // A request's key has its method: `of_request` refused one without.
         let Some(method) = msg.method().cloned() else { return };
         if method == Method::Ack {
@@ -157,7 +159,7 @@ impl TransactionLayer {
             .then(|| self.server_id(&key.with_method(Method::Invite)))
             .flatten()
             .map(ServerTx);
-        let tx = ServerTransaction::new(id, key, msg.clone(), flow);
+        let tx = ServerTransaction::new(id, key, msg.clone(), Flow { remote: reply, ..flow });
         self.servers.insert(id, tx);
         let servers = &self.servers;
         if let Some(key) = servers.get(id).map(|t| &t.key) {
@@ -340,6 +342,12 @@ impl TransactionLayer {
     /// whole life, another request until its final response is sent (then `None`).
     pub fn server_request(&self, tx: ServerTx) -> Option<&Message> {
         self.servers.get(tx.0).and_then(|t| t.request.as_ref())
+    }
+
+    /// True for a live INVITE server transaction (the only kind whose responses' To tag it
+    /// keeps: RFC 2543 ACK matching).
+    pub fn server_is_invite(&self, tx: ServerTx) -> bool {
+        self.servers.get(tx.0).is_some_and(|t| t.invite)
     }
 
     /// Where a live server transaction sends its responses (RFC 3261 §18.2.2).

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::key::{ServerKey, response_target};
+use super::key::ServerKey;
 use super::outbox::Outbox;
 use super::timer::{Timer, TimerConfig, TimerSet};
 use super::{Flow, ServerTx, TxError, TxEvent, TxState};
@@ -40,10 +40,10 @@ pub(super) struct ServerTransaction {
 }
 
 impl ServerTransaction {
-    /// A transaction for a new request received along `flow`.
-    pub(super) fn new(id: u64, key: ServerKey, request: Message, flow: Flow) -> Self {
+    /// A transaction for a new request; its responses go along `reply` (the flow it came on,
+    /// toward [`super::response_target`]).
+    pub(super) fn new(id: u64, key: ServerKey, request: Message, reply: Flow) -> Self {
         let invite = request.method() == Some(&Method::Invite);
-        let reply = Flow { remote: response_target(&request, &flow), ..flow };
         ServerTransaction {
             id,
             invite,
