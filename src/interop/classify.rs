@@ -64,7 +64,7 @@ fn scan(msg: &Message) -> Tags {
             let pl = ParamList::parse(buf, v);
             for p in &pl.params {
                 if p.is(buf, ICSI_REF) {
-                    for item in p.value_items(buf) {
+                    for item in p.value_items_iter(buf) {
                         match CpmIcsi::from_raw(item.of(buf)) {
                             Some(i) => t.cpm.push(i),
                             None => t.deferred |= ac && norm_eq(item.of(buf), DEFERRED),

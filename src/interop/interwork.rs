@@ -133,10 +133,9 @@ fn cpm_to_im_value(buf: &[u8], pl: &ParamList, service: Service) -> Vec<Edit> {
         if !p.is(buf, ICSI_REF) {
             continue;
         }
-        let items = p.value_items(buf);
         // Each item recognised once: the CPM ICSIs go, the rest stay.
-        let (mut cpm, mut keep) = (false, Vec::with_capacity(items.len()));
-        for i in items {
+        let (mut cpm, mut keep) = (false, Vec::new());
+        for i in p.value_items_iter(buf) {
             match CpmIcsi::from_raw(i.of(buf)) {
                 Some(icsi) => {
                     cpm = true;

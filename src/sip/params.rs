@@ -87,10 +87,6 @@ fn trimmed(v: &[u8], base: usize, mut s: usize, mut e: usize) -> Option<Span> {
     (e > s).then(|| Span::new(base + s, base + e))
 }
 
-fn push_trimmed(out: &mut Vec<Span>, v: &[u8], base: usize, s: usize, e: usize) {
-    out.extend(trimmed(v, base, s, e));
-}
-
 /// One `;`-parameter: `name` or `name=value` (value raw, quotes included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param {
@@ -128,19 +124,25 @@ impl Param {
     /// The value's elements for a quoted token list (`"a,b"`), each as a span of the original
     /// bytes, trimmed. An unquoted value is one element.
     pub fn value_items(&self, buf: &[u8]) -> Vec<Span> {
-        let Some(v) = self.value else { return Vec::new() };
-        let inner = if self.is_quoted(buf) { Span::new(v.start + 1, v.end - 1) } else { v };
-        let b = inner.of(buf);
-        let mut out = Vec::new();
+        self.value_items_iter(buf).collect()
+    }
+    /// [`Param::value_items`] one by one, nothing collected.
+    pub fn value_items_iter<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = Span> + 'a {
+        let inner = match self.value {
+            Some(v) if self.is_quoted(buf) => Some(Span::new(v.start + 1, v.end - 1)),
+            v => v,
+        };
+        let b = inner.map_or(&[][..], |i| i.of(buf));
+        let base = inner.map_or(0, |i| i.start);
+        // Each comma-separated part (the last one runs to the end), trimmed, empty ones left out;
+        // no value at all gives nothing.
+        let ends = memchr::memchr_iter(b',', b).chain(std::iter::once(b.len()));
         let mut s = 0;
-        for (i, &c) in b.iter().enumerate() {
-            if c == b',' {
-                push_trimmed(&mut out, b, inner.start, s, i);
-                s = i + 1;
-            }
-        }
-        push_trimmed(&mut out, b, inner.start, s, b.len());
-        out
+        ends.filter_map(move |e| {
+            let part = trimmed(b, base, s, e);
+            s = e + 1;
+            part
+        })
     }
     /// For a boolean feature tag: Some(true) when bare or `"TRUE"`, Some(false) when
     /// `"FALSE"` or `"!TRUE"`, None for any other value.
@@ -562,5 +564,38 @@ mod tests {
         assert!(!is_valid_conv_id(b""));
         assert!(is_valid_service_id("urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg"));
         assert!(!is_valid_service_id("urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"));
+    }
+
+    /// [`Param::value_items`] as first written (a byte loop pushing each trimmed part), the
+    /// reference for the iterator.
+    fn value_items_reference(p: &Param, buf: &[u8]) -> Vec<Span> {
+        let Some(v) = p.value else { return Vec::new() };
+        let inner = if p.is_quoted(buf) { Span::new(v.start + 1, v.end - 1) } else { v };
+        let b = inner.of(buf);
+        let mut out = Vec::new();
+        let mut s = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if c == b',' {
+                out.extend(trimmed(b, inner.start, s, i));
+                s = i + 1;
+            }
+        }
+        out.extend(trimmed(b, inner.start, s, b.len()));
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn value_items_split_as_the_reference(
+            value in proptest::collection::vec(proptest::sample::select(vec!["a", ",", " ", "\"", "urn%3Ax", "\t"]), 0..12),
+            eq in proptest::bool::ANY,
+        ) {
+            let text = format!("*;p{}{}", if eq { "=" } else { "" }, value.concat());
+            let b = text.as_bytes();
+            let pl = ParamList::parse(b, Span::new(0, b.len()));
+            for p in &pl.params {
+                proptest::prop_assert_eq!(p.value_items(b), value_items_reference(p, b), "{:?}", text);
+            }
+        }
     }
 }

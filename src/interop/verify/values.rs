@@ -73,7 +73,7 @@ impl<'a> ValueView<'a> {
                 v.lmm.push(*p);
             } else if p.is(buf, ICSI_REF) {
                 v.icsi.push(*p);
-                for item in p.value_items(buf) {
+                for item in p.value_items_iter(buf) {
                     let n = norm(item.of(buf));
                     match CpmIcsi::from_norm(&n) {
                         Some(c) => v.cpm.push(c),
