@@ -31,7 +31,8 @@
 #           ramp step that is not clean is tried again up to N times before the ramp stops, as
 #           other work on a shared machine can spoil one step). Everything it starts is killed by
 #           PID on exit. --repeat 1: how many times the fixed-rate run is done, the servers
-#           alternating, with the median CPU per transaction of each at the end.
+#           alternating, with the median CPU per transaction of each at the end and, when both
+#           servers ran, imcpm's CPU over Kamailio's for each pair of runs and their median.
 set -euo pipefail
 
 ARGS="$*"
@@ -312,6 +313,19 @@ for sut in $SUTS; do
   median=$(tr ' ' '\n' <<< "${US[$sut]}" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
   echo "$sut: median server CPU ${median} us per transaction over $REPEAT run(s) (${US[$sut]# }), failed transactions ${FAILED[$sut]}"
 done
+# With both servers: imcpm's CPU over Kamailio's for each pair of runs (run n of each, made one
+# after the other), as the speed of a shared machine moves both between pairs.
+if [ -n "${US[imcpm]:-}" ] && [ -n "${US[kamailio]:-}" ]; then
+  read -ra mine <<< "${US[imcpm]}"
+  read -ra theirs <<< "${US[kamailio]}"
+  ratios=""
+  for i in "${!mine[@]}"; do
+    ratios+="$(awk -v x="${mine[$i]}" -v y="${theirs[$i]:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else printf "-" }') "
+  done
+  pair_median=$(tr ' ' '\n' <<< "$ratios" | { grep -v '^-*$' || true; } | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "-" }')
+  over=$(tr ' ' '\n' <<< "$ratios" | { grep -v '^-*$' || true; } | awk '$1 > 0.5 { n++ } END { print n + 0 }')
+  echo "imcpm/kamailio CPU per transaction, each pair: ${ratios% }; median ${pair_median}; pairs above 0.50: ${over} of ${#mine[@]}"
+fi
 
 if [ -n "$RAMP" ]; then
   echo

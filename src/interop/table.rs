@@ -130,9 +130,23 @@ impl CpmIcsi {
     }
     /// Recognise a raw (possibly percent-encoded, any case) ICSI without allocating.
     pub fn from_raw(raw: &[u8]) -> Option<CpmIcsi> {
+        // The two spellings requests use, read in place: decoded (a P-Asserted-Service value)
+        // or with only the two colons of `urn:urn-7:` encoded (a `g.3gpp.icsi-ref` item), the
+        // rest in lower case without `%`. Anything else is decoded and folded first.
+        const URN: &[u8] = b"urn:urn-7:";
+        const URN_ENCODED: &[u8] = b"urn%3aurn-7%3a";
+        let plain = |b: &[u8]| !b.iter().fold(false, |odd, &c| odd | (c == b'%') | c.is_ascii_uppercase());
+        for head in [URN, URN_ENCODED] {
+            if raw.len() >= head.len() && raw[..head.len()].eq_ignore_ascii_case(head) && plain(&raw[head.len()..]) {
+                return CpmIcsi::from_suffix(raw[head.len()..].strip_prefix(&ICSI_PREFIX.as_bytes()[URN.len()..])?);
+            }
+        }
         let mut buf = [0u8; 128];
         let n = crate::sip::params::norm_into(raw, &mut buf)?;
-        let rest = n.strip_prefix(ICSI_PREFIX.as_bytes())?;
+        CpmIcsi::from_suffix(n.strip_prefix(ICSI_PREFIX.as_bytes())?)
+    }
+    /// The ICSI whose normalised form is [`ICSI_PREFIX`] then `rest`.
+    fn from_suffix(rest: &[u8]) -> Option<CpmIcsi> {
         Some(match rest {
             b"oma.cpm.msg" => CpmIcsi::Msg,
             b"oma.cpm.msg.group" => CpmIcsi::MsgGroup,
@@ -152,7 +166,39 @@ impl CpmIcsi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::params::norm;
+    use crate::sip::params::{norm, norm_into};
+
+    /// [`CpmIcsi::from_raw`] as first written (always decoded and folded first): the reference.
+    fn from_raw_reference(raw: &[u8]) -> Option<CpmIcsi> {
+        let mut buf = [0u8; 128];
+        let n = norm_into(raw, &mut buf)?;
+        CpmIcsi::from_suffix(n.strip_prefix(ICSI_PREFIX.as_bytes())?)
+    }
+
+    proptest::proptest! {
+        /// The same ICSI (or none) as the reference, for spellings built from the parts of
+        /// real ones: each colon plain or encoded in either case, parts in either case or with
+        /// a letter encoded, the six CPM suffixes and near misses.
+        #[test]
+        fn raw_icsis_are_recognised_as_the_reference_recognises_them(
+            parts in (
+                proptest::sample::select(vec!["urn", "URN", "Urn", "ur%6E", "urx", ""]),
+                proptest::sample::select(vec![":", "%3A", "%3a", "%3", ";", ""]),
+                proptest::sample::select(vec!["urn-7", "URN-7", "urn-8"]),
+                proptest::sample::select(vec![":", "%3A", "%3a", "%"]),
+                proptest::sample::select(vec!["3gpp-service.ims.icsi.", "3GPP-service.ims.icsi.", "3gpp%2Dservice.ims.icsi.", "3gpp-service.ims.icsi"]),
+                proptest::sample::select(vec![
+                    "oma.cpm.msg", "oma.cpm.msg.group", "oma.cpm.largemsg", "oma.cpm.filetransfer",
+                    "oma.cpm.session", "oma.cpm.session.group", "oma.cpm.deferred", "OMA.cpm.msg",
+                    "oma.cpm.ms%67", "oma.cpm.msg ", "", "oma.cpm.msg.group.x",
+                ]),
+            ),
+        ) {
+            let (a, b, c, d, e, f) = parts;
+            let raw = [a, b, c, d, e, f].concat();
+            proptest::prop_assert_eq!(CpmIcsi::from_raw(raw.as_bytes()), from_raw_reference(raw.as_bytes()), "{}", raw);
+        }
+    }
 
     #[test]
     fn rows_are_consistent() {
