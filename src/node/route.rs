@@ -107,6 +107,21 @@ mod tests {
         out
     }
 
+    /// The topmost entry is the first of the first field that has one: an empty field before
+    /// it is no entry.
+    #[test]
+    fn the_top_entry_follows_an_empty_route_field() {
+        let text = "MESSAGE sip:bob@im.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1\r\n\
+                    Route: \r\nRoute: , <sip:scscf.example.net;lr;orig>\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\n\
+                    Call-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+        let msg = Message::parse(text.as_bytes().to_vec()).unwrap();
+        let popped = pop_own(&msg, own);
+        assert!(popped.top_orig);
+        assert_eq!(popped.next.map(|u| u.host), Some("scscf.example.net".to_string()));
+        let domains = vec!["im.example.net".to_string()];
+        assert_eq!(session_case(&msg, &domains), crate::base::SessionCase::Orig);
+    }
+
     fn own(u: &SipUriRef<'_>) -> bool {
         u.host.eq_ignore_ascii_case("im.example.net")
     }
@@ -128,7 +143,9 @@ mod tests {
                 0..4,
             ),
             ruri in proptest::sample::select(vec!["sip:bob@im.example.net", "sip:bob@other.net", "tel:+1555"]),
-            psu in proptest::sample::select(vec!["", "P-Served-User: <sip:bob@im.example.net>;sescase=term\r\n"]),
+            psu in proptest::sample::select(vec![
+                "", "P-Served-User: <sip:bob@im.example.net>;sescase=term\r\n", "P-Served-User: <sip:bob@im.example.net>\r\n",
+            ]),
         ) {
             let routes: String = fields.iter().map(|f| format!("Route: {}\r\n", f.join(", "))).collect();
             let text = format!(

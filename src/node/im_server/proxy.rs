@@ -263,4 +263,45 @@ mod tests {
         // UDP only: the Record-Route must not send the dialog to a TCP port nobody listens on.
         assert!(text.contains("Record-Route: <sip:127.0.0.1:5070;lr>\r\n"), "{text}");
     }
+
+    /// An RFC 2543 INVITE (a branch without the magic cookie) answered 486: the relayed 486
+    /// carries the downstream To tag, and the ACK the caller sends for it, matched by that tag
+    /// (RFC 3261 §17.2.3, RFC 2543 rules), is absorbed by the server transaction, not
+    /// forwarded. A server that stops keeping the final response's To tag for an INVITE
+    /// transaction forwards that ACK instead.
+    #[test]
+    fn an_rfc2543_ack_for_a_relayed_final_response_is_absorbed() {
+        let me = "127.0.0.1:5070";
+        let cfg = ServerConfig::new(
+            crate::base::Level::One,
+            "127.0.0.1",
+            "im.example.net",
+            vec![(Transport::Udp, me.parse().unwrap())],
+        );
+        let mut s = ImServer::new(cfg);
+        let head = "sip:bob@im.example.net SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5090;branch=old2543\r\n\
+            Route: <sip:127.0.0.1:5070;lr>, <sip:127.0.0.1:5080;lr>\r\n\
+            Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\n";
+        let invite = format!(
+            "INVITE {head}To: <sip:bob@im.example.net>\r\nCall-ID: c2543\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:a@127.0.0.1:5090>\r\nContent-Length: 0\r\n\r\n"
+        );
+        let out = forwarded(&mut s, &invite, "127.0.0.1:5090", me);
+        let f = out.iter().find(|p| p.bytes.starts_with(b"INVITE")).expect("forwarded");
+        let fwd = crate::sip::Message::parse(f.bytes.clone()).unwrap();
+        let busy = crate::node::transaction::response_to(&fwd, crate::sip::StatusCode::BUSY_HERE, Some("b486"));
+        let out = forwarded(&mut s, std::str::from_utf8(&busy).unwrap(), "127.0.0.1:5080", me);
+        let relayed = out.iter().find(|p| p.bytes.starts_with(b"SIP/2.0 486")).expect("the 486 relayed");
+        assert!(String::from_utf8_lossy(&relayed.bytes).contains("tag=b486"));
+        let ack = format!(
+            "ACK {head}To: <sip:bob@im.example.net>;tag=b486\r\nCall-ID: c2543\r\nCSeq: 1 ACK\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let out = forwarded(&mut s, &ack, "127.0.0.1:5090", me);
+        assert!(
+            !out.iter().any(|p| p.bytes.starts_with(b"ACK")),
+            "the ACK for the relayed 486 is the server transaction's, not forwarded: {out:?}"
+        );
+    }
 }

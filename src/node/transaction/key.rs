@@ -170,14 +170,17 @@ mod tests {
 
     proptest::proptest! {
         /// The key and the reply address read from one parse of the top Via are those
-        /// [`ServerKey::of_request`] and [`response_target`] read each on their own.
+        /// [`ServerKey::of_request`] and [`response_target`] give (which share that code, so
+        /// this part only guards the plumbing) and, independently, what RFC 3261 §18.2.2 and
+        /// RFC 3581 say, written out here.
         #[test]
         fn one_via_read_gives_the_key_and_the_reply_target(
             via in proptest::sample::select(vec![
                 "SIP/2.0/UDP 192.0.2.2:5062;branch=z9hG4bK1", "SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1;rport",
                 "SIP/2.0/UDP h.example.net;rport=9;branch=z9hG4bK2", "SIP/2.0/TCP [::1]:5070;branch=z9hG4bK3",
                 "SIP/2.0/UDP 192.0.2.2:5062;branch=1234", "SIP/2.0/UDP 192.0.2.2:5062", "SIP/2.0 bad",
-                "SIP/2.0/UDP 192.0.2.2:5062;RPORT;branch=z9hG4bK4",
+                "SIP/2.0/UDP 192.0.2.2:5062;RPORT;branch=z9hG4bK4", "SIP/2.0/UDP h.example.net;branch=z9hG4bK5",
+                "SIP/2.0/UDP [::1];branch=z9hG4bK6",
             ]),
             reliable in proptest::bool::ANY,
             port in 1u16..,
