@@ -1,9 +1,9 @@
 //! The binary's memory allocator, here so that benchmarks can allocate as the binary does (a
 //! library never sets the global allocator itself: a program linking it may have its own).
 
-/// mimalloc, the allocator `imcpm` runs with (src/main.rs), through its plain entry points where the alignment asked for is one every block
-/// has (a word: blocks come in multiples of words from word-aligned pages), and its aligned
-/// ones otherwise. `mimalloc::MiMalloc` takes the aligned entry points for every block, which
+/// mimalloc, the allocator `imcpm` runs with (src/main.rs), through its plain entry points
+/// where the alignment asked for is one every block has (a word: blocks come in multiples of
+/// words from word-aligned pages), and its aligned ones otherwise. `mimalloc::MiMalloc` takes the aligned entry points for every block, which
 /// look for a block of the right alignment first (most of an allocation's cost here).
 pub struct Mi;
 

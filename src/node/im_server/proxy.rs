@@ -240,8 +240,8 @@ mod tests {
         out
     }
 
-    #[test]
-    fn an_ip_literal_host_owns_only_its_own_ports() {
+    /// A level-1 server named by its IP literal, on UDP 127.0.0.1:5070 only.
+    fn udp_server() -> (&'static str, ImServer) {
         let me = "127.0.0.1:5070";
         let cfg = ServerConfig::new(
             crate::base::Level::One,
@@ -249,7 +249,12 @@ mod tests {
             "im.example.net",
             vec![(Transport::Udp, me.parse().unwrap())],
         );
-        let mut s = ImServer::new(cfg);
+        (me, ImServer::new(cfg))
+    }
+
+    #[test]
+    fn an_ip_literal_host_owns_only_its_own_ports() {
+        let (me, mut s) = udp_server();
         let invite = "INVITE sip:bob@im.example.net SIP/2.0\r\n\
             Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1\r\n\
             Route: <sip:127.0.0.1:5070;lr>, <sip:127.0.0.1:5080;lr>\r\n\
@@ -271,14 +276,7 @@ mod tests {
     /// transaction forwards that ACK instead.
     #[test]
     fn an_rfc2543_ack_for_a_relayed_final_response_is_absorbed() {
-        let me = "127.0.0.1:5070";
-        let cfg = ServerConfig::new(
-            crate::base::Level::One,
-            "127.0.0.1",
-            "im.example.net",
-            vec![(Transport::Udp, me.parse().unwrap())],
-        );
-        let mut s = ImServer::new(cfg);
+        let (me, mut s) = udp_server();
         let head = "sip:bob@im.example.net SIP/2.0\r\n\
             Via: SIP/2.0/UDP 127.0.0.1:5090;branch=old2543\r\n\
             Route: <sip:127.0.0.1:5070;lr>, <sip:127.0.0.1:5080;lr>\r\n\
