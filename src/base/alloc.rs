@@ -3,8 +3,9 @@
 
 /// mimalloc, the allocator `imcpm` runs with (src/main.rs), through its plain entry points
 /// where the alignment asked for is one every block has (a word: blocks come in multiples of
-/// words from word-aligned pages), and its aligned ones otherwise. `mimalloc::MiMalloc` takes the aligned entry points for every block, which
-/// look for a block of the right alignment first (most of an allocation's cost here).
+/// words from word-aligned pages), and its aligned ones otherwise. `mimalloc::MiMalloc` takes
+/// the aligned entry points for every block, which look for a block of the right alignment
+/// first (most of an allocation's cost here).
 pub struct Mi;
 
 /// The alignment every mimalloc block has.
